@@ -1,0 +1,145 @@
+//! Heap configuration: the knobs a researcher sets before a heap starts (GOGC,
+//! verification, span geometry), with their validation.
+
+use std::fmt;
+
+/// Go's `GOGC`: the percentage of heap growth over the live heap that triggers the next
+/// automatic cycle, or `Off` for no automatic cycles (`gc()` still runs one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gogc {
+    /// Automatic collection when the heap reaches `live × (1 + percent/100)`.
+    Percent(u32),
+    /// No automatic collection (`GOGC=off`).
+    Off,
+}
+
+impl Default for Gogc {
+    fn default() -> Self {
+        Gogc::Percent(100)
+    }
+}
+
+impl fmt::Display for Gogc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Gogc::Percent(p) => write!(f, "{p}"),
+            Gogc::Off => f.write_str("off"),
+        }
+    }
+}
+
+impl std::str::FromStr for Gogc {
+    type Err = String;
+
+    /// Parses Go's spelling: a non-negative integer percentage, or `off`. As in Go, a
+    /// negative value also means off.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("off") {
+            return Ok(Gogc::Off);
+        }
+        match t.parse::<i64>() {
+            Ok(n) if n < 0 => Ok(Gogc::Off),
+            Ok(n) if n <= u32::MAX as i64 => Ok(Gogc::Percent(n as u32)),
+            _ => Err(format!(
+                "invalid GOGC value {s:?}: expected a non-negative integer percentage or \"off\""
+            )),
+        }
+    }
+}
+
+/// Everything fixed when a heap is created.
+#[derive(Clone, Debug)]
+pub struct HeapConfig {
+    /// The GOGC pacing goal.
+    pub gogc: Gogc,
+    /// Go's `heapMinimum` before scaling by GOGC: no automatic cycle starts below
+    /// `min_heap_bytes × GOGC/100` (Go: 4 MiB).
+    pub min_heap_bytes: usize,
+    /// Run the checkmark re-trace after every mark and poison freed slots
+    /// (Go's `GODEBUG=gccheckmark=1`).
+    pub verify: bool,
+    /// Bytes in a one-page span. Go uses 8 KiB; loom models use a few words.
+    pub page_bytes: usize,
+}
+
+impl Default for HeapConfig {
+    fn default() -> Self {
+        HeapConfig {
+            gogc: Gogc::default(),
+            min_heap_bytes: 4 << 20,
+            verify: false,
+            page_bytes: DEFAULT_PAGE_BYTES,
+        }
+    }
+}
+
+/// The default page size: 8 KiB as in Go, or 64 bytes under loom so that a modelled heap
+/// is a handful of words.
+#[cfg(not(loom))]
+pub const DEFAULT_PAGE_BYTES: usize = 8192;
+/// The default page size: 8 KiB as in Go, or 64 bytes under loom so that a modelled heap
+/// is a handful of words.
+#[cfg(loom)]
+pub const DEFAULT_PAGE_BYTES: usize = 64;
+
+impl HeapConfig {
+    /// Checks the configuration, returning a message that names the bad field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.page_bytes < 64 || !self.page_bytes.is_power_of_two() {
+            return Err(format!(
+                "page_bytes must be a power of two of at least 64, got {}",
+                self.page_bytes
+            ));
+        }
+        if self.page_bytes > 1 << 20 {
+            return Err(format!("page_bytes must be at most 1 MiB, got {}", self.page_bytes));
+        }
+        Ok(())
+    }
+
+    /// The heap size below which no automatic cycle starts, scaled by GOGC as Go does.
+    pub fn scaled_min_heap(&self) -> usize {
+        match self.gogc {
+            Gogc::Percent(p) => (self.min_heap_bytes as u128 * p as u128 / 100) as usize,
+            Gogc::Off => usize::MAX,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gogc_parses_go_spellings() {
+        assert_eq!("100".parse::<Gogc>(), Ok(Gogc::Percent(100)));
+        assert_eq!("0".parse::<Gogc>(), Ok(Gogc::Percent(0)));
+        assert_eq!("off".parse::<Gogc>(), Ok(Gogc::Off));
+        assert_eq!("OFF".parse::<Gogc>(), Ok(Gogc::Off));
+        assert_eq!("-1".parse::<Gogc>(), Ok(Gogc::Off));
+        let err = "fast".parse::<Gogc>().unwrap_err();
+        assert!(err.contains("invalid GOGC value \"fast\""), "{err}");
+        assert!("99999999999".parse::<Gogc>().is_err());
+    }
+
+    #[test]
+    fn validate_rejects_bad_page_sizes() {
+        let mut c = HeapConfig::default();
+        assert!(c.validate().is_ok());
+        c.page_bytes = 100;
+        assert!(c.validate().unwrap_err().contains("page_bytes"));
+        c.page_bytes = 32;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn min_heap_scales_with_gogc() {
+        let mut c = HeapConfig::default();
+        assert_eq!(c.scaled_min_heap(), 4 << 20);
+        c.gogc = Gogc::Percent(200);
+        assert_eq!(c.scaled_min_heap(), 8 << 20);
+        c.gogc = Gogc::Off;
+        assert_eq!(c.scaled_min_heap(), usize::MAX);
+    }
+}

@@ -1,0 +1,70 @@
+//! The cycle controller: one collection from start to finish. This first collector is
+//! stop-the-world: the whole cycle — flush the allocation caches, mark, verify, sweep,
+//! set the next goal — runs in one pause on the thread that started it.
+
+use crate::mark::Marker;
+use crate::mutator::{cycle_guard, HeapCore};
+use crate::telemetry::{nanos, CycleReason, CycleRecord, PauseRecord};
+use crate::{pacer, sweep, verify};
+use crate::sync::{stats::Ordering as StatOrdering, Ordering::*};
+use std::time::Instant;
+
+/// Runs one cycle. An automatic cycle is skipped if another thread is collecting or the
+/// heap is no longer over its goal; a forced one waits its turn and always runs.
+pub(crate) fn collect(core: &HeapCore, reason: CycleReason) {
+    let automatic = reason == CycleReason::Automatic;
+    let Some(_cycle) = cycle_guard(core, automatic) else {
+        return;
+    };
+    let space = &core.space;
+    if automatic && space.heap_live() < core.goal.load(Relaxed) {
+        return;
+    }
+    let heap_start = space.heap_live();
+    let stopped = core.world.stop(&core.flags);
+    let cycle = core.telemetry.cycles.load(StatOrdering::Relaxed) + 1;
+    for m in stopped.mutators() {
+        m.flush_cache_stopped(&stopped, space);
+    }
+
+    let t_mark = Instant::now();
+    let mut marker = Marker::new(space);
+    marker.mark_mutator_roots(&stopped);
+    marker.mark_globals();
+    marker.drain();
+
+    let t_verify = Instant::now();
+    if core.config.verify {
+        verify::checkmark(core, &stopped, cycle);
+        core.telemetry.cycles_checked.fetch_add(1, StatOrdering::Relaxed);
+    }
+
+    let t_sweep = Instant::now();
+    let swept = sweep::sweep_all(core, &stopped);
+    let goal = pacer::heap_goal(&core.config, swept.live_bytes);
+    core.goal.store(goal, Relaxed);
+    core.telemetry.cycles.store(cycle, StatOrdering::Relaxed);
+
+    let end = Instant::now();
+    let requested = stopped.requested;
+    let reached = stopped.reached;
+    core.world.start(stopped, &core.flags);
+
+    let tel = &core.telemetry;
+    tel.record_pause(PauseRecord {
+        cycle,
+        start_ns: tel.since_start(requested),
+        duration_ns: nanos(end - requested),
+        ttsp_ns: nanos(reached - requested),
+    });
+    tel.record_cycle(CycleRecord {
+        cycle,
+        reason,
+        heap_start_bytes: heap_start as u64,
+        heap_live_bytes: swept.live_bytes as u64,
+        heap_goal_bytes: goal as u64,
+        mark_ns: nanos(t_verify - t_mark),
+        sweep_ns: nanos(end - t_sweep),
+        verify_ns: nanos(t_sweep - t_verify),
+    });
+}

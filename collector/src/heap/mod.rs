@@ -1,0 +1,283 @@
+//! The heap's memory: spans in Go's size classes, the span table, the pools of partial
+//! and free spans, large objects, the immortal globals space, the zero-sized sentinel,
+//! and the byte accounting the pacer reads.
+//!
+//! Everything here is a slow path (span refills take the span lock); the allocation fast
+//! path lives in [`cache`].
+
+pub(crate) mod cache;
+pub(crate) mod size_class;
+pub(crate) mod span;
+pub(crate) mod span_table;
+
+use crate::object::{Ref, Shape, WORD_BYTES};
+use crate::sync::{lock, AtomicUsize, Mutex, Ordering::*};
+use size_class::{class_pages, class_words, SpanClass};
+use span::{Span, SpanKind};
+use span_table::SpanTable;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Why a reference could not be resolved to a live object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadRef {
+    /// The word is the poison written into freed slots.
+    Poisoned,
+    /// No span has that index.
+    NoSuchSpan,
+    /// The span holds nothing now.
+    FreeSpan,
+    /// The slot is past the end of the span.
+    NoSuchSlot,
+    /// The slot holds no object: it was freed.
+    Freed,
+}
+
+impl fmt::Display for BadRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BadRef::Poisoned => "the word was poisoned when its object was freed",
+            BadRef::NoSuchSpan => "no span has that index",
+            BadRef::FreeSpan => "its span was freed",
+            BadRef::NoSuchSlot => "the slot is past the end of its span",
+            BadRef::Freed => "the object was freed",
+        })
+    }
+}
+
+/// A live object located: its span, the first word of the object, and its layout.
+#[derive(Clone, Copy)]
+pub(crate) struct Located<'a> {
+    pub(crate) span: &'a Span,
+    pub(crate) base: usize,
+    pub(crate) ptr_slots: u32,
+    pub(crate) words: u32,
+}
+
+/// The pools behind the span lock.
+struct Pools {
+    /// Partial spans (some free slots) per span class, rebuilt by each sweep.
+    partial: Vec<Vec<usize>>,
+    /// Free spans by (pages, slot capacity): a span is reused only where its bitmaps fit.
+    free: BTreeMap<(usize, usize), Vec<usize>>,
+    /// The current immortal span per span class.
+    immortal: Vec<Option<usize>>,
+}
+
+/// The heap's memory.
+pub(crate) struct Space {
+    pub(crate) page_bytes: usize,
+    pub(crate) table: SpanTable,
+    pools: Mutex<Pools>,
+    /// Bytes of live and newly allocated objects: cached spans count whole, others by
+    /// their allocated slots, large objects by their pages (Go's `heapLive`).
+    heap_live: AtomicUsize,
+    /// The highest `heap_live` seen.
+    heap_peak: AtomicUsize,
+    /// The zero-sized sentinel.
+    pub(crate) zero_sentinel: Ref,
+}
+
+impl Space {
+    pub(crate) fn new(page_bytes: usize) -> Space {
+        let space = Space {
+            page_bytes,
+            table: SpanTable::new(),
+            pools: Mutex::new(Pools {
+                partial: vec![Vec::new(); SpanClass::COUNT],
+                free: BTreeMap::new(),
+                immortal: vec![None; SpanClass::COUNT],
+            }),
+            heap_live: AtomicUsize::new(0),
+            heap_peak: AtomicUsize::new(0),
+            zero_sentinel: Ref::new(0, 0, 0),
+        };
+        let sentinel = space.alloc_immortal(&Shape::new("zero-sized sentinel", 0, 0));
+        debug_assert_eq!(sentinel, space.zero_sentinel);
+        space
+    }
+
+    /// Heap bytes in use now (Go's `heapLive`).
+    #[inline(always)]
+    pub(crate) fn heap_live(&self) -> usize {
+        self.heap_live.load(Relaxed)
+    }
+
+    /// The highest heap size seen.
+    pub(crate) fn heap_peak(&self) -> usize {
+        self.heap_peak.load(Relaxed)
+    }
+
+    fn add_live(&self, bytes: usize) {
+        let now = self.heap_live.fetch_add(bytes, Relaxed) + bytes;
+        self.heap_peak.fetch_max(now, Relaxed);
+    }
+
+    /// Sets the live byte count after a sweep.
+    pub(crate) fn set_live(&self, bytes: usize) {
+        self.heap_live.store(bytes, Relaxed);
+        self.heap_peak.fetch_max(bytes, Relaxed);
+    }
+
+    /// The span at `index`.
+    #[inline(always)]
+    pub(crate) fn span(&self, index: usize) -> Option<&Span> {
+        self.table.get(index)
+    }
+
+    /// Takes a span for a mutator cache: a partial span of `sc`, else a free or new span
+    /// initialised for it. Counts its free slots as allocated (they will be, by the cache).
+    pub(crate) fn refill(&self, sc: SpanClass) -> &Span {
+        let mut pools = lock(&self.pools);
+        let span = match pools.partial[sc.index()].pop() {
+            Some(i) => self.span(i).expect("partial span exists"),
+            None => {
+                let pages = class_pages(sc.size_class(), self.page_bytes);
+                let elem = class_words(sc.size_class());
+                let span = self.take_free_span(&mut pools, pages, pages * self.page_bytes / WORD_BYTES / elem);
+                span.init(SpanKind::Small, sc, elem);
+                span
+            }
+        };
+        drop(pools);
+        let free = span.nslots() - span.allocated_count();
+        self.add_live(free * span.elem_words() * WORD_BYTES);
+        span
+    }
+
+    /// Gives back a span a cache held: its still-free slots no longer count as live.
+    pub(crate) fn uncache(&self, span: &Span) {
+        let free = span.nslots() - span.allocated_count();
+        self.heap_live.fetch_sub(free * span.elem_words() * WORD_BYTES, Relaxed);
+    }
+
+    fn take_free_span(&self, pools: &mut Pools, pages: usize, max_slots: usize) -> &Span {
+        if let Some(list) = pools.free.get_mut(&(pages, max_slots)) {
+            if let Some(i) = list.pop() {
+                return self.span(i).expect("free span exists");
+            }
+        }
+        let page_bytes = self.page_bytes;
+        let index = self
+            .table
+            .push(|index| Span::new(index, pages, page_bytes, max_slots))
+            .unwrap_or_else(|| {
+                panic!(
+                    "collector: out of memory: the span table is full ({} spans)",
+                    SpanTable::CAPACITY
+                )
+            });
+        self.span(index).expect("span just created")
+    }
+
+    /// Allocates a large object in a span of its own. The object's words are zero.
+    pub(crate) fn alloc_large(&self, shape: &Shape) -> &Span {
+        let words = shape.words();
+        let pages = (words * WORD_BYTES).div_ceil(self.page_bytes);
+        let mut pools = lock(&self.pools);
+        let span = self.take_free_span(&mut pools, pages, 1);
+        drop(pools);
+        span.init(SpanKind::Large, SpanClass::new(0, shape.is_noscan()), words);
+        span.zero_words(0, words);
+        span.alloc_bits(0).store(1, Relaxed);
+        span.set_meta(0, shape.meta());
+        self.add_live(pages * self.page_bytes);
+        span
+    }
+
+    /// Allocates an immortal object in the globals space. Its words are zero.
+    pub(crate) fn alloc_immortal(&self, shape: &Shape) -> Ref {
+        let words = shape.words().max(1);
+        let class = size_class::class_of_words(words);
+        let mut pools = lock(&self.pools);
+        if class == 0 {
+            let pages = (words * WORD_BYTES).div_ceil(self.page_bytes);
+            let span = self.take_free_span(&mut pools, pages, 1);
+            span.init(SpanKind::Immortal, SpanClass::new(0, shape.is_noscan()), words);
+            span.alloc_bits(0).store(1, Relaxed);
+            span.set_meta(0, shape.meta());
+            return Ref::new(span.index, 0, 0);
+        }
+        // Immortal spans mix pointerful and pointer-free objects; they are scanned as roots.
+        let sc = SpanClass::new(class, false);
+        loop {
+            if let Some(i) = pools.immortal[sc.index()] {
+                let span = self.span(i).expect("immortal span exists");
+                for w in 0..span.bitmap_words() {
+                    let bits = span.alloc_bits(w).load(Relaxed);
+                    let free = !bits & span.valid_mask(w);
+                    if free != 0 {
+                        let slot = w * 64 + free.trailing_zeros() as usize;
+                        span.alloc_bits(w).store(bits | 1 << (slot % 64), Relaxed);
+                        span.zero_words(span.slot_base(slot), span.elem_words());
+                        span.set_meta(slot, shape.meta());
+                        return Ref::new(span.index, slot, 0);
+                    }
+                }
+            }
+            let pages = class_pages(class, self.page_bytes);
+            let elem = class_words(class);
+            let span =
+                self.take_free_span(&mut pools, pages, pages * self.page_bytes / WORD_BYTES / elem);
+            span.init(SpanKind::Immortal, sc, elem);
+            pools.immortal[sc.index()] = Some(span.index);
+        }
+    }
+
+    /// Resolves a reference to a live object, or says why it names none.
+    #[inline(always)]
+    pub(crate) fn locate(&self, r: Ref) -> Result<Located<'_>, BadRef> {
+        if r.word() == crate::object::POISON {
+            return Err(BadRef::Poisoned);
+        }
+        let span = self.span(r.span()).ok_or(BadRef::NoSuchSpan)?;
+        if span.kind() == SpanKind::Free {
+            return Err(BadRef::FreeSpan);
+        }
+        let slot = r.slot();
+        if slot >= span.nslots() {
+            return Err(BadRef::NoSuchSlot);
+        }
+        let meta = span.meta(slot).ok_or(BadRef::Freed)?;
+        let base = span.slot_base(slot);
+        Ok(if meta.tiny {
+            Located {
+                span,
+                base: base + r.tiny_offset(),
+                ptr_slots: 0,
+                words: 1,
+            }
+        } else {
+            Located {
+                span,
+                base,
+                ptr_slots: meta.ptr_slots,
+                words: meta.words,
+            }
+        })
+    }
+
+    /// Replaces the partial-span lists and returns empty spans to the free pool, after a
+    /// sweep. `partial` is indexed by span class.
+    pub(crate) fn rebuild_pools(&self, partial: Vec<Vec<usize>>, freed: Vec<usize>) {
+        let mut pools = lock(&self.pools);
+        pools.partial = partial;
+        for i in freed {
+            let span = self.span(i).expect("freed span exists");
+            span.release();
+            pools.free.entry((span.pages, span.max_slots())).or_default().push(i);
+        }
+    }
+
+    /// Counts spans by kind: (small, large, immortal, free).
+    pub(crate) fn span_counts(&self) -> [usize; 4] {
+        let mut n = [0; 4];
+        for i in 0..self.table.len() {
+            if let Some(s) = self.span(i) {
+                n[s.kind() as usize] += 1;
+            }
+        }
+        n
+    }
+}
+

@@ -1,0 +1,283 @@
+//! A span: a run of pages holding objects of one span class (or one large object, or
+//! immortal globals), with its words, allocation and mark bitmaps, checkmark bits and
+//! per-slot metadata — all shim atomics, so the marker, sweeper and mutators may race on
+//! them without undefined behaviour and loom can model them.
+//!
+//! A span's storage is fixed at creation and never freed while the heap lives: an empty
+//! span returns to the page pool and is reused, possibly for another class. So a reference
+//! to a span is valid for the heap's whole life.
+
+use crate::heap::size_class::SpanClass;
+use crate::object::{Meta, META_VALID, POISON};
+use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+
+/// What a span is used for now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum SpanKind {
+    /// In the page pool, holding nothing.
+    Free = 0,
+    /// Small objects of one span class.
+    Small = 1,
+    /// One large object.
+    Large = 2,
+    /// Immortal globals (and the zero-sized sentinel): never swept, scanned as roots.
+    Immortal = 3,
+}
+
+/// A span of heap memory.
+pub(crate) struct Span {
+    /// The span's index in the span table; references name it.
+    pub(crate) index: usize,
+    /// Pages in the span (fixed).
+    pub(crate) pages: usize,
+    kind: AtomicU32,
+    class: AtomicU32,
+    elem_words: AtomicUsize,
+    nslots: AtomicUsize,
+    words: Box<[AtomicUsize]>,
+    alloc_bits: Box<[AtomicU64]>,
+    mark_bits: Box<[AtomicU64]>,
+    check_bits: Box<[AtomicU64]>,
+    meta: Box<[AtomicU64]>,
+}
+
+fn atomics<T>(n: usize, f: impl Fn() -> T) -> Box<[T]> {
+    (0..n).map(|_| f()).collect()
+}
+
+impl Span {
+    /// Creates a free span of `pages` pages of `page_bytes` bytes. `max_slots` bounds the
+    /// number of objects it will ever hold (its bitmaps are sized for that).
+    pub(crate) fn new(index: usize, pages: usize, page_bytes: usize, max_slots: usize) -> Span {
+        let nwords = pages * page_bytes / crate::object::WORD_BYTES;
+        let bitmap_words = max_slots.div_ceil(64);
+        Span {
+            index,
+            pages,
+            kind: AtomicU32::new(SpanKind::Free as u32),
+            class: AtomicU32::new(0),
+            elem_words: AtomicUsize::new(0),
+            nslots: AtomicUsize::new(0),
+            words: atomics(nwords, || AtomicUsize::new(0)),
+            alloc_bits: atomics(bitmap_words, || AtomicU64::new(0)),
+            mark_bits: atomics(bitmap_words, || AtomicU64::new(0)),
+            check_bits: atomics(bitmap_words, || AtomicU64::new(0)),
+            meta: atomics(max_slots, || AtomicU64::new(0)),
+        }
+    }
+
+    /// Prepares a free span to hold objects of `class` with `elem_words` words each (all
+    /// slots free), or one large object (`elem_words` = its size). The caller owns the span
+    /// exclusively (it came from the page pool under the heap's span lock).
+    pub(crate) fn init(&self, kind: SpanKind, class: SpanClass, elem_words: usize) {
+        let nslots = if kind == SpanKind::Large {
+            1
+        } else {
+            self.words.len() / elem_words.max(1)
+        };
+        debug_assert!(nslots <= self.meta.len());
+        self.class.store(class.0 as u32, Relaxed);
+        self.elem_words.store(elem_words, Relaxed);
+        self.nslots.store(nslots, Relaxed);
+        for b in self.alloc_bits.iter().chain(&*self.mark_bits).chain(&*self.check_bits) {
+            b.store(0, Relaxed);
+        }
+        for m in self.meta.iter() {
+            m.store(0, Relaxed);
+        }
+        self.kind.store(kind as u32, Release);
+    }
+
+    /// Returns the span to the free state.
+    pub(crate) fn release(&self) {
+        self.kind.store(SpanKind::Free as u32, Release);
+    }
+
+    /// What the span holds now.
+    #[inline(always)]
+    pub(crate) fn kind(&self) -> SpanKind {
+        match self.kind.load(Acquire) {
+            0 => SpanKind::Free,
+            1 => SpanKind::Small,
+            2 => SpanKind::Large,
+            _ => SpanKind::Immortal,
+        }
+    }
+
+    /// The span class of a small span.
+    pub(crate) fn class(&self) -> SpanClass {
+        SpanClass(self.class.load(Relaxed) as u8)
+    }
+
+    /// Whether the span's objects are pointer-free.
+    #[inline(always)]
+    pub(crate) fn noscan(&self) -> bool {
+        self.class().noscan()
+    }
+
+    /// Words per slot.
+    #[inline(always)]
+    pub(crate) fn elem_words(&self) -> usize {
+        self.elem_words.load(Relaxed)
+    }
+
+    /// Slots in the span.
+    #[inline(always)]
+    pub(crate) fn nslots(&self) -> usize {
+        self.nslots.load(Relaxed)
+    }
+
+    /// The most slots the span's bitmaps and metadata can describe.
+    pub(crate) fn max_slots(&self) -> usize {
+        self.meta.len()
+    }
+
+    /// The bitmap words covering the span's slots.
+    pub(crate) fn bitmap_words(&self) -> usize {
+        self.nslots().div_ceil(64)
+    }
+
+    /// The heap word at `index`. Panics if out of range (never undefined behaviour).
+    #[inline(always)]
+    pub(crate) fn word(&self, index: usize) -> &AtomicUsize {
+        &self.words[index]
+    }
+
+    /// The first word of `slot`.
+    #[inline(always)]
+    pub(crate) fn slot_base(&self, slot: usize) -> usize {
+        slot * self.elem_words()
+    }
+
+    /// The metadata of `slot` if an object is allocated there.
+    #[inline(always)]
+    pub(crate) fn meta(&self, slot: usize) -> Option<Meta> {
+        let m = self.meta.get(slot)?.load(Acquire);
+        if m & META_VALID == 0 {
+            None
+        } else {
+            Some(Meta::decode(m))
+        }
+    }
+
+    /// Records that `slot` holds an object with metadata `meta` (see `Shape::meta`).
+    #[inline(always)]
+    pub(crate) fn set_meta(&self, slot: usize, meta: u64) {
+        self.meta[slot].store(meta | META_VALID, Release);
+    }
+
+    /// Clears the metadata of a freed slot.
+    #[inline(always)]
+    pub(crate) fn clear_meta(&self, slot: usize) {
+        self.meta[slot].store(0, Relaxed);
+    }
+
+    /// Word `i` of the allocation bitmap.
+    #[inline(always)]
+    pub(crate) fn alloc_bits(&self, i: usize) -> &AtomicU64 {
+        &self.alloc_bits[i]
+    }
+
+    /// Word `i` of the mark bitmap.
+    #[inline(always)]
+    pub(crate) fn mark_bits(&self, i: usize) -> &AtomicU64 {
+        &self.mark_bits[i]
+    }
+
+    /// Sets the mark bit of `slot`; true if this call set it.
+    #[inline(always)]
+    pub(crate) fn try_mark(&self, slot: usize) -> bool {
+        let bit = 1u64 << (slot % 64);
+        let w = &self.mark_bits[slot / 64];
+        // Test first: most marks in a full trace hit already-marked objects.
+        if w.load(Relaxed) & bit != 0 {
+            return false;
+        }
+        w.fetch_or(bit, AcqRel) & bit == 0
+    }
+
+    /// Whether `slot` is marked.
+    #[inline(always)]
+    pub(crate) fn is_marked(&self, slot: usize) -> bool {
+        self.mark_bits[slot / 64].load(Acquire) & (1u64 << (slot % 64)) != 0
+    }
+
+    /// Sets the checkmark bit of `slot`; true if this call set it.
+    pub(crate) fn try_checkmark(&self, slot: usize) -> bool {
+        let bit = 1u64 << (slot % 64);
+        self.check_bits[slot / 64].fetch_or(bit, AcqRel) & bit == 0
+    }
+
+    /// Clears every checkmark bit.
+    pub(crate) fn clear_checkmarks(&self) {
+        for b in self.check_bits.iter() {
+            b.store(0, Relaxed);
+        }
+    }
+
+    /// Counts allocated slots.
+    pub(crate) fn allocated_count(&self) -> usize {
+        (0..self.bitmap_words())
+            .map(|i| self.alloc_bits[i].load(Relaxed).count_ones() as usize)
+            .sum()
+    }
+
+    /// Writes zero into the words of `slot` (`words` of them).
+    #[inline(always)]
+    pub(crate) fn zero_words(&self, base: usize, words: usize) {
+        for w in &self.words[base..base + words] {
+            w.store(0, Relaxed);
+        }
+    }
+
+    /// Fills the words of a freed slot with [`POISON`].
+    pub(crate) fn poison_words(&self, base: usize, words: usize) {
+        for w in &self.words[base..base + words] {
+            w.store(POISON, Relaxed);
+        }
+    }
+
+    /// Bits valid in bitmap word `i` (the last word may be partial).
+    #[inline(always)]
+    pub(crate) fn valid_mask(&self, i: usize) -> u64 {
+        let n = self.nslots();
+        let rem = n - i * 64;
+        if rem >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << rem) - 1
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_sizes_slots_and_clears_state() {
+        let s = Span::new(3, 1, 8192, 1024);
+        s.init(SpanKind::Small, SpanClass::new(4, false), 4);
+        assert_eq!(s.nslots(), 256);
+        assert_eq!(s.bitmap_words(), 4);
+        assert!(s.try_mark(5));
+        assert!(!s.try_mark(5));
+        assert!(s.is_marked(5));
+        s.set_meta(5, crate::object::Shape::new("t", 1, 2).meta());
+        assert_eq!(s.meta(5).map(|m| (m.ptr_slots, m.words)), Some((1, 3)));
+        s.init(SpanKind::Small, SpanClass::new(1, true), 1);
+        assert_eq!(s.nslots(), 1024);
+        assert!(!s.is_marked(5));
+        assert_eq!(s.meta(5), None);
+        assert_eq!(s.valid_mask(15), u64::MAX);
+    }
+
+    #[test]
+    fn partial_last_bitmap_word_is_masked() {
+        let s = Span::new(0, 1, 8192, 1024);
+        s.init(SpanKind::Small, SpanClass::new(5, false), 6); // 48-byte objects: 170 slots
+        assert_eq!(s.nslots(), 170);
+        assert_eq!(s.valid_mask(2), (1u64 << 42) - 1);
+    }
+}

@@ -1,0 +1,168 @@
+//! # collector
+//!
+//! A garbage-collector research testbed that reproduces Go's finalizers, cleanups and
+//! `runtime.KeepAlive` on a tri-color mark–sweep collector (see the repository's
+//! `DESIGN.md` and `SEMANTICS.md`).
+//!
+//! The heap holds objects of registered [`Shape`]s in spans of Go's size classes.
+//! Threads reach it through a [`Mutator`] each, and hold objects only through
+//! [`Handle`]s — roots the collector sees. This version collects stop-the-world: a cycle
+//! runs automatically when the heap reaches the GOGC goal, or on [`Mutator::gc`] /
+//! [`Heap::gc`] (Go's `runtime.GC()`).
+//!
+//! ```
+//! use collector::{Heap, HeapConfig, Shape};
+//! static NODE: Shape = Shape::new("node", 2, 1);
+//! let heap = Heap::new(HeapConfig::default()).unwrap();
+//! let m = heap.mutator();
+//! let parent = m.alloc(&NODE);
+//! let child = m.alloc(&NODE);
+//! parent.set(0, Some(&child));
+//! child.write(0, 42);
+//! drop(child);
+//! m.gc();
+//! assert_eq!(parent.get(0).unwrap().read(0), 42);
+//! ```
+//!
+//! Module map, bottom up (imports run one way): [`sync`](crate::sync) (the loom/std
+//! shim), `config`, `object`, `telemetry` → `heap` (spans, size classes, allocation
+//! caches) → `mutator` (handles, roots, safepoints, stop-the-world) → `mark` → `sweep`,
+//! `verify` → `pacer`, `cycle` → this file.
+
+mod config;
+mod cycle;
+mod heap;
+mod mark;
+mod mutator;
+mod object;
+mod pacer;
+mod sweep;
+mod sync;
+mod telemetry;
+mod verify;
+
+pub use config::{Gogc, HeapConfig, DEFAULT_PAGE_BYTES};
+pub use heap::BadRef;
+pub use mutator::handle::{Global, Handle, InteriorHandle};
+pub use mutator::Mutator;
+pub use object::{Ref, Shape, POISON, WORD_BYTES};
+pub use telemetry::{CycleReason, CycleRecord, PauseRecord, MAX_LOST_REPORTS};
+
+use mutator::world::{running_mutator_on_this_thread, World, FLAG_SHUTDOWN};
+use mutator::HeapCore;
+use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
+use sync::{stats::Ordering as StatOrdering, Arc, AtomicU32, AtomicUsize, Mutex, Ordering::*};
+
+static NEXT_HEAP_ID: StdAtomicU64 = StdAtomicU64::new(1);
+
+/// A garbage-collected heap. Cheap to clone (all clones are the same heap) and shareable
+/// across threads; each thread that touches objects registers a [`Mutator`].
+#[derive(Clone)]
+pub struct Heap {
+    core: Arc<HeapCore>,
+}
+
+/// A snapshot of a heap's counters.
+#[derive(Clone, Debug)]
+pub struct HeapStats {
+    /// Completed collection cycles.
+    pub gc_cycles: u64,
+    /// Heap bytes in use now (Go's `heapLive`: live objects plus unswept new ones).
+    pub heap_live_bytes: u64,
+    /// The highest heap size seen.
+    pub heap_peak_bytes: u64,
+    /// The heap size at which the next automatic cycle starts (`u64::MAX` when off).
+    pub heap_goal_bytes: u64,
+    /// Cycles whose mark was verified by the checkmark re-trace.
+    pub cycles_checked: u64,
+    /// Reachable objects the mark missed, found by verification.
+    pub lost_objects: u64,
+    /// The first reports of lost objects, each naming the edge that reached it.
+    pub lost_reports: Vec<String>,
+    /// Every stop-the-world pause, in order.
+    pub pauses: Vec<PauseRecord>,
+    /// Every cycle, in order.
+    pub cycles: Vec<CycleRecord>,
+    /// Registered mutators.
+    pub mutators: usize,
+    /// Spans by use: small, large, immortal, free.
+    pub spans: [usize; 4],
+}
+
+impl Heap {
+    /// Creates a heap; fails with a message naming the bad field of `config`.
+    pub fn new(config: HeapConfig) -> Result<Heap, String> {
+        config.validate()?;
+        let goal = pacer::heap_goal(&config, 0);
+        let core = HeapCore {
+            id: NEXT_HEAP_ID.fetch_add(1, StdOrdering::Relaxed),
+            space: heap::Space::new(config.page_bytes),
+            config,
+            flags: AtomicU32::new(0),
+            world: World::new(),
+            telemetry: telemetry::Telemetry::new(),
+            cycle_lock: Mutex::new(()),
+            goal: AtomicUsize::new(goal),
+            collect: cycle::collect,
+        };
+        Ok(Heap {
+            core: Arc::new(core),
+        })
+    }
+
+    /// The configuration the heap was created with.
+    pub fn config(&self) -> &HeapConfig {
+        &self.core.config
+    }
+
+    /// Registers a mutator for the calling thread. Panics after [`Heap::shutdown`].
+    pub fn mutator(&self) -> Mutator {
+        Mutator::new(self.core.clone())
+    }
+
+    /// Runs one full cycle, as Go's `runtime.GC()`, from a thread without a running
+    /// mutator. A thread with one calls [`Mutator::gc`] instead (this panics there rather
+    /// than deadlock waiting for that mutator to stop).
+    pub fn gc(&self) {
+        self.core.check_live();
+        if running_mutator_on_this_thread() {
+            panic!(
+                "collector: Heap::gc called on a thread whose mutator is running; \
+                 call Mutator::gc (or call it inside Mutator::blocking)"
+            );
+        }
+        (self.core.collect)(&self.core, CycleReason::Forced);
+    }
+
+    /// Shuts the heap down: from now on every use of its mutators and handles panics with
+    /// a message saying so. Memory is released when the last mutator, handle and clone
+    /// of the heap are gone.
+    pub fn shutdown(&self) {
+        let _cycle = mutator::cycle_guard(&self.core, false);
+        self.core.flags.fetch_or(FLAG_SHUTDOWN, SeqCst);
+    }
+
+    /// Whether [`Heap::shutdown`] has been called.
+    pub fn is_shut_down(&self) -> bool {
+        self.core.flags.load(Relaxed) & FLAG_SHUTDOWN != 0
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> HeapStats {
+        let c = &self.core;
+        let t = &c.telemetry;
+        HeapStats {
+            gc_cycles: t.cycles.load(StatOrdering::Relaxed),
+            heap_live_bytes: c.space.heap_live() as u64,
+            heap_peak_bytes: c.space.heap_peak() as u64,
+            heap_goal_bytes: c.goal.load(Relaxed) as u64,
+            cycles_checked: t.cycles_checked.load(StatOrdering::Relaxed),
+            lost_objects: t.lost_objects.load(StatOrdering::Relaxed),
+            lost_reports: telemetry::lock_std(&t.lost_reports).clone(),
+            pauses: telemetry::lock_std(&t.pauses).clone(),
+            cycles: telemetry::lock_std(&t.cycle_log).clone(),
+            mutators: c.world.mutator_count(),
+            spans: c.space.span_counts(),
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Handles: a mutator's only way to hold a managed reference. A handle occupies a slot in
+//! its mutator's root table from creation to drop, so the object it names stays alive
+//! exactly that long — dropping a handle (or passing it to `keep_alive`) is Go's "last
+//! use". Handles borrow their mutator, so they are neither `Send` nor usable after it.
+//!
+//! Every access is checked: a slot index out of range, a handle of another heap, a heap
+//! that was shut down, a stale reference read from the heap, or a handle whose object was
+//! freed all panic with a message that says which, and none is undefined behaviour.
+
+use super::{shut_down_panic, world::FLAG_SHUTDOWN, Mutator};
+use crate::heap::span::Span;
+use crate::heap::Located;
+use crate::object::Ref;
+use crate::sync::Ordering::*;
+use std::fmt;
+
+/// A rooted reference to a heap object, owned by one mutator.
+pub struct Handle<'m> {
+    m: &'m Mutator,
+    root: u32,
+    r: Ref,
+    span: &'m Span,
+    base: u32,
+    ptr_slots: u32,
+    words: u32,
+}
+
+impl<'m> Handle<'m> {
+    #[inline(always)]
+    pub(crate) fn new(m: &'m Mutator, root: u32, r: Ref, loc: Located<'m>) -> Handle<'m> {
+        Handle {
+            m,
+            root,
+            r,
+            span: loc.span,
+            base: loc.base as u32,
+            ptr_slots: loc.ptr_slots,
+            words: loc.words,
+        }
+    }
+
+    /// The mutator that owns this handle.
+    pub fn mutator(&self) -> &'m Mutator {
+        self.m
+    }
+
+    /// The reference this handle holds (for diagnostics and identity).
+    pub fn reference(&self) -> Ref {
+        self.r
+    }
+
+    /// The number of reference slots of the object.
+    pub fn ptr_slots(&self) -> usize {
+        self.ptr_slots as usize
+    }
+
+    /// The number of raw data words of the object.
+    pub fn data_words(&self) -> usize {
+        (self.words - self.ptr_slots) as usize
+    }
+
+    /// Whether both handles name the same object.
+    pub fn same_object(&self, other: &Handle<'_>) -> bool {
+        self.r == other.r && self.m.same_heap(other.m)
+    }
+
+    #[inline(always)]
+    fn check_flags(&self) {
+        if self.m.core.flags.load(Relaxed) & FLAG_SHUTDOWN != 0 {
+            shut_down_panic();
+        }
+    }
+
+    #[inline(always)]
+    fn ptr_word(&self, slot: usize) -> &'m crate::sync::AtomicUsize {
+        if slot >= self.ptr_slots as usize {
+            slot_panic("reference slot", slot, self.ptr_slots as usize, self.r);
+        }
+        self.span.word(self.base as usize + slot)
+    }
+
+    #[inline(always)]
+    fn data_word(&self, i: usize) -> &'m crate::sync::AtomicUsize {
+        let n = self.data_words();
+        if i >= n {
+            slot_panic("data word", i, n, self.r);
+        }
+        self.span.word(self.base as usize + self.ptr_slots as usize + i)
+    }
+
+    /// Loads reference slot `slot`: a new handle to the object it names, or `None` for
+    /// null. Panics if the slot is out of range or the stored reference is stale.
+    #[inline]
+    pub fn get(&self, slot: usize) -> Option<Handle<'m>> {
+        self.check_flags();
+        let w = self.ptr_word(slot).load(Acquire);
+        let r = Ref::from_word(w)?;
+        let me = self.r;
+        Some(self.m.running(|| self.m.handle_for(r, &|| format!("reference slot {slot} of object {me}"))))
+    }
+
+    /// Stores `value` (or null) into reference slot `slot`. Panics if the slot is out of
+    /// range, `value` belongs to another heap, or `value`'s object has been freed.
+    #[inline]
+    pub fn set(&self, slot: usize, value: Option<&Handle<'_>>) {
+        self.check_flags();
+        let word = self.ptr_word(slot);
+        let new = match value {
+            None => 0,
+            Some(v) => {
+                if !self.m.same_heap(v.m) {
+                    foreign_panic();
+                }
+                if v.span.meta(v.r.slot()).is_none() {
+                    dead_panic(v.r);
+                }
+                v.r.word()
+            }
+        };
+        word.store(new, Release);
+    }
+
+    /// Reads data word `i`. Panics if out of range.
+    #[inline]
+    pub fn read(&self, i: usize) -> u64 {
+        self.check_flags();
+        self.data_word(i).load(Relaxed) as u64
+    }
+
+    /// Writes data word `i`. Panics if out of range.
+    #[inline]
+    pub fn write(&self, i: usize, value: u64) {
+        self.check_flags();
+        self.data_word(i).store(value as usize, Relaxed);
+    }
+
+    /// Reads data word `i` as an `f64`.
+    #[inline]
+    pub fn read_f64(&self, i: usize) -> f64 {
+        f64::from_bits(self.read(i))
+    }
+
+    /// Writes data word `i` as an `f64`.
+    #[inline]
+    pub fn write_f64(&self, i: usize, value: f64) {
+        self.write(i, value.to_bits())
+    }
+
+    /// An interior handle to word `field` of the object (reference slots first, then data
+    /// words). Like Go's interior pointers, it keeps the whole object alive.
+    pub fn interior(&self, field: usize) -> InteriorHandle<'m> {
+        if field >= self.words as usize {
+            slot_panic("field", field, self.words as usize, self.r);
+        }
+        InteriorHandle {
+            object: self.clone(),
+            field: field as u32,
+        }
+    }
+}
+
+impl Clone for Handle<'_> {
+    /// Another handle (another root) to the same object.
+    fn clone(&self) -> Self {
+        self.check_flags();
+        let root = self.m.running(|| self.m.push_root(self.r));
+        Handle { root, ..*self }
+    }
+}
+
+impl Drop for Handle<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.m.clear_root(self.root);
+    }
+}
+
+impl fmt::Debug for Handle<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Handle({}, {} refs + {} words)", self.r, self.ptr_slots, self.data_words())
+    }
+}
+
+/// A handle to one word of an object that keeps the whole object alive (Go's interior
+/// pointer, such as `&s.field`).
+#[derive(Clone, Debug)]
+pub struct InteriorHandle<'m> {
+    object: Handle<'m>,
+    field: u32,
+}
+
+impl<'m> InteriorHandle<'m> {
+    /// The word of the object this handle points at.
+    pub fn field(&self) -> usize {
+        self.field as usize
+    }
+
+    /// A handle to the whole object.
+    pub fn object(&self) -> &Handle<'m> {
+        &self.object
+    }
+
+    /// Loads the reference the field holds (it must be a reference slot).
+    pub fn get(&self) -> Option<Handle<'m>> {
+        self.object.get(self.field as usize)
+    }
+
+    /// Reads the data word the field is (it must be a data word).
+    pub fn read(&self) -> u64 {
+        let i = (self.field as usize).checked_sub(self.object.ptr_slots()).unwrap_or_else(|| {
+            panic!("collector: field {} of {} is a reference slot, not a data word", self.field, self.object.r)
+        });
+        self.object.read(i)
+    }
+}
+
+/// A global: an immortal object in the heap's globals space, usable from any thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Global {
+    heap_id: u64,
+    r: Ref,
+}
+
+impl Global {
+    pub(crate) fn new(heap_id: u64, r: Ref) -> Global {
+        Global { heap_id, r }
+    }
+
+    pub(crate) fn heap_id(&self) -> u64 {
+        self.heap_id
+    }
+
+    /// The global's reference.
+    pub fn reference(&self) -> Ref {
+        self.r
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn slot_panic(what: &str, index: usize, len: usize, r: Ref) -> ! {
+    panic!("collector: {what} {index} is out of range: object {r} has {len}")
+}
+
+#[cold]
+#[inline(never)]
+fn foreign_panic() -> ! {
+    panic!("collector: the handle belongs to a different heap")
+}
+
+#[cold]
+#[inline(never)]
+fn dead_panic(r: Ref) -> ! {
+    panic!("collector: storing a handle of a dead object: {r} has been freed")
+}

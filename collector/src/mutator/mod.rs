@@ -1,0 +1,417 @@
+//! Mutators: the threads that allocate and mutate the heap, their handles (roots),
+//! safepoint polling, the blocking state, and the heap core they all share.
+//!
+//! A [`Mutator`] belongs to one thread (it is neither `Send` nor `Sync`). Its root table
+//! and allocation cache live in a [`MutatorShared`] that the collector reads only while
+//! the world is stopped (see [`world::Stopped`]) — the access protocol every `unsafe`
+//! block here relies on.
+
+pub(crate) mod handle;
+pub(crate) mod roots;
+pub(crate) mod world;
+
+use crate::config::{Gogc, HeapConfig};
+use crate::heap::cache::AllocCache;
+use crate::heap::size_class::{class_of_words, class_words, SpanClass, TINY_CLASS};
+use crate::heap::span::Span;
+use crate::heap::{Located, Space};
+use crate::object::{Ref, Shape, META_TINY};
+use crate::sync::{lock, Arc, AtomicU32, AtomicUsize, Mutex, Ordering::*, UnsafeCell};
+use crate::telemetry::{CycleReason, Telemetry};
+use handle::{Global, Handle};
+use roots::RootTable;
+use std::cell::Cell;
+use std::marker::PhantomData;
+use world::{Stopped, World, FLAG_SHUTDOWN, FLAG_STOP};
+
+/// The state every mutator and collector thread of one heap shares.
+pub(crate) struct HeapCore {
+    /// A process-unique id, so handles of another heap are recognised.
+    pub(crate) id: u64,
+    pub(crate) config: HeapConfig,
+    /// `FLAG_*` bits that the fast paths poll with one relaxed load.
+    pub(crate) flags: AtomicU32,
+    pub(crate) space: Space,
+    pub(crate) world: World,
+    pub(crate) telemetry: Telemetry,
+    /// Held by the thread running a cycle.
+    pub(crate) cycle_lock: Mutex<()>,
+    /// The heap size at which the next automatic cycle starts.
+    pub(crate) goal: AtomicUsize,
+    /// Runs one cycle; installed by the layer above (`cycle`), so this layer need not
+    /// import it.
+    pub(crate) collect: fn(&HeapCore, CycleReason),
+}
+
+impl HeapCore {
+    /// Panics if the heap has been shut down.
+    #[inline(always)]
+    pub(crate) fn check_live(&self) {
+        if self.flags.load(Relaxed) & FLAG_SHUTDOWN != 0 {
+            shut_down_panic();
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+pub(crate) fn shut_down_panic() -> ! {
+    panic!("collector: the heap has been shut down; its mutators and handles can no longer be used")
+}
+
+/// The parts of a mutator the collector reads during a handshake.
+pub(crate) struct MutatorShared {
+    /// Registration order, for diagnostics.
+    pub(crate) id: usize,
+    roots: UnsafeCell<RootTable>,
+    cache: UnsafeCell<AllocCache>,
+}
+
+// SAFETY: the cells are touched by the owning thread only while it is running, and by the
+// collector only while it holds `Stopped` (no mutator running, none can start); the world
+// lock's acquire/release orders the two.
+unsafe impl Send for MutatorShared {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for MutatorShared {}
+
+impl MutatorShared {
+    /// Calls `f` on the mutator's root table; the world is stopped.
+    pub(crate) fn roots_stopped<R>(&self, _w: &Stopped<'_>, f: impl FnOnce(&RootTable) -> R) -> R {
+        // SAFETY: `Stopped` proves the owner is not running (module protocol).
+        self.roots.with(|r| f(unsafe { &*r }))
+    }
+
+    /// Empties the mutator's allocation cache; the world is stopped.
+    pub(crate) fn flush_cache_stopped(&self, _w: &Stopped<'_>, space: &Space) {
+        // SAFETY: `Stopped` proves the owner is not running (module protocol).
+        self.cache.with_mut(|c| unsafe { &mut *c }.flush(|s| space.uncache(s)));
+    }
+}
+
+/// A thread's access to a heap: it allocates, holds handles, and mutates objects.
+///
+/// Create one per thread with [`crate::Heap::mutator`]. It polls for safepoints when it
+/// allocates and at [`Mutator::safepoint`]; a thread that runs long without either delays
+/// every stop-the-world pause (the testbed has no asynchronous preemption). Wrap sleeping,
+/// I/O or other waiting in [`Mutator::blocking`] so the collector need not wait for it.
+pub struct Mutator {
+    pub(crate) core: Arc<HeapCore>,
+    shared: Arc<MutatorShared>,
+    blocking_depth: Cell<u32>,
+    _not_send: PhantomData<*const ()>,
+}
+
+/// Re-enters the blocking state when dropped (also on unwinding).
+struct Reblock<'a>(&'a Mutator);
+
+impl Drop for Reblock<'_> {
+    fn drop(&mut self) {
+        self.0.core.world.enter_blocking();
+    }
+}
+
+/// Leaves the blocking state when dropped (also on unwinding).
+struct Unblock<'a>(&'a Mutator);
+
+impl Drop for Unblock<'_> {
+    fn drop(&mut self) {
+        self.0.blocking_depth.set(self.0.blocking_depth.get() - 1);
+        if self.0.blocking_depth.get() == 0 {
+            self.0.core.world.exit_blocking();
+        }
+    }
+}
+
+impl Mutator {
+    pub(crate) fn new(core: Arc<HeapCore>) -> Mutator {
+        core.check_live();
+        let shared = Arc::new(MutatorShared {
+            id: core.world.mutator_count(),
+            roots: UnsafeCell::new(RootTable::default()),
+            cache: UnsafeCell::new(AllocCache::new()),
+        });
+        core.world.register(shared.clone());
+        Mutator {
+            core,
+            shared,
+            blocking_depth: Cell::new(0),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Runs `f` with this mutator running: re-enters the running state for the call if it
+    /// is inside [`Mutator::blocking`].
+    #[inline(always)]
+    pub(crate) fn running<R>(&self, f: impl FnOnce() -> R) -> R {
+        if self.blocking_depth.get() == 0 {
+            return f();
+        }
+        self.core.world.exit_blocking();
+        let _reblock = Reblock(self);
+        f()
+    }
+
+    /// Whether `h`'s heap is this mutator's heap.
+    #[inline(always)]
+    pub(crate) fn same_heap(&self, other: &Mutator) -> bool {
+        Arc::ptr_eq(&self.core, &other.core)
+    }
+
+    #[inline(always)]
+    pub(crate) fn push_root(&self, r: Ref) -> u32 {
+        // SAFETY: only the owning thread calls this, while running (callers go through
+        // `running` or are already running); the collector reads roots only when stopped.
+        self.shared.roots.with_mut(|t| unsafe { &mut *t }.push(r))
+    }
+
+    #[inline(always)]
+    pub(crate) fn clear_root(&self, i: u32) {
+        self.running(|| {
+            // SAFETY: as in `push_root`.
+            self.shared.roots.with_mut(|t| unsafe { &mut *t }.clear(i))
+        })
+    }
+
+    /// The number of handles this mutator holds.
+    pub fn live_handles(&self) -> usize {
+        // SAFETY: as in `push_root`; reading needs the same exclusivity.
+        self.running(|| self.shared.roots.with(|t| unsafe { &*t }.live()))
+    }
+
+    /// A safepoint: parks here while a stop-the-world pause is in progress.
+    #[inline(always)]
+    pub fn safepoint(&self) {
+        if self.core.flags.load(Relaxed) != 0 {
+            self.poll_slow();
+        }
+    }
+
+    #[cold]
+    fn poll_slow(&self) {
+        let f = self.core.flags.load(Relaxed);
+        if f & FLAG_SHUTDOWN != 0 {
+            shut_down_panic();
+        }
+        if f & FLAG_STOP != 0 && self.blocking_depth.get() == 0 {
+            self.core.world.park();
+        }
+    }
+
+    /// Runs `f` in the blocking state (Go's "in a system call"): the collector neither
+    /// waits for this thread nor stops it, so `f` may sleep or wait indefinitely without
+    /// delaying a pause. A heap access inside `f` re-enters the running state for that
+    /// access (waiting out a pause in progress).
+    pub fn blocking<R>(&self, f: impl FnOnce() -> R) -> R {
+        if self.blocking_depth.get() == 0 {
+            self.core.world.enter_blocking();
+        }
+        self.blocking_depth.set(self.blocking_depth.get() + 1);
+        let _unblock = Unblock(self);
+        f()
+    }
+
+    /// Runs one full collection cycle, as Go's `runtime.GC()`: it runs even when
+    /// automatic collection is off, and returns when the cycle (sweep included) is done.
+    pub fn gc(&self) {
+        self.core.check_live();
+        self.blocking(|| (self.core.collect)(&self.core, CycleReason::Forced));
+    }
+
+    /// Allocates a zeroed object of `shape` and returns a handle to it.
+    ///
+    /// Zero-sized shapes all return the one zero-sized sentinel; one-word pointer-free
+    /// shapes share 16-byte tiny blocks; objects over 32 KiB get a span of their own.
+    #[inline]
+    pub fn alloc(&self, shape: &Shape) -> Handle<'_> {
+        if self.core.flags.load(Relaxed) != 0 {
+            self.poll_slow();
+        }
+        self.running(|| {
+            let (r, loc) = if shape.is_tiny() {
+                self.alloc_tiny()
+            } else if shape.is_zero_sized() {
+                self.locate_known(self.core.space.zero_sentinel)
+            } else {
+                self.alloc_sized(shape)
+            };
+            Handle::new(self, self.push_root(r), r, loc)
+        })
+    }
+
+    #[inline(always)]
+    fn alloc_sized(&self, shape: &Shape) -> (Ref, Located<'_>) {
+        let words = shape.words();
+        let class = class_of_words(words);
+        if class == 0 {
+            return self.alloc_large(shape);
+        }
+        let (span, slot) = self.alloc_slot(SpanClass::new(class, shape.is_noscan()));
+        let base = slot * class_words(class);
+        span.zero_words(base, words);
+        span.set_meta(slot, shape.meta());
+        let loc = Located {
+            span,
+            base,
+            ptr_slots: shape.ptr_slots(),
+            words: words as u32,
+        };
+        (Ref::new(span.index, slot, 0), loc)
+    }
+
+    /// Takes a free slot of `sc` from the cache, refilling it as needed.
+    #[inline(always)]
+    fn alloc_slot(&self, sc: SpanClass) -> (&Span, usize) {
+        loop {
+            // SAFETY: the cache is touched by its owner while running (we are) and by the
+            // collector only while the world is stopped.
+            if let Some((span, slot)) = self.shared.cache.with_mut(|c| unsafe { &mut *c }.alloc(sc)) {
+                // SAFETY: cached span pointers point into the span table, which lives as
+                // long as `self.core`, which `&self` keeps alive.
+                return (unsafe { &*span }, slot);
+            }
+            self.refill(sc);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refill(&self, sc: SpanClass) {
+        let space = &self.core.space;
+        // SAFETY: as in `alloc_slot`.
+        if let Some(full) = self.shared.cache.with_mut(|c| unsafe { &mut *c }.take(sc)) {
+            // SAFETY: as in `alloc_slot`.
+            space.uncache(unsafe { &*full });
+        }
+        self.maybe_collect();
+        let span = space.refill(sc);
+        // SAFETY: as in `alloc_slot`.
+        self.shared.cache.with_mut(|c| unsafe { &mut *c }.install(sc, span));
+    }
+
+    /// Starts an automatic cycle if the heap has reached its goal.
+    fn maybe_collect(&self) {
+        if self.core.config.gogc == Gogc::Off {
+            return;
+        }
+        if self.core.space.heap_live() >= self.core.goal.load(Relaxed) {
+            self.blocking(|| (self.core.collect)(&self.core, CycleReason::Automatic));
+        }
+    }
+
+    #[cold]
+    fn alloc_large(&self, shape: &Shape) -> (Ref, Located<'_>) {
+        self.maybe_collect();
+        let span = self.core.space.alloc_large(shape);
+        let loc = Located {
+            span,
+            base: 0,
+            ptr_slots: shape.ptr_slots(),
+            words: shape.words() as u32,
+        };
+        (Ref::new(span.index, 0, 0), loc)
+    }
+
+    #[inline(always)]
+    fn alloc_tiny(&self) -> (Ref, Located<'_>) {
+        // SAFETY: as in `alloc_slot`.
+        let cur = self.shared.cache.with_mut(|c| unsafe { &mut *c }.tiny.take());
+        if let Some(tb) = cur {
+            // SAFETY: as in `alloc_slot`: the tiny block's span is in the span table.
+            let span = unsafe { &*tb.span };
+            let loc = Located {
+                span,
+                base: span.slot_base(tb.slot) + 1,
+                ptr_slots: 0,
+                words: 1,
+            };
+            return (Ref::new(span.index, tb.slot, 1), loc);
+        }
+        let (span, slot) = self.alloc_slot(SpanClass::new(TINY_CLASS, true));
+        let base = slot * class_words(TINY_CLASS);
+        span.zero_words(base, 2);
+        span.set_meta(slot, Shape::new("tiny block", 0, 2).meta() | META_TINY);
+        let block = crate::heap::cache::TinyBlock { span, slot };
+        // SAFETY: as in `alloc_slot`.
+        self.shared.cache.with_mut(|c| unsafe { &mut *c }.tiny = Some(block));
+        let loc = Located {
+            span,
+            base,
+            ptr_slots: 0,
+            words: 1,
+        };
+        (Ref::new(span.index, slot, 0), loc)
+    }
+
+    /// Resolves a reference known to be live (a global or the sentinel).
+    fn locate_known(&self, r: Ref) -> (Ref, Located<'_>) {
+        let loc = self
+            .core
+            .space
+            .locate(r)
+            .unwrap_or_else(|e| panic!("collector: internal error: {r}: {e}"));
+        (r, loc)
+    }
+
+    /// Allocates an immortal object in the globals space (Go's package-level variables):
+    /// never collected, its reference slots scanned as roots every cycle. Any mutator of
+    /// the heap can reach it through [`Mutator::global`].
+    pub fn alloc_global(&self, shape: &Shape) -> Global {
+        self.safepoint();
+        let r = self.running(|| self.core.space.alloc_immortal(shape));
+        Global::new(self.core.id, r)
+    }
+
+    /// A handle to global `g`. Panics if `g` belongs to another heap.
+    pub fn global(&self, g: &Global) -> Handle<'_> {
+        self.core.check_live();
+        if g.heap_id() != self.core.id {
+            panic!("collector: the global belongs to a different heap");
+        }
+        self.running(|| {
+            let (r, loc) = self.locate_known(g.reference());
+            Handle::new(self, self.push_root(r), r, loc)
+        })
+    }
+
+    /// Creates a handle for reference `r` read from the heap, or panics with why `r`
+    /// names no live object (a stale reference: something freed an object that was still
+    /// reachable).
+    #[inline]
+    pub(crate) fn handle_for(&self, r: Ref, from: &dyn Fn() -> String) -> Handle<'_> {
+        match self.core.space.locate(r) {
+            Ok(loc) => Handle::new(self, self.push_root(r), r, loc),
+            Err(e) => stale_panic(r, e, from()),
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn stale_panic(r: Ref, e: crate::heap::BadRef, from: String) -> ! {
+    panic!("collector: use of a freed object: the reference {r} read from {from} is stale ({e})")
+}
+
+impl Drop for Mutator {
+    fn drop(&mut self) {
+        let shared = self.shared.clone();
+        let space = &self.core.space;
+        self.core.world.unregister(&shared, || {
+            // SAFETY: the owner (this thread) is running and about to leave; the collector
+            // cannot be stopped-world now (we hold the registry lock with no pause on).
+            shared.cache.with_mut(|c| unsafe { &mut *c }.flush(|s| space.uncache(s)));
+        });
+    }
+}
+
+/// Takes the cycle lock; `None` if `try_only` and another thread holds it.
+pub(crate) fn cycle_guard(core: &HeapCore, try_only: bool) -> Option<crate::sync::MutexGuard<'_, ()>> {
+    if try_only {
+        match core.cycle_lock.try_lock() {
+            Ok(g) => Some(g),
+            Err(crate::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(crate::sync::TryLockError::WouldBlock) => None,
+        }
+    } else {
+        Some(lock(&core.cycle_lock))
+    }
+}

@@ -1,0 +1,176 @@
+//! The mutator registry and the stop-the-world handshake.
+//!
+//! Each registered mutator is *running* (it may touch the heap), *parked* at a safepoint,
+//! or *blocked* (sleeping, in I/O or a system call, or running a callback that does not
+//! touch the heap). A stop request sets a flag that running mutators poll at allocation
+//! and at `safepoint()`; the collector waits only until no mutator is running, so a
+//! blocked mutator never delays a pause. All waiting parks on a mutex and condition
+//! variables — no spinning — which is also what keeps loom models small.
+//!
+//! The collector holds the registry lock for the whole pause: that is what makes every
+//! mutator's roots and cache readable by it (see [`Stopped`]).
+
+use super::MutatorShared;
+use crate::sync::{lock, wait, Arc, AtomicU32, Condvar, Mutex, MutexGuard, Ordering::*};
+use std::time::Instant;
+
+/// Flag: a stop-the-world pause has been requested; running mutators must park.
+pub(crate) const FLAG_STOP: u32 = 1;
+/// Flag: the heap has been shut down; every operation panics.
+pub(crate) const FLAG_SHUTDOWN: u32 = 4;
+
+/// The registry state behind the world lock.
+pub(crate) struct WorldState {
+    stopped: bool,
+    running: usize,
+    mutators: Vec<Arc<MutatorShared>>,
+}
+
+/// The registry of mutators and the handshake between them and the collector.
+pub(crate) struct World {
+    state: Mutex<WorldState>,
+    /// Mutators wait here for the world to restart.
+    restart: Condvar,
+    /// The collector waits here for the last running mutator to stop.
+    all_stopped: Condvar,
+}
+
+/// Proof that the world is stopped: no registered mutator is running, and none can start
+/// until this is passed to [`World::start`]. Holding it gives access to every mutator.
+pub(crate) struct Stopped<'a> {
+    guard: MutexGuard<'a, WorldState>,
+    /// When the stop was requested.
+    pub(crate) requested: Instant,
+    /// When the last running mutator stopped.
+    pub(crate) reached: Instant,
+}
+
+impl Stopped<'_> {
+    /// Every registered mutator.
+    pub(crate) fn mutators(&self) -> &[Arc<MutatorShared>] {
+        &self.guard.mutators
+    }
+}
+
+#[cfg(not(loom))]
+thread_local! {
+    /// Running mutators on this thread, so that `Heap::gc` can refuse to deadlock.
+    static RUNNING_HERE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn note_running(delta: isize) {
+    #[cfg(not(loom))]
+    RUNNING_HERE.with(|c| c.set(c.get().wrapping_add_signed(delta)));
+    #[cfg(loom)]
+    let _ = delta;
+}
+
+/// Whether the calling thread has a running mutator (of any heap).
+pub(crate) fn running_mutator_on_this_thread() -> bool {
+    #[cfg(not(loom))]
+    return RUNNING_HERE.with(|c| c.get() != 0);
+    #[cfg(loom)]
+    false
+}
+
+impl World {
+    pub(crate) fn new() -> World {
+        World {
+            state: Mutex::new(WorldState {
+                stopped: false,
+                running: 0,
+                mutators: Vec::new(),
+            }),
+            restart: Condvar::new(),
+            all_stopped: Condvar::new(),
+        }
+    }
+
+    fn wait_restart<'a>(&self, mut g: MutexGuard<'a, WorldState>) -> MutexGuard<'a, WorldState> {
+        while g.stopped {
+            g = wait(&self.restart, g);
+        }
+        g
+    }
+
+    /// Adds a running mutator (waiting out a pause in progress).
+    pub(crate) fn register(&self, m: Arc<MutatorShared>) {
+        let mut g = self.wait_restart(lock(&self.state));
+        g.running += 1;
+        g.mutators.push(m);
+        note_running(1);
+    }
+
+    /// Removes a running mutator; `flush` runs under the lock, before it is gone.
+    pub(crate) fn unregister(&self, m: &Arc<MutatorShared>, flush: impl FnOnce()) {
+        let mut g = self.wait_restart(lock(&self.state));
+        flush();
+        g.mutators.retain(|x| !Arc::ptr_eq(x, m));
+        g.running -= 1;
+        note_running(-1);
+    }
+
+    /// The safepoint slow path: parks the calling running mutator while the world is
+    /// stopped.
+    #[cold]
+    pub(crate) fn park(&self) {
+        let mut g = lock(&self.state);
+        if !g.stopped {
+            return;
+        }
+        g.running -= 1;
+        if g.running == 0 {
+            self.all_stopped.notify_all();
+        }
+        let mut g = self.wait_restart(g);
+        g.running += 1;
+    }
+
+    /// The calling mutator stops running: the collector may proceed without it.
+    pub(crate) fn enter_blocking(&self) {
+        let mut g = lock(&self.state);
+        g.running -= 1;
+        if g.running == 0 && g.stopped {
+            self.all_stopped.notify_all();
+        }
+        note_running(-1);
+    }
+
+    /// The calling mutator runs again, once any pause in progress has ended.
+    pub(crate) fn exit_blocking(&self) {
+        let mut g = self.wait_restart(lock(&self.state));
+        g.running += 1;
+        note_running(1);
+    }
+
+    /// Stops the world: sets the stop flag and waits until no mutator is running. The
+    /// caller must not be a running mutator.
+    pub(crate) fn stop(&self, flags: &AtomicU32) -> Stopped<'_> {
+        let requested = Instant::now();
+        let mut g = self.wait_restart(lock(&self.state));
+        g.stopped = true;
+        flags.fetch_or(FLAG_STOP, SeqCst);
+        while g.running > 0 {
+            g = wait(&self.all_stopped, g);
+        }
+        Stopped {
+            guard: g,
+            requested,
+            reached: Instant::now(),
+        }
+    }
+
+    /// Restarts the world stopped by [`World::stop`].
+    pub(crate) fn start(&self, stopped: Stopped<'_>, flags: &AtomicU32) {
+        let mut g = stopped.guard;
+        flags.fetch_and(!FLAG_STOP, SeqCst);
+        g.stopped = false;
+        drop(g);
+        self.restart.notify_all();
+    }
+
+    /// The number of registered mutators.
+    pub(crate) fn mutator_count(&self) -> usize {
+        lock(&self.state).mutators.len()
+    }
+}

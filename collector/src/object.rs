@@ -1,0 +1,219 @@
+//! Object shapes and the encoding of references stored in heap words.
+//!
+//! An object is a run of words: its pointer slots first, then its raw data words. A
+//! reference stored in the heap names a span and a slot in it (and, for the tiny
+//! allocator, a word within a 16-byte block), so checking a bad reference is a bounds
+//! check, never a wild pointer.
+
+use std::fmt;
+
+/// The bytes in a heap word.
+pub const WORD_BYTES: usize = std::mem::size_of::<usize>();
+
+/// The value written into every word of a freed slot when verification is on. Reading it
+/// back as a reference is reported as a use of a freed object.
+pub const POISON: usize = 0xDEAD_F00D_DEAD_F00D_u64 as usize;
+
+/// The layout of an object, registered like a type: `ptr_slots` managed references
+/// followed by `data_words` raw words. Objects without pointer slots are "noscan" and are
+/// never scanned by the marker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Shape {
+    name: &'static str,
+    ptr_slots: u32,
+    data_words: u32,
+}
+
+impl Shape {
+    /// The most words an object may have.
+    pub const MAX_WORDS: usize = (u32::MAX >> 2) as usize;
+
+    /// Describes a type named `name` with `ptr_slots` references and `data_words` raw words.
+    pub const fn new(name: &'static str, ptr_slots: u32, data_words: u32) -> Shape {
+        assert!(
+            (ptr_slots as u64) + (data_words as u64) <= Shape::MAX_WORDS as u64,
+            "a shape has at most Shape::MAX_WORDS words"
+        );
+        Shape {
+            name,
+            ptr_slots,
+            data_words,
+        }
+    }
+
+    /// The type's name, used in diagnostics.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The number of reference slots (they come first).
+    pub const fn ptr_slots(&self) -> u32 {
+        self.ptr_slots
+    }
+
+    /// The number of raw data words (after the reference slots).
+    pub const fn data_words(&self) -> u32 {
+        self.data_words
+    }
+
+    /// The object's size in words.
+    pub const fn words(&self) -> usize {
+        self.ptr_slots as usize + self.data_words as usize
+    }
+
+    /// The object's size in bytes.
+    pub const fn bytes(&self) -> usize {
+        self.words() * WORD_BYTES
+    }
+
+    /// Whether the object has no reference slots (Go's "noscan").
+    pub const fn is_noscan(&self) -> bool {
+        self.ptr_slots == 0
+    }
+
+    /// Whether the object is zero-sized: all such objects share one sentinel.
+    pub const fn is_zero_sized(&self) -> bool {
+        self.words() == 0
+    }
+
+    /// Whether the tiny allocator may pack the object into a shared 16-byte block: one
+    /// pointer-free word.
+    pub const fn is_tiny(&self) -> bool {
+        self.ptr_slots == 0 && self.data_words == 1
+    }
+
+    /// The per-slot metadata word recorded for an allocated object.
+    pub(crate) const fn meta(&self) -> u64 {
+        ((self.ptr_slots as u64) << 32) | (self.ptr_slots as u64 + self.data_words as u64)
+    }
+}
+
+/// Metadata flag: a slot holds an object (set while allocated).
+pub(crate) const META_VALID: u64 = 1 << 63;
+/// Metadata flag: the slot is a tiny block shared by one-word pointer-free objects.
+pub(crate) const META_TINY: u64 = 1 << 62;
+
+/// Decoded per-slot metadata: what was allocated in a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Meta {
+    pub(crate) ptr_slots: u32,
+    pub(crate) words: u32,
+    pub(crate) tiny: bool,
+}
+
+impl Meta {
+    /// Decodes a metadata word (flags included).
+    pub(crate) const fn decode(m: u64) -> Meta {
+        Meta {
+            ptr_slots: ((m >> 32) & 0x3FFF_FFFF) as u32,
+            words: m as u32,
+            tiny: m & META_TINY != 0,
+        }
+    }
+}
+
+/// A reference as stored in a heap word or a root: `0` is null; otherwise the span index
+/// plus one in the high half, the slot shifted left by one, and the tiny-block word offset
+/// in the lowest bit.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ref(usize);
+
+impl Ref {
+    /// The largest span index a reference can name.
+    pub const MAX_SPAN: usize = (u32::MAX - 1) as usize;
+    /// The largest slot index a reference can name.
+    pub const MAX_SLOT: usize = (u32::MAX >> 1) as usize;
+
+    /// Encodes a reference to word `tiny` of slot `slot` in span `span`.
+    #[inline(always)]
+    pub(crate) fn new(span: usize, slot: usize, tiny: usize) -> Ref {
+        debug_assert!(span <= Self::MAX_SPAN && slot <= Self::MAX_SLOT && tiny <= 1);
+        Ref(((span + 1) << 32) | (slot << 1) | tiny)
+    }
+
+    /// Reinterprets a raw heap word; `None` for null.
+    #[inline(always)]
+    pub(crate) fn from_word(w: usize) -> Option<Ref> {
+        if w == 0 {
+            None
+        } else {
+            Some(Ref(w))
+        }
+    }
+
+    /// The raw word stored in the heap.
+    #[inline(always)]
+    pub(crate) fn word(self) -> usize {
+        self.0
+    }
+
+    /// The span index.
+    #[inline(always)]
+    pub fn span(self) -> usize {
+        (self.0 >> 32) - 1
+    }
+
+    /// The slot index within the span.
+    #[inline(always)]
+    pub fn slot(self) -> usize {
+        (self.0 & 0xFFFF_FFFF) >> 1
+    }
+
+    /// The word offset within a tiny block (0 for every other object).
+    #[inline(always)]
+    pub fn tiny_offset(self) -> usize {
+        self.0 & 1
+    }
+
+    /// The same reference with the tiny offset cleared: the whole block.
+    #[inline(always)]
+    pub(crate) fn block(self) -> Ref {
+        Ref(self.0 & !1)
+    }
+}
+
+impl fmt::Debug for Ref {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "span {} slot {}", self.span(), self.slot())?;
+        if self.tiny_offset() != 0 {
+            write!(f, "+{}", self.tiny_offset())?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Ref {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ref_round_trips() {
+        for &(span, slot, tiny) in &[(0, 0, 0), (1, 2, 1), (Ref::MAX_SPAN, Ref::MAX_SLOT, 1)] {
+            let r = Ref::new(span, slot, tiny);
+            assert_ne!(r.word(), 0, "a real reference is never null");
+            assert_eq!((r.span(), r.slot(), r.tiny_offset()), (span, slot, tiny));
+            assert_eq!(Ref::from_word(r.word()), Some(r));
+            assert_eq!(r.block().tiny_offset(), 0);
+            assert_eq!(r.block().slot(), slot);
+        }
+        assert_eq!(Ref::from_word(0), None);
+    }
+
+    #[test]
+    fn shape_meta_round_trips() {
+        let s = Shape::new("node", 2, 3);
+        let m = Meta::decode(s.meta() | META_VALID);
+        assert_eq!((m.ptr_slots, m.words, m.tiny), (2, 5, false));
+        assert!(Meta::decode(s.meta() | META_TINY).tiny);
+        assert!(!s.is_noscan() && !s.is_tiny() && !s.is_zero_sized());
+        assert!(Shape::new("int", 0, 1).is_tiny());
+        assert!(Shape::new("empty", 0, 0).is_zero_sized());
+        assert_eq!(s.bytes(), 5 * WORD_BYTES);
+    }
+}

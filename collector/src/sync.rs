@@ -1,0 +1,80 @@
+//! The synchronization shim: the only file in `collector` that names `std::sync` or
+//! `std::thread`.
+//!
+//! In normal builds it re-exports the standard library's primitives; under `--cfg loom`
+//! it re-exports loom's, so the collector's real code can be model-checked. Everything
+//! concurrent in the collector (heap words, bitmaps, handshakes) goes through here.
+//!
+//! Telemetry counters that loom need not explore use [`stats`], which stays on `std`
+//! atomics in every build.
+
+#[cfg(loom)]
+pub(crate) use loom::{
+    sync::{
+        atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+        Arc, Condvar, Mutex, MutexGuard,
+    },
+};
+
+#[cfg(not(loom))]
+pub(crate) use std::{
+    sync::{
+        atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+        Arc, Condvar, Mutex, MutexGuard,
+    },
+};
+
+pub(crate) use std::sync::TryLockError;
+
+/// Atomics that are never modelled by loom: telemetry counters and process-wide ids.
+pub(crate) mod stats {
+    pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
+}
+
+/// Locks a mutex, treating poisoning as recoverable: the collector's own state behind a
+/// mutex is always left consistent before any code that can panic runs.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Waits on a condition variable, treating poisoning as [`lock`] does.
+pub(crate) fn wait<'a, T>(cv: &Condvar, g: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    match cv.wait(g) {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// An `UnsafeCell` with loom's closure-based API, so that loom can check that the
+/// owner-or-handshake access protocol of mutator-private memory is never violated.
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// An `UnsafeCell` with loom's closure-based API, so that loom can check that the
+/// owner-or-handshake access protocol of mutator-private memory is never violated.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    /// Wraps `data`.
+    pub(crate) fn new(data: T) -> Self {
+        Self(std::cell::UnsafeCell::new(data))
+    }
+
+    /// Gives `f` a shared raw pointer to the contents.
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Gives `f` an exclusive raw pointer to the contents.
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}

@@ -1,0 +1,110 @@
+//! Telemetry: what the collector records about itself — cycles, every stop-the-world
+//! pause with its time-to-safepoint, verification results — kept off the hot paths
+//! (recorded only inside pauses and slow paths) and on `std` atomics in every build.
+
+use crate::sync::stats::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Why a cycle ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CycleReason {
+    /// The heap reached the GOGC goal.
+    Automatic,
+    /// `gc()` was called (Go's "forced" cycle).
+    Forced,
+}
+
+/// One stop-the-world pause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PauseRecord {
+    /// The cycle the pause belongs to (1-based).
+    pub cycle: u64,
+    /// Nanoseconds from heap creation to the stop request.
+    pub start_ns: u64,
+    /// Nanoseconds from the stop request to the restart: the whole pause.
+    pub duration_ns: u64,
+    /// Nanoseconds from the stop request until every running mutator had stopped
+    /// (included in `duration_ns`).
+    pub ttsp_ns: u64,
+}
+
+/// Per-cycle facts for reports and gctrace-style lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CycleRecord {
+    /// The cycle number (1-based).
+    pub cycle: u64,
+    /// Why it ran.
+    pub reason: CycleReason,
+    /// Heap bytes when it started.
+    pub heap_start_bytes: u64,
+    /// Heap bytes found live by the mark.
+    pub heap_live_bytes: u64,
+    /// The goal set for the next cycle.
+    pub heap_goal_bytes: u64,
+    /// Nanoseconds spent marking.
+    pub mark_ns: u64,
+    /// Nanoseconds spent sweeping.
+    pub sweep_ns: u64,
+    /// Nanoseconds spent in the checkmark re-trace (0 when off).
+    pub verify_ns: u64,
+}
+
+/// The collector's counters and logs.
+pub(crate) struct Telemetry {
+    pub(crate) start: Instant,
+    pub(crate) cycles: AtomicU64,
+    pub(crate) cycles_checked: AtomicU64,
+    pub(crate) lost_objects: AtomicU64,
+    pub(crate) pauses: Mutex<Vec<PauseRecord>>,
+    pub(crate) cycle_log: Mutex<Vec<CycleRecord>>,
+    /// The first reports of lost objects (at most [`MAX_LOST_REPORTS`]).
+    pub(crate) lost_reports: Mutex<Vec<String>>,
+}
+
+/// How many lost-object reports are kept (Go's checkfinalizers keeps 50 too).
+pub const MAX_LOST_REPORTS: usize = 50;
+
+impl Telemetry {
+    pub(crate) fn new() -> Telemetry {
+        Telemetry {
+            start: Instant::now(),
+            cycles: AtomicU64::new(0),
+            cycles_checked: AtomicU64::new(0),
+            lost_objects: AtomicU64::new(0),
+            pauses: Mutex::new(Vec::new()),
+            cycle_log: Mutex::new(Vec::new()),
+            lost_reports: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn since_start(&self, t: Instant) -> u64 {
+        nanos(t.saturating_duration_since(self.start))
+    }
+
+    pub(crate) fn record_pause(&self, p: PauseRecord) {
+        lock_std(&self.pauses).push(p);
+    }
+
+    pub(crate) fn record_cycle(&self, c: CycleRecord) {
+        lock_std(&self.cycle_log).push(c);
+    }
+
+    pub(crate) fn record_lost(&self, report: String) {
+        self.lost_objects.fetch_add(1, Relaxed);
+        let mut r = lock_std(&self.lost_reports);
+        if r.len() < MAX_LOST_REPORTS {
+            eprintln!("collector: checkmark: {report}");
+            r.push(report);
+        }
+    }
+}
+
+/// Saturating nanoseconds of a duration.
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+pub(crate) fn lock_std<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
