@@ -93,7 +93,10 @@ impl HeapConfig {
             ));
         }
         if self.page_bytes > 1 << 20 {
-            return Err(format!("page_bytes must be at most 1 MiB, got {}", self.page_bytes));
+            return Err(format!(
+                "page_bytes must be at most 1 MiB, got {}",
+                self.page_bytes
+            ));
         }
         Ok(())
     }

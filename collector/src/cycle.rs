@@ -4,9 +4,9 @@
 
 use crate::mark::Marker;
 use crate::mutator::{cycle_guard, HeapCore};
+use crate::sync::{stats::Ordering as StatOrdering, Ordering::*};
 use crate::telemetry::{nanos, CycleReason, CycleRecord, PauseRecord};
 use crate::{pacer, sweep, verify};
-use crate::sync::{stats::Ordering as StatOrdering, Ordering::*};
 use std::time::Instant;
 
 /// Runs one cycle. An automatic cycle is skipped if another thread is collecting or the
@@ -36,7 +36,9 @@ pub(crate) fn collect(core: &HeapCore, reason: CycleReason) {
     let t_verify = Instant::now();
     if core.config.verify {
         verify::checkmark(core, &stopped, cycle);
-        core.telemetry.cycles_checked.fetch_add(1, StatOrdering::Relaxed);
+        core.telemetry
+            .cycles_checked
+            .fetch_add(1, StatOrdering::Relaxed);
     }
 
     let t_sweep = Instant::now();
@@ -48,7 +50,7 @@ pub(crate) fn collect(core: &HeapCore, reason: CycleReason) {
     let end = Instant::now();
     let requested = stopped.requested;
     let reached = stopped.reached;
-    core.world.start(stopped, &core.flags);
+    core.world.start(stopped);
 
     let tel = &core.telemetry;
     tel.record_pause(PauseRecord {

@@ -71,7 +71,9 @@ impl<'h> Marker<'h> {
     /// Scans grey objects until none is left.
     pub(crate) fn drain(&mut self) {
         while let Some((span, slot)) = self.stack.pop() {
-            let Some(meta) = span.meta(slot) else { continue };
+            let Some(meta) = span.meta(slot) else {
+                continue;
+            };
             let base = span.slot_base(slot);
             for i in 0..meta.ptr_slots as usize {
                 let w = load_racy(span.word(base + i));

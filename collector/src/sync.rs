@@ -9,19 +9,15 @@
 //! atomics in every build.
 
 #[cfg(loom)]
-pub(crate) use loom::{
-    sync::{
-        atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering},
-        Arc, Condvar, Mutex, MutexGuard,
-    },
+pub(crate) use loom::sync::{
+    atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    Arc, Condvar, Mutex, MutexGuard,
 };
 
 #[cfg(not(loom))]
-pub(crate) use std::{
-    sync::{
-        atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering},
-        Arc, Condvar, Mutex, MutexGuard,
-    },
+pub(crate) use std::sync::{
+    atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    Arc, Condvar, Mutex, MutexGuard,
 };
 
 pub(crate) use std::sync::TryLockError;

@@ -65,7 +65,11 @@ pub(crate) fn checkmark(core: &HeapCore, stopped: &Stopped<'_>, cycle: u64) -> u
         for k in 0..ptr_slots {
             if let Some(r) = Ref::from_word(load_racy(span.word(base + k))) {
                 let g = Ref::new(span.index, base / span.elem_words().max(1), 0);
-                visit(r, &|| format!("reference slot {k} of global {g}"), &mut stack);
+                visit(
+                    r,
+                    &|| format!("reference slot {k} of global {g}"),
+                    &mut stack,
+                );
             }
         }
     });
@@ -73,7 +77,11 @@ pub(crate) fn checkmark(core: &HeapCore, stopped: &Stopped<'_>, cycle: u64) -> u
         let Ok(loc) = space.locate(src) else { continue };
         for k in 0..loc.ptr_slots as usize {
             if let Some(r) = Ref::from_word(load_racy(loc.span.word(loc.base + k))) {
-                visit(r, &|| format!("reference slot {k} of object {src}"), &mut stack);
+                visit(
+                    r,
+                    &|| format!("reference slot {k} of object {src}"),
+                    &mut stack,
+                );
             }
         }
     }

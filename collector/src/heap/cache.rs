@@ -74,7 +74,8 @@ impl AllocCache {
                 let span = unsafe { &*c.span };
                 // Only this cache's owner writes this span's allocation bits (module
                 // invariant), so a plain store of the whole word loses no bit.
-                span.alloc_bits(c.chunk as usize).store(c.alloc_word, Relaxed);
+                span.alloc_bits(c.chunk as usize)
+                    .store(c.alloc_word, Relaxed);
                 return Some((c.span, c.chunk as usize * 64 + bit as usize));
             }
             if c.span.is_null() || c.chunk + 1 >= c.chunks {

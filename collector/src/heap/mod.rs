@@ -134,7 +134,11 @@ impl Space {
             None => {
                 let pages = class_pages(sc.size_class(), self.page_bytes);
                 let elem = class_words(sc.size_class());
-                let span = self.take_free_span(&mut pools, pages, pages * self.page_bytes / WORD_BYTES / elem);
+                let span = self.take_free_span(
+                    &mut pools,
+                    pages,
+                    pages * self.page_bytes / WORD_BYTES / elem,
+                );
                 span.init(SpanKind::Small, sc, elem);
                 span
             }
@@ -148,7 +152,8 @@ impl Space {
     /// Gives back a span a cache held: its still-free slots no longer count as live.
     pub(crate) fn uncache(&self, span: &Span) {
         let free = span.nslots() - span.allocated_count();
-        self.heap_live.fetch_sub(free * span.elem_words() * WORD_BYTES, Relaxed);
+        self.heap_live
+            .fetch_sub(free * span.elem_words() * WORD_BYTES, Relaxed);
     }
 
     fn take_free_span(&self, pools: &mut Pools, pages: usize, max_slots: usize) -> &Span {
@@ -193,7 +198,11 @@ impl Space {
         if class == 0 {
             let pages = (words * WORD_BYTES).div_ceil(self.page_bytes);
             let span = self.take_free_span(&mut pools, pages, 1);
-            span.init(SpanKind::Immortal, SpanClass::new(0, shape.is_noscan()), words);
+            span.init(
+                SpanKind::Immortal,
+                SpanClass::new(0, shape.is_noscan()),
+                words,
+            );
             span.alloc_bits(0).store(1, Relaxed);
             span.set_meta(0, shape.meta());
             return Ref::new(span.index, 0, 0);
@@ -217,8 +226,11 @@ impl Space {
             }
             let pages = class_pages(class, self.page_bytes);
             let elem = class_words(class);
-            let span =
-                self.take_free_span(&mut pools, pages, pages * self.page_bytes / WORD_BYTES / elem);
+            let span = self.take_free_span(
+                &mut pools,
+                pages,
+                pages * self.page_bytes / WORD_BYTES / elem,
+            );
             span.init(SpanKind::Immortal, sc, elem);
             pools.immortal[sc.index()] = Some(span.index);
         }
@@ -265,7 +277,11 @@ impl Space {
         for i in freed {
             let span = self.span(i).expect("freed span exists");
             span.release();
-            pools.free.entry((span.pages, span.max_slots())).or_default().push(i);
+            pools
+                .free
+                .entry((span.pages, span.max_slots()))
+                .or_default()
+                .push(i);
         }
     }
 
@@ -280,4 +296,3 @@ impl Space {
         n
     }
 }
-

@@ -10,9 +10,10 @@ use crate::object::WORD_BYTES;
 /// Object sizes in bytes, indexed by size class; class 0 means "large".
 pub(crate) const CLASS_BYTES: [u32; 68] = [
     0, 8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256, 288, 320,
-    352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024, 1152, 1280, 1408, 1536, 1792, 2048,
-    2304, 2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528, 6784, 6912, 8192, 9472, 9728, 10240,
-    10880, 12288, 13568, 14336, 16384, 18432, 19072, 20480, 21760, 24576, 27264, 28672, 32768,
+    352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024, 1152, 1280, 1408, 1536, 1792,
+    2048, 2304, 2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528, 6784, 6912, 8192, 9472, 9728,
+    10240, 10880, 12288, 13568, 14336, 16384, 18432, 19072, 20480, 21760, 24576, 27264, 28672,
+    32768,
 ];
 
 /// The number of size classes, the large class 0 included.
@@ -129,7 +130,10 @@ mod tests {
             let c = class_of_words(words);
             assert!(c > 0, "{words} words should be small");
             assert!(class_words(c) >= words, "{words} words in class {c}");
-            assert!(class_words(c - 1) < words || c == 1, "class {c} is the smallest fit");
+            assert!(
+                class_words(c - 1) < words || c == 1,
+                "class {c} is the smallest fit"
+            );
         }
         assert_eq!(class_of_words(MAX_SMALL_BYTES / WORD_BYTES + 1), 0);
         assert_eq!(class_of_words(2), TINY_CLASS);
@@ -142,7 +146,10 @@ mod tests {
                 let pages = class_pages(c, page);
                 let span = pages * page;
                 let size = CLASS_BYTES[c] as usize;
-                assert!(span >= size && (span % size) * 8 <= span, "class {c} page {page}");
+                assert!(
+                    span >= size && (span % size) * 8 <= span,
+                    "class {c} page {page}"
+                );
             }
         }
         assert_eq!(class_pages(1, 8192), 1);

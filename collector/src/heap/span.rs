@@ -80,7 +80,12 @@ impl Span {
         self.class.store(class.0 as u32, Relaxed);
         self.elem_words.store(elem_words, Relaxed);
         self.nslots.store(nslots, Relaxed);
-        for b in self.alloc_bits.iter().chain(&*self.mark_bits).chain(&*self.check_bits) {
+        for b in self
+            .alloc_bits
+            .iter()
+            .chain(&*self.mark_bits)
+            .chain(&*self.check_bits)
+        {
             b.store(0, Relaxed);
         }
         for m in self.meta.iter() {

@@ -35,7 +35,9 @@ impl SpanTable {
 
     pub(crate) fn new() -> SpanTable {
         SpanTable {
-            dir: (0..DIR_LEN).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+            dir: (0..DIR_LEN)
+                .map(|_| AtomicPtr::new(ptr::null_mut()))
+                .collect(),
             len: AtomicUsize::new(0),
         }
     }
@@ -77,7 +79,9 @@ impl SpanTable {
         let mut chunk = slot.load(Acquire);
         if chunk.is_null() {
             let fresh = Box::new(Chunk {
-                spans: (0..CHUNK_LEN).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+                spans: (0..CHUNK_LEN)
+                    .map(|_| AtomicPtr::new(ptr::null_mut()))
+                    .collect(),
             });
             chunk = Box::into_raw(fresh);
             slot.store(chunk, Release);

@@ -85,7 +85,8 @@ impl<'m> Handle<'m> {
         if i >= n {
             slot_panic("data word", i, n, self.r);
         }
-        self.span.word(self.base as usize + self.ptr_slots as usize + i)
+        self.span
+            .word(self.base as usize + self.ptr_slots as usize + i)
     }
 
     /// Loads reference slot `slot`: a new handle to the object it names, or `None` for
@@ -96,7 +97,10 @@ impl<'m> Handle<'m> {
         let w = self.ptr_word(slot).load(Acquire);
         let r = Ref::from_word(w)?;
         let me = self.r;
-        Some(self.m.running(|| self.m.handle_for(r, &|| format!("reference slot {slot} of object {me}"))))
+        Some(self.m.running(|| {
+            self.m
+                .handle_for(r, &|| format!("reference slot {slot} of object {me}"))
+        }))
     }
 
     /// Stores `value` (or null) into reference slot `slot`. Panics if the slot is out of
@@ -177,7 +181,13 @@ impl Drop for Handle<'_> {
 
 impl fmt::Debug for Handle<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Handle({}, {} refs + {} words)", self.r, self.ptr_slots, self.data_words())
+        write!(
+            f,
+            "Handle({}, {} refs + {} words)",
+            self.r,
+            self.ptr_slots,
+            self.data_words()
+        )
     }
 }
 
@@ -207,9 +217,14 @@ impl<'m> InteriorHandle<'m> {
 
     /// Reads the data word the field is (it must be a data word).
     pub fn read(&self) -> u64 {
-        let i = (self.field as usize).checked_sub(self.object.ptr_slots()).unwrap_or_else(|| {
-            panic!("collector: field {} of {} is a reference slot, not a data word", self.field, self.object.r)
-        });
+        let i = (self.field as usize)
+            .checked_sub(self.object.ptr_slots())
+            .unwrap_or_else(|| {
+                panic!(
+                    "collector: field {} of {} is a reference slot, not a data word",
+                    self.field, self.object.r
+                )
+            });
         self.object.read(i)
     }
 }

@@ -84,7 +84,8 @@ impl MutatorShared {
     /// Empties the mutator's allocation cache; the world is stopped.
     pub(crate) fn flush_cache_stopped(&self, _w: &Stopped<'_>, space: &Space) {
         // SAFETY: `Stopped` proves the owner is not running (module protocol).
-        self.cache.with_mut(|c| unsafe { &mut *c }.flush(|s| space.uncache(s)));
+        self.cache
+            .with_mut(|c| unsafe { &mut *c }.flush(|s| space.uncache(s)));
     }
 }
 
@@ -264,7 +265,8 @@ impl Mutator {
         loop {
             // SAFETY: the cache is touched by its owner while running (we are) and by the
             // collector only while the world is stopped.
-            if let Some((span, slot)) = self.shared.cache.with_mut(|c| unsafe { &mut *c }.alloc(sc)) {
+            if let Some((span, slot)) = self.shared.cache.with_mut(|c| unsafe { &mut *c }.alloc(sc))
+            {
                 // SAFETY: cached span pointers point into the span table, which lives as
                 // long as `self.core`, which `&self` keeps alive.
                 return (unsafe { &*span }, slot);
@@ -285,7 +287,9 @@ impl Mutator {
         self.maybe_collect();
         let span = space.refill(sc);
         // SAFETY: as in `alloc_slot`.
-        self.shared.cache.with_mut(|c| unsafe { &mut *c }.install(sc, span));
+        self.shared
+            .cache
+            .with_mut(|c| unsafe { &mut *c }.install(sc, span));
     }
 
     /// Starts an automatic cycle if the heap has reached its goal.
@@ -314,7 +318,10 @@ impl Mutator {
     #[inline(always)]
     fn alloc_tiny(&self) -> (Ref, Located<'_>) {
         // SAFETY: as in `alloc_slot`.
-        let cur = self.shared.cache.with_mut(|c| unsafe { &mut *c }.tiny.take());
+        let cur = self
+            .shared
+            .cache
+            .with_mut(|c| unsafe { &mut *c }.tiny.take());
         if let Some(tb) = cur {
             // SAFETY: as in `alloc_slot`: the tiny block's span is in the span table.
             let span = unsafe { &*tb.span };
@@ -332,7 +339,9 @@ impl Mutator {
         span.set_meta(slot, Shape::new("tiny block", 0, 2).meta() | META_TINY);
         let block = crate::heap::cache::TinyBlock { span, slot };
         // SAFETY: as in `alloc_slot`.
-        self.shared.cache.with_mut(|c| unsafe { &mut *c }.tiny = Some(block));
+        self.shared
+            .cache
+            .with_mut(|c| unsafe { &mut *c }.tiny = Some(block));
         let loc = Located {
             span,
             base,
@@ -398,13 +407,18 @@ impl Drop for Mutator {
         self.core.world.unregister(&shared, || {
             // SAFETY: the owner (this thread) is running and about to leave; the collector
             // cannot be stopped-world now (we hold the registry lock with no pause on).
-            shared.cache.with_mut(|c| unsafe { &mut *c }.flush(|s| space.uncache(s)));
+            shared
+                .cache
+                .with_mut(|c| unsafe { &mut *c }.flush(|s| space.uncache(s)));
         });
     }
 }
 
 /// Takes the cycle lock; `None` if `try_only` and another thread holds it.
-pub(crate) fn cycle_guard(core: &HeapCore, try_only: bool) -> Option<crate::sync::MutexGuard<'_, ()>> {
+pub(crate) fn cycle_guard(
+    core: &HeapCore,
+    try_only: bool,
+) -> Option<crate::sync::MutexGuard<'_, ()>> {
     if try_only {
         match core.cycle_lock.try_lock() {
             Ok(g) => Some(g),

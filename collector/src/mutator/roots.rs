@@ -60,7 +60,10 @@ mod tests {
         let b = t.push(Ref::new(0, 2, 0));
         assert_eq!(t.live(), 2);
         t.clear(a);
-        assert_eq!(t.iter().map(|(_, r)| r).collect::<Vec<_>>(), vec![Ref::new(0, 2, 0)]);
+        assert_eq!(
+            t.iter().map(|(_, r)| r).collect::<Vec<_>>(),
+            vec![Ref::new(0, 2, 0)]
+        );
         let c = t.push(Ref::new(1, 3, 0));
         assert_eq!(c, a, "a freed slot is reused");
         assert_eq!(t.live(), 2);

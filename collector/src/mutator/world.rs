@@ -37,12 +37,25 @@ pub(crate) struct World {
 
 /// Proof that the world is stopped: no registered mutator is running, and none can start
 /// until this is passed to [`World::start`]. Holding it gives access to every mutator.
+///
+/// Dropping it restarts the world, so a panic inside a pause cannot leave every mutator
+/// parked forever.
 pub(crate) struct Stopped<'a> {
+    world: &'a World,
+    flags: &'a AtomicU32,
     guard: MutexGuard<'a, WorldState>,
     /// When the stop was requested.
     pub(crate) requested: Instant,
     /// When the last running mutator stopped.
     pub(crate) reached: Instant,
+}
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        self.flags.fetch_and(!FLAG_STOP, SeqCst);
+        self.guard.stopped = false;
+        self.world.restart.notify_all();
+    }
 }
 
 impl Stopped<'_> {
@@ -102,11 +115,19 @@ impl World {
     }
 
     /// Removes a running mutator; `flush` runs under the lock, before it is gone.
+    ///
+    /// It does not wait out a pause: a stopping collector is waiting on `all_stopped`
+    /// (with the lock released) and reads no mutator until every running one has
+    /// stopped, so leaving now is safe — and waiting while counted as running would
+    /// deadlock with it.
     pub(crate) fn unregister(&self, m: &Arc<MutatorShared>, flush: impl FnOnce()) {
-        let mut g = self.wait_restart(lock(&self.state));
+        let mut g = lock(&self.state);
         flush();
         g.mutators.retain(|x| !Arc::ptr_eq(x, m));
         g.running -= 1;
+        if g.running == 0 && g.stopped {
+            self.all_stopped.notify_all();
+        }
         note_running(-1);
     }
 
@@ -145,7 +166,7 @@ impl World {
 
     /// Stops the world: sets the stop flag and waits until no mutator is running. The
     /// caller must not be a running mutator.
-    pub(crate) fn stop(&self, flags: &AtomicU32) -> Stopped<'_> {
+    pub(crate) fn stop<'a>(&'a self, flags: &'a AtomicU32) -> Stopped<'a> {
         let requested = Instant::now();
         let mut g = self.wait_restart(lock(&self.state));
         g.stopped = true;
@@ -154,6 +175,8 @@ impl World {
             g = wait(&self.all_stopped, g);
         }
         Stopped {
+            world: self,
+            flags,
             guard: g,
             requested,
             reached: Instant::now(),
@@ -161,12 +184,8 @@ impl World {
     }
 
     /// Restarts the world stopped by [`World::stop`].
-    pub(crate) fn start(&self, stopped: Stopped<'_>, flags: &AtomicU32) {
-        let mut g = stopped.guard;
-        flags.fetch_and(!FLAG_STOP, SeqCst);
-        g.stopped = false;
-        drop(g);
-        self.restart.notify_all();
+    pub(crate) fn start(&self, stopped: Stopped<'_>) {
+        drop(stopped);
     }
 
     /// The number of registered mutators.
