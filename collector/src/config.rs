@@ -61,6 +61,18 @@ pub struct HeapConfig {
     pub verify: bool,
     /// Bytes in a one-page span. Go uses 8 KiB; loom models use a few words.
     pub page_bytes: usize,
+    /// Protections the loom suite's negative controls switch off (loom builds only).
+    #[cfg(loom)]
+    pub faults: LoomFaults,
+}
+
+/// Fault switches for loom negative controls: each removes one protection, so a model
+/// can show that loom finds the bug it guards against. They exist only under `cfg(loom)`.
+#[cfg(loom)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoomFaults {
+    /// Stop-the-world does not wait for running mutators to reach a safepoint.
+    pub stop_without_waiting: bool,
 }
 
 impl Default for HeapConfig {
@@ -70,6 +82,8 @@ impl Default for HeapConfig {
             min_heap_bytes: 4 << 20,
             verify: false,
             page_bytes: DEFAULT_PAGE_BYTES,
+            #[cfg(loom)]
+            faults: LoomFaults::default(),
         }
     }
 }

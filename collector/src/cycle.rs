@@ -21,7 +21,11 @@ pub(crate) fn collect(core: &HeapCore, reason: CycleReason) {
         return;
     }
     let heap_start = space.heap_live();
-    let stopped = core.world.stop(&core.flags);
+    #[cfg(loom)]
+    let skip_wait = core.config.faults.stop_without_waiting;
+    #[cfg(not(loom))]
+    let skip_wait = false;
+    let stopped = core.world.stop(&core.flags, skip_wait);
     let cycle = core.telemetry.cycles.load(StatOrdering::Relaxed) + 1;
     for m in stopped.mutators() {
         m.flush_cache_stopped(&stopped, space);

@@ -41,6 +41,8 @@ mod sync;
 mod telemetry;
 mod verify;
 
+#[cfg(loom)]
+pub use config::LoomFaults;
 pub use config::{Gogc, HeapConfig, DEFAULT_PAGE_BYTES};
 pub use heap::BadRef;
 pub use mutator::handle::{Global, Handle, InteriorHandle};

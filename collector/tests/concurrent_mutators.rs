@@ -13,7 +13,7 @@ use std::time::Duration;
 /// Three edges, an id and a check word (id XOR MAGIC): a poisoned or reused object shows.
 static VERTEX: Shape = Shape::new("vertex", 3, 2);
 static BLOB: Shape = Shape::new("blob", 0, 6);
-const MAGIC: u64 = 0x5EED_0F_C0FFEE;
+const MAGIC: u64 = 0x5EED_0FC0_FFEE;
 const SHARED_SLOTS: usize = 16;
 static SHARED: Shape = Shape::new("shared table", SHARED_SLOTS as u32, 0);
 

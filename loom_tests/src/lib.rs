@@ -1,1 +1,20 @@
-//! x
+//! loom models over the collector's real code. The models live in `tests/` and compile
+//! only with `--cfg loom` (see this crate's README.md); this library holds what they
+//! share.
+
+/// Runs `model` under loom and returns the panic message loom reported, or `None` if
+/// every execution passed. Negative controls use it to assert that loom finds the bug
+/// they plant, with the expected message.
+#[cfg(loom)]
+pub fn loom_failure(model: impl Fn() + Sync + Send + 'static) -> Option<String> {
+    // loom prints the failing execution's panic; the message is also returned.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loom::model(model))) {
+        Ok(()) => None,
+        Err(p) => Some(
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "<non-string panic>".to_string()),
+        ),
+    }
+}

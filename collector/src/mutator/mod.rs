@@ -158,6 +158,15 @@ impl Mutator {
         Arc::ptr_eq(&self.core, &other.core)
     }
 
+    /// Runs `f` on this mutator's allocation cache. Callers are the owning thread,
+    /// running (allocation goes through `running`).
+    #[inline(always)]
+    fn with_cache<R>(&self, f: impl FnOnce(&mut AllocCache) -> R) -> R {
+        // SAFETY: the cache is touched by its owner while running (the only callers) and
+        // by the collector only while the world is stopped, so this access is exclusive.
+        self.shared.cache.with_mut(|c| f(unsafe { &mut *c }))
+    }
+
     #[inline(always)]
     pub(crate) fn push_root(&self, r: Ref) -> u32 {
         // SAFETY: only the owning thread calls this, while running (callers go through
@@ -263,10 +272,7 @@ impl Mutator {
     #[inline(always)]
     fn alloc_slot(&self, sc: SpanClass) -> (&Span, usize) {
         loop {
-            // SAFETY: the cache is touched by its owner while running (we are) and by the
-            // collector only while the world is stopped.
-            if let Some((span, slot)) = self.shared.cache.with_mut(|c| unsafe { &mut *c }.alloc(sc))
-            {
+            if let Some((span, slot)) = self.with_cache(|c| c.alloc(sc)) {
                 // SAFETY: cached span pointers point into the span table, which lives as
                 // long as `self.core`, which `&self` keeps alive.
                 return (unsafe { &*span }, slot);
@@ -280,16 +286,13 @@ impl Mutator {
     fn refill(&self, sc: SpanClass) {
         let space = &self.core.space;
         // SAFETY: as in `alloc_slot`.
-        if let Some(full) = self.shared.cache.with_mut(|c| unsafe { &mut *c }.take(sc)) {
+        if let Some(full) = self.with_cache(|c| c.take(sc)) {
             // SAFETY: as in `alloc_slot`.
             space.uncache(unsafe { &*full });
         }
         self.maybe_collect();
         let span = space.refill(sc);
-        // SAFETY: as in `alloc_slot`.
-        self.shared
-            .cache
-            .with_mut(|c| unsafe { &mut *c }.install(sc, span));
+        self.with_cache(|c| c.install(sc, span));
     }
 
     /// Starts an automatic cycle if the heap has reached its goal.
@@ -317,13 +320,10 @@ impl Mutator {
 
     #[inline(always)]
     fn alloc_tiny(&self) -> (Ref, Located<'_>) {
-        // SAFETY: as in `alloc_slot`.
-        let cur = self
-            .shared
-            .cache
-            .with_mut(|c| unsafe { &mut *c }.tiny.take());
+        let cur = self.with_cache(|c| c.tiny.take());
         if let Some(tb) = cur {
-            // SAFETY: as in `alloc_slot`: the tiny block's span is in the span table.
+            // SAFETY: the tiny block's span came from the span table, whose spans live as
+            // long as `self.core`, which `&self` keeps alive.
             let span = unsafe { &*tb.span };
             let loc = Located {
                 span,
@@ -338,10 +338,7 @@ impl Mutator {
         span.zero_words(base, 2);
         span.set_meta(slot, Shape::new("tiny block", 0, 2).meta() | META_TINY);
         let block = crate::heap::cache::TinyBlock { span, slot };
-        // SAFETY: as in `alloc_slot`.
-        self.shared
-            .cache
-            .with_mut(|c| unsafe { &mut *c }.tiny = Some(block));
+        self.with_cache(|c| c.tiny = Some(block));
         let loc = Located {
             span,
             base,

@@ -165,13 +165,14 @@ impl World {
     }
 
     /// Stops the world: sets the stop flag and waits until no mutator is running. The
-    /// caller must not be a running mutator.
-    pub(crate) fn stop<'a>(&'a self, flags: &'a AtomicU32) -> Stopped<'a> {
+    /// caller must not be a running mutator. `skip_wait` is a loom fault switch (always
+    /// false outside loom negative controls).
+    pub(crate) fn stop<'a>(&'a self, flags: &'a AtomicU32, skip_wait: bool) -> Stopped<'a> {
         let requested = Instant::now();
         let mut g = self.wait_restart(lock(&self.state));
         g.stopped = true;
         flags.fetch_or(FLAG_STOP, SeqCst);
-        while g.running > 0 {
+        while g.running > 0 && !skip_wait {
             g = wait(&self.all_stopped, g);
         }
         Stopped {
