@@ -1,11 +1,21 @@
-//! The workload harness: what every workload binary shares — the global allocator, the
-//! summary statistics and the JSON report.
+//! The workload harness: what every workload binary shares — the summary statistics and
+//! the JSON report.
 //!
-//! Every binary links this library, so all of them run on mimalloc (the collector's own
-//! heap is separate; mimalloc serves the Rust-side allocations such as root tables).
+//! Every binary declares mimalloc as its global allocator with [`use_mimalloc!`] (the
+//! collector's own heap is separate; mimalloc serves the Rust-side allocations such as
+//! root tables).
 
 pub mod report;
 
-/// mimalloc as the global allocator of every workload binary.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+pub use mimalloc::MiMalloc;
+
+/// Makes mimalloc the binary's global allocator. Invoke once at a binary's top level: a
+/// `#[global_allocator]` inside this library would apply only to binaries that happen to
+/// link it.
+#[macro_export]
+macro_rules! use_mimalloc {
+    () => {
+        #[global_allocator]
+        static GLOBAL: $crate::MiMalloc = $crate::MiMalloc;
+    };
+}

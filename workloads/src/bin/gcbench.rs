@@ -10,6 +10,8 @@ use serde::Serialize;
 use std::time::Instant;
 use workloads::report::Summary;
 
+workloads::use_mimalloc!();
+
 /// Left, right; i, j — Go's and Java's `Node`.
 static NODE: Shape = Shape::new("Node", 2, 2);
 /// `[]float64` of `ARRAY_SIZE`.
