@@ -36,6 +36,7 @@ mod mark;
 mod mutator;
 mod object;
 mod pacer;
+mod size_class;
 mod sweep;
 mod sync;
 mod telemetry;

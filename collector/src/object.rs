@@ -22,6 +22,8 @@ pub struct Shape {
     name: &'static str,
     ptr_slots: u32,
     data_words: u32,
+    /// The size class (0: large, or zero-sized), computed once.
+    class: u8,
 }
 
 impl Shape {
@@ -34,11 +36,23 @@ impl Shape {
             (ptr_slots as u64) + (data_words as u64) <= Shape::MAX_WORDS as u64,
             "a shape has at most Shape::MAX_WORDS words"
         );
+        let words = ptr_slots as usize + data_words as usize;
         Shape {
             name,
             ptr_slots,
             data_words,
+            class: if words == 0 {
+                0
+            } else {
+                crate::size_class::class_for(words * WORD_BYTES)
+            },
         }
+    }
+
+    /// The size class objects of this shape are allocated in (0 for large objects).
+    #[inline(always)]
+    pub(crate) const fn size_class(&self) -> usize {
+        self.class as usize
     }
 
     /// The type's name, used in diagnostics.

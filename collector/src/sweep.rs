@@ -3,11 +3,11 @@
 //! page pool. With verification on, freed slots are poisoned so that a stale reference
 //! is caught when it is used. In this stop-the-world collector it runs inside the pause.
 
-use crate::heap::size_class::SpanClass;
 use crate::heap::span::{Span, SpanKind};
 use crate::mutator::world::Stopped;
 use crate::mutator::HeapCore;
 use crate::object::WORD_BYTES;
+use crate::size_class::SpanClass;
 use crate::sync::Ordering::*;
 
 /// What a sweep found.

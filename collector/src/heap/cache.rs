@@ -7,8 +7,8 @@
 //! the owner is stopped or blocked. That makes plain relaxed loads and stores of the
 //! allocation bitmap enough.
 
-use crate::heap::size_class::SpanClass;
 use crate::heap::span::Span;
+use crate::size_class::SpanClass;
 use crate::sync::Ordering::Relaxed;
 use std::ptr;
 

@@ -6,13 +6,12 @@
 //! path lives in [`cache`].
 
 pub(crate) mod cache;
-pub(crate) mod size_class;
 pub(crate) mod span;
 pub(crate) mod span_table;
 
 use crate::object::{Ref, Shape, WORD_BYTES};
+use crate::size_class::{class_pages, class_words, SpanClass};
 use crate::sync::{lock, AtomicUsize, Mutex, Ordering::*};
-use size_class::{class_pages, class_words, SpanClass};
 use span::{Span, SpanKind};
 use span_table::SpanTable;
 use std::collections::BTreeMap;
@@ -193,7 +192,7 @@ impl Space {
     /// Allocates an immortal object in the globals space. Its words are zero.
     pub(crate) fn alloc_immortal(&self, shape: &Shape) -> Ref {
         let words = shape.words().max(1);
-        let class = size_class::class_of_words(words);
+        let class = crate::size_class::class_of_words(words);
         let mut pools = lock(&self.pools);
         if class == 0 {
             let pages = (words * WORD_BYTES).div_ceil(self.page_bytes);

@@ -12,10 +12,10 @@ pub(crate) mod world;
 
 use crate::config::{Gogc, HeapConfig};
 use crate::heap::cache::AllocCache;
-use crate::heap::size_class::{class_of_words, class_words, SpanClass, TINY_CLASS};
 use crate::heap::span::Span;
 use crate::heap::{Located, Space};
 use crate::object::{Ref, Shape, META_TINY};
+use crate::size_class::{class_words, SpanClass, TINY_CLASS};
 use crate::sync::{lock, Arc, AtomicU32, AtomicUsize, Mutex, Ordering::*, UnsafeCell};
 use crate::telemetry::{CycleReason, Telemetry};
 use handle::{Global, Handle};
@@ -23,6 +23,9 @@ use roots::RootTable;
 use std::cell::Cell;
 use std::marker::PhantomData;
 use world::{Stopped, World, FLAG_SHUTDOWN, FLAG_STOP};
+
+/// The shape of a 16-byte tiny block.
+const TINY_BLOCK: Shape = Shape::new("tiny block", 0, 2);
 
 /// The state every mutator and collector thread of one heap shares.
 pub(crate) struct HeapCore {
@@ -236,36 +239,45 @@ impl Mutator {
         if self.core.flags.load(Relaxed) != 0 {
             self.poll_slow();
         }
-        self.running(|| {
-            let (r, loc) = if shape.is_tiny() {
-                self.alloc_tiny()
-            } else if shape.is_zero_sized() {
-                self.locate_known(self.core.space.zero_sentinel)
-            } else {
-                self.alloc_sized(shape)
-            };
-            Handle::new(self, self.push_root(r), r, loc)
-        })
+        if self.blocking_depth.get() != 0 {
+            return self.running(|| self.alloc_running(shape));
+        }
+        self.alloc_running(shape)
     }
 
     #[inline(always)]
-    fn alloc_sized(&self, shape: &Shape) -> (Ref, Located<'_>) {
-        let words = shape.words();
-        let class = class_of_words(words);
-        if class == 0 {
-            return self.alloc_large(shape);
+    fn alloc_running(&self, shape: &Shape) -> Handle<'_> {
+        let class = shape.size_class();
+        if class == 0 || shape.is_tiny() {
+            return self.alloc_special(shape);
         }
         let (span, slot) = self.alloc_slot(SpanClass::new(class, shape.is_noscan()));
         let base = slot * class_words(class);
-        span.zero_words(base, words);
+        span.zero_words(base, shape.words());
         span.set_meta(slot, shape.meta());
-        let loc = Located {
+        let r = Ref::new(span.index, slot, 0);
+        Handle::new(
+            self,
+            self.push_root(r),
+            r,
             span,
             base,
-            ptr_slots: shape.ptr_slots(),
-            words: words as u32,
+            shape.ptr_slots(),
+            shape.words() as u32,
+        )
+    }
+
+    /// Tiny, zero-sized and large allocations.
+    #[inline(never)]
+    fn alloc_special(&self, shape: &Shape) -> Handle<'_> {
+        let (r, loc) = if shape.is_tiny() {
+            self.alloc_tiny()
+        } else if shape.is_zero_sized() {
+            self.locate_known(self.core.space.zero_sentinel)
+        } else {
+            self.alloc_large(shape)
         };
-        (Ref::new(span.index, slot, 0), loc)
+        Handle::located(self, self.push_root(r), r, loc)
     }
 
     /// Takes a free slot of `sc` from the cache, refilling it as needed.
@@ -285,7 +297,6 @@ impl Mutator {
     #[inline(never)]
     fn refill(&self, sc: SpanClass) {
         let space = &self.core.space;
-        // SAFETY: as in `alloc_slot`.
         if let Some(full) = self.with_cache(|c| c.take(sc)) {
             // SAFETY: as in `alloc_slot`.
             space.uncache(unsafe { &*full });
@@ -305,7 +316,6 @@ impl Mutator {
         }
     }
 
-    #[cold]
     fn alloc_large(&self, shape: &Shape) -> (Ref, Located<'_>) {
         self.maybe_collect();
         let span = self.core.space.alloc_large(shape);
@@ -318,7 +328,6 @@ impl Mutator {
         (Ref::new(span.index, 0, 0), loc)
     }
 
-    #[inline(always)]
     fn alloc_tiny(&self) -> (Ref, Located<'_>) {
         let cur = self.with_cache(|c| c.tiny.take());
         if let Some(tb) = cur {
@@ -336,7 +345,7 @@ impl Mutator {
         let (span, slot) = self.alloc_slot(SpanClass::new(TINY_CLASS, true));
         let base = slot * class_words(TINY_CLASS);
         span.zero_words(base, 2);
-        span.set_meta(slot, Shape::new("tiny block", 0, 2).meta() | META_TINY);
+        span.set_meta(slot, TINY_BLOCK.meta() | META_TINY);
         let block = crate::heap::cache::TinyBlock { span, slot };
         self.with_cache(|c| c.tiny = Some(block));
         let loc = Located {
@@ -375,7 +384,7 @@ impl Mutator {
         }
         self.running(|| {
             let (r, loc) = self.locate_known(g.reference());
-            Handle::new(self, self.push_root(r), r, loc)
+            Handle::located(self, self.push_root(r), r, loc)
         })
     }
 
@@ -385,7 +394,7 @@ impl Mutator {
     #[inline]
     pub(crate) fn handle_for(&self, r: Ref, from: &dyn Fn() -> String) -> Handle<'_> {
         match self.core.space.locate(r) {
-            Ok(loc) => Handle::new(self, self.push_root(r), r, loc),
+            Ok(loc) => Handle::located(self, self.push_root(r), r, loc),
             Err(e) => stale_panic(r, e, from()),
         }
     }

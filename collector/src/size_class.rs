@@ -1,5 +1,5 @@
 //! Go's size classes: the object sizes small allocations are rounded up to, and how many
-//! pages a span of each class takes.
+//! pages a span of each class takes. Pure tables, at the bottom of the module graph.
 //!
 //! The sizes are Go's (`src/runtime/sizeclasses.go`, 68 classes including the large
 //! class 0). Pages per span are chosen as Go's generator does in spirit: the fewest pages
@@ -29,7 +29,9 @@ const SMALL_STEP: usize = 8;
 const SMALL_LIMIT: usize = 1024;
 const LARGE_STEP: usize = 128;
 
-const fn class_for(bytes: usize) -> u8 {
+/// The smallest size class holding `bytes`, or 0 (large). A `const fn` so that shapes
+/// compute their class at compile time.
+pub(crate) const fn class_for(bytes: usize) -> u8 {
     let mut c = 1;
     while c < NUM_CLASSES {
         if CLASS_BYTES[c] as usize >= bytes {
