@@ -119,3 +119,65 @@ impl AllocCache {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::heap::Space;
+    use crate::size_class::class_words;
+
+    #[test]
+    fn allocates_every_free_slot_once_then_reports_full() {
+        let space = Space::new(8192);
+        let sc = SpanClass::new(5, false); // 48-byte objects: 170 slots, a partial last word
+        let span = space.refill(sc);
+        let mut cache = AllocCache::new();
+        assert!(cache.alloc(sc).is_none(), "nothing cached yet");
+        cache.install(sc, span);
+        let mut seen = std::collections::HashSet::new();
+        while let Some((s, slot)) = cache.alloc(sc) {
+            assert!(std::ptr::eq(s, span));
+            assert!(slot < span.nslots());
+            assert!(seen.insert(slot), "slot {slot} handed out twice");
+        }
+        assert_eq!(seen.len(), span.nslots());
+        assert_eq!(
+            span.allocated_count(),
+            span.nslots(),
+            "every allocation bit set"
+        );
+        assert_eq!(class_words(5) * span.nslots(), span.elem_words() * 170);
+    }
+
+    #[test]
+    fn skips_slots_already_allocated() {
+        let space = Space::new(8192);
+        let sc = SpanClass::new(1, true);
+        let span = space.refill(sc);
+        // Pretend a previous owner allocated every other slot of the first word.
+        span.alloc_bits(0).store(0x5555_5555_5555_5555, Relaxed);
+        let mut cache = AllocCache::new();
+        cache.install(sc, span);
+        let first: Vec<usize> = (0..3).map(|_| cache.alloc(sc).unwrap().1).collect();
+        assert_eq!(first, vec![1, 3, 5]);
+    }
+
+    #[test]
+    fn flush_releases_every_span_and_the_tiny_block() {
+        let space = Space::new(8192);
+        let mut cache = AllocCache::new();
+        for c in [1, 2, 3] {
+            let sc = SpanClass::new(c, false);
+            cache.install(sc, space.refill(sc));
+        }
+        cache.tiny = Some(TinyBlock {
+            span: std::ptr::null(),
+            slot: 0,
+        });
+        let mut released = 0;
+        cache.flush(|_| released += 1);
+        assert_eq!(released, 3);
+        assert!(cache.tiny.is_none());
+        assert!(cache.alloc(SpanClass::new(1, false)).is_none());
+    }
+}

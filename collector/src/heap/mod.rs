@@ -295,3 +295,76 @@ impl Space {
         n
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refill_counts_free_slots_and_uncache_returns_them() {
+        let space = Space::new(8192);
+        let base = space.heap_live();
+        let sc = SpanClass::new(4, false); // 32-byte objects, 256 per span
+        let span = space.refill(sc);
+        assert_eq!(space.heap_live() - base, 8192, "a cached span counts whole");
+        span.alloc_bits(0).store(0b111, Relaxed);
+        space.uncache(span);
+        assert_eq!(
+            space.heap_live() - base,
+            3 * 32,
+            "only allocated slots stay"
+        );
+        assert!(space.heap_peak() >= base + 8192);
+    }
+
+    #[test]
+    fn locate_rejects_bad_references_with_the_reason() {
+        let space = Space::new(8192);
+        assert_eq!(
+            space.locate(Ref::new(999, 0, 0)).err(),
+            Some(BadRef::NoSuchSpan)
+        );
+        let sc = SpanClass::new(4, false);
+        let span = space.refill(sc);
+        let r = Ref::new(span.index, 3, 0);
+        assert_eq!(space.locate(r).err(), Some(BadRef::Freed));
+        span.set_meta(3, Shape::new("t", 1, 1).meta());
+        let loc = space.locate(r).unwrap();
+        assert_eq!((loc.base, loc.ptr_slots, loc.words), (12, 1, 2));
+        assert_eq!(
+            space.locate(Ref::new(span.index, 100_000, 0)).err(),
+            Some(BadRef::NoSuchSlot)
+        );
+        assert_eq!(
+            space
+                .locate(Ref::from_word(crate::object::POISON).unwrap())
+                .err(),
+            Some(BadRef::Poisoned)
+        );
+        space.rebuild_pools(vec![Vec::new(); SpanClass::COUNT], vec![span.index]);
+        assert_eq!(space.locate(r).err(), Some(BadRef::FreeSpan));
+    }
+
+    #[test]
+    fn freed_spans_are_reused_for_the_same_geometry() {
+        let space = Space::new(8192);
+        let sc = SpanClass::new(4, false);
+        let a = space.refill(sc).index;
+        space.rebuild_pools(vec![Vec::new(); SpanClass::COUNT], vec![a]);
+        assert_eq!(space.refill(sc).index, a, "the free span is taken first");
+        let other = space.refill(SpanClass::new(7, true)).index;
+        assert_ne!(other, a);
+    }
+
+    #[test]
+    fn the_sentinel_and_globals_are_immortal() {
+        let space = Space::new(8192);
+        let s = space.locate(space.zero_sentinel).unwrap();
+        assert_eq!(s.span.kind(), SpanKind::Immortal);
+        assert_eq!(s.words, 0);
+        let g = space.alloc_immortal(&Shape::new("g", 2, 0));
+        let h = space.alloc_immortal(&Shape::new("g", 2, 0));
+        assert_ne!(g, h);
+        assert_eq!(space.locate(g).unwrap().ptr_slots, 2);
+    }
+}

@@ -102,8 +102,7 @@ impl<'m> Handle<'m> {
         if i >= n {
             slot_panic("data word", i, n, self.r);
         }
-        self.span
-            .word(self.base + self.ptr_slots + i)
+        self.span.word(self.base + self.ptr_slots + i)
     }
 
     /// Loads reference slot `slot`: a new handle to the object it names, or `None` for
@@ -190,7 +189,7 @@ impl Clone for Handle<'_> {
 }
 
 impl Drop for Handle<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         self.m.clear_root(self.root as u32);
     }

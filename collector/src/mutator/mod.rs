@@ -234,7 +234,7 @@ impl Mutator {
     ///
     /// Zero-sized shapes all return the one zero-sized sentinel; one-word pointer-free
     /// shapes share 16-byte tiny blocks; objects over 32 KiB get a span of their own.
-    #[inline]
+    #[inline(always)]
     pub fn alloc(&self, shape: &Shape) -> Handle<'_> {
         if self.core.flags.load(Relaxed) != 0 {
             self.poll_slow();

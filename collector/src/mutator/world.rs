@@ -194,3 +194,76 @@ impl World {
         lock(&self.state).mutators.len()
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::heap::cache::AllocCache;
+    use crate::mutator::roots::RootTable;
+    use crate::sync::UnsafeCell;
+
+    fn shared(id: usize) -> Arc<MutatorShared> {
+        Arc::new(MutatorShared {
+            id,
+            roots: UnsafeCell::new(RootTable::default()),
+            cache: UnsafeCell::new(AllocCache::new()),
+        })
+    }
+
+    #[test]
+    fn stop_does_not_wait_for_blocked_mutators() {
+        let world = World::new();
+        let flags = AtomicU32::new(0);
+        let m = shared(0);
+        world.register(m.clone());
+        world.enter_blocking();
+        let stopped = world.stop(&flags, false);
+        assert_eq!(stopped.mutators().len(), 1);
+        assert_eq!(flags.load(Relaxed) & FLAG_STOP, FLAG_STOP);
+        world.start(stopped);
+        assert_eq!(
+            flags.load(Relaxed),
+            0,
+            "the stop flag is cleared at restart"
+        );
+        world.exit_blocking();
+        world.unregister(&m, || {});
+        assert_eq!(world.mutator_count(), 0);
+    }
+
+    #[test]
+    fn stop_waits_for_a_running_mutator_to_park() {
+        let world = Arc::new(World::new());
+        let flags = Arc::new(AtomicU32::new(0));
+        let m = shared(0);
+        world.register(m.clone());
+        let (w, f) = (world.clone(), flags.clone());
+        // The mutator polls until it sees the stop request, then parks.
+        let t = std::thread::spawn(move || {
+            while f.load(Relaxed) & FLAG_STOP == 0 {
+                std::thread::yield_now();
+            }
+            w.park();
+            w.unregister(&m, || {});
+        });
+        let stopped = world.stop(&flags, false);
+        // Reaching here means the running mutator parked.
+        drop(stopped);
+        t.join().unwrap();
+        assert_eq!(world.mutator_count(), 0);
+    }
+
+    #[test]
+    fn dropping_stopped_restarts_the_world_even_on_panic() {
+        let world = World::new();
+        let flags = AtomicU32::new(0);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _stopped = world.stop(&flags, false);
+            panic!("collector bug inside a pause");
+        }));
+        assert!(r.is_err());
+        assert_eq!(flags.load(Relaxed), 0);
+        world.register(shared(1)); // would wait forever if the world stayed stopped
+        assert_eq!(world.mutator_count(), 1);
+    }
+}
