@@ -88,7 +88,7 @@ pub struct HeapStats {
     pub cycles: Vec<CycleRecord>,
     /// Registered mutators.
     pub mutators: usize,
-    /// Spans by use: small, large, immortal, free.
+    /// Spans by use: `[small, large, immortal, free]`.
     pub spans: [usize; 4],
 }
 
@@ -97,12 +97,13 @@ impl Heap {
     pub fn new(config: HeapConfig) -> Result<Heap, String> {
         config.validate()?;
         let goal = pacer::heap_goal(&config, 0);
+        let id = NEXT_HEAP_ID.fetch_add(1, StdOrdering::Relaxed);
         let core = HeapCore {
-            id: NEXT_HEAP_ID.fetch_add(1, StdOrdering::Relaxed),
+            id,
             space: heap::Space::new(config.page_bytes),
             config,
             flags: AtomicU32::new(0),
-            world: World::new(),
+            world: World::new(id),
             telemetry: telemetry::Telemetry::new(),
             cycle_lock: Mutex::new(()),
             goal: AtomicUsize::new(goal),
@@ -128,7 +129,7 @@ impl Heap {
     /// than deadlock waiting for that mutator to stop).
     pub fn gc(&self) {
         self.core.check_live();
-        if running_mutator_on_this_thread() {
+        if running_mutator_on_this_thread(self.core.id) {
             panic!(
                 "collector: Heap::gc called on a thread whose mutator is running; \
                  call Mutator::gc (or call it inside Mutator::blocking)"
@@ -138,10 +139,10 @@ impl Heap {
     }
 
     /// Shuts the heap down: from now on every use of its mutators and handles panics with
-    /// a message saying so. Memory is released when the last mutator, handle and clone
-    /// of the heap are gone.
+    /// a message saying so (a cycle in progress completes first: its mutators are parked,
+    /// and panic when they resume). Memory is released when the last mutator, handle and
+    /// clone of the heap are gone.
     pub fn shutdown(&self) {
-        let _cycle = mutator::cycle_guard(&self.core, false);
         self.core.flags.fetch_or(FLAG_SHUTDOWN, SeqCst);
     }
 

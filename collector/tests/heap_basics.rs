@@ -188,7 +188,12 @@ fn large_objects_get_their_own_span_and_are_freed() {
     m.gc();
     assert_eq!(big.read(99_999), 3);
     assert!(big.get(0).is_some());
-    assert_eq!(heap.stats().spans[1], 1, "one large span");
+    assert_eq!(
+        heap.stats().spans[1],
+        1,
+        "one large span: {:?}",
+        heap.stats().spans
+    );
     drop(big);
     m.gc();
     assert_eq!(heap.stats().heap_live_bytes, 0);

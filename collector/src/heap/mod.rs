@@ -148,11 +148,16 @@ impl Space {
         span
     }
 
-    /// Gives back a span a cache held: its still-free slots no longer count as live.
+    /// Gives back a span a cache held: its still-free slots no longer count as live, and
+    /// a span with free slots becomes available to other caches at once (during a pause,
+    /// the sweep that follows rebuilds the lists anyway).
     pub(crate) fn uncache(&self, span: &Span) {
         let free = span.nslots() - span.allocated_count();
         self.heap_live
             .fetch_sub(free * span.elem_words() * WORD_BYTES, Relaxed);
+        if free > 0 {
+            lock(&self.pools).partial[span.class().index()].push(span.index);
+        }
     }
 
     fn take_free_span(&self, pools: &mut Pools, pages: usize, max_slots: usize) -> &Span {
@@ -202,6 +207,7 @@ impl Space {
                 SpanClass::new(0, shape.is_noscan()),
                 words,
             );
+            span.zero_words(0, words);
             span.alloc_bits(0).store(1, Relaxed);
             span.set_meta(0, shape.meta());
             return Ref::new(span.index, 0, 0);
@@ -284,12 +290,17 @@ impl Space {
         }
     }
 
-    /// Counts spans by kind: (small, large, immortal, free).
+    /// Counts spans by kind: `[small, large, immortal, free]`.
     pub(crate) fn span_counts(&self) -> [usize; 4] {
         let mut n = [0; 4];
         for i in 0..self.table.len() {
             if let Some(s) = self.span(i) {
-                n[s.kind() as usize] += 1;
+                n[match s.kind() {
+                    SpanKind::Small => 0,
+                    SpanKind::Large => 1,
+                    SpanKind::Immortal => 2,
+                    SpanKind::Free => 3,
+                }] += 1;
             }
         }
         n

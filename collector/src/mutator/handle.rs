@@ -110,13 +110,17 @@ impl<'m> Handle<'m> {
     #[inline]
     pub fn get(&self, slot: usize) -> Option<Handle<'m>> {
         self.check_flags();
-        let w = self.ptr_word(slot).load(Acquire);
-        let r = Ref::from_word(w)?;
-        let me = self.r;
-        Some(self.m.running(|| {
-            self.m
-                .handle_for(r, &|| format!("reference slot {slot} of object {me}"))
-        }))
+        let word = self.ptr_word(slot);
+        // The load and the handle's creation happen in one running section: inside
+        // `blocking`, a pause between them could free the object read.
+        self.m.running(|| {
+            let r = Ref::from_word(word.load(Acquire))?;
+            let me = self.r;
+            Some(
+                self.m
+                    .handle_for(r, &|| format!("reference slot {slot} of object {me}")),
+            )
+        })
     }
 
     /// Stores `value` (or null) into reference slot `slot`. Panics if the slot is out of
@@ -137,21 +141,23 @@ impl<'m> Handle<'m> {
                 v.r.word()
             }
         };
-        word.store(new, Release);
+        self.m.running(|| word.store(new, Release));
     }
 
     /// Reads data word `i`. Panics if out of range.
     #[inline]
     pub fn read(&self, i: usize) -> u64 {
         self.check_flags();
-        self.data_word(i).load(Relaxed) as u64
+        let w = self.data_word(i);
+        self.m.running(|| w.load(Relaxed) as u64)
     }
 
     /// Writes data word `i`. Panics if out of range.
     #[inline]
     pub fn write(&self, i: usize, value: u64) {
         self.check_flags();
-        self.data_word(i).store(value as usize, Relaxed);
+        let w = self.data_word(i);
+        self.m.running(|| w.store(value as usize, Relaxed));
     }
 
     /// Reads data word `i` as an `f64`.

@@ -64,7 +64,7 @@ pub(crate) fn shut_down_panic() -> ! {
 
 /// The parts of a mutator the collector reads during a handshake.
 pub(crate) struct MutatorShared {
-    /// Registration order, for diagnostics.
+    /// A heap-unique id, for diagnostics.
     pub(crate) id: usize,
     roots: UnsafeCell<RootTable>,
     cache: UnsafeCell<AllocCache>,
@@ -106,10 +106,13 @@ pub struct Mutator {
 }
 
 /// Re-enters the blocking state when dropped (also on unwinding).
-struct Reblock<'a>(&'a Mutator);
+/// Restores the saved blocking depth too: inside `running` the depth is 0, so a nested
+/// `blocking` (such as an automatic cycle started by an allocation) really blocks.
+struct Reblock<'a>(&'a Mutator, u32);
 
 impl Drop for Reblock<'_> {
     fn drop(&mut self) {
+        self.0.blocking_depth.set(self.1);
         self.0.core.world.enter_blocking();
     }
 }
@@ -129,8 +132,9 @@ impl Drop for Unblock<'_> {
 impl Mutator {
     pub(crate) fn new(core: Arc<HeapCore>) -> Mutator {
         core.check_live();
+        world::claim_thread(core.id);
         let shared = Arc::new(MutatorShared {
-            id: core.world.mutator_count(),
+            id: core.world.next_id(),
             roots: UnsafeCell::new(RootTable::default()),
             cache: UnsafeCell::new(AllocCache::new()),
         });
@@ -151,7 +155,7 @@ impl Mutator {
             return f();
         }
         self.core.world.exit_blocking();
-        let _reblock = Reblock(self);
+        let _reblock = Reblock(self, self.blocking_depth.replace(0));
         f()
     }
 
@@ -408,6 +412,7 @@ fn stale_panic(r: Ref, e: crate::heap::BadRef, from: String) -> ! {
 
 impl Drop for Mutator {
     fn drop(&mut self) {
+        world::release_thread(self.core.id);
         let shared = self.shared.clone();
         let space = &self.core.space;
         self.core.world.unregister(&shared, || {

@@ -28,6 +28,10 @@ pub(crate) struct WorldState {
 
 /// The registry of mutators and the handshake between them and the collector.
 pub(crate) struct World {
+    /// The heap's id (for this thread's mutator bookkeeping).
+    heap: u64,
+    /// Ids for new mutators (diagnostics only, so a `std` atomic).
+    next_id: crate::sync::stats::AtomicU64,
     state: Mutex<WorldState>,
     /// Mutators wait here for the world to restart.
     restart: Condvar,
@@ -67,28 +71,66 @@ impl Stopped<'_> {
 
 #[cfg(not(loom))]
 thread_local! {
-    /// Running mutators on this thread, so that `Heap::gc` can refuse to deadlock.
-    static RUNNING_HERE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// For each heap with a mutator on this thread: (heap id, whether it is running).
+    /// A thread holds at most one mutator per heap: with two, blocking one would still
+    /// leave the other running, and any pause this thread started would wait for it
+    /// forever.
+    static MUTATORS_HERE: std::cell::RefCell<Vec<(u64, bool)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn note_running(delta: isize) {
+/// Records that this thread now has a (running) mutator of heap `heap`; panics if it
+/// already has one.
+pub(crate) fn claim_thread(heap: u64) {
     #[cfg(not(loom))]
-    RUNNING_HERE.with(|c| c.set(c.get().wrapping_add_signed(delta)));
+    MUTATORS_HERE.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.iter().any(|&(h, _)| h == heap) {
+            panic!(
+                "collector: this thread already has a mutator of this heap; a thread holds at \
+                 most one mutator per heap (a second one would never stop for a pause)"
+            );
+        }
+        m.push((heap, true));
+    });
     #[cfg(loom)]
-    let _ = delta;
+    let _ = heap;
 }
 
-/// Whether the calling thread has a running mutator (of any heap).
-pub(crate) fn running_mutator_on_this_thread() -> bool {
+/// Records that this thread's mutator of heap `heap` is gone.
+pub(crate) fn release_thread(heap: u64) {
     #[cfg(not(loom))]
-    return RUNNING_HERE.with(|c| c.get() != 0);
+    MUTATORS_HERE.with(|m| m.borrow_mut().retain(|&(h, _)| h != heap));
     #[cfg(loom)]
-    false
+    let _ = heap;
+}
+
+fn note_running(heap: u64, running: bool) {
+    #[cfg(not(loom))]
+    MUTATORS_HERE.with(|m| {
+        if let Some(e) = m.borrow_mut().iter_mut().find(|e| e.0 == heap) {
+            e.1 = running;
+        }
+    });
+    #[cfg(loom)]
+    let _ = (heap, running);
+}
+
+/// Whether the calling thread has a running mutator of heap `heap`.
+pub(crate) fn running_mutator_on_this_thread(heap: u64) -> bool {
+    #[cfg(not(loom))]
+    return MUTATORS_HERE.with(|m| m.borrow().iter().any(|&(h, r)| h == heap && r));
+    #[cfg(loom)]
+    {
+        let _ = heap;
+        false
+    }
 }
 
 impl World {
-    pub(crate) fn new() -> World {
+    pub(crate) fn new(heap: u64) -> World {
         World {
+            heap,
+            next_id: crate::sync::stats::AtomicU64::new(0),
             state: Mutex::new(WorldState {
                 stopped: false,
                 running: 0,
@@ -111,7 +153,7 @@ impl World {
         let mut g = self.wait_restart(lock(&self.state));
         g.running += 1;
         g.mutators.push(m);
-        note_running(1);
+        note_running(self.heap, true);
     }
 
     /// Removes a running mutator; `flush` runs under the lock, before it is gone.
@@ -128,7 +170,6 @@ impl World {
         if g.running == 0 && g.stopped {
             self.all_stopped.notify_all();
         }
-        note_running(-1);
     }
 
     /// The safepoint slow path: parks the calling running mutator while the world is
@@ -154,14 +195,14 @@ impl World {
         if g.running == 0 && g.stopped {
             self.all_stopped.notify_all();
         }
-        note_running(-1);
+        note_running(self.heap, false);
     }
 
     /// The calling mutator runs again, once any pause in progress has ended.
     pub(crate) fn exit_blocking(&self) {
         let mut g = self.wait_restart(lock(&self.state));
         g.running += 1;
-        note_running(1);
+        note_running(self.heap, true);
     }
 
     /// Stops the world: sets the stop flag and waits until no mutator is running. The
@@ -189,6 +230,12 @@ impl World {
         drop(stopped);
     }
 
+    /// A fresh mutator id.
+    pub(crate) fn next_id(&self) -> usize {
+        self.next_id
+            .fetch_add(1, crate::sync::stats::Ordering::Relaxed) as usize
+    }
+
     /// The number of registered mutators.
     pub(crate) fn mutator_count(&self) -> usize {
         lock(&self.state).mutators.len()
@@ -212,7 +259,7 @@ mod tests {
 
     #[test]
     fn stop_does_not_wait_for_blocked_mutators() {
-        let world = World::new();
+        let world = World::new(0);
         let flags = AtomicU32::new(0);
         let m = shared(0);
         world.register(m.clone());
@@ -233,7 +280,7 @@ mod tests {
 
     #[test]
     fn stop_waits_for_a_running_mutator_to_park() {
-        let world = Arc::new(World::new());
+        let world = Arc::new(World::new(0));
         let flags = Arc::new(AtomicU32::new(0));
         let m = shared(0);
         world.register(m.clone());
@@ -255,7 +302,7 @@ mod tests {
 
     #[test]
     fn dropping_stopped_restarts_the_world_even_on_panic() {
-        let world = World::new();
+        let world = World::new(0);
         let flags = AtomicU32::new(0);
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _stopped = world.stop(&flags, false);
