@@ -24,6 +24,10 @@ pub struct Shape {
     data_words: u32,
     /// The size class (0: large, or zero-sized), computed once.
     class: u8,
+    /// Whether the allocation fast path serves it: small, not tiny, not zero-sized.
+    fast: bool,
+    /// Words per slot of its size class (0 unless `fast`).
+    slot_words: u32,
 }
 
 impl Shape {
@@ -37,16 +41,36 @@ impl Shape {
             "a shape has at most Shape::MAX_WORDS words"
         );
         let words = ptr_slots as usize + data_words as usize;
+        let class = if words == 0 {
+            0
+        } else {
+            crate::size_class::class_for(words * WORD_BYTES)
+        };
+        let fast = class != 0 && !(ptr_slots == 0 && data_words == 1);
         Shape {
             name,
             ptr_slots,
             data_words,
-            class: if words == 0 {
-                0
+            class,
+            fast,
+            slot_words: if fast {
+                crate::size_class::CLASS_BYTES[class as usize] / WORD_BYTES as u32
             } else {
-                crate::size_class::class_for(words * WORD_BYTES)
+                0
             },
         }
+    }
+
+    /// Whether the allocation fast path serves this shape (small, not tiny, not zero-sized).
+    #[inline(always)]
+    pub(crate) const fn is_fast(&self) -> bool {
+        self.fast
+    }
+
+    /// Words per slot of the shape's size class (for fast-path shapes).
+    #[inline(always)]
+    pub(crate) const fn slot_words(&self) -> usize {
+        self.slot_words as usize
     }
 
     /// The size class objects of this shape are allocated in (0 for large objects).

@@ -84,3 +84,55 @@ fn free_slot(span: &Span, slot: usize, poison: bool) {
     }
     span.clear_meta(slot);
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::object::{Shape, POISON};
+
+    fn small_span() -> Span {
+        let s = Span::new(0, 1, 8192, 1024);
+        s.init(SpanKind::Small, SpanClass::new(4, false), 4); // 256 slots of 4 words
+        s
+    }
+
+    #[test]
+    fn sweep_small_frees_the_unmarked_and_keeps_the_marked() {
+        let s = small_span();
+        let shape = Shape::new("t", 2, 2);
+        for slot in [0, 1, 2, 70, 255] {
+            s.set_meta(slot, shape.meta());
+            s.alloc_bits(slot / 64).fetch_or(1 << (slot % 64), Relaxed);
+            s.word(s.slot_base(slot)).store(7, Relaxed);
+        }
+        for slot in [1, 255] {
+            assert!(s.try_mark(slot));
+        }
+        let (live, dead) = sweep_small(&s, true);
+        assert_eq!((live, dead), (2, 3));
+        for slot in [1, 255] {
+            assert!(s.is_allocated(slot) && s.meta(slot).is_some());
+            assert!(
+                !s.is_marked(slot),
+                "mark bits are cleared for the next cycle"
+            );
+            assert_eq!(s.word(s.slot_base(slot)).load(Relaxed), 7);
+        }
+        for slot in [0, 2, 70] {
+            assert!(!s.is_allocated(slot) && s.meta(slot).is_none());
+            assert_eq!(s.word(s.slot_base(slot)).load(Relaxed), POISON);
+        }
+        assert_eq!(s.allocated_count(), 2);
+    }
+
+    #[test]
+    fn sweep_without_verification_does_not_poison() {
+        let s = small_span();
+        s.set_meta(3, Shape::new("t", 0, 4).meta());
+        s.alloc_bits(0).store(1 << 3, Relaxed);
+        s.word(s.slot_base(3)).store(9, Relaxed);
+        assert_eq!(sweep_small(&s, false), (0, 1));
+        assert_eq!(s.word(s.slot_base(3)).load(Relaxed), 9, "left as it was");
+        assert!(s.meta(3).is_none());
+    }
+}

@@ -108,3 +108,32 @@ pub(crate) fn nanos(d: Duration) -> u64 {
 pub(crate) fn lock_std<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lost_reports_are_counted_all_but_kept_up_to_the_cap() {
+        let t = Telemetry::new();
+        for i in 0..MAX_LOST_REPORTS + 10 {
+            t.record_lost(format!("lost {i}"));
+        }
+        assert_eq!(t.lost_objects.load(Relaxed), (MAX_LOST_REPORTS + 10) as u64);
+        let r = lock_std(&t.lost_reports);
+        assert_eq!(r.len(), MAX_LOST_REPORTS);
+        assert_eq!(r[0], "lost 0");
+    }
+
+    #[test]
+    fn times_are_relative_to_heap_creation() {
+        let t = Telemetry::new();
+        assert_eq!(t.since_start(t.start), 0);
+        assert_eq!(
+            t.since_start(t.start - Duration::from_secs(1)),
+            0,
+            "saturates"
+        );
+        assert_eq!(nanos(Duration::from_micros(3)), 3000);
+    }
+}

@@ -251,12 +251,11 @@ impl Mutator {
 
     #[inline(always)]
     fn alloc_running(&self, shape: &Shape) -> Handle<'_> {
-        let class = shape.size_class();
-        if class == 0 || shape.is_tiny() {
+        if !shape.is_fast() {
             return self.alloc_special(shape);
         }
-        let (span, slot) = self.alloc_slot(SpanClass::new(class, shape.is_noscan()));
-        let base = slot * class_words(class);
+        let (span, slot) = self.alloc_slot(SpanClass::new(shape.size_class(), shape.is_noscan()));
+        let base = slot * shape.slot_words();
         span.zero_words(base, shape.words());
         span.set_meta(slot, shape.meta());
         let r = Ref::new(span.index, slot, 0);
