@@ -61,6 +61,9 @@ pub struct HeapConfig {
     pub verify: bool,
     /// Bytes in a one-page span. Go uses 8 KiB; loom models use a few words.
     pub page_bytes: usize,
+    /// Go's `GOMAXPROCS`: the most threads that mark during a pause. Defaults to the
+    /// available parallelism (1 under loom, whose models drive marking themselves).
+    pub gomaxprocs: usize,
     /// Protections the loom suite's negative controls switch off (loom builds only).
     #[cfg(loom)]
     pub faults: LoomFaults,
@@ -82,10 +85,19 @@ impl Default for HeapConfig {
             min_heap_bytes: 4 << 20,
             verify: false,
             page_bytes: DEFAULT_PAGE_BYTES,
+            gomaxprocs: default_gomaxprocs(),
             #[cfg(loom)]
             faults: LoomFaults::default(),
         }
     }
+}
+
+/// The available parallelism (Go's default GOMAXPROCS); 1 under loom.
+pub fn default_gomaxprocs() -> usize {
+    #[cfg(loom)]
+    return 1;
+    #[cfg(not(loom))]
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The default page size: 8 KiB as in Go, or 64 bytes under loom so that a modelled heap
@@ -104,6 +116,12 @@ impl HeapConfig {
             return Err(format!(
                 "page_bytes must be a power of two of at least 64, got {}",
                 self.page_bytes
+            ));
+        }
+        if self.gomaxprocs == 0 || self.gomaxprocs > 1024 {
+            return Err(format!(
+                "gomaxprocs must be in 1..=1024, got {}",
+                self.gomaxprocs
             ));
         }
         if self.page_bytes > 1 << 20 {

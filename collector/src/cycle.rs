@@ -2,7 +2,7 @@
 //! stop-the-world: the whole cycle — flush the allocation caches, mark, verify, sweep,
 //! set the next goal — runs in one pause on the thread that started it.
 
-use crate::mark::Marker;
+use crate::mark::{mark_stopped, PARALLEL_MARK_MIN_BYTES};
 use crate::mutator::{cycle_guard, HeapCore};
 use crate::sync::{stats::Ordering as StatOrdering, Ordering::*};
 use crate::telemetry::{nanos, CycleReason, CycleRecord, PauseRecord};
@@ -32,10 +32,12 @@ pub(crate) fn collect(core: &HeapCore, reason: CycleReason) {
     }
 
     let t_mark = Instant::now();
-    let mut marker = Marker::new(space);
-    marker.mark_mutator_roots(&stopped);
-    marker.mark_globals();
-    marker.drain();
+    let threads = if heap_start >= PARALLEL_MARK_MIN_BYTES {
+        core.config.gomaxprocs
+    } else {
+        1
+    };
+    let marked = mark_stopped(space, &stopped, threads);
 
     let t_verify = Instant::now();
     if core.config.verify {
@@ -70,6 +72,9 @@ pub(crate) fn collect(core: &HeapCore, reason: CycleReason) {
         heap_live_bytes: swept.live_bytes as u64,
         heap_goal_bytes: goal as u64,
         mark_ns: nanos(t_verify - t_mark),
+        mark_threads: marked.threads as u32,
+        marked_objects: marked.marked_objects,
+        bad_refs: marked.bad_refs,
         sweep_ns: nanos(end - t_sweep),
         verify_ns: nanos(t_sweep - t_verify),
     });

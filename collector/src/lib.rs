@@ -44,7 +44,7 @@ mod verify;
 
 #[cfg(loom)]
 pub use config::LoomFaults;
-pub use config::{Gogc, HeapConfig, DEFAULT_PAGE_BYTES};
+pub use config::{default_gomaxprocs, Gogc, HeapConfig, DEFAULT_PAGE_BYTES};
 pub use heap::BadRef;
 pub use mutator::handle::{Global, Handle, InteriorHandle};
 pub use mutator::Mutator;

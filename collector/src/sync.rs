@@ -22,6 +22,14 @@ pub(crate) use std::sync::{
 
 pub(crate) use std::sync::TryLockError;
 
+/// Yields the processor (loom's scheduler under loom, which needs it in every spin).
+pub(crate) fn yield_now() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    std::thread::yield_now();
+}
+
 /// Atomics that are never modelled by loom: telemetry counters and process-wide ids.
 pub(crate) mod stats {
     pub(crate) use std::sync::atomic::{AtomicU64, Ordering};

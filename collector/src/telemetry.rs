@@ -44,6 +44,13 @@ pub struct CycleRecord {
     pub heap_goal_bytes: u64,
     /// Nanoseconds spent marking.
     pub mark_ns: u64,
+    /// Threads that marked (GOMAXPROCS for heaps of at least 1 MiB, else 1).
+    pub mark_threads: u32,
+    /// Objects the mark found live.
+    pub marked_objects: u64,
+    /// References the mark met that named no live object (stale or poisoned; with
+    /// verification on, each is also reported as a lost object).
+    pub bad_refs: u64,
     /// Nanoseconds spent sweeping.
     pub sweep_ns: u64,
     /// Nanoseconds spent in the checkmark re-trace (0 when off).

@@ -95,7 +95,7 @@ mod tests {
     //! barrier would leave it) and check the report, the poison, and the panics that
     //! follow.
 
-    use crate::mark::Marker;
+    use crate::mark::mark_stopped;
     use crate::object::{Shape, POISON};
     use crate::sweep::sweep_all;
     use crate::{Gogc, Heap, HeapConfig};
@@ -119,10 +119,7 @@ mod tests {
         for m in stopped.mutators() {
             m.flush_cache_stopped(&stopped, &core.space);
         }
-        let mut marker = Marker::new(&core.space);
-        marker.mark_mutator_roots(&stopped);
-        marker.mark_globals();
-        marker.drain();
+        mark_stopped(&core.space, &stopped, 1);
         let span = core.space.span(victim.span()).unwrap();
         assert!(
             span.is_marked(victim.slot()),

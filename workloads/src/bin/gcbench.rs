@@ -31,6 +31,9 @@ struct Args {
     #[arg(long, default_value = "100", value_parser = parse_gogc)]
     #[serde(serialize_with = "ser_display")]
     gogc: Gogc,
+    /// GOMAXPROCS: the most threads that mark during a pause (default: all cores).
+    #[arg(long, default_value_t = collector::default_gomaxprocs(), value_parser = parse_gomaxprocs)]
+    gomaxprocs: usize,
     /// Verify every cycle's mark (checkmark) and poison freed objects.
     #[arg(long)]
     verify: bool,
@@ -41,6 +44,15 @@ struct Args {
 
 fn parse_gogc(s: &str) -> Result<Gogc, String> {
     s.parse()
+}
+
+fn parse_gomaxprocs(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "invalid GOMAXPROCS {s:?}: expected an integer in 1..=1024"
+        )),
+    }
 }
 
 fn ser_display<S: serde::Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -113,6 +125,7 @@ fn main() {
     let config = HeapConfig {
         gogc: args.gogc,
         verify: args.verify,
+        gomaxprocs: args.gomaxprocs,
         ..HeapConfig::default()
     };
     let heap = Heap::new(config).unwrap_or_else(|e| {
@@ -167,6 +180,22 @@ fn main() {
             summary.pause_ns.p99 as f64 / 1e6,
             summary.pause_ns.max as f64 / 1e6,
             stats.heap_peak_bytes as f64 / (1 << 20) as f64
+        );
+        let med = |f: fn(&collector::CycleRecord) -> u64| {
+            let mut v: Vec<u64> = stats.cycles.iter().map(f).collect();
+            v.sort_unstable();
+            v.get(v.len() / 2).copied().unwrap_or(0) as f64 / 1e6
+        };
+        println!(
+            "Per cycle (median): mark {:.2} ms on up to {} threads, sweep {:.2} ms",
+            med(|c| c.mark_ns),
+            stats
+                .cycles
+                .iter()
+                .map(|c| c.mark_threads)
+                .max()
+                .unwrap_or(0),
+            med(|c| c.sweep_ns)
         );
         if args.verify {
             println!(

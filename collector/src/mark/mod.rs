@@ -1,0 +1,301 @@
+//! Marking: tracing from the roots (every mutator's handles and the globals space)
+//! through reference slots, setting mark bits. In this stop-the-world collector it runs
+//! with the world stopped, on the thread running the cycle and (for heaps big enough to
+//! pay for it) helper threads up to GOMAXPROCS, which share grey work through
+//! [`pool::GreyPool`] and stop by the termination protocol of [`Marker::run`].
+
+pub(crate) mod pool;
+
+use crate::heap::span::{prefetch, Span, SpanKind};
+use crate::heap::Space;
+use crate::mutator::world::Stopped;
+use crate::object::Ref;
+use crate::sync::{AtomicUsize, Ordering::*};
+use pool::{DefaultPool, GreyPool, BATCH};
+
+/// Reads a heap word the collector may race with a mutator on. Under loom it is a
+/// read-modify-write, because loom otherwise can hide the race (ECOSYSTEM.md §3.4).
+#[inline(always)]
+pub(crate) fn load_racy(w: &AtomicUsize) -> usize {
+    #[cfg(loom)]
+    return w.fetch_add(0, AcqRel);
+    #[cfg(not(loom))]
+    w.load(Acquire)
+}
+
+/// One marking thread's tracer: it sets mark bits and keeps its grey objects in a private
+/// stack, sharing batches through a [`GreyPool`] when other markers may be idle.
+pub(crate) struct Marker<'h, P: GreyPool> {
+    space: &'h Space,
+    pool: &'h P,
+    /// Markers still working, and how many there are: `active < markers` means some are
+    /// idle and waiting for a batch.
+    active: &'h AtomicUsize,
+    markers: usize,
+    stack: Vec<(&'h Span, usize)>,
+    /// Pushes since the last look at whether a marker is idle.
+    since_balance: u32,
+    /// References that named no live object (stale, poisoned or out of range). The
+    /// checkmark pass reports each with its edge.
+    pub(crate) bad_refs: u64,
+    /// Objects newly marked.
+    pub(crate) marked_objects: u64,
+}
+
+impl<'h, P: GreyPool> Marker<'h, P> {
+    pub(crate) fn new(
+        space: &'h Space,
+        pool: &'h P,
+        active: &'h AtomicUsize,
+        markers: usize,
+    ) -> Marker<'h, P> {
+        Marker {
+            space,
+            pool,
+            active,
+            markers,
+            stack: Vec::with_capacity(4 * BATCH),
+            since_balance: 0,
+            bad_refs: 0,
+            marked_objects: 0,
+        }
+    }
+
+    /// Greys `r` if it is not marked yet.
+    #[inline(always)]
+    pub(crate) fn mark(&mut self, r: Ref) {
+        let Some(span) = self.space.span(r.span()) else {
+            self.bad_refs += 1;
+            return;
+        };
+        match span.kind() {
+            SpanKind::Small | SpanKind::Large => {}
+            // Globals are roots; they are scanned by `mark_globals`, never marked.
+            SpanKind::Immortal => return,
+            SpanKind::Free => {
+                self.bad_refs += 1;
+                return;
+            }
+        }
+        let slot = r.slot();
+        // The allocation bit, not the metadata, says whether the slot holds an object:
+        // the bitmap is 64 times denser, so it is usually in cache.
+        if slot >= span.nslots() || !span.is_allocated(slot) {
+            self.bad_refs += 1;
+            return;
+        }
+        if span.try_mark(slot) {
+            self.marked_objects += 1;
+            if !span.noscan() {
+                prefetch(span.word(span.slot_base(slot)));
+                span.prefetch_meta(slot);
+                self.push(span, slot);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, span: &'h Span, slot: usize) {
+        self.stack.push((span, slot));
+        self.since_balance += 1;
+        if self.since_balance >= BALANCE_INTERVAL {
+            self.balance();
+        }
+    }
+
+    /// Go's `gcWork.balance`: when another marker is idle and the pool is empty, hand it
+    /// the older half of the stack (nearest the roots: the biggest subgraphs), at most a
+    /// batch. A tree traced depth-first keeps a shallow stack, so waiting for a full
+    /// batch would starve the others.
+    #[cold]
+    fn balance(&mut self) {
+        self.since_balance = 0;
+        if self.markers == 1
+            || self.stack.len() < 2
+            || self.active.load(Relaxed) == self.markers
+            || !self.pool.is_empty()
+        {
+            return;
+        }
+        let n = (self.stack.len() / 2).min(BATCH);
+        let batch = self
+            .stack
+            .drain(..n)
+            .map(|(span, slot)| Ref::new(span.index, slot, 0))
+            .collect();
+        self.pool.put(batch);
+    }
+
+    /// Scans grey objects, local ones first, then batches from the pool, until none is
+    /// visible.
+    pub(crate) fn drain(&mut self) {
+        loop {
+            while let Some((span, slot)) = self.stack.pop() {
+                self.scan(span, slot);
+            }
+            let Some(batch) = self.pool.take() else {
+                return;
+            };
+            for r in batch {
+                if let Some(span) = self.space.span(r.span()) {
+                    self.stack.push((span, r.slot()));
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn scan(&mut self, span: &'h Span, slot: usize) {
+        let Some(meta) = span.meta(slot) else { return };
+        let base = span.slot_base(slot);
+        for i in 0..meta.ptr_slots as usize {
+            let w = load_racy(span.word(base + i));
+            if let Some(r) = Ref::from_word(w) {
+                self.mark(r);
+            }
+        }
+    }
+
+    /// Marks until every marker sharing `active` has run out of work: the termination
+    /// protocol. `active` starts at the number of markers. A marker out of work leaves
+    /// the count, and rejoins it before it takes a batch it saw in the pool; since only
+    /// counted markers create or hold grey objects, a zero count with an empty pool means
+    /// the mark is complete. (A marker may leave while another still works; the last to
+    /// leave sees everything done, and the caller waits for all.)
+    pub(crate) fn run(&mut self) {
+        let active = self.active;
+        'work: loop {
+            self.drain();
+            active.fetch_sub(1, SeqCst);
+            let mut spins = 0u32;
+            loop {
+                if !self.pool.is_empty() {
+                    active.fetch_add(1, SeqCst);
+                    continue 'work;
+                }
+                if active.load(SeqCst) == 0 {
+                    return;
+                }
+                spins += 1;
+                if spins.is_multiple_of(64) {
+                    crate::sync::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    }
+
+    /// Greys every mutator's handles.
+    pub(crate) fn mark_mutator_roots(&mut self, stopped: &Stopped<'_>) {
+        for m in stopped.mutators() {
+            m.roots_stopped(stopped, |t| {
+                for (_, r) in t.iter() {
+                    self.mark(r);
+                }
+            });
+        }
+    }
+
+    /// Greys everything the globals space references.
+    pub(crate) fn mark_globals(&mut self) {
+        let space = self.space;
+        for_each_global(space, |span, base, ptr_slots| {
+            for i in 0..ptr_slots {
+                if let Some(r) = Ref::from_word(load_racy(span.word(base + i))) {
+                    self.mark(r);
+                }
+            }
+        });
+    }
+}
+
+/// What a mark found.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct MarkResult {
+    /// Objects marked.
+    pub(crate) marked_objects: u64,
+    /// References to no live object that the mark met.
+    pub(crate) bad_refs: u64,
+    /// Threads that marked.
+    pub(crate) threads: usize,
+}
+
+/// Pushes between two looks at whether another marker needs work.
+const BALANCE_INTERVAL: u32 = 32;
+
+/// Live heaps smaller than this are marked by the collecting thread alone: starting
+/// helpers would cost more than they save.
+pub(crate) const PARALLEL_MARK_MIN_BYTES: usize = 1 << 20;
+
+/// Marks everything reachable from the roots with the world stopped, on `threads` threads
+/// (the calling one and `threads - 1` helpers that live for this mark only).
+pub(crate) fn mark_stopped(space: &Space, stopped: &Stopped<'_>, threads: usize) -> MarkResult {
+    let threads = threads.max(1);
+    let pool = DefaultPool::default();
+    let active = AtomicUsize::new(threads);
+    let run_roots = |m: &mut Marker<'_, DefaultPool>| {
+        m.mark_mutator_roots(stopped);
+        m.mark_globals();
+        m.run();
+        (m.marked_objects, m.bad_refs)
+    };
+    #[cfg(not(loom))]
+    if threads > 1 {
+        let (pool, active) = (&pool, &active);
+        let mut total = MarkResult {
+            threads,
+            ..MarkResult::default()
+        };
+        std::thread::scope(|s| {
+            let helpers: Vec<_> = (1..threads)
+                .map(|_| {
+                    s.spawn(move || {
+                        let mut m = Marker::new(space, pool, active, threads);
+                        m.run();
+                        (m.marked_objects, m.bad_refs)
+                    })
+                })
+                .collect();
+            let mut m = Marker::new(space, pool, active, threads);
+            let (a, b) = run_roots(&mut m);
+            total.marked_objects += a;
+            total.bad_refs += b;
+            for h in helpers {
+                let (a, b) = h.join().expect("a mark helper panicked");
+                total.marked_objects += a;
+                total.bad_refs += b;
+            }
+        });
+        return total;
+    }
+    let mut m = Marker::new(space, &pool, &active, 1);
+    let (marked_objects, bad_refs) = run_roots(&mut m);
+    MarkResult {
+        marked_objects,
+        bad_refs,
+        threads: 1,
+    }
+}
+
+/// Calls `f(span, first word, reference slots)` for every object in the globals space.
+pub(crate) fn for_each_global(space: &Space, mut f: impl FnMut(&Span, usize, usize)) {
+    for i in 0..space.table.len() {
+        let Some(span) = space.span(i) else { continue };
+        if span.kind() != SpanKind::Immortal {
+            continue;
+        }
+        for w in 0..span.bitmap_words() {
+            let mut bits = span.alloc_bits(w).load(Acquire);
+            while bits != 0 {
+                let slot = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if let Some(meta) = span.meta(slot) {
+                    if meta.ptr_slots > 0 {
+                        f(span, span.slot_base(slot), meta.ptr_slots as usize);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The shared pool of grey work: batches of grey objects that a marker with too much work
+//! hands to markers with none (Go's `work.full` list of `workbuf`s).
+//!
+//! Markers keep their own grey objects in a private stack and touch the pool only to
+//! publish or take a whole batch, so marking costs no synchronization per object. The
+//! pool is a trait with two implementations: crossbeam-deque's lock-free `Injector` in
+//! normal builds, and a mutex-protected queue under loom (which cannot see crossbeam's
+//! atomics).
+
+use crate::object::Ref;
+
+/// A batch of grey objects.
+pub(crate) type Batch = Vec<Ref>;
+
+/// How many grey objects a published batch holds.
+pub(crate) const BATCH: usize = 256;
+
+/// A concurrent pool of grey batches.
+pub(crate) trait GreyPool: Sync {
+    /// Adds a batch.
+    fn put(&self, batch: Batch);
+    /// Takes some batch, if any is there.
+    fn take(&self) -> Option<Batch>;
+    /// Whether the pool looked empty (a hint; it may change at once).
+    fn is_empty(&self) -> bool;
+}
+
+/// The pool of normal builds: crossbeam-deque's lock-free injector queue.
+#[cfg(not(loom))]
+#[derive(Default)]
+pub(crate) struct InjectorPool(crossbeam_deque::Injector<Batch>);
+
+#[cfg(not(loom))]
+impl GreyPool for InjectorPool {
+    fn put(&self, batch: Batch) {
+        self.0.push(batch);
+    }
+
+    fn take(&self) -> Option<Batch> {
+        loop {
+            match self.0.steal() {
+                crossbeam_deque::Steal::Success(b) => return Some(b),
+                crossbeam_deque::Steal::Empty => return None,
+                crossbeam_deque::Steal::Retry => std::hint::spin_loop(),
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A pool behind a mutex: the loom build's pool (and usable anywhere).
+#[derive(Default)]
+#[cfg_attr(not(any(loom, test)), allow(dead_code))]
+pub(crate) struct LockedPool(crate::sync::Mutex<std::collections::VecDeque<Batch>>);
+
+impl GreyPool for LockedPool {
+    fn put(&self, batch: Batch) {
+        crate::sync::lock(&self.0).push_back(batch);
+    }
+
+    fn take(&self) -> Option<Batch> {
+        crate::sync::lock(&self.0).pop_front()
+    }
+
+    fn is_empty(&self) -> bool {
+        crate::sync::lock(&self.0).is_empty()
+    }
+}
+
+/// The pool this build uses.
+#[cfg(not(loom))]
+pub(crate) type DefaultPool = InjectorPool;
+/// The pool this build uses.
+#[cfg(loom)]
+pub(crate) type DefaultPool = LockedPool;
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn exercise(pool: &dyn GreyPool) {
+        assert!(pool.is_empty());
+        assert!(pool.take().is_none());
+        pool.put(vec![Ref::new(0, 1, 0)]);
+        pool.put(vec![Ref::new(0, 2, 0), Ref::new(0, 3, 0)]);
+        assert!(!pool.is_empty());
+        let mut got: Vec<Ref> = std::iter::from_fn(|| pool.take()).flatten().collect();
+        got.sort();
+        assert_eq!(
+            got,
+            vec![Ref::new(0, 1, 0), Ref::new(0, 2, 0), Ref::new(0, 3, 0)]
+        );
+        assert!(pool.is_empty());
+    }
+
+    #[test]
+    fn both_pools_hand_back_every_batch() {
+        exercise(&InjectorPool::default());
+        exercise(&LockedPool::default());
+    }
+
+    #[test]
+    fn concurrent_puts_and_takes_lose_nothing() {
+        let pool = InjectorPool::default();
+        let taken = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for t in 0..4usize {
+                let pool = &pool;
+                s.spawn(move || {
+                    for i in 0..1000usize {
+                        pool.put(vec![Ref::new(t, i, 0)]);
+                    }
+                });
+            }
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for _ in 0..1500 {
+                        if let Some(b) = pool.take() {
+                            taken.lock().unwrap().extend(b);
+                        }
+                    }
+                });
+            }
+        });
+        let mut all = taken.into_inner().unwrap();
+        all.extend(std::iter::from_fn(|| pool.take()).flatten());
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 4000);
+    }
+}
