@@ -2,6 +2,7 @@
 //! stop-the-world: the whole cycle — flush the allocation caches, mark, verify, sweep,
 //! set the next goal — runs in one pause on the thread that started it.
 
+use crate::mark::pool::GreyPool;
 use crate::mark::{mark_stopped, PARALLEL_MARK_MIN_BYTES};
 use crate::mutator::{cycle_guard, HeapCore};
 use crate::sync::{stats::Ordering as StatOrdering, Ordering::*};
@@ -29,6 +30,10 @@ pub(crate) fn collect(core: &HeapCore, reason: CycleReason) {
     let cycle = core.telemetry.cycles.load(StatOrdering::Relaxed) + 1;
     for m in stopped.mutators() {
         m.flush_cache_stopped(&stopped, space);
+        let wbuf = m.take_wbuf_stopped(&stopped);
+        if !wbuf.is_empty() {
+            core.shaded.put(wbuf);
+        }
     }
 
     let t_mark = Instant::now();
@@ -37,7 +42,7 @@ pub(crate) fn collect(core: &HeapCore, reason: CycleReason) {
     } else {
         1
     };
-    let marked = mark_stopped(space, &stopped, threads);
+    let marked = mark_stopped(space, &core.shaded, &stopped, threads);
 
     let t_verify = Instant::now();
     if core.config.verify {

@@ -29,6 +29,7 @@
 //! caches) → `mutator` (handles, roots, safepoints, stop-the-world) → `mark` → `sweep`,
 //! `verify` → `pacer`, `cycle` → this file.
 
+mod barrier;
 mod config;
 mod cycle;
 mod heap;
@@ -42,6 +43,7 @@ mod sync;
 mod telemetry;
 mod verify;
 
+pub use barrier::{Barrier, BarrierKind, Dijkstra, Hybrid, NoBarrier, Yuasa};
 #[cfg(loom)]
 pub use config::LoomFaults;
 pub use config::{default_gomaxprocs, Gogc, HeapConfig, DEFAULT_PAGE_BYTES};
@@ -60,9 +62,21 @@ static NEXT_HEAP_ID: StdAtomicU64 = StdAtomicU64::new(1);
 
 /// A garbage-collected heap. Cheap to clone (all clones are the same heap) and shareable
 /// across threads; each thread that touches objects registers a [`Mutator`].
-#[derive(Clone)]
-pub struct Heap {
+///
+/// `B` is the heap's write barrier, fixed at creation: [`Heap::new`] makes a [`Hybrid`]
+/// heap (Go's), [`Heap::with_barrier`] any other.
+pub struct Heap<B: Barrier = Hybrid> {
     core: Arc<HeapCore>,
+    _barrier: std::marker::PhantomData<B>,
+}
+
+impl<B: Barrier> Clone for Heap<B> {
+    fn clone(&self) -> Self {
+        Heap {
+            core: self.core.clone(),
+            _barrier: std::marker::PhantomData,
+        }
+    }
 }
 
 /// A snapshot of a heap's counters.
@@ -92,9 +106,18 @@ pub struct HeapStats {
     pub spans: [usize; 4],
 }
 
-impl Heap {
-    /// Creates a heap; fails with a message naming the bad field of `config`.
-    pub fn new(config: HeapConfig) -> Result<Heap, String> {
+impl Heap<Hybrid> {
+    /// Creates a heap with Go's hybrid barrier; fails with a message naming the bad field
+    /// of `config`.
+    pub fn new(config: HeapConfig) -> Result<Heap<Hybrid>, String> {
+        Heap::with_barrier(config)
+    }
+}
+
+impl<B: Barrier> Heap<B> {
+    /// Creates a heap with barrier `B` (`Heap::<Yuasa>::with_barrier(config)`); fails with
+    /// a message naming the bad field of `config`.
+    pub fn with_barrier(config: HeapConfig) -> Result<Heap<B>, String> {
         config.validate()?;
         let goal = pacer::heap_goal(&config, 0);
         let id = NEXT_HEAP_ID.fetch_add(1, StdOrdering::Relaxed);
@@ -107,11 +130,19 @@ impl Heap {
             telemetry: telemetry::Telemetry::new(),
             cycle_lock: Mutex::new(()),
             goal: AtomicUsize::new(goal),
+            barrier: B::KIND,
+            shaded: Default::default(),
             collect: cycle::collect,
         };
         Ok(Heap {
             core: Arc::new(core),
+            _barrier: std::marker::PhantomData,
         })
+    }
+
+    /// The heap's write barrier.
+    pub fn barrier(&self) -> BarrierKind {
+        self.core.barrier
     }
 
     /// The configuration the heap was created with.
@@ -120,7 +151,7 @@ impl Heap {
     }
 
     /// Registers a mutator for the calling thread. Panics after [`Heap::shutdown`].
-    pub fn mutator(&self) -> Mutator {
+    pub fn mutator(&self) -> Mutator<B> {
         Mutator::new(self.core.clone())
     }
 

@@ -119,7 +119,7 @@ mod tests {
         for m in stopped.mutators() {
             m.flush_cache_stopped(&stopped, &core.space);
         }
-        mark_stopped(&core.space, &stopped, 1);
+        mark_stopped(&core.space, &core.shaded, &stopped, 1);
         let span = core.space.span(victim.span()).unwrap();
         assert!(
             span.is_marked(victim.slot()),

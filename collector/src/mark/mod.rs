@@ -27,7 +27,10 @@ pub(crate) fn load_racy(w: &AtomicUsize) -> usize {
 /// stack, sharing batches through a [`GreyPool`] when other markers may be idle.
 pub(crate) struct Marker<'h, P: GreyPool> {
     space: &'h Space,
+    /// Marked objects waiting to be scanned, shared between markers.
     pool: &'h P,
+    /// References shaded by write barriers: to be marked (and then scanned).
+    shaded: &'h P,
     /// Markers still working, and how many there are: `active < markers` means some are
     /// idle and waiting for a batch.
     active: &'h AtomicUsize,
@@ -46,12 +49,14 @@ impl<'h, P: GreyPool> Marker<'h, P> {
     pub(crate) fn new(
         space: &'h Space,
         pool: &'h P,
+        shaded: &'h P,
         active: &'h AtomicUsize,
         markers: usize,
     ) -> Marker<'h, P> {
         Marker {
             space,
             pool,
+            shaded,
             active,
             markers,
             stack: Vec::with_capacity(4 * BATCH),
@@ -169,7 +174,7 @@ impl<'h, P: GreyPool> Marker<'h, P> {
             active.fetch_sub(1, SeqCst);
             let mut spins = 0u32;
             loop {
-                if !self.pool.is_empty() {
+                if !self.pool.is_empty() || !self.shaded.is_empty() {
                     active.fetch_add(1, SeqCst);
                     continue 'work;
                 }
@@ -228,9 +233,15 @@ const BALANCE_INTERVAL: u32 = 32;
 /// helpers would cost more than they save.
 pub(crate) const PARALLEL_MARK_MIN_BYTES: usize = 1 << 20;
 
-/// Marks everything reachable from the roots with the world stopped, on `threads` threads
-/// (the calling one and `threads - 1` helpers that live for this mark only).
-pub(crate) fn mark_stopped(space: &Space, stopped: &Stopped<'_>, threads: usize) -> MarkResult {
+/// Marks everything reachable from the roots and from the `shaded` references with the
+/// world stopped, on `threads` threads (the calling one and `threads - 1` helpers that
+/// live for this mark only).
+pub(crate) fn mark_stopped(
+    space: &Space,
+    shaded: &DefaultPool,
+    stopped: &Stopped<'_>,
+    threads: usize,
+) -> MarkResult {
     let threads = threads.max(1);
     let pool = DefaultPool::default();
     let active = AtomicUsize::new(threads);
@@ -251,13 +262,13 @@ pub(crate) fn mark_stopped(space: &Space, stopped: &Stopped<'_>, threads: usize)
             let helpers: Vec<_> = (1..threads)
                 .map(|_| {
                     s.spawn(move || {
-                        let mut m = Marker::new(space, pool, active, threads);
+                        let mut m = Marker::new(space, pool, shaded, active, threads);
                         m.run();
                         (m.marked_objects, m.bad_refs)
                     })
                 })
                 .collect();
-            let mut m = Marker::new(space, pool, active, threads);
+            let mut m = Marker::new(space, pool, shaded, active, threads);
             let (a, b) = run_roots(&mut m);
             total.marked_objects += a;
             total.bad_refs += b;
@@ -269,7 +280,7 @@ pub(crate) fn mark_stopped(space: &Space, stopped: &Stopped<'_>, threads: usize)
         });
         return total;
     }
-    let mut m = Marker::new(space, &pool, &active, 1);
+    let mut m = Marker::new(space, &pool, shaded, &active, 1);
     let (marked_objects, bad_refs) = run_roots(&mut m);
     MarkResult {
         marked_objects,

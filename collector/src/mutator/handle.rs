@@ -7,7 +7,9 @@
 //! that was shut down, a stale reference read from the heap, or a handle whose object was
 //! freed all panic with a message that says which, and none is undefined behaviour.
 
-use super::{shut_down_panic, world::FLAG_SHUTDOWN, Mutator};
+use super::world::{FLAG_MARKING, FLAG_SHUTDOWN};
+use super::{shut_down_panic, Mutator};
+use crate::barrier::{Barrier, BarrierKind, Hybrid};
 use crate::heap::span::Span;
 use crate::heap::Located;
 use crate::object::Ref;
@@ -19,8 +21,8 @@ use std::fmt;
 /// Every field is word-sized on purpose: two adjacent `u32` fields written separately and
 /// then copied as one 8-byte word stall store forwarding, which cost ~15 ns an
 /// allocation when handles were moved (measured with `allocbench`).
-pub struct Handle<'m> {
-    m: &'m Mutator,
+pub struct Handle<'m, B: Barrier = Hybrid> {
+    m: &'m Mutator<B>,
     root: usize,
     r: Ref,
     span: &'m Span,
@@ -29,17 +31,17 @@ pub struct Handle<'m> {
     words: usize,
 }
 
-impl<'m> Handle<'m> {
+impl<'m, B: Barrier> Handle<'m, B> {
     #[inline(always)]
     pub(crate) fn new(
-        m: &'m Mutator,
+        m: &'m Mutator<B>,
         root: u32,
         r: Ref,
         span: &'m Span,
         base: usize,
         ptr_slots: u32,
         words: u32,
-    ) -> Handle<'m> {
+    ) -> Handle<'m, B> {
         Handle {
             m,
             root: root as usize,
@@ -52,12 +54,12 @@ impl<'m> Handle<'m> {
     }
 
     #[inline(always)]
-    pub(crate) fn located(m: &'m Mutator, root: u32, r: Ref, loc: Located<'m>) -> Handle<'m> {
+    pub(crate) fn located(m: &'m Mutator<B>, root: u32, r: Ref, loc: Located<'m>) -> Handle<'m, B> {
         Handle::new(m, root, r, loc.span, loc.base, loc.ptr_slots, loc.words)
     }
 
     /// The mutator that owns this handle.
-    pub fn mutator(&self) -> &'m Mutator {
+    pub fn mutator(&self) -> &'m Mutator<B> {
         self.m
     }
 
@@ -77,7 +79,7 @@ impl<'m> Handle<'m> {
     }
 
     /// Whether both handles name the same object.
-    pub fn same_object(&self, other: &Handle<'_>) -> bool {
+    pub fn same_object(&self, other: &Handle<'_, B>) -> bool {
         self.r == other.r && self.m.same_heap(other.m)
     }
 
@@ -108,7 +110,7 @@ impl<'m> Handle<'m> {
     /// Loads reference slot `slot`: a new handle to the object it names, or `None` for
     /// null. Panics if the slot is out of range or the stored reference is stale.
     #[inline]
-    pub fn get(&self, slot: usize) -> Option<Handle<'m>> {
+    pub fn get(&self, slot: usize) -> Option<Handle<'m, B>> {
         self.check_flags();
         let word = self.ptr_word(slot);
         // The load and the handle's creation happen in one running section: inside
@@ -126,8 +128,7 @@ impl<'m> Handle<'m> {
     /// Stores `value` (or null) into reference slot `slot`. Panics if the slot is out of
     /// range, `value` belongs to another heap, or `value`'s object has been freed.
     #[inline]
-    pub fn set(&self, slot: usize, value: Option<&Handle<'_>>) {
-        self.check_flags();
+    pub fn set(&self, slot: usize, value: Option<&Handle<'_, B>>) {
         let word = self.ptr_word(slot);
         let new = match value {
             None => 0,
@@ -141,7 +142,23 @@ impl<'m> Handle<'m> {
                 v.r.word()
             }
         };
+        // The barrier's fast path while marking is off: one load and a branch.
+        if self.m.core.flags.load(Relaxed) != 0 {
+            return self.set_slow(word, new);
+        }
         self.m.running(|| word.store(new, Release));
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn set_slow(&self, word: &crate::sync::AtomicUsize, new: usize) {
+        self.check_flags();
+        self.m.running(|| {
+            if B::KIND != BarrierKind::None && self.m.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
+                self.m.shade_for_store(word.load(Acquire), new);
+            }
+            word.store(new, Release);
+        });
     }
 
     /// Reads data word `i`. Panics if out of range.
@@ -174,7 +191,7 @@ impl<'m> Handle<'m> {
 
     /// An interior handle to word `field` of the object (reference slots first, then data
     /// words). Like Go's interior pointers, it keeps the whole object alive.
-    pub fn interior(&self, field: usize) -> InteriorHandle<'m> {
+    pub fn interior(&self, field: usize) -> InteriorHandle<'m, B> {
         if field >= self.words {
             slot_panic("field", field, self.words, self.r);
         }
@@ -185,7 +202,7 @@ impl<'m> Handle<'m> {
     }
 }
 
-impl Clone for Handle<'_> {
+impl<B: Barrier> Clone for Handle<'_, B> {
     /// Another handle (another root) to the same object.
     fn clone(&self) -> Self {
         self.check_flags();
@@ -194,14 +211,14 @@ impl Clone for Handle<'_> {
     }
 }
 
-impl Drop for Handle<'_> {
+impl<B: Barrier> Drop for Handle<'_, B> {
     #[inline(always)]
     fn drop(&mut self) {
         self.m.clear_root(self.root as u32);
     }
 }
 
-impl fmt::Debug for Handle<'_> {
+impl<B: Barrier> fmt::Debug for Handle<'_, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -216,24 +233,24 @@ impl fmt::Debug for Handle<'_> {
 /// A handle to one word of an object that keeps the whole object alive (Go's interior
 /// pointer, such as `&s.field`).
 #[derive(Clone, Debug)]
-pub struct InteriorHandle<'m> {
-    object: Handle<'m>,
+pub struct InteriorHandle<'m, B: Barrier = Hybrid> {
+    object: Handle<'m, B>,
     field: u32,
 }
 
-impl<'m> InteriorHandle<'m> {
+impl<'m, B: Barrier> InteriorHandle<'m, B> {
     /// The word of the object this handle points at.
     pub fn field(&self) -> usize {
         self.field as usize
     }
 
     /// A handle to the whole object.
-    pub fn object(&self) -> &Handle<'m> {
+    pub fn object(&self) -> &Handle<'m, B> {
         &self.object
     }
 
     /// Loads the reference the field holds (it must be a reference slot).
-    pub fn get(&self) -> Option<Handle<'m>> {
+    pub fn get(&self) -> Option<Handle<'m, B>> {
         self.object.get(self.field as usize)
     }
 

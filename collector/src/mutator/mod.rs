@@ -10,19 +10,21 @@ pub(crate) mod handle;
 pub(crate) mod roots;
 pub(crate) mod world;
 
+use crate::barrier::{Barrier, Hybrid};
 use crate::config::{Gogc, HeapConfig};
 use crate::heap::cache::AllocCache;
 use crate::heap::span::Span;
 use crate::heap::{Located, Space};
+use crate::mark::pool::{DefaultPool, GreyPool, BATCH};
 use crate::object::{Ref, Shape, META_TINY};
 use crate::size_class::{class_words, SpanClass, TINY_CLASS};
-use crate::sync::{lock, Arc, AtomicU32, AtomicUsize, Mutex, Ordering::*, UnsafeCell};
+use crate::sync::{lock, Arc, AtomicBool, AtomicU32, AtomicUsize, Mutex, Ordering::*, UnsafeCell};
 use crate::telemetry::{CycleReason, Telemetry};
 use handle::{Global, Handle};
 use roots::RootTable;
 use std::cell::Cell;
 use std::marker::PhantomData;
-use world::{Stopped, World, FLAG_SHUTDOWN, FLAG_STOP};
+use world::{Stopped, World, FLAG_MARKING, FLAG_SHUTDOWN, FLAG_STOP};
 
 /// The shape of a 16-byte tiny block.
 const TINY_BLOCK: Shape = Shape::new("tiny block", 0, 2);
@@ -41,6 +43,10 @@ pub(crate) struct HeapCore {
     pub(crate) cycle_lock: Mutex<()>,
     /// The heap size at which the next automatic cycle starts.
     pub(crate) goal: AtomicUsize,
+    /// References shaded by write barriers, handed over in batches, not yet marked.
+    pub(crate) shaded: DefaultPool,
+    /// The heap's write barrier (mutators carry it as a type too).
+    pub(crate) barrier: crate::barrier::BarrierKind,
     /// Runs one cycle; installed by the layer above (`cycle`), so this layer need not
     /// import it.
     pub(crate) collect: fn(&HeapCore, CycleReason),
@@ -68,6 +74,12 @@ pub(crate) struct MutatorShared {
     pub(crate) id: usize,
     roots: UnsafeCell<RootTable>,
     cache: UnsafeCell<AllocCache>,
+    /// The write-barrier buffer (Go's `wbBuf`): references the barrier shaded, not yet
+    /// handed to the collector. Owner-only, like the roots.
+    wbuf: UnsafeCell<Vec<Ref>>,
+    /// Whether this cycle's mark has scanned this mutator's roots (the hybrid barrier
+    /// shades new values until then).
+    pub(crate) roots_scanned: AtomicBool,
 }
 
 // SAFETY: the cells are touched by the owning thread only while it is running, and by the
@@ -84,6 +96,12 @@ impl MutatorShared {
         self.roots.with(|r| f(unsafe { &*r }))
     }
 
+    /// Takes the mutator's write-barrier buffer; the world is stopped.
+    pub(crate) fn take_wbuf_stopped(&self, _w: &Stopped<'_>) -> Vec<Ref> {
+        // SAFETY: `Stopped` proves the owner is not running (module protocol).
+        self.wbuf.with_mut(|b| std::mem::take(unsafe { &mut *b }))
+    }
+
     /// Empties the mutator's allocation cache; the world is stopped.
     pub(crate) fn flush_cache_stopped(&self, _w: &Stopped<'_>, space: &Space) {
         // SAFETY: `Stopped` proves the owner is not running (module protocol).
@@ -98,19 +116,21 @@ impl MutatorShared {
 /// allocates and at [`Mutator::safepoint`]; a thread that runs long without either delays
 /// every stop-the-world pause (the testbed has no asynchronous preemption). Wrap sleeping,
 /// I/O or other waiting in [`Mutator::blocking`] so the collector need not wait for it.
-pub struct Mutator {
+///
+/// `B` is the heap's write barrier ([`Hybrid`] unless the heap was made with another).
+pub struct Mutator<B: Barrier = Hybrid> {
     pub(crate) core: Arc<HeapCore>,
     shared: Arc<MutatorShared>,
     blocking_depth: Cell<u32>,
-    _not_send: PhantomData<*const ()>,
+    _not_send: PhantomData<(*const (), B)>,
 }
 
 /// Re-enters the blocking state when dropped (also on unwinding).
 /// Restores the saved blocking depth too: inside `running` the depth is 0, so a nested
 /// `blocking` (such as an automatic cycle started by an allocation) really blocks.
-struct Reblock<'a>(&'a Mutator, u32);
+struct Reblock<'a, B: Barrier>(&'a Mutator<B>, u32);
 
-impl Drop for Reblock<'_> {
+impl<B: Barrier> Drop for Reblock<'_, B> {
     fn drop(&mut self) {
         self.0.blocking_depth.set(self.1);
         self.0.core.world.enter_blocking();
@@ -118,9 +138,9 @@ impl Drop for Reblock<'_> {
 }
 
 /// Leaves the blocking state when dropped (also on unwinding).
-struct Unblock<'a>(&'a Mutator);
+struct Unblock<'a, B: Barrier>(&'a Mutator<B>);
 
-impl Drop for Unblock<'_> {
+impl<B: Barrier> Drop for Unblock<'_, B> {
     fn drop(&mut self) {
         self.0.blocking_depth.set(self.0.blocking_depth.get() - 1);
         if self.0.blocking_depth.get() == 0 {
@@ -129,14 +149,16 @@ impl Drop for Unblock<'_> {
     }
 }
 
-impl Mutator {
-    pub(crate) fn new(core: Arc<HeapCore>) -> Mutator {
+impl<B: Barrier> Mutator<B> {
+    pub(crate) fn new(core: Arc<HeapCore>) -> Mutator<B> {
         core.check_live();
         world::claim_thread(core.id);
         let shared = Arc::new(MutatorShared {
             id: core.world.next_id(),
             roots: UnsafeCell::new(RootTable::default()),
             cache: UnsafeCell::new(AllocCache::new()),
+            wbuf: UnsafeCell::new(Vec::new()),
+            roots_scanned: AtomicBool::new(false),
         });
         core.world.register(shared.clone());
         Mutator {
@@ -159,9 +181,9 @@ impl Mutator {
         f()
     }
 
-    /// Whether `h`'s heap is this mutator's heap.
+    /// Whether `other`'s heap is this mutator's heap.
     #[inline(always)]
-    pub(crate) fn same_heap(&self, other: &Mutator) -> bool {
+    pub(crate) fn same_heap<C: Barrier>(&self, other: &Mutator<C>) -> bool {
         Arc::ptr_eq(&self.core, &other.core)
     }
 
@@ -172,6 +194,39 @@ impl Mutator {
         // SAFETY: the cache is touched by its owner while running (the only callers) and
         // by the collector only while the world is stopped, so this access is exclusive.
         self.shared.cache.with_mut(|c| f(unsafe { &mut *c }))
+    }
+
+    /// The write barrier's slow path: records the references `B` says to shade for a
+    /// store of `new` over `old` (marking is on; the caller is running).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn shade_for_store(&self, old: usize, new: usize) {
+        let scanned = self.shared.roots_scanned.load(Acquire);
+        for w in B::shade(old, new, scanned) {
+            if let Some(r) = Ref::from_word(w) {
+                self.record_shade(r);
+            }
+        }
+    }
+
+    fn record_shade(&self, r: Ref) {
+        let full = self.shared.wbuf.with_mut(|b| {
+            // SAFETY: the buffer is owner-only while running, like the roots (`push_root`).
+            let b = unsafe { &mut *b };
+            b.push(r);
+            (b.len() >= BATCH).then(|| std::mem::take(b))
+        });
+        if let Some(batch) = full {
+            self.core.shaded.put(batch);
+        }
+    }
+
+    /// Sets the mark bit of a new object while marking is on (allocate-black).
+    #[inline(always)]
+    fn allocate_black(&self, span: &Span, slot: usize) {
+        if self.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
+            span.try_mark(slot);
+        }
     }
 
     #[inline(always)]
@@ -239,7 +294,7 @@ impl Mutator {
     /// Zero-sized shapes all return the one zero-sized sentinel; one-word pointer-free
     /// shapes share 16-byte tiny blocks; objects over 32 KiB get a span of their own.
     #[inline(always)]
-    pub fn alloc(&self, shape: &Shape) -> Handle<'_> {
+    pub fn alloc(&self, shape: &Shape) -> Handle<'_, B> {
         if self.core.flags.load(Relaxed) != 0 {
             self.poll_slow();
         }
@@ -250,7 +305,7 @@ impl Mutator {
     }
 
     #[inline(always)]
-    fn alloc_running(&self, shape: &Shape) -> Handle<'_> {
+    fn alloc_running(&self, shape: &Shape) -> Handle<'_, B> {
         if !shape.is_fast() {
             return self.alloc_special(shape);
         }
@@ -258,6 +313,7 @@ impl Mutator {
         let base = slot * shape.slot_words();
         span.zero_words(base, shape.words());
         span.set_meta(slot, shape.meta());
+        self.allocate_black(span, slot);
         let r = Ref::new(span.index, slot, 0);
         Handle::new(
             self,
@@ -272,14 +328,15 @@ impl Mutator {
 
     /// Tiny, zero-sized and large allocations.
     #[inline(never)]
-    fn alloc_special(&self, shape: &Shape) -> Handle<'_> {
+    fn alloc_special(&self, shape: &Shape) -> Handle<'_, B> {
         let (r, loc) = if shape.is_tiny() {
             self.alloc_tiny()
         } else if shape.is_zero_sized() {
-            self.locate_known(self.core.space.zero_sentinel)
+            return self.global_handle(self.core.space.zero_sentinel);
         } else {
             self.alloc_large(shape)
         };
+        self.allocate_black(loc.span, r.slot());
         Handle::located(self, self.push_root(r), r, loc)
     }
 
@@ -380,22 +437,25 @@ impl Mutator {
     }
 
     /// A handle to global `g`. Panics if `g` belongs to another heap.
-    pub fn global(&self, g: &Global) -> Handle<'_> {
+    pub fn global(&self, g: &Global) -> Handle<'_, B> {
         self.core.check_live();
         if g.heap_id() != self.core.id {
             panic!("collector: the global belongs to a different heap");
         }
-        self.running(|| {
-            let (r, loc) = self.locate_known(g.reference());
-            Handle::located(self, self.push_root(r), r, loc)
-        })
+        self.running(|| self.global_handle(g.reference()))
+    }
+
+    /// A handle to an immortal object (a global or the sentinel).
+    fn global_handle(&self, r: Ref) -> Handle<'_, B> {
+        let (r, loc) = self.locate_known(r);
+        Handle::located(self, self.push_root(r), r, loc)
     }
 
     /// Creates a handle for reference `r` read from the heap, or panics with why `r`
     /// names no live object (a stale reference: something freed an object that was still
     /// reachable).
     #[inline]
-    pub(crate) fn handle_for(&self, r: Ref, from: &dyn Fn() -> String) -> Handle<'_> {
+    pub(crate) fn handle_for(&self, r: Ref, from: &dyn Fn() -> String) -> Handle<'_, B> {
         match self.core.space.locate(r) {
             Ok(loc) => Handle::located(self, self.push_root(r), r, loc),
             Err(e) => stale_panic(r, e, from()),
@@ -409,7 +469,7 @@ fn stale_panic(r: Ref, e: crate::heap::BadRef, from: String) -> ! {
     panic!("collector: use of a freed object: the reference {r} read from {from} is stale ({e})")
 }
 
-impl Drop for Mutator {
+impl<B: Barrier> Drop for Mutator<B> {
     fn drop(&mut self) {
         world::release_thread(self.core.id);
         let shared = self.shared.clone();
@@ -437,5 +497,102 @@ pub(crate) fn cycle_guard(
         }
     } else {
         Some(lock(&core.cycle_lock))
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    //! The write barriers' slow path and allocate-black, driven by setting the marking
+    //! flag by hand (the concurrent mark that sets it comes with the concurrent cycle).
+
+    use super::*;
+    use crate::barrier::{Dijkstra, NoBarrier, Yuasa};
+    use crate::{Heap, HeapConfig};
+
+    static NODE: Shape = Shape::new("node", 1, 1);
+
+    /// Stores `new` over `old` in a fresh object with marking on (roots scanned or not)
+    /// and returns what the barrier recorded, in order.
+    fn shaded<B: Barrier>(roots_scanned: bool) -> (Vec<Ref>, Ref, Ref) {
+        let heap = Heap::<B>::with_barrier(HeapConfig {
+            gogc: Gogc::Off,
+            ..HeapConfig::default()
+        })
+        .unwrap();
+        let m = heap.mutator();
+        let holder = m.alloc(&NODE);
+        let old = m.alloc(&NODE);
+        let new = m.alloc(&NODE);
+        holder.set(0, Some(&old));
+        m.shared.roots_scanned.store(roots_scanned, Relaxed);
+        m.core.flags.fetch_or(FLAG_MARKING, SeqCst);
+        holder.set(0, Some(&new));
+        m.core.flags.fetch_and(!FLAG_MARKING, SeqCst);
+        // SAFETY: this thread owns the mutator and no cycle runs.
+        let got = m.shared.wbuf.with(|b| unsafe { &*b }.clone());
+        (got, old.reference(), new.reference())
+    }
+
+    #[test]
+    fn each_barrier_records_what_it_must_shade() {
+        let (got, old, new) = shaded::<Hybrid>(false);
+        assert_eq!(got, vec![old, new], "hybrid, roots unscanned: old and new");
+        let (got, old, _) = shaded::<Hybrid>(true);
+        assert_eq!(got, vec![old], "hybrid, roots scanned: old only");
+        let (got, _, new) = shaded::<Dijkstra>(true);
+        assert_eq!(got, vec![new]);
+        let (got, old, _) = shaded::<Yuasa>(false);
+        assert_eq!(got, vec![old]);
+        let (got, _, _) = shaded::<NoBarrier>(false);
+        assert!(got.is_empty());
+    }
+
+    #[test]
+    fn stores_while_marking_is_off_record_nothing() {
+        let heap = Heap::new(HeapConfig::default()).unwrap();
+        let m = heap.mutator();
+        let a = m.alloc(&NODE);
+        let b = m.alloc(&NODE);
+        a.set(0, Some(&b));
+        a.set(0, None);
+        // SAFETY: this thread owns the mutator and no cycle runs.
+        let empty = m.shared.wbuf.with(|w| unsafe { &*w }.is_empty());
+        assert!(empty);
+    }
+
+    #[test]
+    fn a_full_barrier_buffer_is_handed_to_the_grey_pool() {
+        let heap = Heap::<Yuasa>::with_barrier(HeapConfig::default()).unwrap();
+        let m = heap.mutator();
+        let a = m.alloc(&NODE);
+        // The first store overwrites null, so BATCH + 1 stores shade BATCH old values.
+        let olds: Vec<_> = (0..=BATCH).map(|_| m.alloc(&NODE)).collect();
+        m.core.flags.fetch_or(FLAG_MARKING, SeqCst);
+        for o in &olds {
+            a.set(0, Some(o));
+        }
+        m.core.flags.fetch_and(!FLAG_MARKING, SeqCst);
+        let batch = m.core.shaded.take().expect("one full batch");
+        assert_eq!(batch.len(), BATCH);
+        assert_eq!(batch[0], olds[0].reference());
+        assert!(m.core.shaded.take().is_none());
+    }
+
+    #[test]
+    fn objects_allocated_while_marking_are_black() {
+        let heap = Heap::new(HeapConfig::default()).unwrap();
+        let m = heap.mutator();
+        let before = m.alloc(&NODE);
+        m.core.flags.fetch_or(FLAG_MARKING, SeqCst);
+        let during = m.alloc(&NODE);
+        let tiny = m.alloc(&Shape::new("int", 0, 1));
+        let large = m.alloc(&Shape::new("big", 0, 5000));
+        m.core.flags.fetch_and(!FLAG_MARKING, SeqCst);
+        let marked = |h: &Handle<'_>| {
+            let r = h.reference();
+            m.core.space.span(r.span()).unwrap().is_marked(r.slot())
+        };
+        assert!(!marked(&before));
+        assert!(marked(&during) && marked(&tiny) && marked(&large));
     }
 }

@@ -16,6 +16,8 @@ use std::time::Instant;
 
 /// Flag: a stop-the-world pause has been requested; running mutators must park.
 pub(crate) const FLAG_STOP: u32 = 1;
+/// Flag: marking is on: write barriers shade, and new objects are allocated black.
+pub(crate) const FLAG_MARKING: u32 = 2;
 /// Flag: the heap has been shut down; every operation panics.
 pub(crate) const FLAG_SHUTDOWN: u32 = 4;
 
@@ -254,6 +256,8 @@ mod tests {
             id,
             roots: UnsafeCell::new(RootTable::default()),
             cache: UnsafeCell::new(AllocCache::new()),
+            wbuf: UnsafeCell::new(Vec::new()),
+            roots_scanned: crate::sync::AtomicBool::new(false),
         })
     }
 

@@ -1,0 +1,142 @@
+//! Write barriers: what a reference store must *shade* (grey) while marking is on, so
+//! that a concurrent mark loses nothing. Each barrier is a type, and mutators, handles
+//! and heaps are generic over it, so every barrier compiles to its own code and `NoBarrier`
+//! pays nothing (`../shared/DESIGN.md`, "Concurrency protocol"; Go: `mbarrier.go`).
+//!
+//! Each barrier comes with the root scanning it needs (the collector reads [`BarrierKind`]):
+//! - [`Dijkstra`] (insertion): shade the new value. Roots are scanned concurrently and
+//!   rescanned at mark termination, since a root written after its scan is unprotected.
+//! - [`Yuasa`] (deletion, snapshot-at-the-beginning): shade the old value. All roots are
+//!   captured in the pause that starts marking.
+//! - [`Hybrid`] (Go's since 1.8): shade the old value, and the new one while the writing
+//!   mutator's roots are not yet scanned. Each mutator's roots are scanned once,
+//!   concurrently; no rescan.
+//! - [`NoBarrier`]: shade nothing — the ablation, which can lose objects.
+
+use std::fmt;
+
+/// The barrier of a heap, as a value (the collector's view).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BarrierKind {
+    /// Go's hybrid barrier (the default).
+    Hybrid,
+    /// Dijkstra's insertion barrier.
+    Dijkstra,
+    /// Yuasa's deletion barrier.
+    Yuasa,
+    /// No barrier (ablation).
+    None,
+}
+
+impl BarrierKind {
+    /// Every barrier, in a fixed order.
+    pub const ALL: [BarrierKind; 4] = [
+        BarrierKind::Hybrid,
+        BarrierKind::Dijkstra,
+        BarrierKind::Yuasa,
+        BarrierKind::None,
+    ];
+
+    /// The name used on command lines and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            BarrierKind::Hybrid => "hybrid",
+            BarrierKind::Dijkstra => "dijkstra",
+            BarrierKind::Yuasa => "yuasa",
+            BarrierKind::None => "none",
+        }
+    }
+}
+
+impl fmt::Display for BarrierKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for BarrierKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        BarrierKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s.trim())
+            .ok_or_else(|| {
+                format!("invalid barrier {s:?}: expected one of hybrid, dijkstra, yuasa, none")
+            })
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A write barrier, as a type parameter of heaps, mutators and handles.
+pub trait Barrier: sealed::Sealed + Copy + Default + fmt::Debug + Send + Sync + 'static {
+    /// The barrier as a value.
+    const KIND: BarrierKind;
+
+    /// The reference words a store of `new` over `old` must shade while marking is on,
+    /// given whether the writing mutator's roots have been scanned this cycle (`0` for
+    /// nothing).
+    fn shade(old: usize, new: usize, roots_scanned: bool) -> [usize; 2];
+}
+
+macro_rules! barrier {
+    ($(#[$doc:meta])* $name:ident, $kind:ident, |$old:ident, $new:ident, $scanned:ident| $body:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct $name;
+        impl sealed::Sealed for $name {}
+        impl Barrier for $name {
+            const KIND: BarrierKind = BarrierKind::$kind;
+            #[inline(always)]
+            fn shade($old: usize, $new: usize, $scanned: bool) -> [usize; 2] {
+                $body
+            }
+        }
+    };
+}
+
+barrier!(
+    /// Go's hybrid barrier: shade old; shade new while the writer's roots are unscanned.
+    Hybrid, Hybrid, |old, new, scanned| [old, if scanned { 0 } else { new }]
+);
+barrier!(
+    /// Dijkstra's insertion barrier: shade new.
+    Dijkstra, Dijkstra, |_old, new, _scanned| [0, new]
+);
+barrier!(
+    /// Yuasa's deletion barrier: shade old.
+    Yuasa, Yuasa, |old, _new, _scanned| [old, 0]
+);
+barrier!(
+    /// No barrier: the ablation that shows what barriers are for.
+    NoBarrier, None, |_old, _new, _scanned| [0, 0]
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_barrier_shades_what_its_rule_says() {
+        assert_eq!(Hybrid::shade(1, 2, false), [1, 2]);
+        assert_eq!(Hybrid::shade(1, 2, true), [1, 0]);
+        assert_eq!(Dijkstra::shade(1, 2, true), [0, 2]);
+        assert_eq!(Yuasa::shade(1, 2, false), [1, 0]);
+        assert_eq!(NoBarrier::shade(1, 2, false), [0, 0]);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for k in BarrierKind::ALL {
+            assert_eq!(k.name().parse::<BarrierKind>(), Ok(k));
+        }
+        let e = "fast".parse::<BarrierKind>().unwrap_err();
+        assert!(
+            e.contains("expected one of hybrid, dijkstra, yuasa, none"),
+            "{e}"
+        );
+    }
+}
