@@ -59,6 +59,9 @@ pub struct HeapConfig {
     /// Run the checkmark re-trace after every mark and poison freed slots
     /// (Go's `GODEBUG=gccheckmark=1`).
     pub verify: bool,
+    /// Mark concurrently with the mutators (write barriers on between two short pauses)
+    /// instead of in one stop-the-world pause.
+    pub concurrent: bool,
     /// Bytes in a one-page span. Go uses 8 KiB; loom models use a few words.
     pub page_bytes: usize,
     /// Go's `GOMAXPROCS`: the most threads that mark during a pause. Defaults to the
@@ -84,6 +87,7 @@ impl Default for HeapConfig {
             gogc: Gogc::default(),
             min_heap_bytes: 4 << 20,
             verify: false,
+            concurrent: false,
             page_bytes: DEFAULT_PAGE_BYTES,
             gomaxprocs: default_gomaxprocs(),
             #[cfg(loom)]

@@ -1,11 +1,18 @@
-//! The cycle controller: one collection from start to finish. This first collector is
-//! stop-the-world: the whole cycle — flush the allocation caches, mark, verify, sweep,
-//! set the next goal — runs in one pause on the thread that started it.
+//! The cycle controller: one collection from start to finish, in either mode.
+//!
+//! - **Stop-the-world** (Go's `GODEBUG=gcstoptheworld=1`): the whole cycle — flush the
+//!   allocation caches, mark, verify, sweep, set the next goal — runs in one pause.
+//! - **Concurrent** ([`ConcurrentCycle`]): a short pause starts marking (sweep
+//!   termination), roots are scanned and objects marked while mutators run with their
+//!   write barriers on, and a second pause ends it (mark termination), verifies and
+//!   sweeps.
 
+use crate::barrier::BarrierKind;
 use crate::mark::pool::GreyPool;
-use crate::mark::{mark_stopped, PARALLEL_MARK_MIN_BYTES};
-use crate::mutator::{cycle_guard, HeapCore};
-use crate::sync::{stats::Ordering as StatOrdering, Ordering::*};
+use crate::mark::{global_refs, mark_from, MarkResult, Roots, PARALLEL_MARK_MIN_BYTES};
+use crate::mutator::world::{Exclusive, Stopped, FLAG_HANDSHAKE, FLAG_MARKING};
+use crate::mutator::{cycle_guard, serve_for, HeapCore, REQ_FLUSH, REQ_SCAN};
+use crate::sync::{stats::Ordering as StatOrdering, MutexGuard, Ordering::*};
 use crate::telemetry::{nanos, CycleReason, CycleRecord, PauseRecord};
 use crate::{pacer, sweep, verify};
 use std::time::Instant;
@@ -14,55 +21,100 @@ use std::time::Instant;
 /// heap is no longer over its goal; a forced one waits its turn and always runs.
 pub(crate) fn collect(core: &HeapCore, reason: CycleReason) {
     let automatic = reason == CycleReason::Automatic;
-    let Some(_cycle) = cycle_guard(core, automatic) else {
+    let Some(guard) = cycle_guard(core, automatic) else {
         return;
     };
-    let space = &core.space;
-    if automatic && space.heap_live() < core.goal.load(Relaxed) {
+    if automatic && core.space.heap_live() < core.goal.load(Relaxed) {
         return;
     }
-    let heap_start = space.heap_live();
+    if core.config.concurrent {
+        let mut c = ConcurrentCycle::begin_locked(core, guard, reason);
+        c.scan_roots();
+        c.mark();
+        c.finish();
+    } else {
+        collect_stopped(core, reason);
+    }
+}
+
+/// Stops the world (honouring the loom fault switch).
+fn stop(core: &HeapCore) -> Stopped<'_> {
     #[cfg(loom)]
     let skip_wait = core.config.faults.stop_without_waiting;
     #[cfg(not(loom))]
     let skip_wait = false;
-    let stopped = core.world.stop(&core.flags, skip_wait);
-    let cycle = core.telemetry.cycles.load(StatOrdering::Relaxed) + 1;
+    core.world.stop(&core.flags, skip_wait)
+}
+
+/// With the world stopped: empties every allocation cache and hands every write-barrier
+/// buffer to the collector.
+fn flush_mutators(core: &HeapCore, stopped: &Stopped<'_>) {
     for m in stopped.mutators() {
-        m.flush_cache_stopped(&stopped, space);
-        let wbuf = m.take_wbuf_stopped(&stopped);
+        m.flush_cache_stopped(stopped, &core.space);
+        let wbuf = m.take_wbuf_stopped(stopped);
         if !wbuf.is_empty() {
             core.shaded.put(wbuf);
         }
     }
+}
 
-    let t_mark = Instant::now();
-    let threads = if heap_start >= PARALLEL_MARK_MIN_BYTES {
+fn mark_threads(core: &HeapCore, heap_bytes: usize) -> usize {
+    if heap_bytes >= PARALLEL_MARK_MIN_BYTES {
         core.config.gomaxprocs
     } else {
         1
-    };
-    let marked = mark_stopped(space, &core.shaded, &stopped, threads);
+    }
+}
 
+/// What the end of a cycle needs to know about its beginning.
+#[derive(Clone, Copy)]
+struct CycleStart {
+    cycle: u64,
+    reason: CycleReason,
+    heap_start: usize,
+    mark_start: Instant,
+}
+
+/// The end of every cycle, inside its last pause: verification, sweep, the next goal, and
+/// the cycle's records. Restarts the world.
+fn finish_in_pause(core: &HeapCore, stopped: Stopped<'_>, start: CycleStart, marked: MarkResult) {
     let t_verify = Instant::now();
     if core.config.verify {
-        verify::checkmark(core, &stopped, cycle);
+        verify::checkmark(core, &stopped, start.cycle);
         core.telemetry
             .cycles_checked
             .fetch_add(1, StatOrdering::Relaxed);
     }
-
+    core.flags.fetch_and(!FLAG_MARKING, SeqCst);
+    flush_mutators(core, &stopped);
     let t_sweep = Instant::now();
     let swept = sweep::sweep_all(core, &stopped);
     let goal = pacer::heap_goal(&core.config, swept.live_bytes);
     core.goal.store(goal, Relaxed);
-    core.telemetry.cycles.store(cycle, StatOrdering::Relaxed);
+    core.telemetry
+        .cycles
+        .store(start.cycle, StatOrdering::Relaxed);
+    let end = record_pause_and_start(core, stopped, start.cycle);
+    core.telemetry.record_cycle(CycleRecord {
+        cycle: start.cycle,
+        reason: start.reason,
+        heap_start_bytes: start.heap_start as u64,
+        heap_live_bytes: swept.live_bytes as u64,
+        heap_goal_bytes: goal as u64,
+        mark_ns: nanos(t_verify - start.mark_start),
+        mark_threads: marked.threads as u32,
+        marked_objects: marked.marked_objects,
+        bad_refs: marked.bad_refs,
+        sweep_ns: nanos(end - t_sweep),
+        verify_ns: nanos(t_sweep - t_verify),
+    });
+}
 
+/// Restarts the world and records the pause; returns when it ended.
+fn record_pause_and_start(core: &HeapCore, stopped: Stopped<'_>, cycle: u64) -> Instant {
     let end = Instant::now();
-    let requested = stopped.requested;
-    let reached = stopped.reached;
+    let (requested, reached) = (stopped.requested, stopped.reached);
     core.world.start(stopped);
-
     let tel = &core.telemetry;
     tel.record_pause(PauseRecord {
         cycle,
@@ -70,17 +122,163 @@ pub(crate) fn collect(core: &HeapCore, reason: CycleReason) {
         duration_ns: nanos(end - requested),
         ttsp_ns: nanos(reached - requested),
     });
-    tel.record_cycle(CycleRecord {
+    end
+}
+
+/// The whole cycle in one pause.
+fn collect_stopped(core: &HeapCore, reason: CycleReason) {
+    let heap_start = core.space.heap_live();
+    let stopped = stop(core);
+    let cycle = core.telemetry.cycles.load(StatOrdering::Relaxed) + 1;
+    flush_mutators(core, &stopped);
+    let mark_start = Instant::now();
+    let threads = mark_threads(core, heap_start);
+    let marked = mark_from(&core.space, &core.shaded, Roots::All(&stopped), threads);
+    let start = CycleStart {
         cycle,
         reason,
-        heap_start_bytes: heap_start as u64,
-        heap_live_bytes: swept.live_bytes as u64,
-        heap_goal_bytes: goal as u64,
-        mark_ns: nanos(t_verify - t_mark),
-        mark_threads: marked.threads as u32,
-        marked_objects: marked.marked_objects,
-        bad_refs: marked.bad_refs,
-        sweep_ns: nanos(end - t_sweep),
-        verify_ns: nanos(t_sweep - t_verify),
-    });
+        heap_start,
+        mark_start,
+    };
+    finish_in_pause(core, stopped, start, marked);
+}
+
+/// How many times mark termination hands the world back to mutators when its pause
+/// finds new grey work, before it finishes the mark inside the pause.
+const TERMINATION_RETRIES: u32 = 3;
+
+/// A concurrent cycle, stepped by its caller: [`ConcurrentCycle::scan_roots`],
+/// [`ConcurrentCycle::mark`] (as often as wanted, with mutators running in between), then
+/// [`ConcurrentCycle::finish`]. This is also the testbed's *inline* mode: a test or a
+/// loom model drives the collector itself, with no collector thread.
+///
+/// Call it from a thread whose mutator (if any) is blocked: the steps wait for running
+/// mutators to reach safepoints, and act for blocked ones.
+pub struct ConcurrentCycle<'h> {
+    core: &'h HeapCore,
+    _guard: MutexGuard<'h, ()>,
+    start: CycleStart,
+    marked: MarkResult,
+}
+
+impl<'h> ConcurrentCycle<'h> {
+    /// Sweep termination: a pause that empties the allocation caches, resets every
+    /// mutator's roots-scanned state (Yuasa: scans all roots now), hands the globals to
+    /// the marker, and turns the write barriers on.
+    pub(crate) fn begin_locked(
+        core: &'h HeapCore,
+        guard: MutexGuard<'h, ()>,
+        reason: CycleReason,
+    ) -> ConcurrentCycle<'h> {
+        let heap_start = core.space.heap_live();
+        let stopped = stop(core);
+        let cycle = core.telemetry.cycles.load(StatOrdering::Relaxed) + 1;
+        flush_mutators(core, &stopped);
+        let snapshot = core.barrier == BarrierKind::Yuasa;
+        for m in stopped.mutators() {
+            m.requests.store(0, Relaxed);
+            m.roots_scanned.store(snapshot, Release);
+            if snapshot {
+                let roots = m.roots_stopped(&stopped, |t| t.iter().map(|(_, r)| r).collect());
+                core.shaded.put(roots);
+            }
+        }
+        let globals = global_refs(&core.space);
+        if !globals.is_empty() {
+            core.shaded.put(globals);
+        }
+        core.flags.fetch_or(FLAG_MARKING, SeqCst);
+        let mark_start = Instant::now();
+        record_pause_and_start(core, stopped, cycle);
+        ConcurrentCycle {
+            core,
+            _guard: guard,
+            start: CycleStart {
+                cycle,
+                reason,
+                heap_start,
+                mark_start,
+            },
+            marked: MarkResult::default(),
+        }
+    }
+
+    /// Scans every mutator's roots once, concurrently (hybrid and Dijkstra; Yuasa took
+    /// them in the first pause): running mutators scan their own at their next
+    /// safepoint, blocked ones are scanned by the collector.
+    pub fn scan_roots(&mut self) {
+        if self.core.barrier != BarrierKind::Yuasa {
+            handshake(self.core, REQ_SCAN);
+        }
+    }
+
+    /// Marks until no grey work is visible (mutators may create more meanwhile).
+    pub fn mark(&mut self) {
+        let core = self.core;
+        let r = mark_from(&core.space, &core.shaded, Roots::None, 1);
+        self.marked.marked_objects += r.marked_objects;
+        self.marked.bad_refs += r.bad_refs;
+        self.marked.threads = self.marked.threads.max(r.threads);
+    }
+
+    /// Mark termination: a ragged handshake collects every barrier buffer and the mark
+    /// drains it; then a pause confirms that no grey work is left (Dijkstra: rescans
+    /// every mutator's roots). If the pause finds work, it hands the world back and
+    /// tries again, at most [`TERMINATION_RETRIES`] times, then finishes the mark in the
+    /// pause. Verification, sweep and the next goal follow, in the pause.
+    pub fn finish(mut self) {
+        let core = self.core;
+        let mut attempt = 0;
+        loop {
+            handshake(core, REQ_FLUSH);
+            self.mark();
+            let stopped = stop(core);
+            flush_mutators(core, &stopped);
+            let dijkstra = core.barrier == BarrierKind::Dijkstra;
+            if !dijkstra && !core.shaded.is_empty() && attempt < TERMINATION_RETRIES {
+                attempt += 1;
+                record_pause_and_start(core, stopped, self.start.cycle);
+                continue;
+            }
+            let roots = if dijkstra {
+                Roots::Handles(&stopped)
+            } else {
+                Roots::None
+            };
+            let threads = mark_threads(core, core.space.heap_live());
+            let r = mark_from(&core.space, &core.shaded, roots, threads);
+            self.marked.marked_objects += r.marked_objects;
+            self.marked.bad_refs += r.bad_refs;
+            self.marked.threads = self.marked.threads.max(r.threads);
+            finish_in_pause(core, stopped, self.start, self.marked);
+            return;
+        }
+    }
+}
+
+/// Asks every mutator to serve `request` (scan its roots, or flush its barrier buffer)
+/// and waits until all have: running mutators serve it at their next safepoint, and the
+/// collector serves it for blocked ones, holding each while it does.
+fn handshake(core: &HeapCore, request: u32) {
+    let mutators = core.world.snapshot();
+    for m in &mutators {
+        m.requests.fetch_or(request, AcqRel);
+    }
+    core.flags.fetch_or(FLAG_HANDSHAKE, SeqCst);
+    loop {
+        let seen = core.world.epoch();
+        while let Some(claim) = core.world.claim_blocked(|m| m.requests.load(Acquire) != 0) {
+            debug_assert!(claim.covers(&claim.m));
+            serve_for(core, &claim);
+        }
+        let live = core.world.snapshot();
+        let pending = mutators.iter().any(|m| {
+            m.requests.load(Acquire) != 0 && live.iter().any(|x| std::ptr::eq(&**x, &**m))
+        });
+        if !pending {
+            break;
+        }
+        core.world.wait_for_change(seen);
+    }
+    core.flags.fetch_and(!FLAG_HANDSHAKE, SeqCst);
 }

@@ -47,6 +47,7 @@ pub use barrier::{Barrier, BarrierKind, Dijkstra, Hybrid, NoBarrier, Yuasa};
 #[cfg(loom)]
 pub use config::LoomFaults;
 pub use config::{default_gomaxprocs, Gogc, HeapConfig, DEFAULT_PAGE_BYTES};
+pub use cycle::ConcurrentCycle;
 pub use heap::BadRef;
 pub use mutator::handle::{Global, Handle, InteriorHandle};
 pub use mutator::Mutator;
@@ -167,6 +168,22 @@ impl<B: Barrier> Heap<B> {
             );
         }
         (self.core.collect)(&self.core, CycleReason::Forced);
+    }
+
+    /// Starts a concurrent cycle that the caller steps (the *inline* mode: no collector
+    /// thread; tests and loom models drive the collector with it). It runs whatever
+    /// `HeapConfig::concurrent` says. Like [`Heap::gc`], it panics on a thread whose
+    /// mutator is running (block it first), and it waits for a cycle in progress.
+    pub fn begin_cycle(&self) -> ConcurrentCycle<'_> {
+        self.core.check_live();
+        if running_mutator_on_this_thread(self.core.id) {
+            panic!(
+                "collector: Heap::begin_cycle called on a thread whose mutator is running; \
+                 call it inside Mutator::blocking"
+            );
+        }
+        let guard = mutator::cycle_guard(&self.core, false).expect("a blocking lock");
+        ConcurrentCycle::begin_locked(&self.core, guard, CycleReason::Forced)
     }
 
     /// Shuts the heap down: from now on every use of its mutators and handles panics with

@@ -95,7 +95,7 @@ mod tests {
     //! barrier would leave it) and check the report, the poison, and the panics that
     //! follow.
 
-    use crate::mark::mark_stopped;
+    use crate::mark::{mark_from, Roots};
     use crate::object::{Shape, POISON};
     use crate::sweep::sweep_all;
     use crate::{Gogc, Heap, HeapConfig};
@@ -119,7 +119,7 @@ mod tests {
         for m in stopped.mutators() {
             m.flush_cache_stopped(&stopped, &core.space);
         }
-        mark_stopped(&core.space, &core.shaded, &stopped, 1);
+        mark_from(&core.space, &core.shaded, Roots::All(&stopped), 1);
         let span = core.space.span(victim.span()).unwrap();
         assert!(
             span.is_marked(victim.slot()),

@@ -4,10 +4,10 @@
 
 mod common;
 
-use collector::{Gogc, Heap, HeapConfig, Shape};
+use collector::{Barrier, Dijkstra, Gogc, Heap, HeapConfig, Hybrid, Shape, Yuasa};
 use common::{verified_heap, Rng};
 use std::sync::mpsc;
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier as StartLine};
 use std::time::Duration;
 
 /// Three edges, an id and a check word (id XOR MAGIC): a poisoned or reused object shows.
@@ -17,16 +17,16 @@ const MAGIC: u64 = 0x5EED_0FC0_FFEE;
 const SHARED_SLOTS: usize = 16;
 static SHARED: Shape = Shape::new("shared table", SHARED_SLOTS as u32, 0);
 
-fn check(v: &collector::Handle<'_>) {
+fn check<B: Barrier>(v: &collector::Handle<'_, B>) {
     assert_eq!(v.read(1), v.read(0) ^ MAGIC, "vertex {} damaged", v.read(0));
 }
 
 /// Runs `threads` mutators for `rounds` rounds each; every round rewires the thread's
 /// graph and the shared table, allocates garbage, and one thread in four calls `gc()`.
-fn random_graphs(heap: &Heap, threads: usize, rounds: usize) -> u64 {
+fn random_graphs<B: Barrier>(heap: &Heap<B>, threads: usize, rounds: usize) -> u64 {
     let m0 = heap.mutator();
     let table = m0.alloc_global(&SHARED);
-    let start = Arc::new(Barrier::new(threads));
+    let start = Arc::new(StartLine::new(threads));
     let workers: Vec<_> = (0..threads)
         .map(|t| {
             let heap = heap.clone();
@@ -55,7 +55,7 @@ fn random_graphs(heap: &Heap, threads: usize, rounds: usize) -> u64 {
                             4..=5 if !live.is_empty() => {
                                 let a = rng.below(live.len());
                                 let b = rng.below(live.len());
-                                let (va, vb): (&collector::Handle<'_>, _) = (&live[a], &live[b]);
+                                let (va, vb): (&collector::Handle<'_, B>, _) = (&live[a], &live[b]);
                                 va.set(rng.below(3), Some(vb));
                             }
                             6 if !live.is_empty() => {
@@ -225,4 +225,52 @@ fn mutators_come_and_go_during_cycles() {
     let s = heap.stats();
     assert_eq!(s.mutators, 1, "every thread's mutator unregistered");
     assert_eq!(s.lost_objects, 0);
+}
+
+fn concurrent_random_graphs<B: Barrier>() {
+    let heap = Heap::<B>::with_barrier(HeapConfig {
+        gogc: Gogc::Percent(25),
+        min_heap_bytes: 256 * 1024,
+        verify: true,
+        concurrent: true,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let forced = random_graphs(&heap, 5, 60);
+    let s = heap.stats();
+    assert!(s.gc_cycles >= forced && forced > 0);
+    assert_eq!(s.cycles_checked, s.gc_cycles, "every cycle verified");
+    assert!(
+        s.pauses.len() as u64 >= 2 * s.gc_cycles,
+        "at least two pauses a cycle"
+    );
+    assert_eq!(
+        s.lost_objects,
+        0,
+        "{} lost under {:?}: {:?}",
+        s.lost_objects,
+        B::KIND,
+        s.lost_reports
+    );
+}
+
+#[test]
+fn concurrent_cycles_under_the_hybrid_barrier_lose_nothing() {
+    concurrent_random_graphs::<Hybrid>();
+}
+
+#[test]
+fn concurrent_cycles_under_the_yuasa_barrier_lose_nothing() {
+    concurrent_random_graphs::<Yuasa>();
+}
+
+#[test]
+fn concurrent_cycles_under_the_dijkstra_barrier_lose_nothing() {
+    concurrent_random_graphs::<Dijkstra>();
+}
+
+#[test]
+#[ignore = "a demonstration, not a property: run with --ignored to see the ablation lose objects"]
+fn concurrent_cycles_without_a_barrier_can_lose_objects() {
+    concurrent_random_graphs::<collector::NoBarrier>();
 }

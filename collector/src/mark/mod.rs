@@ -131,20 +131,25 @@ impl<'h, P: GreyPool> Marker<'h, P> {
         self.pool.put(batch);
     }
 
-    /// Scans grey objects, local ones first, then batches from the pool, until none is
-    /// visible.
+    /// Scans grey objects, local ones first, then batches from the pool, then marks
+    /// shaded references, until no work is visible.
     pub(crate) fn drain(&mut self) {
         loop {
             while let Some((span, slot)) = self.stack.pop() {
                 self.scan(span, slot);
             }
-            let Some(batch) = self.pool.take() else {
-                return;
-            };
-            for r in batch {
-                if let Some(span) = self.space.span(r.span()) {
-                    self.stack.push((span, r.slot()));
+            if let Some(batch) = self.pool.take() {
+                for r in batch {
+                    if let Some(span) = self.space.span(r.span()) {
+                        self.stack.push((span, r.slot()));
+                    }
                 }
+            } else if let Some(batch) = self.shaded.take() {
+                for r in batch {
+                    self.mark(r);
+                }
+            } else {
+                return;
             }
         }
     }
@@ -233,21 +238,39 @@ const BALANCE_INTERVAL: u32 = 32;
 /// helpers would cost more than they save.
 pub(crate) const PARALLEL_MARK_MIN_BYTES: usize = 1 << 20;
 
-/// Marks everything reachable from the roots and from the `shaded` references with the
-/// world stopped, on `threads` threads (the calling one and `threads - 1` helpers that
-/// live for this mark only).
-pub(crate) fn mark_stopped(
+/// Which roots a mark starts from, besides the `shaded` references.
+#[derive(Clone, Copy)]
+pub(crate) enum Roots<'a, 's> {
+    /// Every mutator's handles and the globals (a stop-the-world mark).
+    All(&'a Stopped<'s>),
+    /// Every mutator's handles only (Dijkstra's rescan at mark termination).
+    Handles(&'a Stopped<'s>),
+    /// None: the roots were handed over already, as shaded references.
+    None,
+}
+
+/// Marks everything reachable from `roots` and from the `shaded` references, on `threads`
+/// threads (the calling one and `threads - 1` helpers that live for this mark only).
+/// With the world running (concurrent marking), mutators may add shaded references
+/// meanwhile; the mark returns once it sees none left.
+pub(crate) fn mark_from(
     space: &Space,
     shaded: &DefaultPool,
-    stopped: &Stopped<'_>,
+    roots: Roots<'_, '_>,
     threads: usize,
 ) -> MarkResult {
     let threads = threads.max(1);
     let pool = DefaultPool::default();
     let active = AtomicUsize::new(threads);
     let run_roots = |m: &mut Marker<'_, DefaultPool>| {
-        m.mark_mutator_roots(stopped);
-        m.mark_globals();
+        match roots {
+            Roots::All(stopped) => {
+                m.mark_mutator_roots(stopped);
+                m.mark_globals();
+            }
+            Roots::Handles(stopped) => m.mark_mutator_roots(stopped),
+            Roots::None => {}
+        }
         m.run();
         (m.marked_objects, m.bad_refs)
     };
@@ -287,6 +310,19 @@ pub(crate) fn mark_stopped(
         bad_refs,
         threads: 1,
     }
+}
+
+/// The references held by every global's reference slots (scanned as roots).
+pub(crate) fn global_refs(space: &Space) -> Vec<Ref> {
+    let mut out = Vec::new();
+    for_each_global(space, |span, base, ptr_slots| {
+        for i in 0..ptr_slots {
+            if let Some(r) = Ref::from_word(load_racy(span.word(base + i))) {
+                out.push(r);
+            }
+        }
+    });
+    out
 }
 
 /// Calls `f(span, first word, reference slots)` for every object in the globals space.

@@ -24,7 +24,7 @@ use handle::{Global, Handle};
 use roots::RootTable;
 use std::cell::Cell;
 use std::marker::PhantomData;
-use world::{Stopped, World, FLAG_MARKING, FLAG_SHUTDOWN, FLAG_STOP};
+use world::{Exclusive, Stopped, World, FLAG_HANDSHAKE, FLAG_MARKING, FLAG_SHUTDOWN, FLAG_STOP};
 
 /// The shape of a 16-byte tiny block.
 const TINY_BLOCK: Shape = Shape::new("tiny block", 0, 2);
@@ -80,6 +80,51 @@ pub(crate) struct MutatorShared {
     /// Whether this cycle's mark has scanned this mutator's roots (the hybrid barrier
     /// shades new values until then).
     pub(crate) roots_scanned: AtomicBool,
+    /// Handshake requests (`REQ_*`) the collector is waiting for this mutator to serve.
+    pub(crate) requests: AtomicU32,
+}
+
+/// Handshake request: scan your roots (hand them to the collector as shaded references).
+pub(crate) const REQ_SCAN: u32 = 1;
+/// Handshake request: hand your write-barrier buffer to the collector.
+pub(crate) const REQ_FLUSH: u32 = 2;
+
+/// The flags a safepoint poll acts on (marking alone needs no poll).
+const POLL_MASK: u32 = FLAG_STOP | FLAG_SHUTDOWN | FLAG_HANDSHAKE;
+
+/// Serves the pending requests of `m`, whose private state `w` gives access to (the
+/// mutator itself while running, or the collector holding it blocked).
+fn serve_requests(core: &HeapCore, m: &MutatorShared, w: &impl Exclusive) {
+    let req = m.requests.swap(0, AcqRel);
+    if req == 0 {
+        return;
+    }
+    if req & REQ_SCAN != 0 {
+        let roots: Vec<Ref> = m.roots_stopped(w, |t| t.iter().map(|(_, r)| r).collect());
+        if !roots.is_empty() {
+            core.shaded.put(roots);
+        }
+        m.roots_scanned.store(true, Release);
+    }
+    let wbuf = m.take_wbuf_stopped(w);
+    if !wbuf.is_empty() {
+        core.shaded.put(wbuf);
+    }
+    core.world.note_change();
+}
+
+/// Serves the requests of a blocked mutator the collector holds.
+pub(crate) fn serve_for(core: &HeapCore, claim: &world::Claim<'_>) {
+    serve_requests(core, &claim.m, claim);
+}
+
+/// The owning thread's access to its own mutator's private state, while running.
+struct Owner<'a>(&'a MutatorShared);
+
+impl Exclusive for Owner<'_> {
+    fn covers(&self, m: &MutatorShared) -> bool {
+        std::ptr::eq(self.0, m)
+    }
 }
 
 // SAFETY: the cells are touched by the owning thread only while it is running, and by the
@@ -90,15 +135,27 @@ unsafe impl Send for MutatorShared {}
 unsafe impl Sync for MutatorShared {}
 
 impl MutatorShared {
-    /// Calls `f` on the mutator's root table; the world is stopped.
-    pub(crate) fn roots_stopped<R>(&self, _w: &Stopped<'_>, f: impl FnOnce(&RootTable) -> R) -> R {
-        // SAFETY: `Stopped` proves the owner is not running (module protocol).
+    /// Calls `f` on the mutator's root table; `w` proves the owner is not running.
+    pub(crate) fn roots_stopped<R>(
+        &self,
+        w: &impl Exclusive,
+        f: impl FnOnce(&RootTable) -> R,
+    ) -> R {
+        assert!(
+            w.covers(self),
+            "collector: exclusive access to the wrong mutator"
+        );
+        // SAFETY: `w` proves the owner is stopped or blocked and held (module protocol).
         self.roots.with(|r| f(unsafe { &*r }))
     }
 
-    /// Takes the mutator's write-barrier buffer; the world is stopped.
-    pub(crate) fn take_wbuf_stopped(&self, _w: &Stopped<'_>) -> Vec<Ref> {
-        // SAFETY: `Stopped` proves the owner is not running (module protocol).
+    /// Takes the mutator's write-barrier buffer; `w` proves the owner is not running.
+    pub(crate) fn take_wbuf_stopped(&self, w: &impl Exclusive) -> Vec<Ref> {
+        assert!(
+            w.covers(self),
+            "collector: exclusive access to the wrong mutator"
+        );
+        // SAFETY: `w` proves the owner is stopped or blocked and held (module protocol).
         self.wbuf.with_mut(|b| std::mem::take(unsafe { &mut *b }))
     }
 
@@ -133,7 +190,7 @@ struct Reblock<'a, B: Barrier>(&'a Mutator<B>, u32);
 impl<B: Barrier> Drop for Reblock<'_, B> {
     fn drop(&mut self) {
         self.0.blocking_depth.set(self.1);
-        self.0.core.world.enter_blocking();
+        self.0.core.world.enter_blocking(&self.0.shared);
     }
 }
 
@@ -144,7 +201,7 @@ impl<B: Barrier> Drop for Unblock<'_, B> {
     fn drop(&mut self) {
         self.0.blocking_depth.set(self.0.blocking_depth.get() - 1);
         if self.0.blocking_depth.get() == 0 {
-            self.0.core.world.exit_blocking();
+            self.0.core.world.exit_blocking(&self.0.shared);
         }
     }
 }
@@ -159,8 +216,13 @@ impl<B: Barrier> Mutator<B> {
             cache: UnsafeCell::new(AllocCache::new()),
             wbuf: UnsafeCell::new(Vec::new()),
             roots_scanned: AtomicBool::new(false),
+            requests: AtomicU32::new(0),
         });
         core.world.register(shared.clone());
+        // Registered during a mark: its roots are empty, so they count as scanned.
+        if core.flags.load(Acquire) & FLAG_MARKING != 0 {
+            shared.roots_scanned.store(true, Release);
+        }
         Mutator {
             core,
             shared,
@@ -176,7 +238,7 @@ impl<B: Barrier> Mutator<B> {
         if self.blocking_depth.get() == 0 {
             return f();
         }
-        self.core.world.exit_blocking();
+        self.core.world.exit_blocking(&self.shared);
         let _reblock = Reblock(self, self.blocking_depth.replace(0));
         f()
     }
@@ -253,7 +315,7 @@ impl<B: Barrier> Mutator<B> {
     /// A safepoint: parks here while a stop-the-world pause is in progress.
     #[inline(always)]
     pub fn safepoint(&self) {
-        if self.core.flags.load(Relaxed) != 0 {
+        if self.core.flags.load(Relaxed) & POLL_MASK != 0 {
             self.poll_slow();
         }
     }
@@ -264,8 +326,14 @@ impl<B: Barrier> Mutator<B> {
         if f & FLAG_SHUTDOWN != 0 {
             shut_down_panic();
         }
-        if f & FLAG_STOP != 0 && self.blocking_depth.get() == 0 {
+        if self.blocking_depth.get() != 0 {
+            return;
+        }
+        if f & FLAG_STOP != 0 {
             self.core.world.park();
+        }
+        if f & FLAG_HANDSHAKE != 0 {
+            serve_requests(&self.core, &self.shared, &Owner(&self.shared));
         }
     }
 
@@ -275,7 +343,7 @@ impl<B: Barrier> Mutator<B> {
     /// access (waiting out a pause in progress).
     pub fn blocking<R>(&self, f: impl FnOnce() -> R) -> R {
         if self.blocking_depth.get() == 0 {
-            self.core.world.enter_blocking();
+            self.core.world.enter_blocking(&self.shared);
         }
         self.blocking_depth.set(self.blocking_depth.get() + 1);
         let _unblock = Unblock(self);
@@ -295,7 +363,7 @@ impl<B: Barrier> Mutator<B> {
     /// shapes share 16-byte tiny blocks; objects over 32 KiB get a span of their own.
     #[inline(always)]
     pub fn alloc(&self, shape: &Shape) -> Handle<'_, B> {
-        if self.core.flags.load(Relaxed) != 0 {
+        if self.core.flags.load(Relaxed) & POLL_MASK != 0 {
             self.poll_slow();
         }
         if self.blocking_depth.get() != 0 {
@@ -474,6 +542,12 @@ impl<B: Barrier> Drop for Mutator<B> {
         world::release_thread(self.core.id);
         let shared = self.shared.clone();
         let space = &self.core.space;
+        // Hand over what the barrier recorded; a pending request is moot once gone.
+        shared.requests.store(0, Release);
+        let wbuf = shared.take_wbuf_stopped(&Owner(&shared));
+        if !wbuf.is_empty() {
+            self.core.shaded.put(wbuf);
+        }
         self.core.world.unregister(&shared, || {
             // SAFETY: the owner (this thread) is running and about to leave; the collector
             // cannot be stopped-world now (we hold the registry lock with no pause on).

@@ -21,11 +21,36 @@ pub(crate) const FLAG_MARKING: u32 = 2;
 /// Flag: the heap has been shut down; every operation panics.
 pub(crate) const FLAG_SHUTDOWN: u32 = 4;
 
+/// Flag: some mutator has a handshake request pending (scan your roots, flush your
+/// barrier buffer); running mutators serve it at their next safepoint.
+pub(crate) const FLAG_HANDSHAKE: u32 = 8;
+
+/// One registered mutator, as the registry sees it.
+struct Entry {
+    m: Arc<MutatorShared>,
+    /// In the blocking state: the collector may act for it (see [`Claim`]).
+    blocked: bool,
+    /// Held by the collector through a [`Claim`]: it may not leave the blocking state.
+    claimed: bool,
+}
+
 /// The registry state behind the world lock.
 pub(crate) struct WorldState {
     stopped: bool,
     running: usize,
-    mutators: Vec<Arc<MutatorShared>>,
+    mutators: Vec<Entry>,
+    /// Bumped whenever a mutator blocks, serves a handshake request or leaves, so the
+    /// collector can wait for the next such change without polling.
+    epoch: u64,
+}
+
+impl WorldState {
+    fn entry(&mut self, m: &Arc<MutatorShared>) -> &mut Entry {
+        self.mutators
+            .iter_mut()
+            .find(|e| Arc::ptr_eq(&e.m, m))
+            .expect("a registered mutator")
+    }
 }
 
 /// The registry of mutators and the handshake between them and the collector.
@@ -39,6 +64,40 @@ pub(crate) struct World {
     restart: Condvar,
     /// The collector waits here for the last running mutator to stop.
     all_stopped: Condvar,
+    /// The collector waits here for `epoch` to change.
+    changed: Condvar,
+}
+
+/// Exclusive access to some mutators' private state (roots, cache, barrier buffer): the
+/// whole world stopped ([`Stopped`]), or one blocked mutator held ([`Claim`]).
+pub(crate) trait Exclusive {
+    /// Whether this access covers `m`.
+    fn covers(&self, m: &MutatorShared) -> bool;
+}
+
+/// A blocked mutator held by the collector: until this is dropped, the mutator cannot
+/// leave the blocking state, so the collector may read and change its private state.
+pub(crate) struct Claim<'a> {
+    world: &'a World,
+    /// The mutator held.
+    pub(crate) m: Arc<MutatorShared>,
+}
+
+impl Exclusive for Claim<'_> {
+    fn covers(&self, m: &MutatorShared) -> bool {
+        std::ptr::eq(&*self.m, m)
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut g = lock(&self.world.state);
+        if let Some(e) = g.mutators.iter_mut().find(|e| Arc::ptr_eq(&e.m, &self.m)) {
+            e.claimed = false;
+        }
+        drop(g);
+        self.world.restart.notify_all();
+    }
 }
 
 /// Proof that the world is stopped: no registered mutator is running, and none can start
@@ -66,8 +125,14 @@ impl Drop for Stopped<'_> {
 
 impl Stopped<'_> {
     /// Every registered mutator.
-    pub(crate) fn mutators(&self) -> &[Arc<MutatorShared>] {
-        &self.guard.mutators
+    pub(crate) fn mutators(&self) -> impl Iterator<Item = &Arc<MutatorShared>> + '_ {
+        self.guard.mutators.iter().map(|e| &e.m)
+    }
+}
+
+impl Exclusive for Stopped<'_> {
+    fn covers(&self, _m: &MutatorShared) -> bool {
+        true
     }
 }
 
@@ -137,9 +202,11 @@ impl World {
                 stopped: false,
                 running: 0,
                 mutators: Vec::new(),
+                epoch: 0,
             }),
             restart: Condvar::new(),
             all_stopped: Condvar::new(),
+            changed: Condvar::new(),
         }
     }
 
@@ -154,7 +221,11 @@ impl World {
     pub(crate) fn register(&self, m: Arc<MutatorShared>) {
         let mut g = self.wait_restart(lock(&self.state));
         g.running += 1;
-        g.mutators.push(m);
+        g.mutators.push(Entry {
+            m,
+            blocked: false,
+            claimed: false,
+        });
         note_running(self.heap, true);
     }
 
@@ -167,11 +238,13 @@ impl World {
     pub(crate) fn unregister(&self, m: &Arc<MutatorShared>, flush: impl FnOnce()) {
         let mut g = lock(&self.state);
         flush();
-        g.mutators.retain(|x| !Arc::ptr_eq(x, m));
+        g.mutators.retain(|e| !Arc::ptr_eq(&e.m, m));
         g.running -= 1;
         if g.running == 0 && g.stopped {
             self.all_stopped.notify_all();
         }
+        g.epoch += 1;
+        self.changed.notify_all();
     }
 
     /// The safepoint slow path: parks the calling running mutator while the world is
@@ -190,21 +263,75 @@ impl World {
         g.running += 1;
     }
 
-    /// The calling mutator stops running: the collector may proceed without it.
-    pub(crate) fn enter_blocking(&self) {
+    /// Mutator `m` (the caller's) stops running: the collector may proceed without it,
+    /// and act for it.
+    pub(crate) fn enter_blocking(&self, m: &Arc<MutatorShared>) {
         let mut g = lock(&self.state);
+        g.entry(m).blocked = true;
         g.running -= 1;
         if g.running == 0 && g.stopped {
             self.all_stopped.notify_all();
         }
+        g.epoch += 1;
+        self.changed.notify_all();
         note_running(self.heap, false);
     }
 
-    /// The calling mutator runs again, once any pause in progress has ended.
-    pub(crate) fn exit_blocking(&self) {
-        let mut g = self.wait_restart(lock(&self.state));
+    /// Mutator `m` (the caller's) runs again, once any pause in progress has ended and
+    /// the collector no longer holds it.
+    pub(crate) fn exit_blocking(&self, m: &Arc<MutatorShared>) {
+        let mut g = lock(&self.state);
+        while g.stopped || g.entry(m).claimed {
+            g = wait(&self.restart, g);
+        }
+        g.entry(m).blocked = false;
         g.running += 1;
         note_running(self.heap, true);
+    }
+
+    /// Holds a blocked mutator for which `wanted` is true and that nobody holds yet.
+    pub(crate) fn claim_blocked(
+        &self,
+        wanted: impl Fn(&MutatorShared) -> bool,
+    ) -> Option<Claim<'_>> {
+        let mut g = lock(&self.state);
+        let e = g
+            .mutators
+            .iter_mut()
+            .find(|e| e.blocked && !e.claimed && wanted(&e.m))?;
+        e.claimed = true;
+        Some(Claim {
+            world: self,
+            m: e.m.clone(),
+        })
+    }
+
+    /// The current change counter (see [`World::wait_for_change`]).
+    pub(crate) fn epoch(&self) -> u64 {
+        lock(&self.state).epoch
+    }
+
+    /// Records a change the collector may be waiting for (a served handshake request).
+    pub(crate) fn note_change(&self) {
+        lock(&self.state).epoch += 1;
+        self.changed.notify_all();
+    }
+
+    /// Waits until the change counter differs from `seen`.
+    pub(crate) fn wait_for_change(&self, seen: u64) {
+        let mut g = lock(&self.state);
+        while g.epoch == seen {
+            g = wait(&self.changed, g);
+        }
+    }
+
+    /// The registered mutators now.
+    pub(crate) fn snapshot(&self) -> Vec<Arc<MutatorShared>> {
+        lock(&self.state)
+            .mutators
+            .iter()
+            .map(|e| e.m.clone())
+            .collect()
     }
 
     /// Stops the world: sets the stop flag and waits until no mutator is running. The
@@ -258,6 +385,7 @@ mod tests {
             cache: UnsafeCell::new(AllocCache::new()),
             wbuf: UnsafeCell::new(Vec::new()),
             roots_scanned: crate::sync::AtomicBool::new(false),
+            requests: AtomicU32::new(0),
         })
     }
 
@@ -267,9 +395,9 @@ mod tests {
         let flags = AtomicU32::new(0);
         let m = shared(0);
         world.register(m.clone());
-        world.enter_blocking();
+        world.enter_blocking(&m);
         let stopped = world.stop(&flags, false);
-        assert_eq!(stopped.mutators().len(), 1);
+        assert_eq!(stopped.mutators().count(), 1);
         assert_eq!(flags.load(Relaxed) & FLAG_STOP, FLAG_STOP);
         world.start(stopped);
         assert_eq!(
@@ -277,7 +405,7 @@ mod tests {
             0,
             "the stop flag is cleared at restart"
         );
-        world.exit_blocking();
+        world.exit_blocking(&m);
         world.unregister(&m, || {});
         assert_eq!(world.mutator_count(), 0);
     }
