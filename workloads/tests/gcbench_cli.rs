@@ -47,6 +47,32 @@ fn verified_run_loses_nothing_and_checks_every_cycle() {
 }
 
 #[test]
+fn every_real_barrier_marks_concurrently_without_loss() {
+    for barrier in ["hybrid", "dijkstra", "yuasa"] {
+        let out = gcbench(&["--concurrent", "--barrier", barrier, "--verify", "--json"]);
+        assert!(
+            out.status.success(),
+            "{barrier}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["config"]["barrier"], barrier);
+        assert_eq!(v["config"]["concurrent"], true);
+        let cycles = v["gc_cycles"].as_u64().unwrap();
+        assert!(cycles > 0);
+        assert_eq!(v["verify"]["lost_objects"], 0, "{barrier}");
+        assert!(
+            v["verify"]["cycles_checked"].as_u64().unwrap() >= cycles,
+            "{barrier}"
+        );
+        assert!(
+            v["pause_ns"]["count"].as_u64().unwrap() >= 2 * cycles,
+            "two pauses a cycle"
+        );
+    }
+}
+
+#[test]
 fn gogc_off_runs_no_cycle() {
     let out = gcbench(&["--gogc", "off", "--json"]);
     assert!(out.status.success());

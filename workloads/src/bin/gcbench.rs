@@ -5,7 +5,10 @@
 //! `cargo run --release -p workloads --bin gcbench -- [--gogc N|off] [--verify] [--json]`
 
 use clap::Parser;
-use collector::{Gogc, Handle, Heap, HeapConfig, Mutator, Shape};
+use collector::{
+    Barrier, BarrierKind, Dijkstra, Gogc, Handle, Heap, HeapConfig, Hybrid, Mutator, NoBarrier,
+    Shape, Yuasa,
+};
 use serde::Serialize;
 use std::time::Instant;
 use workloads::report::Summary;
@@ -34,6 +37,14 @@ struct Args {
     /// GOMAXPROCS: the most threads that mark during a pause (default: all cores).
     #[arg(long, default_value_t = collector::default_gomaxprocs(), value_parser = parse_gomaxprocs)]
     gomaxprocs: usize,
+    /// The write barrier: hybrid (Go's), dijkstra, yuasa, or none (ablation).
+    #[arg(long, default_value = "hybrid", value_parser = parse_barrier)]
+    #[serde(serialize_with = "ser_display")]
+    barrier: BarrierKind,
+    /// Mark concurrently with the mutator (two short pauses a cycle) instead of in one
+    /// stop-the-world pause.
+    #[arg(long)]
+    concurrent: bool,
     /// Verify every cycle's mark (checkmark) and poison freed objects.
     #[arg(long)]
     verify: bool,
@@ -43,6 +54,10 @@ struct Args {
 }
 
 fn parse_gogc(s: &str) -> Result<Gogc, String> {
+    s.parse()
+}
+
+fn parse_barrier(s: &str) -> Result<BarrierKind, String> {
     s.parse()
 }
 
@@ -68,7 +83,7 @@ fn num_iters(depth: u32) -> u64 {
 }
 
 /// Builds a tree top-down below `node`.
-fn populate(m: &Mutator, depth: u32, node: &Handle<'_>) {
+fn populate<B: Barrier>(m: &Mutator<B>, depth: u32, node: &Handle<'_, B>) {
     if depth == 0 {
         return;
     }
@@ -81,7 +96,7 @@ fn populate(m: &Mutator, depth: u32, node: &Handle<'_>) {
 }
 
 /// Builds a tree bottom-up.
-fn make_tree<'m>(m: &'m Mutator, depth: u32) -> Handle<'m> {
+fn make_tree<'m, B: Barrier>(m: &'m Mutator<B>, depth: u32) -> Handle<'m, B> {
     let node = m.alloc(&NODE);
     if depth > 0 {
         let left = make_tree(m, depth - 1);
@@ -92,7 +107,7 @@ fn make_tree<'m>(m: &'m Mutator, depth: u32) -> Handle<'m> {
     node
 }
 
-fn time_construction(m: &Mutator, depth: u32, quiet: bool) {
+fn time_construction<B: Barrier>(m: &Mutator<B>, depth: u32, quiet: bool) {
     let iters = num_iters(depth);
     if !quiet {
         println!("Creating {iters} trees of depth {depth}");
@@ -125,10 +140,20 @@ fn main() {
     let config = HeapConfig {
         gogc: args.gogc,
         verify: args.verify,
+        concurrent: args.concurrent,
         gomaxprocs: args.gomaxprocs,
         ..HeapConfig::default()
     };
-    let heap = Heap::new(config).unwrap_or_else(|e| {
+    match args.barrier {
+        BarrierKind::Hybrid => run::<Hybrid>(&args, config),
+        BarrierKind::Dijkstra => run::<Dijkstra>(&args, config),
+        BarrierKind::Yuasa => run::<Yuasa>(&args, config),
+        BarrierKind::None => run::<NoBarrier>(&args, config),
+    }
+}
+
+fn run<B: Barrier>(args: &Args, config: HeapConfig) {
+    let heap = Heap::<B>::with_barrier(config).unwrap_or_else(|e| {
         eprintln!("gcbench: {e}");
         std::process::exit(2)
     });
@@ -168,7 +193,7 @@ fn main() {
     let wall = start.elapsed().as_secs_f64();
     drop((long_lived, array));
     let stats = heap.stats();
-    let summary = Summary::new("gcbench", &args, wall, &stats, args.verify);
+    let summary = Summary::new("gcbench", args, wall, &stats, args.verify);
     if args.json {
         println!("{}", summary.to_json());
     } else {
