@@ -79,6 +79,9 @@ pub struct HeapConfig {
 pub struct LoomFaults {
     /// Stop-the-world does not wait for running mutators to reach a safepoint.
     pub stop_without_waiting: bool,
+    /// Mark termination neither runs the ragged barrier-buffer flush nor takes the
+    /// buffers in its pause.
+    pub skip_termination_flush: bool,
 }
 
 impl Default for HeapConfig {

@@ -46,15 +46,30 @@ fn stop(core: &HeapCore) -> Stopped<'_> {
     core.world.stop(&core.flags, skip_wait)
 }
 
-/// With the world stopped: empties every allocation cache and hands every write-barrier
-/// buffer to the collector.
-fn flush_mutators(core: &HeapCore, stopped: &Stopped<'_>) {
+/// With the world stopped: empties every allocation cache and (unless `wbufs` is false)
+/// hands every write-barrier buffer to the collector.
+fn flush_mutators(core: &HeapCore, stopped: &Stopped<'_>, wbufs: bool) {
     for m in stopped.mutators() {
         m.flush_cache_stopped(stopped, &core.space);
+        if !wbufs {
+            continue;
+        }
         let wbuf = m.take_wbuf_stopped(stopped);
         if !wbuf.is_empty() {
             core.shaded.put(wbuf);
         }
+    }
+}
+
+/// Whether mark termination flushes barrier buffers (false only for a loom negative
+/// control).
+fn termination_flushes(core: &HeapCore) -> bool {
+    #[cfg(loom)]
+    return !core.config.faults.skip_termination_flush;
+    #[cfg(not(loom))]
+    {
+        let _ = core;
+        true
     }
 }
 
@@ -86,7 +101,10 @@ fn finish_in_pause(core: &HeapCore, stopped: Stopped<'_>, start: CycleStart, mar
             .fetch_add(1, StatOrdering::Relaxed);
     }
     core.flags.fetch_and(!FLAG_MARKING, SeqCst);
-    flush_mutators(core, &stopped);
+    debug_assert!(
+        core.shaded.is_empty() || !termination_flushes(core),
+        "grey work left after the mark"
+    );
     let t_sweep = Instant::now();
     let swept = sweep::sweep_all(core, &stopped);
     let goal = pacer::heap_goal(&core.config, swept.live_bytes);
@@ -130,7 +148,7 @@ fn collect_stopped(core: &HeapCore, reason: CycleReason) {
     let heap_start = core.space.heap_live();
     let stopped = stop(core);
     let cycle = core.telemetry.cycles.load(StatOrdering::Relaxed) + 1;
-    flush_mutators(core, &stopped);
+    flush_mutators(core, &stopped, true);
     let mark_start = Instant::now();
     let threads = mark_threads(core, heap_start);
     let marked = mark_from(&core.space, &core.shaded, Roots::All(&stopped), threads);
@@ -173,7 +191,7 @@ impl<'h> ConcurrentCycle<'h> {
         let heap_start = core.space.heap_live();
         let stopped = stop(core);
         let cycle = core.telemetry.cycles.load(StatOrdering::Relaxed) + 1;
-        flush_mutators(core, &stopped);
+        flush_mutators(core, &stopped, true);
         let snapshot = core.barrier == BarrierKind::Yuasa;
         for m in stopped.mutators() {
             m.requests.store(0, Relaxed);
@@ -229,11 +247,14 @@ impl<'h> ConcurrentCycle<'h> {
     pub fn finish(mut self) {
         let core = self.core;
         let mut attempt = 0;
+        let flushes = termination_flushes(core);
         loop {
-            handshake(core, REQ_FLUSH);
+            if flushes {
+                handshake(core, REQ_FLUSH);
+            }
             self.mark();
             let stopped = stop(core);
-            flush_mutators(core, &stopped);
+            flush_mutators(core, &stopped, flushes);
             let dijkstra = core.barrier == BarrierKind::Dijkstra;
             if !dijkstra && !core.shaded.is_empty() && attempt < TERMINATION_RETRIES {
                 attempt += 1;
