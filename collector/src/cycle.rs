@@ -242,7 +242,7 @@ impl<'h> ConcurrentCycle<'h> {
     /// Mark termination: a ragged handshake collects every barrier buffer and the mark
     /// drains it; then a pause confirms that no grey work is left (Dijkstra: rescans
     /// every mutator's roots). If the pause finds work, it hands the world back and
-    /// tries again, at most [`TERMINATION_RETRIES`] times, then finishes the mark in the
+    /// tries again, at most three times, then finishes the mark in the
     /// pause. Verification, sweep and the next goal follow, in the pause.
     pub fn finish(mut self) {
         let core = self.core;
@@ -266,7 +266,13 @@ impl<'h> ConcurrentCycle<'h> {
             } else {
                 Roots::None
             };
-            let threads = mark_threads(core, core.space.heap_live());
+            // Helpers only when there is work to share: starting threads costs more
+            // than an empty drain.
+            let threads = if dijkstra || !core.shaded.is_empty() {
+                mark_threads(core, core.space.heap_live())
+            } else {
+                1
+            };
             let r = mark_from(&core.space, &core.shaded, roots, threads);
             self.marked.marked_objects += r.marked_objects;
             self.marked.bad_refs += r.bad_refs;

@@ -6,9 +6,11 @@
 //!
 //! The heap holds objects of registered [`Shape`]s in spans of Go's size classes.
 //! Threads reach it through a [`Mutator`] each, and hold objects only through
-//! [`Handle`]s — roots the collector sees. This version collects stop-the-world: a cycle
-//! runs automatically when the heap reaches the GOGC goal, or on [`Mutator::gc`] /
-//! [`Heap::gc`] (Go's `runtime.GC()`).
+//! [`Handle`]s — roots the collector sees. A cycle runs automatically when the heap
+//! reaches the GOGC goal, or on [`Mutator::gc`] / [`Heap::gc`] (Go's `runtime.GC()`):
+//! stop-the-world by default, or concurrently (`HeapConfig::concurrent`) with the heap's
+//! write barrier ([`Hybrid`], [`Dijkstra`], [`Yuasa`] or [`NoBarrier`], a type parameter)
+//! protecting the mark; [`Heap::begin_cycle`] lets a caller step a concurrent cycle.
 //!
 //! ```
 //! use collector::{Heap, HeapConfig, Shape};
@@ -24,10 +26,11 @@
 //! assert_eq!(parent.get(0).unwrap().read(0), 42);
 //! ```
 //!
-//! Module map, bottom up (imports run one way): [`sync`](crate::sync) (the loom/std
-//! shim), `config`, `object`, `telemetry` → `heap` (spans, size classes, allocation
-//! caches) → `mutator` (handles, roots, safepoints, stop-the-world) → `mark` → `sweep`,
-//! `verify` → `pacer`, `cycle` → this file.
+//! Module map, bottom up (imports run one way): `sync` (the loom/std shim), `config`,
+//! `size_class`, `object`, `telemetry` → `barrier`, `mark::pool` (the grey-work pool) →
+//! `heap` (spans, span table, allocation caches) → `mutator` (handles, roots, safepoints,
+//! the world and its handshakes) → `mark` → `sweep`, `verify` → `pacer`, `cycle` → this
+//! file.
 
 mod barrier;
 mod config;
