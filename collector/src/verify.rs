@@ -111,6 +111,12 @@ mod tests {
         .unwrap()
     }
 
+    /// The message of the panic `f` raises.
+    fn panic_message(f: impl FnOnce()) -> String {
+        let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
+        err.downcast_ref::<String>().cloned().unwrap_or_default()
+    }
+
     /// Runs a cycle by hand from a non-mutator thread, un-marking `victim` before the
     /// checkmark. Returns the number of lost objects reported.
     fn cycle_losing(heap: &Heap, victim: crate::Ref) -> u64 {
@@ -150,11 +156,9 @@ mod tests {
                 drop(child);
                 m.blocking(|| done_rx.recv().unwrap());
                 // The child was freed while reachable: loading it is caught.
-                let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let msg = panic_message(|| {
                     parent.get(0);
-                }))
-                .unwrap_err();
-                let msg = err.downcast_ref::<String>().unwrap();
+                });
                 assert!(msg.contains("use of a freed object"), "{msg}");
                 assert!(msg.contains("the object was freed"), "{msg}");
             });
@@ -190,11 +194,7 @@ mod tests {
                 tx.send(child.reference()).unwrap();
                 m.blocking(|| done_rx.recv().unwrap());
                 // `child`'s handle outlived its object (as a missing barrier can cause).
-                let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    holder.set(0, Some(&child));
-                }))
-                .unwrap_err();
-                let msg = err.downcast_ref::<String>().unwrap();
+                let msg = panic_message(|| holder.set(0, Some(&child)));
                 assert!(msg.contains("storing a handle of a dead object"), "{msg}");
             });
             let child = rx.recv().unwrap();

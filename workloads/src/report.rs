@@ -46,6 +46,13 @@ impl Percentiles {
     }
 }
 
+/// The median of `values` (the upper one of an even count). Panics on an empty slice.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    assert!(!values.is_empty(), "the median of no values");
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 /// The verification part of a summary.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct VerifySummary {
@@ -115,6 +122,8 @@ mod tests {
         assert!((989..=991).contains(&p.p99), "{p:?}");
         assert_eq!(p.max, 1000);
         assert_eq!(Percentiles::of([]), Percentiles::default());
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0]), 4.0);
         let one = Percentiles::of([123_456]);
         assert_eq!((one.count, one.p50, one.max), (1, 123_456, 123_456));
     }

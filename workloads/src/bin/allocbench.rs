@@ -10,6 +10,7 @@ use collector::{Gogc, Heap, HeapConfig, Shape};
 use serde::Serialize;
 use std::hint::black_box;
 use std::time::Instant;
+use workloads::report::median;
 
 workloads::use_mimalloc!();
 
@@ -35,11 +36,6 @@ struct Row {
     testbed_ns: f64,
     mimalloc_ns: f64,
     ratio: f64,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn main() {

@@ -10,6 +10,7 @@
 use clap::Parser;
 use collector::{Barrier, BarrierKind, Dijkstra, Gogc, Heap, HeapConfig, Hybrid, Shape, Yuasa};
 use serde::Serialize;
+use workloads::report::median;
 
 workloads::use_mimalloc!();
 
@@ -35,11 +36,6 @@ struct Row {
     termination_pause_us: f64,
     termination_sweep_us: f64,
     termination_without_sweep_us: f64,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn measure<B: Barrier>(roots: usize, cycles: u64) -> Row {
