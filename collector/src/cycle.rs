@@ -172,11 +172,29 @@ const TERMINATION_RETRIES: u32 = 3;
 ///
 /// Call it from a thread whose mutator (if any) is blocked: the steps wait for running
 /// mutators to reach safepoints, and act for blocked ones.
+///
+/// Dropping it unfinished finishes the cycle (or, while unwinding from a panic, just turns
+/// marking off: the next cycle marks whatever was left).
 pub struct ConcurrentCycle<'h> {
     core: &'h HeapCore,
     _guard: MutexGuard<'h, ()>,
     start: CycleStart,
     marked: MarkResult,
+    done: bool,
+}
+
+impl Drop for ConcurrentCycle<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        self.core.flags.fetch_and(!FLAG_HANDSHAKE, SeqCst);
+        if std::thread::panicking() {
+            self.core.flags.fetch_and(!FLAG_MARKING, SeqCst);
+        } else {
+            self.finish_steps();
+        }
+    }
 }
 
 impl<'h> ConcurrentCycle<'h> {
@@ -218,6 +236,18 @@ impl<'h> ConcurrentCycle<'h> {
                 mark_start,
             },
             marked: MarkResult::default(),
+            done: false,
+        }
+    }
+
+    /// Panics if the calling thread's mutator of this heap is running: the steps that
+    /// wait for mutators would wait for it forever.
+    fn check_caller(&self) {
+        if crate::mutator::world::running_mutator_on_this_thread(self.core.id) {
+            panic!(
+                "collector: a concurrent cycle's step called on a thread whose mutator is \
+                 running; call it inside Mutator::blocking"
+            );
         }
     }
 
@@ -225,6 +255,7 @@ impl<'h> ConcurrentCycle<'h> {
     /// them in the first pause): running mutators scan their own at their next
     /// safepoint, blocked ones are scanned by the collector.
     pub fn scan_roots(&mut self) {
+        self.check_caller();
         if self.core.barrier != BarrierKind::Yuasa {
             handshake(self.core, REQ_SCAN);
         }
@@ -245,6 +276,11 @@ impl<'h> ConcurrentCycle<'h> {
     /// tries again, at most three times, then finishes the mark in the
     /// pause. Verification, sweep and the next goal follow, in the pause.
     pub fn finish(mut self) {
+        self.finish_steps();
+    }
+
+    fn finish_steps(&mut self) {
+        self.check_caller();
         let core = self.core;
         let mut attempt = 0;
         let flushes = termination_flushes(core);
@@ -277,6 +313,7 @@ impl<'h> ConcurrentCycle<'h> {
             self.marked.marked_objects += r.marked_objects;
             self.marked.bad_refs += r.bad_refs;
             self.marked.threads = self.marked.threads.max(r.threads);
+            self.done = true;
             finish_in_pause(core, stopped, self.start, self.marked);
             return;
         }

@@ -126,3 +126,30 @@ fn objects_allocated_while_marking_survive_under_every_barrier() {
         );
     }
 }
+
+#[test]
+fn dropping_an_unfinished_cycle_finishes_it() {
+    let heap = concurrent_heap::<Hybrid>(Gogc::Off);
+    let m = heap.mutator();
+    let keep = m.alloc(&NODE);
+    m.blocking(|| {
+        let mut cycle = heap.begin_cycle();
+        cycle.scan_roots();
+    });
+    let s = heap.stats();
+    assert_eq!((s.gc_cycles, s.pauses.len()), (1, 2));
+    assert_eq!(s.lost_objects, 0);
+    keep.write(0, 1);
+    // The next cycle runs normally: nothing was left marking.
+    m.gc();
+    assert_eq!(heap.stats().gc_cycles, 2);
+}
+
+#[test]
+#[should_panic(expected = "step called on a thread whose mutator is running")]
+fn a_cycle_step_on_a_thread_with_a_running_mutator_panics_instead_of_deadlocking() {
+    let heap = concurrent_heap::<Hybrid>(Gogc::Off);
+    let m = heap.mutator();
+    let mut cycle = m.blocking(|| heap.begin_cycle());
+    cycle.scan_roots();
+}

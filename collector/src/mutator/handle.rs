@@ -142,23 +142,28 @@ impl<'m, B: Barrier> Handle<'m, B> {
                 v.r.word()
             }
         };
-        // The barrier's fast path while marking is off: one load and a branch.
-        if self.m.core.flags.load(Relaxed) != 0 {
-            return self.set_slow(word, new);
-        }
-        self.m.running(|| word.store(new, Release));
+        // The flag test belongs inside the running section: inside `blocking`, entering
+        // it may wait out the pause that turns marking on, and a test made before that
+        // pause would skip the barrier.
+        self.m.running(|| {
+            // The barrier's fast path while marking is off: one load and a branch.
+            if self.m.core.flags.load(Relaxed) != 0 {
+                return self.set_slow(word, new);
+            }
+            word.store(new, Release);
+        });
     }
 
+    /// The barrier's slow path (also taken while a pause or handshake is requested);
+    /// the caller is running.
     #[cold]
     #[inline(never)]
     fn set_slow(&self, word: &crate::sync::AtomicUsize, new: usize) {
         self.check_flags();
-        self.m.running(|| {
-            if B::KIND != BarrierKind::None && self.m.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
-                self.m.shade_for_store(word.load(Acquire), new);
-            }
-            word.store(new, Release);
-        });
+        if B::KIND != BarrierKind::None && self.m.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
+            self.m.shade_for_store(word.load(Acquire), new);
+        }
+        word.store(new, Release);
     }
 
     /// Reads data word `i`. Panics if out of range.
