@@ -238,6 +238,8 @@ impl<B: Barrier> Mutator<B> {
         if self.blocking_depth.get() == 0 {
             return f();
         }
+        #[cfg(all(test, not(loom)))]
+        tests::before_unblock();
         self.core.world.exit_blocking(&self.shared);
         let _reblock = Reblock(self, self.blocking_depth.replace(0));
         f()
@@ -582,6 +584,93 @@ mod tests {
     use super::*;
     use crate::barrier::{Dijkstra, NoBarrier, Yuasa};
     use crate::{Heap, HeapConfig};
+    use std::sync::mpsc;
+
+    thread_local! {
+        /// Runs (once) when a mutator of this thread is about to leave the blocking state
+        /// for a heap access: lets a test hold the thread in that window.
+        static BEFORE_UNBLOCK: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
+            std::cell::RefCell::new(None);
+    }
+
+    pub(super) fn before_unblock() {
+        if let Some(f) = BEFORE_UNBLOCK.with(|h| h.borrow_mut().take()) {
+            f();
+        }
+    }
+
+    /// A store made inside `blocking` just as a cycle starts must still run the barrier.
+    /// Thread A deletes h → o inside `blocking` and is held just before it re-enters the
+    /// running state; meanwhile the cycle begins and scans both mutators' roots, and
+    /// thread B copies o into a new handle (a root already scanned). Then A's store
+    /// proceeds: unless it sees that marking is on, o is lost.
+    fn store_inside_blocking_across_cycle_start<B: Barrier>() -> u64 {
+        let heap = Heap::<B>::with_barrier(HeapConfig {
+            gogc: Gogc::Off,
+            verify: true,
+            concurrent: true,
+            ..HeapConfig::default()
+        })
+        .unwrap();
+        let (held_tx, held_rx) = mpsc::channel::<()>();
+        let (go_a_tx, go_a_rx) = mpsc::channel::<()>();
+        let (go_b_tx, go_b_rx) = mpsc::channel::<()>();
+        let (b_done_tx, b_done_rx) = mpsc::channel::<()>();
+        let (end_tx, end_rx) = mpsc::channel::<()>();
+        let (end_b_tx, end_b_rx) = mpsc::channel::<()>();
+        let (g_tx, g_rx) = mpsc::channel();
+        let h = heap.clone();
+        let a = std::thread::spawn(move || {
+            let m = h.mutator();
+            let g = m.alloc_global(&NODE);
+            let holder = m.alloc(&NODE);
+            let o = m.alloc(&NODE);
+            o.write(0, 42);
+            holder.set(0, Some(&o));
+            m.global(&g).set(0, Some(&holder));
+            drop(o);
+            g_tx.send(g).unwrap();
+            BEFORE_UNBLOCK.with(|hook| {
+                *hook.borrow_mut() = Some(Box::new(move || {
+                    held_tx.send(()).unwrap();
+                    go_a_rx.recv().unwrap();
+                }))
+            });
+            m.blocking(|| holder.set(0, None));
+            m.blocking(|| end_rx.recv().unwrap());
+        });
+        let g = g_rx.recv().unwrap();
+        let h = heap.clone();
+        let b = std::thread::spawn(move || {
+            let m = h.mutator();
+            m.blocking(|| go_b_rx.recv().unwrap());
+            let o = m.global(&g).get(0).unwrap().get(0).expect("o still linked");
+            b_done_tx.send(()).unwrap();
+            // Hold o until the cycle is over.
+            m.blocking(|| end_b_rx.recv().unwrap());
+            o.read(0)
+        });
+        held_rx.recv().unwrap(); // A is inside blocking, about to store
+        let mut cycle = heap.begin_cycle();
+        cycle.scan_roots(); // both mutators are blocked: scanned by the collector
+        go_b_tx.send(()).unwrap();
+        b_done_rx.recv().unwrap(); // B holds o in a root scanned before it
+        go_a_tx.send(()).unwrap();
+        cycle.finish();
+        end_tx.send(()).unwrap();
+        end_b_tx.send(()).unwrap();
+        a.join().unwrap();
+        let data = b.join().unwrap();
+        let lost = heap.stats().lost_objects;
+        assert_eq!(data == 42, lost == 0, "a lost object reads as poison");
+        lost
+    }
+
+    #[test]
+    fn a_store_inside_blocking_runs_the_barrier_when_a_cycle_starts_meanwhile() {
+        assert_eq!(store_inside_blocking_across_cycle_start::<Hybrid>(), 0);
+        assert_eq!(store_inside_blocking_across_cycle_start::<Yuasa>(), 0);
+    }
 
     static NODE: Shape = Shape::new("node", 1, 1);
 
