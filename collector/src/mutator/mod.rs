@@ -6,28 +6,24 @@
 //! the world is stopped (see [`world::Stopped`]) — the access protocol every `unsafe`
 //! block here relies on.
 
+mod alloc;
 pub(crate) mod handle;
 pub(crate) mod roots;
 pub(crate) mod world;
 
 use crate::barrier::{Barrier, Hybrid};
-use crate::config::{Gogc, HeapConfig};
+use crate::config::HeapConfig;
 use crate::heap::cache::AllocCache;
-use crate::heap::span::Span;
-use crate::heap::{Located, Space};
+use crate::heap::Space;
 use crate::mark::pool::{DefaultPool, GreyPool, BATCH};
-use crate::object::{Ref, Shape, META_TINY};
-use crate::size_class::{class_words, SpanClass, TINY_CLASS};
+use crate::object::Ref;
 use crate::sync::{lock, Arc, AtomicBool, AtomicU32, AtomicUsize, Mutex, Ordering::*, UnsafeCell};
 use crate::telemetry::{CycleReason, Telemetry};
-use handle::{Global, Handle};
+use handle::Handle;
 use roots::RootTable;
 use std::cell::Cell;
 use std::marker::PhantomData;
 use world::{Exclusive, Stopped, World, FLAG_HANDSHAKE, FLAG_MARKING, FLAG_SHUTDOWN, FLAG_STOP};
-
-/// The shape of a 16-byte tiny block.
-const TINY_BLOCK: Shape = Shape::new("tiny block", 0, 2);
 
 /// The state every mutator and collector thread of one heap shares.
 pub(crate) struct HeapCore {
@@ -251,15 +247,6 @@ impl<B: Barrier> Mutator<B> {
         Arc::ptr_eq(&self.core, &other.core)
     }
 
-    /// Runs `f` on this mutator's allocation cache. Callers are the owning thread,
-    /// running (allocation goes through `running`).
-    #[inline(always)]
-    fn with_cache<R>(&self, f: impl FnOnce(&mut AllocCache) -> R) -> R {
-        // SAFETY: the cache is touched by its owner while running (the only callers) and
-        // by the collector only while the world is stopped, so this access is exclusive.
-        self.shared.cache.with_mut(|c| f(unsafe { &mut *c }))
-    }
-
     /// The write barrier's slow path: records the references `B` says to shade for a
     /// store of `new` over `old` (marking is on; the caller is running).
     #[cold]
@@ -282,14 +269,6 @@ impl<B: Barrier> Mutator<B> {
         });
         if let Some(batch) = full {
             self.core.shaded.put(batch);
-        }
-    }
-
-    /// Sets the mark bit of a new object while marking is on (allocate-black).
-    #[inline(always)]
-    fn allocate_black(&self, span: &Span, slot: usize) {
-        if self.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
-            span.try_mark(slot);
         }
     }
 
@@ -359,168 +338,6 @@ impl<B: Barrier> Mutator<B> {
         self.blocking(|| (self.core.collect)(&self.core, CycleReason::Forced));
     }
 
-    /// Allocates a zeroed object of `shape` and returns a handle to it.
-    ///
-    /// Zero-sized shapes all return the one zero-sized sentinel; one-word pointer-free
-    /// shapes share 16-byte tiny blocks; objects over 32 KiB get a span of their own.
-    #[inline(always)]
-    pub fn alloc(&self, shape: &Shape) -> Handle<'_, B> {
-        if self.core.flags.load(Relaxed) & POLL_MASK != 0 {
-            self.poll_slow();
-        }
-        if self.blocking_depth.get() != 0 {
-            return self.running(|| self.alloc_running(shape));
-        }
-        self.alloc_running(shape)
-    }
-
-    #[inline(always)]
-    fn alloc_running(&self, shape: &Shape) -> Handle<'_, B> {
-        if !shape.is_fast() {
-            return self.alloc_special(shape);
-        }
-        let (span, slot) = self.alloc_slot(SpanClass::new(shape.size_class(), shape.is_noscan()));
-        let base = slot * shape.slot_words();
-        span.zero_words(base, shape.words());
-        span.set_meta(slot, shape.meta());
-        self.allocate_black(span, slot);
-        let r = Ref::new(span.index, slot, 0);
-        Handle::new(
-            self,
-            self.push_root(r),
-            r,
-            span,
-            base,
-            shape.ptr_slots(),
-            shape.words() as u32,
-        )
-    }
-
-    /// Tiny, zero-sized and large allocations.
-    #[inline(never)]
-    fn alloc_special(&self, shape: &Shape) -> Handle<'_, B> {
-        let (r, loc) = if shape.is_tiny() {
-            self.alloc_tiny()
-        } else if shape.is_zero_sized() {
-            return self.global_handle(self.core.space.zero_sentinel);
-        } else {
-            self.alloc_large(shape)
-        };
-        self.allocate_black(loc.span, r.slot());
-        Handle::located(self, self.push_root(r), r, loc)
-    }
-
-    /// Takes a free slot of `sc` from the cache, refilling it as needed.
-    #[inline(always)]
-    fn alloc_slot(&self, sc: SpanClass) -> (&Span, usize) {
-        loop {
-            if let Some((span, slot)) = self.with_cache(|c| c.alloc(sc)) {
-                // SAFETY: cached span pointers point into the span table, which lives as
-                // long as `self.core`, which `&self` keeps alive.
-                return (unsafe { &*span }, slot);
-            }
-            self.refill(sc);
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn refill(&self, sc: SpanClass) {
-        let space = &self.core.space;
-        if let Some(full) = self.with_cache(|c| c.take(sc)) {
-            // SAFETY: as in `alloc_slot`.
-            space.uncache(unsafe { &*full });
-        }
-        self.maybe_collect();
-        let span = space.refill(sc);
-        self.with_cache(|c| c.install(sc, span));
-    }
-
-    /// Starts an automatic cycle if the heap has reached its goal.
-    fn maybe_collect(&self) {
-        if self.core.config.gogc == Gogc::Off {
-            return;
-        }
-        if self.core.space.heap_live() >= self.core.goal.load(Relaxed) {
-            self.blocking(|| (self.core.collect)(&self.core, CycleReason::Automatic));
-        }
-    }
-
-    fn alloc_large(&self, shape: &Shape) -> (Ref, Located<'_>) {
-        self.maybe_collect();
-        let span = self.core.space.alloc_large(shape);
-        let loc = Located {
-            span,
-            base: 0,
-            ptr_slots: shape.ptr_slots(),
-            words: shape.words() as u32,
-        };
-        (Ref::new(span.index, 0, 0), loc)
-    }
-
-    fn alloc_tiny(&self) -> (Ref, Located<'_>) {
-        let cur = self.with_cache(|c| c.tiny.take());
-        if let Some(tb) = cur {
-            // SAFETY: the tiny block's span came from the span table, whose spans live as
-            // long as `self.core`, which `&self` keeps alive.
-            let span = unsafe { &*tb.span };
-            let loc = Located {
-                span,
-                base: span.slot_base(tb.slot) + 1,
-                ptr_slots: 0,
-                words: 1,
-            };
-            return (Ref::new(span.index, tb.slot, 1), loc);
-        }
-        let (span, slot) = self.alloc_slot(SpanClass::new(TINY_CLASS, true));
-        let base = slot * class_words(TINY_CLASS);
-        span.zero_words(base, 2);
-        span.set_meta(slot, TINY_BLOCK.meta() | META_TINY);
-        let block = crate::heap::cache::TinyBlock { span, slot };
-        self.with_cache(|c| c.tiny = Some(block));
-        let loc = Located {
-            span,
-            base,
-            ptr_slots: 0,
-            words: 1,
-        };
-        (Ref::new(span.index, slot, 0), loc)
-    }
-
-    /// Resolves a reference known to be live (a global or the sentinel).
-    fn locate_known(&self, r: Ref) -> (Ref, Located<'_>) {
-        let loc = self
-            .core
-            .space
-            .locate(r)
-            .unwrap_or_else(|e| panic!("collector: internal error: {r}: {e}"));
-        (r, loc)
-    }
-
-    /// Allocates an immortal object in the globals space (Go's package-level variables):
-    /// never collected, its reference slots scanned as roots every cycle. Any mutator of
-    /// the heap can reach it through [`Mutator::global`].
-    pub fn alloc_global(&self, shape: &Shape) -> Global {
-        self.safepoint();
-        let r = self.running(|| self.core.space.alloc_immortal(shape));
-        Global::new(self.core.id, r)
-    }
-
-    /// A handle to global `g`. Panics if `g` belongs to another heap.
-    pub fn global(&self, g: &Global) -> Handle<'_, B> {
-        self.core.check_live();
-        if g.heap_id() != self.core.id {
-            panic!("collector: the global belongs to a different heap");
-        }
-        self.running(|| self.global_handle(g.reference()))
-    }
-
-    /// A handle to an immortal object (a global or the sentinel).
-    fn global_handle(&self, r: Ref) -> Handle<'_, B> {
-        let (r, loc) = self.locate_known(r);
-        Handle::located(self, self.push_root(r), r, loc)
-    }
-
     /// Creates a handle for reference `r` read from the heap, or panics with why `r`
     /// names no live object (a stale reference: something freed an object that was still
     /// reachable).
@@ -577,185 +394,4 @@ pub(crate) fn cycle_guard(
 }
 
 #[cfg(all(test, not(loom)))]
-mod tests {
-    //! The write barriers' slow path and allocate-black, driven by setting the marking
-    //! flag by hand (the concurrent mark that sets it comes with the concurrent cycle).
-
-    use super::*;
-    use crate::barrier::{Dijkstra, NoBarrier, Yuasa};
-    use crate::{Heap, HeapConfig};
-    use std::sync::mpsc;
-
-    thread_local! {
-        /// Runs (once) when a mutator of this thread is about to leave the blocking state
-        /// for a heap access: lets a test hold the thread in that window.
-        static BEFORE_UNBLOCK: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
-            std::cell::RefCell::new(None);
-    }
-
-    pub(super) fn before_unblock() {
-        if let Some(f) = BEFORE_UNBLOCK.with(|h| h.borrow_mut().take()) {
-            f();
-        }
-    }
-
-    /// A store made inside `blocking` just as a cycle starts must still run the barrier.
-    /// Thread A deletes h → o inside `blocking` and is held just before it re-enters the
-    /// running state; meanwhile the cycle begins and scans both mutators' roots, and
-    /// thread B copies o into a new handle (a root already scanned). Then A's store
-    /// proceeds: unless it sees that marking is on, o is lost.
-    fn store_inside_blocking_across_cycle_start<B: Barrier>() -> u64 {
-        let heap = Heap::<B>::with_barrier(HeapConfig {
-            gogc: Gogc::Off,
-            verify: true,
-            concurrent: true,
-            ..HeapConfig::default()
-        })
-        .unwrap();
-        let (held_tx, held_rx) = mpsc::channel::<()>();
-        let (go_a_tx, go_a_rx) = mpsc::channel::<()>();
-        let (go_b_tx, go_b_rx) = mpsc::channel::<()>();
-        let (b_done_tx, b_done_rx) = mpsc::channel::<()>();
-        let (end_tx, end_rx) = mpsc::channel::<()>();
-        let (end_b_tx, end_b_rx) = mpsc::channel::<()>();
-        let (g_tx, g_rx) = mpsc::channel();
-        let h = heap.clone();
-        let a = std::thread::spawn(move || {
-            let m = h.mutator();
-            let g = m.alloc_global(&NODE);
-            let holder = m.alloc(&NODE);
-            let o = m.alloc(&NODE);
-            o.write(0, 42);
-            holder.set(0, Some(&o));
-            m.global(&g).set(0, Some(&holder));
-            drop(o);
-            g_tx.send(g).unwrap();
-            BEFORE_UNBLOCK.with(|hook| {
-                *hook.borrow_mut() = Some(Box::new(move || {
-                    held_tx.send(()).unwrap();
-                    go_a_rx.recv().unwrap();
-                }))
-            });
-            m.blocking(|| holder.set(0, None));
-            m.blocking(|| end_rx.recv().unwrap());
-        });
-        let g = g_rx.recv().unwrap();
-        let h = heap.clone();
-        let b = std::thread::spawn(move || {
-            let m = h.mutator();
-            m.blocking(|| go_b_rx.recv().unwrap());
-            let o = m.global(&g).get(0).unwrap().get(0).expect("o still linked");
-            b_done_tx.send(()).unwrap();
-            // Hold o until the cycle is over.
-            m.blocking(|| end_b_rx.recv().unwrap());
-            o.read(0)
-        });
-        held_rx.recv().unwrap(); // A is inside blocking, about to store
-        let mut cycle = heap.begin_cycle();
-        cycle.scan_roots(); // both mutators are blocked: scanned by the collector
-        go_b_tx.send(()).unwrap();
-        b_done_rx.recv().unwrap(); // B holds o in a root scanned before it
-        go_a_tx.send(()).unwrap();
-        cycle.finish();
-        end_tx.send(()).unwrap();
-        end_b_tx.send(()).unwrap();
-        a.join().unwrap();
-        let data = b.join().unwrap();
-        let lost = heap.stats().lost_objects;
-        assert_eq!(data == 42, lost == 0, "a lost object reads as poison");
-        lost
-    }
-
-    #[test]
-    fn a_store_inside_blocking_runs_the_barrier_when_a_cycle_starts_meanwhile() {
-        assert_eq!(store_inside_blocking_across_cycle_start::<Hybrid>(), 0);
-        assert_eq!(store_inside_blocking_across_cycle_start::<Yuasa>(), 0);
-    }
-
-    static NODE: Shape = Shape::new("node", 1, 1);
-
-    /// Stores `new` over `old` in a fresh object with marking on (roots scanned or not)
-    /// and returns what the barrier recorded, in order.
-    fn shaded<B: Barrier>(roots_scanned: bool) -> (Vec<Ref>, Ref, Ref) {
-        let heap = Heap::<B>::with_barrier(HeapConfig {
-            gogc: Gogc::Off,
-            ..HeapConfig::default()
-        })
-        .unwrap();
-        let m = heap.mutator();
-        let holder = m.alloc(&NODE);
-        let old = m.alloc(&NODE);
-        let new = m.alloc(&NODE);
-        holder.set(0, Some(&old));
-        m.shared.roots_scanned.store(roots_scanned, Relaxed);
-        m.core.flags.fetch_or(FLAG_MARKING, SeqCst);
-        holder.set(0, Some(&new));
-        m.core.flags.fetch_and(!FLAG_MARKING, SeqCst);
-        // SAFETY: this thread owns the mutator and no cycle runs.
-        let got = m.shared.wbuf.with(|b| unsafe { &*b }.clone());
-        (got, old.reference(), new.reference())
-    }
-
-    #[test]
-    fn each_barrier_records_what_it_must_shade() {
-        let (got, old, new) = shaded::<Hybrid>(false);
-        assert_eq!(got, vec![old, new], "hybrid, roots unscanned: old and new");
-        let (got, old, _) = shaded::<Hybrid>(true);
-        assert_eq!(got, vec![old], "hybrid, roots scanned: old only");
-        let (got, _, new) = shaded::<Dijkstra>(true);
-        assert_eq!(got, vec![new]);
-        let (got, old, _) = shaded::<Yuasa>(false);
-        assert_eq!(got, vec![old]);
-        let (got, _, _) = shaded::<NoBarrier>(false);
-        assert!(got.is_empty());
-    }
-
-    #[test]
-    fn stores_while_marking_is_off_record_nothing() {
-        let heap = Heap::new(HeapConfig::default()).unwrap();
-        let m = heap.mutator();
-        let a = m.alloc(&NODE);
-        let b = m.alloc(&NODE);
-        a.set(0, Some(&b));
-        a.set(0, None);
-        // SAFETY: this thread owns the mutator and no cycle runs.
-        let empty = m.shared.wbuf.with(|w| unsafe { &*w }.is_empty());
-        assert!(empty);
-    }
-
-    #[test]
-    fn a_full_barrier_buffer_is_handed_to_the_grey_pool() {
-        let heap = Heap::<Yuasa>::with_barrier(HeapConfig::default()).unwrap();
-        let m = heap.mutator();
-        let a = m.alloc(&NODE);
-        // The first store overwrites null, so BATCH + 1 stores shade BATCH old values.
-        let olds: Vec<_> = (0..=BATCH).map(|_| m.alloc(&NODE)).collect();
-        m.core.flags.fetch_or(FLAG_MARKING, SeqCst);
-        for o in &olds {
-            a.set(0, Some(o));
-        }
-        m.core.flags.fetch_and(!FLAG_MARKING, SeqCst);
-        let batch = m.core.shaded.take().expect("one full batch");
-        assert_eq!(batch.len(), BATCH);
-        assert_eq!(batch[0], olds[0].reference());
-        assert!(m.core.shaded.take().is_none());
-    }
-
-    #[test]
-    fn objects_allocated_while_marking_are_black() {
-        let heap = Heap::new(HeapConfig::default()).unwrap();
-        let m = heap.mutator();
-        let before = m.alloc(&NODE);
-        m.core.flags.fetch_or(FLAG_MARKING, SeqCst);
-        let during = m.alloc(&NODE);
-        let tiny = m.alloc(&Shape::new("int", 0, 1));
-        let large = m.alloc(&Shape::new("big", 0, 5000));
-        m.core.flags.fetch_and(!FLAG_MARKING, SeqCst);
-        let marked = |h: &Handle<'_>| {
-            let r = h.reference();
-            m.core.space.span(r.span()).unwrap().is_marked(r.slot())
-        };
-        assert!(!marked(&before));
-        assert!(marked(&during) && marked(&tiny) && marked(&large));
-    }
-}
+mod tests;

@@ -1,0 +1,200 @@
+//! The allocation paths of a mutator: the fast path from its allocation cache, span
+//! refills (where automatic cycles start), tiny blocks, the zero-sized sentinel, large
+//! objects, globals, and allocate-black while marking.
+
+use super::world::FLAG_MARKING;
+use super::{Mutator, POLL_MASK};
+use crate::barrier::Barrier;
+use crate::config::Gogc;
+use crate::heap::cache::AllocCache;
+use crate::heap::span::Span;
+use crate::heap::Located;
+use crate::mutator::handle::{Global, Handle};
+use crate::object::{Ref, Shape, META_TINY};
+use crate::size_class::{class_words, SpanClass, TINY_CLASS};
+use crate::sync::Ordering::*;
+use crate::telemetry::CycleReason;
+
+/// The shape of a 16-byte tiny block.
+const TINY_BLOCK: Shape = Shape::new("tiny block", 0, 2);
+
+impl<B: Barrier> Mutator<B> {
+    /// Runs `f` on this mutator's allocation cache. Callers are the owning thread,
+    /// running (allocation goes through `running`).
+    #[inline(always)]
+    fn with_cache<R>(&self, f: impl FnOnce(&mut AllocCache) -> R) -> R {
+        // SAFETY: the cache is touched by its owner while running (the only callers) and
+        // by the collector only while the world is stopped, so this access is exclusive.
+        self.shared.cache.with_mut(|c| f(unsafe { &mut *c }))
+    }
+
+    /// Sets the mark bit of a new object while marking is on (allocate-black).
+    #[inline(always)]
+    fn allocate_black(&self, span: &Span, slot: usize) {
+        if self.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
+            span.try_mark(slot);
+        }
+    }
+
+    /// Allocates a zeroed object of `shape` and returns a handle to it.
+    ///
+    /// Zero-sized shapes all return the one zero-sized sentinel; one-word pointer-free
+    /// shapes share 16-byte tiny blocks; objects over 32 KiB get a span of their own.
+    #[inline(always)]
+    pub fn alloc(&self, shape: &Shape) -> Handle<'_, B> {
+        if self.core.flags.load(Relaxed) & POLL_MASK != 0 {
+            self.poll_slow();
+        }
+        if self.blocking_depth.get() != 0 {
+            return self.running(|| self.alloc_running(shape));
+        }
+        self.alloc_running(shape)
+    }
+
+    #[inline(always)]
+    fn alloc_running(&self, shape: &Shape) -> Handle<'_, B> {
+        if !shape.is_fast() {
+            return self.alloc_special(shape);
+        }
+        let (span, slot) = self.alloc_slot(SpanClass::new(shape.size_class(), shape.is_noscan()));
+        let base = slot * shape.slot_words();
+        span.zero_words(base, shape.words());
+        span.set_meta(slot, shape.meta());
+        self.allocate_black(span, slot);
+        let r = Ref::new(span.index, slot, 0);
+        Handle::new(
+            self,
+            self.push_root(r),
+            r,
+            span,
+            base,
+            shape.ptr_slots(),
+            shape.words() as u32,
+        )
+    }
+
+    /// Tiny, zero-sized and large allocations.
+    #[inline(never)]
+    fn alloc_special(&self, shape: &Shape) -> Handle<'_, B> {
+        let (r, loc) = if shape.is_tiny() {
+            self.alloc_tiny()
+        } else if shape.is_zero_sized() {
+            return self.global_handle(self.core.space.zero_sentinel);
+        } else {
+            self.alloc_large(shape)
+        };
+        self.allocate_black(loc.span, r.slot());
+        Handle::located(self, self.push_root(r), r, loc)
+    }
+
+    /// Takes a free slot of `sc` from the cache, refilling it as needed.
+    #[inline(always)]
+    fn alloc_slot(&self, sc: SpanClass) -> (&Span, usize) {
+        loop {
+            if let Some((span, slot)) = self.with_cache(|c| c.alloc(sc)) {
+                // SAFETY: cached span pointers point into the span table, which lives as
+                // long as `self.core`, which `&self` keeps alive.
+                return (unsafe { &*span }, slot);
+            }
+            self.refill(sc);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refill(&self, sc: SpanClass) {
+        let space = &self.core.space;
+        if let Some(full) = self.with_cache(|c| c.take(sc)) {
+            // SAFETY: as in `alloc_slot`.
+            space.uncache(unsafe { &*full });
+        }
+        self.maybe_collect();
+        let span = space.refill(sc);
+        self.with_cache(|c| c.install(sc, span));
+    }
+
+    /// Starts an automatic cycle if the heap has reached its goal.
+    fn maybe_collect(&self) {
+        if self.core.config.gogc == Gogc::Off {
+            return;
+        }
+        if self.core.space.heap_live() >= self.core.goal.load(Relaxed) {
+            self.blocking(|| (self.core.collect)(&self.core, CycleReason::Automatic));
+        }
+    }
+
+    fn alloc_large(&self, shape: &Shape) -> (Ref, Located<'_>) {
+        self.maybe_collect();
+        let span = self.core.space.alloc_large(shape);
+        let loc = Located {
+            span,
+            base: 0,
+            ptr_slots: shape.ptr_slots(),
+            words: shape.words() as u32,
+        };
+        (Ref::new(span.index, 0, 0), loc)
+    }
+
+    fn alloc_tiny(&self) -> (Ref, Located<'_>) {
+        let cur = self.with_cache(|c| c.tiny.take());
+        if let Some(tb) = cur {
+            // SAFETY: the tiny block's span came from the span table, whose spans live as
+            // long as `self.core`, which `&self` keeps alive.
+            let span = unsafe { &*tb.span };
+            let loc = Located {
+                span,
+                base: span.slot_base(tb.slot) + 1,
+                ptr_slots: 0,
+                words: 1,
+            };
+            return (Ref::new(span.index, tb.slot, 1), loc);
+        }
+        let (span, slot) = self.alloc_slot(SpanClass::new(TINY_CLASS, true));
+        let base = slot * class_words(TINY_CLASS);
+        span.zero_words(base, 2);
+        span.set_meta(slot, TINY_BLOCK.meta() | META_TINY);
+        let block = crate::heap::cache::TinyBlock { span, slot };
+        self.with_cache(|c| c.tiny = Some(block));
+        let loc = Located {
+            span,
+            base,
+            ptr_slots: 0,
+            words: 1,
+        };
+        (Ref::new(span.index, slot, 0), loc)
+    }
+
+    /// Resolves a reference known to be live (a global or the sentinel).
+    fn locate_known(&self, r: Ref) -> (Ref, Located<'_>) {
+        let loc = self
+            .core
+            .space
+            .locate(r)
+            .unwrap_or_else(|e| panic!("collector: internal error: {r}: {e}"));
+        (r, loc)
+    }
+
+    /// Allocates an immortal object in the globals space (Go's package-level variables):
+    /// never collected, its reference slots scanned as roots every cycle. Any mutator of
+    /// the heap can reach it through [`Mutator::global`].
+    pub fn alloc_global(&self, shape: &Shape) -> Global {
+        self.safepoint();
+        let r = self.running(|| self.core.space.alloc_immortal(shape));
+        Global::new(self.core.id, r)
+    }
+
+    /// A handle to global `g`. Panics if `g` belongs to another heap.
+    pub fn global(&self, g: &Global) -> Handle<'_, B> {
+        self.core.check_live();
+        if g.heap_id() != self.core.id {
+            panic!("collector: the global belongs to a different heap");
+        }
+        self.running(|| self.global_handle(g.reference()))
+    }
+
+    /// A handle to an immortal object (a global or the sentinel).
+    fn global_handle(&self, r: Ref) -> Handle<'_, B> {
+        let (r, loc) = self.locate_known(r);
+        Handle::located(self, self.push_root(r), r, loc)
+    }
+}

@@ -1,0 +1,183 @@
+//! Unit tests of the mutator layer: the write barriers' slow path and allocate-black
+//! (driven by setting the marking flag by hand), and a store inside `blocking` racing
+//! the start of a cycle.
+
+use super::*;
+use crate::barrier::{Dijkstra, NoBarrier, Yuasa};
+use crate::config::Gogc;
+use crate::object::Shape;
+use crate::{Heap, HeapConfig};
+use std::sync::mpsc;
+
+thread_local! {
+    /// Runs (once) when a mutator of this thread is about to leave the blocking state
+    /// for a heap access: lets a test hold the thread in that window.
+    static BEFORE_UNBLOCK: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
+        std::cell::RefCell::new(None);
+}
+
+pub(super) fn before_unblock() {
+    if let Some(f) = BEFORE_UNBLOCK.with(|h| h.borrow_mut().take()) {
+        f();
+    }
+}
+
+/// A store made inside `blocking` just as a cycle starts must still run the barrier.
+/// Thread A deletes h → o inside `blocking` and is held just before it re-enters the
+/// running state; meanwhile the cycle begins and scans both mutators' roots, and
+/// thread B copies o into a new handle (a root already scanned). Then A's store
+/// proceeds: unless it sees that marking is on, o is lost.
+fn store_inside_blocking_across_cycle_start<B: Barrier>() -> u64 {
+    let heap = Heap::<B>::with_barrier(HeapConfig {
+        gogc: Gogc::Off,
+        verify: true,
+        concurrent: true,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let (held_tx, held_rx) = mpsc::channel::<()>();
+    let (go_a_tx, go_a_rx) = mpsc::channel::<()>();
+    let (go_b_tx, go_b_rx) = mpsc::channel::<()>();
+    let (b_done_tx, b_done_rx) = mpsc::channel::<()>();
+    let (end_tx, end_rx) = mpsc::channel::<()>();
+    let (end_b_tx, end_b_rx) = mpsc::channel::<()>();
+    let (g_tx, g_rx) = mpsc::channel();
+    let h = heap.clone();
+    let a = std::thread::spawn(move || {
+        let m = h.mutator();
+        let g = m.alloc_global(&NODE);
+        let holder = m.alloc(&NODE);
+        let o = m.alloc(&NODE);
+        o.write(0, 42);
+        holder.set(0, Some(&o));
+        m.global(&g).set(0, Some(&holder));
+        drop(o);
+        g_tx.send(g).unwrap();
+        BEFORE_UNBLOCK.with(|hook| {
+            *hook.borrow_mut() = Some(Box::new(move || {
+                held_tx.send(()).unwrap();
+                go_a_rx.recv().unwrap();
+            }))
+        });
+        m.blocking(|| holder.set(0, None));
+        m.blocking(|| end_rx.recv().unwrap());
+    });
+    let g = g_rx.recv().unwrap();
+    let h = heap.clone();
+    let b = std::thread::spawn(move || {
+        let m = h.mutator();
+        m.blocking(|| go_b_rx.recv().unwrap());
+        let o = m.global(&g).get(0).unwrap().get(0).expect("o still linked");
+        b_done_tx.send(()).unwrap();
+        // Hold o until the cycle is over.
+        m.blocking(|| end_b_rx.recv().unwrap());
+        o.read(0)
+    });
+    held_rx.recv().unwrap(); // A is inside blocking, about to store
+    let mut cycle = heap.begin_cycle();
+    cycle.scan_roots(); // both mutators are blocked: scanned by the collector
+    go_b_tx.send(()).unwrap();
+    b_done_rx.recv().unwrap(); // B holds o in a root scanned before it
+    go_a_tx.send(()).unwrap();
+    cycle.finish();
+    end_tx.send(()).unwrap();
+    end_b_tx.send(()).unwrap();
+    a.join().unwrap();
+    let data = b.join().unwrap();
+    let lost = heap.stats().lost_objects;
+    assert_eq!(data == 42, lost == 0, "a lost object reads as poison");
+    lost
+}
+
+#[test]
+fn a_store_inside_blocking_runs_the_barrier_when_a_cycle_starts_meanwhile() {
+    assert_eq!(store_inside_blocking_across_cycle_start::<Hybrid>(), 0);
+    assert_eq!(store_inside_blocking_across_cycle_start::<Yuasa>(), 0);
+}
+
+static NODE: Shape = Shape::new("node", 1, 1);
+
+/// Stores `new` over `old` in a fresh object with marking on (roots scanned or not)
+/// and returns what the barrier recorded, in order.
+fn shaded<B: Barrier>(roots_scanned: bool) -> (Vec<Ref>, Ref, Ref) {
+    let heap = Heap::<B>::with_barrier(HeapConfig {
+        gogc: Gogc::Off,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let m = heap.mutator();
+    let holder = m.alloc(&NODE);
+    let old = m.alloc(&NODE);
+    let new = m.alloc(&NODE);
+    holder.set(0, Some(&old));
+    m.shared.roots_scanned.store(roots_scanned, Relaxed);
+    m.core.flags.fetch_or(FLAG_MARKING, SeqCst);
+    holder.set(0, Some(&new));
+    m.core.flags.fetch_and(!FLAG_MARKING, SeqCst);
+    // SAFETY: this thread owns the mutator and no cycle runs.
+    let got = m.shared.wbuf.with(|b| unsafe { &*b }.clone());
+    (got, old.reference(), new.reference())
+}
+
+#[test]
+fn each_barrier_records_what_it_must_shade() {
+    let (got, old, new) = shaded::<Hybrid>(false);
+    assert_eq!(got, vec![old, new], "hybrid, roots unscanned: old and new");
+    let (got, old, _) = shaded::<Hybrid>(true);
+    assert_eq!(got, vec![old], "hybrid, roots scanned: old only");
+    let (got, _, new) = shaded::<Dijkstra>(true);
+    assert_eq!(got, vec![new]);
+    let (got, old, _) = shaded::<Yuasa>(false);
+    assert_eq!(got, vec![old]);
+    let (got, _, _) = shaded::<NoBarrier>(false);
+    assert!(got.is_empty());
+}
+
+#[test]
+fn stores_while_marking_is_off_record_nothing() {
+    let heap = Heap::new(HeapConfig::default()).unwrap();
+    let m = heap.mutator();
+    let a = m.alloc(&NODE);
+    let b = m.alloc(&NODE);
+    a.set(0, Some(&b));
+    a.set(0, None);
+    // SAFETY: this thread owns the mutator and no cycle runs.
+    let empty = m.shared.wbuf.with(|w| unsafe { &*w }.is_empty());
+    assert!(empty);
+}
+
+#[test]
+fn a_full_barrier_buffer_is_handed_to_the_grey_pool() {
+    let heap = Heap::<Yuasa>::with_barrier(HeapConfig::default()).unwrap();
+    let m = heap.mutator();
+    let a = m.alloc(&NODE);
+    // The first store overwrites null, so BATCH + 1 stores shade BATCH old values.
+    let olds: Vec<_> = (0..=BATCH).map(|_| m.alloc(&NODE)).collect();
+    m.core.flags.fetch_or(FLAG_MARKING, SeqCst);
+    for o in &olds {
+        a.set(0, Some(o));
+    }
+    m.core.flags.fetch_and(!FLAG_MARKING, SeqCst);
+    let batch = m.core.shaded.take().expect("one full batch");
+    assert_eq!(batch.len(), BATCH);
+    assert_eq!(batch[0], olds[0].reference());
+    assert!(m.core.shaded.take().is_none());
+}
+
+#[test]
+fn objects_allocated_while_marking_are_black() {
+    let heap = Heap::new(HeapConfig::default()).unwrap();
+    let m = heap.mutator();
+    let before = m.alloc(&NODE);
+    m.core.flags.fetch_or(FLAG_MARKING, SeqCst);
+    let during = m.alloc(&NODE);
+    let tiny = m.alloc(&Shape::new("int", 0, 1));
+    let large = m.alloc(&Shape::new("big", 0, 5000));
+    m.core.flags.fetch_and(!FLAG_MARKING, SeqCst);
+    let marked = |h: &Handle<'_>| {
+        let r = h.reference();
+        m.core.space.span(r.span()).unwrap().is_marked(r.slot())
+    };
+    assert!(!marked(&before));
+    assert!(marked(&during) && marked(&tiny) && marked(&large));
+}
