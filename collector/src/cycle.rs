@@ -215,8 +215,11 @@ impl<'h> ConcurrentCycle<'h> {
             m.requests.store(0, Relaxed);
             m.roots_scanned.store(snapshot, Release);
             if snapshot {
-                let roots = m.roots_stopped(&stopped, |t| t.iter().map(|(_, r)| r).collect());
-                core.shaded.put(roots);
+                let roots: Vec<_> =
+                    m.roots_stopped(&stopped, |t| t.iter().map(|(_, r)| r).collect());
+                if !roots.is_empty() {
+                    core.shaded.put(roots);
+                }
             }
         }
         let globals = global_refs(&core.space);
