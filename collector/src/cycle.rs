@@ -349,3 +349,48 @@ fn handshake(core: &HeapCore, request: u32) {
     }
     core.flags.fetch_and(!FLAG_HANDSHAKE, SeqCst);
 }
+
+/// Asks the heap's background GC thread for a concurrent cycle, starting the thread on
+/// first use (normal builds; under loom cycles are always run inline).
+pub(crate) fn request_background(core: &crate::sync::Arc<HeapCore>) {
+    #[cfg(not(loom))]
+    {
+        let bg = core.background.clone();
+        bg.ensure_thread(|| {
+            let weak = std::sync::Arc::downgrade(core);
+            let bg = core.background.clone();
+            std::thread::Builder::new()
+                .name("gc-background".into())
+                .spawn(move || background_main(&bg, weak))
+                .expect("spawning the background GC thread")
+        });
+        bg.request();
+    }
+    #[cfg(loom)]
+    let _ = core;
+}
+
+/// The background GC thread: runs a concurrent cycle per request until the heap is
+/// gone or shut down. It marks as one dedicated worker (Go's 25% rule, with its
+/// fractional worker, is not yet modelled).
+#[cfg(not(loom))]
+fn background_main(bg: &crate::background::Background, heap: std::sync::Weak<HeapCore>) {
+    while bg.next_request() {
+        let Some(core) = heap.upgrade() else {
+            bg.cycle_done();
+            return;
+        };
+        if let Some(guard) = cycle_guard(&core, false) {
+            if core.space.heap_live() >= core.goal.load(Relaxed)
+                && core.flags.load(Relaxed) & crate::mutator::world::FLAG_SHUTDOWN == 0
+            {
+                let mut c = ConcurrentCycle::begin_locked(&core, guard, CycleReason::Automatic);
+                c.scan_roots();
+                c.mark();
+                c.finish();
+            }
+        }
+        drop(core);
+        bg.cycle_done();
+    }
+}

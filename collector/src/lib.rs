@@ -32,6 +32,7 @@
 //! the world and its handshakes) → `mark` → `sweep`, `verify` → `pacer`, `cycle` → this
 //! file.
 
+mod background;
 mod barrier;
 mod config;
 mod cycle;
@@ -136,7 +137,9 @@ impl<B: Barrier> Heap<B> {
             goal: AtomicUsize::new(goal),
             barrier: B::KIND,
             shaded: Default::default(),
+            background: Default::default(),
             collect: cycle::collect,
+            request_background: cycle::request_background,
         };
         Ok(Heap {
             core: Arc::new(core),
@@ -173,6 +176,20 @@ impl<B: Barrier> Heap<B> {
         (self.core.collect)(&self.core, CycleReason::Forced);
     }
 
+    /// Waits until the background GC thread has no cycle requested or running (concurrent
+    /// heaps run automatic cycles there), so counters read next are settled. Like
+    /// [`Heap::gc`], it panics on a thread whose mutator is running: call it inside
+    /// [`Mutator::blocking`].
+    pub fn wait_for_background(&self) {
+        if running_mutator_on_this_thread(self.core.id) {
+            panic!(
+                "collector: Heap::wait_for_background called on a thread whose mutator is \
+                 running; call it inside Mutator::blocking"
+            );
+        }
+        self.core.background.wait_idle();
+    }
+
     /// Starts a concurrent cycle that the caller steps (the *inline* mode: no collector
     /// thread; tests and loom models drive the collector with it). It runs whatever
     /// `HeapConfig::concurrent` says. Like [`Heap::gc`], it panics on a thread whose
@@ -191,10 +208,17 @@ impl<B: Barrier> Heap<B> {
 
     /// Shuts the heap down: from now on every use of its mutators and handles panics with
     /// a message saying so (a cycle in progress completes first: its mutators are parked,
-    /// and panic when they resume). Memory is released when the last mutator, handle and
+    /// and panic when they resume), and the background GC thread, if one was started, is
+    /// told to exit and joined (from a thread whose mutator is running, only told). Memory is released when the last mutator, handle and
     /// clone of the heap are gone.
     pub fn shutdown(&self) {
         self.core.flags.fetch_or(FLAG_SHUTDOWN, SeqCst);
+        if running_mutator_on_this_thread(self.core.id) {
+            // Joining could wait for a cycle that waits for this thread's mutator.
+            self.core.background.signal_exit();
+        } else {
+            self.core.background.stop();
+        }
     }
 
     /// Whether [`Heap::shutdown`] has been called.

@@ -153,3 +153,42 @@ fn a_cycle_step_on_a_thread_with_a_running_mutator_panics_instead_of_deadlocking
     let mut cycle = m.blocking(|| heap.begin_cycle());
     cycle.scan_roots();
 }
+
+#[test]
+fn automatic_concurrent_cycles_run_on_the_background_thread() {
+    let heap = concurrent_heap::<Hybrid>(Gogc::Percent(100));
+    let m = heap.mutator();
+    let keep = m.alloc(&NODE);
+    let mut tail = keep.clone();
+    for i in 0..1_500_000u64 {
+        let n = m.alloc(&NODE);
+        if i % 64 == 0 {
+            n.write(0, i);
+            tail.set(0, Some(&n));
+            tail = n;
+        }
+    }
+    m.blocking(|| heap.wait_for_background());
+    let s = heap.stats();
+    assert!(s.gc_cycles > 0);
+    assert!(s
+        .cycles
+        .iter()
+        .all(|c| c.reason == collector::CycleReason::Automatic));
+    assert_eq!(s.cycles_checked, s.gc_cycles);
+    assert_eq!(s.lost_objects, 0, "{:?}", s.lost_reports);
+    // The chain survived intact.
+    let mut n = 0;
+    {
+        let mut cur = keep.get(0);
+        while let Some(c) = cur {
+            assert_eq!(c.read(0), n * 64);
+            n += 1;
+            cur = c.get(0);
+        }
+    }
+    assert_eq!(n, 1_500_000 / 64 + 1);
+    drop((keep, tail));
+    drop(m);
+    heap.shutdown(); // joins the background thread
+}

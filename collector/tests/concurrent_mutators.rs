@@ -237,8 +237,11 @@ fn concurrent_random_graphs<B: Barrier>() {
     })
     .unwrap();
     let forced = random_graphs(&heap, 5, 60);
+    // Automatic cycles run on the background GC thread: a forced cycle waits for the one
+    // in flight, so the counters below are settled.
+    heap.gc();
     let s = heap.stats();
-    assert!(s.gc_cycles >= forced && forced > 0);
+    assert!(s.gc_cycles > forced && forced > 0);
     assert_eq!(s.cycles_checked, s.gc_cycles, "every cycle verified");
     assert!(
         s.pauses.len() as u64 >= 2 * s.gc_cycles,

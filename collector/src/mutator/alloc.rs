@@ -118,9 +118,23 @@ impl<B: Barrier> Mutator<B> {
         if self.core.config.gogc == Gogc::Off {
             return;
         }
-        if self.core.space.heap_live() >= self.core.goal.load(Relaxed) {
-            self.blocking(|| (self.core.collect)(&self.core, CycleReason::Automatic));
+        let (live, goal) = (self.core.space.heap_live(), self.core.goal.load(Relaxed));
+        if live < goal {
+            return;
         }
+        #[cfg(not(loom))]
+        if self.core.config.concurrent {
+            // Go's trigger: the background GC thread runs the cycle while this mutator
+            // goes on allocating.
+            (self.core.request_background)(&self.core);
+            // A stand-in for mark assists: a mutator that has allocated another goal's
+            // worth while the cycle runs waits for it to end.
+            if live >= goal.saturating_mul(2) && self.core.background.busy() {
+                self.blocking(|| self.core.background.wait_idle());
+            }
+            return;
+        }
+        self.blocking(|| (self.core.collect)(&self.core, CycleReason::Automatic));
     }
 
     fn alloc_large(&self, shape: &Shape) -> (Ref, Located<'_>) {

@@ -46,6 +46,18 @@ pub(crate) struct HeapCore {
     /// Runs one cycle; installed by the layer above (`cycle`), so this layer need not
     /// import it.
     pub(crate) collect: fn(&HeapCore, CycleReason),
+    /// The background GC thread's mailbox (concurrent heaps, normal builds).
+    pub(crate) background: std::sync::Arc<crate::background::Background>,
+    /// Asks the background GC thread for a cycle, starting it if needed; installed by
+    /// `cycle`.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) request_background: fn(&Arc<HeapCore>),
+}
+
+impl Drop for HeapCore {
+    fn drop(&mut self) {
+        self.background.stop();
+    }
 }
 
 impl HeapCore {

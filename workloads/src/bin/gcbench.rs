@@ -192,6 +192,8 @@ fn run<B: Barrier>(args: &Args, config: HeapConfig) {
     }
     let wall = start.elapsed().as_secs_f64();
     drop((long_lived, array));
+    // A background cycle may still be running: let it finish so the counters agree.
+    m.blocking(|| heap.wait_for_background());
     let stats = heap.stats();
     let summary = Summary::new("gcbench", args, wall, &stats, args.verify);
     if args.json {

@@ -1,0 +1,105 @@
+//! The background GC thread's mailbox: where an allocating mutator requests a concurrent
+//! cycle (Go's trigger) and where anyone can wait for the thread to be idle. The thread
+//! itself is started and run by `cycle` (normal builds only; loom models drive cycles
+//! inline).
+
+// Under loom no background thread exists: cycles run inline.
+#![cfg_attr(loom, allow(dead_code))]
+
+use std::sync::{Condvar, Mutex};
+use std::thread::JoinHandle;
+
+#[derive(Default)]
+struct State {
+    requested: bool,
+    in_cycle: bool,
+    exit: bool,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The request box and state of a heap's background GC thread.
+#[derive(Default)]
+pub(crate) struct Background {
+    state: Mutex<State>,
+    cv: Condvar,
+}
+
+impl Background {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts the thread with `spawn` unless it runs already (or the heap is stopping).
+    pub(crate) fn ensure_thread(&self, spawn: impl FnOnce() -> JoinHandle<()>) {
+        let mut g = self.lock();
+        if g.thread.is_none() && !g.exit {
+            g.thread = Some(spawn());
+        }
+    }
+
+    /// Asks for a cycle unless one is requested or running; true if this call asked.
+    pub(crate) fn request(&self) -> bool {
+        let mut g = self.lock();
+        if g.requested || g.in_cycle || g.exit {
+            return false;
+        }
+        g.requested = true;
+        self.cv.notify_all();
+        true
+    }
+
+    /// Whether a requested cycle has not finished yet.
+    pub(crate) fn busy(&self) -> bool {
+        let g = self.lock();
+        g.requested || g.in_cycle
+    }
+
+    /// Waits until no cycle is requested or running.
+    pub(crate) fn wait_idle(&self) {
+        let mut g = self.lock();
+        while (g.requested || g.in_cycle) && !g.exit {
+            g = self.cv.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// The thread's side: waits for a request; false when it should exit.
+    pub(crate) fn next_request(&self) -> bool {
+        let mut g = self.lock();
+        while !g.requested && !g.exit {
+            g = self.cv.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+        if g.exit {
+            return false;
+        }
+        g.requested = false;
+        g.in_cycle = true;
+        true
+    }
+
+    /// The thread's side: the cycle is over.
+    pub(crate) fn cycle_done(&self) {
+        self.lock().in_cycle = false;
+        self.cv.notify_all();
+    }
+
+    /// Tells the thread to exit, without waiting for it.
+    pub(crate) fn signal_exit(&self) {
+        self.lock().exit = true;
+        self.cv.notify_all();
+    }
+
+    /// Tells the thread to exit and joins it (unless called from the thread itself).
+    pub(crate) fn stop(&self) {
+        let t = {
+            let mut g = self.lock();
+            g.exit = true;
+            g.thread.take()
+        };
+        self.cv.notify_all();
+        if let Some(t) = t {
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
+    }
+}
