@@ -54,10 +54,7 @@ fn flush_mutators(core: &HeapCore, stopped: &Stopped<'_>, wbufs: bool) {
         if !wbufs {
             continue;
         }
-        let wbuf = m.take_wbuf_stopped(stopped);
-        if !wbuf.is_empty() {
-            core.shaded.put(wbuf);
-        }
+        core.shaded.put(m.take_wbuf_stopped(stopped));
     }
 }
 
@@ -215,17 +212,10 @@ impl<'h> ConcurrentCycle<'h> {
             m.requests.store(0, Relaxed);
             m.roots_scanned.store(snapshot, Release);
             if snapshot {
-                let roots: Vec<_> =
-                    m.roots_stopped(&stopped, |t| t.iter().map(|(_, r)| r).collect());
-                if !roots.is_empty() {
-                    core.shaded.put(roots);
-                }
+                core.shaded.put(m.root_refs(&stopped));
             }
         }
-        let globals = global_refs(&core.space);
-        if !globals.is_empty() {
-            core.shaded.put(globals);
-        }
+        core.shaded.put(global_refs(&core.space));
         core.flags.fetch_or(FLAG_MARKING, SeqCst);
         let mark_start = Instant::now();
         record_pause_and_start(core, stopped, cycle);
@@ -243,15 +233,9 @@ impl<'h> ConcurrentCycle<'h> {
         }
     }
 
-    /// Panics if the calling thread's mutator of this heap is running: the steps that
-    /// wait for mutators would wait for it forever.
+    /// Panics if the calling thread's mutator of this heap is running.
     fn check_caller(&self) {
-        if crate::mutator::world::running_mutator_on_this_thread(self.core.id) {
-            panic!(
-                "collector: a concurrent cycle's step called on a thread whose mutator is \
-                 running; call it inside Mutator::blocking"
-            );
-        }
+        self.core.refuse_running_caller("a concurrent cycle's step");
     }
 
     /// Scans every mutator's roots once, concurrently (hybrid and Dijkstra; Yuasa took

@@ -167,12 +167,7 @@ impl<B: Barrier> Heap<B> {
     /// than deadlock waiting for that mutator to stop).
     pub fn gc(&self) {
         self.core.check_live();
-        if running_mutator_on_this_thread(self.core.id) {
-            panic!(
-                "collector: Heap::gc called on a thread whose mutator is running; \
-                 call Mutator::gc (or call it inside Mutator::blocking)"
-            );
-        }
+        self.core.refuse_running_caller("Heap::gc");
         (self.core.collect)(&self.core, CycleReason::Forced);
     }
 
@@ -181,12 +176,7 @@ impl<B: Barrier> Heap<B> {
     /// [`Heap::gc`], it panics on a thread whose mutator is running: call it inside
     /// [`Mutator::blocking`].
     pub fn wait_for_background(&self) {
-        if running_mutator_on_this_thread(self.core.id) {
-            panic!(
-                "collector: Heap::wait_for_background called on a thread whose mutator is \
-                 running; call it inside Mutator::blocking"
-            );
-        }
+        self.core.refuse_running_caller("Heap::wait_for_background");
         self.core.background.wait_idle();
     }
 
@@ -196,12 +186,7 @@ impl<B: Barrier> Heap<B> {
     /// mutator is running (block it first), and it waits for a cycle in progress.
     pub fn begin_cycle(&self) -> ConcurrentCycle<'_> {
         self.core.check_live();
-        if running_mutator_on_this_thread(self.core.id) {
-            panic!(
-                "collector: Heap::begin_cycle called on a thread whose mutator is running; \
-                 call it inside Mutator::blocking"
-            );
-        }
+        self.core.refuse_running_caller("Heap::begin_cycle");
         let guard = mutator::cycle_guard(&self.core, false).expect("a blocking lock");
         ConcurrentCycle::begin_locked(&self.core, guard, CycleReason::Forced)
     }
@@ -209,8 +194,8 @@ impl<B: Barrier> Heap<B> {
     /// Shuts the heap down: from now on every use of its mutators and handles panics with
     /// a message saying so (a cycle in progress completes first: its mutators are parked,
     /// and panic when they resume), and the background GC thread, if one was started, is
-    /// told to exit and joined (from a thread whose mutator is running, only told). Memory is released when the last mutator, handle and
-    /// clone of the heap are gone.
+    /// told to exit and joined (from a thread whose mutator is running, only told).
+    /// Memory is released when the last mutator, handle and clone of the heap are gone.
     pub fn shutdown(&self) {
         self.core.flags.fetch_or(FLAG_SHUTDOWN, SeqCst);
         if running_mutator_on_this_thread(self.core.id) {

@@ -155,7 +155,7 @@ fn a_cycle_step_on_a_thread_with_a_running_mutator_panics_instead_of_deadlocking
 }
 
 #[test]
-fn automatic_concurrent_cycles_run_on_the_background_thread() {
+fn automatic_concurrent_cycles_keep_a_growing_graph_and_shutdown_joins_the_gc_thread() {
     let heap = concurrent_heap::<Hybrid>(Gogc::Percent(100));
     let m = heap.mutator();
     let keep = m.alloc(&NODE);

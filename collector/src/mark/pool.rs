@@ -17,7 +17,7 @@ pub(crate) const BATCH: usize = 256;
 
 /// A concurrent pool of grey batches.
 pub(crate) trait GreyPool: Sync {
-    /// Adds a batch.
+    /// Adds a batch (an empty one is dropped, so callers need not check).
     fn put(&self, batch: Batch);
     /// Takes some batch, if any is there.
     fn take(&self) -> Option<Batch>;
@@ -33,7 +33,9 @@ pub(crate) struct InjectorPool(crossbeam_deque::Injector<Batch>);
 #[cfg(not(loom))]
 impl GreyPool for InjectorPool {
     fn put(&self, batch: Batch) {
-        self.0.push(batch);
+        if !batch.is_empty() {
+            self.0.push(batch);
+        }
     }
 
     fn take(&self) -> Option<Batch> {
@@ -58,7 +60,9 @@ pub(crate) struct LockedPool(crate::sync::Mutex<std::collections::VecDeque<Batch
 
 impl GreyPool for LockedPool {
     fn put(&self, batch: Batch) {
-        crate::sync::lock(&self.0).push_back(batch);
+        if !batch.is_empty() {
+            crate::sync::lock(&self.0).push_back(batch);
+        }
     }
 
     fn take(&self) -> Option<Batch> {
@@ -84,6 +88,8 @@ mod tests {
     fn exercise(pool: &dyn GreyPool) {
         assert!(pool.is_empty());
         assert!(pool.take().is_none());
+        pool.put(Vec::new());
+        assert!(pool.is_empty(), "an empty batch is dropped");
         pool.put(vec![Ref::new(0, 1, 0)]);
         pool.put(vec![Ref::new(0, 2, 0), Ref::new(0, 3, 0)]);
         assert!(!pool.is_empty());

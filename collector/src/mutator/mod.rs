@@ -61,6 +61,17 @@ impl Drop for HeapCore {
 }
 
 impl HeapCore {
+    /// Panics if the calling thread's mutator of this heap is running: `what` (which
+    /// waits for every running mutator) would otherwise wait for it forever.
+    pub(crate) fn refuse_running_caller(&self, what: &str) {
+        if world::running_mutator_on_this_thread(self.id) {
+            panic!(
+                "collector: {what} called on a thread whose mutator is running; block that \
+                 mutator first (Mutator::blocking), or call Mutator::gc"
+            );
+        }
+    }
+
     /// Panics if the heap has been shut down.
     #[inline(always)]
     pub(crate) fn check_live(&self) {
@@ -108,16 +119,10 @@ fn serve_requests(core: &HeapCore, m: &MutatorShared, w: &impl Exclusive) {
         return;
     }
     if req & REQ_SCAN != 0 {
-        let roots: Vec<Ref> = m.roots_stopped(w, |t| t.iter().map(|(_, r)| r).collect());
-        if !roots.is_empty() {
-            core.shaded.put(roots);
-        }
+        core.shaded.put(m.root_refs(w));
         m.roots_scanned.store(true, Release);
     }
-    let wbuf = m.take_wbuf_stopped(w);
-    if !wbuf.is_empty() {
-        core.shaded.put(wbuf);
-    }
+    core.shaded.put(m.take_wbuf_stopped(w));
     core.world.note_change();
 }
 
@@ -155,6 +160,11 @@ impl MutatorShared {
         );
         // SAFETY: `w` proves the owner is stopped or blocked and held (module protocol).
         self.roots.with(|r| f(unsafe { &*r }))
+    }
+
+    /// Every reference the mutator's handles hold; `w` proves the owner is not running.
+    pub(crate) fn root_refs(&self, w: &impl Exclusive) -> Vec<Ref> {
+        self.roots_stopped(w, |t| t.iter().map(|(_, r)| r).collect())
     }
 
     /// Takes the mutator's write-barrier buffer; `w` proves the owner is not running.
@@ -375,10 +385,9 @@ impl<B: Barrier> Drop for Mutator<B> {
         let space = &self.core.space;
         // Hand over what the barrier recorded; a pending request is moot once gone.
         shared.requests.store(0, Release);
-        let wbuf = shared.take_wbuf_stopped(&Owner(&shared));
-        if !wbuf.is_empty() {
-            self.core.shaded.put(wbuf);
-        }
+        self.core
+            .shaded
+            .put(shared.take_wbuf_stopped(&Owner(&shared)));
         self.core.world.unregister(&shared, || {
             // SAFETY: the owner (this thread) is running and about to leave; the collector
             // cannot be stopped-world now (we hold the registry lock with no pause on).
