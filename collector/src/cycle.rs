@@ -252,9 +252,7 @@ impl<'h> ConcurrentCycle<'h> {
     pub fn mark(&mut self) {
         let core = self.core;
         let r = mark_from(&core.space, &core.shaded, Roots::None, 1);
-        self.marked.marked_objects += r.marked_objects;
-        self.marked.bad_refs += r.bad_refs;
-        self.marked.threads = self.marked.threads.max(r.threads);
+        self.marked.absorb(r);
     }
 
     /// Mark termination: a ragged handshake collects every barrier buffer and the mark
@@ -297,9 +295,7 @@ impl<'h> ConcurrentCycle<'h> {
                 1
             };
             let r = mark_from(&core.space, &core.shaded, roots, threads);
-            self.marked.marked_objects += r.marked_objects;
-            self.marked.bad_refs += r.bad_refs;
-            self.marked.threads = self.marked.threads.max(r.threads);
+            self.marked.absorb(r);
             self.done = true;
             finish_in_pause(core, stopped, self.start, self.marked);
             return;

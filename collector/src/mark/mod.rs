@@ -231,6 +231,15 @@ pub(crate) struct MarkResult {
     pub(crate) threads: usize,
 }
 
+impl MarkResult {
+    /// Adds the results of another mark of the same cycle.
+    pub(crate) fn absorb(&mut self, other: MarkResult) {
+        self.marked_objects += other.marked_objects;
+        self.bad_refs += other.bad_refs;
+        self.threads = self.threads.max(other.threads);
+    }
+}
+
 /// Pushes between two looks at whether another marker needs work.
 const BALANCE_INTERVAL: u32 = 32;
 
