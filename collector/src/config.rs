@@ -67,6 +67,11 @@ pub struct HeapConfig {
     /// Go's `GOMAXPROCS`: the most threads that mark during a pause. Defaults to the
     /// available parallelism (1 under loom, whose models drive marking themselves).
     pub gomaxprocs: usize,
+    /// Background mark workers of a concurrent cycle: `None` follows Go's 25% rule
+    /// (dedicated workers for a quarter of GOMAXPROCS, a time-sliced fractional worker
+    /// for the remainder, and idle workers on cores no mutator runs on); `Some(n)` runs
+    /// exactly `n` dedicated workers, `Some(0)` leaving the mark to assists.
+    pub mark_workers: Option<usize>,
     /// Protections the loom suite's negative controls switch off (loom builds only).
     #[cfg(loom)]
     pub faults: LoomFaults,
@@ -93,6 +98,7 @@ impl Default for HeapConfig {
             concurrent: false,
             page_bytes: DEFAULT_PAGE_BYTES,
             gomaxprocs: default_gomaxprocs(),
+            mark_workers: None,
             #[cfg(loom)]
             faults: LoomFaults::default(),
         }
@@ -130,6 +136,11 @@ impl HeapConfig {
                 "gomaxprocs must be in 1..=1024, got {}",
                 self.gomaxprocs
             ));
+        }
+        if let Some(n) = self.mark_workers {
+            if n > 1024 {
+                return Err(format!("mark_workers must be in 0..=1024, got {n}"));
+            }
         }
         if self.page_bytes > 1 << 20 {
             return Err(format!(

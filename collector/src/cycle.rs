@@ -12,6 +12,7 @@ use crate::mark::pool::GreyPool;
 use crate::mark::{global_refs, mark_from, MarkResult, Roots, PARALLEL_MARK_MIN_BYTES};
 use crate::mutator::world::{Exclusive, Stopped, FLAG_HANDSHAKE, FLAG_MARKING};
 use crate::mutator::{cycle_guard, serve_for, HeapCore, REQ_FLUSH, REQ_SCAN};
+use crate::sync::stats::Ordering as StatsOrdering;
 use crate::sync::{stats::Ordering as StatOrdering, MutexGuard, Ordering::*};
 use crate::telemetry::{nanos, CycleReason, CycleRecord, PauseRecord};
 use crate::{pacer, sweep, verify};
@@ -24,16 +25,25 @@ pub(crate) fn collect(core: &HeapCore, reason: CycleReason) {
     let Some(guard) = cycle_guard(core, automatic) else {
         return;
     };
-    if automatic && core.space.heap_live() < core.goal.load(Relaxed) {
+    if automatic && core.space.heap_live() < start_threshold(core) {
         return;
     }
     if core.config.concurrent {
         let mut c = ConcurrentCycle::begin_locked(core, guard, reason);
-        c.scan_roots();
-        c.mark();
+        c.mark_with_workers();
         c.finish();
     } else {
         collect_stopped(core, reason);
+    }
+}
+
+/// The heap size at which an automatic cycle starts: the trigger for concurrent heaps,
+/// the goal for stop-the-world ones.
+fn start_threshold(core: &HeapCore) -> usize {
+    if core.config.concurrent {
+        core.trigger.load(Relaxed)
+    } else {
+        core.goal.load(Relaxed)
     }
 }
 
@@ -85,6 +95,8 @@ struct CycleStart {
     reason: CycleReason,
     heap_start: usize,
     mark_start: Instant,
+    /// Mark worker threads the concurrent mark ran (0 for stop-the-world cycles).
+    workers: u32,
 }
 
 /// The end of every cycle, inside its last pause: verification, sweep, the next goal, and
@@ -99,13 +111,16 @@ fn finish_in_pause(core: &HeapCore, stopped: Stopped<'_>, start: CycleStart, mar
     }
     core.flags.fetch_and(!FLAG_MARKING, SeqCst);
     debug_assert!(
-        core.shaded.is_empty() || !termination_flushes(core),
+        (core.shaded.is_empty() && core.mark.grey.is_empty()) || !termination_flushes(core),
         "grey work left after the mark"
     );
     let t_sweep = Instant::now();
     let swept = sweep::sweep_all(core, &stopped);
     let goal = pacer::heap_goal(&core.config, swept.live_bytes);
     core.goal.store(goal, Relaxed);
+    core.trigger
+        .store(pacer::trigger(goal, swept.live_bytes), Relaxed);
+    let ms = &core.mark;
     core.telemetry
         .cycles
         .store(start.cycle, StatOrdering::Relaxed);
@@ -122,6 +137,11 @@ fn finish_in_pause(core: &HeapCore, stopped: Stopped<'_>, start: CycleStart, mar
         bad_refs: marked.bad_refs,
         sweep_ns: nanos(end - t_sweep),
         verify_ns: nanos(t_sweep - t_verify),
+        scan_work_bytes: marked.scan_work,
+        mark_workers: start.workers,
+        assist_ns: ms.assist_ns.load(StatsOrdering::Relaxed),
+        background_mark_ns: ms.background_ns.load(StatsOrdering::Relaxed),
+        idle_mark_ns: ms.idle_ns.load(StatsOrdering::Relaxed),
     });
 }
 
@@ -145,15 +165,27 @@ fn collect_stopped(core: &HeapCore, reason: CycleReason) {
     let heap_start = core.space.heap_live();
     let stopped = stop(core);
     let cycle = core.telemetry.cycles.load(StatOrdering::Relaxed) + 1;
+    core.mark.begin(cycle, heap_start);
     flush_mutators(core, &stopped, true);
     let mark_start = Instant::now();
     let threads = mark_threads(core, heap_start);
-    let marked = mark_from(&core.space, &core.shaded, Roots::All(&stopped), threads);
+    let marked = mark_from(
+        &core.space,
+        &core.shaded,
+        &core.mark.grey,
+        Roots::All(&stopped),
+        threads,
+    );
+    core.mark
+        .scan_work
+        .store(marked.scan_work, StatsOrdering::Relaxed);
+    core.mark.end();
     let start = CycleStart {
         cycle,
         reason,
         heap_start,
         mark_start,
+        workers: 0,
     };
     finish_in_pause(core, stopped, start, marked);
 }
@@ -177,6 +209,9 @@ pub struct ConcurrentCycle<'h> {
     _guard: MutexGuard<'h, ()>,
     start: CycleStart,
     marked: MarkResult,
+    /// Mutators running when the cycle started (for the 25% rule's idle workers).
+    #[cfg_attr(loom, allow(dead_code))]
+    running_at_start: usize,
     done: bool,
 }
 
@@ -206,6 +241,8 @@ impl<'h> ConcurrentCycle<'h> {
         let heap_start = core.space.heap_live();
         let stopped = stop(core);
         let cycle = core.telemetry.cycles.load(StatOrdering::Relaxed) + 1;
+        core.mark.begin(cycle, heap_start);
+        let running_at_start = stopped.running_mutators();
         flush_mutators(core, &stopped, true);
         let snapshot = core.barrier == BarrierKind::Yuasa;
         for m in stopped.mutators() {
@@ -227,8 +264,10 @@ impl<'h> ConcurrentCycle<'h> {
                 reason,
                 heap_start,
                 mark_start,
+                workers: 0,
             },
             marked: MarkResult::default(),
+            running_at_start,
             done: false,
         }
     }
@@ -248,11 +287,41 @@ impl<'h> ConcurrentCycle<'h> {
         }
     }
 
-    /// Marks until no grey work is visible (mutators may create more meanwhile).
+    /// Marks on the calling thread until no grey work is visible (mutators may create
+    /// more meanwhile).
     pub fn mark(&mut self) {
+        self.check_caller();
         let core = self.core;
-        let r = mark_from(&core.space, &core.shaded, Roots::None, 1);
+        let r = mark_from(&core.space, &core.shaded, &core.mark.grey, Roots::None, 1);
         self.marked.absorb(r);
+    }
+
+    /// The concurrent mark of an automatic or `gc()` cycle: background mark workers by
+    /// Go's 25% rule (or `HeapConfig::mark_workers`) mark while this thread scans the
+    /// roots, until no grey work is visible. Under loom (no threads of the collector's
+    /// own) it is [`ConcurrentCycle::scan_roots`] then [`ConcurrentCycle::mark`].
+    pub(crate) fn mark_with_workers(&mut self) {
+        #[cfg(not(loom))]
+        {
+            use crate::mark::workers::{self, WorkerPlan};
+            self.check_caller();
+            let core = self.core;
+            let plan = match core.config.mark_workers {
+                Some(n) => WorkerPlan::fixed(n),
+                None => WorkerPlan::go_rule(core.config.gomaxprocs, self.running_at_start),
+            };
+            self.start.workers = plan.threads() as u32;
+            workers::run(core, plan, || {
+                if core.barrier != BarrierKind::Yuasa {
+                    handshake(core, REQ_SCAN);
+                }
+            });
+        }
+        #[cfg(loom)]
+        {
+            self.scan_roots();
+            self.mark();
+        }
     }
 
     /// Mark termination: a ragged handshake collects every barrier buffer and the mark
@@ -277,7 +346,8 @@ impl<'h> ConcurrentCycle<'h> {
             let stopped = stop(core);
             flush_mutators(core, &stopped, flushes);
             let dijkstra = core.barrier == BarrierKind::Dijkstra;
-            if !dijkstra && !core.shaded.is_empty() && attempt < TERMINATION_RETRIES {
+            let work_left = !core.shaded.is_empty() || !core.mark.grey.is_empty();
+            if !dijkstra && work_left && attempt < TERMINATION_RETRIES {
                 attempt += 1;
                 record_pause_and_start(core, stopped, self.start.cycle);
                 continue;
@@ -289,17 +359,36 @@ impl<'h> ConcurrentCycle<'h> {
             };
             // Helpers only when there is work to share: starting threads costs more
             // than an empty drain.
-            let threads = if dijkstra || !core.shaded.is_empty() {
+            let threads = if dijkstra || work_left {
                 mark_threads(core, core.space.heap_live())
             } else {
                 1
             };
-            let r = mark_from(&core.space, &core.shaded, roots, threads);
+            let r = mark_from(&core.space, &core.shaded, &core.mark.grey, roots, threads);
             self.marked.absorb(r);
+            self.absorb_workers();
             self.done = true;
             finish_in_pause(core, stopped, self.start, self.marked);
             return;
         }
+    }
+}
+
+impl ConcurrentCycle<'_> {
+    /// Adds what workers and assists found to the cycle's result, and closes the scan
+    /// work ledger (the next cycle expects as much).
+    fn absorb_workers(&mut self) {
+        let ms = &self.core.mark;
+        let from_workers = MarkResult {
+            marked_objects: ms.marked_objects.load(StatsOrdering::Relaxed),
+            bad_refs: ms.bad_refs.load(StatsOrdering::Relaxed),
+            threads: self.start.workers as usize,
+            scan_work: ms.scan_work.load(StatsOrdering::Relaxed),
+        };
+        self.marked.absorb(from_workers);
+        ms.scan_work
+            .store(self.marked.scan_work, StatsOrdering::Relaxed);
+        ms.end();
     }
 }
 
@@ -351,8 +440,7 @@ pub(crate) fn request_background(core: &crate::sync::Arc<HeapCore>) {
 }
 
 /// The background GC thread: runs a concurrent cycle per request until the heap is
-/// gone or shut down. It marks as one dedicated worker (Go's 25% rule, with its
-/// fractional worker, is not yet modelled).
+/// gone or shut down, coordinating the cycle's mark workers.
 #[cfg(not(loom))]
 fn background_main(bg: &crate::background::Background, heap: std::sync::Weak<HeapCore>) {
     while bg.next_request() {
@@ -361,12 +449,11 @@ fn background_main(bg: &crate::background::Background, heap: std::sync::Weak<Hea
             return;
         };
         if let Some(guard) = cycle_guard(&core, false) {
-            if core.space.heap_live() >= core.goal.load(Relaxed)
+            if core.space.heap_live() >= start_threshold(&core)
                 && core.flags.load(Relaxed) & crate::mutator::world::FLAG_SHUTDOWN == 0
             {
                 let mut c = ConcurrentCycle::begin_locked(&core, guard, CycleReason::Automatic);
-                c.scan_roots();
-                c.mark();
+                c.mark_with_workers();
                 c.finish();
             }
         }

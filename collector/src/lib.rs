@@ -29,8 +29,9 @@
 //! Module map, bottom up (imports run one way): `sync` (the loom/std shim), `config`,
 //! `size_class`, `object`, `telemetry` → `barrier`, `mark::pool` (the grey-work pool) →
 //! `heap` (spans, span table, allocation caches) → `mutator` (handles, roots, safepoints,
-//! the world and its handshakes) → `mark` → `sweep`, `verify` → `pacer`, `cycle` → this
-//! file.
+//! the world and its handshakes) → `mark` (tracing, the grey pool, background workers,
+//! assists) → `sweep`, `verify` → `pacer`, `cycle` → this file. The one call upward is
+//! the allocation slow path paying a mark assist (`mark::assist`).
 
 mod background;
 mod barrier;
@@ -137,6 +138,8 @@ impl<B: Barrier> Heap<B> {
             goal: AtomicUsize::new(goal),
             barrier: B::KIND,
             shaded: Default::default(),
+            mark: Default::default(),
+            trigger: AtomicUsize::new(pacer::trigger(goal, 0)),
             background: Default::default(),
             collect: cycle::collect,
             request_background: cycle::request_background,

@@ -1,16 +1,44 @@
-//! The pacer: when the next automatic cycle starts. For now Go's GOGC heap goal,
-//! `live × (1 + GOGC/100)`, floored at Go's scaled `heapMinimum`.
+//! The pacer: when the next automatic cycle starts. Go's GOGC heap goal,
+//! `live × (1 + GOGC/100)`, floored at Go's scaled `heapMinimum`, and for concurrent
+//! heaps a trigger below the goal so that marking, which runs while the heap grows, can
+//! end near the goal.
 
 use crate::config::{Gogc, HeapConfig};
 
-/// The heap size at which the next automatic cycle starts, after a cycle found
-/// `live_bytes` live.
+/// The heap size the next cycle aims to finish by, after a cycle found `live_bytes` live.
 pub(crate) fn heap_goal(config: &HeapConfig, live_bytes: usize) -> usize {
     match config.gogc {
         Gogc::Off => usize::MAX,
         Gogc::Percent(p) => {
             let goal = live_bytes as u128 * (100 + p as u128) / 100;
             (goal.min(usize::MAX as u128) as usize).max(config.scaled_min_heap())
+        }
+    }
+}
+
+/// The fraction of the runway from the live heap to the goal at which a concurrent cycle
+/// starts, in tenths: Go's lower bound on its trigger (0.7 of the runway).
+pub(crate) const TRIGGER_RUNWAY_TENTHS: u128 = 7;
+
+/// The heap size at which a concurrent cycle starts, for goal `goal` after a cycle that
+/// found `live_bytes` live.
+pub(crate) fn trigger(goal: usize, live_bytes: usize) -> usize {
+    if goal == usize::MAX {
+        return usize::MAX;
+    }
+    let runway = goal.saturating_sub(live_bytes) as u128;
+    live_bytes + (runway * TRIGGER_RUNWAY_TENTHS / 10) as usize
+}
+
+/// The hard goal: how far the heap may grow during a mark that needs more work than
+/// expected before assists stop it (Go: `goal × (1 + GOGC/100)`).
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) fn hard_goal(config: &HeapConfig, goal: usize) -> usize {
+    match config.gogc {
+        Gogc::Off => usize::MAX,
+        Gogc::Percent(p) => {
+            let hard = goal as u128 * (100 + p as u128) / 100;
+            hard.min(usize::MAX as u128) as usize
         }
     }
 }
@@ -28,5 +56,13 @@ mod tests {
         assert_eq!(heap_goal(&c, 10 << 20), 15 << 20);
         c.gogc = Gogc::Off;
         assert_eq!(heap_goal(&c, 10 << 20), usize::MAX);
+    }
+
+    #[test]
+    fn trigger_sits_seven_tenths_up_the_runway() {
+        assert_eq!(trigger(20 << 20, 10 << 20), 17 << 20);
+        assert_eq!(trigger(usize::MAX, 10), usize::MAX);
+        let c = HeapConfig::default();
+        assert_eq!(hard_goal(&c, 20 << 20), 40 << 20);
     }
 }

@@ -32,7 +32,8 @@ pub(crate) fn yield_now() {
 
 /// Atomics that are never modelled by loom: telemetry counters and process-wide ids.
 pub(crate) mod stats {
-    pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
+    #[cfg_attr(loom, allow(unused_imports))]
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 }
 
 /// Locks a mutex, treating poisoning as recoverable: the collector's own state behind a

@@ -55,6 +55,17 @@ pub struct CycleRecord {
     pub sweep_ns: u64,
     /// Nanoseconds spent in the checkmark re-trace (0 when off).
     pub verify_ns: u64,
+    /// Scan work: bytes of reference slots the mark scanned (Go's scan work unit).
+    pub scan_work_bytes: u64,
+    /// Background mark worker threads of the concurrent mark (0: stop-the-world, or
+    /// assists only).
+    pub mark_workers: u32,
+    /// Nanoseconds mutators spent in mark assists.
+    pub assist_ns: u64,
+    /// Nanoseconds dedicated and fractional workers spent marking.
+    pub background_mark_ns: u64,
+    /// Nanoseconds idle workers spent marking.
+    pub idle_mark_ns: u64,
 }
 
 /// The collector's counters and logs.

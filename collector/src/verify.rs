@@ -125,7 +125,13 @@ mod tests {
         for m in stopped.mutators() {
             m.flush_cache_stopped(&stopped, &core.space);
         }
-        mark_from(&core.space, &core.shaded, Roots::All(&stopped), 1);
+        mark_from(
+            &core.space,
+            &core.shaded,
+            &core.mark.grey,
+            Roots::All(&stopped),
+            1,
+        );
         let span = core.space.span(victim.span()).unwrap();
         assert!(
             span.is_marked(victim.slot()),

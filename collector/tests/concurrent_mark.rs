@@ -192,3 +192,54 @@ fn automatic_concurrent_cycles_keep_a_growing_graph_and_shutdown_joins_the_gc_th
     drop(m);
     heap.shutdown(); // joins the background thread
 }
+
+/// With no background workers (`mark_workers: Some(0)`), the mark is paid for by the
+/// allocating mutator's assists: a fast allocator with a large live graph cannot grow the
+/// heap past the hard goal (Go: `goal × (1 + GOGC/100)`) while the mark runs.
+#[test]
+fn assists_keep_a_fast_allocator_within_the_hard_goal_without_workers() {
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Percent(100),
+        verify: true,
+        concurrent: true,
+        mark_workers: Some(0),
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let m = heap.mutator();
+    // About 6 MiB live: a chain of 400,000 nodes, each reached through the previous one
+    // (a mark cannot be parallel, and takes a while).
+    let keep = m.alloc(&NODE);
+    let mut tail = keep.clone();
+    for _ in 0..400_000 {
+        let n = m.alloc(&NODE);
+        tail.set(0, Some(&n));
+        tail = n;
+    }
+    drop(tail);
+    for _ in 0..8_000_000 {
+        drop(m.alloc(&NODE));
+    }
+    m.blocking(|| heap.wait_for_background());
+    let s = heap.stats();
+    assert!(s.gc_cycles >= 2, "{} cycles", s.gc_cycles);
+    assert_eq!(s.lost_objects, 0, "{:?}", s.lost_reports);
+    assert!(s.cycles.iter().all(|c| c.mark_workers == 0));
+    // The highest hard goal of any cycle: twice the goal the cycle before set.
+    let max_goal = s
+        .cycles
+        .iter()
+        .map(|c| c.heap_goal_bytes)
+        .chain([4 << 20])
+        .max()
+        .unwrap();
+    let hard = 2 * max_goal;
+    assert!(
+        s.heap_peak_bytes <= hard,
+        "heap peak {} over the hard goal {hard}",
+        s.heap_peak_bytes
+    );
+    let assisted: u64 = s.cycles.iter().map(|c| c.assist_ns).sum();
+    assert!(assisted > 0, "no assist ran");
+    drop(keep);
+}

@@ -73,6 +73,20 @@ fn every_real_barrier_marks_concurrently_without_loss() {
 }
 
 #[test]
+fn mark_workers_zero_marks_by_assists_alone() {
+    let out = gcbench(&["--concurrent", "--mark-workers", "0", "--verify", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["config"]["mark_workers"], "0");
+    assert!(v["gc_cycles"].as_u64().unwrap() > 0);
+    assert_eq!(v["verify"]["lost_objects"], 0);
+}
+
+#[test]
 fn gogc_off_runs_no_cycle() {
     let out = gcbench(&["--gogc", "off", "--json"]);
     assert!(out.status.success());
@@ -99,6 +113,8 @@ fn invalid_flags_exit_2_with_a_message() {
         &["--gogc", ""],
         &["--verify=maybe"],
         &["--frobnicate"],
+        &["--mark-workers", "-1"],
+        &["--mark-workers", "many"],
     ] {
         let out = gcbench(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

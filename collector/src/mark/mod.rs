@@ -4,7 +4,12 @@
 //! pay for it) helper threads up to GOMAXPROCS, which share grey work through
 //! [`pool::GreyPool`] and stop by the termination protocol of [`Marker::run`].
 
+#[cfg(not(loom))]
+pub(crate) mod assist;
 pub(crate) mod pool;
+pub(crate) mod state;
+#[cfg(not(loom))]
+pub(crate) mod workers;
 
 use crate::heap::span::{prefetch, Span, SpanKind};
 use crate::heap::Space;
@@ -43,6 +48,10 @@ pub(crate) struct Marker<'h, P: GreyPool> {
     pub(crate) bad_refs: u64,
     /// Objects newly marked.
     pub(crate) marked_objects: u64,
+    /// Scan work done: bytes of reference slots scanned (Go's scan work unit).
+    pub(crate) scan_work: u64,
+    /// [`Marker::drain`] returns once `scan_work` reaches this (`u64::MAX`: never).
+    pub(crate) budget: u64,
 }
 
 impl<'h, P: GreyPool> Marker<'h, P> {
@@ -63,6 +72,8 @@ impl<'h, P: GreyPool> Marker<'h, P> {
             since_balance: 0,
             bad_refs: 0,
             marked_objects: 0,
+            scan_work: 0,
+            budget: u64::MAX,
         }
     }
 
@@ -132,11 +143,16 @@ impl<'h, P: GreyPool> Marker<'h, P> {
     }
 
     /// Scans grey objects, local ones first, then batches from the pool, then marks
-    /// shaded references, until no work is visible.
-    pub(crate) fn drain(&mut self) {
+    /// shaded references, until no work is visible (true) or the scan work reaches the
+    /// budget (false; grey objects may be left on the local stack: see
+    /// [`Marker::publish`]).
+    pub(crate) fn drain(&mut self) -> bool {
         loop {
             while let Some((span, slot)) = self.stack.pop() {
                 self.scan(span, slot);
+                if self.scan_work >= self.budget {
+                    return false;
+                }
             }
             if let Some(batch) = self.pool.take() {
                 for r in batch {
@@ -149,8 +165,23 @@ impl<'h, P: GreyPool> Marker<'h, P> {
                     self.mark(r);
                 }
             } else {
-                return;
+                return true;
             }
+        }
+    }
+
+    /// Hands the local stack to the pool, for a marker that stops before its work is
+    /// done (an assist or a worker at the end of its time slice).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn publish(&mut self) {
+        while !self.stack.is_empty() {
+            let n = self.stack.len().min(BATCH);
+            let batch = self
+                .stack
+                .drain(..n)
+                .map(|(span, slot)| Ref::new(span.index, slot, 0))
+                .collect();
+            self.pool.put(batch);
         }
     }
 
@@ -158,6 +189,7 @@ impl<'h, P: GreyPool> Marker<'h, P> {
     fn scan(&mut self, span: &'h Span, slot: usize) {
         let Some(meta) = span.meta(slot) else { return };
         let base = span.slot_base(slot);
+        self.scan_work += meta.ptr_slots as u64 * crate::object::WORD_BYTES as u64;
         for i in 0..meta.ptr_slots as usize {
             let w = load_racy(span.word(base + i));
             if let Some(r) = Ref::from_word(w) {
@@ -175,7 +207,8 @@ impl<'h, P: GreyPool> Marker<'h, P> {
     pub(crate) fn run(&mut self) {
         let active = self.active;
         'work: loop {
-            self.drain();
+            let done = self.drain();
+            debug_assert!(done, "Marker::run marks without a budget");
             active.fetch_sub(1, SeqCst);
             let mut spins = 0u32;
             loop {
@@ -193,6 +226,16 @@ impl<'h, P: GreyPool> Marker<'h, P> {
                     std::hint::spin_loop();
                 }
             }
+        }
+    }
+
+    /// What this marker found, as the result of a mark on `threads` threads.
+    pub(crate) fn result(&self, threads: usize) -> MarkResult {
+        MarkResult {
+            marked_objects: self.marked_objects,
+            bad_refs: self.bad_refs,
+            threads,
+            scan_work: self.scan_work,
         }
     }
 
@@ -229,6 +272,8 @@ pub(crate) struct MarkResult {
     pub(crate) bad_refs: u64,
     /// Threads that marked.
     pub(crate) threads: usize,
+    /// Scan work done.
+    pub(crate) scan_work: u64,
 }
 
 impl MarkResult {
@@ -236,6 +281,7 @@ impl MarkResult {
     pub(crate) fn absorb(&mut self, other: MarkResult) {
         self.marked_objects += other.marked_objects;
         self.bad_refs += other.bad_refs;
+        self.scan_work += other.scan_work;
         self.threads = self.threads.max(other.threads);
     }
 }
@@ -265,11 +311,11 @@ pub(crate) enum Roots<'a, 's> {
 pub(crate) fn mark_from(
     space: &Space,
     shaded: &DefaultPool,
+    pool: &DefaultPool,
     roots: Roots<'_, '_>,
     threads: usize,
 ) -> MarkResult {
     let threads = threads.max(1);
-    let pool = DefaultPool::default();
     let active = AtomicUsize::new(threads);
     let run_roots = |m: &mut Marker<'_, DefaultPool>| {
         match roots {
@@ -281,11 +327,11 @@ pub(crate) fn mark_from(
             Roots::None => {}
         }
         m.run();
-        (m.marked_objects, m.bad_refs)
+        m.result(1)
     };
     #[cfg(not(loom))]
     if threads > 1 {
-        let (pool, active) = (&pool, &active);
+        let active = &active;
         let mut total = MarkResult {
             threads,
             ..MarkResult::default()
@@ -296,29 +342,20 @@ pub(crate) fn mark_from(
                     s.spawn(move || {
                         let mut m = Marker::new(space, pool, shaded, active, threads);
                         m.run();
-                        (m.marked_objects, m.bad_refs)
+                        m.result(1)
                     })
                 })
                 .collect();
             let mut m = Marker::new(space, pool, shaded, active, threads);
-            let (a, b) = run_roots(&mut m);
-            total.marked_objects += a;
-            total.bad_refs += b;
+            total.absorb(run_roots(&mut m));
             for h in helpers {
-                let (a, b) = h.join().expect("a mark helper panicked");
-                total.marked_objects += a;
-                total.bad_refs += b;
+                total.absorb(h.join().expect("a mark helper panicked"));
             }
         });
         return total;
     }
-    let mut m = Marker::new(space, &pool, shaded, &active, 1);
-    let (marked_objects, bad_refs) = run_roots(&mut m);
-    MarkResult {
-        marked_objects,
-        bad_refs,
-        threads: 1,
-    }
+    let mut m = Marker::new(space, pool, shaded, &active, 1);
+    run_roots(&mut m)
 }
 
 /// The references held by every global's reference slots (scanned as roots).

@@ -111,6 +111,42 @@ impl<B: Barrier> Mutator<B> {
         self.maybe_collect();
         let span = space.refill(sc);
         self.with_cache(|c| c.install(sc, span));
+        if self.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
+            let free = span.nslots() - span.allocated_count();
+            self.charge_assist(free * span.elem_words() * crate::object::WORD_BYTES);
+        }
+    }
+
+    /// Charges `bytes` of allocation during a concurrent mark to this mutator's assist
+    /// debt and pays it (Go's `gcAssistAlloc`, charged per span refill rather than per
+    /// object, to keep the fast path free of it). A debt that finds no grey work to pay
+    /// with carries over; past the hard goal the mutator waits for the cycle instead (Go
+    /// parks it until background credit arrives).
+    #[cold]
+    fn charge_assist(&self, bytes: usize) {
+        #[cfg(not(loom))]
+        {
+            let core = &*self.core;
+            let state = &core.mark;
+            let cycle = state.cycle.load(crate::sync::stats::Ordering::Acquire);
+            if self.assist_cycle.replace(cycle) != cycle {
+                self.assist_debt.set(0);
+            }
+            let (live, goal) = (core.space.heap_live(), core.goal.load(Relaxed));
+            let hard = crate::pacer::hard_goal(&core.config, goal);
+            let debt = self.assist_debt.get() + state.debt_for(bytes, live, goal, hard);
+            let left = if debt > 0 {
+                crate::mark::assist::assist(&core.space, &core.shaded, state, debt)
+            } else {
+                debt
+            };
+            self.assist_debt.set(left);
+            if left > 0 && live >= hard && core.config.concurrent && core.background.busy() {
+                self.blocking(|| core.background.wait_idle());
+            }
+        }
+        #[cfg(loom)]
+        let _ = bytes;
     }
 
     /// Starts an automatic cycle if the heap has reached its goal.
@@ -118,20 +154,17 @@ impl<B: Barrier> Mutator<B> {
         if self.core.config.gogc == Gogc::Off {
             return;
         }
-        let (live, goal) = (self.core.space.heap_live(), self.core.goal.load(Relaxed));
-        if live < goal {
-            return;
-        }
+        let live = self.core.space.heap_live();
         #[cfg(not(loom))]
         if self.core.config.concurrent {
             // Go's trigger: the background GC thread runs the cycle while this mutator
-            // goes on allocating.
-            (self.core.request_background)(&self.core);
-            // A stand-in for mark assists: a mutator that has allocated another goal's
-            // worth while the cycle runs waits for it to end.
-            if live >= goal.saturating_mul(2) && self.core.background.busy() {
-                self.blocking(|| self.core.background.wait_idle());
+            // goes on allocating (paying assists).
+            if live >= self.core.trigger.load(Relaxed) {
+                (self.core.request_background)(&self.core);
             }
+            return;
+        }
+        if live < self.core.goal.load(Relaxed) {
             return;
         }
         self.blocking(|| (self.core.collect)(&self.core, CycleReason::Automatic));
@@ -140,6 +173,9 @@ impl<B: Barrier> Mutator<B> {
     fn alloc_large(&self, shape: &Shape) -> (Ref, Located<'_>) {
         self.maybe_collect();
         let span = self.core.space.alloc_large(shape);
+        if self.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
+            self.charge_assist(span.elem_words() * crate::object::WORD_BYTES);
+        }
         let loc = Located {
             span,
             base: 0,

@@ -41,6 +41,11 @@ pub(crate) struct HeapCore {
     pub(crate) goal: AtomicUsize,
     /// References shaded by write barriers, handed over in batches, not yet marked.
     pub(crate) shaded: DefaultPool,
+    /// The grey pool, assist ledger and worker accounting of the mark.
+    pub(crate) mark: crate::mark::state::MarkState,
+    /// The heap size at which a concurrent heap's background cycle starts (Go's trigger,
+    /// below the goal so that the mark can end near the goal).
+    pub(crate) trigger: AtomicUsize,
     /// The heap's write barrier (mutators carry it as a type too).
     pub(crate) barrier: crate::barrier::BarrierKind,
     /// Runs one cycle; installed by the layer above (`cycle`), so this layer need not
@@ -197,6 +202,12 @@ pub struct Mutator<B: Barrier = Hybrid> {
     pub(crate) core: Arc<HeapCore>,
     shared: Arc<MutatorShared>,
     blocking_depth: Cell<u32>,
+    /// Scan work this mutator owes the current cycle's mark (negative: credit).
+    #[cfg_attr(loom, allow(dead_code))]
+    assist_debt: Cell<i64>,
+    /// The cycle `assist_debt` belongs to.
+    #[cfg_attr(loom, allow(dead_code))]
+    assist_cycle: Cell<u64>,
     _not_send: PhantomData<(*const (), B)>,
 }
 
@@ -245,6 +256,8 @@ impl<B: Barrier> Mutator<B> {
             core,
             shared,
             blocking_depth: Cell::new(0),
+            assist_debt: Cell::new(0),
+            assist_cycle: Cell::new(0),
             _not_send: PhantomData,
         }
     }

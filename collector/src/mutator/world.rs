@@ -128,6 +128,11 @@ impl Stopped<'_> {
     pub(crate) fn mutators(&self) -> impl Iterator<Item = &Arc<MutatorShared>> + '_ {
         self.guard.mutators.iter().map(|e| &e.m)
     }
+
+    /// How many mutators were running (not blocking) when the world stopped.
+    pub(crate) fn running_mutators(&self) -> usize {
+        self.guard.mutators.iter().filter(|e| !e.blocked).count()
+    }
 }
 
 impl Exclusive for Stopped<'_> {

@@ -45,6 +45,11 @@ struct Args {
     /// stop-the-world pause.
     #[arg(long)]
     concurrent: bool,
+    /// Background mark workers of a concurrent cycle: a number (0 = assists only), or
+    /// "auto" for Go's 25% rule.
+    #[arg(long, default_value = "auto", value_parser = parse_mark_workers)]
+    #[serde(serialize_with = "ser_display")]
+    mark_workers: MarkWorkers,
     /// Verify every cycle's mark (checkmark) and poison freed objects.
     #[arg(long)]
     verify: bool,
@@ -55,6 +60,31 @@ struct Args {
 
 fn parse_gogc(s: &str) -> Result<Gogc, String> {
     s.parse()
+}
+
+/// `--mark-workers`: a count, or Go's rule.
+#[derive(Clone, Copy, Debug)]
+struct MarkWorkers(Option<usize>);
+
+impl std::fmt::Display for MarkWorkers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "{n}"),
+            None => f.write_str("auto"),
+        }
+    }
+}
+
+fn parse_mark_workers(s: &str) -> Result<MarkWorkers, String> {
+    if s.trim() == "auto" {
+        return Ok(MarkWorkers(None));
+    }
+    match s.trim().parse::<usize>() {
+        Ok(n) if n <= 1024 => Ok(MarkWorkers(Some(n))),
+        _ => Err(format!(
+            "invalid mark worker count {s:?}: expected \"auto\" or an integer in 0..=1024"
+        )),
+    }
 }
 
 fn parse_barrier(s: &str) -> Result<BarrierKind, String> {
@@ -142,6 +172,7 @@ fn main() {
         verify: args.verify,
         concurrent: args.concurrent,
         gomaxprocs: args.gomaxprocs,
+        mark_workers: args.mark_workers.0,
         ..HeapConfig::default()
     };
     match args.barrier {
@@ -224,6 +255,17 @@ fn run<B: Barrier>(args: &Args, config: HeapConfig) {
                 .unwrap_or(0),
             med(|c| c.sweep_ns)
         );
+        if args.concurrent {
+            let total = |f: fn(&collector::CycleRecord) -> u64| {
+                stats.cycles.iter().map(f).sum::<u64>() as f64 / 1e6
+            };
+            println!(
+                "Mark CPU (total): assists {:.1} ms, background workers {:.1} ms, idle workers {:.1} ms",
+                total(|c| c.assist_ns),
+                total(|c| c.background_mark_ns),
+                total(|c| c.idle_mark_ns)
+            );
+        }
         if args.verify {
             println!(
                 "Verified {} cycles: {} lost objects",
