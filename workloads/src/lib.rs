@@ -5,6 +5,7 @@
 //! collector's own heap is separate; mimalloc serves the Rust-side allocations such as
 //! root tables).
 
+pub mod harness;
 pub mod report;
 
 pub use mimalloc::MiMalloc;
