@@ -72,6 +72,15 @@ pub struct HeapConfig {
     /// for the remainder, and idle workers on cores no mutator runs on); `Some(n)` runs
     /// exactly `n` dedicated workers, `Some(0)` leaving the mark to assists.
     pub mark_workers: Option<usize>,
+    /// A hard cap on the heap (`--heap-limit`): an allocation that would take the heap
+    /// past it, even after a full cycle, fails with an out-of-memory error
+    /// ([`crate::OutOfMemory`]) instead of growing the heap. `None`: no cap.
+    pub heap_limit: Option<usize>,
+    /// Go's soft memory limit (`GOMEMLIMIT`): the pacer lowers the goal so that the heap
+    /// stays under it when it can. `None`: no limit.
+    pub memory_limit: Option<usize>,
+    /// Print one line per cycle in Go's `GODEBUG=gctrace=1` format on stderr.
+    pub gctrace: bool,
     /// Protections the loom suite's negative controls switch off (loom builds only).
     #[cfg(loom)]
     pub faults: LoomFaults,
@@ -99,6 +108,9 @@ impl Default for HeapConfig {
             page_bytes: DEFAULT_PAGE_BYTES,
             gomaxprocs: default_gomaxprocs(),
             mark_workers: None,
+            heap_limit: None,
+            memory_limit: None,
+            gctrace: false,
             #[cfg(loom)]
             faults: LoomFaults::default(),
         }
