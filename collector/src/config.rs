@@ -59,8 +59,10 @@ pub struct HeapConfig {
     /// Run the checkmark re-trace after every mark and poison freed slots
     /// (Go's `GODEBUG=gccheckmark=1`).
     pub verify: bool,
-    /// Mark concurrently with the mutators (write barriers on between two short pauses)
-    /// instead of in one stop-the-world pause.
+    /// Collect concurrently (the default): mark beside the mutators with write barriers
+    /// on between two short pauses, and sweep after the second. `false` is Go's
+    /// `GODEBUG=gcstoptheworld=1` (`--stw`): the whole cycle, sweep included, in one
+    /// pause.
     pub concurrent: bool,
     /// Bytes in a one-page span. Go uses 8 KiB; loom models use a few words.
     pub page_bytes: usize,
@@ -104,7 +106,7 @@ impl Default for HeapConfig {
             gogc: Gogc::default(),
             min_heap_bytes: 4 << 20,
             verify: false,
-            concurrent: false,
+            concurrent: true,
             page_bytes: DEFAULT_PAGE_BYTES,
             gomaxprocs: default_gomaxprocs(),
             mark_workers: None,

@@ -18,6 +18,18 @@ use crate::telemetry::{nanos, CycleReason, CycleRecord, PauseRecord};
 use crate::{pacer, sweep, verify};
 use std::time::Instant;
 
+/// Sweep termination: finishes the previous cycle's sweep before a new cycle starts
+/// (Go's `finishsweep_m`), on the thread starting the cycle.
+fn finish_previous_sweep(core: &HeapCore) {
+    core.space.finish_sweep();
+}
+
+/// Whether this cycle's sweep runs after its last pause, beside the mutators (concurrent
+/// heaps in normal builds), rather than inside the pause.
+fn sweeps_concurrently(core: &HeapCore) -> bool {
+    cfg!(not(loom)) && core.config.concurrent
+}
+
 /// Runs one cycle. An automatic cycle is skipped if another thread is collecting or the
 /// heap is no longer over its goal; a forced one waits its turn and always runs.
 pub(crate) fn collect(core: &HeapCore, reason: CycleReason) {
@@ -115,11 +127,15 @@ fn finish_in_pause(core: &HeapCore, stopped: Stopped<'_>, start: CycleStart, mar
         "grey work left after the mark"
     );
     let t_sweep = Instant::now();
-    let swept = sweep::sweep_all(core, &stopped);
-    let goal = pacer::heap_goal(&core.config, swept.live_bytes);
+    let live_bytes = if sweeps_concurrently(core) {
+        core.space.begin_sweep()
+    } else {
+        sweep::sweep_all(core, &stopped).live_bytes
+    };
+    let goal = pacer::heap_goal(&core.config, live_bytes);
     core.goal.store(goal, Relaxed);
     core.trigger
-        .store(pacer::trigger(goal, swept.live_bytes), Relaxed);
+        .store(pacer::trigger(goal, live_bytes), Relaxed);
     let ms = &core.mark;
     core.telemetry
         .cycles
@@ -129,7 +145,7 @@ fn finish_in_pause(core: &HeapCore, stopped: Stopped<'_>, start: CycleStart, mar
         cycle: start.cycle,
         reason: start.reason,
         heap_start_bytes: start.heap_start as u64,
-        heap_live_bytes: swept.live_bytes as u64,
+        heap_live_bytes: live_bytes as u64,
         heap_goal_bytes: goal as u64,
         mark_ns: nanos(t_verify - start.mark_start),
         mark_threads: marked.threads as u32,
@@ -162,6 +178,7 @@ fn record_pause_and_start(core: &HeapCore, stopped: Stopped<'_>, cycle: u64) -> 
 
 /// The whole cycle in one pause.
 fn collect_stopped(core: &HeapCore, reason: CycleReason) {
+    finish_previous_sweep(core);
     let heap_start = core.space.heap_live();
     let stopped = stop(core);
     let cycle = core.telemetry.cycles.load(StatOrdering::Relaxed) + 1;
@@ -238,6 +255,7 @@ impl<'h> ConcurrentCycle<'h> {
         guard: MutexGuard<'h, ()>,
         reason: CycleReason,
     ) -> ConcurrentCycle<'h> {
+        finish_previous_sweep(core);
         let heap_start = core.space.heap_live();
         let stopped = stop(core);
         let cycle = core.telemetry.cycles.load(StatOrdering::Relaxed) + 1;
@@ -369,6 +387,11 @@ impl<'h> ConcurrentCycle<'h> {
             self.absorb_workers();
             self.done = true;
             finish_in_pause(core, stopped, self.start, self.marked);
+            // A forced or stepped cycle returns with the sweep done (Go's runtime.GC);
+            // the background thread hands an automatic cycle's sweep to the sweeper.
+            if self.start.reason != CycleReason::Automatic {
+                core.space.finish_sweep();
+            }
             return;
         }
     }
@@ -439,6 +462,29 @@ pub(crate) fn request_background(core: &crate::sync::Arc<HeapCore>) {
     let _ = core;
 }
 
+/// Asks the heap's background sweeper to sweep the spans left unswept, starting it on
+/// first use (Go's `bgsweep`).
+#[cfg(not(loom))]
+fn request_sweep(core: &std::sync::Arc<HeapCore>) {
+    let bg = core.sweeper.clone();
+    bg.ensure_thread(|| {
+        let weak = std::sync::Arc::downgrade(core);
+        let bg = core.sweeper.clone();
+        std::thread::Builder::new()
+            .name("gc-sweeper".into())
+            .spawn(move || {
+                while bg.next_request() {
+                    if let Some(core) = weak.upgrade() {
+                        core.space.finish_sweep();
+                    }
+                    bg.cycle_done();
+                }
+            })
+            .expect("spawning the background sweeper")
+    });
+    bg.request_again();
+}
+
 /// The background GC thread: runs a concurrent cycle per request until the heap is
 /// gone or shut down, coordinating the cycle's mark workers.
 #[cfg(not(loom))]
@@ -455,6 +501,7 @@ fn background_main(bg: &crate::background::Background, heap: std::sync::Weak<Hea
                 let mut c = ConcurrentCycle::begin_locked(&core, guard, CycleReason::Automatic);
                 c.mark_with_workers();
                 c.finish();
+                request_sweep(&core);
             }
         }
         drop(core);

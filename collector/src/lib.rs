@@ -110,6 +110,8 @@ pub struct HeapStats {
     pub mutators: usize,
     /// Spans by use: `[small, large, immortal, free]`.
     pub spans: [usize; 4],
+    /// Spans the last cycle left to the concurrent sweep that are not swept yet.
+    pub unswept_spans: usize,
 }
 
 impl Heap<Hybrid> {
@@ -129,7 +131,7 @@ impl<B: Barrier> Heap<B> {
         let id = NEXT_HEAP_ID.fetch_add(1, StdOrdering::Relaxed);
         let core = HeapCore {
             id,
-            space: heap::Space::new(config.page_bytes),
+            space: heap::Space::new(config.page_bytes).poisoning(config.verify),
             config,
             flags: AtomicU32::new(0),
             world: World::new(id),
@@ -141,6 +143,7 @@ impl<B: Barrier> Heap<B> {
             mark: Default::default(),
             trigger: AtomicUsize::new(pacer::trigger(goal, 0)),
             background: Default::default(),
+            sweeper: Default::default(),
             collect: cycle::collect,
             request_background: cycle::request_background,
         };
@@ -181,6 +184,7 @@ impl<B: Barrier> Heap<B> {
     pub fn wait_for_background(&self) {
         self.core.refuse_running_caller("Heap::wait_for_background");
         self.core.background.wait_idle();
+        self.core.sweeper.wait_idle();
     }
 
     /// Starts a concurrent cycle that the caller steps (the *inline* mode: no collector
@@ -204,8 +208,10 @@ impl<B: Barrier> Heap<B> {
         if running_mutator_on_this_thread(self.core.id) {
             // Joining could wait for a cycle that waits for this thread's mutator.
             self.core.background.signal_exit();
+            self.core.sweeper.signal_exit();
         } else {
             self.core.background.stop();
+            self.core.sweeper.stop();
         }
     }
 
@@ -230,6 +236,7 @@ impl<B: Barrier> Heap<B> {
             cycles: telemetry::lock_std(&t.cycle_log).clone(),
             mutators: c.world.mutator_count(),
             spans: c.space.span_counts(),
+            unswept_spans: c.space.unswept_spans(),
         }
     }
 }

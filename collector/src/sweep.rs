@@ -3,7 +3,8 @@
 //! page pool. With verification on, freed slots are poisoned so that a stale reference
 //! is caught when it is used. In this stop-the-world collector it runs inside the pause.
 
-use crate::heap::span::{Span, SpanKind};
+use crate::heap::span::SpanKind;
+use crate::heap::sweeping::{free_slot, sweep_small};
 use crate::mutator::world::Stopped;
 use crate::mutator::HeapCore;
 use crate::object::WORD_BYTES;
@@ -58,36 +59,10 @@ pub(crate) fn sweep_all(core: &HeapCore, _stopped: &Stopped<'_>) -> SweepResult 
     res
 }
 
-/// Sweeps one small span: returns (live objects, freed objects).
-fn sweep_small(span: &Span, poison: bool) -> (usize, usize) {
-    let (mut live, mut dead_total) = (0, 0);
-    for w in 0..span.bitmap_words() {
-        let alloc = span.alloc_bits(w).load(Relaxed);
-        let marked = span.mark_bits(w).load(Relaxed) & span.valid_mask(w);
-        let mut dead = alloc & !marked;
-        dead_total += dead.count_ones() as usize;
-        while dead != 0 {
-            let slot = w * 64 + dead.trailing_zeros() as usize;
-            dead &= dead - 1;
-            free_slot(span, slot, poison);
-        }
-        span.alloc_bits(w).store(marked, Relaxed);
-        span.mark_bits(w).store(0, Relaxed);
-        live += marked.count_ones() as usize;
-    }
-    (live, dead_total)
-}
-
-fn free_slot(span: &Span, slot: usize, poison: bool) {
-    if poison {
-        span.poison_words(span.slot_base(slot), span.elem_words());
-    }
-    span.clear_meta(slot);
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::heap::span::Span;
     use crate::object::{Shape, POISON};
 
     fn small_span() -> Span {

@@ -223,9 +223,24 @@ fn an_interior_handle_keeps_the_whole_object_alive() {
     assert_eq!(heap.stats().lost_objects, 0);
 }
 
+/// S-level behaviour of `runtime.GC()` with GOGC=off, in both modes: stop-the-world
+/// (`--stw`, Go's gcstoptheworld=1) takes exactly one pause per cycle; concurrent takes at
+/// least two (mark start and mark termination).
 #[test]
 fn gc_runs_a_cycle_even_when_automatic_collection_is_off() {
-    let heap = verified_heap(Gogc::Off);
+    for concurrent in [false, true] {
+        gc_with_automatic_collection_off(concurrent);
+    }
+}
+
+fn gc_with_automatic_collection_off(concurrent: bool) {
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Off,
+        verify: true,
+        concurrent,
+        ..HeapConfig::default()
+    })
+    .unwrap();
     let m = heap.mutator();
     for _ in 0..200_000 {
         m.alloc(&NODE);
@@ -242,8 +257,13 @@ fn gc_runs_a_cycle_even_when_automatic_collection_is_off() {
             .count(),
         2
     );
-    assert_eq!(s.pauses.len(), 2);
+    if concurrent {
+        assert!(s.pauses.len() >= 4, "{} pauses", s.pauses.len());
+    } else {
+        assert_eq!(s.pauses.len(), 2, "one pause per cycle");
+    }
     assert!(s.pauses.iter().all(|p| p.ttsp_ns <= p.duration_ns));
+    assert_eq!(s.unswept_spans, 0, "gc() returns with the sweep done");
 }
 
 trait GcFromOtherThread {
@@ -258,8 +278,12 @@ impl GcFromOtherThread for Heap {
 }
 
 #[test]
-fn automatic_cycles_keep_the_heap_near_the_gogc_goal() {
-    let heap = Heap::new(HeapConfig::default()).unwrap();
+fn automatic_stop_the_world_cycles_keep_the_heap_near_the_gogc_goal() {
+    let heap = Heap::new(HeapConfig {
+        concurrent: false,
+        ..HeapConfig::default()
+    })
+    .unwrap();
     let m = heap.mutator();
     let keep = m.alloc(&NODE);
     let mut tail = keep.clone();

@@ -35,6 +35,7 @@ fn four_markers_mark_exactly_the_reachable_graph() {
         gogc: Gogc::Off,
         verify: true,
         gomaxprocs: 4,
+        concurrent: false,
         ..HeapConfig::default()
     })
     .unwrap();
@@ -84,6 +85,7 @@ fn small_heaps_are_marked_by_one_thread() {
     let heap = Heap::new(HeapConfig {
         gogc: Gogc::Off,
         gomaxprocs: 4,
+        concurrent: false,
         ..HeapConfig::default()
     })
     .unwrap();

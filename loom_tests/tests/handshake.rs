@@ -19,6 +19,8 @@ fn handshake_model(faults: LoomFaults) {
     let heap = Heap::new(HeapConfig {
         gogc: Gogc::Off,
         verify: true,
+        // The whole cycle in one pause: this model checks the stop-the-world handshake.
+        concurrent: false,
         faults,
         ..HeapConfig::default()
     })

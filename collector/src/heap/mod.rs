@@ -8,10 +8,11 @@
 pub(crate) mod cache;
 pub(crate) mod span;
 pub(crate) mod span_table;
+pub(crate) mod sweeping;
 
 use crate::object::{Ref, Shape, WORD_BYTES};
 use crate::size_class::{class_pages, class_words, SpanClass};
-use crate::sync::{lock, AtomicUsize, Mutex, Ordering::*};
+use crate::sync::{lock, AtomicU32, AtomicUsize, Mutex, Ordering::*};
 use span::{Span, SpanKind};
 use span_table::SpanTable;
 use std::collections::BTreeMap;
@@ -54,9 +55,13 @@ pub(crate) struct Located<'a> {
 }
 
 /// The pools behind the span lock.
-struct Pools {
-    /// Partial spans (some free slots) per span class, rebuilt by each sweep.
+pub(crate) struct Pools {
+    /// Swept partial spans (some free slots) per span class.
     partial: Vec<Vec<usize>>,
+    /// Small spans waiting to be swept in this sweep generation, per span class.
+    unswept: Vec<Vec<usize>>,
+    /// Large spans waiting to be swept.
+    unswept_large: Vec<usize>,
     /// Free spans by (pages, slot capacity): a span is reused only where its bitmaps fit.
     free: BTreeMap<(usize, usize), Vec<usize>>,
     /// The current immortal span per span class.
@@ -75,6 +80,13 @@ pub(crate) struct Space {
     heap_peak: AtomicUsize,
     /// The zero-sized sentinel.
     pub(crate) zero_sentinel: Ref,
+    /// The sweep generation (see [`sweeping`]); starts at 2 so that `h - 2` is never a
+    /// new span's generation.
+    sweepgen: AtomicU32,
+    /// Spans being swept now, by any thread.
+    sweeping: AtomicUsize,
+    /// Whether sweeping poisons freed slots (verification on).
+    pub(crate) poison: bool,
 }
 
 impl Space {
@@ -84,12 +96,17 @@ impl Space {
             table: SpanTable::new(),
             pools: Mutex::new(Pools {
                 partial: vec![Vec::new(); SpanClass::COUNT],
+                unswept: vec![Vec::new(); SpanClass::COUNT],
+                unswept_large: Vec::new(),
                 free: BTreeMap::new(),
                 immortal: vec![None; SpanClass::COUNT],
             }),
             heap_live: AtomicUsize::new(0),
             heap_peak: AtomicUsize::new(0),
             zero_sentinel: Ref::new(0, 0, 0),
+            sweepgen: AtomicU32::new(2),
+            sweeping: AtomicUsize::new(0),
+            poison: false,
         };
         let sentinel = space.alloc_immortal(&Shape::new("zero-sized sentinel", 0, 0));
         debug_assert_eq!(sentinel, space.zero_sentinel);
@@ -124,25 +141,36 @@ impl Space {
         self.table.get(index)
     }
 
-    /// Takes a span for a mutator cache: a partial span of `sc`, else a free or new span
-    /// initialised for it. Counts its free slots as allocated (they will be, by the cache).
+    /// Sets whether sweeping poisons freed slots (verification).
+    pub(crate) fn poisoning(mut self, poison: bool) -> Space {
+        self.poison = poison;
+        self
+    }
+
+    /// Takes a span for a mutator cache: a swept partial span of `sc`, else one it sweeps
+    /// from the class's unswept spans, else a free or new span initialised for it. Counts
+    /// its free slots as allocated (they will be, by the cache).
     pub(crate) fn refill(&self, sc: SpanClass) -> &Span {
-        let mut pools = lock(&self.pools);
-        let span = match pools.partial[sc.index()].pop() {
+        let partial = lock(&self.pools).partial[sc.index()].pop();
+        let span = match partial {
             Some(i) => self.span(i).expect("partial span exists"),
-            None => {
-                let pages = class_pages(sc.size_class(), self.page_bytes);
-                let elem = class_words(sc.size_class());
-                let span = self.take_free_span(
-                    &mut pools,
-                    pages,
-                    pages * self.page_bytes / WORD_BYTES / elem,
-                );
-                span.init(SpanKind::Small, sc, elem);
-                span
-            }
+            None => match self.sweep_for_class(sc) {
+                Some(span) => span,
+                None => {
+                    let mut pools = lock(&self.pools);
+                    let pages = class_pages(sc.size_class(), self.page_bytes);
+                    let elem = class_words(sc.size_class());
+                    let span = self.take_free_span(
+                        &mut pools,
+                        pages,
+                        pages * self.page_bytes / WORD_BYTES / elem,
+                    );
+                    span.init(SpanKind::Small, sc, elem);
+                    self.mark_swept(span);
+                    span
+                }
+            },
         };
-        drop(pools);
         let free = span.nslots() - span.allocated_count();
         self.add_live(free * span.elem_words() * WORD_BYTES);
         span
@@ -183,10 +211,12 @@ impl Space {
     pub(crate) fn alloc_large(&self, shape: &Shape) -> &Span {
         let words = shape.words();
         let pages = (words * WORD_BYTES).div_ceil(self.page_bytes);
+        self.sweep_one_large();
         let mut pools = lock(&self.pools);
         let span = self.take_free_span(&mut pools, pages, 1);
         drop(pools);
         span.init(SpanKind::Large, SpanClass::new(0, shape.is_noscan()), words);
+        self.mark_swept(span);
         span.zero_words(0, words);
         span.alloc_bits(0).store(1, Relaxed);
         span.set_meta(0, shape.meta());
@@ -280,14 +310,18 @@ impl Space {
         let mut pools = lock(&self.pools);
         pools.partial = partial;
         for i in freed {
-            let span = self.span(i).expect("freed span exists");
-            span.release();
-            pools
-                .free
-                .entry((span.pages, span.max_slots()))
-                .or_default()
-                .push(i);
+            Self::free_span(&mut pools, self.span(i).expect("freed span exists"));
         }
+    }
+
+    /// Returns an empty span to the page pool.
+    fn free_span(pools: &mut Pools, span: &Span) {
+        span.release();
+        pools
+            .free
+            .entry((span.pages, span.max_slots()))
+            .or_default()
+            .push(span.index);
     }
 
     /// Counts spans by kind: `[small, large, immortal, free]`.

@@ -57,6 +57,8 @@ pub(crate) struct Span {
     mark_bits: Box<[AtomicU64]>,
     check_bits: Box<[AtomicU64]>,
     meta: Box<[AtomicU64]>,
+    /// The sweep generation the span was last swept in (see `heap::sweeping`).
+    pub(crate) sweepgen: AtomicU32,
 }
 
 fn atomics<T>(n: usize, f: impl Fn() -> T) -> Box<[T]> {
@@ -81,6 +83,7 @@ impl Span {
             mark_bits: atomics(bitmap_words, || AtomicU64::new(0)),
             check_bits: atomics(bitmap_words, || AtomicU64::new(0)),
             meta: atomics(max_slots, || AtomicU64::new(0)),
+            sweepgen: AtomicU32::new(0),
         }
     }
 

@@ -53,6 +53,8 @@ pub(crate) struct HeapCore {
     pub(crate) collect: fn(&HeapCore, CycleReason),
     /// The background GC thread's mailbox (concurrent heaps, normal builds).
     pub(crate) background: std::sync::Arc<crate::background::Background>,
+    /// The background sweeper's mailbox (concurrent heaps, normal builds).
+    pub(crate) sweeper: std::sync::Arc<crate::background::Background>,
     /// Asks the background GC thread for a cycle, starting it if needed; installed by
     /// `cycle`.
     #[cfg_attr(loom, allow(dead_code))]
@@ -62,6 +64,7 @@ pub(crate) struct HeapCore {
 impl Drop for HeapCore {
     fn drop(&mut self) {
         self.background.stop();
+        self.sweeper.stop();
     }
 }
 

@@ -1,0 +1,328 @@
+//! Sweeping spans, one at a time, by sweep generation (Go's `mspan.sweepgen` scheme), so
+//! that sweeping can run beside the mutators: a background sweeper, allocations that
+//! sweep the spans of the class they need, and whoever changes a span's specials.
+//!
+//! The heap's generation `h` advances by two at each concurrent mark termination. A span
+//! whose generation is `h - 2` is unswept, `h - 1` is being swept (claimed by one
+//! sweeper with a compare-and-swap), `h` is swept. New spans start swept. Sweeping a span
+//! frees every allocated but unmarked object (poisoning it when verification is on),
+//! turns the mark bits into the allocation bits, and clears the mark bits.
+
+use super::span::{Span, SpanKind};
+use super::{Pools, Space};
+use crate::size_class::SpanClass;
+use crate::sync::{lock, Ordering::*};
+
+/// What sweeping a span left in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Swept {
+    /// Live objects and free slots.
+    Partial,
+    /// No free slot.
+    Full,
+    /// No live object: the span can return to the page pool.
+    Empty,
+}
+
+impl Space {
+    /// The heap's sweep generation.
+    #[inline]
+    pub(crate) fn sweepgen(&self) -> u32 {
+        self.sweepgen.load(Acquire)
+    }
+
+    /// Marks a span just initialised as swept in the current generation.
+    pub(crate) fn mark_swept(&self, span: &Span) {
+        span.sweepgen.store(self.sweepgen(), Release);
+    }
+
+    /// Whether `span` waits to be swept in this generation.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn is_unswept(&self, span: &Span) -> bool {
+        span.sweepgen.load(Acquire) == self.sweepgen().wrapping_sub(2)
+    }
+
+    /// Sweeps `span` if it is unswept and this call claims it; `None` if it was swept
+    /// already or another thread is sweeping it. Returns what the sweep left and how many
+    /// objects it freed.
+    pub(crate) fn sweep_span(&self, span: &Span) -> Option<(Swept, usize)> {
+        let h = self.sweepgen();
+        span.sweepgen
+            .compare_exchange(h.wrapping_sub(2), h.wrapping_sub(1), AcqRel, Acquire)
+            .ok()?;
+        self.sweeping.fetch_add(1, SeqCst);
+        let out = match span.kind() {
+            SpanKind::Small => {
+                let (live, dead) = sweep_small(span, self.poison);
+                let swept = if live == 0 {
+                    Swept::Empty
+                } else if live == span.nslots() {
+                    Swept::Full
+                } else {
+                    Swept::Partial
+                };
+                (swept, dead)
+            }
+            SpanKind::Large => {
+                if span.is_marked(0) {
+                    span.mark_bits(0).store(0, Relaxed);
+                    (Swept::Full, 0)
+                } else {
+                    free_slot(span, 0, self.poison);
+                    span.alloc_bits(0).store(0, Relaxed);
+                    (Swept::Empty, 1)
+                }
+            }
+            SpanKind::Free | SpanKind::Immortal => (Swept::Full, 0),
+        };
+        span.sweepgen.store(h, Release);
+        self.sweeping.fetch_sub(1, SeqCst);
+        Some(out)
+    }
+
+    /// Puts a swept span where allocation finds it: a partial span on its class's list,
+    /// an empty one back in the page pool.
+    fn file(&self, pools: &mut Pools, span: &Span, swept: Swept) {
+        match swept {
+            Swept::Full => {}
+            Swept::Partial => pools.partial[span.class().index()].push(span.index),
+            Swept::Empty => Self::free_span(pools, span),
+        }
+    }
+
+    /// Sweeps one unswept span of any class (the background sweeper's step, Go's
+    /// `sweepone`). False when none is left to claim.
+    pub(crate) fn sweep_one(&self) -> bool {
+        loop {
+            let next = {
+                let mut pools = lock(&self.pools);
+                let from_small = pools.unswept.iter_mut().find_map(|l| l.pop());
+                from_small.or_else(|| pools.unswept_large.pop())
+            };
+            let Some(i) = next else { return false };
+            let span = self.span(i).expect("unswept span exists");
+            if let Some((swept, _)) = self.sweep_span(span) {
+                self.file(&mut lock(&self.pools), span, swept);
+                return true;
+            }
+        }
+    }
+
+    /// Sweeps unswept spans of class `sc` until one has a free slot, which it returns
+    /// unfiled, for a cache (Go's `mcentral.cacheSpan`). `None` when the class has no
+    /// unswept span left.
+    pub(crate) fn sweep_for_class(&self, sc: SpanClass) -> Option<&Span> {
+        loop {
+            let i = lock(&self.pools).unswept[sc.index()].pop()?;
+            let span = self.span(i).expect("unswept span exists");
+            match self.sweep_span(span) {
+                Some((Swept::Partial | Swept::Empty, _)) => return Some(span),
+                Some((Swept::Full, _)) | None => {}
+            }
+        }
+    }
+
+    /// Sweeps one unswept large span, so that a large allocation reuses freed pages
+    /// before it takes new ones.
+    pub(crate) fn sweep_one_large(&self) {
+        loop {
+            let Some(i) = lock(&self.pools).unswept_large.pop() else {
+                return;
+            };
+            let span = self.span(i).expect("unswept span exists");
+            if let Some((swept, _)) = self.sweep_span(span) {
+                self.file(&mut lock(&self.pools), span, swept);
+                return;
+            }
+        }
+    }
+
+    /// Makes sure `span` is swept before the caller changes it (Go sweeps a span before
+    /// changing its specials): sweeps it, or waits for the thread sweeping it.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn ensure_swept(&self, span: &Span) {
+        if let Some((swept, _)) = self.sweep_span(span) {
+            // It stays on its unswept list too; whoever pops it there finds it swept.
+            self.file(&mut lock(&self.pools), span, swept);
+        }
+        while span.sweepgen.load(Acquire) != self.sweepgen() {
+            crate::sync::yield_now();
+        }
+    }
+
+    /// Sweeps every span left unswept and waits for sweeps in progress elsewhere (Go's
+    /// `finishsweep_m`; also what `gc()` does before it returns).
+    pub(crate) fn finish_sweep(&self) {
+        while self.sweep_one() {}
+        while self.sweeping.load(SeqCst) != 0 {
+            crate::sync::yield_now();
+        }
+    }
+
+    /// Spans on the unswept lists (some may have been swept out of turn).
+    pub(crate) fn unswept_spans(&self) -> usize {
+        let pools = lock(&self.pools);
+        pools.unswept.iter().map(Vec::len).sum::<usize>() + pools.unswept_large.len()
+    }
+
+    /// Starts a sweep generation at mark termination (the world is stopped, no span is
+    /// cached, the previous sweep is finished): every small and large span becomes
+    /// unswept and goes on its class's unswept list, the partial lists empty, and the
+    /// heap's live bytes become the marked bytes. Returns the marked bytes.
+    pub(crate) fn begin_sweep(&self) -> usize {
+        let mut pools = lock(&self.pools);
+        debug_assert!(pools.unswept.iter().all(|l| l.is_empty()));
+        for l in pools.partial.iter_mut() {
+            l.clear();
+        }
+        let mut marked = 0;
+        for i in 0..self.table.len() {
+            let Some(span) = self.span(i) else { continue };
+            match span.kind() {
+                SpanKind::Small => {
+                    let objects: u32 = (0..span.bitmap_words())
+                        .map(|w| {
+                            (span.mark_bits(w).load(Relaxed) & span.valid_mask(w)).count_ones()
+                        })
+                        .sum();
+                    marked += objects as usize * span.elem_words() * crate::object::WORD_BYTES;
+                    pools.unswept[span.class().index()].push(i);
+                }
+                SpanKind::Large => {
+                    if span.is_marked(0) {
+                        marked += span.pages * self.page_bytes;
+                    }
+                    pools.unswept_large.push(i);
+                }
+                SpanKind::Free | SpanKind::Immortal => {}
+            }
+        }
+        self.sweepgen.fetch_add(2, AcqRel);
+        drop(pools);
+        self.set_live(marked);
+        marked
+    }
+}
+
+/// Sweeps one small span: returns (live objects, freed objects).
+pub(crate) fn sweep_small(span: &Span, poison: bool) -> (usize, usize) {
+    let (mut live, mut dead_total) = (0, 0);
+    for w in 0..span.bitmap_words() {
+        let alloc = span.alloc_bits(w).load(Relaxed);
+        let marked = span.mark_bits(w).load(Relaxed) & span.valid_mask(w);
+        let mut dead = alloc & !marked;
+        dead_total += dead.count_ones() as usize;
+        while dead != 0 {
+            let slot = w * 64 + dead.trailing_zeros() as usize;
+            dead &= dead - 1;
+            free_slot(span, slot, poison);
+        }
+        span.alloc_bits(w).store(marked, Relaxed);
+        span.mark_bits(w).store(0, Relaxed);
+        live += marked.count_ones() as usize;
+    }
+    (live, dead_total)
+}
+
+/// Frees one slot: its metadata goes (so a stale reference to it is caught), and its
+/// words are poisoned when verification is on.
+pub(crate) fn free_slot(span: &Span, slot: usize, poison: bool) {
+    if poison {
+        span.poison_words(span.slot_base(slot), span.elem_words());
+    }
+    span.clear_meta(slot);
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::object::Shape;
+
+    const SC: SpanClass = SpanClass(8); // class 4 (32-byte objects), scan
+
+    /// A space with one cached-and-returned span of class 4 whose slots `allocated` hold
+    /// objects, of which `marked` are marked.
+    fn space_with(allocated: &[usize], marked: &[usize]) -> (Space, usize) {
+        let space = Space::new(8192).poisoning(true);
+        let span = space.refill(SpanClass::new(4, false));
+        let meta = Shape::new("t", 1, 3).meta();
+        for &s in allocated {
+            span.alloc_bits(s / 64).fetch_or(1 << (s % 64), Relaxed);
+            span.set_meta(s, meta);
+        }
+        for &s in marked {
+            assert!(span.try_mark(s));
+        }
+        space.uncache(span);
+        let index = span.index;
+        (space, index)
+    }
+
+    #[test]
+    fn begin_sweep_counts_marked_bytes_and_leaves_every_span_unswept() {
+        let (space, i) = space_with(&[0, 1, 2, 3], &[1, 3]);
+        assert_eq!(SpanClass::new(4, false), SC);
+        let span = space.span(i).unwrap();
+        assert!(!space.is_unswept(span), "new spans start swept");
+        assert_eq!(space.begin_sweep(), 2 * 32);
+        assert_eq!(space.heap_live(), 64, "live bytes are the marked bytes");
+        assert!(space.is_unswept(span));
+        assert_eq!(space.unswept_spans(), 1);
+        // Not allocatable until swept: the partial list is empty.
+        assert!(lock(&space.pools).partial[SC.index()].is_empty());
+    }
+
+    #[test]
+    fn a_span_is_swept_once_by_whoever_claims_it() {
+        let (space, i) = space_with(&[0, 1, 2], &[2]);
+        let span = space.span(i).unwrap();
+        space.begin_sweep();
+        assert_eq!(space.sweep_span(span), Some((Swept::Partial, 2)));
+        assert_eq!(space.sweep_span(span), None, "already swept");
+        assert!(span.is_allocated(2) && !span.is_allocated(0));
+        assert!(!span.is_marked(2), "mark bits cleared for the next cycle");
+        assert_eq!(
+            span.word(span.slot_base(0)).load(Relaxed),
+            crate::object::POISON
+        );
+    }
+
+    #[test]
+    fn refill_sweeps_the_unswept_spans_of_its_class() {
+        let (space, i) = space_with(&[0, 1], &[0]);
+        space.begin_sweep();
+        let got = space.refill(SC);
+        assert_eq!(got.index, i, "the unswept span is swept and reused");
+        assert!(!space.is_unswept(got));
+        assert!(got.is_allocated(0) && !got.is_allocated(1));
+        // Its free slots count as allocated while cached: 255 of 256 slots.
+        assert_eq!(space.heap_live(), 32 + 255 * 32);
+    }
+
+    #[test]
+    fn sweep_one_files_partial_spans_and_frees_empty_ones() {
+        let (space, i) = space_with(&[0, 1], &[]);
+        space.begin_sweep();
+        assert!(space.sweep_one());
+        assert!(!space.sweep_one(), "nothing left");
+        assert_eq!(space.span(i).unwrap().kind(), SpanKind::Free);
+        let (space, i) = space_with(&[0, 1], &[1]);
+        space.begin_sweep();
+        space.finish_sweep();
+        assert_eq!(lock(&space.pools).partial[SC.index()], vec![i]);
+        assert_eq!(space.unswept_spans(), 0);
+    }
+
+    #[test]
+    fn ensure_swept_sweeps_one_span_out_of_turn() {
+        let (space, i) = space_with(&[5], &[5]);
+        let span = space.span(i).unwrap();
+        space.begin_sweep();
+        space.ensure_swept(span);
+        assert!(!space.is_unswept(span));
+        assert!(!span.is_marked(5));
+        // Its list entry is skipped when popped later.
+        assert!(!space.sweep_one());
+        assert_eq!(lock(&space.pools).partial[SC.index()], vec![i]);
+    }
+}
