@@ -106,6 +106,10 @@ struct CycleStart {
     cycle: u64,
     reason: CycleReason,
     heap_start: usize,
+    /// When the cycle's first stop was requested.
+    requested: Instant,
+    /// The first pause (sweep termination) of a concurrent cycle; 0 for stop-the-world.
+    sweep_term_ns: u64,
     mark_start: Instant,
     /// Mark worker threads the concurrent mark ran (0 for stop-the-world cycles).
     workers: u32,
@@ -115,6 +119,8 @@ struct CycleStart {
 /// the cycle's records. Restarts the world.
 fn finish_in_pause(core: &HeapCore, stopped: Stopped<'_>, start: CycleStart, marked: MarkResult) {
     let t_verify = Instant::now();
+    let heap_end = core.space.heap_live();
+    let term_requested = stopped.requested;
     if core.config.verify {
         verify::checkmark(core, &stopped, start.cycle);
         core.telemetry
@@ -141,7 +147,43 @@ fn finish_in_pause(core: &HeapCore, stopped: Stopped<'_>, start: CycleStart, mar
         .cycles
         .store(start.cycle, StatOrdering::Relaxed);
     let end = record_pause_and_start(core, stopped, start.cycle);
-    core.telemetry.record_cycle(CycleRecord {
+    let procs = core.config.gomaxprocs as u64;
+    let (sweep_term, mark, mark_term) = if start.sweep_term_ns == 0 {
+        // Stop-the-world: one pause; its flush, mark and the rest as the three phases.
+        (
+            nanos(start.mark_start - start.requested),
+            nanos(t_verify - start.mark_start),
+            nanos(end - t_verify),
+        )
+    } else {
+        (
+            start.sweep_term_ns,
+            nanos(term_requested - start.mark_start),
+            nanos(end - term_requested),
+        )
+    };
+    let (assist, background, idle) = (
+        ms.assist_ns.load(StatsOrdering::Relaxed),
+        ms.background_ns.load(StatsOrdering::Relaxed),
+        ms.idle_ns.load(StatsOrdering::Relaxed),
+    );
+    let stw_mark = if start.sweep_term_ns == 0 { mark } else { 0 };
+    let gc_cpu = (sweep_term + stw_mark + mark_term) * procs + assist + background;
+    let cumulative_gc_cpu_ns = core
+        .telemetry
+        .gc_cpu_ns
+        .fetch_add(gc_cpu, StatOrdering::Relaxed)
+        + gc_cpu;
+    let record = CycleRecord {
+        start_ns: core.telemetry.since_start(start.requested),
+        end_ns: core.telemetry.since_start(end),
+        clock_sweep_term_ns: sweep_term,
+        clock_mark_ns: mark,
+        clock_mark_term_ns: mark_term,
+        heap_end_bytes: heap_end as u64,
+        globals_bytes: core.space.globals_bytes() as u64,
+        gomaxprocs: procs as u32,
+        cumulative_gc_cpu_ns,
         cycle: start.cycle,
         reason: start.reason,
         heap_start_bytes: start.heap_start as u64,
@@ -155,13 +197,18 @@ fn finish_in_pause(core: &HeapCore, stopped: Stopped<'_>, start: CycleStart, mar
         verify_ns: nanos(t_sweep - t_verify),
         scan_work_bytes: marked.scan_work,
         mark_workers: start.workers,
-        assist_ns: ms.assist_ns.load(StatsOrdering::Relaxed),
-        background_mark_ns: ms.background_ns.load(StatsOrdering::Relaxed),
-        idle_mark_ns: ms.idle_ns.load(StatsOrdering::Relaxed),
-    });
+        assist_ns: assist,
+        background_mark_ns: background,
+        idle_mark_ns: idle,
+    };
+    if core.config.gctrace {
+        eprintln!("{}", crate::gctrace::gctrace_line(&record));
+    }
+    core.telemetry.record_cycle(record);
 }
 
-/// Restarts the world and records the pause; returns when it ended.
+/// Restarts the world and records the pause; returns when it ended (the pause began at
+/// `stopped.requested`).
 fn record_pause_and_start(core: &HeapCore, stopped: Stopped<'_>, cycle: u64) -> Instant {
     let end = Instant::now();
     let (requested, reached) = (stopped.requested, stopped.reached);
@@ -181,6 +228,7 @@ fn collect_stopped(core: &HeapCore, reason: CycleReason) {
     finish_previous_sweep(core);
     let heap_start = core.space.heap_live();
     let stopped = stop(core);
+    let requested = stopped.requested;
     let cycle = core.telemetry.cycles.load(StatOrdering::Relaxed) + 1;
     core.mark.begin(cycle, heap_start);
     flush_mutators(core, &stopped, true);
@@ -201,6 +249,8 @@ fn collect_stopped(core: &HeapCore, reason: CycleReason) {
         cycle,
         reason,
         heap_start,
+        requested,
+        sweep_term_ns: 0,
         mark_start,
         workers: 0,
     };
@@ -273,7 +323,8 @@ impl<'h> ConcurrentCycle<'h> {
         core.shaded.put(global_refs(&core.space));
         core.flags.fetch_or(FLAG_MARKING, SeqCst);
         let mark_start = Instant::now();
-        record_pause_and_start(core, stopped, cycle);
+        let requested = stopped.requested;
+        let end = record_pause_and_start(core, stopped, cycle);
         ConcurrentCycle {
             core,
             _guard: guard,
@@ -281,6 +332,8 @@ impl<'h> ConcurrentCycle<'h> {
                 cycle,
                 reason,
                 heap_start,
+                requested,
+                sweep_term_ns: nanos(end - requested).max(1),
                 mark_start,
                 workers: 0,
             },

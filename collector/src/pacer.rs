@@ -5,15 +5,32 @@
 
 use crate::config::{Gogc, HeapConfig};
 
-/// The heap size the next cycle aims to finish by, after a cycle found `live_bytes` live.
+/// The heap size the next cycle aims to finish by, after a cycle found `live_bytes` live:
+/// the GOGC goal, lowered to the soft memory limit when one is set (Go's
+/// `memoryLimitHeapGoal`), but never below the live heap plus a small headroom, so that
+/// a heap that does not fit under the limit is collected often rather than continuously.
 pub(crate) fn heap_goal(config: &HeapConfig, live_bytes: usize) -> usize {
-    match config.gogc {
+    let gogc_goal = match config.gogc {
         Gogc::Off => usize::MAX,
         Gogc::Percent(p) => {
             let goal = live_bytes as u128 * (100 + p as u128) / 100;
             (goal.min(usize::MAX as u128) as usize).max(config.scaled_min_heap())
         }
+    };
+    match config.memory_limit {
+        None => gogc_goal,
+        Some(limit) => {
+            let floor = live_bytes.saturating_add(memory_limit_headroom(live_bytes));
+            gogc_goal.min(limit.max(floor))
+        }
     }
+}
+
+/// The least room above the live heap that the memory limit leaves: 1/32 of the live
+/// heap, at least 64 KiB (the testbed's stand-in for Go's GC CPU limiter, which caps
+/// collection at half the CPU when the limit cannot be met).
+pub(crate) fn memory_limit_headroom(live_bytes: usize) -> usize {
+    (live_bytes / 32).max(64 << 10)
 }
 
 /// The fraction of the runway from the live heap to the goal at which a concurrent cycle
@@ -56,6 +73,32 @@ mod tests {
         assert_eq!(heap_goal(&c, 10 << 20), 15 << 20);
         c.gogc = Gogc::Off;
         assert_eq!(heap_goal(&c, 10 << 20), usize::MAX);
+    }
+
+    #[test]
+    fn the_memory_limit_lowers_the_goal_down_to_a_headroom_above_live() {
+        let mut c = HeapConfig {
+            memory_limit: Some(15 << 20),
+            ..HeapConfig::default()
+        };
+        assert_eq!(
+            heap_goal(&c, 10 << 20),
+            15 << 20,
+            "limit under the GOGC goal"
+        );
+        assert_eq!(heap_goal(&c, 4 << 20), 8 << 20, "GOGC goal under the limit");
+        let live = 32 << 20;
+        assert_eq!(
+            heap_goal(&c, live),
+            live + (1 << 20),
+            "over the limit: headroom"
+        );
+        c.gogc = Gogc::Off;
+        assert_eq!(
+            heap_goal(&c, 1 << 20),
+            15 << 20,
+            "GOGC=off: the limit alone"
+        );
     }
 
     #[test]

@@ -7,12 +7,15 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Why a cycle ran.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CycleReason {
     /// The heap reached the GOGC goal.
+    #[default]
     Automatic,
     /// `gc()` was called (Go's "forced" cycle).
     Forced,
+    /// An allocation would have passed the heap cap: a full cycle to make room.
+    HeapLimit,
 }
 
 /// One stop-the-world pause.
@@ -30,7 +33,7 @@ pub struct PauseRecord {
 }
 
 /// Per-cycle facts for reports and gctrace-style lines.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CycleRecord {
     /// The cycle number (1-based).
     pub cycle: u64,
@@ -66,6 +69,28 @@ pub struct CycleRecord {
     pub background_mark_ns: u64,
     /// Nanoseconds idle workers spent marking.
     pub idle_mark_ns: u64,
+    /// Nanoseconds from heap creation to the cycle's first stop request.
+    pub start_ns: u64,
+    /// Nanoseconds from heap creation to the end of the cycle's last pause.
+    pub end_ns: u64,
+    /// Wall time of sweep termination, the first pause (stop-the-world: the cache flush
+    /// at the start of the one pause).
+    pub clock_sweep_term_ns: u64,
+    /// Wall time of the mark (concurrent: between the two pauses).
+    pub clock_mark_ns: u64,
+    /// Wall time of mark termination, the last pause (stop-the-world: the rest of the one
+    /// pause after the mark).
+    pub clock_mark_term_ns: u64,
+    /// Heap bytes at mark termination, before sweeping.
+    pub heap_end_bytes: u64,
+    /// Bytes of globals (scanned as roots every cycle).
+    pub globals_bytes: u64,
+    /// GOMAXPROCS during the cycle.
+    pub gomaxprocs: u32,
+    /// GC CPU nanoseconds since heap creation, up to this cycle: pauses × GOMAXPROCS plus
+    /// assists and dedicated/fractional workers (idle workers use otherwise idle CPU and
+    /// are left out, as in Go's `gc_cpu_fraction`).
+    pub cumulative_gc_cpu_ns: u64,
 }
 
 /// The collector's counters and logs.
@@ -74,6 +99,8 @@ pub(crate) struct Telemetry {
     pub(crate) cycles: AtomicU64,
     pub(crate) cycles_checked: AtomicU64,
     pub(crate) lost_objects: AtomicU64,
+    /// GC CPU nanoseconds so far (see [`CycleRecord::cumulative_gc_cpu_ns`]).
+    pub(crate) gc_cpu_ns: AtomicU64,
     pub(crate) pauses: Mutex<Vec<PauseRecord>>,
     pub(crate) cycle_log: Mutex<Vec<CycleRecord>>,
     /// The first reports of lost objects (at most [`MAX_LOST_REPORTS`]).
@@ -90,6 +117,7 @@ impl Telemetry {
             cycles: AtomicU64::new(0),
             cycles_checked: AtomicU64::new(0),
             lost_objects: AtomicU64::new(0),
+            gc_cpu_ns: AtomicU64::new(0),
             pauses: Mutex::new(Vec::new()),
             cycle_log: Mutex::new(Vec::new()),
             lost_reports: Mutex::new(Vec::new()),

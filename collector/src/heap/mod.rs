@@ -45,6 +45,31 @@ impl fmt::Display for BadRef {
     }
 }
 
+/// An allocation refused because the heap would pass its cap (`HeapConfig::heap_limit`)
+/// even after a full collection cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutOfMemory {
+    /// Bytes the heap needed to grow by (a span, or a large object's pages).
+    pub requested_bytes: usize,
+    /// The heap size after the cycle.
+    pub heap_bytes: usize,
+    /// The cap.
+    pub limit_bytes: usize,
+}
+
+impl fmt::Display for OutOfMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "out of memory: the heap holds {} bytes after a full collection, and growing it \
+             by {} bytes would pass its limit of {} bytes (heap_limit / --heap-limit)",
+            self.heap_bytes, self.requested_bytes, self.limit_bytes
+        )
+    }
+}
+
+impl std::error::Error for OutOfMemory {}
+
 /// A live object located: its span, the first word of the object, and its layout.
 #[derive(Clone, Copy)]
 pub(crate) struct Located<'a> {
@@ -87,6 +112,8 @@ pub(crate) struct Space {
     sweeping: AtomicUsize,
     /// Whether sweeping poisons freed slots (verification on).
     pub(crate) poison: bool,
+    /// Bytes of immortal objects (globals).
+    globals_bytes: crate::sync::stats::AtomicUsize,
 }
 
 impl Space {
@@ -107,6 +134,7 @@ impl Space {
             sweepgen: AtomicU32::new(2),
             sweeping: AtomicUsize::new(0),
             poison: false,
+            globals_bytes: Default::default(),
         };
         let sentinel = space.alloc_immortal(&Shape::new("zero-sized sentinel", 0, 0));
         debug_assert_eq!(sentinel, space.zero_sentinel);
@@ -224,9 +252,19 @@ impl Space {
         span
     }
 
+    /// Bytes of immortal objects allocated so far.
+    pub(crate) fn globals_bytes(&self) -> usize {
+        self.globals_bytes
+            .load(crate::sync::stats::Ordering::Relaxed)
+    }
+
     /// Allocates an immortal object in the globals space. Its words are zero.
     pub(crate) fn alloc_immortal(&self, shape: &Shape) -> Ref {
         let words = shape.words().max(1);
+        self.globals_bytes.fetch_add(
+            shape.words() * WORD_BYTES,
+            crate::sync::stats::Ordering::Relaxed,
+        );
         let class = crate::size_class::class_of_words(words);
         let mut pools = lock(&self.pools);
         if class == 0 {

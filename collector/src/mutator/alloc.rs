@@ -5,15 +5,21 @@
 use super::world::FLAG_MARKING;
 use super::{Mutator, POLL_MASK};
 use crate::barrier::Barrier;
-use crate::config::Gogc;
 use crate::heap::cache::AllocCache;
 use crate::heap::span::Span;
-use crate::heap::Located;
+use crate::heap::{Located, OutOfMemory};
 use crate::mutator::handle::{Global, Handle};
 use crate::object::{Ref, Shape, META_TINY};
 use crate::size_class::{class_words, SpanClass, TINY_CLASS};
 use crate::sync::Ordering::*;
 use crate::telemetry::CycleReason;
+
+/// Panics with an out-of-memory error (kept out of line, off the fast path).
+#[cold]
+#[inline(never)]
+fn out_of_memory(e: OutOfMemory) -> ! {
+    panic!("collector: {e}")
+}
 
 /// The shape of a 16-byte tiny block.
 const TINY_BLOCK: Shape = Shape::new("tiny block", 0, 2);
@@ -40,8 +46,23 @@ impl<B: Barrier> Mutator<B> {
     ///
     /// Zero-sized shapes all return the one zero-sized sentinel; one-word pointer-free
     /// shapes share 16-byte tiny blocks; objects over 32 KiB get a span of their own.
+    ///
+    /// Panics with the [`OutOfMemory`] message if the heap has a cap
+    /// (`HeapConfig::heap_limit`) that even a full cycle cannot make room under; use
+    /// [`Mutator::try_alloc`] to handle that as an error.
     #[inline(always)]
     pub fn alloc(&self, shape: &Shape) -> Handle<'_, B> {
+        match self.try_alloc(shape) {
+            Ok(h) => h,
+            Err(e) => out_of_memory(e),
+        }
+    }
+
+    /// Allocates like [`Mutator::alloc`], but returns an [`OutOfMemory`] error when the
+    /// allocation would take the heap past its cap even after a full cycle (Go would
+    /// stop the program with "out of memory"; the testbed lets the caller decide).
+    #[inline(always)]
+    pub fn try_alloc(&self, shape: &Shape) -> Result<Handle<'_, B>, OutOfMemory> {
         if self.core.flags.load(Relaxed) & POLL_MASK != 0 {
             self.poll_slow();
         }
@@ -52,17 +73,18 @@ impl<B: Barrier> Mutator<B> {
     }
 
     #[inline(always)]
-    fn alloc_running(&self, shape: &Shape) -> Handle<'_, B> {
+    fn alloc_running(&self, shape: &Shape) -> Result<Handle<'_, B>, OutOfMemory> {
         if !shape.is_fast() {
             return self.alloc_special(shape);
         }
-        let (span, slot) = self.alloc_slot(SpanClass::new(shape.size_class(), shape.is_noscan()));
+        let (span, slot) =
+            self.alloc_slot(SpanClass::new(shape.size_class(), shape.is_noscan()))?;
         let base = slot * shape.slot_words();
         span.zero_words(base, shape.words());
         span.set_meta(slot, shape.meta());
         self.allocate_black(span, slot);
         let r = Ref::new(span.index, slot, 0);
-        Handle::new(
+        Ok(Handle::new(
             self,
             self.push_root(r),
             r,
@@ -70,51 +92,75 @@ impl<B: Barrier> Mutator<B> {
             base,
             shape.ptr_slots(),
             shape.words() as u32,
-        )
+        ))
     }
 
     /// Tiny, zero-sized and large allocations.
     #[inline(never)]
-    fn alloc_special(&self, shape: &Shape) -> Handle<'_, B> {
+    fn alloc_special(&self, shape: &Shape) -> Result<Handle<'_, B>, OutOfMemory> {
         let (r, loc) = if shape.is_tiny() {
-            self.alloc_tiny()
+            self.alloc_tiny()?
         } else if shape.is_zero_sized() {
-            return self.global_handle(self.core.space.zero_sentinel);
+            return Ok(self.global_handle(self.core.space.zero_sentinel));
         } else {
-            self.alloc_large(shape)
+            self.alloc_large(shape)?
         };
         self.allocate_black(loc.span, r.slot());
-        Handle::located(self, self.push_root(r), r, loc)
+        Ok(Handle::located(self, self.push_root(r), r, loc))
     }
 
     /// Takes a free slot of `sc` from the cache, refilling it as needed.
     #[inline(always)]
-    fn alloc_slot(&self, sc: SpanClass) -> (&Span, usize) {
+    fn alloc_slot(&self, sc: SpanClass) -> Result<(&Span, usize), OutOfMemory> {
         loop {
             if let Some((span, slot)) = self.with_cache(|c| c.alloc(sc)) {
                 // SAFETY: cached span pointers point into the span table, which lives as
                 // long as `self.core`, which `&self` keeps alive.
-                return (unsafe { &*span }, slot);
+                return Ok((unsafe { &*span }, slot));
             }
-            self.refill(sc);
+            self.refill(sc)?;
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn refill(&self, sc: SpanClass) {
+    fn refill(&self, sc: SpanClass) -> Result<(), OutOfMemory> {
         let space = &self.core.space;
         if let Some(full) = self.with_cache(|c| c.take(sc)) {
             // SAFETY: as in `alloc_slot`.
             space.uncache(unsafe { &*full });
         }
         self.maybe_collect();
+        let pages = crate::size_class::class_pages(sc.size_class(), space.page_bytes);
+        self.make_room(pages * space.page_bytes)?;
         let span = space.refill(sc);
         self.with_cache(|c| c.install(sc, span));
         if self.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
             let free = span.nslots() - span.allocated_count();
             self.charge_assist(free * span.elem_words() * crate::object::WORD_BYTES);
         }
+        Ok(())
+    }
+
+    /// Enforces the heap cap before the heap grows by up to `bytes`: if that would pass
+    /// it, runs a full cycle (sweep included) and checks again.
+    fn make_room(&self, bytes: usize) -> Result<(), OutOfMemory> {
+        let Some(limit) = self.core.config.heap_limit else {
+            return Ok(());
+        };
+        let fits = || self.core.space.heap_live().saturating_add(bytes) <= limit;
+        if fits() {
+            return Ok(());
+        }
+        self.blocking(|| (self.core.collect)(&self.core, CycleReason::HeapLimit));
+        if fits() {
+            return Ok(());
+        }
+        Err(OutOfMemory {
+            requested_bytes: bytes,
+            heap_bytes: self.core.space.heap_live(),
+            limit_bytes: limit,
+        })
     }
 
     /// Charges `bytes` of allocation during a concurrent mark to this mutator's assist
@@ -151,9 +197,7 @@ impl<B: Barrier> Mutator<B> {
 
     /// Starts an automatic cycle if the heap has reached its goal.
     fn maybe_collect(&self) {
-        if self.core.config.gogc == Gogc::Off {
-            return;
-        }
+        // GOGC=off without a memory limit: the goal and trigger are usize::MAX.
         let live = self.core.space.heap_live();
         #[cfg(not(loom))]
         if self.core.config.concurrent {
@@ -170,8 +214,12 @@ impl<B: Barrier> Mutator<B> {
         self.blocking(|| (self.core.collect)(&self.core, CycleReason::Automatic));
     }
 
-    fn alloc_large(&self, shape: &Shape) -> (Ref, Located<'_>) {
+    fn alloc_large(&self, shape: &Shape) -> Result<(Ref, Located<'_>), OutOfMemory> {
         self.maybe_collect();
+        let bytes = (shape.words() * crate::object::WORD_BYTES)
+            .div_ceil(self.core.space.page_bytes)
+            * self.core.space.page_bytes;
+        self.make_room(bytes)?;
         let span = self.core.space.alloc_large(shape);
         if self.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
             self.charge_assist(span.elem_words() * crate::object::WORD_BYTES);
@@ -182,10 +230,10 @@ impl<B: Barrier> Mutator<B> {
             ptr_slots: shape.ptr_slots(),
             words: shape.words() as u32,
         };
-        (Ref::new(span.index, 0, 0), loc)
+        Ok((Ref::new(span.index, 0, 0), loc))
     }
 
-    fn alloc_tiny(&self) -> (Ref, Located<'_>) {
+    fn alloc_tiny(&self) -> Result<(Ref, Located<'_>), OutOfMemory> {
         let cur = self.with_cache(|c| c.tiny.take());
         if let Some(tb) = cur {
             // SAFETY: the tiny block's span came from the span table, whose spans live as
@@ -197,9 +245,9 @@ impl<B: Barrier> Mutator<B> {
                 ptr_slots: 0,
                 words: 1,
             };
-            return (Ref::new(span.index, tb.slot, 1), loc);
+            return Ok((Ref::new(span.index, tb.slot, 1), loc));
         }
-        let (span, slot) = self.alloc_slot(SpanClass::new(TINY_CLASS, true));
+        let (span, slot) = self.alloc_slot(SpanClass::new(TINY_CLASS, true))?;
         let base = slot * class_words(TINY_CLASS);
         span.zero_words(base, 2);
         span.set_meta(slot, TINY_BLOCK.meta() | META_TINY);
@@ -211,7 +259,7 @@ impl<B: Barrier> Mutator<B> {
             ptr_slots: 0,
             words: 1,
         };
-        (Ref::new(span.index, slot, 0), loc)
+        Ok((Ref::new(span.index, slot, 0), loc))
     }
 
     /// Resolves a reference known to be live (a global or the sentinel).

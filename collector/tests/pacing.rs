@@ -1,0 +1,211 @@
+//! The pacer and the collector core over long runs: automatic cycles keep a
+//! multi-threaded heap within its goal's bound with nothing lost, in concurrent and
+//! stop-the-world mode; every cycle's gctrace line parses with Go's layout; a heap cap
+//! gives an out-of-memory error, not an abort; a soft memory limit runs cycles even with
+//! GOGC off.
+
+mod common;
+
+use collector::gctrace::{gctrace_line, parse_gctrace_line};
+use collector::{Gogc, Heap, HeapConfig, HeapStats, Shape};
+use common::Rng;
+
+static NODE: Shape = Shape::new("node", 2, 1);
+
+/// Four mutators, each keeping a ring of 8,192 live nodes (about 1 MiB in all) that it
+/// keeps replacing at random, while allocating 400,000 garbage nodes each.
+fn run_four_mutators(concurrent: bool) -> HeapStats {
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Percent(100),
+        verify: true,
+        concurrent,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let heap = heap.clone();
+            s.spawn(move || {
+                let m = heap.mutator();
+                let mut rng = Rng::new(t + 1);
+                let ring: Vec<_> = (0..8192).map(|_| m.alloc(&NODE)).collect();
+                for i in 0..400_000u64 {
+                    let g = m.alloc(&NODE);
+                    g.write(0, i);
+                    if i % 8 == 0 {
+                        let slot = &ring[rng.below(ring.len())];
+                        let n = m.alloc(&NODE);
+                        n.write(0, i);
+                        slot.set(0, Some(&n));
+                        n.set(1, Some(&g));
+                    }
+                }
+                for slot in &ring {
+                    if let Some(n) = slot.get(0) {
+                        let i = n.read(0);
+                        assert_eq!(n.get(1).unwrap().read(0), i, "a node lost its child");
+                    }
+                }
+            });
+        }
+    });
+    let m = heap.mutator();
+    m.blocking(|| heap.wait_for_background());
+    heap.stats()
+}
+
+/// The bound the heap keeps: Go's hard goal (twice the highest goal at GOGC 100, where
+/// assists stop a mark that outruns its estimate) plus one cached span per mutator and
+/// size class in use (cached spans count whole).
+fn hard_bound(s: &HeapStats) -> u64 {
+    let goal = s.cycles.iter().map(|c| c.heap_goal_bytes).max().unwrap();
+    2 * goal + 4 * 4 * 8192
+}
+
+#[test]
+fn concurrent_automatic_cycles_keep_four_mutators_within_the_bound_losing_nothing() {
+    let s = run_four_mutators(true);
+    for c in &s.cycles {
+        eprintln!("{}", gctrace_line(c));
+    }
+    assert!(s.gc_cycles >= 3, "{} cycles", s.gc_cycles);
+    assert_eq!(s.lost_objects, 0, "{:?}", s.lost_reports);
+    assert_eq!(s.cycles_checked, s.gc_cycles);
+    assert!(
+        s.pauses.len() as u64 >= 2 * s.gc_cycles,
+        "two pauses a cycle"
+    );
+    let bound = hard_bound(&s);
+    let goal = s.cycles.iter().map(|c| c.heap_goal_bytes).max().unwrap();
+    eprintln!(
+        "concurrent: peak {} bytes = {:.2} × the highest goal",
+        s.heap_peak_bytes,
+        s.heap_peak_bytes as f64 / goal as f64
+    );
+    assert!(
+        s.heap_peak_bytes <= bound,
+        "peak {} over {bound}",
+        s.heap_peak_bytes
+    );
+}
+
+#[test]
+fn stop_the_world_mode_gives_the_same_results_with_one_pause_per_cycle() {
+    let s = run_four_mutators(false);
+    assert!(s.gc_cycles >= 3, "{} cycles", s.gc_cycles);
+    assert_eq!(s.lost_objects, 0, "{:?}", s.lost_reports);
+    assert_eq!(s.cycles_checked, s.gc_cycles);
+    assert_eq!(s.pauses.len() as u64, s.gc_cycles, "one pause per cycle");
+    assert!(s.cycles.iter().all(|c| c.mark_workers == 0));
+    assert!(s.heap_peak_bytes <= hard_bound(&s));
+}
+
+#[test]
+fn every_cycle_has_a_gctrace_line_in_gos_layout() {
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Percent(100),
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let m = heap.mutator();
+    for _ in 0..1_000_000 {
+        m.alloc(&NODE);
+    }
+    m.gc();
+    let s = heap.stats();
+    assert!(s.gc_cycles >= 3);
+    for c in &s.cycles {
+        let line = gctrace_line(c);
+        let l = parse_gctrace_line(&line).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(l.cycle, c.cycle);
+        assert_eq!(
+            l.heap_mb,
+            [
+                c.heap_start_bytes >> 20,
+                c.heap_end_bytes >> 20,
+                c.heap_live_bytes >> 20
+            ]
+        );
+        assert_eq!(l.goal_mb, c.heap_goal_bytes >> 20);
+        assert_eq!(l.procs, c.gomaxprocs as u64);
+        assert_eq!(
+            l.forced,
+            c.reason != collector::CycleReason::Automatic,
+            "{line}"
+        );
+        assert!(l.gc_percent <= 100);
+        assert!(c.start_ns < c.end_ns);
+    }
+    // Cycles follow one another in time.
+    assert!(s.cycles.windows(2).all(|w| w[0].end_ns <= w[1].start_ns));
+}
+
+fn heap_cap_gives_out_of_memory(concurrent: bool) {
+    let limit = 8 << 20;
+    let heap = Heap::new(HeapConfig {
+        heap_limit: Some(limit),
+        concurrent,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let m = heap.mutator();
+    let keep = m.alloc(&NODE);
+    let mut tail = keep.clone();
+    let mut kept = 0u64;
+    let err = loop {
+        match m.try_alloc(&NODE) {
+            Ok(n) => {
+                tail.set(0, Some(&n));
+                tail = n;
+                kept += 1;
+            }
+            Err(e) => break e,
+        }
+        assert!(kept < 10_000_000, "the cap was never reached");
+    };
+    assert_eq!(err.limit_bytes, limit);
+    assert!(err.heap_bytes + err.requested_bytes > limit);
+    assert!(err.to_string().contains("out of memory"), "{err}");
+    let s = heap.stats();
+    assert!(
+        s.heap_peak_bytes <= limit as u64,
+        "peak {}",
+        s.heap_peak_bytes
+    );
+    // The plain allocation panics with the same message (unwinding, not aborting).
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        m.alloc(&NODE);
+    }))
+    .unwrap_err();
+    let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("out of memory"), "{msg}");
+    // Dropping the chain makes room again.
+    drop((keep, tail));
+    assert!(m.try_alloc(&NODE).is_ok());
+    assert!(kept > 100_000, "only {kept} nodes fitted under 8 MiB");
+}
+
+#[test]
+fn a_heap_cap_fails_the_allocation_with_out_of_memory_in_both_modes() {
+    heap_cap_gives_out_of_memory(true);
+    heap_cap_gives_out_of_memory(false);
+}
+
+#[test]
+fn a_soft_memory_limit_runs_cycles_with_gogc_off() {
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Off,
+        memory_limit: Some(16 << 20),
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let m = heap.mutator();
+    for _ in 0..2_000_000 {
+        m.alloc(&NODE);
+    }
+    m.blocking(|| heap.wait_for_background());
+    let s = heap.stats();
+    assert!(s.gc_cycles >= 2, "{} cycles", s.gc_cycles);
+    assert!(s.cycles.iter().all(|c| c.heap_goal_bytes <= 16 << 20));
+    assert!(s.heap_peak_bytes <= 32 << 20, "peak {}", s.heap_peak_bytes);
+}
