@@ -13,6 +13,8 @@ use std::thread::JoinHandle;
 struct State {
     requested: bool,
     in_cycle: bool,
+    /// The running cycle has begun its work (for the GC thread: marking is on).
+    started: bool,
     exit: bool,
     thread: Option<JoinHandle<()>>,
 }
@@ -65,6 +67,21 @@ impl Background {
         g.requested || g.in_cycle
     }
 
+    /// The thread's side: the cycle has begun its work.
+    pub(crate) fn started(&self) {
+        self.lock().started = true;
+        self.cv.notify_all();
+    }
+
+    /// Waits until the requested cycle has begun its work, or none is requested or
+    /// running.
+    pub(crate) fn wait_started(&self) {
+        let mut g = self.lock();
+        while (g.requested || g.in_cycle) && !g.started && !g.exit {
+            g = self.cv.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
     /// Waits until no cycle is requested or running.
     pub(crate) fn wait_idle(&self) {
         let mut g = self.lock();
@@ -89,7 +106,10 @@ impl Background {
 
     /// The thread's side: the cycle is over.
     pub(crate) fn cycle_done(&self) {
-        self.lock().in_cycle = false;
+        let mut g = self.lock();
+        g.in_cycle = false;
+        g.started = false;
+        drop(g);
         self.cv.notify_all();
     }
 

@@ -30,14 +30,13 @@ fn sweeps_concurrently(core: &HeapCore) -> bool {
     cfg!(not(loom)) && core.config.concurrent
 }
 
-/// Runs one cycle. An automatic cycle is skipped if another thread is collecting or the
-/// heap is no longer over its goal; a forced one waits its turn and always runs.
+/// Runs one cycle. Both kinds wait for a cycle in progress; then an automatic cycle is
+/// skipped if the heap is no longer over its goal, and a forced one always runs.
 pub(crate) fn collect(core: &HeapCore, reason: CycleReason) {
-    let automatic = reason == CycleReason::Automatic;
-    let Some(guard) = cycle_guard(core, automatic) else {
-        return;
-    };
-    if automatic && core.space.heap_live() < start_threshold(core) {
+    // An automatic cycle waits for one in progress (its caller is over the goal, and must
+    // not go on allocating meanwhile), then runs only if the heap is still over it.
+    let guard = cycle_guard(core);
+    if reason == CycleReason::Automatic && core.space.heap_live() < start_threshold(core) {
         return;
     }
     if core.config.concurrent {
@@ -547,15 +546,17 @@ fn background_main(bg: &crate::background::Background, heap: std::sync::Weak<Hea
             bg.cycle_done();
             return;
         };
-        if let Some(guard) = cycle_guard(&core, false) {
-            if core.space.heap_live() >= start_threshold(&core)
-                && core.flags.load(Relaxed) & crate::mutator::world::FLAG_SHUTDOWN == 0
-            {
-                let mut c = ConcurrentCycle::begin_locked(&core, guard, CycleReason::Automatic);
-                c.mark_with_workers();
-                c.finish();
-                request_sweep(&core);
-            }
+        let guard = cycle_guard(&core);
+        if core.space.heap_live() >= start_threshold(&core)
+            && core.flags.load(Relaxed) & crate::mutator::world::FLAG_SHUTDOWN == 0
+        {
+            let mut c = ConcurrentCycle::begin_locked(&core, guard, CycleReason::Automatic);
+            bg.started();
+            c.mark_with_workers();
+            c.finish();
+            request_sweep(&core);
+        } else {
+            drop(guard);
         }
         drop(core);
         bg.cycle_done();

@@ -195,7 +195,7 @@ impl<B: Barrier> Heap<B> {
     pub fn begin_cycle(&self) -> ConcurrentCycle<'_> {
         self.core.check_live();
         self.core.refuse_running_caller("Heap::begin_cycle");
-        let guard = mutator::cycle_guard(&self.core, false).expect("a blocking lock");
+        let guard = mutator::cycle_guard(&self.core);
         ConcurrentCycle::begin_locked(&self.core, guard, CycleReason::Forced)
     }
 

@@ -20,8 +20,6 @@ pub(crate) use std::sync::{
     Arc, Condvar, Mutex, MutexGuard,
 };
 
-pub(crate) use std::sync::TryLockError;
-
 /// Yields the processor (loom's scheduler under loom, which needs it in every spin).
 pub(crate) fn yield_now() {
     #[cfg(loom)]

@@ -97,7 +97,13 @@ fn stop_the_world_mode_gives_the_same_results_with_one_pause_per_cycle() {
     assert_eq!(s.cycles_checked, s.gc_cycles);
     assert_eq!(s.pauses.len() as u64, s.gc_cycles, "one pause per cycle");
     assert!(s.cycles.iter().all(|c| c.mark_workers == 0));
-    assert!(s.heap_peak_bytes <= hard_bound(&s));
+    let goals: Vec<u64> = s.cycles.iter().map(|c| c.heap_goal_bytes >> 10).collect();
+    let starts: Vec<u64> = s.cycles.iter().map(|c| c.heap_start_bytes >> 10).collect();
+    assert!(
+        s.heap_peak_bytes <= hard_bound(&s),
+        "peak {} KiB; goals {goals:?} KiB; starts {starts:?} KiB",
+        s.heap_peak_bytes >> 10
+    );
 }
 
 #[test]

@@ -205,6 +205,15 @@ impl<B: Barrier> Mutator<B> {
             // goes on allocating (paying assists).
             if live >= self.core.trigger.load(Relaxed) {
                 (self.core.request_background)(&self.core);
+                // Go starts the cycle on the allocating goroutine itself; here the GC
+                // thread does, so a mutator already past the goal waits for marking to
+                // begin (from then on assists pace it) rather than outrun a GC thread
+                // that has not been scheduled yet.
+                if live >= self.core.goal.load(Relaxed)
+                    && self.core.flags.load(Relaxed) & FLAG_MARKING == 0
+                {
+                    self.blocking(|| self.core.background.wait_started());
+                }
             }
             return;
         }

@@ -414,20 +414,10 @@ impl<B: Barrier> Drop for Mutator<B> {
     }
 }
 
-/// Takes the cycle lock; `None` if `try_only` and another thread holds it.
-pub(crate) fn cycle_guard(
-    core: &HeapCore,
-    try_only: bool,
-) -> Option<crate::sync::MutexGuard<'_, ()>> {
-    if try_only {
-        match core.cycle_lock.try_lock() {
-            Ok(g) => Some(g),
-            Err(crate::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(crate::sync::TryLockError::WouldBlock) => None,
-        }
-    } else {
-        Some(lock(&core.cycle_lock))
-    }
+/// Takes the cycle lock (held by the thread running a cycle), waiting for a cycle in
+/// progress.
+pub(crate) fn cycle_guard(core: &HeapCore) -> crate::sync::MutexGuard<'_, ()> {
+    lock(&core.cycle_lock)
 }
 
 #[cfg(all(test, not(loom)))]
