@@ -211,6 +211,8 @@ pub struct Mutator<B: Barrier = Hybrid> {
     /// The cycle `assist_debt` belongs to.
     #[cfg_attr(loom, allow(dead_code))]
     assist_cycle: Cell<u64>,
+    /// Why the last allocation failed (set just before it returns `None`).
+    out_of_memory: Cell<Option<crate::heap::OutOfMemory>>,
     _not_send: PhantomData<(*const (), B)>,
 }
 
@@ -261,6 +263,7 @@ impl<B: Barrier> Mutator<B> {
             blocking_depth: Cell::new(0),
             assist_debt: Cell::new(0),
             assist_cycle: Cell::new(0),
+            out_of_memory: Cell::new(None),
             _not_send: PhantomData,
         }
     }
