@@ -48,6 +48,17 @@ impl std::str::FromStr for Gogc {
     }
 }
 
+/// What happens when a finalizer or cleanup panics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CallbackPanic {
+    /// Go's behaviour: print the panic and how many callbacks were still queued, and exit
+    /// the process with status 2.
+    #[default]
+    Exit,
+    /// Print the panic, count it (`panicked`) and go on with the next callback.
+    Report,
+}
+
 /// Everything fixed when a heap is created.
 #[derive(Clone, Debug)]
 pub struct HeapConfig {
@@ -83,6 +94,11 @@ pub struct HeapConfig {
     pub memory_limit: Option<usize>,
     /// Print one line per cycle in Go's `GODEBUG=gctrace=1` format on stderr.
     pub gctrace: bool,
+    /// Threads that run cleanups concurrently: `None` follows Go's rule,
+    /// `max(GOMAXPROCS / 4, 1)`; `Some(n)` runs `n` (at least 1).
+    pub cleanup_workers: Option<usize>,
+    /// What a panicking finalizer or cleanup does.
+    pub callback_panic: CallbackPanic,
     /// Protections the loom suite's negative controls switch off (loom builds only).
     #[cfg(loom)]
     pub faults: LoomFaults,
@@ -113,6 +129,8 @@ impl Default for HeapConfig {
             heap_limit: None,
             memory_limit: None,
             gctrace: false,
+            cleanup_workers: None,
+            callback_panic: CallbackPanic::default(),
             #[cfg(loom)]
             faults: LoomFaults::default(),
         }
@@ -156,6 +174,12 @@ impl HeapConfig {
                 return Err(format!("mark_workers must be in 0..=1024, got {n}"));
             }
         }
+        if self.cleanup_workers.is_some_and(|n| n == 0 || n > 1024) {
+            return Err(format!(
+                "cleanup_workers must be in 1..=1024, got {}",
+                self.cleanup_workers.unwrap_or(0)
+            ));
+        }
         if self.page_bytes > 1 << 20 {
             return Err(format!(
                 "page_bytes must be at most 1 MiB, got {}",
@@ -163,6 +187,11 @@ impl HeapConfig {
             ));
         }
         Ok(())
+    }
+
+    /// Cleanup workers: the configured count, or Go's `max(GOMAXPROCS / 4, 1)`.
+    pub fn cleanup_worker_count(&self) -> usize {
+        self.cleanup_workers.unwrap_or((self.gomaxprocs / 4).max(1))
     }
 
     /// The heap size below which no automatic cycle starts, scaled by GOGC as Go does.

@@ -9,7 +9,9 @@
 
 use crate::barrier::BarrierKind;
 use crate::mark::pool::GreyPool;
-use crate::mark::{global_refs, mark_from, MarkResult, Roots, PARALLEL_MARK_MIN_BYTES};
+use crate::mark::{
+    global_refs, mark_from, special_refs, MarkResult, Roots, PARALLEL_MARK_MIN_BYTES,
+};
 use crate::mutator::world::{Exclusive, Stopped, FLAG_HANDSHAKE, FLAG_MARKING};
 use crate::mutator::{cycle_guard, serve_for, HeapCore, REQ_FLUSH, REQ_SCAN};
 use crate::sync::stats::Ordering as StatsOrdering;
@@ -201,7 +203,7 @@ fn finish_in_pause(core: &HeapCore, stopped: Stopped<'_>, start: CycleStart, mar
         idle_mark_ns: idle,
     };
     if core.config.gctrace {
-        eprintln!("{}", crate::gctrace::gctrace_line(&record));
+        crate::telemetry::stderr_line(format_args!("{}", crate::gctrace::gctrace_line(&record)));
     }
     core.telemetry.record_cycle(record);
 }
@@ -232,6 +234,7 @@ fn collect_stopped(core: &HeapCore, reason: CycleReason) {
     core.mark.begin(cycle, heap_start);
     flush_mutators(core, &stopped, true);
     let mark_start = Instant::now();
+    put_in_batches(core, special_refs(&core.space));
     let threads = mark_threads(core, heap_start);
     let marked = mark_from(
         &core.space,
@@ -352,9 +355,7 @@ impl<'h> ConcurrentCycle<'h> {
     /// safepoint, blocked ones are scanned by the collector.
     pub fn scan_roots(&mut self) {
         self.check_caller();
-        if self.core.barrier != BarrierKind::Yuasa {
-            handshake(self.core, REQ_SCAN);
-        }
+        scan_roots_concurrently(self.core);
     }
 
     /// Marks on the calling thread until no grey work is visible (mutators may create
@@ -381,11 +382,7 @@ impl<'h> ConcurrentCycle<'h> {
                 None => WorkerPlan::go_rule(core.config.gomaxprocs, self.running_at_start),
             };
             self.start.workers = plan.threads() as u32;
-            workers::run(core, plan, || {
-                if core.barrier != BarrierKind::Yuasa {
-                    handshake(core, REQ_SCAN);
-                }
-            });
+            workers::run(core, plan, || scan_roots_concurrently(core));
         }
         #[cfg(loom)]
         {
@@ -464,6 +461,29 @@ impl ConcurrentCycle<'_> {
         ms.scan_work
             .store(self.marked.scan_work, StatsOrdering::Relaxed);
         ms.end();
+    }
+}
+
+/// The concurrent part of root scanning: the specials and callback queues, then (hybrid
+/// and Dijkstra; Yuasa took them in the first pause) every mutator's handles. Specials
+/// may be scanned with the mutators running: the barrier is on, so a reference a
+/// mutator moves out of a finalizable object is shaded, and a special registered
+/// meanwhile shades its own roots (S31).
+fn scan_roots_concurrently(core: &HeapCore) {
+    put_in_batches(core, special_refs(&core.space));
+    if core.barrier != BarrierKind::Yuasa {
+        handshake(core, REQ_SCAN);
+    }
+}
+
+/// Hands `refs` to the marker as shaded references, in batches that markers can share.
+fn put_in_batches(core: &HeapCore, refs: Vec<crate::object::Ref>) {
+    if refs.len() <= crate::mark::pool::BATCH {
+        core.shaded.put(refs);
+        return;
+    }
+    for chunk in refs.chunks(crate::mark::pool::BATCH) {
+        core.shaded.put(chunk.to_vec());
     }
 }
 

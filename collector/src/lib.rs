@@ -35,6 +35,7 @@
 
 mod background;
 mod barrier;
+mod callbacks;
 mod config;
 mod cycle;
 pub mod gctrace;
@@ -50,9 +51,11 @@ mod telemetry;
 mod verify;
 
 pub use barrier::{Barrier, BarrierKind, Dijkstra, Hybrid, NoBarrier, Yuasa};
+pub use callbacks::cleanup::CleanupEnv;
+pub use callbacks::{keep_alive, CallbackStats, Cleanup, WeakHandle};
 #[cfg(loom)]
 pub use config::LoomFaults;
-pub use config::{default_gomaxprocs, Gogc, HeapConfig, DEFAULT_PAGE_BYTES};
+pub use config::{default_gomaxprocs, CallbackPanic, Gogc, HeapConfig, DEFAULT_PAGE_BYTES};
 pub use cycle::ConcurrentCycle;
 pub use heap::{BadRef, OutOfMemory};
 pub use mutator::handle::{Global, Handle, InteriorHandle};
@@ -113,6 +116,10 @@ pub struct HeapStats {
     pub spans: [usize; 4],
     /// Spans the last cycle left to the concurrent sweep that are not swept yet.
     pub unswept_spans: usize,
+    /// Finalizers: registered, queued, executed, cleared, panicked, pending.
+    pub finalizers: CallbackStats,
+    /// Cleanups: registered, queued, executed, stopped, panicked, pending.
+    pub cleanups: CallbackStats,
 }
 
 impl Heap<Hybrid> {
@@ -188,6 +195,31 @@ impl<B: Barrier> Heap<B> {
         self.core.sweeper.wait_idle();
     }
 
+    /// Waits until no finalizer is queued or running (Go's test-only
+    /// `blockUntilEmptyFinalizerQueue`), without sleeping: the finalizer thread signals
+    /// every batch it finishes. Like [`Heap::gc`], it panics on a thread whose mutator is
+    /// running (a finalizer may need a pause that would wait for it): use
+    /// [`Mutator::drain_finalizers`] there. Returns at once after shutdown.
+    pub fn drain_finalizers(&self) {
+        self.core.refuse_running_caller("Heap::drain_finalizers");
+        self.core.space.queues.finalizers.wait_idle();
+    }
+
+    /// Waits until no cleanup is queued or running (Go's `blockUntilEmpty`); see
+    /// [`Heap::drain_finalizers`].
+    pub fn drain_cleanups(&self) {
+        self.core.refuse_running_caller("Heap::drain_cleanups");
+        self.core.space.queues.cleanups.wait_idle();
+    }
+
+    /// Waits until neither finalizers nor cleanups are queued or running; callbacks that
+    /// queue more (a finalizer whose object then dies in a later cycle) are not waited
+    /// for unless they are queued before this returns.
+    pub fn drain(&self) {
+        self.drain_finalizers();
+        self.drain_cleanups();
+    }
+
     /// Starts a concurrent cycle that the caller steps (the *inline* mode: no collector
     /// thread; tests and loom models drive the collector with it). It runs whatever
     /// `HeapConfig::concurrent` says. Like [`Heap::gc`], it panics on a thread whose
@@ -202,23 +234,41 @@ impl<B: Barrier> Heap<B> {
     /// Shuts the heap down: from now on every use of its mutators and handles panics with
     /// a message saying so (a cycle in progress completes first: its mutators are parked,
     /// and panic when they resume), and the background GC thread, if one was started, is
-    /// told to exit and joined (from a thread whose mutator is running, only told).
+    /// told to exit and joined (from a thread whose mutator is running, only told), and
+    /// so are the finalizer thread and the cleanup workers: callbacks still queued are
+    /// not run (as at Go's exit, S54), and stay counted as pending.
     /// Memory is released when the last mutator, handle and clone of the heap are gone.
     pub fn shutdown(&self) {
+        // Runners learn of it first: a callback that sees the heap shut down is the last
+        // one its runner starts.
+        self.core.space.queues.finalizers.signal_exit();
+        self.core.space.queues.cleanups.signal_exit();
         self.core.flags.fetch_or(FLAG_SHUTDOWN, SeqCst);
         if running_mutator_on_this_thread(self.core.id) {
             // Joining could wait for a cycle that waits for this thread's mutator.
             self.core.background.signal_exit();
             self.core.sweeper.signal_exit();
+            self.core.space.queues.finalizers.signal_exit();
+            self.core.space.queues.cleanups.signal_exit();
         } else {
             self.core.background.stop();
             self.core.sweeper.stop();
+            // Callbacks still queued are neither run nor dropped here (S54): they stay
+            // in the queues until the heap's memory goes.
+            self.core.space.queues.finalizers.stop();
+            self.core.space.queues.cleanups.stop();
         }
     }
 
     /// Whether [`Heap::shutdown`] has been called.
     pub fn is_shut_down(&self) -> bool {
         self.core.flags.load(Relaxed) & FLAG_SHUTDOWN != 0
+    }
+
+    /// Whether `r` names an allocated object now (for tests and diagnostics: a reference
+    /// kept as a number, not a handle, does not keep its object alive).
+    pub fn is_allocated(&self, r: Ref) -> bool {
+        self.core.space.locate(r).is_ok()
     }
 
     /// A snapshot of the counters.
@@ -238,6 +288,8 @@ impl<B: Barrier> Heap<B> {
             mutators: c.world.mutator_count(),
             spans: c.space.span_counts(),
             unswept_spans: c.space.unswept_spans(),
+            finalizers: CallbackStats::read(&c.space.queues.finalizers),
+            cleanups: CallbackStats::read(&c.space.queues.cleanups),
         }
     }
 }

@@ -29,6 +29,9 @@ pub(crate) fn sweep_all(core: &HeapCore, _stopped: &Stopped<'_>) -> SweepResult 
     let mut res = SweepResult::default();
     for i in 0..space.table.len() {
         let Some(span) = space.span(i) else { continue };
+        if matches!(span.kind(), SpanKind::Small | SpanKind::Large) {
+            crate::heap::specials::sweep_specials(span, &space.queues);
+        }
         match span.kind() {
             SpanKind::Free | SpanKind::Immortal => {}
             SpanKind::Large => {

@@ -140,10 +140,17 @@ impl Telemetry {
         self.lost_objects.fetch_add(1, Relaxed);
         let mut r = lock_std(&self.lost_reports);
         if r.len() < MAX_LOST_REPORTS {
-            eprintln!("collector: checkmark: {report}");
+            stderr_line(format_args!("collector: checkmark: {report}"));
             r.push(report);
         }
     }
+}
+
+/// Writes a line on stderr, ignoring failure (a closed stderr must not take down the
+/// thread reporting: `eprintln!` panics then).
+pub(crate) fn stderr_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// Saturating nanoseconds of a duration.

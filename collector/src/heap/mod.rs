@@ -8,6 +8,7 @@
 pub(crate) mod cache;
 pub(crate) mod span;
 pub(crate) mod span_table;
+pub(crate) mod specials;
 pub(crate) mod sweeping;
 
 use crate::object::{Ref, Shape, WORD_BYTES};
@@ -114,6 +115,8 @@ pub(crate) struct Space {
     pub(crate) poison: bool,
     /// Bytes of immortal objects (globals).
     globals_bytes: crate::sync::stats::AtomicUsize,
+    /// The finalizer and cleanup queues that sweeping fills.
+    pub(crate) queues: std::sync::Arc<specials::Queues>,
 }
 
 impl Space {
@@ -135,6 +138,7 @@ impl Space {
             sweeping: AtomicUsize::new(0),
             poison: false,
             globals_bytes: Default::default(),
+            queues: Default::default(),
         };
         let sentinel = space.alloc_immortal(&Shape::new("zero-sized sentinel", 0, 0));
         debug_assert_eq!(sentinel, space.zero_sentinel);

@@ -59,6 +59,8 @@ pub(crate) struct Span {
     meta: Box<[AtomicU64]>,
     /// The sweep generation the span was last swept in (see `heap::sweeping`).
     pub(crate) sweepgen: AtomicU32,
+    /// Finalizers, cleanups and weak handles of the span's objects.
+    pub(crate) specials: super::specials::SpanSpecials,
 }
 
 fn atomics<T>(n: usize, f: impl Fn() -> T) -> Box<[T]> {
@@ -84,6 +86,7 @@ impl Span {
             check_bits: atomics(bitmap_words, || AtomicU64::new(0)),
             meta: atomics(max_slots, || AtomicU64::new(0)),
             sweepgen: AtomicU32::new(0),
+            specials: Default::default(),
         }
     }
 
@@ -116,6 +119,7 @@ impl Span {
 
     /// Returns the span to the free state.
     pub(crate) fn release(&self) {
+        debug_assert!(!self.specials.any(), "a span with specials was freed");
         self.kind.store(SpanKind::Free as u32, Release);
     }
 

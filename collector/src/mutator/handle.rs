@@ -58,6 +58,16 @@ impl<'m, B: Barrier> Handle<'m, B> {
         Handle::new(m, root, r, loc.span, loc.base, loc.ptr_slots, loc.words)
     }
 
+    /// The span holding the object.
+    pub(crate) fn span(&self) -> &'m Span {
+        self.span
+    }
+
+    /// The object's first word within its span.
+    pub(crate) fn base(&self) -> usize {
+        self.base
+    }
+
     /// The mutator that owns this handle.
     pub fn mutator(&self) -> &'m Mutator<B> {
         self.m

@@ -65,6 +65,8 @@ impl Drop for HeapCore {
     fn drop(&mut self) {
         self.background.stop();
         self.sweeper.stop();
+        self.space.queues.finalizers.stop();
+        self.space.queues.cleanups.stop();
     }
 }
 
@@ -301,7 +303,8 @@ impl<B: Barrier> Mutator<B> {
         }
     }
 
-    fn record_shade(&self, r: Ref) {
+    /// Records `r` in the write-barrier buffer (shaded for the running mark).
+    pub(crate) fn record_shade(&self, r: Ref) {
         let full = self.shared.wbuf.with_mut(|b| {
             // SAFETY: the buffer is owner-only while running, like the roots (`push_root`).
             let b = unsafe { &mut *b };
@@ -370,6 +373,16 @@ impl<B: Barrier> Mutator<B> {
         self.blocking_depth.set(self.blocking_depth.get() + 1);
         let _unblock = Unblock(self);
         f()
+    }
+
+    /// [`crate::Heap::drain_finalizers`] from a mutator's thread: blocks meanwhile.
+    pub fn drain_finalizers(&self) {
+        self.blocking(|| self.core.space.queues.finalizers.wait_idle());
+    }
+
+    /// [`crate::Heap::drain_cleanups`] from a mutator's thread: blocks meanwhile.
+    pub fn drain_cleanups(&self) {
+        self.blocking(|| self.core.space.queues.cleanups.wait_idle());
     }
 
     /// Runs one full collection cycle, as Go's `runtime.GC()`: it runs even when

@@ -1,0 +1,334 @@
+//! Cleanups (Go's `runtime.AddCleanup` and `Cleanup.Stop`, S14, S16–S22, S24, S29, S34,
+//! S36, S40–S42, S44, S46, S48, S50): registration on a [`Mutator`], [`Cleanup::stop`], and
+//! the runner that the heap's cleanup workers (or [`Mutator::run_cleanups`]) use.
+//!
+//! The testbed's choices where Go's behaviour is an accident: cleanups on one address
+//! are queued newest first, as Go's (S24); workers take one cleanup at a time, so a slow
+//! cleanup holds back nothing another worker can take (Go's workers take a block of up
+//! to 20, S41); all `max(GOMAXPROCS/4, 1)` workers (or `HeapConfig::cleanup_workers`)
+//! start with the first registration, where Go starts extra ones only inside a later
+//! AddCleanup (S40).
+
+use super::run_guarded;
+use crate::barrier::Barrier;
+use crate::heap::span::SpanKind;
+use crate::heap::specials::{Payload, Special, SpecialKind};
+use crate::mutator::handle::{Handle, InteriorHandle};
+use crate::mutator::world::FLAG_MARKING;
+use crate::mutator::{HeapCore, Mutator};
+use crate::sync::{lock, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
+
+/// A cleanup with an environment box: it gets the box as a handle of the runner's mutator.
+pub(crate) type EnvCleanupCall<B> = Box<dyn for<'m> FnOnce(Handle<'m, B>) + Send>;
+/// A cleanup without one: it needs no mutator.
+pub(crate) type PlainCleanupCall = Box<dyn FnOnce() + Send>;
+
+/// Cleanup ids: a process-wide counter, pre-incremented, 0 reserved for the no-op (S20).
+static NEXT_CLEANUP_ID: AtomicU64 = AtomicU64::new(0);
+
+/// A registered cleanup (Go's `runtime.Cleanup`): it can be stopped, and does not keep
+/// its object alive (S22).
+#[derive(Clone)]
+pub struct Cleanup {
+    /// `None` for the no-op cleanup of a global or zero-sized object (S17).
+    core: Option<std::sync::Weak<HeapCore>>,
+    id: u64,
+    span: usize,
+    word: u32,
+}
+
+impl std::fmt::Debug for Cleanup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Cleanup(id {}, span {}, word {})",
+            self.id, self.span, self.word
+        )
+    }
+}
+
+impl Cleanup {
+    /// Go's `Cleanup.Stop` (S21): removes exactly this cleanup if it has not been queued
+    /// yet. It sweeps the object's span first, so a cleanup whose object a finished mark
+    /// found dead is queued by that sweep and not stopped. Idempotent; a no-op for the
+    /// cleanup of a global or zero-sized object, and once the heap is gone.
+    ///
+    /// To be sure it stops the cleanup, keep the object reachable across the call (a
+    /// handle dropped after it, or [`crate::keep_alive`]): a cycle that completes while
+    /// the object is unreachable queues the cleanup (S22).
+    pub fn stop(&self) {
+        if let Some(core) = self.core.as_ref().and_then(|w| w.upgrade()) {
+            self.stop_in(&core);
+        }
+    }
+
+    fn stop_in(&self, core: &HeapCore) {
+        if self.id == 0 {
+            return;
+        }
+        let space = &core.space;
+        let Some(span) = space.span(self.span) else {
+            return;
+        };
+        space.ensure_swept(span);
+        let removed = span.specials.with(|list| {
+            let at = list.iter().position(|s| {
+                s.word == self.word
+                    && s.kind == SpecialKind::Cleanup
+                    && matches!(s.payload, Payload::Cleanup { id, .. } if id == self.id)
+            });
+            at.map(|i| list.remove(i))
+        });
+        if removed.is_some() {
+            space
+                .queues
+                .cleanups
+                .counters
+                .stopped
+                .fetch_add(1, StdOrdering::Relaxed);
+        }
+    }
+
+    /// The cleanup's id (0 for a no-op cleanup).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// An environment box for [`Mutator::add_cleanup_with`]: a whole object, or an interior
+/// handle (whose object is the box).
+pub trait CleanupEnv<'m, B: Barrier> {
+    /// The box object, and whether it was given as an interior handle.
+    fn env_box(&self) -> (&Handle<'m, B>, bool);
+}
+
+impl<'m, B: Barrier> CleanupEnv<'m, B> for Handle<'m, B> {
+    fn env_box(&self) -> (&Handle<'m, B>, bool) {
+        (self, false)
+    }
+}
+
+impl<'m, B: Barrier> CleanupEnv<'m, B> for InteriorHandle<'m, B> {
+    fn env_box(&self) -> (&Handle<'m, B>, bool) {
+        (self.object(), true)
+    }
+}
+
+impl<B: Barrier> Mutator<B> {
+    /// Go's `runtime.AddCleanup(obj, f, arg)`: when the collector finds `obj` unreachable
+    /// (and it has no finalizer, S48), `f(arg)` is queued and run by a cleanup worker; the
+    /// object is freed in the same sweep (S44), so `f` can never see it. `arg` is moved
+    /// into the registration; it cannot hold handles (they are not `Send`), so it cannot
+    /// keep `obj` alive — Go's S14/S18 mistakes with a plain argument are impossible here.
+    ///
+    /// Any number of cleanups may be registered on one object (S20). On a global or the
+    /// zero-sized sentinel, the returned cleanup is a no-op (S17).
+    pub fn add_cleanup<T, F>(&self, obj: &Handle<'_, B>, arg: T, f: F) -> Cleanup
+    where
+        T: Send + 'static,
+        F: FnOnce(T) + Send + 'static,
+    {
+        let call: PlainCleanupCall = Box::new(move || f(arg));
+        self.register_cleanup(obj, None, None, Box::new(call))
+    }
+
+    /// [`Mutator::add_cleanup`] on an interior field; it runs when the whole object dies.
+    pub fn add_cleanup_at<T, F>(&self, field: &InteriorHandle<'_, B>, arg: T, f: F) -> Cleanup
+    where
+        T: Send + 'static,
+        F: FnOnce(T) + Send + 'static,
+    {
+        let call: PlainCleanupCall = Box::new(move || f(arg));
+        self.register_cleanup(
+            field.object(),
+            Some(field.field() as u32),
+            None,
+            Box::new(call),
+        )
+    }
+
+    /// [`Mutator::add_cleanup`] with an environment box: the managed references the
+    /// cleanup needs travel in `env`, which the registration keeps alive (traced) and
+    /// hands to `f` (S16, S29). Go's checks run on the box, with Go's messages, as panics
+    /// the caller can catch:
+    /// - the box is the object: `runtime.AddCleanup: ptr is equal to arg, cleanup will
+    ///   never run` (S14);
+    /// - the box is an interior handle into the object: `runtime.AddCleanup: ptr is
+    ///   within arg, cleanup will never run` (S18);
+    /// - a reference slot of the box holds the object: `runtime.AddCleanup: cleanup
+    ///   function closes over ptr, cleanup will never run` (S19). As in Go only direct
+    ///   references are checked; the leak checker finds indirect ones.
+    pub fn add_cleanup_with<'m, T, F, E>(
+        &self,
+        obj: &Handle<'_, B>,
+        env: &E,
+        arg: T,
+        f: F,
+    ) -> Cleanup
+    where
+        T: Send + 'static,
+        F: for<'r> FnOnce(Handle<'r, B>, T) + Send + 'static,
+        E: CleanupEnv<'m, B>,
+    {
+        let (boxed, interior) = env.env_box();
+        self.check_same_heap(obj);
+        self.check_same_heap(boxed);
+        if boxed.same_object(obj) {
+            if interior {
+                panic!("runtime.AddCleanup: ptr is within arg, cleanup will never run");
+            }
+            panic!("runtime.AddCleanup: ptr is equal to arg, cleanup will never run");
+        }
+        for i in 0..boxed.ptr_slots() {
+            if boxed.get(i).is_some_and(|r| r.same_object(obj)) {
+                panic!(
+                    "runtime.AddCleanup: cleanup function closes over ptr, cleanup will never run"
+                );
+            }
+        }
+        let call: EnvCleanupCall<B> = Box::new(move |env| f(env, arg));
+        self.register_cleanup(obj, None, Some(boxed), Box::new(call))
+    }
+
+    fn register_cleanup(
+        &self,
+        obj: &Handle<'_, B>,
+        field: Option<u32>,
+        env: Option<&Handle<'_, B>>,
+        call: crate::heap::specials::Callback,
+    ) -> Cleanup {
+        self.check_same_heap(obj);
+        let span = obj.span();
+        let word = (obj.base() + field.unwrap_or(0) as usize) as u32;
+        if span.kind() == SpanKind::Immortal {
+            return Cleanup {
+                core: None,
+                id: 0,
+                span: span.index,
+                word,
+            };
+        }
+        #[cfg(not(loom))]
+        super::runner::ensure_runners(
+            &self.core,
+            |q| &q.cleanups,
+            self.core.config.cleanup_worker_count(),
+            "gc-cleanup",
+            cleanup_batch::<B>,
+        );
+        let id = NEXT_CLEANUP_ID.fetch_add(1, StdOrdering::Relaxed) + 1;
+        self.running(|| {
+            let space = &self.core.space;
+            space.ensure_swept(span);
+            let special = Special {
+                slot: obj.reference().slot() as u32,
+                word,
+                obj: obj.reference(),
+                field,
+                kind: SpecialKind::Cleanup,
+                payload: Payload::Cleanup {
+                    id,
+                    env: env.map(|e| e.reference()),
+                    f: call,
+                },
+            };
+            if span.specials.insert(special).is_err() {
+                unreachable!("cleanups are inserted whatever is there");
+            }
+            // S31: registered during a mark, the cleanup shades its own box.
+            if self.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
+                if let Some(e) = env {
+                    self.record_shade(e.reference());
+                }
+            }
+            space
+                .queues
+                .cleanups
+                .counters
+                .registered
+                .fetch_add(1, StdOrdering::Relaxed);
+        });
+        Cleanup {
+            core: Some(weak_core(&self.core)),
+            id,
+            span: span.index,
+            word,
+        }
+    }
+
+    /// [`Cleanup::stop`] through this mutator's heap (the form loom models use: there
+    /// the cleanup holds no reference to its heap).
+    pub fn stop_cleanup(&self, c: &Cleanup) {
+        c.stop_in(&self.core);
+    }
+
+    /// Runs queued cleanups on this thread until the queue is empty, and returns how many
+    /// ran: what each cleanup worker does, for loom models and callers that step the
+    /// collector themselves. Cleanups are taken one at a time and run in the blocking
+    /// state.
+    pub fn run_cleanups(&self) -> usize {
+        let queues = self.core.space.queues.clone();
+        let q = &queues.cleanups;
+        let policy = self.core.config.callback_panic;
+        let mut ran = 0;
+        loop {
+            let next = self.running(|| {
+                let mut g = lock(&q.state);
+                if g.exit {
+                    return None;
+                }
+                let e = g.items.pop_front()?;
+                g.running += 1;
+                drop(g);
+                let env = e
+                    .env
+                    .map(|r| self.handle_for(r, &|| "the cleanup queue".to_string()));
+                Some((env, e.f))
+            });
+            let Some((env, f)) = next else { return ran };
+            run_guarded(
+                policy,
+                &q.counters,
+                "cleanup (runtime.runCleanups)",
+                || q.len(),
+                || match env {
+                    Some(env) => {
+                        let call = *f
+                            .downcast::<EnvCleanupCall<B>>()
+                            .expect("collector: internal error: a cleanup of another barrier");
+                        self.blocking(|| call(env))
+                    }
+                    None => {
+                        let call = *f
+                            .downcast::<PlainCleanupCall>()
+                            .expect("collector: internal error: a cleanup without its box");
+                        self.blocking(call)
+                    }
+                },
+            );
+            ran += 1;
+            lock(&q.state).running -= 1;
+            q.cv.notify_all();
+        }
+    }
+}
+
+#[cfg(not(loom))]
+fn weak_core(core: &std::sync::Arc<HeapCore>) -> std::sync::Weak<HeapCore> {
+    std::sync::Arc::downgrade(core)
+}
+
+#[cfg(loom)]
+fn weak_core(_core: &crate::sync::Arc<HeapCore>) -> std::sync::Weak<HeapCore> {
+    // Under loom the heap core is in a loom `Arc`; models stop cleanups with
+    // `Mutator::stop_cleanup`.
+    std::sync::Weak::new()
+}
+
+/// A cleanup worker's batch: a mutator for as long as cleanups are queued.
+#[cfg(not(loom))]
+fn cleanup_batch<B: Barrier>(core: &std::sync::Arc<HeapCore>) {
+    let m = Mutator::<B>::new(core.clone());
+    m.run_cleanups();
+}

@@ -1,0 +1,249 @@
+//! Finalizers (Go's `runtime.SetFinalizer`, S3–S6, S10, S12, S28, S31, S34, S37–S39,
+//! S43–S47, S49–S52): registration and clearing on a [`Mutator`], and the runner that
+//! takes queued finalizers one at a time — the heap's finalizer thread, or the caller of
+//! [`Mutator::run_finalizers`].
+//!
+//! The testbed's choices where Go's behaviour is an accident: finalizers of one batch run
+//! in queue order (the sweep's address order), not Go's LIFO (S38).
+
+use super::{fatal, run_guarded};
+use crate::barrier::Barrier;
+use crate::heap::span::SpanKind;
+use crate::heap::specials::{Payload, Special, SpecialKind};
+use crate::mutator::handle::{Handle, InteriorHandle};
+use crate::mutator::world::FLAG_MARKING;
+use crate::mutator::Mutator;
+use crate::object::Ref;
+use crate::sync::{lock, Ordering::Relaxed};
+
+/// A finalizer as stored: it gets the object, the registered interior field (if any) and
+/// the environment box (if any), as handles of the mutator running it.
+pub(crate) type FinalizerCall<B> =
+    Box<dyn for<'m> FnOnce(Handle<'m, B>, Option<u32>, Option<Handle<'m, B>>) + Send>;
+
+/// How many queued finalizers the runner takes at a time (each becomes a root of the
+/// running mutator until it has run).
+const CHUNK: usize = 64;
+
+impl<B: Barrier> Mutator<B> {
+    /// Go's `runtime.SetFinalizer(obj, f)`: when the collector finds `obj` unreachable, it
+    /// resurrects it and queues `f`, which the heap's finalizer thread runs with a handle
+    /// to the object (S34, S43). The object is freed by the first cycle that finds it
+    /// unreachable after `f` has returned (two-cycle reclamation); `f` may store the object
+    /// (resurrection, S47) or register a new finalizer on it.
+    ///
+    /// `f` cannot capture handles (they are not `Send`); managed references it needs go in
+    /// an environment box ([`Mutator::set_finalizer_with`]).
+    ///
+    /// On a global or the zero-sized sentinel this is a silent no-op (S4, S52). A second
+    /// finalizer at the same address is a fatal error, as in Go: the process prints
+    /// `fatal error: runtime.SetFinalizer: finalizer already set` and exits with status 2
+    /// (S10); clear it first.
+    pub fn set_finalizer<F>(&self, obj: &Handle<'_, B>, f: F)
+    where
+        F: for<'m> FnOnce(Handle<'m, B>) + Send + 'static,
+    {
+        let call: FinalizerCall<B> = Box::new(move |h, _, _| f(h));
+        self.register_finalizer(obj, None, None, call);
+    }
+
+    /// [`Mutator::set_finalizer`] with an environment box: `env` is kept alive (traced) as
+    /// long as the finalizer is registered or queued, and handed to `f` with the object.
+    /// A box that reaches the object keeps it from ever being finalized (S49).
+    pub fn set_finalizer_with<F>(&self, obj: &Handle<'_, B>, env: &Handle<'_, B>, f: F)
+    where
+        F: for<'m> FnOnce(Handle<'m, B>, Handle<'m, B>) + Send + 'static,
+    {
+        let call: FinalizerCall<B> =
+            Box::new(move |h, _, env| f(h, env.expect("the environment box")));
+        self.register_finalizer(obj, None, Some(env), call);
+    }
+
+    /// A finalizer on an interior address (Go's `SetFinalizer(&s.field, f)`, S5): each
+    /// data-word field may carry its own finalizer, which receives its own field (S50).
+    /// A reference-slot field is Go's fatal `pointer not at beginning of allocated block`
+    /// (its static type is not pointer-free).
+    pub fn set_finalizer_at<F>(&self, field: &InteriorHandle<'_, B>, f: F)
+    where
+        F: for<'m> FnOnce(InteriorHandle<'m, B>) + Send + 'static,
+    {
+        let obj = field.object();
+        if field.field() < obj.ptr_slots() {
+            fatal("runtime.SetFinalizer: pointer not at beginning of allocated block");
+        }
+        let call: FinalizerCall<B> =
+            Box::new(move |h, field, _| f(h.interior(field.expect("an interior field") as usize)));
+        self.register_finalizer(obj, Some(field.field() as u32), None, call);
+    }
+
+    /// Go's `runtime.SetFinalizer(obj, nil)`: removes the finalizer registered at exactly
+    /// this address, if any (S6). It never starts the finalizer thread.
+    pub fn clear_finalizer(&self, obj: &Handle<'_, B>) {
+        self.remove_finalizer(obj, None);
+    }
+
+    /// Clears the finalizer registered on an interior field.
+    pub fn clear_finalizer_at(&self, field: &InteriorHandle<'_, B>) {
+        self.remove_finalizer(field.object(), Some(field.field() as u32));
+    }
+
+    fn register_finalizer(
+        &self,
+        obj: &Handle<'_, B>,
+        field: Option<u32>,
+        env: Option<&Handle<'_, B>>,
+        call: FinalizerCall<B>,
+    ) {
+        self.check_same_heap(obj);
+        if let Some(e) = env {
+            self.check_same_heap(e);
+        }
+        let span = obj.span();
+        if span.kind() == SpanKind::Immortal {
+            return; // S4, S52: globals and the zero-sized sentinel.
+        }
+        #[cfg(not(loom))]
+        super::runner::ensure_runners(
+            &self.core,
+            |q| &q.finalizers,
+            1,
+            "gc-finalizer",
+            finalizer_batch::<B>,
+        );
+        self.running(|| {
+            let space = &self.core.space;
+            space.ensure_swept(span);
+            let special = Special {
+                slot: obj.reference().slot() as u32,
+                word: (obj.base() + field.unwrap_or(0) as usize) as u32,
+                obj: obj.reference(),
+                field,
+                kind: SpecialKind::Finalizer,
+                payload: Payload::Finalizer {
+                    env: env.map(|e| e.reference()),
+                    f: Box::new(call),
+                },
+            };
+            if span.specials.insert(special).is_err() {
+                fatal("runtime.SetFinalizer: finalizer already set");
+            }
+            // S31: registered during a mark, the special shades its own roots.
+            if self.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
+                let mut refs = Vec::new();
+                crate::mark::object_refs_except_self(span, obj.reference().slot(), &mut refs);
+                refs.extend(env.map(|e| e.reference()));
+                for r in refs {
+                    self.record_shade(r);
+                }
+            }
+            space
+                .queues
+                .finalizers
+                .counters
+                .registered
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+
+    fn remove_finalizer(&self, obj: &Handle<'_, B>, field: Option<u32>) {
+        self.check_same_heap(obj);
+        let span = obj.span();
+        if span.kind() == SpanKind::Immortal {
+            return;
+        }
+        let word = (obj.base() + field.unwrap_or(0) as usize) as u32;
+        self.running(|| {
+            let space = &self.core.space;
+            space.ensure_swept(span);
+            let removed = span.specials.with(|list| {
+                let at = list
+                    .iter()
+                    .position(|s| s.word == word && s.kind == SpecialKind::Finalizer);
+                at.map(|i| list.remove(i))
+            });
+            if removed.is_some() {
+                space
+                    .queues
+                    .finalizers
+                    .counters
+                    .stopped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+    }
+
+    /// Runs queued finalizers on this thread, one at a time, until the queue is empty,
+    /// and returns how many ran: what the heap's finalizer thread does, for loom models
+    /// and callers that step the collector themselves. Each finalizer runs in the
+    /// blocking state (a finalizer that sleeps delays no pause); its heap accesses
+    /// re-enter the running state.
+    pub fn run_finalizers(&self) -> usize {
+        let queues = self.core.space.queues.clone();
+        let q = &queues.finalizers;
+        let policy = self.core.config.callback_panic;
+        let mut ran = 0;
+        loop {
+            // Taking entries and rooting their objects is one step with respect to pauses.
+            let chunk = self.running(|| {
+                let mut g = lock(&q.state);
+                if g.exit {
+                    return Vec::new();
+                }
+                let n = g.items.len().min(CHUNK);
+                let items: Vec<_> = g.items.drain(..n).collect();
+                g.running += n;
+                drop(g);
+                items
+                    .into_iter()
+                    .map(|e| {
+                        let h = self.queued_handle(e.obj);
+                        let env = e.env.map(|r| self.queued_handle(r));
+                        (h, e.field, env, e.f)
+                    })
+                    .collect::<Vec<_>>()
+            });
+            if chunk.is_empty() {
+                return ran;
+            }
+            let n = chunk.len();
+            for (h, field, env, f) in chunk {
+                if q.exiting() {
+                    // Shutdown: the rest of the chunk is neither run nor counted as run.
+                    break;
+                }
+                let call = *f
+                    .downcast::<FinalizerCall<B>>()
+                    .expect("collector: internal error: a finalizer of another barrier type");
+                run_guarded(
+                    policy,
+                    &q.counters,
+                    "finalizer (runtime.runFinalizers)",
+                    || q.len(),
+                    || self.blocking(|| call(h, field, env)),
+                );
+                ran += 1;
+            }
+            lock(&q.state).running -= n;
+            q.cv.notify_all();
+        }
+    }
+
+    /// A handle to an object a queue holds (rooted by the queue until now).
+    fn queued_handle(&self, r: Ref) -> Handle<'_, B> {
+        self.handle_for(r, &|| "a callback queue".to_string())
+    }
+
+    /// Panics unless `h` belongs to this mutator's heap.
+    pub(crate) fn check_same_heap(&self, h: &Handle<'_, B>) {
+        if !self.same_heap(h.mutator()) {
+            panic!("collector: the handle belongs to a different heap");
+        }
+    }
+}
+
+/// The finalizer thread's batch: a mutator for as long as finalizers are queued.
+#[cfg(not(loom))]
+fn finalizer_batch<B: Barrier>(core: &std::sync::Arc<crate::mutator::HeapCore>) {
+    let m = Mutator::<B>::new(core.clone());
+    m.run_finalizers();
+}

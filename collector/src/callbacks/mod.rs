@@ -1,0 +1,116 @@
+//! Finalizers, cleanups, weak handles and `keep_alive`: Go's `runtime.SetFinalizer`,
+//! `runtime.AddCleanup` / `Cleanup.Stop`, `weak.Pointer` and `runtime.KeepAlive` on the
+//! testbed (`SEMANTICS.md` is the specification; items are cited as Sn).
+//!
+//! Registration adds a special to the object's span (`heap::specials`); mark treats
+//! specials and the queues as roots (`mark::special_refs`); sweeping queues the callbacks
+//! of dead objects. This module owns the registration rules and the runners: one
+//! finalizer thread and a pool of cleanup workers (normal builds), each a mutator that
+//! runs user code in the blocking state. Under loom no thread is started: a model runs
+//! queued callbacks inline with [`crate::Mutator::run_finalizers`] and
+//! [`crate::Mutator::run_cleanups`].
+//!
+//! What Go checks at run time because its API takes `any` (S1, S2, S7–S9, S13) cannot be
+//! written here: the object is a [`crate::Handle`], the callback a typed closure. What
+//! remains keeps Go's kind of failure and message: SetFinalizer mistakes are fatal (the
+//! process prints `fatal error: runtime.SetFinalizer: …` and exits with status 2), AddCleanup
+//! mistakes are panics a caller can catch.
+
+pub(crate) mod cleanup;
+pub(crate) mod finalizer;
+mod runner;
+pub(crate) mod weak;
+
+use crate::barrier::Barrier;
+use crate::config::CallbackPanic;
+use crate::heap::specials::CallbackCounters;
+use crate::mutator::handle::Handle;
+use std::sync::atomic::Ordering::Relaxed;
+
+pub use cleanup::Cleanup;
+pub use weak::WeakHandle;
+
+/// Go's `runtime.KeepAlive`: consumes the handle here, so the object stays reachable at
+/// least up to this point (S53). A handle that lives to the end of its scope is Go's
+/// `defer runtime.KeepAlive(x)`.
+#[inline(never)]
+pub fn keep_alive<B: Barrier>(h: Handle<'_, B>) {
+    drop(std::hint::black_box(h));
+}
+
+/// A snapshot of one kind of callback's counters (Go's `/gc/finalizers/*` and
+/// `/gc/cleanups/*` metrics, S63, and more).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallbackStats {
+    /// Registrations that added a special (no-ops on globals and zero-sized objects are
+    /// not counted).
+    pub registered: u64,
+    /// Callbacks queued because their object was found dead.
+    pub queued: u64,
+    /// Callbacks that have run (panicked ones included).
+    pub executed: u64,
+    /// Registrations removed before their object died (`Cleanup::stop`, clearing a
+    /// finalizer).
+    pub stopped: u64,
+    /// Callbacks that panicked.
+    pub panicked: u64,
+    /// Callbacks queued and not yet finished (queued − executed).
+    pub pending: u64,
+    /// Runner threads started (the finalizer thread, or the cleanup workers).
+    pub runners: usize,
+}
+
+impl CallbackStats {
+    pub(crate) fn read<T>(q: &crate::heap::specials::CallbackQueue<T>) -> CallbackStats {
+        let c = &q.counters;
+        let runners = crate::sync::lock(&q.state).spawned;
+        let queued = c.queued.load(Relaxed);
+        let executed = c.executed.load(Relaxed);
+        CallbackStats {
+            registered: c.registered.load(Relaxed),
+            queued,
+            executed,
+            stopped: c.stopped.load(Relaxed),
+            panicked: c.panicked.load(Relaxed),
+            pending: queued.saturating_sub(executed),
+            runners,
+        }
+    }
+}
+
+/// A fatal error of the testbed, as Go's `throw`: the message on stderr and exit status 2.
+#[cold]
+pub(crate) fn fatal(msg: &str) -> ! {
+    crate::telemetry::stderr_line(format_args!("fatal error: {msg}"));
+    std::process::exit(2)
+}
+
+/// Runs one callback, catching a panic and applying the heap's policy. `what` names the
+/// runner in messages (Go's traces name `runtime.runFinalizers` / `runtime.runCleanups`).
+pub(crate) fn run_guarded(
+    policy: CallbackPanic,
+    counters: &CallbackCounters,
+    what: &str,
+    pending: impl FnOnce() -> usize,
+    f: impl FnOnce(),
+) {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    counters.executed.fetch_add(1, Relaxed);
+    if let Err(payload) = result {
+        counters.panicked.fetch_add(1, Relaxed);
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(a non-string panic payload)".to_string());
+        crate::telemetry::stderr_line(format_args!("collector: panic in {what}: {msg}"));
+        if policy == CallbackPanic::Exit {
+            crate::telemetry::stderr_line(format_args!(
+                "collector: {} more callbacks were queued and will not run; exiting \
+                 (HeapConfig::callback_panic = Report keeps running)",
+                pending()
+            ));
+            std::process::exit(2);
+        }
+    }
+}
