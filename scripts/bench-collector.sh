@@ -18,13 +18,13 @@ for i in $(seq "$runs"); do
   for mode in $modes; do
     printf 'gcbench run %s/%s (%s)          \r' "$i" "$runs" "$mode" >&2
     case $mode in
-      stw) flags=() ;;
-      *) flags=(--concurrent --barrier "${mode#concurrent-}") ;;
+      stw) flags=(--stw) ;;
+      *) flags=(--barrier "${mode#concurrent-}") ;;
     esac
-    ./target/release/gcbench "${flags[@]}" --json | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))' >> "$tmp/gcbench-$mode.jsonl"
+    ./target/release/gcbench "${flags[@]}" --json --quiet --out "$tmp/report" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))' >> "$tmp/gcbench-$mode.jsonl"
   done
 done
-./target/release/gcbench --verify --json | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))' > "$tmp/gcbench-verify.json"
+./target/release/gcbench --stw --verify --json --quiet --out "$tmp/report" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))' > "$tmp/gcbench-verify.json"
 ./target/release/allocbench --json > "$tmp/allocbench.json"
 ./target/release/rootsbench --json > "$tmp/rootsbench.json"
 python3 - "$tmp" "$runs" > "$tmp/README.md" <<'PY'

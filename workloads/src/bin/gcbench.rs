@@ -1,17 +1,26 @@
 //! GCBench (Boehm, Ellis and Kovac): builds and drops complete binary trees of several
 //! depths, top-down and bottom-up, while a long-lived tree and a large array of doubles
-//! stay live. Stretch depth 18, long-lived depth 16, 500,000 doubles, trees 4..=16.
+//! stay live. Stretch depth 18, long-lived depth 16, 500,000 doubles, trees 4..=16, on one
+//! mutator.
 //!
-//! `cargo run --release -p workloads --bin gcbench -- [--gogc N|off] [--verify] [--json]`
+//! Runs on the shared harness (`workloads::harness`): the common flags, and the report in
+//! `--out`. Each tree's construction is one operation of the latency histogram. Findings:
+//! `trees` (per depth: trees built each way and the milliseconds each way took);
+//! `long_lived_nodes` (counted at the end: 2^17 - 1 when intact), `array_ok` (every
+//! element written still reads back) and `long_lived_ok` (both; false makes the exit
+//! status 1).
+//!
+//! `cargo run --release -p workloads --bin gcbench -- [--stw] [--gogc N|off] [--verify] [--json]`
 
 use clap::Parser;
-use collector::{
-    Barrier, BarrierKind, Dijkstra, Gogc, Handle, Heap, HeapConfig, Hybrid, Mutator, NoBarrier,
-    Shape, Yuasa,
-};
-use serde::Serialize;
+use collector::{Barrier, Handle, Mutator, Shape};
+use hdrhistogram::Histogram;
+use serde_json::{json, Map, Value};
 use std::time::Instant;
-use workloads::report::Summary;
+use workloads::harness::cli::{self, Args, DurationUse, Workload};
+use workloads::harness::progress::{Goal, Progress};
+use workloads::harness::run::{exit_status, fail, latency_histogram, Run};
+use workloads::with_barrier;
 
 workloads::use_mimalloc!();
 
@@ -26,82 +35,19 @@ const ARRAY_SIZE: usize = 500_000;
 const MIN_TREE_DEPTH: u32 = 4;
 const MAX_TREE_DEPTH: u32 = 16;
 
+const WORKLOAD: Workload = Workload {
+    name: "gcbench",
+    mutators: 1,
+    max_mutators: Some(1),
+    duration: DurationUse::Ignored("GCBench's size is fixed (trees of depths 4 to 16)"),
+};
+
 /// GCBench on the collector testbed.
-#[derive(Parser, Debug, Serialize)]
-#[command(name = "gcbench", version, about)]
-struct Args {
-    /// GOGC: heap growth percentage that triggers a cycle, or "off".
-    #[arg(long, default_value = "100", value_parser = parse_gogc)]
-    #[serde(serialize_with = "ser_display")]
-    gogc: Gogc,
-    /// GOMAXPROCS: the most threads that mark during a pause (default: all cores).
-    #[arg(long, default_value_t = collector::default_gomaxprocs(), value_parser = parse_gomaxprocs)]
-    gomaxprocs: usize,
-    /// The write barrier: hybrid (Go's), dijkstra, yuasa, or none (ablation).
-    #[arg(long, default_value = "hybrid", value_parser = parse_barrier)]
-    #[serde(serialize_with = "ser_display")]
-    barrier: BarrierKind,
-    /// Mark concurrently with the mutator (two short pauses a cycle) instead of in one
-    /// stop-the-world pause.
-    #[arg(long)]
-    concurrent: bool,
-    /// Background mark workers of a concurrent cycle: a number (0 = assists only), or
-    /// "auto" for Go's 25% rule.
-    #[arg(long, default_value = "auto", value_parser = parse_mark_workers)]
-    #[serde(serialize_with = "ser_display")]
-    mark_workers: MarkWorkers,
-    /// Verify every cycle's mark (checkmark) and poison freed objects.
-    #[arg(long)]
-    verify: bool,
-    /// Print the JSON summary on stdout instead of the text report.
-    #[arg(long)]
-    json: bool,
-}
-
-fn parse_gogc(s: &str) -> Result<Gogc, String> {
-    s.parse()
-}
-
-/// `--mark-workers`: a count, or Go's rule.
-#[derive(Clone, Copy, Debug)]
-struct MarkWorkers(Option<usize>);
-
-impl std::fmt::Display for MarkWorkers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(n) => write!(f, "{n}"),
-            None => f.write_str("auto"),
-        }
-    }
-}
-
-fn parse_mark_workers(s: &str) -> Result<MarkWorkers, String> {
-    if s.trim() == "auto" {
-        return Ok(MarkWorkers(None));
-    }
-    match s.trim().parse::<usize>() {
-        Ok(n) if n <= 1024 => Ok(MarkWorkers(Some(n))),
-        _ => Err(format!(
-            "invalid mark worker count {s:?}: expected \"auto\" or an integer in 0..=1024"
-        )),
-    }
-}
-
-fn parse_barrier(s: &str) -> Result<BarrierKind, String> {
-    s.parse()
-}
-
-fn parse_gomaxprocs(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(n) if (1..=1024).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "invalid GOMAXPROCS {s:?}: expected an integer in 1..=1024"
-        )),
-    }
-}
-
-fn ser_display<S: serde::Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(v)
+#[derive(Parser, Debug)]
+#[command(name = "gcbench", version)]
+struct Cli {
+    #[command(flatten)]
+    common: Args,
 }
 
 fn tree_size(depth: u32) -> u64 {
@@ -110,6 +56,16 @@ fn tree_size(depth: u32) -> u64 {
 
 fn num_iters(depth: u32) -> u64 {
     2 * tree_size(STRETCH_TREE_DEPTH) / tree_size(depth)
+}
+
+fn depths() -> impl Iterator<Item = u32> {
+    (MIN_TREE_DEPTH..=MAX_TREE_DEPTH).step_by(2)
+}
+
+/// Nodes the whole benchmark allocates: the progress bar's goal.
+fn total_nodes() -> u64 {
+    let trees: u64 = depths().map(|d| 2 * num_iters(d) * tree_size(d)).sum();
+    tree_size(STRETCH_TREE_DEPTH) + tree_size(LONG_LIVED_TREE_DEPTH) + trees
 }
 
 /// Builds a tree top-down below `node`.
@@ -137,127 +93,155 @@ fn make_tree<'m, B: Barrier>(m: &'m Mutator<B>, depth: u32) -> Handle<'m, B> {
     node
 }
 
-fn time_construction<B: Barrier>(m: &Mutator<B>, depth: u32, quiet: bool) {
+/// Counts the nodes of the tree under `node`.
+fn count_nodes<B: Barrier>(node: &Handle<'_, B>) -> u64 {
+    1 + node.get(0).map_or(0, |l| count_nodes(&l)) + node.get(1).map_or(0, |r| count_nodes(&r))
+}
+
+/// What the benchmark body reports.
+struct Body {
+    text: Vec<String>,
+    latency: Histogram<u64>,
+    trees: Vec<Value>,
+    long_lived_nodes: u64,
+    array_ok: bool,
+}
+
+/// Builds `num_iters(depth)` trees each way, each tree one latency sample.
+fn time_construction<B: Barrier>(m: &Mutator<B>, depth: u32, progress: &Progress, body: &mut Body) {
     let iters = num_iters(depth);
-    if !quiet {
-        println!("Creating {iters} trees of depth {depth}");
-    }
+    let nodes = tree_size(depth);
+    body.text
+        .push(format!("Creating {iters} trees of depth {depth}"));
     let start = Instant::now();
     for _ in 0..iters {
+        let t = Instant::now();
         let temp = m.alloc(&NODE);
         populate(m, depth, &temp);
+        drop(temp);
+        body.latency
+            .saturating_record(t.elapsed().as_nanos() as u64);
+        progress.advance(nodes);
     }
-    if !quiet {
-        println!(
-            "\tTop down construction took {} msec",
-            start.elapsed().as_millis()
-        );
-    }
+    let top_down = start.elapsed();
+    body.text.push(format!(
+        "\tTop down construction took {} msec",
+        top_down.as_millis()
+    ));
     let start = Instant::now();
     for _ in 0..iters {
+        let t = Instant::now();
         drop(make_tree(m, depth));
+        body.latency
+            .saturating_record(t.elapsed().as_nanos() as u64);
+        progress.advance(nodes);
     }
-    if !quiet {
-        println!(
-            "\tBottom up construction took {} msec",
-            start.elapsed().as_millis()
-        );
-    }
+    let bottom_up = start.elapsed();
+    body.text.push(format!(
+        "\tBottom up construction took {} msec",
+        bottom_up.as_millis()
+    ));
+    body.trees.push(json!({
+        "depth": depth,
+        "count": iters,
+        "top_down_ms": top_down.as_secs_f64() * 1e3,
+        "bottom_up_ms": bottom_up.as_secs_f64() * 1e3,
+    }));
 }
 
-fn main() {
-    let args = Args::parse();
-    let config = HeapConfig {
-        gogc: args.gogc,
-        verify: args.verify,
-        concurrent: args.concurrent,
-        gomaxprocs: args.gomaxprocs,
-        mark_workers: args.mark_workers.0,
-        ..HeapConfig::default()
+/// The benchmark on one mutator.
+fn benchmark<B: Barrier>(m: &Mutator<B>, progress: &Progress) -> Body {
+    let mut body = Body {
+        text: vec![
+            "Garbage Collector Test".to_string(),
+            format!(" Stretching memory with a binary tree of depth {STRETCH_TREE_DEPTH}"),
+        ],
+        latency: latency_histogram(),
+        trees: Vec::new(),
+        long_lived_nodes: 0,
+        array_ok: false,
     };
-    match args.barrier {
-        BarrierKind::Hybrid => run::<Hybrid>(&args, config),
-        BarrierKind::Dijkstra => run::<Dijkstra>(&args, config),
-        BarrierKind::Yuasa => run::<Yuasa>(&args, config),
-        BarrierKind::None => run::<NoBarrier>(&args, config),
-    }
-}
+    drop(make_tree(m, STRETCH_TREE_DEPTH));
+    progress.advance(tree_size(STRETCH_TREE_DEPTH));
 
-fn run<B: Barrier>(args: &Args, config: HeapConfig) {
-    let heap = Heap::<B>::with_barrier(config).unwrap_or_else(|e| {
-        eprintln!("gcbench: {e}");
-        std::process::exit(2)
-    });
-    let m = heap.mutator();
-    let quiet = args.json;
-    let start = Instant::now();
-    if !quiet {
-        println!("Garbage Collector Test");
-        println!(" Stretching memory with a binary tree of depth {STRETCH_TREE_DEPTH}");
-    }
-    drop(make_tree(&m, STRETCH_TREE_DEPTH));
-
-    if !quiet {
-        println!(" Creating a long-lived binary tree of depth {LONG_LIVED_TREE_DEPTH}");
-    }
+    body.text.push(format!(
+        " Creating a long-lived binary tree of depth {LONG_LIVED_TREE_DEPTH}"
+    ));
     let long_lived = m.alloc(&NODE);
-    populate(&m, LONG_LIVED_TREE_DEPTH, &long_lived);
+    populate(m, LONG_LIVED_TREE_DEPTH, &long_lived);
+    progress.advance(tree_size(LONG_LIVED_TREE_DEPTH));
 
-    if !quiet {
-        println!(" Creating a long-lived array of {ARRAY_SIZE} doubles");
-    }
+    body.text.push(format!(
+        " Creating a long-lived array of {ARRAY_SIZE} doubles"
+    ));
     let array = m.alloc(&ARRAY);
     for i in 1..ARRAY_SIZE / 2 {
         array.write_f64(i, 1.0 / i as f64);
     }
 
-    let mut depth = MIN_TREE_DEPTH;
-    while depth <= MAX_TREE_DEPTH {
-        time_construction(&m, depth, quiet);
-        depth += 2;
+    for depth in depths() {
+        time_construction(m, depth, progress, &mut body);
     }
+    body.long_lived_nodes = count_nodes(&long_lived);
+    body.array_ok = (1..ARRAY_SIZE / 2).all(|i| array.read_f64(i) == 1.0 / i as f64);
+    body
+}
 
-    if long_lived.get(0).is_none() || array.read_f64(1000) != 1.0 / 1000.0 {
-        eprintln!("gcbench: failed: the long-lived tree or array was damaged");
-        std::process::exit(1);
-    }
-    let wall = start.elapsed().as_secs_f64();
-    drop((long_lived, array));
-    // A background cycle may still be running: let it finish so the counters agree.
-    m.blocking(|| heap.wait_for_background());
+fn main() {
+    let cli: Cli = cli::parse(&WORKLOAD);
+    let run = Run::start(WORKLOAD.name, &cli.common, Map::new())
+        .unwrap_or_else(|e| fail(WORKLOAD.name, &e));
+    let status = with_barrier!(cli.common.barrier, gcbench(run));
+    std::process::exit(status);
+}
+
+fn gcbench<B: Barrier>(mut run: Run) -> i32 {
+    let heap = run
+        .heap::<B>(Goal::Work(total_nodes()))
+        .unwrap_or_else(|e| fail(WORKLOAD.name, &e));
+    let m = heap.mutator();
+    let body = benchmark(&m, run.progress());
+    drop(m);
+    let (text, stw, verify) = (run.text(), run.args().stw, run.args().verify);
+    let tree_ok = body.long_lived_nodes == tree_size(LONG_LIVED_TREE_DEPTH);
+    let findings = json!({
+        "trees": body.trees,
+        "long_lived_ok": tree_ok && body.array_ok,
+        "long_lived_nodes": body.long_lived_nodes,
+        "array_ok": body.array_ok,
+    });
+    let summary = run
+        .finish(&heap, &body.latency, findings)
+        .unwrap_or_else(|e| fail(WORKLOAD.name, &e));
     let stats = heap.stats();
-    let summary = Summary::new("gcbench", args, wall, &stats, args.verify);
-    if args.json {
-        println!("{}", summary.to_json());
-    } else {
-        println!("Completed in {:.0} msec", wall * 1e3);
+    if text {
+        for line in &body.text {
+            println!("{line}");
+        }
+        println!("Completed in {:.0} msec", summary.wall_s * 1e3);
         println!(
             "Completed {} collections; pauses p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; heap peak {:.1} MiB",
-            stats.gc_cycles,
+            summary.gc_cycles,
             summary.pause_ns.p50 as f64 / 1e6,
             summary.pause_ns.p99 as f64 / 1e6,
             summary.pause_ns.max as f64 / 1e6,
-            stats.heap_peak_bytes as f64 / (1 << 20) as f64
+            summary.heap_peak_bytes as f64 / (1 << 20) as f64
         );
+        let cycles = &stats.cycles[..(summary.gc_cycles as usize).min(stats.cycles.len())];
         let med = |f: fn(&collector::CycleRecord) -> u64| {
-            let mut v: Vec<u64> = stats.cycles.iter().map(f).collect();
+            let mut v: Vec<u64> = cycles.iter().map(f).collect();
             v.sort_unstable();
             v.get(v.len() / 2).copied().unwrap_or(0) as f64 / 1e6
         };
         println!(
             "Per cycle (median): mark {:.2} ms on up to {} threads, sweep {:.2} ms",
             med(|c| c.mark_ns),
-            stats
-                .cycles
-                .iter()
-                .map(|c| c.mark_threads)
-                .max()
-                .unwrap_or(0),
+            cycles.iter().map(|c| c.mark_threads).max().unwrap_or(0),
             med(|c| c.sweep_ns)
         );
-        if args.concurrent {
+        if !stw {
             let total = |f: fn(&collector::CycleRecord) -> u64| {
-                stats.cycles.iter().map(f).sum::<u64>() as f64 / 1e6
+                cycles.iter().map(f).sum::<u64>() as f64 / 1e6
             };
             println!(
                 "Mark CPU (total): assists {:.1} ms, background workers {:.1} ms, idle workers {:.1} ms",
@@ -266,14 +250,21 @@ fn run<B: Barrier>(args: &Args, config: HeapConfig) {
                 total(|c| c.idle_mark_ns)
             );
         }
-        if args.verify {
+        if verify {
             println!(
                 "Verified {} cycles: {} lost objects",
-                stats.cycles_checked, stats.lost_objects
+                summary.verify.cycles_checked, summary.verify.lost_objects
             );
         }
     }
-    if stats.lost_objects > 0 {
-        std::process::exit(1);
+    if !tree_ok || !body.array_ok {
+        eprintln!(
+            "gcbench: failed: the long-lived tree has {} of {} nodes; the array is {}",
+            body.long_lived_nodes,
+            tree_size(LONG_LIVED_TREE_DEPTH),
+            if body.array_ok { "intact" } else { "damaged" }
+        );
+        return 1;
     }
+    exit_status(&summary)
 }

@@ -6,10 +6,13 @@
 //! The module owns no measurement: workloads record into `hdrhistogram` histograms and
 //! pause logs, and hand them here to be written out.
 
+pub mod cli;
 pub mod hgrm;
 pub mod mmu;
 pub mod output;
 mod plot;
+pub mod progress;
+pub mod run;
 pub mod summary;
 pub mod svg;
 #[cfg(test)]

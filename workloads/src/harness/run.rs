@@ -1,0 +1,314 @@
+//! The driver every workload binary runs on: [`Run`] checks the report directory before
+//! any work, creates the heap from the flags and starts the clock and the progress bar,
+//! and at the end reduces the heap's counters and the workload's latency histogram to a
+//! [`Summary`] and writes the report. It owns the report's file list (see [`FILES`]), the
+//! optional leak check, and the exit status.
+//!
+//! Mutators record their operation latencies in nanoseconds into histograms from
+//! [`latency_histogram`] (one per thread, merged with `Histogram::add`), each sample the
+//! time one of the workload's operations took as its mutator saw it.
+
+use super::cli::Args;
+use super::progress::{Goal, Progress};
+use super::{
+    default_windows, latency_svg, mmu_curve, mmu_svg, pauses_svg, percentile_points,
+    utilization_points, write_percentile_distribution, CallbackCounts, LatencyStats, LeakCheck,
+    OutDir, Summary, VerifyStats,
+};
+use collector::{Barrier, CycleRecord, Heap, HeapConfig, PauseRecord};
+use hdrhistogram::Histogram;
+use serde_json::{Map, Value};
+use std::fmt::Write as _;
+use std::time::Instant;
+
+/// The files a run writes into its `--out` directory, `summary.json` last.
+pub const FILES: [&str; 8] = [
+    "pauses.hgrm",
+    "latency.hgrm",
+    "gctrace.log",
+    "mmu.csv",
+    "latency.svg",
+    "mmu.svg",
+    "pauses.svg",
+    "summary.json",
+];
+
+/// An empty latency histogram: nanoseconds at 3 significant figures, tracking up to an
+/// hour from the start and resizing itself beyond (record with `saturating_record`, which
+/// clamps at the hour, or `record`, which grows the histogram).
+pub fn latency_histogram() -> Histogram<u64> {
+    let mut h = Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
+        .expect("the bounds and 3 significant figures are valid");
+    h.auto(true);
+    h
+}
+
+/// One workload run, from the checked report directory to the written report.
+pub struct Run {
+    name: &'static str,
+    args: Args,
+    config: Value,
+    out: OutDir,
+    epoch: Option<Instant>,
+    progress: Progress,
+}
+
+impl Run {
+    /// Starts the run of workload `name` with the shared flags `args`; `config` is the
+    /// workload's own flags, added to the shared ones in `summary.json`'s `config`.
+    /// Creates the `--out` directory now, so that an unusable one fails before any work
+    /// (the error names it, and nothing is left behind).
+    pub fn start(
+        name: &'static str,
+        args: &Args,
+        config: Map<String, Value>,
+    ) -> Result<Run, String> {
+        let out = OutDir::create(&args.out)?;
+        let mut all = args.config_json();
+        all.extend(config);
+        Ok(Run {
+            name,
+            args: args.clone(),
+            config: Value::Object(all),
+            out,
+            epoch: None,
+            progress: Progress::hidden(),
+        })
+    }
+
+    /// The shared flags.
+    pub fn args(&self) -> &Args {
+        &self.args
+    }
+
+    /// Whether the binary should print its text report (neither `--json` nor `--quiet`).
+    pub fn text(&self) -> bool {
+        !self.args.json && !self.args.quiet
+    }
+
+    /// Creates the heap the flags ask for (its barrier `B` from `--barrier`, through
+    /// [`crate::with_barrier!`]), and starts the run's clock — the heap's pause times are
+    /// measured from its creation too — and the progress bar toward `goal`.
+    pub fn heap<B: Barrier>(&mut self, goal: Goal) -> Result<Heap<B>, String> {
+        self.heap_with::<B>(self.args.heap_config(), goal)
+    }
+
+    /// [`Run::heap`] with a configuration the workload adjusted.
+    pub fn heap_with<B: Barrier>(
+        &mut self,
+        config: HeapConfig,
+        goal: Goal,
+    ) -> Result<Heap<B>, String> {
+        self.epoch = Some(Instant::now());
+        let heap = Heap::<B>::with_barrier(config)?;
+        self.progress = Progress::start(self.name, goal, !self.args.quiet);
+        Ok(heap)
+    }
+
+    /// The progress bar: workloads with a [`Goal::Work`] count their work on it.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// Ends the run and writes its report. Call it after the workload has joined its
+    /// threads and dropped every handle and every mutator of this thread (it runs cycles
+    /// with `Heap::gc`). The run's wall time ends now.
+    ///
+    /// The summary's cycles and pauses are those of the run itself, taken once any
+    /// background cycle has finished. With `--check-leaks` two more full cycles run and
+    /// `leaks` reports what the second found: `leaked_objects` is the objects it marked,
+    /// that is every object still reachable — from a global or a handle someone forgot —
+    /// with no workload handle left (globals themselves are immortal roots and not
+    /// counted); `leaked_bytes` is the heap's live bytes after its sweep (each such
+    /// object at its size class, a large object at its whole span). `verify` counts every
+    /// cycle, the leak check's included. Finalizer and cleanup counts are zero and
+    /// `callback_latency_ns` empty: the collector has neither yet.
+    ///
+    /// Writes [`FILES`] into `--out` (each atomically) and prints the summary on stdout
+    /// with `--json`. An error names the file that could not be written.
+    pub fn finish<B: Barrier>(
+        self,
+        heap: &Heap<B>,
+        latency: &Histogram<u64>,
+        findings: Value,
+    ) -> Result<Summary, String> {
+        let epoch = self
+            .epoch
+            .expect("Run::heap starts the clock before Run::finish");
+        let run_ns = nanos(epoch.elapsed());
+        self.progress.finish();
+        heap.wait_for_background();
+        let stats = heap.stats();
+        let (leaks, verify_stats) = if self.args.check_leaks {
+            heap.gc();
+            heap.gc();
+            let after = heap.stats();
+            let leaks = LeakCheck {
+                checked: true,
+                leaked_objects: after.cycles.last().map_or(0, |c| c.marked_objects),
+                leaked_bytes: after.heap_live_bytes,
+            };
+            (Some(leaks), after)
+        } else {
+            (None, stats.clone())
+        };
+        let pause_log: Vec<(u64, u64)> = stats
+            .pauses
+            .iter()
+            .map(|p| (p.start_ns, p.duration_ns))
+            .collect();
+        let curve = mmu_curve(&pause_log, run_ns, &default_windows(run_ns));
+        let summary = Summary {
+            workload: self.name.to_string(),
+            config: self.config.clone(),
+            wall_s: run_ns as f64 / 1e9,
+            gc_cycles: stats.gc_cycles,
+            pause_ns: LatencyStats::from_values(&durations(&stats.pauses, |p| p.duration_ns)),
+            ttsp_ns: LatencyStats::from_values(&durations(&stats.pauses, |p| p.ttsp_ns)),
+            mutator_latency_ns: LatencyStats::from_histogram(latency),
+            heap_peak_bytes: stats.heap_peak_bytes,
+            finalizers: CallbackCounts::default(),
+            cleanups: CallbackCounts::default(),
+            callback_latency_ns: LatencyStats::default(),
+            verify: VerifyStats {
+                enabled: self.args.verify,
+                cycles_checked: verify_stats.cycles_checked,
+                lost_objects: verify_stats.lost_objects,
+            },
+            leaks,
+            mmu: utilization_points(&curve),
+            findings,
+        };
+        let mut pauses = latency_histogram();
+        for p in &stats.pauses {
+            pauses.saturating_record(p.duration_ns);
+        }
+        let hgrm = |h: &Histogram<u64>| {
+            let mut text = Vec::new();
+            write_percentile_distribution(h, 1000.0, &mut text).expect("1000 is a valid scale");
+            text
+        };
+        let mut mmu_csv = String::from("window_s,utilization\n");
+        for [w, u] in &summary.mmu {
+            let _ = writeln!(mmu_csv, "{w},{u}");
+        }
+        let out = &self.out;
+        out.write("pauses.hgrm", hgrm(&pauses))?;
+        out.write("latency.hgrm", hgrm(latency))?;
+        out.write("gctrace.log", gctrace_log(&stats.cycles))?;
+        out.write("mmu.csv", mmu_csv)?;
+        let label = self.name;
+        out.write(
+            "latency.svg",
+            latency_svg(&[(label, percentile_points(latency))]),
+        )?;
+        out.write("mmu.svg", mmu_svg(&[(label, curve)]))?;
+        out.write("pauses.svg", pauses_svg(&pause_log, run_ns))?;
+        out.write_json("summary.json", &summary)?;
+        if self.args.json {
+            println!("{}", summary.to_json());
+        }
+        if !self.args.quiet {
+            eprintln!("{}: report in {}", self.name, out.path().display());
+        }
+        Ok(summary)
+    }
+}
+
+/// Prints `message` as `<workload>: <message>` on stderr and exits with status 2: how
+/// the binaries end on an unusable `--out`, a heap configuration the collector refuses,
+/// or a report that cannot be written.
+pub fn fail(workload: &str, message: &str) -> ! {
+    eprintln!("{workload}: {message}");
+    std::process::exit(2)
+}
+
+/// The exit status a finished run earns: 1 if verification found a lost object or the
+/// leak check found a leak (each said on stderr), else 0.
+pub fn exit_status(summary: &Summary) -> i32 {
+    let mut status = 0;
+    if summary.verify.lost_objects > 0 {
+        eprintln!(
+            "{}: verification found {} lost objects",
+            summary.workload, summary.verify.lost_objects
+        );
+        status = 1;
+    }
+    if let Some(l) = summary.leaks.filter(|l| l.leaked_objects > 0) {
+        eprintln!(
+            "{}: the leak check found {} objects ({} bytes) still reachable",
+            summary.workload, l.leaked_objects, l.leaked_bytes
+        );
+        status = 1;
+    }
+    status
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn durations(pauses: &[PauseRecord], f: fn(&PauseRecord) -> u64) -> Vec<u64> {
+    pauses.iter().map(f).collect()
+}
+
+/// splitmix64 (Steele, Lea and Flood): the small seeded generator workloads draw their
+/// random numbers from, seeded from `--seed` so that a run's choices repeat.
+#[derive(Clone, Debug)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> SplitMix64 {
+        SplitMix64(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in `0..n` (`n > 0`), by multiply-shift.
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+}
+
+/// `gctrace.log`: one line per cycle in Go's `GODEBUG=gctrace=1` layout, each written by
+/// the collector's own formatter ([`collector::gctrace::gctrace_line`], the line
+/// `--gctrace` prints on stderr).
+pub fn gctrace_log(cycles: &[CycleRecord]) -> String {
+    cycles
+        .iter()
+        .map(|c| collector::gctrace::gctrace_line(c) + "\n")
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splitmix_repeats_its_seed_and_stays_in_range() {
+        let (mut a, mut b) = (SplitMix64::new(7), SplitMix64::new(7));
+        let xs: Vec<u64> = (0..4).map(|_| a.next_u64()).collect();
+        assert_eq!(xs, (0..4).map(|_| b.next_u64()).collect::<Vec<_>>());
+        assert_ne!(SplitMix64::new(8).next_u64(), xs[0]);
+        // The reference sequence for seed 0 (Vigna's splitmix64.c).
+        assert_eq!(SplitMix64::new(0).next_u64(), 0xE220_A839_7B1D_CDAF);
+        let mut r = SplitMix64::new(1);
+        for _ in 0..1000 {
+            assert!(r.below(10) < 10);
+            assert!((0.0..1.0).contains(&r.unit()));
+        }
+    }
+}

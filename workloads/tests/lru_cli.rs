@@ -1,0 +1,119 @@
+//! lru as a user runs it: operations at a fixed rate with latency from the intended start
+//! (every scheduled operation accounted for), a consistent cache, nothing lost under
+//! verification, nothing leaked, and the full report.
+
+mod common;
+
+use common::{assert_stdout_is_summary, assert_usage_error, check_report, run_ok, Scratch};
+use serde_json::Value;
+
+const LRU: &str = env!("CARGO_BIN_EXE_lru");
+
+fn lru_json(tag: &str, args: &[&str]) -> Value {
+    let scratch = Scratch::new(tag);
+    let out_dir = scratch.join("run");
+    let mut all = args.to_vec();
+    all.extend(["--json", "--out", &out_dir]);
+    let out = run_ok(LRU, &all);
+    let dir = scratch.0.join("run");
+    assert_stdout_is_summary(&out, &dir);
+    check_report(&dir, "lru")
+}
+
+fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap()
+}
+
+#[test]
+fn verified_run_is_consistent_and_loses_nothing() {
+    let v = lru_json(
+        "verify",
+        &[
+            "--duration",
+            "0.3",
+            "--verify",
+            "--check-leaks",
+            "--gogc",
+            "25",
+        ],
+    );
+    let f = &v["findings"];
+    assert!(u(&f["ops"]) > 0);
+    assert_eq!(u(&f["ops"]), u(&f["gets"]) + u(&f["puts"]));
+    assert_eq!(u(&f["gets"]), u(&f["hits"]) + u(&f["misses"]));
+    let hit_rate = f["hit_rate"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&hit_rate));
+    assert!(hit_rate > 0.0, "the warmed cache hits");
+    assert_eq!(f["structure_ok"], true);
+    assert_eq!(f["corrupt_values"], 0);
+    assert_eq!(f["verified"], true);
+    assert_eq!(f["lost_objects"], 0);
+    assert_eq!(v["verify"]["lost_objects"], 0);
+    assert!(u(&v["verify"]["cycles_checked"]) > 0, "GOGC=25 collects");
+    assert!(u(&f["entries"]) <= 10_000);
+    assert_eq!(
+        u(&v["mutator_latency_ns"]["count"]),
+        u(&f["ops"]),
+        "one sample per op"
+    );
+    assert_eq!(v["leaks"]["leaked_objects"], 0);
+    assert_eq!(v["leaks"]["leaked_bytes"], 0);
+    assert_eq!(v["config"]["mutators"], 2);
+    assert_eq!(v["config"]["duration"], 0.3);
+    assert_eq!(v["config"]["rate"], 50_000);
+}
+
+#[test]
+fn every_scheduled_operation_is_run_or_counted_missed() {
+    // 1000 ops/s for 0.3 s on two mutators: 300 due on each.
+    let v = lru_json(
+        "schedule",
+        &[
+            "--rate",
+            "1000",
+            "--duration",
+            "0.3",
+            "--stw",
+            "--dist",
+            "uniform",
+        ],
+    );
+    let f = &v["findings"];
+    assert_eq!(u(&f["ops"]) + u(&f["ops_missed"]), 600);
+    assert_eq!(f["structure_ok"], true);
+    assert_eq!(v["config"]["dist"], "uniform");
+}
+
+#[test]
+fn a_small_cache_evicts_down_to_its_capacity() {
+    let v = lru_json(
+        "evict",
+        &[
+            "--capacity",
+            "16",
+            "--keys",
+            "1000",
+            "--duration",
+            "0.2",
+            "--mutators",
+            "3",
+            "--barrier",
+            "dijkstra",
+            "--verify",
+        ],
+    );
+    let f = &v["findings"];
+    assert_eq!(f["entries"], 16);
+    assert!(u(&f["evictions"]) > 0);
+    assert_eq!(f["structure_ok"], true);
+    assert_eq!(f["lost_objects"], 0);
+}
+
+#[test]
+fn bad_workload_flags_are_usage_errors() {
+    assert_usage_error(LRU, &["--rate", "0"], Some("--rate"));
+    assert_usage_error(LRU, &["--dist", "pareto"], Some("--dist"));
+    assert_usage_error(LRU, &["--writes", "101"], Some("--writes"));
+    assert_usage_error(LRU, &["--value-words", "2"], Some("--value-words"));
+    assert_usage_error(LRU, &["--capacity", "0"], Some("--capacity"));
+}
