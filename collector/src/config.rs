@@ -57,6 +57,10 @@ pub enum CallbackPanic {
     Exit,
     /// Print the panic, count it (`panicked`) and go on with the next callback.
     Report,
+    /// Count it and let the panic unwind out of [`crate::Mutator::run_finalizers`] or
+    /// [`crate::Mutator::run_cleanups`] to their caller (tests and loom models that step
+    /// callbacks themselves). On the heap's own runner threads it acts as `Exit`.
+    Propagate,
 }
 
 /// Everything fixed when a heap is created.
@@ -114,6 +118,12 @@ pub struct LoomFaults {
     /// Mark termination neither runs the ragged barrier-buffer flush nor takes the
     /// buffers in its pause.
     pub skip_termination_flush: bool,
+    /// Mark does not scan what a finalizer special's object references (S28), so objects
+    /// reachable from a finalizable object can be finalized in the same cycle.
+    pub skip_finalizer_scan: bool,
+    /// Sweep queues a finalizer without resurrecting its object (S34): the object is
+    /// freed while its finalizer is queued.
+    pub no_resurrection: bool,
 }
 
 impl Default for HeapConfig {

@@ -234,7 +234,10 @@ fn collect_stopped(core: &HeapCore, reason: CycleReason) {
     core.mark.begin(cycle, heap_start);
     flush_mutators(core, &stopped, true);
     let mark_start = Instant::now();
-    put_in_batches(core, special_refs(&core.space));
+    put_in_batches(
+        core,
+        special_refs(&core.space, scans_finalizer_objects(core)),
+    );
     let threads = mark_threads(core, heap_start);
     let marked = mark_from(
         &core.space,
@@ -470,9 +473,24 @@ impl ConcurrentCycle<'_> {
 /// mutator moves out of a finalizable object is shaded, and a special registered
 /// meanwhile shades its own roots (S31).
 fn scan_roots_concurrently(core: &HeapCore) {
-    put_in_batches(core, special_refs(&core.space));
+    put_in_batches(
+        core,
+        special_refs(&core.space, scans_finalizer_objects(core)),
+    );
     if core.barrier != BarrierKind::Yuasa {
         handshake(core, REQ_SCAN);
+    }
+}
+
+/// Whether mark scans finalizer specials' objects (false only for a loom negative
+/// control).
+fn scans_finalizer_objects(core: &HeapCore) -> bool {
+    #[cfg(loom)]
+    return !core.config.faults.skip_finalizer_scan;
+    #[cfg(not(loom))]
+    {
+        let _ = core;
+        true
     }
 }
 

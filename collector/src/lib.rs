@@ -139,7 +139,15 @@ impl<B: Barrier> Heap<B> {
         let id = NEXT_HEAP_ID.fetch_add(1, StdOrdering::Relaxed);
         let core = HeapCore {
             id,
-            space: heap::Space::new(config.page_bytes).poisoning(config.verify),
+            space: {
+                #[allow(unused_mut)]
+                let mut space = heap::Space::new(config.page_bytes).poisoning(config.verify);
+                #[cfg(loom)]
+                {
+                    space.no_resurrection = config.faults.no_resurrection;
+                }
+                space
+            },
             config,
             flags: AtomicU32::new(0),
             world: World::new(id),
@@ -263,6 +271,12 @@ impl<B: Barrier> Heap<B> {
     /// Whether [`Heap::shutdown`] has been called.
     pub fn is_shut_down(&self) -> bool {
         self.core.flags.load(Relaxed) & FLAG_SHUTDOWN != 0
+    }
+
+    /// Reachable objects the mark missed so far, found by verification (a cheap read of
+    /// [`HeapStats::lost_objects`]).
+    pub fn lost_objects(&self) -> u64 {
+        self.core.telemetry.lost_objects.load(StatOrdering::Relaxed)
     }
 
     /// Whether `r` names an allocated object now (for tests and diagnostics: a reference

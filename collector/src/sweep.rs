@@ -30,7 +30,7 @@ pub(crate) fn sweep_all(core: &HeapCore, _stopped: &Stopped<'_>) -> SweepResult 
     for i in 0..space.table.len() {
         let Some(span) = space.span(i) else { continue };
         if matches!(span.kind(), SpanKind::Small | SpanKind::Large) {
-            crate::heap::specials::sweep_specials(span, &space.queues);
+            crate::heap::specials::sweep_specials(span, space);
         }
         match span.kind() {
             SpanKind::Free | SpanKind::Immortal => {}

@@ -8,7 +8,7 @@
 #[cfg(loom)]
 pub fn loom_failure(model: impl Fn() + Sync + Send + 'static) -> Option<String> {
     // loom prints the failing execution's panic; the message is also returned.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loom::model(model))) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builder().check(model))) {
         Ok(()) => None,
         Err(p) => Some(
             p.downcast_ref::<String>()
@@ -17,4 +17,14 @@ pub fn loom_failure(model: impl Fn() + Sync + Send + 'static) -> Option<String> 
                 .unwrap_or_else(|| "<non-string panic>".to_string()),
         ),
     }
+}
+
+/// The model builder the suite uses: loom's defaults (the preemption bound comes from
+/// `LOOM_MAX_PREEMPTIONS`), with room for the longer executions of models that run whole
+/// collection cycles (every atomic access of a sweep is a branch).
+#[cfg(loom)]
+pub fn builder() -> loom::model::Builder {
+    let mut b = loom::model::Builder::new();
+    b.max_branches = 20_000;
+    b
 }

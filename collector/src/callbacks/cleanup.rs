@@ -287,6 +287,7 @@ impl<B: Barrier> Mutator<B> {
                 Some((env, e.f))
             });
             let Some((env, f)) = next else { return ran };
+            let _finished = super::Finished(q, 1);
             run_guarded(
                 policy,
                 &q.counters,
@@ -308,8 +309,6 @@ impl<B: Barrier> Mutator<B> {
                 },
             );
             ran += 1;
-            lock(&q.state).running -= 1;
-            q.cv.notify_all();
         }
     }
 }

@@ -205,7 +205,7 @@ impl<B: Barrier> Mutator<B> {
             if chunk.is_empty() {
                 return ran;
             }
-            let n = chunk.len();
+            let _finished = super::Finished(q, chunk.len());
             for (h, field, env, f) in chunk {
                 if q.exiting() {
                     // Shutdown: the rest of the chunk is neither run nor counted as run.
@@ -223,8 +223,6 @@ impl<B: Barrier> Mutator<B> {
                 );
                 ran += 1;
             }
-            lock(&q.state).running -= n;
-            q.cv.notify_all();
         }
     }
 

@@ -78,6 +78,20 @@ impl CallbackStats {
     }
 }
 
+/// Takes `n` off a queue's running count when dropped (also when a callback's panic
+/// unwinds through the runner), and wakes drains.
+pub(crate) struct Finished<'q, T>(
+    pub(crate) &'q crate::heap::specials::CallbackQueue<T>,
+    pub(crate) usize,
+);
+
+impl<T> Drop for Finished<'_, T> {
+    fn drop(&mut self) {
+        crate::sync::lock(&self.0.state).running -= self.1;
+        self.0.cv.notify_all();
+    }
+}
+
 /// A fatal error of the testbed, as Go's `throw`: the message on stderr and exit status 2.
 #[cold]
 pub(crate) fn fatal(msg: &str) -> ! {
@@ -98,13 +112,20 @@ pub(crate) fn run_guarded(
     counters.executed.fetch_add(1, Relaxed);
     if let Err(payload) = result {
         counters.panicked.fetch_add(1, Relaxed);
+        if policy == CallbackPanic::Propagate
+            && !std::thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with("gc-"))
+        {
+            std::panic::resume_unwind(payload);
+        }
         let msg = payload
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "(a non-string panic payload)".to_string());
         crate::telemetry::stderr_line(format_args!("collector: panic in {what}: {msg}"));
-        if policy == CallbackPanic::Exit {
+        if policy != CallbackPanic::Report {
             crate::telemetry::stderr_line(format_args!(
                 "collector: {} more callbacks were queued and will not run; exiting \
                  (HeapConfig::callback_panic = Report keeps running)",

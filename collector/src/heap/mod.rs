@@ -113,6 +113,9 @@ pub(crate) struct Space {
     sweeping: AtomicUsize,
     /// Whether sweeping poisons freed slots (verification on).
     pub(crate) poison: bool,
+    /// Sweeping queues finalizers without resurrecting (a loom negative control).
+    #[cfg(loom)]
+    pub(crate) no_resurrection: bool,
     /// Bytes of immortal objects (globals).
     globals_bytes: crate::sync::stats::AtomicUsize,
     /// The finalizer and cleanup queues that sweeping fills.
@@ -137,6 +140,8 @@ impl Space {
             sweepgen: AtomicU32::new(2),
             sweeping: AtomicUsize::new(0),
             poison: false,
+            #[cfg(loom)]
+            no_resurrection: false,
             globals_bytes: Default::default(),
             queues: Default::default(),
         };

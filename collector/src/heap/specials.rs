@@ -282,7 +282,12 @@ pub(crate) struct Queues {
 /// resurrects objects with finalizers (setting their mark bits) and queues their
 /// finalizers; queues the cleanups of objects without; clears their weak handles. Called
 /// by whoever sweeps the span, which owns it until the sweep ends.
-pub(crate) fn sweep_specials(span: &Span, queues: &Queues) {
+pub(crate) fn sweep_specials(span: &Span, space: &super::Space) {
+    let queues = &*space.queues;
+    #[cfg(loom)]
+    let resurrect = !space.no_resurrection;
+    #[cfg(not(loom))]
+    let resurrect = true;
     if !span.specials.any() {
         return;
     }
@@ -304,7 +309,7 @@ pub(crate) fn sweep_specials(span: &Span, queues: &Queues) {
                 continue;
             }
             let has_finalizer = group.iter().any(|s| s.kind == SpecialKind::Finalizer);
-            if has_finalizer {
+            if has_finalizer && resurrect {
                 // Resurrect for this cycle: its referents were marked by its finalizer
                 // special's scan (S28), so the whole subgraph survives.
                 span.try_mark(slot);

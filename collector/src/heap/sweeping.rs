@@ -51,7 +51,7 @@ impl Space {
             .compare_exchange(h.wrapping_sub(2), h.wrapping_sub(1), AcqRel, Acquire)
             .ok()?;
         self.sweeping.fetch_add(1, SeqCst);
-        super::specials::sweep_specials(span, &self.queues);
+        super::specials::sweep_specials(span, self);
         let out = match span.kind() {
             SpanKind::Small => {
                 let (live, dead) = sweep_small(span, self.poison);

@@ -398,7 +398,7 @@ pub(crate) fn for_each_global(space: &Space, mut f: impl FnMut(&Span, usize, usi
 /// self-pointer does not keep a finalized object alive, S28) and its environment box,
 /// but not the object; for each cleanup, its environment box; for each queued
 /// finalizer, its object and box; for each queued cleanup, its box.
-pub(crate) fn special_refs(space: &Space) -> Vec<Ref> {
+pub(crate) fn special_refs(space: &Space, scan_finalizer_objects: bool) -> Vec<Ref> {
     use crate::heap::specials::Payload;
     let mut out = Vec::new();
     for i in 0..space.table.len() {
@@ -410,7 +410,9 @@ pub(crate) fn special_refs(space: &Space) -> Vec<Ref> {
             for s in list.iter() {
                 match &s.payload {
                     Payload::Finalizer { env, .. } => {
-                        object_refs_except_self(span, s.slot as usize, &mut out);
+                        if scan_finalizer_objects {
+                            object_refs_except_self(span, s.slot as usize, &mut out);
+                        }
                         out.extend(env);
                     }
                     Payload::Cleanup { env, .. } => out.extend(env),

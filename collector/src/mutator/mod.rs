@@ -375,6 +375,15 @@ impl<B: Barrier> Mutator<B> {
         f()
     }
 
+    /// Completed collection cycles of this mutator's heap (a cheap read, also from
+    /// callbacks and loom models).
+    pub fn gc_cycles(&self) -> u64 {
+        self.core
+            .telemetry
+            .cycles
+            .load(crate::sync::stats::Ordering::Relaxed)
+    }
+
     /// [`crate::Heap::drain_finalizers`] from a mutator's thread: blocks meanwhile.
     pub fn drain_finalizers(&self) {
         self.blocking(|| self.core.space.queues.finalizers.wait_idle());
