@@ -103,6 +103,9 @@ pub struct HeapConfig {
     pub cleanup_workers: Option<usize>,
     /// What a panicking finalizer or cleanup does.
     pub callback_panic: CallbackPanic,
+    /// Run the leak checker at every mark termination (Go's `GODEBUG=checkfinalizers`,
+    /// finding indirect reach too): see [`crate::HeapStats::leak_reports`].
+    pub leak_check: bool,
     /// Protections the loom suite's negative controls switch off (loom builds only).
     #[cfg(loom)]
     pub faults: LoomFaults,
@@ -141,6 +144,7 @@ impl Default for HeapConfig {
             gctrace: false,
             cleanup_workers: None,
             callback_panic: CallbackPanic::default(),
+            leak_check: false,
             #[cfg(loom)]
             faults: LoomFaults::default(),
         }

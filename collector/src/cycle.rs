@@ -128,6 +128,10 @@ fn finish_in_pause(core: &HeapCore, stopped: Stopped<'_>, start: CycleStart, mar
             .cycles_checked
             .fetch_add(1, StatOrdering::Relaxed);
     }
+    if core.config.leak_check {
+        let (reports, queue) = crate::leakcheck::check(&core.space, start.cycle);
+        core.telemetry.record_leaks(reports, queue);
+    }
     core.flags.fetch_and(!FLAG_MARKING, SeqCst);
     debug_assert!(
         (core.shaded.is_empty() && core.mark.grey.is_empty()) || !termination_flushes(core),

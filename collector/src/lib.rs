@@ -40,6 +40,7 @@ mod config;
 mod cycle;
 pub mod gctrace;
 mod heap;
+mod leakcheck;
 mod mark;
 mod mutator;
 mod object;
@@ -120,6 +121,12 @@ pub struct HeapStats {
     pub finalizers: CallbackStats,
     /// Cleanups: registered, queued, executed, stopped, panicked, pending.
     pub cleanups: CallbackStats,
+    /// Leak checker findings so far (`HeapConfig::leak_check`), all counted.
+    pub leaks_found: u64,
+    /// The first leak checker reports, in the format `leakcheck` documents.
+    pub leak_reports: Vec<String>,
+    /// The last cycle's `checkfinalizers: queue: …` line, when the checker ran.
+    pub leak_queue_line: Option<String>,
 }
 
 impl Heap<Hybrid> {
@@ -289,6 +296,7 @@ impl<B: Barrier> Heap<B> {
     pub fn stats(&self) -> HeapStats {
         let c = &self.core;
         let t = &c.telemetry;
+        let (leak_reports, leak_queue_line) = telemetry::lock_std(&t.leak_reports).clone();
         HeapStats {
             gc_cycles: t.cycles.load(StatOrdering::Relaxed),
             heap_live_bytes: c.space.heap_live() as u64,
@@ -304,6 +312,9 @@ impl<B: Barrier> Heap<B> {
             unswept_spans: c.space.unswept_spans(),
             finalizers: CallbackStats::read(&c.space.queues.finalizers),
             cleanups: CallbackStats::read(&c.space.queues.cleanups),
+            leaks_found: t.leaks_found.load(StatOrdering::Relaxed),
+            leak_reports,
+            leak_queue_line,
         }
     }
 }

@@ -105,6 +105,10 @@ pub(crate) struct Telemetry {
     pub(crate) cycle_log: Mutex<Vec<CycleRecord>>,
     /// The first reports of lost objects (at most [`MAX_LOST_REPORTS`]).
     pub(crate) lost_reports: Mutex<Vec<String>>,
+    /// Leak checker findings, counted.
+    pub(crate) leaks_found: AtomicU64,
+    /// The first leak checker reports and the last queue line.
+    pub(crate) leak_reports: Mutex<(Vec<String>, Option<String>)>,
 }
 
 /// How many lost-object reports are kept (Go's checkfinalizers keeps 50 too).
@@ -121,6 +125,8 @@ impl Telemetry {
             pauses: Mutex::new(Vec::new()),
             cycle_log: Mutex::new(Vec::new()),
             lost_reports: Mutex::new(Vec::new()),
+            leaks_found: AtomicU64::new(0),
+            leak_reports: Mutex::new((Vec::new(), None)),
         }
     }
 
@@ -134,6 +140,21 @@ impl Telemetry {
 
     pub(crate) fn record_cycle(&self, c: CycleRecord) {
         lock_std(&self.cycle_log).push(c);
+    }
+
+    /// Records one cycle's leak checker output; prints the first reports (as Go prints
+    /// its first 50) and the queue line.
+    pub(crate) fn record_leaks(&self, reports: Vec<String>, queue: String) {
+        self.leaks_found.fetch_add(reports.len() as u64, Relaxed);
+        let mut g = lock_std(&self.leak_reports);
+        for r in reports {
+            if g.0.len() < crate::leakcheck::MAX_LEAK_REPORTS {
+                stderr_line(format_args!("{r}"));
+                g.0.push(r);
+            }
+        }
+        stderr_line(format_args!("{queue}"));
+        g.1 = Some(queue);
     }
 
     pub(crate) fn record_lost(&self, report: String) {

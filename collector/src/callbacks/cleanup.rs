@@ -272,21 +272,49 @@ impl<B: Barrier> Mutator<B> {
         let q = &queues.cleanups;
         let policy = self.core.config.callback_panic;
         let mut ran = 0;
-        loop {
-            let next = self.running(|| {
+        // The worker stays in the blocking state: a cleanup without a box touches no
+        // managed memory, so taking it needs no running state; one with a box is taken
+        // and its box rooted in one running step (a box in the queue is a root until it
+        // is in a handle).
+        self.blocking(|| loop {
+            enum Next<F> {
+                Plain(F),
+                Boxed,
+                Done,
+            }
+            let next = {
                 let mut g = lock(&q.state);
-                if g.exit {
-                    return None;
+                match g.items.front() {
+                    _ if g.exit => Next::Done,
+                    None => Next::Done,
+                    Some(e) if e.env.is_none() => {
+                        let e = g.items.pop_front().expect("the front entry");
+                        g.running += 1;
+                        Next::Plain(e.f)
+                    }
+                    Some(_) => Next::Boxed,
                 }
-                let e = g.items.pop_front()?;
-                g.running += 1;
-                drop(g);
-                let env = e
-                    .env
-                    .map(|r| self.handle_for(r, &|| "the cleanup queue".to_string()));
-                Some((env, e.f))
-            });
-            let Some((env, f)) = next else { return ran };
+            };
+            let (env, f) = match next {
+                Next::Done => return ran,
+                Next::Plain(f) => (None, f),
+                Next::Boxed => {
+                    let taken = self.running(|| {
+                        let mut g = lock(&q.state);
+                        let e = g.items.pop_front()?;
+                        g.running += 1;
+                        drop(g);
+                        let env = e
+                            .env
+                            .map(|r| self.handle_for(r, &|| "the cleanup queue".to_string()));
+                        Some((env, e.f))
+                    });
+                    match taken {
+                        Some(t) => t,
+                        None => continue,
+                    }
+                }
+            };
             let _finished = super::Finished(q, 1);
             run_guarded(
                 policy,
@@ -298,18 +326,18 @@ impl<B: Barrier> Mutator<B> {
                         let call = *f
                             .downcast::<EnvCleanupCall<B>>()
                             .expect("collector: internal error: a cleanup of another barrier");
-                        self.blocking(|| call(env))
+                        call(env)
                     }
                     None => {
                         let call = *f
                             .downcast::<PlainCleanupCall>()
                             .expect("collector: internal error: a cleanup without its box");
-                        self.blocking(call)
+                        call()
                     }
                 },
             );
             ran += 1;
-        }
+        })
     }
 }
 

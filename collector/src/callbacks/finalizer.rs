@@ -206,23 +206,27 @@ impl<B: Barrier> Mutator<B> {
                 return ran;
             }
             let _finished = super::Finished(q, chunk.len());
-            for (h, field, env, f) in chunk {
-                if q.exiting() {
-                    // Shutdown: the rest of the chunk is neither run nor counted as run.
-                    break;
+            // One blocking section for the chunk: each finalizer's heap accesses (its
+            // handle's drop, at least) re-enter the running state for themselves.
+            self.blocking(|| {
+                for (h, field, env, f) in chunk {
+                    if q.exiting() {
+                        // Shutdown: the rest of the chunk is neither run nor counted as run.
+                        break;
+                    }
+                    let call = *f
+                        .downcast::<FinalizerCall<B>>()
+                        .expect("collector: internal error: a finalizer of another barrier type");
+                    run_guarded(
+                        policy,
+                        &q.counters,
+                        "finalizer (runtime.runFinalizers)",
+                        || q.len(),
+                        || call(h, field, env),
+                    );
+                    ran += 1;
                 }
-                let call = *f
-                    .downcast::<FinalizerCall<B>>()
-                    .expect("collector: internal error: a finalizer of another barrier type");
-                run_guarded(
-                    policy,
-                    &q.counters,
-                    "finalizer (runtime.runFinalizers)",
-                    || q.len(),
-                    || self.blocking(|| call(h, field, env)),
-                );
-                ran += 1;
-            }
+            });
         }
     }
 

@@ -87,8 +87,14 @@ pub(crate) struct Finished<'q, T>(
 
 impl<T> Drop for Finished<'_, T> {
     fn drop(&mut self) {
-        crate::sync::lock(&self.0.state).running -= self.1;
-        self.0.cv.notify_all();
+        let mut g = crate::sync::lock(&self.0.state);
+        g.running -= self.1;
+        // Drains wait for idleness; runners wait for work, which `push_batch` signals.
+        let idle = g.running == 0 && g.items.is_empty();
+        drop(g);
+        if idle {
+            self.0.cv.notify_all();
+        }
     }
 }
 

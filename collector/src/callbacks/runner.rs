@@ -22,12 +22,16 @@ pub(crate) fn ensure_runners<T: Send + 'static>(
     name: &str,
     batch: fn(&Arc<HeapCore>),
 ) {
+    if queue(&core.space.queues).started() {
+        return;
+    }
     let queues = core.space.queues.clone();
     let q = queue(&queues);
     let mut g = lock(&q.state);
     if g.started || g.exit {
         return;
     }
+    q.mark_started();
     g.started = true;
     for i in 0..n {
         let queues = queues.clone();

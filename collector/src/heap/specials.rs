@@ -183,6 +183,8 @@ pub(crate) struct CallbackQueue<T> {
     pub(crate) counters: CallbackCounters,
     /// Set with `exit`, readable without the lock: runners stop between two callbacks.
     exiting: std::sync::atomic::AtomicBool,
+    /// Set once runner threads have been started (a registration's fast check).
+    runners_started: std::sync::atomic::AtomicBool,
 }
 
 impl<T> Default for CallbackQueue<T> {
@@ -199,6 +201,7 @@ impl<T> Default for CallbackQueue<T> {
             cv: Condvar::new(),
             counters: CallbackCounters::default(),
             exiting: std::sync::atomic::AtomicBool::new(false),
+            runners_started: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -216,6 +219,16 @@ impl<T> CallbackQueue<T> {
         drop(g);
         self.counters.queued.fetch_add(n, StdOrdering::Relaxed);
         self.cv.notify_all();
+    }
+
+    /// Whether runner threads have been started (no lock taken).
+    pub(crate) fn started(&self) -> bool {
+        self.runners_started.load(StdOrdering::Acquire)
+    }
+
+    /// Records that runner threads are being started.
+    pub(crate) fn mark_started(&self) {
+        self.runners_started.store(true, StdOrdering::Release);
     }
 
     /// Whether the heap is shutting down (runners stop before their next callback).

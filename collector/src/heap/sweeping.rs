@@ -142,6 +142,11 @@ impl Space {
     /// changing its specials): sweeps it, or waits for the thread sweeping it.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn ensure_swept(&self, span: &Span) {
+        // Free and immortal spans are never swept (their generation falls behind) and
+        // have no specials to sweep.
+        if matches!(span.kind(), SpanKind::Free | SpanKind::Immortal) {
+            return;
+        }
         if let Some((swept, _)) = self.sweep_span(span) {
             // It stays on its unswept list too; whoever pops it there finds it swept.
             self.file(&mut lock(&self.pools), span, swept);

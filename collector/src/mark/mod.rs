@@ -134,11 +134,21 @@ impl<'h, P: GreyPool> Marker<'h, P> {
             return;
         }
         let n = (self.stack.len() / 2).min(BATCH);
-        let batch = self
-            .stack
-            .drain(..n)
-            .map(|(span, slot)| Ref::new(span.index, slot, 0))
-            .collect();
+        // Taking from the front moves the rest of the stack: fine for a tree's shallow
+        // stack, quadratic for the millions of entries one huge object pushes, which are
+        // shared from the top instead.
+        let batch = if self.stack.len() <= 8 * BATCH {
+            self.stack
+                .drain(..n)
+                .map(|(span, slot)| Ref::new(span.index, slot, 0))
+                .collect()
+        } else {
+            let at = self.stack.len() - n;
+            self.stack
+                .drain(at..)
+                .map(|(span, slot)| Ref::new(span.index, slot, 0))
+                .collect()
+        };
         self.pool.put(batch);
     }
 
@@ -175,10 +185,10 @@ impl<'h, P: GreyPool> Marker<'h, P> {
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn publish(&mut self) {
         while !self.stack.is_empty() {
-            let n = self.stack.len().min(BATCH);
+            let at = self.stack.len().saturating_sub(BATCH);
             let batch = self
                 .stack
-                .drain(..n)
+                .drain(at..)
                 .map(|(span, slot)| Ref::new(span.index, slot, 0))
                 .collect();
             self.pool.put(batch);

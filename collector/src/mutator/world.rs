@@ -42,6 +42,9 @@ pub(crate) struct WorldState {
     /// Bumped whenever a mutator blocks, serves a handshake request or leaves, so the
     /// collector can wait for the next such change without polling.
     epoch: u64,
+    /// Threads waiting in `wait_for_change`: a change notifies only when there are some
+    /// (a futex wake per blocking transition cost a system call per callback run).
+    change_waiters: usize,
 }
 
 impl WorldState {
@@ -208,6 +211,7 @@ impl World {
                 running: 0,
                 mutators: Vec::new(),
                 epoch: 0,
+                change_waiters: 0,
             }),
             restart: Condvar::new(),
             all_stopped: Condvar::new(),
@@ -249,7 +253,9 @@ impl World {
             self.all_stopped.notify_all();
         }
         g.epoch += 1;
-        self.changed.notify_all();
+        if g.change_waiters > 0 {
+            self.changed.notify_all();
+        }
     }
 
     /// The safepoint slow path: parks the calling running mutator while the world is
@@ -278,7 +284,9 @@ impl World {
             self.all_stopped.notify_all();
         }
         g.epoch += 1;
-        self.changed.notify_all();
+        if g.change_waiters > 0 {
+            self.changed.notify_all();
+        }
         note_running(self.heap, false);
     }
 
@@ -318,15 +326,20 @@ impl World {
 
     /// Records a change the collector may be waiting for (a served handshake request).
     pub(crate) fn note_change(&self) {
-        lock(&self.state).epoch += 1;
-        self.changed.notify_all();
+        let mut g = lock(&self.state);
+        g.epoch += 1;
+        if g.change_waiters > 0 {
+            self.changed.notify_all();
+        }
     }
 
     /// Waits until the change counter differs from `seen`.
     pub(crate) fn wait_for_change(&self, seen: u64) {
         let mut g = lock(&self.state);
         while g.epoch == seen {
+            g.change_waiters += 1;
             g = wait(&self.changed, g);
+            g.change_waiters -= 1;
         }
     }
 
