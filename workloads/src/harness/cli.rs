@@ -39,9 +39,8 @@ pub struct Args {
     /// "auto" for Go's 25% rule.
     #[arg(long, default_value = "auto", value_name = "N|auto", value_parser = parse_workers, allow_negative_numbers = true)]
     pub mark_workers: Workers,
-    /// Cleanup executor threads, or "auto". Recorded in the report only: it takes effect
-    /// once the collector's cleanup executor exists.
-    #[arg(long, default_value = "auto", value_name = "N|auto", value_parser = parse_workers, allow_negative_numbers = true)]
+    /// Cleanup worker threads (at least 1), or "auto" for Go's max(GOMAXPROCS/4, 1).
+    #[arg(long, default_value = "auto", value_name = "N|auto", value_parser = parse_cleanup_workers, allow_negative_numbers = true)]
     pub cleanup_workers: Workers,
     /// A hard cap on the heap, in bytes (suffixes KiB, MiB, GiB): an allocation past it
     /// fails instead of growing the heap. Default: no cap.
@@ -194,8 +193,8 @@ pub fn usage_error<P: CommandFactory>(workload: &Workload, message: &str) -> ! {
 }
 
 impl Args {
-    /// The heap configuration these flags ask for (`--cleanup-workers`, `--duration`,
-    /// `--seed` and the report flags are not the heap's).
+    /// The heap configuration these flags ask for (`--duration`, `--seed` and the report
+    /// flags are not the heap's).
     pub fn heap_config(&self) -> HeapConfig {
         HeapConfig {
             gogc: self.gogc,
@@ -206,6 +205,7 @@ impl Args {
             heap_limit: self.heap_limit,
             memory_limit: self.memory_limit,
             gctrace: self.gctrace,
+            cleanup_workers: self.cleanup_workers.0,
             ..HeapConfig::default()
         }
     }
@@ -284,7 +284,18 @@ pub fn parse_mutators(s: &str) -> Result<usize, String> {
     }
 }
 
-/// `--mark-workers` and `--cleanup-workers`: `auto` or an integer in `0..=1024`.
+/// `--cleanup-workers`: `auto` or an integer in `1..=1024` (a heap has at least one
+/// cleanup worker).
+pub fn parse_cleanup_workers(s: &str) -> Result<Workers, String> {
+    match parse_workers(s) {
+        Ok(Workers(Some(0))) | Err(_) => Err(format!(
+            "invalid worker count {s:?}: expected \"auto\" or an integer in 1..=1024"
+        )),
+        ok => ok,
+    }
+}
+
+/// `--mark-workers`: `auto` or an integer in `0..=1024`.
 pub fn parse_workers(s: &str) -> Result<Workers, String> {
     let t = s.trim();
     if t == "auto" {
@@ -490,6 +501,9 @@ mod tests {
             assert!(parse_bytes(bad).is_err(), "{bad:?}");
         }
         assert_eq!(parse_workers("auto"), Ok(Workers(None)));
+        assert_eq!(parse_cleanup_workers("auto"), Ok(Workers(None)));
+        assert_eq!(parse_cleanup_workers("2"), Ok(Workers(Some(2))));
+        assert!(parse_cleanup_workers("0").is_err());
         assert_eq!(Workers(Some(3)).to_string(), "3");
         assert!(parse_duration("inf").is_err());
     }

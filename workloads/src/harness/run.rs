@@ -15,7 +15,7 @@ use super::{
     utilization_points, write_percentile_distribution, CallbackCounts, LatencyStats, LeakCheck,
     OutDir, Summary, VerifyStats,
 };
-use collector::{Barrier, CycleRecord, Heap, HeapConfig, PauseRecord};
+use collector::{Barrier, CallbackStats, CycleRecord, Heap, HeapConfig, PauseRecord};
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
@@ -121,8 +121,10 @@ impl Run {
     /// with no workload handle left (globals themselves are immortal roots and not
     /// counted); `leaked_bytes` is the heap's live bytes after its sweep (each such
     /// object at its size class, a large object at its whole span). `verify` counts every
-    /// cycle, the leak check's included. Finalizer and cleanup counts are zero and
-    /// `callback_latency_ns` empty: the collector has neither yet.
+    /// cycle, the leak check's included. `finalizers` and `cleanups` are the heap's
+    /// callback counters ([`collector::HeapStats::finalizers`], `cleanups`) at this point:
+    /// a workload that waits for its callbacks drains them before calling this.
+    /// `callback_latency_ns` stays empty (the collector does not time its queues).
     ///
     /// Writes [`FILES`] into `--out` (each atomically) and prints the summary on stdout
     /// with `--json`. An error names the file that could not be written.
@@ -167,8 +169,8 @@ impl Run {
             ttsp_ns: LatencyStats::from_values(&durations(&stats.pauses, |p| p.ttsp_ns)),
             mutator_latency_ns: LatencyStats::from_histogram(latency),
             heap_peak_bytes: stats.heap_peak_bytes,
-            finalizers: CallbackCounts::default(),
-            cleanups: CallbackCounts::default(),
+            finalizers: callback_counts(&stats.finalizers),
+            cleanups: callback_counts(&stats.cleanups),
             callback_latency_ns: LatencyStats::default(),
             verify: VerifyStats {
                 enabled: self.args.verify,
@@ -242,6 +244,16 @@ pub fn exit_status(summary: &Summary) -> i32 {
         status = 1;
     }
     status
+}
+
+/// The report's view of one kind of callback's counters.
+fn callback_counts(s: &CallbackStats) -> CallbackCounts {
+    CallbackCounts {
+        registered: s.registered,
+        queued: s.queued,
+        executed: s.executed,
+        stopped: s.stopped,
+    }
 }
 
 fn nanos(d: std::time::Duration) -> u64 {

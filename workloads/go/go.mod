@@ -1,0 +1,3 @@
+module testbed-twins
+
+go 1.27
