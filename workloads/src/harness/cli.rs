@@ -205,6 +205,7 @@ impl Args {
             heap_limit: self.heap_limit,
             memory_limit: self.memory_limit,
             gctrace: self.gctrace,
+            leak_check: self.check_leaks,
             cleanup_workers: self.cleanup_workers.0,
             ..HeapConfig::default()
         }

@@ -149,6 +149,8 @@ impl Run {
                 checked: true,
                 leaked_objects: after.cycles.last().map_or(0, |c| c.marked_objects),
                 leaked_bytes: after.heap_live_bytes,
+                callback_leaks: after.leaks_found,
+                callback_leak_reports: after.leak_reports.clone(),
             };
             (Some(leaks), after)
         } else {
@@ -236,10 +238,17 @@ pub fn exit_status(summary: &Summary) -> i32 {
         );
         status = 1;
     }
-    if let Some(l) = summary.leaks.filter(|l| l.leaked_objects > 0) {
+    if let Some(l) = summary.leaks.as_ref().filter(|l| l.leaked_objects > 0) {
         eprintln!(
             "{}: the leak check found {} objects ({} bytes) still reachable",
             summary.workload, l.leaked_objects, l.leaked_bytes
+        );
+        status = 1;
+    }
+    if let Some(l) = summary.leaks.as_ref().filter(|l| l.callback_leaks > 0) {
+        eprintln!(
+            "{}: the leak checker found {} finalizers or cleanups that keep their object",
+            summary.workload, l.callback_leaks
         );
         status = 1;
     }

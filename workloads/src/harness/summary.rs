@@ -91,7 +91,7 @@ pub struct VerifyStats {
 }
 
 /// The end-of-run leak check: what was still allocated once every root was gone.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeakCheck {
     /// Whether the check ran.
     pub checked: bool,
@@ -99,6 +99,14 @@ pub struct LeakCheck {
     pub leaked_objects: u64,
     /// Bytes those objects occupy.
     pub leaked_bytes: u64,
+    /// Findings of the collector's leak checker (Go's `checkfinalizers`, run at every
+    /// mark termination under `--check-leaks`): finalizers and cleanups that reach their
+    /// own object, and specials in tiny blocks.
+    #[serde(default)]
+    pub callback_leaks: u64,
+    /// The first of those findings, each with its path of references.
+    #[serde(default)]
+    pub callback_leak_reports: Vec<String>,
 }
 
 /// `summary.json`: everything a run measured, in one schema shared by every workload.
@@ -226,12 +234,15 @@ mod tests {
             checked: true,
             leaked_objects: 1,
             leaked_bytes: 48,
+            callback_leaks: 1,
+            callback_leak_reports: vec!["leak check: cycle 1: …".into()],
         }));
         let v: Value = serde_json::from_str(&with.to_json()).unwrap();
         assert_eq!(keys(&v).len(), want.len() + 1);
         assert_eq!(
             v["leaks"],
-            json!({"checked": true, "leaked_objects": 1, "leaked_bytes": 48})
+            json!({"checked": true, "leaked_objects": 1, "leaked_bytes": 48,
+                   "callback_leaks": 1, "callback_leak_reports": ["leak check: cycle 1: …"]})
         );
         // And it reads back.
         assert_eq!(serde_json::from_value::<Summary>(v).unwrap(), with);

@@ -116,7 +116,14 @@ pub fn check_report(dir: &Path, workload: &str) -> Value {
         top.insert("leaks");
         assert_eq!(
             keys(&v["leaks"]),
-            ["checked", "leaked_objects", "leaked_bytes"].into()
+            [
+                "checked",
+                "leaked_objects",
+                "leaked_bytes",
+                "callback_leaks",
+                "callback_leak_reports"
+            ]
+            .into()
         );
     }
     assert_eq!(keys(&v), top);
