@@ -12,7 +12,7 @@
 use super::run_guarded;
 use crate::barrier::Barrier;
 use crate::heap::span::SpanKind;
-use crate::heap::specials::{Payload, Special, SpecialKind};
+use crate::heap::specials::{Callback, Payload, Special, SpecialKind};
 use crate::mutator::handle::{Handle, InteriorHandle};
 use crate::mutator::world::FLAG_MARKING;
 use crate::mutator::{HeapCore, Mutator};
@@ -130,7 +130,7 @@ impl<B: Barrier> Mutator<B> {
         F: FnOnce(T) + Send + 'static,
     {
         let call: PlainCleanupCall = Box::new(move || f(arg));
-        self.register_cleanup(obj, None, None, Box::new(call))
+        self.register_cleanup(obj, None, None, Callback::Plain(call))
     }
 
     /// [`Mutator::add_cleanup`] on an interior field; it runs when the whole object dies.
@@ -144,7 +144,7 @@ impl<B: Barrier> Mutator<B> {
             field.object(),
             Some(field.field() as u32),
             None,
-            Box::new(call),
+            Callback::Plain(call),
         )
     }
 
@@ -188,7 +188,7 @@ impl<B: Barrier> Mutator<B> {
             }
         }
         let call: EnvCleanupCall<B> = Box::new(move |env| f(env, arg));
-        self.register_cleanup(obj, None, Some(boxed), Box::new(call))
+        self.register_cleanup(obj, None, Some(boxed), Callback::Typed(Box::new(call)))
     }
 
     fn register_cleanup(
@@ -196,7 +196,7 @@ impl<B: Barrier> Mutator<B> {
         obj: &Handle<'_, B>,
         field: Option<u32>,
         env: Option<&Handle<'_, B>>,
-        call: crate::heap::specials::Callback,
+        call: Callback,
     ) -> Cleanup {
         self.check_same_heap(obj);
         let span = obj.span();
@@ -272,6 +272,9 @@ impl<B: Barrier> Mutator<B> {
         let q = &queues.cleanups;
         let policy = self.core.config.callback_panic;
         let mut ran = 0;
+        // Cleanups finished since the queue's lock was last taken: they leave the running
+        // count under the next take's lock (one lock per cleanup, not two).
+        let mut done = 0;
         // The worker stays in the blocking state: a cleanup without a box touches no
         // managed memory, so taking it needs no running state; one with a box is taken
         // and its box rooted in one running step (a box in the queue is a root until it
@@ -284,9 +287,17 @@ impl<B: Barrier> Mutator<B> {
             }
             let next = {
                 let mut g = lock(&q.state);
+                g.running -= std::mem::take(&mut done);
+                let idle = g.running == 0 && g.items.is_empty();
                 match g.items.front() {
                     _ if g.exit => Next::Done,
-                    None => Next::Done,
+                    None => {
+                        drop(g);
+                        if idle {
+                            q.cv.notify_all();
+                        }
+                        Next::Done
+                    }
                     Some(e) if e.env.is_none() => {
                         let e = g.items.pop_front().expect("the front entry");
                         g.running += 1;
@@ -315,27 +326,22 @@ impl<B: Barrier> Mutator<B> {
                     }
                 }
             };
-            let _finished = super::Finished(q, 1);
+            let unwinding = super::Unwinding(q);
             run_guarded(
                 policy,
                 &q.counters,
                 "cleanup (runtime.runCleanups)",
                 || q.len(),
-                || match env {
-                    Some(env) => {
-                        let call = *f
-                            .downcast::<EnvCleanupCall<B>>()
-                            .expect("collector: internal error: a cleanup of another barrier");
-                        call(env)
-                    }
-                    None => {
-                        let call = *f
-                            .downcast::<PlainCleanupCall>()
-                            .expect("collector: internal error: a cleanup without its box");
-                        call()
+                || match (env, f) {
+                    (Some(env), f) => f.typed::<EnvCleanupCall<B>>()(env),
+                    (None, Callback::Plain(call)) => call(),
+                    (None, Callback::Typed(_)) => {
+                        panic!("collector: internal error: a cleanup without its box")
                     }
                 },
             );
+            drop(unwinding);
+            done = 1;
             ran += 1;
         })
     }

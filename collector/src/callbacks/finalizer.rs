@@ -121,7 +121,7 @@ impl<B: Barrier> Mutator<B> {
                 kind: SpecialKind::Finalizer,
                 payload: Payload::Finalizer {
                     env: env.map(|e| e.reference()),
-                    f: Box::new(call),
+                    f: crate::heap::specials::Callback::Typed(Box::new(call)),
                 },
             };
             if span.specials.insert(special).is_err() {
@@ -214,9 +214,7 @@ impl<B: Barrier> Mutator<B> {
                         // Shutdown: the rest of the chunk is neither run nor counted as run.
                         break;
                     }
-                    let call = *f
-                        .downcast::<FinalizerCall<B>>()
-                        .expect("collector: internal error: a finalizer of another barrier type");
+                    let call = f.typed::<FinalizerCall<B>>();
                     run_guarded(
                         policy,
                         &q.counters,

@@ -98,6 +98,18 @@ impl<T> Drop for Finished<'_, T> {
     }
 }
 
+/// Takes one entry off a queue's running count if a callback's panic unwinds through
+/// the runner (the normal path counts it at the runner's next take).
+pub(crate) struct Unwinding<'q, T>(pub(crate) &'q crate::heap::specials::CallbackQueue<T>);
+
+impl<T> Drop for Unwinding<'_, T> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            drop(Finished(self.0, 1));
+        }
+    }
+}
+
 /// A fatal error of the testbed, as Go's `throw`: the message on stderr and exit status 2.
 #[cold]
 pub(crate) fn fatal(msg: &str) -> ! {

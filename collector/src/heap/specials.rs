@@ -34,8 +34,29 @@ pub(crate) enum SpecialKind {
     Cleanup = 7,
 }
 
-/// A type-erased callback.
-pub(crate) type Callback = Box<dyn Any + Send>;
+/// A stored callback.
+pub(crate) enum Callback {
+    /// A cleanup without an environment box: it needs no mutator, so it is stored as
+    /// what it is (one allocation, no downcast).
+    Plain(Box<dyn FnOnce() + Send>),
+    /// A callback that takes handles: its type names the heap's barrier, so it is stored
+    /// type-erased and recovered by the runner, which knows the barrier.
+    Typed(Box<dyn Any + Send>),
+}
+
+impl Callback {
+    /// The typed callback, of type `T`.
+    pub(crate) fn typed<T: 'static>(self) -> T {
+        match self {
+            Callback::Typed(b) => *b.downcast::<T>().unwrap_or_else(|_| {
+                panic!("collector: internal error: a callback of another type")
+            }),
+            Callback::Plain(_) => {
+                panic!("collector: internal error: a plain callback where a typed one belongs")
+            }
+        }
+    }
+}
 
 /// The cell a weak handle reads: the object's reference word, or 0 once the object has
 /// been found dead (S30, S47).
@@ -121,6 +142,11 @@ impl SpanSpecials {
     pub(crate) fn insert(&self, s: Special) -> Result<(), Special> {
         self.with(|list| {
             let key = s.key();
+            // Objects are usually registered in allocation (address) order: append.
+            if list.last().is_none_or(|x| x.key() < key) {
+                list.push(s);
+                return Ok(());
+            }
             let at = list.partition_point(|x| x.key() < key);
             if s.kind != SpecialKind::Cleanup && list.get(at).is_some_and(|x| x.key() == key) {
                 return Err(s);
