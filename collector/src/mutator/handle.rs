@@ -119,9 +119,13 @@ impl<'m, B: Barrier> Handle<'m, B> {
 
     /// Loads reference slot `slot`: a new handle to the object it names, or `None` for
     /// null. Panics if the slot is out of range or the stored reference is stale.
+    ///
+    /// A load is a safepoint (the flags word it polls is the one it reads for shutdown
+    /// anyway): a mutator that walks a structure without allocating still stops within
+    /// one load of a pause request, where Go would preempt it asynchronously.
     #[inline]
     pub fn get(&self, slot: usize) -> Option<Handle<'m, B>> {
-        self.check_flags();
+        self.m.safepoint();
         let word = self.ptr_word(slot);
         // The load and the handle's creation happen in one running section: inside
         // `blocking`, a pause between them could free the object read.
