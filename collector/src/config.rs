@@ -127,6 +127,10 @@ pub struct LoomFaults {
     /// Sweep queues a finalizer without resurrecting its object (S34): the object is
     /// freed while its finalizer is queued.
     pub no_resurrection: bool,
+    /// A callback runner (the finalizer thread, a cleanup worker) checks its queue for
+    /// work under the lock, releases it, and then parks without checking again: a batch
+    /// queued in between is notified to nobody (the classic lost wake-up).
+    pub runner_checks_outside_lock: bool,
 }
 
 impl Default for HeapConfig {

@@ -1,26 +1,138 @@
-//! The callback runner threads (normal builds): the finalizer thread and the cleanup
-//! workers. Each parks on its queue while idle, wakes as soon as work is queued, and runs
-//! a batch as a mutator of the heap, created for the batch, so that an idle runner
-//! neither keeps the heap alive nor delays a pause. Shutdown makes them exit and joins
-//! them, leaving what is still queued (S54).
+//! The callback runners: the finalizer thread and the cleanup workers. Each parks on its
+//! queue while idle, wakes as soon as work is queued, and runs a batch as a mutator of
+//! the heap, created for the batch, so that an idle runner neither keeps the heap alive
+//! nor delays a pause. Shutdown makes them exit and joins them, leaving what is still
+//! queued (S54).
+//!
+//! Normal builds run the loop ([`serve`]) on threads of their own ([`ensure_runners`]).
+//! Under loom no thread is started: a model runs the same loop on a model thread with
+//! `Heap::run_cleanup_worker` / `Heap::run_finalizer_thread`, until `Heap::shutdown`.
 
-#![cfg_attr(loom, allow(dead_code))]
-
-use crate::heap::specials::CallbackQueue;
+use crate::heap::specials::{CallbackQueue, Queues};
 use crate::mutator::world::FLAG_SHUTDOWN;
 use crate::mutator::HeapCore;
 use crate::sync::{lock, Ordering::Relaxed};
-use std::sync::{Arc, Weak};
+
+/// What a parked runner was woken for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wake {
+    /// Work is queued (another runner may take it first).
+    Work,
+    /// The heap is shutting down.
+    Exit,
+}
+
+/// How a runner parks. Normal builds always check for work and park in one step under the
+/// queue's lock; under loom a fault switch can break that.
+#[derive(Clone, Copy, Default)]
+struct Park {
+    /// `LoomFaults::runner_checks_outside_lock`.
+    #[cfg(loom)]
+    check_outside_lock: bool,
+}
+
+/// Parks until work is queued or exit is signalled. The check and the wait are one step
+/// under the queue's lock: `push_batch` and `signal_exit` change the queue under it and
+/// notify after, so a runner is either past its check when they notify (it sees the
+/// change) or already waiting (it is woken) — no wake-up is lost.
+fn wait_for_work<T>(q: &CallbackQueue<T>, park: Park) -> Wake {
+    #[cfg(loom)]
+    if park.check_outside_lock {
+        return wait_for_work_checking_outside_lock(q);
+    }
+    let _ = park;
+    let mut g = lock(&q.state);
+    while g.items.is_empty() && !g.exit {
+        g = crate::sync::wait(&q.cv, g);
+    }
+    if g.exit {
+        Wake::Exit
+    } else {
+        Wake::Work
+    }
+}
+
+/// The loom fault: the check and the wait are two steps, with the lock released in
+/// between, so a batch queued (or an exit signalled) there notifies nobody and this runner
+/// waits for a notification that has already happened.
+#[cfg(loom)]
+fn wait_for_work_checking_outside_lock<T>(q: &CallbackQueue<T>) -> Wake {
+    loop {
+        let (empty, exit) = {
+            let g = lock(&q.state);
+            (g.items.is_empty(), g.exit)
+        };
+        if exit {
+            return Wake::Exit;
+        }
+        if !empty {
+            return Wake::Work;
+        }
+        let g = lock(&q.state);
+        drop(crate::sync::wait(&q.cv, g));
+    }
+}
+
+/// The runner loop, shared by the runner threads and loom models: parks until work is
+/// queued, runs `batch` (which returns false when the runner should exit), and parks
+/// again, until exit is signalled.
+fn serve<T>(q: &CallbackQueue<T>, park: Park, mut batch: impl FnMut() -> bool) {
+    while wait_for_work(q, park) == Wake::Work {
+        if !batch() {
+            return;
+        }
+    }
+}
+
+/// Runs one batch; returns whether the runner goes on.
+///
+/// A runner woken for work can find the heap shut down by the time its batch creates its
+/// mutator (`Heap::shutdown` signals the queues before it sets the shutdown flag, and a
+/// runner checks the flag before the batch, but the flag can be set in between), and
+/// creating a mutator of a shut-down heap panics: that panic means the runner should exit
+/// (what is still queued stays unrun, S54). Any other panic here is the collector's own
+/// (callbacks' panics are caught where they run): the runner dies loudly rather than
+/// leave drains waiting for a runner that is gone (under loom the panic goes on to the
+/// model).
+fn run_batch(core: &HeapCore, batch: impl FnOnce()) -> bool {
+    let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(batch)) else {
+        return true;
+    };
+    let msg = p
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    if shut_down(core) && msg == crate::mutator::SHUT_DOWN_MESSAGE {
+        return false;
+    }
+    #[cfg(loom)]
+    std::panic::resume_unwind(p);
+    #[cfg(not(loom))]
+    {
+        crate::telemetry::stderr_line(format_args!(
+            "collector: internal error in a callback runner: {msg}"
+        ));
+        std::process::abort();
+    }
+}
+
+/// Whether the heap has been shut down.
+fn shut_down(core: &HeapCore) -> bool {
+    core.flags.load(Relaxed) & FLAG_SHUTDOWN != 0
+}
 
 /// Starts `n` runners for the queue `queue` picks out of the heap's queues, once per
 /// heap. Each runs `batch(core)` whenever work is queued; `batch` returns once the queue
-/// is empty.
+/// is empty. (Compiled under loom too, where nothing calls it: models run the loop on
+/// their own threads.)
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) fn ensure_runners<T: Send + 'static>(
-    core: &Arc<HeapCore>,
-    queue: fn(&crate::heap::specials::Queues) -> &CallbackQueue<T>,
+    core: &std::sync::Arc<HeapCore>,
+    queue: fn(&Queues) -> &CallbackQueue<T>,
     n: usize,
     name: &str,
-    batch: fn(&Arc<HeapCore>),
+    batch: fn(&std::sync::Arc<HeapCore>),
 ) {
     if queue(&core.space.queues).started() {
         return;
@@ -35,7 +147,7 @@ pub(crate) fn ensure_runners<T: Send + 'static>(
     g.started = true;
     for i in 0..n {
         let queues = queues.clone();
-        let weak: Weak<HeapCore> = Arc::downgrade(core);
+        let weak = std::sync::Arc::downgrade(core);
         let name = if n == 1 {
             name.to_string()
         } else {
@@ -43,46 +155,60 @@ pub(crate) fn ensure_runners<T: Send + 'static>(
         };
         let t = std::thread::Builder::new()
             .name(name)
-            .spawn(move || runner_main(&queues, queue, &weak, batch))
+            .spawn(move || {
+                serve(queue(&queues), Park::default(), || {
+                    let Some(core) = weak.upgrade() else {
+                        return false;
+                    };
+                    !shut_down(&core) && run_batch(&core, || batch(&core))
+                })
+            })
             .expect("spawning a callback runner thread");
         g.threads.push(t);
         g.spawned += 1;
     }
 }
 
-fn runner_main<T>(
-    queues: &crate::heap::specials::Queues,
-    queue: fn(&crate::heap::specials::Queues) -> &CallbackQueue<T>,
-    weak: &Weak<HeapCore>,
-    batch: fn(&Arc<HeapCore>),
+/// The runner loop on the calling thread (loom models): each batch runs on a mutator of
+/// the heap created for it, as on a runner thread.
+#[cfg(loom)]
+fn serve_inline<B: crate::Barrier, T>(
+    core: &crate::sync::Arc<HeapCore>,
+    queue: fn(&Queues) -> &CallbackQueue<T>,
+    batch: fn(&crate::Mutator<B>),
 ) {
-    let q = queue(queues);
-    loop {
-        {
-            let mut g = lock(&q.state);
-            while g.items.is_empty() && !g.exit {
-                g = crate::sync::wait(&q.cv, g);
-            }
-            if g.exit {
-                return;
-            }
-        }
-        let Some(core) = weak.upgrade() else { return };
-        if core.flags.load(Relaxed) & FLAG_SHUTDOWN != 0 {
-            return;
-        }
-        // A panic here is the collector's own (callbacks' panics are caught where they
-        // run): die loudly rather than leave drains waiting for a runner that is gone.
-        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| batch(&core))) {
-            let msg = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            crate::telemetry::stderr_line(format_args!(
-                "collector: internal error in a callback runner: {msg}"
-            ));
-            std::process::abort();
-        }
+    let park = Park {
+        check_outside_lock: core.config.faults.runner_checks_outside_lock,
+    };
+    serve(queue(&core.space.queues), park, || {
+        !shut_down(core) && run_batch(core, || batch(&crate::Mutator::new(core.clone())))
+    });
+}
+
+#[cfg(loom)]
+impl<B: crate::Barrier> crate::Heap<B> {
+    /// Runs a cleanup worker on the calling thread (loom builds, where the heap starts no
+    /// runner threads): the worker threads' own loop, which parks until cleanups are
+    /// queued, runs them, and parks again, until [`crate::Heap::shutdown`].
+    pub fn run_cleanup_worker(&self) {
+        serve_inline::<B, _>(
+            &self.core,
+            |q| &q.cleanups,
+            |m| {
+                m.run_cleanups();
+            },
+        );
+    }
+
+    /// Runs the finalizer thread's loop on the calling thread (loom builds), as
+    /// [`crate::Heap::run_cleanup_worker`] does for cleanups.
+    pub fn run_finalizer_thread(&self) {
+        serve_inline::<B, _>(
+            &self.core,
+            |q| &q.finalizers,
+            |m| {
+                m.run_finalizers();
+            },
+        );
     }
 }

@@ -94,8 +94,12 @@ impl HeapCore {
 #[cold]
 #[inline(never)]
 pub(crate) fn shut_down_panic() -> ! {
-    panic!("collector: the heap has been shut down; its mutators and handles can no longer be used")
+    panic!("{SHUT_DOWN_MESSAGE}")
 }
+
+/// The panic message of any use of a shut-down heap (callback runners recognise it).
+pub(crate) const SHUT_DOWN_MESSAGE: &str =
+    "collector: the heap has been shut down; its mutators and handles can no longer be used";
 
 /// The parts of a mutator the collector reads during a handshake.
 pub(crate) struct MutatorShared {

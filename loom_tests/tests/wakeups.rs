@@ -1,0 +1,205 @@
+//! Model 4, wake-ups and exactly-once: callbacks queued while the runners are parking
+//! always run, exactly once, over the runners' real park-and-wake loop
+//! (`Heap::run_cleanup_worker` / `Heap::run_finalizer_thread` run on model threads what
+//! the runner threads run in normal builds), with a concurrent `stop()` and `shutdown()`.
+//! The negative control makes the runners check for work outside the queue's lock before
+//! parking (the classic lost wake-up); loom must report the deadlock. See this crate's
+//! README.md.
+#![cfg(loom)]
+
+use collector::{keep_alive, CallbackPanic, Gogc, Heap, HeapConfig, LoomFaults, Shape};
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use loom::sync::Arc;
+use loom::thread;
+use loom_tests::loom_failure;
+
+/// One reference slot (unused) and one data word.
+static OBJ: Shape = Shape::new("obj", 1, 1);
+
+fn heap(faults: LoomFaults) -> Heap {
+    Heap::new(HeapConfig {
+        gogc: Gogc::Off,
+        concurrent: false,
+        // A failed assertion inside a callback unwinds to the model, where loom sees it.
+        callback_panic: CallbackPanic::Propagate,
+        faults,
+        ..HeapConfig::default()
+    })
+    .unwrap()
+}
+
+/// Runs `model`, reporting how many executions loom explored.
+fn explore(name: &str, model: impl Fn() + Sync + Send + 'static) {
+    quiet_shutdown_race();
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let r = runs.clone();
+    let t = std::time::Instant::now();
+    loom_tests::builder().check(move || {
+        r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        model();
+    });
+    println!(
+        "{name}: {} executions in {:.1} s",
+        runs.load(std::sync::atomic::Ordering::Relaxed),
+        t.elapsed().as_secs_f64()
+    );
+}
+
+/// Keeps the panic hook from printing the runner's expected shutdown race: a worker
+/// woken for a cleanup the other worker has taken can reach its batch after the heap was
+/// shut down, and creating the batch's mutator panics with the shut-down message, which
+/// the runner catches and exits on (`run_batch` in the collector's `runner.rs`). Every
+/// other panic is printed as before.
+fn quiet_shutdown_race() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let msg = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !msg.contains("the heap has been shut down") {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Owns a value that holds loom objects and leaks it when dropped during a panic. loom
+/// reports a deadlock by panicking on the thread that blocked last; dropping a loom `Arc`
+/// while that panic unwinds would panic again (no thread is active any more) and abort
+/// the test process, so the models' threads keep what they own in these.
+struct LeakOnPanic<T>(std::mem::ManuallyDrop<T>);
+
+impl<T> LeakOnPanic<T> {
+    fn new(t: T) -> Self {
+        LeakOnPanic(std::mem::ManuallyDrop::new(t))
+    }
+}
+
+impl<T> std::ops::Deref for LeakOnPanic<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> Drop for LeakOnPanic<T> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            // SAFETY: dropped once, here; never used again.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.0) }
+        }
+    }
+}
+
+/// Two cleanup workers park on the empty queue while the main thread (a mutator)
+/// registers a cleanup on an object it drops and another on an object it keeps, runs a
+/// cycle (which queues the first cleanup and wakes the workers), stops the second
+/// cleanup while the workers run, waits for the queue to drain, and shuts the heap down.
+/// The first cleanup runs exactly once, the stopped one never, and every thread ends.
+fn cleanup_workers_model(faults: LoomFaults) {
+    let heap = LeakOnPanic::new(heap(faults));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let h = LeakOnPanic::new(heap.clone());
+            thread::spawn(move || h.run_cleanup_worker())
+        })
+        .collect();
+    let ran = LeakOnPanic::new(Arc::new(AtomicUsize::new(0)));
+    let stopped_ran = LeakOnPanic::new(Arc::new(AtomicBool::new(false)));
+    {
+        let m = heap.mutator();
+        let dead = m.alloc(&OBJ);
+        let kept = m.alloc(&OBJ);
+        let r = (*ran).clone();
+        m.add_cleanup(&dead, (), move |()| {
+            r.fetch_add(1, SeqCst);
+        });
+        let s = (*stopped_ran).clone();
+        let c = m.add_cleanup(&kept, (), move |()| s.store(true, SeqCst));
+        drop(dead);
+        // Queues the first cleanup and wakes the workers.
+        m.gc();
+        // Concurrent with the workers running the first cleanup.
+        m.stop_cleanup(&c);
+        keep_alive(kept);
+    }
+    // Drained without a mutator on this thread: a deadlock found here unwinds through no
+    // mutator state.
+    heap.drain_cleanups();
+    heap.shutdown();
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(ran.load(SeqCst), 1, "the cleanup did not run exactly once");
+    assert!(!stopped_ran.load(SeqCst), "the stopped cleanup ran");
+}
+
+/// The finalizer thread parks on the empty queue while the main thread registers a
+/// finalizer on an object it drops, runs a cycle, waits for the queue to drain and shuts
+/// the heap down: the finalizer runs exactly once, and the thread ends.
+fn finalizer_thread_model(faults: LoomFaults) {
+    let heap = LeakOnPanic::new(heap(faults));
+    let h = LeakOnPanic::new(heap.clone());
+    let runner = thread::spawn(move || h.run_finalizer_thread());
+    let ran = LeakOnPanic::new(Arc::new(AtomicUsize::new(0)));
+    {
+        let m = heap.mutator();
+        let obj = m.alloc(&OBJ);
+        let r = (*ran).clone();
+        m.set_finalizer(&obj, move |_| {
+            r.fetch_add(1, SeqCst);
+        });
+        drop(obj);
+        m.gc();
+    }
+    heap.drain_finalizers();
+    heap.shutdown();
+    runner.join().unwrap();
+    assert_eq!(
+        ran.load(SeqCst),
+        1,
+        "the finalizer did not run exactly once"
+    );
+}
+
+#[test]
+fn a_cleanup_queued_while_two_workers_park_runs_exactly_once() {
+    explore("wakeups: cleanup workers", || {
+        cleanup_workers_model(LoomFaults::default())
+    });
+}
+
+#[test]
+fn a_finalizer_queued_while_the_finalizer_thread_parks_runs_exactly_once() {
+    explore("wakeups: finalizer thread", || {
+        finalizer_thread_model(LoomFaults::default())
+    });
+}
+
+fn lost_wakeup() -> LoomFaults {
+    LoomFaults {
+        runner_checks_outside_lock: true,
+        ..LoomFaults::default()
+    }
+}
+
+#[test]
+fn negative_control_workers_checking_outside_the_lock_lose_the_wakeup() {
+    let msg = loom_failure(|| cleanup_workers_model(lost_wakeup()))
+        .expect("loom must find the lost wake-up");
+    println!("wakeups/cleanup control: loom reported: {msg}");
+    assert!(msg.contains("deadlock"), "unexpected failure: {msg}");
+}
+
+#[test]
+fn negative_control_the_finalizer_thread_checking_outside_the_lock_loses_the_wakeup() {
+    let msg = loom_failure(|| finalizer_thread_model(lost_wakeup()))
+        .expect("loom must find the lost wake-up");
+    println!("wakeups/finalizer control: loom reported: {msg}");
+    assert!(msg.contains("deadlock"), "unexpected failure: {msg}");
+}
