@@ -42,10 +42,12 @@ print("# Collector reference figures\n")
 print(f"Made by `scripts/bench-collector.sh {runs}` on {platform.machine()}, {cores} cores, {rustc}. "
       "Medians over the runs, modes interleaved run by run.\n")
 print("## gcbench (GOGC=100)\n")
-print("Concurrent automatic cycles run on the background GC thread (one dedicated mark "
-      "worker) while the mutator allocates; without mark assists the heap overshoots its goal "
-      "during a cycle (a mutator waits only at twice the goal), hence fewer cycles and a "
-      "higher peak.\n")
+print("Concurrent cycles (the default) start at the trigger (0.7 of the runway to the GOGC "
+      "goal) on the background GC thread; mark workers follow Go's 25% rule (on 2 cores: a "
+      "fractional worker and an idle worker), the allocating mutator pays mark assists, and "
+      "sweeping runs after the cycle beside the mutator. `stw` is `--stw`: the whole cycle, "
+      "sweep included, in one pause. The machine was shared during these runs (load about "
+      "2): compare modes within this table, not with other tables.\n")
 print("| mode | wall ms | cycles | pauses | pause p50 ms | pause p99 ms | pause max ms | peak MiB |")
 print("|---|---|---|---|---|---|---|---|")
 for m in modes:
@@ -67,8 +69,8 @@ print("\nThe mimalloc column is `alloc_zeroed` of the same size plus pushing the
       "`Vec` (freed in bulk outside the timed loop); the testbed column is `Mutator::alloc` "
       "with its handle dropped at once (a root-table push and pop included).\n")
 print("## Root scanning in the pauses (rootsbench, medians over 7 concurrent cycles)\n")
-print("One mutator holds N handles. The termination pause also sweeps; its sweep is shown "
-      "apart.\n")
+print("One mutator holds N handles. The termination pause ends by starting the concurrent "
+      "sweep (counting marked bytes over the spans): that part is shown apart.\n")
 print("| barrier | roots | start pause µs | termination pause µs | of which sweep µs | termination less sweep µs |")
 print("|---|---|---|---|---|---|")
 for r in roots:
