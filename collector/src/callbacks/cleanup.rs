@@ -275,6 +275,14 @@ impl<B: Barrier> Mutator<B> {
         // Cleanups finished since the queue's lock was last taken: they leave the running
         // count under the next take's lock (one lock per cleanup, not two).
         let mut done = 0;
+        // With one worker nothing else could take a waiting cleanup, so it takes plain
+        // cleanups in batches; with several, one at a time (a slow cleanup holds back
+        // nothing another worker can take).
+        let batch = if self.core.config.cleanup_worker_count() == 1 {
+            64
+        } else {
+            1
+        };
         // The worker stays in the blocking state: a cleanup without a box touches no
         // managed memory, so taking it needs no running state; one with a box is taken
         // and its box rooted in one running step (a box in the queue is a root until it
@@ -299,16 +307,40 @@ impl<B: Barrier> Mutator<B> {
                         Next::Done
                     }
                     Some(e) if e.env.is_none() => {
-                        let e = g.items.pop_front().expect("the front entry");
-                        g.running += 1;
-                        Next::Plain(e.f)
+                        let mut fs = Vec::with_capacity(batch);
+                        while fs.len() < batch && g.items.front().is_some_and(|e| e.env.is_none()) {
+                            fs.push(g.items.pop_front().expect("the front entry").f);
+                        }
+                        g.running += fs.len();
+                        Next::Plain(fs)
                     }
                     Some(_) => Next::Boxed,
                 }
             };
             let (env, f) = match next {
                 Next::Done => return ran,
-                Next::Plain(f) => (None, f),
+                Next::Plain(fs) => {
+                    // On a panic, everything taken and not yet settled leaves the count.
+                    let unwinding = super::Unwinding(q, std::cell::Cell::new(done + fs.len()));
+                    for f in fs {
+                        run_guarded(
+                            policy,
+                            &q.counters,
+                            "cleanup (runtime.runCleanups)",
+                            || q.len(),
+                            || match f {
+                                Callback::Plain(call) => call(),
+                                Callback::Typed(_) => {
+                                    panic!("collector: internal error: a cleanup without its box")
+                                }
+                            },
+                        );
+                        done += 1;
+                        ran += 1;
+                    }
+                    drop(unwinding);
+                    continue;
+                }
                 Next::Boxed => {
                     let taken = self.running(|| {
                         let mut g = lock(&q.state);
@@ -326,7 +358,7 @@ impl<B: Barrier> Mutator<B> {
                     }
                 }
             };
-            let unwinding = super::Unwinding(q);
+            let unwinding = super::Unwinding(q, std::cell::Cell::new(1));
             run_guarded(
                 policy,
                 &q.counters,

@@ -98,14 +98,18 @@ impl<T> Drop for Finished<'_, T> {
     }
 }
 
-/// Takes one entry off a queue's running count if a callback's panic unwinds through
-/// the runner (the normal path counts it at the runner's next take).
-pub(crate) struct Unwinding<'q, T>(pub(crate) &'q crate::heap::specials::CallbackQueue<T>);
+/// Takes the entries a runner still holds (the count in the cell) off a queue's running
+/// count if a callback's panic unwinds through the runner (the normal path counts them at
+/// the runner's next take).
+pub(crate) struct Unwinding<'q, T>(
+    pub(crate) &'q crate::heap::specials::CallbackQueue<T>,
+    pub(crate) std::cell::Cell<usize>,
+);
 
 impl<T> Drop for Unwinding<'_, T> {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            drop(Finished(self.0, 1));
+            drop(Finished(self.0, self.1.get()));
         }
     }
 }
