@@ -3,9 +3,9 @@
 //! the runner that the heap's cleanup workers (or [`Mutator::run_cleanups`]) use.
 //!
 //! The testbed's choices where Go's behaviour is an accident: cleanups on one address
-//! are queued newest first, as Go's (S24); workers take one cleanup at a time, so a slow
-//! cleanup holds back nothing another worker can take (Go's workers take a block of up
-//! to 20, S41); all `max(GOMAXPROCS/4, 1)` workers (or `HeapConfig::cleanup_workers`)
+//! are queued newest first, as Go's (S24); with several workers each takes one cleanup
+//! at a time, so a slow cleanup holds back nothing another worker can take (Go's workers
+//! take a block of up to 20, S41), and a lone worker takes batches of 64; all `max(GOMAXPROCS/4, 1)` workers (or `HeapConfig::cleanup_workers`)
 //! start with the first registration, where Go starts extra ones only inside a later
 //! AddCleanup (S40).
 
