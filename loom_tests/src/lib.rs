@@ -28,3 +28,22 @@ pub fn builder() -> loom::model::Builder {
     b.max_branches = 20_000;
     b
 }
+
+/// Runs `model` under [`builder`] and prints how many executions loom explored and how
+/// long it took (the figures `README.md` quotes).
+#[cfg(loom)]
+pub fn explore(name: &str, model: impl Fn() + Sync + Send + 'static) {
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    let runs = std::sync::Arc::new(AtomicUsize::new(0));
+    let r = runs.clone();
+    let t = std::time::Instant::now();
+    builder().check(move || {
+        r.fetch_add(1, Relaxed);
+        model();
+    });
+    println!(
+        "{name}: {} executions in {:.1} s",
+        runs.load(Relaxed),
+        t.elapsed().as_secs_f64()
+    );
+}

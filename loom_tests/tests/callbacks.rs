@@ -12,7 +12,7 @@ use collector::{keep_alive, CallbackPanic, Gogc, Heap, HeapConfig, LoomFaults, S
 use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-use loom_tests::loom_failure;
+use loom_tests::{explore, loom_failure};
 
 /// One reference slot (unused by some models) and one data word.
 static OBJ: Shape = Shape::new("obj", 1, 1);
@@ -28,22 +28,6 @@ fn heap(faults: LoomFaults) -> Heap {
         ..HeapConfig::default()
     })
     .unwrap()
-}
-
-/// Runs `model`, reporting how many executions loom explored.
-fn explore(name: &str, model: impl Fn() + Sync + Send + 'static) {
-    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let r = runs.clone();
-    let t = std::time::Instant::now();
-    loom_tests::builder().check(move || {
-        r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        model();
-    });
-    println!(
-        "{name}: {} executions in {:.1} s",
-        runs.load(std::sync::atomic::Ordering::Relaxed),
-        t.elapsed().as_secs_f64()
-    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -28,21 +28,10 @@ fn heap(faults: LoomFaults) -> Heap {
     .unwrap()
 }
 
-/// Runs `model`, reporting how many executions loom explored.
+/// Runs `model` with the shutdown race's expected panic kept quiet.
 fn explore(name: &str, model: impl Fn() + Sync + Send + 'static) {
     quiet_shutdown_race();
-    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let r = runs.clone();
-    let t = std::time::Instant::now();
-    loom_tests::builder().check(move || {
-        r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        model();
-    });
-    println!(
-        "{name}: {} executions in {:.1} s",
-        runs.load(std::sync::atomic::Ordering::Relaxed),
-        t.elapsed().as_secs_f64()
-    );
+    loom_tests::explore(name, model);
 }
 
 /// Keeps the panic hook from printing the runner's expected shutdown race: a worker
