@@ -182,7 +182,9 @@ impl Space {
             l.clear();
         }
         let mut marked = 0;
-        for i in 0..self.table.len() {
+        // Listed from the highest index down: sweepers pop from the end, so spans are
+        // swept (and their callbacks queued) in ascending address order.
+        for i in (0..self.table.len()).rev() {
             let Some(span) = self.span(i) else { continue };
             match span.kind() {
                 SpanKind::Small => {
