@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every workload binary once at a standard size and writes results/suite.md.
+# Runs every workload binary once at a standard size, writes results/suite.md and
+# refreshes the suite table in results/README.md (between its suite markers).
 #
 #   scripts/run-suite.sh [--quick]
 #
@@ -162,6 +163,30 @@ for w in order:
                      f"[latency.hgrm]({d}/latency.hgrm)")
     lines.append("")
 open("results/suite.md", "w").write("\n".join(lines))
+# The headline table also goes into results/README.md, between its suite markers, so the
+# reference results' front page shows the latest run.
+begin, end = "<!-- suite:begin -->", "<!-- suite:end -->"
+readme = open("results/README.md").read()
+table = ["| workload | variant | what it shows | exit | run s | cycles | pause p99 ms | lost objects |",
+         "|---|---|---|---|---|---|---|---|"]
+for w in order:
+    for _, variant, rc, secs, args in [r for r in rows if r[0] == w]:
+        try:
+            s = json.load(open(os.path.join("results", w, variant, "summary.json")))
+        except (OSError, ValueError):
+            s = {}
+        p99 = round(s.get("pause_ns", {}).get("p99", 0) / 1e6, 3) if s else ""
+        lost = s.get("verify", {}).get("lost_objects", "") if s else ""
+        table.append(f"| [{w}](suite.md#{w}) | `{variant}` | {fmt(WHAT.get(w, ''))} | {rc} | {secs} "
+                     f"| {s.get('gc_cycles', '')} | {p99} | {lost} |")
+section = "\n".join([begin, "", "Latest suite run (`scripts/run-suite.sh`); every figure of every "
+                     "run, and links to its plots and files, are in [suite.md](suite.md).", "",
+                     *table, "", end])
+if begin in readme and end in readme:
+    readme = readme[:readme.index(begin)] + section + readme[readme.index(end) + len(end):]
+else:
+    readme = readme.rstrip() + "\n\n" + section + "\n"
+open("results/README.md", "w").write(readme)
 print(f"results/suite.md written ({len(rows)} runs, {elapsed} s)", file=sys.stderr)
 PY
 rm -f "$RUNS"

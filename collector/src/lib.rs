@@ -123,6 +123,9 @@ pub struct HeapStats {
     pub cleanups: CallbackStats,
     /// Leak checker findings so far (`HeapConfig::leak_check`), all counted.
     pub leaks_found: u64,
+    /// Write-barrier slow paths taken (reference stores while marking was on), counted
+    /// per mutator and added to this figure every 1,024 and when a mutator is dropped.
+    pub barrier_slow_paths: u64,
     /// The first leak checker reports, in the format `leakcheck` documents.
     pub leak_reports: Vec<String>,
     /// The last cycle's `checkfinalizers: queue: …` line, when the checker ran.
@@ -313,6 +316,7 @@ impl<B: Barrier> Heap<B> {
             finalizers: CallbackStats::read(&c.space.queues.finalizers),
             cleanups: CallbackStats::read(&c.space.queues.cleanups),
             leaks_found: t.leaks_found.load(StatOrdering::Relaxed),
+            barrier_slow_paths: t.barrier_slow_paths.load(StatOrdering::Relaxed),
             leak_reports,
             leak_queue_line,
         }

@@ -101,6 +101,8 @@ pub(crate) struct Telemetry {
     pub(crate) lost_objects: AtomicU64,
     /// GC CPU nanoseconds so far (see [`CycleRecord::cumulative_gc_cpu_ns`]).
     pub(crate) gc_cpu_ns: AtomicU64,
+    /// Write-barrier slow paths taken (stores while marking), as mutators report them.
+    pub(crate) barrier_slow_paths: AtomicU64,
     pub(crate) pauses: Mutex<Vec<PauseRecord>>,
     pub(crate) cycle_log: Mutex<Vec<CycleRecord>>,
     /// The first reports of lost objects (at most [`MAX_LOST_REPORTS`]).
@@ -122,6 +124,7 @@ impl Telemetry {
             cycles_checked: AtomicU64::new(0),
             lost_objects: AtomicU64::new(0),
             gc_cpu_ns: AtomicU64::new(0),
+            barrier_slow_paths: AtomicU64::new(0),
             pauses: Mutex::new(Vec::new()),
             cycle_log: Mutex::new(Vec::new()),
             lost_reports: Mutex::new(Vec::new()),

@@ -243,3 +243,34 @@ fn assists_keep_a_fast_allocator_within_the_hard_goal_without_workers() {
     assert!(assisted > 0, "no assist ran");
     drop(keep);
 }
+
+/// Each reference store made while marking takes the barrier's slow path once, and the
+/// heap counts it (after the mutator reports it); no store is counted when marking is off,
+/// and the `none` barrier has no slow path.
+#[test]
+fn barrier_slow_paths_are_counted_only_while_marking() {
+    fn stores_during_a_cycle<B: Barrier>() -> u64 {
+        let heap = concurrent_heap::<B>(Gogc::Off);
+        let m = heap.mutator();
+        let a = m.alloc(&NODE);
+        let b = m.alloc(&NODE);
+        a.set(0, Some(&b)); // marking off: fast path only
+        m.blocking(|| {
+            let mut c = heap.begin_cycle();
+            c.scan_roots();
+            for _ in 0..3 {
+                a.set(0, None);
+                a.set(0, Some(&b));
+            }
+            c.finish();
+        });
+        a.set(0, None); // marking off again
+        drop((a, b));
+        drop(m);
+        heap.stats().barrier_slow_paths
+    }
+    assert_eq!(stores_during_a_cycle::<Hybrid>(), 6);
+    assert_eq!(stores_during_a_cycle::<Yuasa>(), 6);
+    assert_eq!(stores_during_a_cycle::<Dijkstra>(), 6);
+    assert_eq!(stores_during_a_cycle::<NoBarrier>(), 0);
+}

@@ -117,6 +117,9 @@ pub(crate) struct MutatorShared {
     pub(crate) requests: AtomicU32,
 }
 
+/// Slow paths a mutator counts before it adds them to the heap's count.
+const SLOW_PATH_FLUSH: u64 = 1024;
+
 /// Handshake request: scan your roots (hand them to the collector as shaded references).
 pub(crate) const REQ_SCAN: u32 = 1;
 /// Handshake request: hand your write-barrier buffer to the collector.
@@ -219,6 +222,9 @@ pub struct Mutator<B: Barrier = Hybrid> {
     assist_cycle: Cell<u64>,
     /// Why the last allocation failed (set just before it returns `None`).
     out_of_memory: Cell<Option<crate::heap::OutOfMemory>>,
+    /// Barrier slow paths taken and not yet added to the heap's count (kept per mutator
+    /// so the slow path shares no counter).
+    slow_paths: Cell<u64>,
     _not_send: PhantomData<(*const (), B)>,
 }
 
@@ -270,6 +276,7 @@ impl<B: Barrier> Mutator<B> {
             assist_debt: Cell::new(0),
             assist_cycle: Cell::new(0),
             out_of_memory: Cell::new(None),
+            slow_paths: Cell::new(0),
             _not_send: PhantomData,
         }
     }
@@ -299,11 +306,27 @@ impl<B: Barrier> Mutator<B> {
     #[cold]
     #[inline(never)]
     pub(crate) fn shade_for_store(&self, old: usize, new: usize) {
+        let n = self.slow_paths.get() + 1;
+        self.slow_paths.set(n);
+        if n >= SLOW_PATH_FLUSH {
+            self.flush_slow_paths();
+        }
         let scanned = self.shared.roots_scanned.load(Acquire);
         for w in B::shade(old, new, scanned) {
             if let Some(r) = Ref::from_word(w) {
                 self.record_shade(r);
             }
+        }
+    }
+
+    /// Adds this mutator's barrier slow-path count to the heap's.
+    fn flush_slow_paths(&self) {
+        let n = self.slow_paths.replace(0);
+        if n > 0 {
+            self.core
+                .telemetry
+                .barrier_slow_paths
+                .fetch_add(n, crate::sync::stats::Ordering::Relaxed);
         }
     }
 
@@ -425,6 +448,7 @@ fn stale_panic(r: Ref, e: crate::heap::BadRef, from: String) -> ! {
 
 impl<B: Barrier> Drop for Mutator<B> {
     fn drop(&mut self) {
+        self.flush_slow_paths();
         world::release_thread(self.core.id);
         let shared = self.shared.clone();
         let space = &self.core.space;

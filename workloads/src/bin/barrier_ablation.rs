@@ -20,7 +20,8 @@
 //! cleanly (its handles are dropped during the unwind, before the mutator). One operation
 //! of the latency histogram is one of these operations.
 //!
-//! Findings: `barrier`, `lost_objects` (from the heap's verifier), `stale_loads`,
+//! Findings: `barrier`, `lost_objects` (from the heap's verifier), `barrier_slow_paths`
+//! (reference stores made while marking was on), `stale_loads`,
 //! `stopped_mutators`, `ops` (and `moves`, `replaces`, `walks`), `gc_cycles`,
 //! `mark_termination_pause_ns` and `sweep_termination_pause_ns` (percentiles of the
 //! cycles' `clock_mark_term_ns` and `clock_sweep_term_ns`). The exit status is 0 when
@@ -258,6 +259,7 @@ fn ablation<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         "replaces": replaces,
         "walks": walks,
         "gc_cycles": stats.gc_cycles,
+        "barrier_slow_paths": stats.barrier_slow_paths,
         "mark_termination_pause_ns": LatencyStats::from_values(&mark_term),
         "sweep_termination_pause_ns": LatencyStats::from_values(&sweep_term),
     });
