@@ -24,10 +24,13 @@
 //! for the test waits on a channel. The timeouts (`recv_timeout`) only turn a hang into a
 //! failure; no assertion measures time.
 
-use collector::{CallbackPanic, Gogc, Heap, HeapConfig, Mutator, Shape};
+mod common;
+
+use collector::{CallbackPanic, Gogc, Heap, HeapConfig, Shape};
+use common::{gc_and_drain, verified_heap, Log};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// One reference slot, two data words (kept out of the tiny allocator, as Go's tests do).
@@ -51,39 +54,10 @@ fn config() -> HeapConfig {
     }
 }
 
-fn heap() -> Heap {
-    Heap::new(config()).unwrap()
-}
-
 fn heap_with(f: impl FnOnce(&mut HeapConfig)) -> Heap {
     let mut c = config();
     f(&mut c);
     Heap::new(c).unwrap()
-}
-
-/// A log of events the callbacks append to.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<String>>>);
-
-impl Log {
-    fn push(&self, s: impl Into<String>) {
-        self.0.lock().unwrap().push(s.into());
-    }
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut self.0.lock().unwrap())
-    }
-    /// The events, sorted (cleanups give no order, S42).
-    fn take_sorted(&self) -> Vec<String> {
-        let mut v = self.take();
-        v.sort();
-        v
-    }
-}
-
-/// gc(), then wait for the cleanups it queued.
-fn gc_and_drain(m: &Mutator) {
-    m.gc();
-    m.drain_cleanups();
 }
 
 /// The message of a caught panic.
@@ -97,7 +71,7 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 /// TestCleanup: the cleanup runs once, after one gc, with its argument.
 #[test]
 fn a_cleanup_runs_once_with_its_arg() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let log = Log::default();
     let obj = m.alloc(&OBJ);
@@ -120,7 +94,7 @@ fn a_cleanup_runs_once_with_its_arg() {
 /// TestCleanupMultiple (S20): any number of cleanups on one object; all run after one gc.
 #[test]
 fn three_cleanups_on_one_object_all_run_after_one_gc() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let log = Log::default();
     let obj = m.alloc(&OBJ);
@@ -161,7 +135,7 @@ fn cleanups_on_one_address_run_newest_first_with_one_worker() {
 /// with id 0, nothing runs, `stop` does nothing, and no worker is started.
 #[test]
 fn zero_sized_and_global_objects_take_a_no_op_cleanup_and_start_no_worker() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let ran = Arc::new(AtomicUsize::new(0));
     let z = m.alloc(&EMPTY);
@@ -190,7 +164,7 @@ fn zero_sized_and_global_objects_take_a_no_op_cleanup_and_start_no_worker() {
 /// only at the next one, once the finalizer has returned.
 #[test]
 fn a_cleanup_runs_a_cycle_after_the_finalizer() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let log = Log::default();
     let obj = m.alloc(&OBJ);
@@ -218,7 +192,7 @@ fn a_cleanup_runs_a_cycle_after_the_finalizer() {
 /// as the object is reachable; once it is dropped, the cleanup runs.
 #[test]
 fn a_resurrected_object_runs_its_cleanup_when_dropped_later() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let log = Log::default();
     let holder = m.alloc_global(&ENV);
@@ -243,7 +217,7 @@ fn a_resurrected_object_runs_its_cleanup_when_dropped_later() {
 /// object all run after one gc, each with its own argument.
 #[test]
 fn cleanups_on_three_interior_fields_all_run_after_one_gc() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let log = Log::default();
     let ts = m.alloc(&TS);
@@ -264,7 +238,7 @@ fn cleanups_on_three_interior_fields_all_run_after_one_gc() {
 /// not run while one is held.
 #[test]
 fn an_interior_handle_keeps_the_object_and_holds_back_its_cleanup() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let log = Log::default();
     let ts = m.alloc(&TS);
@@ -286,7 +260,7 @@ fn an_interior_handle_keeps_the_object_and_holds_back_its_cleanup() {
 /// neighbour is reachable; when the block dies, it runs.
 #[test]
 fn a_tiny_neighbour_holds_back_a_cleanup() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let log = Log::default();
     let a = m.alloc(&TINY);
@@ -312,7 +286,7 @@ fn a_tiny_neighbour_holds_back_a_cleanup() {
 /// already unreachable — the cleanup never runs.
 #[test]
 fn stop_at_once_and_the_cleanup_never_runs() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let ran = Arc::new(AtomicUsize::new(0));
     let obj = m.alloc(&OBJ);
@@ -333,7 +307,7 @@ fn stop_at_once_and_the_cleanup_never_runs() {
 /// TestCleanupStopMultiple (S21): `stop` is idempotent.
 #[test]
 fn stop_three_times_is_idempotent() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let ran = Arc::new(AtomicUsize::new(0));
     let obj = m.alloc(&OBJ);
@@ -354,7 +328,7 @@ fn stop_three_times_is_idempotent() {
 /// one object: `stop` removes exactly its own cleanup, so the three arg-1 ones run.
 #[test]
 fn stop_interleaved_removes_exactly_its_own_cleanup() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let log = Log::default();
     let obj = m.alloc(&OBJ);
@@ -380,7 +354,7 @@ fn stop_interleaved_removes_exactly_its_own_cleanup() {
 /// cleanup registered later on an object that reuses the slot.
 #[test]
 fn stop_after_the_cleanup_ran_is_harmless() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let ran = Arc::new(AtomicUsize::new(0));
     let obj = m.alloc(&OBJ);
@@ -425,7 +399,7 @@ fn stop_after_the_cleanup_ran_is_harmless() {
 #[test]
 
 fn stop_long_after_the_cleanup_ran_returns() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let ran = Arc::new(AtomicUsize::new(0));
     let obj = m.alloc(&BIG);
@@ -487,7 +461,7 @@ fn stop_after_the_cleanup_was_queued_does_not_prevent_it() {
 /// removed and never runs, however many cycles come before and after.
 #[test]
 fn stop_while_the_object_is_reachable_removes_the_cleanup() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let ran = Arc::new(AtomicUsize::new(0));
     let obj = m.alloc(&OBJ);
@@ -511,7 +485,7 @@ fn stop_while_the_object_is_reachable_removes_the_cleanup() {
 /// TestCleanupPointerEqualsArg (S14): the box is the object itself.
 #[test]
 fn env_equal_to_the_object_panics_with_gos_message() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let obj = m.alloc(&ENV);
     let err = catch_unwind(AssertUnwindSafe(|| {
@@ -529,7 +503,7 @@ fn env_equal_to_the_object_panics_with_gos_message() {
 /// TestCleanupUnreachablePointer (S18): the box is an interior handle into the object.
 #[test]
 fn env_inside_the_object_panics_with_gos_message() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let obj = m.alloc(&TS);
     let inner = obj.interior(2);
@@ -547,7 +521,7 @@ fn env_inside_the_object_panics_with_gos_message() {
 /// TestCleanupUnreachableClosure (S19): a reference slot of the box holds the object.
 #[test]
 fn env_holding_the_object_panics_with_gos_message() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let obj = m.alloc(&OBJ);
     let env = m.alloc(&ENV);
@@ -569,7 +543,7 @@ fn env_holding_the_object_panics_with_gos_message() {
 fn no_cleanup_is_lost_across_mutators() {
     const THREADS: usize = 4;
     const EACH: usize = 10_000;
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let count = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..THREADS)
         .map(|_| {
@@ -604,7 +578,7 @@ fn no_cleanup_is_lost_across_mutators() {
 /// cleanup runs.
 #[test]
 fn a_cleanup_only_cycle_is_collected_in_one_cycle() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let log = Log::default();
     let f = m.alloc(&OBJ);
@@ -626,7 +600,7 @@ fn a_cleanup_only_cycle_is_collected_in_one_cycle() {
 /// the cleanup — before the cleanup runs (it is held back here to show it).
 #[test]
 fn the_sweep_that_queues_a_cleanup_frees_the_object_and_its_subgraph() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let obj = m.alloc(&OBJ);
     let child = m.alloc(&OBJ);
@@ -654,7 +628,7 @@ fn the_sweep_that_queues_a_cleanup_frees_the_object_and_its_subgraph() {
 /// the cleanup is registered and queued, and handed to the cleanup.
 #[test]
 fn a_cleanup_gets_its_environment_box() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let log = Log::default();
     let obj = m.alloc(&OBJ);
@@ -682,7 +656,7 @@ fn a_cleanup_gets_its_environment_box() {
 /// earlier than the next cycle.
 #[test]
 fn an_object_allocated_during_marking_is_cleaned_up_the_cycle_after() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let log = Log::default();
     m.blocking(|| {

@@ -14,6 +14,8 @@
 
 mod common;
 
+use common::{gc_and_drain, verified_heap, Log};
+
 use collector::{keep_alive, CallbackPanic, Gogc, Heap, HeapConfig, Shape};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc, Mutex};
@@ -26,38 +28,9 @@ static HOLDER: Shape = Shape::new("holder", 1, 0);
 static TINY: Shape = Shape::new("tiny", 0, 1);
 static EMPTY: Shape = Shape::new("empty", 0, 0);
 
-fn heap() -> Heap {
-    Heap::new(HeapConfig {
-        gogc: Gogc::Off,
-        verify: true,
-        ..HeapConfig::default()
-    })
-    .unwrap()
-}
-
-/// A log of events the finalizers append to.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<String>>>);
-
-impl Log {
-    fn push(&self, s: impl Into<String>) {
-        self.0.lock().unwrap().push(s.into());
-    }
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut self.0.lock().unwrap())
-    }
-}
-
-/// gc(), then wait for the finalizers it queued.
-fn gc_and_drain(heap: &Heap, m: &collector::Mutator) {
-    m.gc();
-    m.drain_finalizers();
-    let _ = heap;
-}
-
 #[test]
 fn a_finalizer_runs_once_with_its_object() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let log = Log::default();
     let obj = m.alloc(&OBJ);
@@ -65,10 +38,10 @@ fn a_finalizer_runs_once_with_its_object() {
     let l = log.clone();
     m.set_finalizer(&obj, move |h| l.push(format!("fin {}", h.read(0))));
     drop(obj);
-    gc_and_drain(&heap, &m);
+    gc_and_drain(&m);
     assert_eq!(log.take(), ["fin 97531"]);
-    gc_and_drain(&heap, &m);
-    gc_and_drain(&heap, &m);
+    gc_and_drain(&m);
+    gc_and_drain(&m);
     assert!(log.take().is_empty(), "a finalizer runs once");
     let s = heap.stats().finalizers;
     assert_eq!(
@@ -82,7 +55,7 @@ fn a_finalizer_runs_once_with_its_object() {
 /// it reaches); the first cycle after the finalizer has returned frees it.
 #[test]
 fn one_cycle_queues_and_a_later_cycle_frees() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let obj = m.alloc(&OBJ);
     let child = m.alloc(&OBJ);
@@ -121,7 +94,7 @@ fn one_cycle_queues_and_a_later_cycle_frees() {
 /// S55: `gc()` returns with the finalizers queued, not necessarily run.
 #[test]
 fn gc_returns_with_finalizers_queued_not_run() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let (tx, rx) = mpsc::channel::<()>();
     let rx = Arc::new(Mutex::new(rx));
@@ -148,7 +121,7 @@ fn gc_returns_with_finalizers_queued_not_run() {
 /// finalizer has returned and a later cycle ran; a chain of k takes k cycles.
 #[test]
 fn a_chain_of_finalizers_runs_one_link_per_cycle() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let log = Log::default();
     let k = 5;
@@ -162,14 +135,14 @@ fn a_chain_of_finalizers_runs_one_link_per_cycle() {
     }
     drop(nodes);
     for cycle in 0..k {
-        gc_and_drain(&heap, &m);
+        gc_and_drain(&m);
         assert_eq!(
             log.take(),
             [format!("{cycle}")],
             "cycle {cycle}: exactly one link"
         );
     }
-    gc_and_drain(&heap, &m);
+    gc_and_drain(&m);
     assert!(log.take().is_empty());
     assert_eq!(heap.stats().lost_objects, 0);
 }
@@ -177,7 +150,7 @@ fn a_chain_of_finalizers_runs_one_link_per_cycle() {
 /// S45: the order passes through an object without a finalizer (A → X → B).
 #[test]
 fn ordering_passes_through_objects_without_finalizers() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let log = Log::default();
     let a = m.alloc(&OBJ);
@@ -189,9 +162,9 @@ fn ordering_passes_through_objects_without_finalizers() {
     m.set_finalizer(&a, move |_| la.push("a"));
     m.set_finalizer(&b, move |_| lb.push("b"));
     drop((a, x, b));
-    gc_and_drain(&heap, &m);
+    gc_and_drain(&m);
     assert_eq!(log.take(), ["a"]);
-    gc_and_drain(&heap, &m);
+    gc_and_drain(&m);
     assert_eq!(log.take(), ["b"]);
 }
 
@@ -199,7 +172,7 @@ fn ordering_passes_through_objects_without_finalizers() {
 /// is not a cycle (S28).
 #[test]
 fn a_finalizer_cycle_is_never_collected_but_a_self_pointer_is() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let log = Log::default();
     let a = m.alloc(&OBJ);
@@ -214,10 +187,10 @@ fn a_finalizer_cycle_is_never_collected_but_a_self_pointer_is() {
     }
     let (ra, rb) = (a.reference(), b.reference());
     drop((a, b, e));
-    gc_and_drain(&heap, &m);
+    gc_and_drain(&m);
     assert_eq!(log.take(), ["e"], "the self-pointer is finalized at once");
     for _ in 0..3 {
-        gc_and_drain(&heap, &m);
+        gc_and_drain(&m);
     }
     assert!(log.take().is_empty(), "the two-object cycle never runs");
     assert!(
@@ -230,7 +203,7 @@ fn a_finalizer_cycle_is_never_collected_but_a_self_pointer_is() {
 /// only when re-registered, which it may do itself.
 #[test]
 fn resurrection_runs_once_and_re_registering_re_arms() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let holder = m.alloc_global(&HOLDER);
     let count = Arc::new(AtomicUsize::new(0));
@@ -243,7 +216,7 @@ fn resurrection_runs_once_and_re_registering_re_arms() {
     let r = obj.reference();
     drop(obj);
     for _ in 0..3 {
-        gc_and_drain(&heap, &m);
+        gc_and_drain(&m);
     }
     assert_eq!(count.load(SeqCst), 1, "it ran once");
     assert!(heap.is_allocated(r), "resurrected: the global holds it");
@@ -259,7 +232,7 @@ fn resurrection_runs_once_and_re_registering_re_arms() {
     rearm(&m, &obj, again.clone());
     drop(obj);
     for i in 1..=3 {
-        gc_and_drain(&heap, &m);
+        gc_and_drain(&m);
         assert_eq!(again.load(SeqCst), i, "re-armed, it runs at cycle {i}");
     }
 }
@@ -267,7 +240,7 @@ fn resurrection_runs_once_and_re_registering_re_arms() {
 /// S49: a finalizer whose environment box holds its own object never runs.
 #[test]
 fn a_finalizer_whose_box_holds_its_object_never_runs() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let ran = Arc::new(AtomicBool::new(false));
     let obj = m.alloc(&OBJ);
@@ -279,7 +252,7 @@ fn a_finalizer_whose_box_holds_its_object_never_runs() {
     let weak = m.weak(&obj);
     drop((obj, env));
     for _ in 0..3 {
-        gc_and_drain(&heap, &m);
+        gc_and_drain(&m);
     }
     assert!(!ran.load(SeqCst));
     assert!(heap.is_allocated(ro));
@@ -287,7 +260,7 @@ fn a_finalizer_whose_box_holds_its_object_never_runs() {
     let obj = weak.upgrade(&m).expect("never found dead");
     m.clear_finalizer(&obj);
     drop(obj);
-    gc_and_drain(&heap, &m);
+    gc_and_drain(&m);
     assert!(!heap.is_allocated(ro));
     assert_eq!(heap.stats().finalizers.stopped, 1);
 }
@@ -296,7 +269,7 @@ fn a_finalizer_whose_box_holds_its_object_never_runs() {
 /// words each get their own field.
 #[test]
 fn interior_finalizers_get_their_own_fields_and_interior_handles_keep_the_object() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let log = Log::default();
     let obj = m.alloc(&OBJ);
@@ -310,13 +283,13 @@ fn interior_finalizers_get_their_own_fields_and_interior_handles_keep_the_object
     m.set_finalizer(&obj, move |_| l.push("base"));
     let inner = obj.interior(2);
     drop(obj);
-    gc_and_drain(&heap, &m);
+    gc_and_drain(&m);
     assert!(
         log.take().is_empty(),
         "the interior handle keeps the whole object"
     );
     drop(inner);
-    gc_and_drain(&heap, &m);
+    gc_and_drain(&m);
     let mut got = log.take();
     got.sort();
     assert_eq!(got, ["base", "field 1", "field 2"]);
@@ -326,7 +299,7 @@ fn interior_finalizers_get_their_own_fields_and_interior_handles_keep_the_object
 /// cycle.
 #[test]
 fn an_object_allocated_during_marking_is_finalized_the_cycle_after() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let log = Log::default();
     m.blocking(|| {
@@ -344,7 +317,7 @@ fn an_object_allocated_during_marking_is_finalized_the_cycle_after() {
         log.take().is_empty(),
         "floating garbage in the cycle that made it"
     );
-    gc_and_drain(&heap, &m);
+    gc_and_drain(&m);
     assert_eq!(log.take(), ["fin"]);
 }
 
@@ -352,7 +325,7 @@ fn an_object_allocated_during_marking_is_finalized_the_cycle_after() {
 /// that starts nothing; clearing never starts the thread (S6).
 #[test]
 fn zero_sized_and_global_objects_take_no_finalizer_and_start_no_thread() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let ran = Arc::new(AtomicBool::new(false));
     let z = m.alloc(&EMPTY);
@@ -368,7 +341,7 @@ fn zero_sized_and_global_objects_take_no_finalizer_and_start_no_thread() {
         m.set_finalizer(h, move |_| r.store(true, SeqCst));
     }
     drop((z, gh, obj));
-    gc_and_drain(&heap, &m);
+    gc_and_drain(&m);
     let s = heap.stats().finalizers;
     assert_eq!(s.runners, 0, "no finalizer thread was started");
     assert_eq!(s.registered, 0);
@@ -379,7 +352,7 @@ fn zero_sized_and_global_objects_take_no_finalizer_and_start_no_thread() {
 /// neighbour is reachable; when the block dies, both run in one cycle.
 #[test]
 fn a_tiny_neighbour_keeps_a_finalized_tiny_object() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let log = Log::default();
     let a = m.alloc(&TINY);
@@ -392,11 +365,11 @@ fn a_tiny_neighbour_keeps_a_finalized_tiny_object() {
     }
     drop(a);
     for _ in 0..3 {
-        gc_and_drain(&heap, &m);
+        gc_and_drain(&m);
     }
     assert!(log.take().is_empty(), "b keeps the block, and a with it");
     drop(b);
-    gc_and_drain(&heap, &m);
+    gc_and_drain(&m);
     let mut got = log.take();
     got.sort();
     assert_eq!(got, ["a", "b"]);
@@ -406,7 +379,7 @@ fn a_tiny_neighbour_keeps_a_finalized_tiny_object() {
 /// a blocked finalizer stalls every later one.
 #[test]
 fn finalizers_run_one_at_a_time_and_a_blocked_one_stalls_the_rest() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let running = Arc::new(AtomicBool::new(false));
     let overlaps = Arc::new(AtomicUsize::new(0));
@@ -439,16 +412,16 @@ fn finalizers_run_one_at_a_time_and_a_blocked_one_stalls_the_rest() {
 /// S53 (TestDeferKeepAlive): the object stays alive up to `keep_alive`.
 #[test]
 fn keep_alive_holds_the_object_until_its_call() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let ran = Arc::new(AtomicBool::new(false));
     let obj = m.alloc(&OBJ);
     let r = ran.clone();
     m.set_finalizer(&obj, move |_| r.store(true, SeqCst));
-    gc_and_drain(&heap, &m);
+    gc_and_drain(&m);
     assert!(!ran.load(SeqCst), "alive: the handle is still to be used");
     keep_alive(obj);
-    gc_and_drain(&heap, &m);
+    gc_and_drain(&m);
     assert!(ran.load(SeqCst), "dead after its last use");
 }
 
@@ -474,7 +447,7 @@ fn a_panicking_finalizer_is_reported_and_the_rest_run() {
             r.fetch_add(1, SeqCst);
         });
     }
-    gc_and_drain(&heap, &m);
+    gc_and_drain(&m);
     let s = heap.stats().finalizers;
     assert_eq!((s.executed, s.panicked), (4, 1));
     assert_eq!(ran.load(SeqCst), 3);
@@ -484,7 +457,7 @@ fn a_panicking_finalizer_is_reported_and_the_rest_run() {
 /// first finalizer runs until it sees the heap shut down; the four behind it never start.
 #[test]
 fn shutdown_leaves_queued_finalizers_unrun() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let ran = Arc::new(AtomicUsize::new(0));
     let (started_tx, started) = mpsc::channel::<()>();
@@ -544,7 +517,7 @@ fn fatal_child() {
     let Ok(case) = std::env::var("FATAL_CASE") else {
         return;
     };
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let obj = m.alloc(&OBJ);
     match case.as_str() {

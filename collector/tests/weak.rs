@@ -10,7 +10,10 @@
 //! No test waits with a sleep: `gc()` returns with callbacks queued and weak handles of
 //! dead objects cleared (S55); `drain_finalizers` / `drain_cleanups` wait for the runners.
 
-use collector::{Gogc, Heap, HeapConfig, Mutator, Shape, WeakHandle};
+mod common;
+
+use collector::{Gogc, Shape, WeakHandle};
+use common::{gc_and_drain, verified_heap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -20,22 +23,6 @@ static OBJ: Shape = Shape::new("obj", 1, 2);
 /// A holder for resurrected objects, and an environment box.
 static HOLDER: Shape = Shape::new("holder", 1, 0);
 static EMPTY: Shape = Shape::new("e", 0, 0);
-
-fn heap() -> Heap {
-    Heap::new(HeapConfig {
-        gogc: Gogc::Off,
-        verify: true,
-        ..HeapConfig::default()
-    })
-    .unwrap()
-}
-
-/// gc(), then wait for the finalizers and cleanups it queued.
-fn gc_and_drain(m: &Mutator) {
-    m.gc();
-    m.drain_finalizers();
-    m.drain_cleanups();
-}
 
 /// What a callback saw, for the test thread to check.
 #[derive(Clone, Default)]
@@ -56,7 +43,7 @@ impl Seen {
 /// resurrects the object into a global.
 #[test]
 fn a_weak_handle_is_gone_before_the_finalizer_runs_and_stays_gone() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let seen = Seen::default();
     let holder = m.alloc_global(&HOLDER);
@@ -92,7 +79,7 @@ fn a_weak_handle_is_gone_before_the_finalizer_runs_and_stays_gone() {
 /// first (checked inside the cleanup, which upgrades through its box's mutator).
 #[test]
 fn a_weak_handle_is_gone_before_the_cleanup_runs() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let seen = Seen::default();
     let obj = m.alloc(&OBJ);
@@ -123,7 +110,7 @@ fn a_weak_handle_is_gone_before_the_cleanup_runs() {
 /// S30: a weak handle does not keep its object alive.
 #[test]
 fn a_weak_handle_does_not_keep_its_object() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let obj = m.alloc(&OBJ);
     let child = m.alloc(&OBJ);
@@ -142,7 +129,7 @@ fn a_weak_handle_does_not_keep_its_object() {
 /// and after it dies; those of different objects do not.
 #[test]
 fn weak_handles_of_one_object_compare_equal() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let a = m.alloc(&OBJ);
     let b = m.alloc(&OBJ);
@@ -164,7 +151,7 @@ fn weak_handles_of_one_object_compare_equal() {
 /// (the handle it returns is a root like any other), and `None` once it has died.
 #[test]
 fn upgrade_returns_the_object_while_alive_and_none_after() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let obj = m.alloc(&OBJ);
     obj.write(1, 1234);
@@ -193,7 +180,7 @@ fn upgrade_returns_the_object_while_alive_and_none_after() {
 /// it through that cycle.
 #[test]
 fn upgrade_during_a_mark_keeps_the_object() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let obj = m.alloc(&OBJ);
     obj.write(0, 42);
@@ -220,7 +207,7 @@ fn upgrade_during_a_mark_keeps_the_object() {
 /// upgrades before any cycle.
 #[test]
 fn a_weak_handle_to_a_global_never_goes() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let g = m.alloc_global(&OBJ);
     m.global(&g).write(0, 7);
@@ -242,7 +229,7 @@ fn a_weak_handle_to_a_global_never_goes() {
 #[test]
 
 fn a_weak_handle_to_a_global_upgrades_after_a_gc() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let g = m.alloc_global(&OBJ);
     m.global(&g).write(0, 7);
@@ -266,7 +253,7 @@ fn a_weak_handle_to_a_global_upgrades_after_a_gc() {
 #[test]
 fn upgrading_with_another_heaps_mutator_panics() {
     fn is_send<T: Send + Sync>(_: &T) {}
-    let (h1, h2) = (heap(), heap());
+    let (h1, h2) = (verified_heap(Gogc::Off), verified_heap(Gogc::Off));
     let (m1, m2) = (h1.mutator(), h2.mutator());
     let obj = m1.alloc(&OBJ);
     let weak: WeakHandle = m1.weak(&obj);
@@ -285,7 +272,7 @@ fn upgrading_with_another_heaps_mutator_panics() {
 /// A weak handle moved to another thread upgrades there, with that thread's mutator.
 #[test]
 fn a_weak_handle_upgrades_on_another_thread() {
-    let heap = heap();
+    let heap = verified_heap(Gogc::Off);
     let m = heap.mutator();
     let obj = m.alloc(&OBJ);
     obj.write(0, 99);

@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use collector::{Heap, HeapConfig};
+use collector::{Heap, HeapConfig, Mutator};
+use std::sync::{Arc, Mutex};
 
 /// A deterministic xorshift64* generator (tests need no `rand`).
 pub struct Rng(u64);
@@ -36,4 +37,34 @@ pub fn verified_heap(gogc: collector::Gogc) -> Heap {
         ..HeapConfig::default()
     })
     .unwrap()
+}
+
+/// A log of events that callbacks append to, shared with the test thread.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    /// Appends an event.
+    pub fn push(&self, s: impl Into<String>) {
+        self.0.lock().unwrap().push(s.into());
+    }
+
+    /// Takes the events so far, in order.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+
+    /// Takes the events so far, sorted (for callbacks that promise no order).
+    pub fn take_sorted(&self) -> Vec<String> {
+        let mut v = self.take();
+        v.sort();
+        v
+    }
+}
+
+/// `gc()`, then waits until the finalizers and cleanups it queued have run.
+pub fn gc_and_drain(m: &Mutator) {
+    m.gc();
+    m.drain_finalizers();
+    m.drain_cleanups();
 }
