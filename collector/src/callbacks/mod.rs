@@ -114,6 +114,12 @@ impl<T> Drop for Unwinding<'_, T> {
     }
 }
 
+thread_local! {
+    /// Set on the heap's own runner threads, where `CallbackPanic::Propagate` acts as
+    /// `Exit` (there is no caller to propagate to).
+    pub(crate) static ON_RUNNER_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// A fatal error of the testbed, as Go's `throw`: the message on stderr and exit status 2.
 #[cold]
 pub(crate) fn fatal(msg: &str) -> ! {
@@ -134,11 +140,7 @@ pub(crate) fn run_guarded(
     counters.executed.fetch_add(1, Relaxed);
     if let Err(payload) = result {
         counters.panicked.fetch_add(1, Relaxed);
-        if policy == CallbackPanic::Propagate
-            && !std::thread::current()
-                .name()
-                .is_some_and(|n| n.starts_with("gc-"))
-        {
+        if policy == CallbackPanic::Propagate && !ON_RUNNER_THREAD.with(|f| f.get()) {
             std::panic::resume_unwind(payload);
         }
         let msg = payload

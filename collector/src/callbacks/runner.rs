@@ -156,6 +156,7 @@ pub(crate) fn ensure_runners<T: Send + 'static>(
         let t = std::thread::Builder::new()
             .name(name)
             .spawn(move || {
+                super::ON_RUNNER_THREAD.with(|f| f.set(true));
                 serve(queue(&queues), Park::default(), || {
                     let Some(core) = weak.upgrade() else {
                         return false;
