@@ -21,7 +21,7 @@ static NODE: Shape = Shape::new("node", SLOTS as u32, 2);
 static BLOB: Shape = Shape::new("blob", 0, 30);
 /// The one global object.
 static GLOBAL: Shape = Shape::new("globals", crate::random::program::GLOBALS as u32, 0);
-const MAGIC: u64 = 0x0DDB_A11_5EED;
+const MAGIC: u64 = 0x00DD_BA11_5EED;
 
 /// What a callback recorded when it ran.
 #[derive(Debug)]
