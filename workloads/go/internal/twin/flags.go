@@ -44,6 +44,7 @@ type Common struct {
 	gomaxprocs  int
 	memoryLimit string
 	cleanup     string
+	own         map[string]any
 	// Mutators is the number of goroutines doing the workload's work.
 	Mutators int
 	// Duration is --duration in seconds, 0 when not given and the workload has no
@@ -126,6 +127,15 @@ func (c *Common) Check() {
 	}
 }
 
+// Set adds a workload's own flag to summary.json's config, as the testbed's harness
+// does (e.g. "length" for finalizer-chain).
+func (c *Common) Set(key string, value any) {
+	if c.own == nil {
+		c.own = map[string]any{}
+	}
+	c.own[key] = value
+}
+
 // Text says whether the twin prints its text report (neither --json nor --quiet).
 func (c *Common) Text() bool { return !c.JSON && !c.Quiet }
 
@@ -146,7 +156,7 @@ func (c *Common) config() map[string]any {
 	if c.Duration > 0 {
 		duration = c.Duration
 	}
-	return map[string]any{
+	config := map[string]any{
 		"gogc":            gogc,
 		"barrier":         "hybrid",
 		"stw":             false,
@@ -166,6 +176,10 @@ func (c *Common) config() map[string]any {
 		"quiet":           c.Quiet,
 		"runtime":         runtime.Version(),
 	}
+	for k, v := range c.own {
+		config[k] = v
+	}
+	return config
 }
 
 // ParseGogc reads Go's GOGC spellings: a non-negative percentage, "off", or a negative

@@ -108,7 +108,8 @@ func (c *Common) Start() *Run {
 // Finish stops the clock and the sampler and reduces the counters' change over the run
 // to a Summary; latency holds the workload's operation latencies in ns (it is sorted in
 // place). With --out it writes summary.json and latency.hgrm there; with --json it prints
-// the summary on stdout.
+// the summary on stdout. findings may be a func(*Summary) any, called with the summary
+// to build the findings from its figures (heap_peak_bytes, say).
 func (r *Run) Finish(latency []int64, reg Registered, findings any) *Summary {
 	wall := time.Since(r.start)
 	peak := r.sampler.stop()
@@ -127,6 +128,9 @@ func (r *Run) Finish(latency []int64, reg Registered, findings any) *Summary {
 		Cleanups:         CallbackCounts{Registered: reg.Cleanups, Queued: u(5), Executed: u(6)},
 		MMU:              [][2]float64{},
 		Findings:         findings,
+	}
+	if f, ok := findings.(func(*Summary) any); ok {
+		s.Findings = f(s)
 	}
 	text, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {

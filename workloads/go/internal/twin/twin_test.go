@@ -3,7 +3,10 @@ package twin
 import (
 	"bytes"
 	"math"
+	"runtime"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestBucketStatsAreUpperEdges(t *testing.T) {
@@ -66,5 +69,46 @@ func TestParsers(t *testing.T) {
 		if _, err := ParseBytes(s); err == nil {
 			t.Errorf("%q accepted", s)
 		}
+	}
+}
+
+func TestDrainWaitsForQueuedCallbacks(t *testing.T) {
+	var ran atomic.Uint64
+	func() {
+		for range 100 {
+			x := &struct {
+				p *int
+				v uint64
+			}{}
+			runtime.SetFinalizer(x, func(any) { ran.Add(1) })
+		}
+	}()
+	runtime.GC()
+	if !Drain(10 * time.Second) {
+		t.Fatal("the queues did not empty")
+	}
+	if ran.Load() != 100 {
+		t.Fatalf("%d of 100 finalizers had run when Drain returned", ran.Load())
+	}
+}
+
+func TestOffHeapSamplesAppend(t *testing.T) {
+	s := OffHeapSamples(1000)
+	if len(s) != 0 || cap(s) < 1000 {
+		t.Fatalf("len %d cap %d", len(s), cap(s))
+	}
+	for i := range 1500 { // past the room: moves onto the heap
+		s = append(s, int64(i))
+	}
+	if s[999] != 999 || s[1499] != 1499 {
+		t.Fatal("samples lost")
+	}
+}
+
+func TestConfigCarriesOwnFlags(t *testing.T) {
+	c := &Common{workload: Workload{Name: "x", Mutators: 1}, Mutators: 1}
+	c.Set("length", uint64(7))
+	if got := c.config()["length"]; got != uint64(7) {
+		t.Fatalf("config length = %v", got)
 	}
 }

@@ -1,0 +1,196 @@
+// Command intern is the Go twin of the testbed's intern: a canonicalizing map in the
+// manner of Go's unique package, whose stale entries are removed by cleanups
+// (golang/go#71825).
+//
+// The map is a map[uint64]weak.Pointer[value] behind a sync.Mutex. intern(key) returns
+// the live value if the map's weak pointer still has one, or a new one, inserted with a
+// runtime.AddCleanup(value, f, key) that removes key from the map when its weak pointer
+// is nil (and not when a newer value took the key). --mutators goroutines (default 2)
+// run for --duration seconds (default 2), interning short-lived values at full speed:
+// keys come from a shared growing counter, so most values die at once (each goroutine
+// keeps only its last 8 values); one operation in four re-interns a recent key instead.
+// Every --sample-every operations a goroutine samples the map's size. At the end every
+// value is dropped and two rounds of runtime.GC() then a drain (twin.Drain) run.
+//
+// Go's runtime sizes its cleanup goroutines itself: --cleanup-workers takes only "auto",
+// and the findings' cleanup_workers is the pool's size, max(GOMAXPROCS/4, 1). The
+// latency samples are kept in memory mapped outside the Go heap (twin.OffHeapSamples),
+// as the testbed keeps its histograms outside its heap, so that they do not slow the
+// pacing that decides how far the map grows. Findings as the testbed's: cleanup_workers,
+// ops, inserted, hits, cleanups_run, map_size {max, median, samples, before_drain,
+// final}.
+//
+//	go run ./intern [--duration 2] [--mutators 2] [--sample-every 1000] [--json]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+	"weak"
+
+	"testbed-twins/internal/twin"
+)
+
+// value is an interned value: a pointer field (never a pointer-free tiny object), its
+// key and a payload word.
+type value struct {
+	next    *value
+	key     uint64
+	payload uint64
+}
+
+// keep is the values each goroutine keeps alive (its most recent ones).
+const keep = 8
+
+var (
+	mu       sync.Mutex
+	interned = map[uint64]weak.Pointer[value]{}
+	cleanups atomic.Uint64
+	nextKey  atomic.Uint64
+)
+
+// remove is a value's cleanup: it drops key if its weak pointer is nil.
+func remove(key uint64) {
+	mu.Lock()
+	if w, ok := interned[key]; ok && w.Value() == nil {
+		delete(interned, key)
+	}
+	mu.Unlock()
+	cleanups.Add(1)
+}
+
+// intern is unique.Make: the canonical value for key, and whether it was there already.
+func intern(key uint64) (*value, bool) {
+	mu.Lock()
+	if w, ok := interned[key]; ok {
+		if v := w.Value(); v != nil {
+			mu.Unlock()
+			return v, true
+		}
+	}
+	v := &value{key: key, payload: key * 0x9E3779B97F4A7C15}
+	interned[key] = weak.Make(v)
+	mu.Unlock()
+	runtime.AddCleanup(v, remove, key)
+	return v, false
+}
+
+func mapLen() uint64 {
+	mu.Lock()
+	defer mu.Unlock()
+	return uint64(len(interned))
+}
+
+// tally is one goroutine's count.
+type tally struct {
+	ops, inserted, hits uint64
+	samples             []uint64
+	latency             []int64
+}
+
+func worker(seed, index, sampleEvery uint64, until time.Time, latencyRoom int) *tally {
+	rng := twin.NewSplitMix64(seed ^ index*0xA24BAED4963EE407)
+	t := &tally{latency: twin.OffHeapSamples(latencyRoom)}
+	var kept [keep]*value
+	for time.Now().Before(until) {
+		for range 64 {
+			start := time.Now()
+			var key uint64
+			if rng.Below(4) == 0 {
+				key = nextKey.Load()
+				key -= min(key, rng.Below(64))
+			} else {
+				key = nextKey.Add(1) - 1
+			}
+			v, hit := intern(key)
+			if v.key != key {
+				panic("the canonical value holds its key")
+			}
+			kept[t.ops%keep] = v
+			t.latency = append(t.latency, int64(time.Since(start)))
+			t.ops++
+			if hit {
+				t.hits++
+			} else {
+				t.inserted++
+			}
+			if t.ops%sampleEvery == 0 {
+				t.samples = append(t.samples, mapLen())
+			}
+		}
+	}
+	return t
+}
+
+func main() {
+	sampleEvery := flag.Uint64("sample-every", 1000, "operations between two samples of the map's size, per goroutine (1..=1000000000)")
+	c := twin.Register(flag.CommandLine, twin.Workload{Name: "intern", Mutators: 2, Duration: 2, CleanupWorkers: true})
+	flag.Parse()
+	c.Check()
+	if *sampleEvery < 1 || *sampleEvery > 1000000000 {
+		twin.Usage("invalid value %d for --sample-every: expected 1..=1000000000", *sampleEvery)
+	}
+	if c.Duration <= 0 {
+		twin.Usage("invalid duration %v: expected a number of seconds greater than 0", c.Duration)
+	}
+	c.Set("sample_every", *sampleEvery)
+	workers := twin.CleanupGoroutines()
+	duration := time.Duration(c.Duration * float64(time.Second))
+	// Room for 20 M operations per goroutine per second: more than any machine reaches.
+	room := int(min(c.Duration*20e6, 1<<28)) + 1024
+
+	run := c.Start()
+	until := time.Now().Add(duration)
+	tallies := make([]*tally, c.Mutators)
+	var wg sync.WaitGroup
+	for i := range tallies {
+		wg.Go(func() { tallies[i] = worker(c.Seed, uint64(i), *sampleEvery, until, room) })
+	}
+	wg.Wait()
+	var ops, inserted, hits uint64
+	var samples []uint64
+	n := 0
+	for _, t := range tallies {
+		ops, inserted, hits = ops+t.ops, inserted+t.inserted, hits+t.hits
+		samples = append(samples, t.samples...)
+		n += len(t.latency)
+	}
+	latency := twin.OffHeapSamples(n)
+	for i, t := range tallies {
+		latency = append(latency, t.latency...)
+		tallies[i] = nil
+	}
+	beforeDrain := mapLen()
+	// Every value is gone: two rounds (a value allocated during the last mark survives
+	// its cycle) of a full cycle and a drain run every dead value's cleanup.
+	for range 2 {
+		runtime.GC()
+		if !twin.Drain(twin.DrainLimit) {
+			fmt.Fprintln(os.Stderr, "intern: the callback queues did not empty")
+		}
+	}
+	final := mapLen()
+	ran := cleanups.Load()
+	slices.Sort(samples)
+	maxSize, median := beforeDrain, beforeDrain
+	if len(samples) > 0 {
+		maxSize, median = samples[len(samples)-1], samples[len(samples)/2]
+	}
+	run.Finish(latency, twin.Registered{Cleanups: inserted}, map[string]any{
+		"cleanup_workers": workers, "ops": ops, "inserted": inserted, "hits": hits, "cleanups_run": ran,
+		"map_size": map[string]any{
+			"max": maxSize, "median": median, "samples": len(samples), "before_drain": beforeDrain, "final": final,
+		},
+	})
+	if c.Text() {
+		fmt.Printf("intern: %d ops, %d inserted, %d hits, at most %d cleanup goroutine(s) (Go %s)\n", ops, inserted, hits, workers, runtime.Version())
+		fmt.Printf("map size: max %d, median %d over %d samples; %d at the end, %d after the drain; %d cleanups ran\n",
+			maxSize, median, len(samples), beforeDrain, final, ran)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build unix && !linux
+
+package twin
+
+const mapNoReserve = 0
