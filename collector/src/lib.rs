@@ -58,6 +58,7 @@ pub use callbacks::{keep_alive, CallbackStats, Cleanup, WeakHandle};
 pub use config::LoomFaults;
 pub use config::{default_gomaxprocs, CallbackPanic, Gogc, HeapConfig, DEFAULT_PAGE_BYTES};
 pub use cycle::ConcurrentCycle;
+pub use heap::specials::RUNNER_EXIT_WAIT;
 pub use heap::{BadRef, OutOfMemory};
 pub use mutator::handle::{Global, Handle, InteriorHandle};
 pub use mutator::Mutator;
@@ -254,7 +255,9 @@ impl<B: Barrier> Heap<B> {
     /// and panic when they resume), and the background GC thread, if one was started, is
     /// told to exit and joined (from a thread whose mutator is running, only told), and
     /// so are the finalizer thread and the cleanup workers: callbacks still queued are
-    /// not run (as at Go's exit, S54), and stay counted as pending.
+    /// not run (as at Go's exit, S54), and stay counted as pending. A runner inside a
+    /// callback is waited for at most [`RUNNER_EXIT_WAIT`] (1 s): one whose callback
+    /// blocks longer is left running on its own, and stderr says so.
     /// Memory is released when the last mutator, handle and clone of the heap are gone.
     pub fn shutdown(&self) {
         // Runners learn of it first: a callback that sees the heap shut down is the last

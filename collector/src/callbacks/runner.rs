@@ -162,7 +162,8 @@ pub(crate) fn ensure_runners<T: Send + 'static>(
                         return false;
                     };
                     !shut_down(&core) && run_batch(&core, || batch(&core))
-                })
+                });
+                queue(&queues).runner_exited();
             })
             .expect("spawning a callback runner thread");
         g.threads.push(t);

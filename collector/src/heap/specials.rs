@@ -199,6 +199,8 @@ pub(crate) struct QueueState<T> {
     pub(crate) started: bool,
     /// How many runner threads were started.
     pub(crate) spawned: usize,
+    /// How many of them have returned (each says so as its last step).
+    pub(crate) exited: usize,
 }
 
 /// A queue of callbacks and its runners' rendezvous.
@@ -223,6 +225,7 @@ impl<T> Default for CallbackQueue<T> {
                 threads: Vec::new(),
                 started: false,
                 spawned: 0,
+                exited: 0,
             }),
             cv: Condvar::new(),
             counters: CallbackCounters::default(),
@@ -284,21 +287,52 @@ impl<T> CallbackQueue<T> {
     }
 
     /// Tells the runners to exit (leaving what is queued) and joins them, except the
-    /// calling thread if it is one.
+    /// calling thread if it is one. A runner between callbacks exits at once; one inside
+    /// a callback exits when the callback returns, and is waited for at most
+    /// [`RUNNER_EXIT_WAIT`]: a callback that never returns cannot hold up shutdown. Such
+    /// a runner is left running (detached, holding its own reference to the heap's
+    /// memory) and a line on stderr says so.
     pub(crate) fn stop(&self) {
         self.exiting.store(true, StdOrdering::Release);
-        let threads = {
-            let mut g = lock(&self.state);
-            g.exit = true;
-            std::mem::take(&mut g.threads)
-        };
-        self.cv.notify_all();
         let me = std::thread::current().id();
+        let mut g = lock(&self.state);
+        g.exit = true;
+        self.cv.notify_all();
+        let me_a_runner = g.threads.iter().any(|t| t.thread().id() == me) as usize;
+        #[cfg(not(loom))]
+        {
+            let deadline = std::time::Instant::now() + RUNNER_EXIT_WAIT;
+            while g.exited + me_a_runner < g.spawned {
+                let now = std::time::Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                g = match self.cv.wait_timeout(g, deadline - now) {
+                    Ok((g, _)) => g,
+                    Err(poisoned) => poisoned.into_inner().0,
+                };
+            }
+        }
+        let stuck = g.spawned - g.exited - me_a_runner;
+        let threads = std::mem::take(&mut g.threads);
+        drop(g);
+        if stuck > 0 {
+            crate::telemetry::stderr_line(format_args!(
+                "collector: shutdown: {stuck} callback runner(s) still inside a callback after {} ms, left running",
+                RUNNER_EXIT_WAIT.as_millis()
+            ));
+        }
         for t in threads {
-            if t.thread().id() != me {
+            if t.thread().id() != me && (stuck == 0 || t.is_finished()) {
                 let _ = t.join();
             }
         }
+    }
+
+    /// Called by a runner thread as its last step: shutdown counts it as gone.
+    pub(crate) fn runner_exited(&self) {
+        lock(&self.state).exited += 1;
+        self.cv.notify_all();
     }
 
     /// Calls `f` on every queued entry (the mark's roots); the lock is held meanwhile.
@@ -309,6 +343,10 @@ impl<T> CallbackQueue<T> {
         }
     }
 }
+
+/// How long shutdown waits for a runner that is inside a callback (the documented bound
+/// on `Heap::shutdown` when a callback blocks).
+pub const RUNNER_EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Both queues.
 #[derive(Default)]
