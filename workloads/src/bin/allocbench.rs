@@ -19,10 +19,10 @@ workloads::use_mimalloc!();
 #[command(name = "allocbench", version, about)]
 struct Args {
     /// Allocations per timed run.
-    #[arg(long, default_value_t = 2_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 2_000_000, value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
     objects: u64,
     /// Timed runs per figure (the median is reported).
-    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
     runs: u64,
     /// Print JSON instead of a table.
     #[arg(long)]

@@ -66,7 +66,7 @@ const WORKLOAD: Workload = Workload {
 #[command(name = "barrier-ablation", version)]
 struct Cli {
     /// Node slots of the shared array (16..=1000000).
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(16..=1_000_000))]
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(16..=1_000_000), allow_negative_numbers = true)]
     nodes: u64,
     #[command(flatten)]
     common: Args,

@@ -47,10 +47,10 @@ const WORKLOAD: Workload = Workload {
 #[command(name = "binary-trees", version)]
 struct Cli {
     /// The long-lived tree's depth and the deepest short-lived trees (4..=24).
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(4..=24))]
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(4..=24), allow_negative_numbers = true)]
     depth: u32,
     /// Rounds over the depths (ignored with --duration).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
     iterations: u64,
     #[command(flatten)]
     common: Args,

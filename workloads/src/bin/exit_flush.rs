@@ -5,12 +5,13 @@
 //! The writer is a heap object (one reference slot, left null, and one data word: the
 //! count of buffered bytes, Go's `bufio.Writer`); the "file" is a `Vec<u8>` outside the
 //! heap. The program writes `--bytes` bytes in chunks of 1000; a write that would overflow
-//! `--buffer` bytes flushes the buffer to the file first. The writer's finalizer flushes
-//! what is buffered. At the end the buffer is flushed explicitly (`--flush explicit`) or
-//! left to the finalizer (`--flush finalizer`); then the program drops the writer and
-//! ends the way a Go program's `main` returns: `Heap::shutdown`, without collecting or
-//! waiting for finalizers. No cycle runs before exit, so in the finalizer mode the
-//! finalizer is never even queued and whatever was buffered is lost, deterministically.
+//! `--buffer` bytes (at least one chunk) flushes the buffer to the file first. The writer's
+//! finalizer flushes what is buffered. At the end the buffer is flushed explicitly
+//! (`--flush explicit`) or left to the finalizer (`--flush finalizer`); then the program
+//! drops the writer and ends the way a Go program's `main` returns: `Heap::shutdown`,
+//! without collecting or waiting for finalizers. No cycle runs before exit, so in the
+//! finalizer mode the finalizer is never even queued and whatever was buffered is lost,
+//! deterministically.
 //!
 //! Findings: `flush`, `bytes_written`, `bytes_flushed` (in the file at exit),
 //! `bytes_lost` (the difference), `finalizer_ran`. `--check-leaks` is a usage error here
@@ -75,13 +76,26 @@ struct Cli {
     #[arg(long, value_enum, default_value = "explicit")]
     flush: Flush,
     /// Bytes to write (suffixes KiB, MiB, GiB).
-    #[arg(long, default_value = "1MiB", value_parser = cli::parse_bytes)]
+    #[arg(long, default_value = "1MiB", value_parser = cli::parse_bytes, allow_negative_numbers = true)]
     bytes: usize,
-    /// The writer's buffer size in bytes (suffixes KiB, MiB, GiB).
-    #[arg(long, default_value = "4096", value_parser = cli::parse_bytes)]
+    /// The writer's buffer size in bytes (suffixes KiB, MiB, GiB; at least one 1000-byte
+    /// write).
+    #[arg(long, default_value = "4096", value_parser = parse_buffer, allow_negative_numbers = true)]
     buffer: usize,
     #[command(flatten)]
     common: Args,
+}
+
+/// `--buffer`: a size as `--bytes` takes it, of at least one write ([`CHUNK`] bytes): a
+/// smaller buffer would hold more than its size after every write.
+fn parse_buffer(s: &str) -> Result<usize, String> {
+    let n = cli::parse_bytes(s)?;
+    if (n as u64) < CHUNK {
+        return Err(format!(
+            "the buffer must hold at least one {CHUNK}-byte write, not {n} bytes"
+        ));
+    }
+    Ok(n)
 }
 
 fn main() {

@@ -80,22 +80,22 @@ enum Dist {
 #[command(name = "lru", version)]
 struct Cli {
     /// Operations per second per mutator.
-    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000), allow_negative_numbers = true)]
     rate: u64,
     /// Entries the cache holds before it evicts.
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000), allow_negative_numbers = true)]
     capacity: u64,
     /// Distinct keys.
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
     keys: u64,
     /// Key distribution.
     #[arg(long, value_enum, default_value_t = Dist::Zipf)]
     dist: Dist,
     /// Percent of operations that are puts.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=100))]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=100), allow_negative_numbers = true)]
     writes: u8,
     /// Data words of each value object (3..=4096).
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(3..=4096))]
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(3..=4096), allow_negative_numbers = true)]
     value_words: u32,
     #[command(flatten)]
     common: Args,

@@ -21,7 +21,7 @@ static LEAF: Shape = Shape::new("leaf", 0, 1);
 #[command(name = "rootsbench", version, about)]
 struct Args {
     /// Cycles per configuration (medians are reported).
-    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
     cycles: u64,
     /// Print JSON instead of a table.
     #[arg(long)]

@@ -320,12 +320,18 @@ pub fn parse_gomaxprocs(s: &str) -> Result<usize, String> {
     }
 }
 
-/// `--duration`: a finite number of seconds greater than zero.
+/// The longest `--duration`: a year, in seconds. A workload turns the duration into a
+/// `std::time::Duration` and adds it (twice, for a deadline) to an `Instant`, which
+/// panics far beyond this.
+pub const MAX_DURATION_S: f64 = 365.0 * 24.0 * 3600.0;
+
+/// `--duration`: a number of seconds greater than zero and at most [`MAX_DURATION_S`].
 pub fn parse_duration(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(v) if v > 0.0 && v <= MAX_DURATION_S => Ok(v),
         _ => Err(format!(
-            "invalid duration {s:?}: expected a number of seconds greater than 0"
+            "invalid duration {s:?}: expected a number of seconds greater than 0 and at \
+             most {MAX_DURATION_S} (a year)"
         )),
     }
 }
@@ -507,5 +513,10 @@ mod tests {
         assert!(parse_cleanup_workers("0").is_err());
         assert_eq!(Workers(Some(3)).to_string(), "3");
         assert!(parse_duration("inf").is_err());
+        assert_eq!(parse_duration("31536000"), Ok(MAX_DURATION_S));
+        for bad in ["31536000.5", "1e300", "-0", "NaN"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.contains("at most 31536000 (a year)"), "{err}");
+        }
     }
 }

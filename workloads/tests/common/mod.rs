@@ -46,6 +46,16 @@ pub fn run(bin: &str, args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// Runs `bin` (a `CARGO_BIN_EXE_*` path) with `args` in the directory `dir`, so that
+/// anything it writes to a relative path (a default `--out`) lands there.
+pub fn run_in(dir: &Path, bin: &str, args: &[&str]) -> Output {
+    Command::new(bin)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
 /// Runs `bin` and asserts it succeeded; returns its output.
 pub fn run_ok(bin: &str, args: &[&str]) -> Output {
     let out = run(bin, args);
