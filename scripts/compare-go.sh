@@ -16,9 +16,9 @@
 #     they replace the per-workload flags below
 #
 # Per-workload flags (both sides, unless ARGS are given): exit-flush --flush finalizer,
-# fd-churn --release finalizer (the variants whose figures differ). The testbed side of
-# head-of-line always gets --cleanup-workers 2 (Go's pool is max(GOMAXPROCS/4, 1) and
-# has no setting). allocbench and rootsbench are not on the shared harness: both sides
+# fd-churn --release finalizer (the variants whose figures differ). Both sides of
+# head-of-line run their defaults: Go's max(GOMAXPROCS/4, 1) cleanup goroutines, the
+# testbed's as many workers plus its standby. allocbench and rootsbench are not on the shared harness: both sides
 # run with --json only and print rows (runs.jsonl keeps them as "rows"), and there is no
 # latency.svg for them.
 #
@@ -104,7 +104,6 @@ for w in "${workloads[@]}"; do
     esac
   fi
   testbed_only=()
-  [ "$w" = head-of-line ] && testbed_only=(--cleanup-workers 2)
   rows=0
   case $w in allocbench | rootsbench) rows=1 ;; esac
   load=$(cut -d' ' -f1-3 /proc/loadavg 2> /dev/null || echo unknown)
@@ -261,9 +260,10 @@ notes = {
     "callback of the phase had run (Go's drain: yield until `/gc/{finalizers,cleanups}/executed` reach "
     "`.../queued`); wall ms: the phase, from building the chain to the last drain.",
     "head-of-line": "- quick latency: from the return of the one `gc()` / `runtime.GC()` (everything "
-    "queued) to each quick callback's start, exact nearest rank. The testbed runs --cleanup-workers 2 "
-    "(its slow cleanup waits for the last quick one, so all can only finish if they ran beside it); "
-    "Go has max(GOMAXPROCS/4, 1) cleanup goroutines, each running a whole block of about 20 cleanups "
+    "queued) to each quick callback's start, exact nearest rank. The testbed runs its default, "
+    "max(GOMAXPROCS/4, 1) workers plus the standby, which takes queued cleanups once no worker has come "
+    "for work for 1 ms (its slow cleanup waits for the last quick one, so all can only finish if they ran "
+    "beside it); Go has max(GOMAXPROCS/4, 1) cleanup goroutines, each running a whole block of about 20 cleanups "
     "in order, and its slow cleanup only sleeps.",
     "cycles": "- semantics figures: observed by each side; Go sees an object freed through a cleanup "
     "(queued in the sweep that frees it), the testbed through `Heap::is_allocated`.",

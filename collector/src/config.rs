@@ -101,6 +101,11 @@ pub struct HeapConfig {
     /// Threads that run cleanups concurrently: `None` follows Go's rule,
     /// `max(GOMAXPROCS / 4, 1)`; `Some(n)` runs `n` (at least 1).
     pub cleanup_workers: Option<usize>,
+    /// A standby cleanup thread besides the workers (default on): it takes queued
+    /// cleanups only when no worker has taken one for [`crate::CLEANUP_STALL`] (1 ms),
+    /// so one slow cleanup cannot hold up those queued behind it (Go's head-of-line
+    /// blocking, S40/S41, which `false` reproduces).
+    pub cleanup_standby: bool,
     /// What a panicking finalizer or cleanup does.
     pub callback_panic: CallbackPanic,
     /// Run the leak checker at every mark termination (Go's `GODEBUG=checkfinalizers`,
@@ -147,6 +152,7 @@ impl Default for HeapConfig {
             memory_limit: None,
             gctrace: false,
             cleanup_workers: None,
+            cleanup_standby: true,
             callback_panic: CallbackPanic::default(),
             leak_check: false,
             #[cfg(loom)]

@@ -53,6 +53,7 @@ mod verify;
 
 pub use barrier::{Barrier, BarrierKind, Dijkstra, Hybrid, NoBarrier, Yuasa};
 pub use callbacks::cleanup::CleanupEnv;
+pub use callbacks::runner::CLEANUP_STALL;
 pub use callbacks::{keep_alive, CallbackStats, Cleanup, WeakHandle};
 #[cfg(loom)]
 pub use config::LoomFaults;

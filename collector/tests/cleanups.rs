@@ -718,17 +718,25 @@ fn a_blocked_cleanup_does_not_hold_back_quick_ones() {
         .expect("the drain did not return: the quick cleanups were held back (hang guard)");
     let s = heap.stats().cleanups;
     assert_eq!(left.load(SeqCst), 0);
-    assert_eq!((s.runners, s.executed, s.pending), (2, QUICK as u64 + 1, 0));
+    // Two workers and the standby.
+    assert_eq!((s.runners, s.executed, s.pending), (3, QUICK as u64 + 1, 0));
 }
 
 /// The testbed's choice on S40: all `max(GOMAXPROCS/4, 1)` workers (or
-/// `cleanup_workers`) start with the first registration.
+/// `cleanup_workers`), and the standby unless `cleanup_standby` is off, start with the
+/// first registration.
 #[test]
 fn the_workers_start_with_the_first_registration() {
-    for (gomaxprocs, workers, want) in [(8, None, 2), (2, None, 1), (2, Some(3), 3)] {
+    for (gomaxprocs, workers, standby, want) in [
+        (8, None, true, 3),
+        (2, None, true, 2),
+        (2, None, false, 1),
+        (2, Some(3), true, 4),
+    ] {
         let heap = heap_with(|c| {
             c.gomaxprocs = gomaxprocs;
             c.cleanup_workers = workers;
+            c.cleanup_standby = standby;
         });
         let m = heap.mutator();
         assert_eq!(heap.stats().cleanups.runners, 0);

@@ -36,7 +36,7 @@ struct Gate {
 /// A callback body that announces itself and blocks until the gate is released.
 type Blocker = Box<dyn FnOnce() + Send>;
 
-fn gate() -> (Gate, Blocker) {
+fn new_gate() -> (Gate, Blocker) {
     let (release, wait) = mpsc::channel::<()>();
     let (arrive, arrived) = mpsc::channel::<()>();
     let body = Box::new(move || {
@@ -71,7 +71,7 @@ fn churn(m: &collector::Mutator, rounds: usize) {
 fn a_finalizer_that_never_returns_stops_neither_collection_nor_shutdown() {
     let heap = heap(CallbackPanic::Exit);
     let m = heap.mutator();
-    let (mut gate, body) = gate();
+    let (mut gate, body) = new_gate();
     let ran_after = Arc::new(Mutex::new(0usize));
     let o = m.alloc(&OBJ);
     m.set_finalizer(&o, move |_| body());
@@ -119,18 +119,44 @@ fn a_finalizer_that_never_returns_stops_neither_collection_nor_shutdown() {
     assert_eq!(*ran_after.lock().unwrap(), 0);
 }
 
-/// A cleanup that never returns, with one worker: the cleanups queued behind it wait,
-/// collection goes on, and shutdown returns without running them (S54).
+/// A cleanup that never returns, with one worker: the standby runs the cleanups queued
+/// behind it (once the worker has not come for work for `CLEANUP_STALL`); a second
+/// one that never returns holds the standby too; then the cleanups queued behind both
+/// wait, collection goes on, and shutdown returns without running them (S54).
 #[test]
 fn a_cleanup_that_never_returns_stops_neither_collection_nor_shutdown() {
     let heap = heap(CallbackPanic::Exit);
     let m = heap.mutator();
-    let (mut gate, body) = gate();
+    let (mut gate, body) = new_gate();
     let o = m.alloc(&OBJ);
     m.add_cleanup(&o, (), move |()| body());
     drop(o);
     m.gc();
     m.blocking(|| gate.arrived.recv()).unwrap();
+    // The worker is held: the standby takes these (the last one says so; were they
+    // held back, this would wait forever).
+    let (done_tx, done) = mpsc::channel::<()>();
+    let left = Arc::new(Mutex::new(50usize));
+    for _ in 0..50 {
+        let o = m.alloc(&OBJ);
+        let (left, done_tx) = (left.clone(), done_tx.clone());
+        m.add_cleanup(&o, (), move |()| {
+            let mut l = left.lock().unwrap();
+            *l -= 1;
+            if *l == 0 {
+                let _ = done_tx.send(());
+            }
+        });
+    }
+    m.gc();
+    m.blocking(|| done.recv()).unwrap();
+    // Now hold the standby as well.
+    let (mut gate2, body2) = new_gate();
+    let o = m.alloc(&OBJ);
+    m.add_cleanup(&o, (), move |()| body2());
+    drop(o);
+    m.gc();
+    m.blocking(|| gate2.arrived.recv()).unwrap();
     let ran = Arc::new(Mutex::new(0usize));
     for _ in 0..100 {
         let o = m.alloc(&OBJ);
@@ -143,13 +169,14 @@ fn a_cleanup_that_never_returns_stops_neither_collection_nor_shutdown() {
     m.gc();
     assert!(m.gc_cycles() >= before + 3);
     let s = heap.stats().cleanups;
-    assert_eq!((s.queued, s.executed), (101, 0), "{s:?}");
+    assert_eq!((s.queued, s.executed, s.runners), (152, 50, 2), "{s:?}");
     drop(m);
     heap.shutdown();
-    assert_eq!(heap.stats().cleanups.pending, 101);
-    // Released, the blocked cleanup returns; its worker then exits without taking more.
+    assert_eq!(heap.stats().cleanups.pending, 102);
+    // Released, the blocked cleanups return; their threads then exit without taking more.
     gate.release.take();
-    while heap.stats().cleanups.executed == 0 {
+    gate2.release.take();
+    while heap.stats().cleanups.executed < 52 {
         std::thread::yield_now();
     }
     assert_eq!(*ran.lock().unwrap(), 0, "a cleanup ran after shutdown");
@@ -195,7 +222,7 @@ fn report_counts_panics_and_goes_on() {
 fn propagate_unwinds_to_the_thread_that_steps_the_queue() {
     let heap = heap(CallbackPanic::Propagate);
     let m = heap.mutator();
-    let (mut gate, body) = gate();
+    let (mut gate, body) = new_gate();
     let o = m.alloc(&OBJ);
     m.set_finalizer(&o, move |_| body());
     drop(o);

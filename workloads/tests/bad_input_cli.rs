@@ -540,6 +540,7 @@ const SHARED: &[Flag] = &[
     // Any path is a valid value; unusable ones are `an_unusable_out_...`'s.
     value("--out", &[]),
     switch("--stw"),
+    switch("--no-cleanup-standby"),
     switch("--verify"),
     switch("--check-leaks"),
     switch("--gctrace"),

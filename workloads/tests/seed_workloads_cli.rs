@@ -126,6 +126,32 @@ fn head_of_line_finalizers_wait_and_cleanups_do_not() {
     assert_eq!(v["mutator_latency_ns"]["count"], 400);
 }
 
+/// With one cleanup worker (GOMAXPROCS 2), the standby runs the quick cleanups beside
+/// the slow one; without it (Go's behaviour) every quick cleanup waits for the slow one.
+#[test]
+fn head_of_line_one_worker_with_and_without_the_standby() {
+    for (standby, before, after) in [(true, 200, 0), (false, 0, 200)] {
+        let mut args = vec!["--quick", "200", "--slow-ms", "20", "--gomaxprocs", "2"];
+        if !standby {
+            args.push("--no-cleanup-standby");
+        }
+        let v = run_report(HOL, "head-of-line", &args);
+        let f = &v["findings"];
+        assert_eq!(f["cleanup_workers"], 1, "{f}");
+        assert_eq!(f["cleanup_standby"], standby, "{f}");
+        assert_eq!(f["cleanup_runners"], 1 + standby as u64, "{f}");
+        let cl = &f["cleanup"];
+        assert_eq!(
+            cl["quick_before_slow_done"], before,
+            "standby {standby}: {cl}"
+        );
+        assert_eq!(
+            cl["quick_after_slow_done"], after,
+            "standby {standby}: {cl}"
+        );
+    }
+}
+
 #[test]
 fn help_works_and_bad_flags_are_usage_errors() {
     for (bin, own) in [(CHAIN, "--length"), (HOL, "--quick")] {

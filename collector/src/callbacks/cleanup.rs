@@ -214,6 +214,7 @@ impl<B: Barrier> Mutator<B> {
             &self.core,
             |q| &q.cleanups,
             self.core.config.cleanup_worker_count(),
+            self.core.config.cleanup_standby,
             "gc-cleanup",
             cleanup_batch::<B>,
         );
@@ -275,10 +276,11 @@ impl<B: Barrier> Mutator<B> {
         // Cleanups finished since the queue's lock was last taken: they leave the running
         // count under the next take's lock (one lock per cleanup, not two).
         let mut done = 0;
-        // With one worker nothing else could take a waiting cleanup, so it takes plain
-        // cleanups in batches; with several, one at a time (a slow cleanup holds back
-        // nothing another worker can take).
-        let batch = if self.core.config.cleanup_worker_count() == 1 {
+        // With one worker and no standby nothing else could take a waiting cleanup, so it
+        // takes plain cleanups in batches; with several threads, one at a time (a slow
+        // cleanup holds back nothing another thread can take).
+        let config = &self.core.config;
+        let batch = if config.cleanup_worker_count() == 1 && !config.cleanup_standby {
             64
         } else {
             1
@@ -296,6 +298,7 @@ impl<B: Barrier> Mutator<B> {
             let next = {
                 let mut g = lock(&q.state);
                 g.running -= std::mem::take(&mut done);
+                g.takes += 1;
                 let idle = g.running == 0 && g.items.is_empty();
                 match g.items.front() {
                     _ if g.exit => Next::Done,

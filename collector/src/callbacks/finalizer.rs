@@ -108,6 +108,7 @@ impl<B: Barrier> Mutator<B> {
             &self.core,
             |q| &q.finalizers,
             1,
+            false,
             "gc-finalizer",
             finalizer_batch::<B>,
         );

@@ -18,7 +18,7 @@
 
 pub(crate) mod cleanup;
 pub(crate) mod finalizer;
-mod runner;
+pub(crate) mod runner;
 pub(crate) mod weak;
 
 use crate::barrier::Barrier;

@@ -73,11 +73,58 @@ fn wait_for_work_checking_outside_lock<T>(q: &CallbackQueue<T>) -> Wake {
     }
 }
 
-/// The runner loop, shared by the runner threads and loom models: parks until work is
-/// queued, runs `batch` (which returns false when the runner should exit), and parks
-/// again, until exit is signalled.
-fn serve<T>(q: &CallbackQueue<T>, park: Park, mut batch: impl FnMut() -> bool) {
-    while wait_for_work(q, park) == Wake::Work {
+/// How long queued cleanups wait with no runner coming for work before the standby
+/// takes them: a worker has been inside one callback (or one batch) that long.
+pub const CLEANUP_STALL: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The standby's park: until work is queued *and* no runner has come for work for
+/// [`CLEANUP_STALL`] (the queue's `takes` count has not moved), or exit is signalled.
+/// While work waits and runners make progress it wakes once per interval to look.
+#[cfg(not(loom))]
+fn wait_for_stalled_work<T>(q: &CallbackQueue<T>) -> Wake {
+    use std::time::Instant;
+    let mut g = lock(&q.state);
+    loop {
+        if g.exit {
+            return Wake::Exit;
+        }
+        if g.items.is_empty() {
+            g = crate::sync::wait(&q.cv, g);
+            continue;
+        }
+        let seen = g.takes;
+        let deadline = Instant::now() + CLEANUP_STALL;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            g = match q.cv.wait_timeout(g, left) {
+                Ok((g, _)) => g,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+            if g.exit || g.items.is_empty() || g.takes != seen {
+                break;
+            }
+        }
+        if !g.exit && !g.items.is_empty() && g.takes == seen {
+            return Wake::Work;
+        }
+    }
+}
+
+/// Under loom (where no runner thread is started, and time is not modelled) the
+/// standby would park as a worker does.
+#[cfg(loom)]
+fn wait_for_stalled_work<T>(q: &CallbackQueue<T>) -> Wake {
+    wait_for_work(q, Park::default())
+}
+
+/// The runner loop, shared by the runner threads and loom models: parks (`park`) until
+/// work is queued, runs `batch` (which returns false when the runner should exit), and
+/// parks again, until exit is signalled.
+fn serve<T>(
+    q: &CallbackQueue<T>,
+    park: impl Fn(&CallbackQueue<T>) -> Wake,
+    mut batch: impl FnMut() -> bool,
+) {
+    while park(q) == Wake::Work {
         if !batch() {
             return;
         }
@@ -123,14 +170,16 @@ fn shut_down(core: &HeapCore) -> bool {
 }
 
 /// Starts `n` runners for the queue `queue` picks out of the heap's queues, once per
-/// heap. Each runs `batch(core)` whenever work is queued; `batch` returns once the queue
-/// is empty. (Compiled under loom too, where nothing calls it: models run the loop on
-/// their own threads.)
+/// heap, and a standby runner if `standby` (one that only takes work that has waited
+/// [`CLEANUP_STALL`] with no runner coming for it). Each runs `batch(core)` whenever
+/// work is queued; `batch` returns once the queue is empty. (Compiled under loom too,
+/// where nothing calls it: models run the loop on their own threads.)
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) fn ensure_runners<T: Send + 'static>(
     core: &std::sync::Arc<HeapCore>,
     queue: fn(&Queues) -> &CallbackQueue<T>,
     n: usize,
+    standby: bool,
     name: &str,
     batch: fn(&std::sync::Arc<HeapCore>),
 ) {
@@ -145,10 +194,13 @@ pub(crate) fn ensure_runners<T: Send + 'static>(
     }
     q.mark_started();
     g.started = true;
-    for i in 0..n {
+    for i in 0..n + standby as usize {
         let queues = queues.clone();
         let weak = std::sync::Arc::downgrade(core);
-        let name = if n == 1 {
+        let is_standby = i == n;
+        let name = if is_standby {
+            format!("{name}-standby")
+        } else if n == 1 {
             name.to_string()
         } else {
             format!("{name}-{i}")
@@ -157,7 +209,14 @@ pub(crate) fn ensure_runners<T: Send + 'static>(
             .name(name)
             .spawn(move || {
                 super::ON_RUNNER_THREAD.with(|f| f.set(true));
-                serve(queue(&queues), Park::default(), || {
+                let park = |q: &CallbackQueue<T>| {
+                    if is_standby {
+                        wait_for_stalled_work(q)
+                    } else {
+                        wait_for_work(q, Park::default())
+                    }
+                };
+                serve(queue(&queues), park, || {
                     let Some(core) = weak.upgrade() else {
                         return false;
                     };
@@ -182,9 +241,11 @@ fn serve_inline<B: crate::Barrier, T>(
     let park = Park {
         check_outside_lock: core.config.faults.runner_checks_outside_lock,
     };
-    serve(queue(&core.space.queues), park, || {
-        !shut_down(core) && run_batch(core, || batch(&crate::Mutator::new(core.clone())))
-    });
+    serve(
+        queue(&core.space.queues),
+        |q| wait_for_work(q, park),
+        || !shut_down(core) && run_batch(core, || batch(&crate::Mutator::new(core.clone()))),
+    );
 }
 
 #[cfg(loom)]

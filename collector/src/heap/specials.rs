@@ -201,6 +201,8 @@ pub(crate) struct QueueState<T> {
     pub(crate) spawned: usize,
     /// How many of them have returned (each says so as its last step).
     pub(crate) exited: usize,
+    /// Times a runner has come for work: the standby's sign of progress.
+    pub(crate) takes: u64,
 }
 
 /// A queue of callbacks and its runners' rendezvous.
@@ -226,6 +228,7 @@ impl<T> Default for CallbackQueue<T> {
                 started: false,
                 spawned: 0,
                 exited: 0,
+                takes: 0,
             }),
             cv: Condvar::new(),
             counters: CallbackCounters::default(),

@@ -141,7 +141,7 @@ impl<'m, B: Barrier> Handle<'m, B> {
 
     /// Stores `value` (or null) into reference slot `slot`. Panics if the slot is out of
     /// range, `value` belongs to another heap, or `value`'s object has been freed.
-    #[inline]
+    #[inline(always)]
     pub fn set(&self, slot: usize, value: Option<&Handle<'_, B>>) {
         let word = self.ptr_word(slot);
         let new = match value {
@@ -156,11 +156,23 @@ impl<'m, B: Barrier> Handle<'m, B> {
                 v.r.word()
             }
         };
-        // The flag test belongs inside the running section: inside `blocking`, entering
-        // it may wait out the pause that turns marking on, and a test made before that
-        // pause would skip the barrier.
+        // The barrier's fast path: running (not inside `blocking`) and no flag set
+        // (marking off, no pause or handshake requested): one load and a branch. The rest
+        // is out of line, so the fast path saves no registers and inlines into the caller.
+        if self.m.blocking_depth.get() == 0 && self.m.core.flags.load(Relaxed) == 0 {
+            word.store(new, Release);
+            return;
+        }
+        self.set_outlined(word, new);
+    }
+
+    /// [`Handle::set`] inside `blocking`, or with a flag set. The flag test belongs inside
+    /// the running section: inside `blocking`, entering it may wait out the pause that
+    /// turns marking on, and a test made before that pause would skip the barrier.
+    #[cold]
+    #[inline(never)]
+    fn set_outlined(&self, word: &crate::sync::AtomicUsize, new: usize) {
         self.m.running(|| {
-            // The barrier's fast path while marking is off: one load and a branch.
             if self.m.core.flags.load(Relaxed) != 0 {
                 return self.set_slow(word, new);
             }

@@ -14,22 +14,26 @@
 //! its start (0 if it started before). Each quick finalizer also records whether the
 //! slow one had finished when it started: with one finalizer thread all must have.
 //!
-//! Phase B (cleanups): the same with `add_cleanup`, on `--cleanup-workers` workers. With
-//! two or more, the slow cleanup, after its sleep, also waits until the last quick
-//! cleanup has run: the phase can only finish if quick cleanups ran on another worker
-//! while the slow one was running, and each quick cleanup records that the slow one had
-//! not finished. (With one worker it would wait forever, so it only sleeps.)
+//! Phase B (cleanups): the same with `add_cleanup`, on `--cleanup-workers` workers and the
+//! standby (unless `--no-cleanup-standby`), which takes the queued cleanups once no
+//! worker has come for work for 1 ms. With two or more workers, or the standby, the slow
+//! cleanup, after its sleep, also waits until the last quick cleanup has run: the phase
+//! can only finish if quick cleanups ran on another thread while the slow one was
+//! running, and each quick cleanup records that the slow one had not finished. (With one
+//! worker and no standby — Go's case on fewer than 8 cores — it would wait forever, so
+//! it only sleeps.)
 //!
 //! Runs on the shared harness; one operation of the latency histogram is one quick
 //! callback's latency (both phases). Findings: `quick`, `slow_ms`, `cleanup_workers`
-//! (workers the heap started), and per phase (`finalizer`, `cleanup`):
+//! (the worker count), `cleanup_standby`, `cleanup_runners` (threads the heap started),
+//! and per phase (`finalizer`, `cleanup`):
 //! `quick_latency_ns` as `{count, p50, p90, p99, p999, max}` (exact, nearest rank),
 //! `slow_ran`, `slow_object`, `quick_after_slow_done` (quick callbacks that started after the slow one
 //! had finished), `quick_before_slow_done`, `quick_during_slow` (started after the slow
 //! one started and before it finished), and `wall_ms`. A missing callback, or a quick
 //! finalizer that ran before the slow one finished, makes the exit status 1. Expected
 //! (not checked): finalizer quick p99 ≥ `slow_ms`; cleanup quick p99 < `slow_ms` with two
-//! or more cleanup workers.
+//! or more cleanup workers or the standby.
 //!
 //! `cargo run --release -p workloads --bin head-of-line -- [--quick 10000] [--slow-ms 200] [--cleanup-workers N|auto]`
 
@@ -264,8 +268,8 @@ fn head_of_line<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     // The finalized objects are freed by the next cycle (two-cycle reclamation, S43).
     m.gc();
 
-    // Phase B: cleanups on the worker pool; the latch needs a second worker.
-    let cs = Shared::new(quick, cli.slow_ms, workers >= 2);
+    // Phase B: cleanups on the worker pool; the latch needs a second thread.
+    let cs = Shared::new(quick, cli.slow_ms, workers >= 2 || config.cleanup_standby);
     let cl = phase(
         &m,
         Arc::clone(&cs),
@@ -283,7 +287,9 @@ fn head_of_line<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     let findings = json!({
         "quick": quick,
         "slow_ms": cli.slow_ms,
-        "cleanup_workers": started,
+        "cleanup_workers": workers,
+        "cleanup_standby": config.cleanup_standby,
+        "cleanup_runners": started,
         "finalizer": fin.json(),
         "cleanup": cl.json(),
     });

@@ -42,6 +42,10 @@ pub struct Args {
     /// Cleanup worker threads (at least 1), or "auto" for Go's max(GOMAXPROCS/4, 1).
     #[arg(long, default_value = "auto", value_name = "N|auto", value_parser = parse_cleanup_workers, allow_negative_numbers = true)]
     pub cleanup_workers: Workers,
+    /// No standby cleanup thread: a slow cleanup then holds up those queued behind it,
+    /// as in Go (by default a standby takes them after 1 ms without progress).
+    #[arg(long)]
+    pub no_cleanup_standby: bool,
     /// A hard cap on the heap, in bytes (suffixes KiB, MiB, GiB): an allocation past it
     /// fails instead of growing the heap. Default: no cap.
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes, allow_negative_numbers = true)]
@@ -207,6 +211,7 @@ impl Args {
             gctrace: self.gctrace,
             leak_check: self.check_leaks,
             cleanup_workers: self.cleanup_workers.0,
+            cleanup_standby: !self.no_cleanup_standby,
             ..HeapConfig::default()
         }
     }
@@ -223,6 +228,7 @@ impl Args {
             "mutators": self.mutators,
             "mark_workers": self.mark_workers.to_string(),
             "cleanup_workers": self.cleanup_workers.to_string(),
+            "cleanup_standby": !self.no_cleanup_standby,
             "heap_limit": self.heap_limit,
             "memory_limit": self.memory_limit,
             "gomaxprocs": self.gomaxprocs,
@@ -411,7 +417,9 @@ mod tests {
         assert_eq!(config["gogc"], "100");
         assert_eq!(config["mark_workers"], "auto");
         assert_eq!(config["heap_limit"], Value::Null);
-        assert_eq!(config.len(), 17);
+        assert_eq!(config["cleanup_standby"], true);
+        assert!(c.cleanup_standby);
+        assert_eq!(config.len(), 18);
     }
 
     #[test]
@@ -440,6 +448,7 @@ mod tests {
             "--verify",
             "--check-leaks",
             "--gctrace",
+            "--no-cleanup-standby",
             "--out",
             "/tmp/x",
         ])
@@ -453,6 +462,7 @@ mod tests {
         assert_eq!(c.memory_limit, Some(3 << 29));
         assert_eq!(c.gomaxprocs, 2);
         assert_eq!(a.cleanup_workers, Workers(Some(4)));
+        assert!(!c.cleanup_standby);
         assert_eq!((a.mutators, a.duration, a.seed), (3, Some(0.25), 7));
         assert_eq!(a.config_json()["barrier"], "yuasa");
     }
