@@ -212,6 +212,19 @@ fn a_soft_memory_limit_runs_cycles_with_gogc_off() {
     m.blocking(|| heap.wait_for_background());
     let s = heap.stats();
     assert!(s.gc_cycles >= 2, "{} cycles", s.gc_cycles);
-    assert!(s.cycles.iter().all(|c| c.heap_goal_bytes <= 16 << 20));
+    // Each goal is the limit, unless the live heap the cycle found left less than the
+    // headroom under it (a slow mark, as under valgrind, counts more as live): then the
+    // goal is that live heap plus the headroom, never more.
+    for c in &s.cycles {
+        let floor = c.heap_live_bytes + (c.heap_live_bytes / 32).max(64 << 10);
+        assert!(
+            c.heap_goal_bytes <= (16 << 20).max(floor),
+            "cycle {}: goal {} with live {}",
+            c.cycle,
+            c.heap_goal_bytes,
+            c.heap_live_bytes
+        );
+    }
+    assert!(s.cycles.iter().any(|c| c.heap_goal_bytes <= 16 << 20));
     assert!(s.heap_peak_bytes <= 32 << 20, "peak {}", s.heap_peak_bytes);
 }
