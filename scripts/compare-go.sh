@@ -194,6 +194,14 @@ own = {
         ("ops", "operations", lambda s: F(s)["ops"]),
         ("hits", "hits", lambda s: F(s)["hits"]),
     ],
+    "lru": [
+        ("op_p999_ms", "operation p99.9 ms", lambda s: s["mutator_latency_ns"]["p999"] / 1e6),
+        ("op_p99_ms", "operation p99 ms", lambda s: s["mutator_latency_ns"]["p99"] / 1e6),
+        ("op_max_ms", "operation max ms", lambda s: s["mutator_latency_ns"]["max"] / 1e6),
+    ],
+    "binary-trees": [
+        ("ttsp_p99_ms", "time to safepoint p99 ms", lambda s: s["ttsp_ns"]["p99"] / 1e6),
+    ],
     "fd-churn": [
         ("peak_open", "peak open", lambda s: F(s)["peak_open"]),
         ("mean_delay", "mean release delay (cycles)", lambda s: F(s)["mean_release_delay_cycles"]),
@@ -431,6 +439,7 @@ headline = {
     "resurrection": [("matches S47/S48", lambda s: int(F(s)["matches_semantics"]), 0)],
     "exit-flush": [("bytes lost", lambda s: F(s)["bytes_lost"], 0)],
     "intern": [("map size max", lambda s: F(s)["map_size"]["max"], 0)],
+    "lru": [("operation p99.9 ms", lambda s: s["mutator_latency_ns"]["p999"] / 1e6, 2)],
     "fd-churn": [("peak open", lambda s: F(s)["peak_open"], 0),
                  ("mean release delay", lambda s: F(s)["mean_release_delay_cycles"], 2)],
     "allocbench": [("ns per Node allocation", alloc_node, 1)],
