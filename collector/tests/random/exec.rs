@@ -32,10 +32,14 @@ enum Event {
         intact: bool,
         seen: [Option<u64>; SLOTS as usize],
         at: u64,
+        /// The callback clock when it returned.
+        ended: u64,
     },
     Cleanup {
         reg: usize,
         at: u64,
+        /// The callback clock when it started.
+        started: u64,
     },
 }
 
@@ -43,6 +47,8 @@ enum Event {
 struct Shared {
     program: Program,
     seq: AtomicU64,
+    /// The callback clock: callbacks tick it, to order themselves (S48).
+    ticks: AtomicU64,
     oracle: Mutex<Oracle>,
     events: Mutex<Vec<Event>>,
     weak_handles: Mutex<Vec<WeakHandle>>,
@@ -116,6 +122,7 @@ fn drive<B: Barrier>(heap: &Heap<B>, program: &Program) -> Result<Exercised, Str
     let shared = Arc::new(Shared {
         program: program.clone(),
         seq: AtomicU64::new(0),
+        ticks: AtomicU64::new(0),
         oracle: Mutex::new(Oracle::new(program.threads.len())),
         events: Mutex::new(Vec::new()),
         weak_handles: Mutex::new(Vec::new()),
@@ -190,6 +197,13 @@ fn check_events(
     let mut finalizer_runs = vec![0u32; oracle.finalizers.len()];
     let mut cleanup_runs = vec![0u32; oracle.cleanups.len()];
     let too_early = |obj: ObjId, at: u64| at == 0 || oracle.reachable_at_or_after(obj, at - 1);
+    // When each finalizer registration's callback returned.
+    let mut finalizer_ended = vec![None; oracle.finalizers.len()];
+    for e in events {
+        if let Event::Finalizer { reg, ended, .. } = *e {
+            finalizer_ended[reg] = Some(ended);
+        }
+    }
     for e in events {
         match *e {
             Event::Finalizer {
@@ -198,6 +212,7 @@ fn check_events(
                 intact,
                 seen,
                 at,
+                ended: _,
             } => {
                 finalizer_runs[reg] += 1;
                 let r = &oracle.finalizers[reg];
@@ -229,9 +244,19 @@ fn check_events(
                     ));
                 }
             }
-            Event::Cleanup { reg, at } => {
+            Event::Cleanup { reg, at, started } => {
                 cleanup_runs[reg] += 1;
                 let r = &oracle.cleanups[reg];
+                // S48: an object with a finalizer is freed, and its cleanups queued, only
+                // after its finalizer has run and it is found unreachable again.
+                if let Some(f) = oracle.objects[r.obj as usize].finalizer {
+                    if !finalizer_ended[f].is_some_and(|ended| ended < started) {
+                        problems.push(format!(
+                            "cleanup {reg} of #{} started before its finalizer {f} had returned",
+                            r.obj
+                        ));
+                    }
+                }
                 if r.stopped_while_reachable {
                     problems.push(format!("cleanup {reg} of #{} ran though it was stopped while the object was reachable", r.obj));
                 }
@@ -437,6 +462,7 @@ fn apply<'m, B: Barrier>(
                         let id = obj.read(0);
                         let intact = obj.read(1) == id ^ MAGIC;
                         let seen = [0, 1, 2].map(|k| obj.get(k).map(|c| c.read(0)));
+                        let ended = s.ticks.fetch_add(1, SeqCst);
                         if let Ok(mut events) = s.events.lock() {
                             events.push(Event::Finalizer {
                                 reg,
@@ -444,6 +470,7 @@ fn apply<'m, B: Barrier>(
                                 intact,
                                 seen,
                                 at,
+                                ended,
                             });
                         }
                     });
@@ -471,8 +498,13 @@ fn apply<'m, B: Barrier>(
                 let s = shared.clone();
                 let c = m.add_cleanup(h, id, move |id| {
                     let at = s.seq.load(SeqCst);
+                    let started = s.ticks.fetch_add(1, SeqCst);
                     if let Ok(mut events) = s.events.lock() {
-                        events.push(Event::Cleanup { reg: id, at });
+                        events.push(Event::Cleanup {
+                            reg: id,
+                            at,
+                            started,
+                        });
                     }
                 });
                 r.tokens[token as usize] = Some((c, id));
