@@ -117,3 +117,29 @@ fn help_shows_each_workloads_defaults() {
         "{lru}"
     );
 }
+
+/// A heap cap too small for the workload: one line saying so, status 3 (no panic
+/// report), on the main thread (gcbench) and on mutator threads (binary-trees), and the
+/// report directories the run created are gone again.
+#[test]
+fn reaching_the_heap_cap_is_a_clear_out_of_memory_exit() {
+    let scratch = Scratch::new("oom");
+    for (name, bin) in [BINARIES[0], BINARIES[1]] {
+        let parent = scratch.join(&format!("{name}-new"));
+        let out_dir = format!("{parent}/run");
+        let out = run(bin, &["--heap-limit", "1MiB", "--out", &out_dir]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{name}: {err}");
+        assert!(
+            err.contains(&format!("{name}: out of memory: the heap holds")),
+            "{name}: {err}"
+        );
+        assert!(err.contains("--heap-limit"), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        assert!(out.stdout.is_empty(), "{name}");
+        assert!(
+            !std::path::Path::new(&parent).exists(),
+            "{name}: {parent} left behind"
+        );
+    }
+}

@@ -250,7 +250,7 @@ fn check_events(
                 // S48: an object with a finalizer is freed, and its cleanups queued, only
                 // after its finalizer has run and it is found unreachable again.
                 if let Some(f) = oracle.objects[r.obj as usize].finalizer {
-                    if !finalizer_ended[f].is_some_and(|ended| ended < started) {
+                    if finalizer_ended[f].is_none_or(|ended| ended >= started) {
                         problems.push(format!(
                             "cleanup {reg} of #{} started before its finalizer {f} had returned",
                             r.obj

@@ -15,6 +15,8 @@ static TEMP_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 #[derive(Clone, Debug)]
 pub struct OutDir {
     path: PathBuf,
+    /// The directories `create` made, outermost first (removed if the run dies early).
+    created: Vec<PathBuf>,
 }
 
 impl OutDir {
@@ -51,6 +53,7 @@ impl OutDir {
             }
             let out = OutDir {
                 path: path.to_path_buf(),
+                created: created.iter().map(|d| d.to_path_buf()).collect(),
             };
             let probe = out.temp_path("write-check");
             fs::File::create(&probe).map_err(|e| fail("it is not writable: ", &e))?;
@@ -63,6 +66,11 @@ impl OutDir {
             }
         }
         result
+    }
+
+    /// The directories [`OutDir::create`] made for it, outermost first.
+    pub fn created(&self) -> &[PathBuf] {
+        &self.created
     }
 
     /// The directory's path.

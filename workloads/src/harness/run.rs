@@ -64,6 +64,7 @@ impl Run {
         config: Map<String, Value>,
     ) -> Result<Run, String> {
         let out = OutDir::create(&args.out)?;
+        exit_on_out_of_memory(name, out.created().to_vec());
         let mut all = args.config_json();
         all.extend(config);
         Ok(Run {
@@ -217,6 +218,33 @@ impl Run {
         }
         Ok(summary)
     }
+}
+
+/// The exit status of a run that reached its heap cap (`--heap-limit`).
+pub const OUT_OF_MEMORY_STATUS: i32 = 3;
+
+/// Makes the collector's out-of-memory panic (an allocation past `--heap-limit`, on any
+/// thread) end the run with one line, `<workload>: out of memory: …`, and status
+/// [`OUT_OF_MEMORY_STATUS`], removing the report directories this run created (nothing
+/// has been written in them yet). Any other panic goes to the previous hook.
+fn exit_on_out_of_memory(name: &'static str, created: Vec<std::path::PathBuf>) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if let Some(rest) = msg.strip_prefix("collector: out of memory") {
+            eprintln!("{name}: out of memory{rest}");
+            for dir in created.iter().rev() {
+                let _ = std::fs::remove_dir(dir);
+            }
+            std::process::exit(OUT_OF_MEMORY_STATUS);
+        }
+        previous(info);
+    }));
 }
 
 /// Prints `message` as `<workload>: <message>` on stderr and exits with status 2: how
