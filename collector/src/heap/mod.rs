@@ -202,8 +202,10 @@ impl Space {
                         pages,
                         pages * self.page_bytes / WORD_BYTES / elem,
                     );
-                    span.init(SpanKind::Small, sc, elem);
+                    // Swept before it is Small: `finish_sweep` reads the kind, then
+                    // claims a Small span of the previous generation.
                     self.mark_swept(span);
+                    span.init(SpanKind::Small, sc, elem);
                     span
                 }
             },
@@ -252,8 +254,9 @@ impl Space {
         let mut pools = lock(&self.pools);
         let span = self.take_free_span(&mut pools, pages, 1);
         drop(pools);
-        span.init(SpanKind::Large, SpanClass::new(0, shape.is_noscan()), words);
+        // Swept before it is Large (see `refill`).
         self.mark_swept(span);
+        span.init(SpanKind::Large, SpanClass::new(0, shape.is_noscan()), words);
         span.zero_words(0, words);
         span.alloc_bits(0).store(1, Relaxed);
         span.set_meta(0, shape.meta());

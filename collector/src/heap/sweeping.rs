@@ -139,27 +139,49 @@ impl Space {
     }
 
     /// Makes sure `span` is swept before the caller changes it (Go sweeps a span before
-    /// changing its specials): sweeps it, or waits for the thread sweeping it.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// changing its specials): sweeps it, or waits for the thread sweeping it. Returns at
+    /// once for a span that is free or immortal (never swept, its generation falls
+    /// behind), including one that becomes free meanwhile. A small or large span is always
+    /// unswept (`h - 2`), being swept (`h - 1`) or swept (`h`): it becomes one swept
+    /// (`mark_swept`) before its kind is set, and every one is listed when a generation
+    /// begins; any other generation means the kind read was stale.
     pub(crate) fn ensure_swept(&self, span: &Span) {
-        // Free and immortal spans are never swept (their generation falls behind) and
-        // have no specials to sweep.
-        if matches!(span.kind(), SpanKind::Free | SpanKind::Immortal) {
-            return;
-        }
-        if let Some((swept, _)) = self.sweep_span(span) {
-            // It stays on its unswept list too; whoever pops it there finds it swept.
-            self.file(&mut lock(&self.pools), span, swept);
-        }
-        while span.sweepgen.load(Acquire) != self.sweepgen() {
-            crate::sync::yield_now();
+        loop {
+            if matches!(span.kind(), SpanKind::Free | SpanKind::Immortal) {
+                return;
+            }
+            let h = self.sweepgen();
+            let g = span.sweepgen.load(Acquire);
+            if g == h.wrapping_sub(2) {
+                if let Some((swept, _)) = self.sweep_span(span) {
+                    // It stays on its unswept list too; whoever pops it there finds it
+                    // swept.
+                    self.file(&mut lock(&self.pools), span, swept);
+                    return;
+                }
+            } else if g == h.wrapping_sub(1) {
+                crate::sync::yield_now();
+            } else {
+                return;
+            }
         }
     }
 
     /// Sweeps every span left unswept and waits for sweeps in progress elsewhere (Go's
     /// `finishsweep_m`; also what `gc()` does before it returns).
+    ///
+    /// Empty unswept lists and a zero `sweeping` count are not enough: another thread
+    /// may have popped a span from its list, or claimed it, and not yet counted itself
+    /// as sweeping. Were the next mark to start then, that late sweep would clear the
+    /// new mark bits (a lost object, found by the random-program tests under load). So
+    /// every span is checked: swept here if unclaimed, waited for if being swept.
     pub(crate) fn finish_sweep(&self) {
         while self.sweep_one() {}
+        for i in 0..self.table.len() {
+            if let Some(span) = self.span(i) {
+                self.ensure_swept(span);
+            }
+        }
         while self.sweeping.load(SeqCst) != 0 {
             crate::sync::yield_now();
         }
@@ -319,6 +341,43 @@ mod tests {
         space.finish_sweep();
         assert_eq!(lock(&space.pools).partial[SC.index()], vec![i]);
         assert_eq!(space.unswept_spans(), 0);
+    }
+
+    /// The lost-object race the random programs found: the background sweeper has taken
+    /// a span off its unswept list but not claimed it yet when the next cycle finishes
+    /// the sweep. `finish_sweep` must not return with that span unswept (the late sweep
+    /// would clear the new cycle's mark bits); it sweeps it itself.
+    #[test]
+    fn finish_sweep_sweeps_a_span_taken_off_its_list_but_not_claimed() {
+        let (space, i) = space_with(&[0, 1], &[1]);
+        let span = space.span(i).unwrap();
+        space.begin_sweep();
+        // The sweeper's pop (`sweep_one`), and nothing more yet.
+        let popped = lock(&space.pools).unswept[SC.index()].pop();
+        assert_eq!(popped, Some(i));
+        space.finish_sweep();
+        assert!(!space.is_unswept(span), "finish_sweep left a span unswept");
+        assert!(span.is_allocated(1) && !span.is_allocated(0));
+        // The next mark sets a bit; the sweeper's late claim must fail and clear nothing.
+        assert!(span.try_mark(1));
+        assert_eq!(space.sweep_span(span), None);
+        assert!(span.is_marked(1));
+    }
+
+    /// A free span's generation falls behind: neither `ensure_swept` nor the full scan
+    /// of `finish_sweep` waits for it.
+    #[test]
+    fn ensure_swept_returns_for_a_span_that_becomes_free() {
+        let (space, i) = space_with(&[0], &[]);
+        let span = space.span(i).unwrap();
+        space.begin_sweep();
+        assert!(space.sweep_one(), "swept empty, so freed");
+        assert_eq!(span.kind(), SpanKind::Free);
+        // Two generations on, a free span's generation is stale: no wait.
+        space.begin_sweep();
+        space.begin_sweep();
+        space.ensure_swept(span);
+        space.finish_sweep();
     }
 
     #[test]
