@@ -276,15 +276,18 @@ impl<B: Barrier> Mutator<B> {
         // Cleanups finished since the queue's lock was last taken: they leave the running
         // count under the next take's lock (one lock per cleanup, not two).
         let mut done = 0;
-        // With one worker and no standby nothing else could take a waiting cleanup, so it
-        // takes plain cleanups in batches; with several threads, one at a time (a slow
-        // cleanup holds back nothing another thread can take).
+        // Several workers take one cleanup at a time (a slow cleanup holds back nothing
+        // another worker can take). A lone worker takes plain cleanups in batches, which
+        // saves a lock per cleanup; with the standby beside it, the batch starts at one
+        // and doubles (to 64) while each batch finishes within `CLEANUP_STALL`, and falls
+        // back to one after a slower batch, so a slow cleanup holds back at most the rest
+        // of its batch, and none when it is the first (the standby takes what is queued).
+        // Under loom, where time is not modelled, the size is fixed.
         let config = &self.core.config;
-        let batch = if config.cleanup_worker_count() == 1 && !config.cleanup_standby {
-            64
-        } else {
-            1
-        };
+        let lone = config.cleanup_worker_count() == 1;
+        let max_batch = if lone { 64 } else { 1 };
+        let ramp = lone && config.cleanup_standby && cfg!(not(loom));
+        let mut batch = if ramp { 1 } else { max_batch };
         // The worker stays in the blocking state: a cleanup without a box touches no
         // managed memory, so taking it needs no running state; one with a box is taken
         // and its box rooted in one running step (a box in the queue is a root until it
@@ -323,6 +326,7 @@ impl<B: Barrier> Mutator<B> {
             let (env, f) = match next {
                 Next::Done => return ran,
                 Next::Plain(fs) => {
+                    let started = ramp.then(std::time::Instant::now);
                     // On a panic, everything taken and not yet settled leaves the count.
                     let unwinding = super::Unwinding(q, std::cell::Cell::new(done + fs.len()));
                     for f in fs {
@@ -342,6 +346,13 @@ impl<B: Barrier> Mutator<B> {
                         ran += 1;
                     }
                     drop(unwinding);
+                    if let Some(t) = started {
+                        batch = if t.elapsed() < super::runner::CLEANUP_STALL {
+                            (batch * 2).min(max_batch)
+                        } else {
+                            1
+                        };
+                    }
                     continue;
                 }
                 Next::Boxed => {
