@@ -484,5 +484,18 @@ every 1 ms (see each workload's README for how both sides measure).
 |---|---|---|---|---|---|---|---|---|
 """ + "\n".join(rows) + "\n"
 open(os.path.join(root, "README.md"), "w").write(text)
+# The same table in results/README.md, between its compare markers (links made relative
+# to results/).
+top = "results/README.md"
+if os.path.exists(top):
+    body = open(top).read()
+    begin, end = "<!-- compare:begin -->", "<!-- compare:end -->"
+    if begin in body and end in body:
+        table = "\n".join(r.replace("](", "](compare/", 1) for r in rows)
+        block = (begin + "\n\n| workload | pairs | wall s | GC cycles | pause p99 ms | heap peak MiB | "
+                 "register ms | collect+run ms | headline |\n|---|---|---|---|---|---|---|---|---|\n"
+                 + table + "\n\n" + end)
+        head, rest = body.split(begin, 1)
+        open(top, "w").write(head + block + rest.split(end, 1)[1])
 PY
-echo "compare-go.sh: results/compare/README.md" >&2
+echo "compare-go.sh: results/compare/README.md, results/README.md" >&2
