@@ -60,14 +60,6 @@ fn heap_with(f: impl FnOnce(&mut HeapConfig)) -> Heap {
     Heap::new(c).unwrap()
 }
 
-/// The message of a caught panic.
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(a non-string panic payload)".to_string())
-}
-
 /// TestCleanup: the cleanup runs once, after one gc, with its argument.
 #[test]
 fn a_cleanup_runs_once_with_its_arg() {
@@ -493,7 +485,7 @@ fn env_equal_to_the_object_panics_with_gos_message() {
     }))
     .expect_err("the registration should panic");
     assert_eq!(
-        panic_message(err),
+        common::panic_message(&*err),
         "runtime.AddCleanup: ptr is equal to arg, cleanup will never run"
     );
     let s = heap.stats().cleanups;
@@ -512,7 +504,7 @@ fn env_inside_the_object_panics_with_gos_message() {
     }))
     .expect_err("the registration should panic");
     assert_eq!(
-        panic_message(err),
+        common::panic_message(&*err),
         "runtime.AddCleanup: ptr is within arg, cleanup will never run"
     );
     assert_eq!(heap.stats().cleanups.registered, 0);
@@ -531,7 +523,7 @@ fn env_holding_the_object_panics_with_gos_message() {
     }))
     .expect_err("the registration should panic");
     assert_eq!(
-        panic_message(err),
+        common::panic_message(&*err),
         "runtime.AddCleanup: cleanup function closes over ptr, cleanup will never run"
     );
     assert_eq!(heap.stats().cleanups.registered, 0);

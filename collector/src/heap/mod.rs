@@ -109,8 +109,6 @@ pub(crate) struct Space {
     /// The sweep generation (see [`sweeping`]); starts at 2 so that `h - 2` is never a
     /// new span's generation.
     sweepgen: AtomicU32,
-    /// Spans being swept now, by any thread.
-    sweeping: AtomicUsize,
     /// Whether sweeping poisons freed slots (verification on).
     pub(crate) poison: bool,
     /// Sweeping queues finalizers without resurrecting (a loom negative control).
@@ -138,7 +136,6 @@ impl Space {
             heap_peak: AtomicUsize::new(0),
             zero_sentinel: Ref::new(0, 0, 0),
             sweepgen: AtomicU32::new(2),
-            sweeping: AtomicUsize::new(0),
             poison: false,
             #[cfg(loom)]
             no_resurrection: false,

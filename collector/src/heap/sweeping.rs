@@ -50,7 +50,6 @@ impl Space {
         span.sweepgen
             .compare_exchange(h.wrapping_sub(2), h.wrapping_sub(1), AcqRel, Acquire)
             .ok()?;
-        self.sweeping.fetch_add(1, SeqCst);
         super::specials::sweep_specials(span, self);
         let out = match span.kind() {
             SpanKind::Small => {
@@ -77,7 +76,6 @@ impl Space {
             SpanKind::Free | SpanKind::Immortal => (Swept::Full, 0),
         };
         span.sweepgen.store(h, Release);
-        self.sweeping.fetch_sub(1, SeqCst);
         Some(out)
     }
 
@@ -170,20 +168,19 @@ impl Space {
     /// Sweeps every span left unswept and waits for sweeps in progress elsewhere (Go's
     /// `finishsweep_m`; also what `gc()` does before it returns).
     ///
-    /// Empty unswept lists and a zero `sweeping` count are not enough: another thread
-    /// may have popped a span from its list, or claimed it, and not yet counted itself
-    /// as sweeping. Were the next mark to start then, that late sweep would clear the
-    /// new mark bits (a lost object, found by the random-program tests under load). So
-    /// every span is checked: swept here if unclaimed, waited for if being swept.
+    /// Empty unswept lists are not enough (nor was a count of sweeps in progress, which
+    /// this replaced): another thread may have popped a span from its list, or claimed
+    /// it, and not yet counted itself. Were the next mark to start then, that late
+    /// sweep would clear the new mark bits (a lost object, found by the random-program
+    /// tests under load). So every span is checked: swept here if unclaimed, waited for
+    /// if being swept (its generation becomes `h` once its bits are final; filing it in
+    /// a list may follow, which touches no mark bit).
     pub(crate) fn finish_sweep(&self) {
         while self.sweep_one() {}
         for i in 0..self.table.len() {
             if let Some(span) = self.span(i) {
                 self.ensure_swept(span);
             }
-        }
-        while self.sweeping.load(SeqCst) != 0 {
-            crate::sync::yield_now();
         }
     }
 

@@ -29,6 +29,14 @@ impl Rng {
     }
 }
 
+/// The message of a caught panic's payload.
+pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(a non-string panic payload)".to_string())
+}
+
 /// A heap with verification on and automatic collection off unless asked.
 pub fn verified_heap(gogc: collector::Gogc) -> Heap {
     Heap::new(HeapConfig {

@@ -104,16 +104,9 @@ fn run_with<B: Barrier>(program: &Program) -> Result<Exercised, String> {
         ..HeapConfig::default()
     })?;
     let result = catch_unwind(AssertUnwindSafe(|| drive(&heap, program)))
-        .unwrap_or_else(|p| Err(format!("panicked: {}", panic_message(&*p))));
+        .unwrap_or_else(|p| Err(format!("panicked: {}", crate::common::panic_message(&*p))));
     heap.shutdown();
     result
-}
-
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "(a non-string panic)".into())
 }
 
 /// The main thread: runs thread 0, then collects to a fixed point and checks.
@@ -319,7 +312,7 @@ fn run_thread<B: Barrier>(
         (0..shared.program.threads.len()).map(|_| None).collect();
     let join = |h: JoinHandle<Result<(), String>>, child: usize| {
         m.blocking(|| h.join())
-            .unwrap_or_else(|p| Err(format!("panicked: {}", panic_message(&*p))))
+            .unwrap_or_else(|p| Err(format!("panicked: {}", crate::common::panic_message(&*p))))
             .map_err(|e| format!("thread{child}: {e}"))
     };
     for (i, &op) in shared.program.threads[tid].iter().enumerate() {
