@@ -109,6 +109,25 @@ pub struct LeakCheck {
     pub callback_leak_reports: Vec<String>,
 }
 
+/// The top-level keys of `summary.json` (plus `leaks` when the leak check ran): the
+/// schema the reports and the Go twins share, pinned by the tests.
+pub const SUMMARY_KEYS: [&str; 14] = [
+    "workload",
+    "config",
+    "wall_s",
+    "gc_cycles",
+    "pause_ns",
+    "ttsp_ns",
+    "mutator_latency_ns",
+    "heap_peak_bytes",
+    "finalizers",
+    "cleanups",
+    "callback_latency_ns",
+    "verify",
+    "mmu",
+    "findings",
+];
+
 /// `summary.json`: everything a run measured, in one schema shared by every workload.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -192,23 +211,7 @@ mod tests {
     #[test]
     fn key_set_is_exact() {
         let v: Value = serde_json::from_str(&sample(None).to_json()).unwrap();
-        let want: BTreeSet<&str> = [
-            "workload",
-            "config",
-            "wall_s",
-            "gc_cycles",
-            "pause_ns",
-            "ttsp_ns",
-            "mutator_latency_ns",
-            "heap_peak_bytes",
-            "finalizers",
-            "cleanups",
-            "callback_latency_ns",
-            "verify",
-            "mmu",
-            "findings",
-        ]
-        .into();
+        let want: BTreeSet<&str> = SUMMARY_KEYS.into();
         assert_eq!(keys(&v), want);
         let latency: BTreeSet<&str> = ["count", "p50", "p90", "p99", "p999", "max"].into();
         for field in [

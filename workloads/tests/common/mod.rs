@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
 use workloads::harness::parse_percentile_distribution;
 use workloads::harness::run::FILES;
+use workloads::harness::summary::SUMMARY_KEYS;
 
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
@@ -105,23 +106,7 @@ pub fn check_report(dir: &Path, workload: &str) -> Value {
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
 
     let v: Value = serde_json::from_str(&read("summary.json")).expect("summary.json is JSON");
-    let mut top: BTreeSet<&str> = [
-        "workload",
-        "config",
-        "wall_s",
-        "gc_cycles",
-        "pause_ns",
-        "ttsp_ns",
-        "mutator_latency_ns",
-        "heap_peak_bytes",
-        "finalizers",
-        "cleanups",
-        "callback_latency_ns",
-        "verify",
-        "mmu",
-        "findings",
-    ]
-    .into();
+    let mut top: BTreeSet<&str> = SUMMARY_KEYS.into();
     if v.get("leaks").is_some() {
         top.insert("leaks");
         assert_eq!(
