@@ -151,3 +151,43 @@ fn a_load_inside_blocking_never_sees_an_object_freed_by_a_pause() {
     assert_eq!(spurious.load(Relaxed), 0, "a load inside blocking panicked");
     assert_eq!(heap.stats().lost_objects, 0);
 }
+
+/// A large allocation during a concurrent mark whose assist waits out the cycle (past the
+/// hard goal, with no grey work to pay its debt with) must still get a live object. The
+/// assist used to come after the span was allocated: the object was counted live and its
+/// span joined the new sweep generation, but it was blackened only after the wait, with
+/// marking off, so the sweep freed it under its new handle (poisoned words, and the next
+/// checkmark reported the handle's object lost).
+#[test]
+fn a_large_object_whose_assist_waits_out_the_cycle_stays_live() {
+    let heap = verified_heap(Gogc::Percent(100));
+    let h = heap.clone();
+    assert!(finishes(move || {
+        let m = h.mutator();
+        let mut kept = Vec::new();
+        for i in 0..400u64 {
+            let big = m.alloc(&BIG);
+            big.write(0, i);
+            big.write(9_999, !i);
+            kept.push((i, big));
+            if kept.len() > 16 {
+                kept.remove(0);
+            }
+            // A freed span is soon reused for another large object: its first word then
+            // names that object.
+            for (j, k) in &kept {
+                assert_eq!(
+                    (k.read(0), k.read(9_999)),
+                    (*j, !*j),
+                    "large object {j} freed"
+                );
+            }
+        }
+        drop(kept);
+        drop(m);
+        h.gc();
+    }));
+    let stats = heap.stats();
+    assert!(stats.gc_cycles > 0, "32 MB of large objects started cycles");
+    assert_eq!(stats.lost_objects, 0);
+}

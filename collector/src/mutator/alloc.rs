@@ -277,11 +277,17 @@ impl<B: Barrier> Mutator<B> {
         let bytes = (shape.words() * crate::object::WORD_BYTES)
             .div_ceil(self.core.space.page_bytes)
             * self.core.space.page_bytes;
-        self.make_room::<FALLIBLE>(bytes)?;
-        let span = self.core.space.alloc_large(shape);
+        // The assist comes first, as in Go's mallocgc: past the hard goal it may wait for
+        // the cycle to end. Were the object allocated before that wait, it would be
+        // counted live and its span swept in the new generation, yet left unmarked (it
+        // is blackened after this returns, by then with marking off): freed under the
+        // handle about to be made for it.
         if self.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
-            self.charge_assist(span.elem_words() * crate::object::WORD_BYTES);
+            self.charge_assist(shape.words() * crate::object::WORD_BYTES);
         }
+        self.make_room::<FALLIBLE>(bytes)?;
+        // From here to `allocate_black` there is no safepoint.
+        let span = self.core.space.alloc_large(shape);
         let loc = Located {
             span,
             base: 0,
