@@ -114,6 +114,12 @@ struct CycleStart {
     mark_start: Instant,
     /// Mark worker threads the concurrent mark ran (0 for stop-the-world cycles).
     workers: u32,
+    /// The heap's live bytes once the first pause had emptied the allocation caches.
+    /// Everything allocated from then until mark termination is allocated black, and
+    /// grows the live bytes by exactly its slots (a cached span counts whole, and its
+    /// unused slots come off when the cache gives it back), so mark termination's live
+    /// heap is the bytes the markers marked plus the growth since this.
+    live_at_mark_start: usize,
 }
 
 /// The end of every cycle, inside its last pause: verification, sweep, the next goal, and
@@ -139,7 +145,9 @@ fn finish_in_pause(core: &HeapCore, stopped: Stopped<'_>, start: CycleStart, mar
     );
     let t_sweep = Instant::now();
     let live_bytes = if sweeps_concurrently(core) {
-        core.space.begin_sweep()
+        let allocated_black = heap_end.saturating_sub(start.live_at_mark_start);
+        let marked_bytes = marked.marked_bytes as usize + allocated_black;
+        core.space.begin_sweep(marked_bytes, core.config.verify)
     } else {
         sweep::sweep_all(core, &stopped).live_bytes
     };
@@ -262,6 +270,7 @@ fn collect_stopped(core: &HeapCore, reason: CycleReason) {
         sweep_term_ns: 0,
         mark_start,
         workers: 0,
+        live_at_mark_start: 0,
     };
     finish_in_pause(core, stopped, start, marked);
 }
@@ -321,6 +330,7 @@ impl<'h> ConcurrentCycle<'h> {
         core.mark.begin(cycle, heap_start);
         let running_at_start = stopped.running_mutators();
         flush_mutators(core, &stopped, true);
+        let live_at_mark_start = core.space.heap_live();
         let snapshot = core.barrier == BarrierKind::Yuasa;
         for m in stopped.mutators() {
             m.requests.store(0, Relaxed);
@@ -345,6 +355,7 @@ impl<'h> ConcurrentCycle<'h> {
                 sweep_term_ns: nanos(end - requested).max(1),
                 mark_start,
                 workers: 0,
+                live_at_mark_start,
             },
             marked: MarkResult::default(),
             running_at_start,
@@ -460,6 +471,7 @@ impl ConcurrentCycle<'_> {
         let ms = &self.core.mark;
         let from_workers = MarkResult {
             marked_objects: ms.marked_objects.load(StatsOrdering::Relaxed),
+            marked_bytes: ms.marked_bytes.load(StatsOrdering::Relaxed),
             bad_refs: ms.bad_refs.load(StatsOrdering::Relaxed),
             threads: self.start.workers as usize,
             scan_work: ms.scan_work.load(StatsOrdering::Relaxed),

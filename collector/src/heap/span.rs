@@ -162,6 +162,17 @@ impl Span {
         self.meta.len()
     }
 
+    /// The bytes one marked slot keeps live: a small object's slot, or a large object's
+    /// whole span (what [`crate::heap::Space::begin_sweep`] counts as marked).
+    #[inline(always)]
+    pub(crate) fn slot_bytes(&self) -> usize {
+        if self.kind.load(Relaxed) == SpanKind::Large as u32 {
+            self.words.len() * crate::object::WORD_BYTES
+        } else {
+            self.elem_words() * crate::object::WORD_BYTES
+        }
+    }
+
     /// The bitmap words covering the span's slots.
     pub(crate) fn bitmap_words(&self) -> usize {
         self.nslots().div_ceil(64)

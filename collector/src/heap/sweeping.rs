@@ -193,31 +193,31 @@ impl Space {
     /// Starts a sweep generation at mark termination (the world is stopped, no span is
     /// cached, the previous sweep is finished): every small and large span becomes
     /// unswept and goes on its class's unswept list, the partial lists empty, and the
-    /// heap's live bytes become the marked bytes. Returns the marked bytes.
-    pub(crate) fn begin_sweep(&self) -> usize {
+    /// heap's live bytes become `marked_bytes`, the bytes the mark counted as it went
+    /// (Go's `work.bytesMarked`): counting them again from the mark bits would touch
+    /// every span's bitmaps inside the pause. With `check` (verification on), they are
+    /// counted from the bitmaps too, and a difference is a collector bug.
+    pub(crate) fn begin_sweep(&self, marked_bytes: usize, check: bool) -> usize {
         let mut pools = lock(&self.pools);
         debug_assert!(pools.unswept.iter().all(|l| l.is_empty()));
         for l in pools.partial.iter_mut() {
             l.clear();
         }
-        let mut marked = 0;
+        let mut counted = 0;
         // Listed from the highest index down: sweepers pop from the end, so spans are
         // swept (and their callbacks queued) in ascending address order.
         for i in (0..self.table.len()).rev() {
             let Some(span) = self.span(i) else { continue };
             match span.kind() {
                 SpanKind::Small => {
-                    let objects: u32 = (0..span.bitmap_words())
-                        .map(|w| {
-                            (span.mark_bits(w).load(Relaxed) & span.valid_mask(w)).count_ones()
-                        })
-                        .sum();
-                    marked += objects as usize * span.elem_words() * crate::object::WORD_BYTES;
+                    if check {
+                        counted += marked_slots(span) * span.slot_bytes();
+                    }
                     pools.unswept[span.class().index()].push(i);
                 }
                 SpanKind::Large => {
-                    if span.is_marked(0) {
-                        marked += span.pages * self.page_bytes;
+                    if check && span.is_marked(0) {
+                        counted += span.slot_bytes();
                     }
                     pools.unswept_large.push(i);
                 }
@@ -226,9 +226,21 @@ impl Space {
         }
         self.sweepgen.fetch_add(2, AcqRel);
         drop(pools);
-        self.set_live(marked);
-        marked
+        assert!(
+            !check || counted == marked_bytes,
+            "collector: internal error: the mark counted {marked_bytes} bytes marked, the \
+             mark bits hold {counted}"
+        );
+        self.set_live(marked_bytes);
+        marked_bytes
     }
+}
+
+/// The marked slots of a small span.
+fn marked_slots(span: &Span) -> usize {
+    (0..span.bitmap_words())
+        .map(|w| (span.mark_bits(w).load(Relaxed) & span.valid_mask(w)).count_ones() as usize)
+        .sum()
 }
 
 /// Sweeps one small span: returns (live objects, freed objects).
@@ -291,7 +303,7 @@ mod tests {
         assert_eq!(SpanClass::new(4, false), SC);
         let span = space.span(i).unwrap();
         assert!(!space.is_unswept(span), "new spans start swept");
-        assert_eq!(space.begin_sweep(), 2 * 32);
+        assert_eq!(space.begin_sweep(2 * 32, true), 2 * 32);
         assert_eq!(space.heap_live(), 64, "live bytes are the marked bytes");
         assert!(space.is_unswept(span));
         assert_eq!(space.unswept_spans(), 1);
@@ -299,11 +311,36 @@ mod tests {
         assert!(lock(&space.pools).partial[SC.index()].is_empty());
     }
 
+    /// The mark's own count is trusted without verification; with it, a count the mark
+    /// bits disagree with is a collector bug, reported rather than used.
+    #[test]
+    fn begin_sweep_checks_the_marks_count_against_the_bits_when_verifying() {
+        let (space, _) = space_with(&[0, 1, 2, 3], &[1, 3]);
+        assert_eq!(
+            space.begin_sweep(96, false),
+            96,
+            "unchecked: the count is used"
+        );
+        space.finish_sweep();
+        let (space, _) = space_with(&[0, 1, 2, 3], &[1, 3]);
+        let wrong = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            space.begin_sweep(96, true);
+        }));
+        let message = wrong.expect_err("a wrong count passed the check");
+        let message = message
+            .downcast_ref::<String>()
+            .expect("a formatted message");
+        assert!(
+            message.contains("counted 96 bytes marked, the mark bits hold 64"),
+            "{message}"
+        );
+    }
+
     #[test]
     fn a_span_is_swept_once_by_whoever_claims_it() {
         let (space, i) = space_with(&[0, 1, 2], &[2]);
         let span = space.span(i).unwrap();
-        space.begin_sweep();
+        space.begin_sweep(32, true);
         assert_eq!(space.sweep_span(span), Some((Swept::Partial, 2)));
         assert_eq!(space.sweep_span(span), None, "already swept");
         assert!(span.is_allocated(2) && !span.is_allocated(0));
@@ -317,7 +354,7 @@ mod tests {
     #[test]
     fn refill_sweeps_the_unswept_spans_of_its_class() {
         let (space, i) = space_with(&[0, 1], &[0]);
-        space.begin_sweep();
+        space.begin_sweep(32, true);
         let got = space.refill(SC);
         assert_eq!(got.index, i, "the unswept span is swept and reused");
         assert!(!space.is_unswept(got));
@@ -329,12 +366,12 @@ mod tests {
     #[test]
     fn sweep_one_files_partial_spans_and_frees_empty_ones() {
         let (space, i) = space_with(&[0, 1], &[]);
-        space.begin_sweep();
+        space.begin_sweep(0, true);
         assert!(space.sweep_one());
         assert!(!space.sweep_one(), "nothing left");
         assert_eq!(space.span(i).unwrap().kind(), SpanKind::Free);
         let (space, i) = space_with(&[0, 1], &[1]);
-        space.begin_sweep();
+        space.begin_sweep(32, true);
         space.finish_sweep();
         assert_eq!(lock(&space.pools).partial[SC.index()], vec![i]);
         assert_eq!(space.unswept_spans(), 0);
@@ -348,7 +385,7 @@ mod tests {
     fn finish_sweep_sweeps_a_span_taken_off_its_list_but_not_claimed() {
         let (space, i) = space_with(&[0, 1], &[1]);
         let span = space.span(i).unwrap();
-        space.begin_sweep();
+        space.begin_sweep(32, true);
         // The sweeper's pop (`sweep_one`), and nothing more yet.
         let popped = lock(&space.pools).unswept[SC.index()].pop();
         assert_eq!(popped, Some(i));
@@ -367,12 +404,12 @@ mod tests {
     fn ensure_swept_returns_for_a_span_that_becomes_free() {
         let (space, i) = space_with(&[0], &[]);
         let span = space.span(i).unwrap();
-        space.begin_sweep();
+        space.begin_sweep(0, true);
         assert!(space.sweep_one(), "swept empty, so freed");
         assert_eq!(span.kind(), SpanKind::Free);
         // Two generations on, a free span's generation is stale: no wait.
-        space.begin_sweep();
-        space.begin_sweep();
+        space.begin_sweep(0, true);
+        space.begin_sweep(0, true);
         space.ensure_swept(span);
         space.finish_sweep();
     }
@@ -381,7 +418,7 @@ mod tests {
     fn ensure_swept_sweeps_one_span_out_of_turn() {
         let (space, i) = space_with(&[5], &[5]);
         let span = space.span(i).unwrap();
-        space.begin_sweep();
+        space.begin_sweep(32, true);
         space.ensure_swept(span);
         assert!(!space.is_unswept(span));
         assert!(!span.is_marked(5));

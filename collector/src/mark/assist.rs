@@ -31,7 +31,7 @@ pub(crate) fn assist(space: &Space, shaded: &DefaultPool, state: &MarkState, deb
     m.publish();
     state.busy.fetch_sub(1, SeqCst);
     state.scan_work.fetch_add(m.scan_work, Relaxed);
-    state.record(m.marked_objects, m.bad_refs);
+    state.record(m.marked_objects, m.marked_bytes, m.bad_refs);
     state.assist_ns.fetch_add(nanos(t.elapsed()), Relaxed);
     debt - m.scan_work as i64
 }

@@ -48,6 +48,8 @@ pub(crate) struct Marker<'h, P: GreyPool> {
     pub(crate) bad_refs: u64,
     /// Objects newly marked.
     pub(crate) marked_objects: u64,
+    /// Bytes of the objects newly marked (slot bytes; a large object's whole span).
+    pub(crate) marked_bytes: u64,
     /// Scan work done: bytes of reference slots scanned (Go's scan work unit).
     pub(crate) scan_work: u64,
     /// [`Marker::drain`] returns once `scan_work` reaches this (`u64::MAX`: never).
@@ -72,6 +74,7 @@ impl<'h, P: GreyPool> Marker<'h, P> {
             since_balance: 0,
             bad_refs: 0,
             marked_objects: 0,
+            marked_bytes: 0,
             scan_work: 0,
             budget: u64::MAX,
         }
@@ -102,6 +105,7 @@ impl<'h, P: GreyPool> Marker<'h, P> {
         }
         if span.try_mark(slot) {
             self.marked_objects += 1;
+            self.marked_bytes += span.slot_bytes() as u64;
             if !span.noscan() {
                 prefetch(span.word(span.slot_base(slot)));
                 span.prefetch_meta(slot);
@@ -243,6 +247,7 @@ impl<'h, P: GreyPool> Marker<'h, P> {
     pub(crate) fn result(&self, threads: usize) -> MarkResult {
         MarkResult {
             marked_objects: self.marked_objects,
+            marked_bytes: self.marked_bytes,
             bad_refs: self.bad_refs,
             threads,
             scan_work: self.scan_work,
@@ -278,6 +283,8 @@ impl<'h, P: GreyPool> Marker<'h, P> {
 pub(crate) struct MarkResult {
     /// Objects marked.
     pub(crate) marked_objects: u64,
+    /// Bytes of the objects marked (as `Span::slot_bytes` counts them).
+    pub(crate) marked_bytes: u64,
     /// References to no live object that the mark met.
     pub(crate) bad_refs: u64,
     /// Threads that marked.
@@ -290,6 +297,7 @@ impl MarkResult {
     /// Adds the results of another mark of the same cycle.
     pub(crate) fn absorb(&mut self, other: MarkResult) {
         self.marked_objects += other.marked_objects;
+        self.marked_bytes += other.marked_bytes;
         self.bad_refs += other.bad_refs;
         self.scan_work += other.scan_work;
         self.threads = self.threads.max(other.threads);

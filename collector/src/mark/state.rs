@@ -50,6 +50,9 @@ pub(crate) struct MarkState {
     /// Objects marked and bad references met by workers and assists this cycle.
     pub(crate) marked_objects: AtomicU64,
     pub(crate) bad_refs: AtomicU64,
+    /// Bytes of the objects workers and assists marked this cycle (the live heap the
+    /// next goal is computed from, with the bytes allocated black).
+    pub(crate) marked_bytes: AtomicU64,
 }
 
 impl MarkState {
@@ -65,6 +68,7 @@ impl MarkState {
         self.background_ns.store(0, Relaxed);
         self.idle_ns.store(0, Relaxed);
         self.marked_objects.store(0, Relaxed);
+        self.marked_bytes.store(0, Relaxed);
         self.bad_refs.store(0, Relaxed);
         self.cycle.store(cycle, Release);
     }
@@ -100,8 +104,9 @@ impl MarkState {
     }
 
     /// Adds what a worker or an assist found (its scan work is added as it goes).
-    pub(crate) fn record(&self, marked_objects: u64, bad_refs: u64) {
+    pub(crate) fn record(&self, marked_objects: u64, marked_bytes: u64, bad_refs: u64) {
         self.marked_objects.fetch_add(marked_objects, Relaxed);
+        self.marked_bytes.fetch_add(marked_bytes, Relaxed);
         self.bad_refs.fetch_add(bad_refs, Relaxed);
     }
 

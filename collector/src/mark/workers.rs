@@ -180,7 +180,7 @@ fn worker(core: &HeapCore, kind: Kind, stop: &AtomicBool, fractional_cores: f64,
             throttle(stop, cpu_ns, fractional_cores, start);
         }
     }
-    state.record(m.marked_objects, m.bad_refs);
+    state.record(m.marked_objects, m.marked_bytes, m.bad_refs);
 }
 
 /// Keeps the fractional worker at its share: sleeps while its marking time exceeds
