@@ -5,10 +5,10 @@
 
 use crate::heap::span::SpanKind;
 use crate::heap::sweeping::{free_slot, sweep_small};
+use crate::heap::SweptLists;
 use crate::mutator::world::Stopped;
 use crate::mutator::HeapCore;
 use crate::object::WORD_BYTES;
-use crate::size_class::SpanClass;
 use crate::sync::Ordering::*;
 
 /// What a sweep found.
@@ -24,7 +24,7 @@ pub(crate) struct SweepResult {
 pub(crate) fn sweep_all(core: &HeapCore, _stopped: &Stopped<'_>) -> SweepResult {
     let space = &core.space;
     let poison = core.config.verify;
-    let mut partial = vec![Vec::new(); SpanClass::COUNT];
+    let mut lists = SweptLists::empty();
     let mut freed = Vec::new();
     let mut res = SweepResult::default();
     for i in 0..space.table.len() {
@@ -38,6 +38,7 @@ pub(crate) fn sweep_all(core: &HeapCore, _stopped: &Stopped<'_>) -> SweepResult 
                 if span.is_marked(0) {
                     span.mark_bits(0).store(0, Relaxed);
                     res.live_bytes += span.pages * space.page_bytes;
+                    lists.large.push(i);
                 } else {
                     free_slot(span, 0, poison);
                     span.alloc_bits(0).store(0, Relaxed);
@@ -51,13 +52,15 @@ pub(crate) fn sweep_all(core: &HeapCore, _stopped: &Stopped<'_>) -> SweepResult 
                 if live == 0 {
                     freed.push(i);
                 } else if live < span.nslots() {
-                    partial[span.class().index()].push(i);
+                    lists.partial[span.class().index()].push(i);
+                } else {
+                    lists.full[span.class().index()].push(i);
                 }
                 res.live_bytes += live * span.elem_words() * WORD_BYTES;
             }
         }
     }
-    space.rebuild_pools(partial, freed);
+    space.rebuild_pools(lists, freed);
     space.set_live(res.live_bytes);
     res
 }
@@ -67,6 +70,7 @@ mod tests {
     use super::*;
     use crate::heap::span::Span;
     use crate::object::{Shape, POISON};
+    use crate::size_class::SpanClass;
 
     fn small_span() -> Span {
         let s = Span::new(0, 1, 8192, 1024);

@@ -4,8 +4,9 @@
 //! [`Mutator::run_finalizers`].
 //!
 //! The testbed's choices where Go's behaviour is an accident: finalizers of one batch run
-//! in queue order (the sweep's order: spans in ascending address order, though a refill may
-//! sweep its own class out of turn), not Go's LIFO (S38).
+//! in queue order (the sweep's order: span class by span class, each class's spans as its
+//! lists hold them, though a refill may sweep its own class out of turn; within a span,
+//! by address), not Go's LIFO (S38).
 
 use super::{fatal, run_guarded};
 use crate::barrier::Barrier;

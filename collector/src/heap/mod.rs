@@ -80,12 +80,45 @@ pub(crate) struct Located<'a> {
     pub(crate) words: u32,
 }
 
+/// The swept lists a stop-the-world sweep rebuilds (see [`Pools`]).
+pub(crate) struct SweptLists {
+    /// Small spans with free slots, per span class.
+    pub(crate) partial: Vec<Vec<usize>>,
+    /// Small spans with no free slot, per span class.
+    pub(crate) full: Vec<Vec<usize>>,
+    /// Large spans.
+    pub(crate) large: Vec<usize>,
+}
+
+impl SweptLists {
+    /// No span on any list.
+    pub(crate) fn empty() -> SweptLists {
+        SweptLists {
+            partial: vec![Vec::new(); SpanClass::COUNT],
+            full: vec![Vec::new(); SpanClass::COUNT],
+            large: Vec::new(),
+        }
+    }
+}
+
 /// The pools behind the span lock.
+///
+/// Every small span is in a mutator's allocation cache or on one list of its class:
+/// `partial` or `full` once swept in this generation, `unswept` until then (Go's
+/// `mcentral` partial and full span sets). Every large span is on `large` once swept,
+/// `unswept_large` until then. So when mark termination starts a sweep generation, with
+/// the caches emptied, the swept lists simply become the unswept ones, with no look at
+/// any span inside the pause. An unswept list may also hold spans already swept out of
+/// turn (`ensure_swept`), which whoever pops them skips.
 pub(crate) struct Pools {
-    /// Swept partial spans (some free slots) per span class.
+    /// Swept small spans with free slots, per span class.
     partial: Vec<Vec<usize>>,
+    /// Swept small spans with no free slot and in no cache, per span class.
+    full: Vec<Vec<usize>>,
     /// Small spans waiting to be swept in this sweep generation, per span class.
     unswept: Vec<Vec<usize>>,
+    /// Swept large spans.
+    large: Vec<usize>,
     /// Large spans waiting to be swept.
     unswept_large: Vec<usize>,
     /// Free spans by (pages, slot capacity): a span is reused only where its bitmaps fit.
@@ -127,7 +160,9 @@ impl Space {
             table: SpanTable::new(),
             pools: Mutex::new(Pools {
                 partial: vec![Vec::new(); SpanClass::COUNT],
+                full: vec![Vec::new(); SpanClass::COUNT],
                 unswept: vec![Vec::new(); SpanClass::COUNT],
+                large: Vec::new(),
                 unswept_large: Vec::new(),
                 free: BTreeMap::new(),
                 immortal: vec![None; SpanClass::COUNT],
@@ -213,14 +248,18 @@ impl Space {
     }
 
     /// Gives back a span a cache held: its still-free slots no longer count as live, and
-    /// a span with free slots becomes available to other caches at once (during a pause,
-    /// the sweep that follows rebuilds the lists anyway).
+    /// it goes on its class's swept list (a span with free slots becomes available to
+    /// other caches at once).
     pub(crate) fn uncache(&self, span: &Span) {
         let free = span.nslots() - span.allocated_count();
         self.heap_live
             .fetch_sub(free * span.elem_words() * WORD_BYTES, Relaxed);
+        let mut pools = lock(&self.pools);
+        let class = span.class().index();
         if free > 0 {
-            lock(&self.pools).partial[span.class().index()].push(span.index);
+            pools.partial[class].push(span.index);
+        } else {
+            pools.full[class].push(span.index);
         }
     }
 
@@ -250,10 +289,11 @@ impl Space {
         self.sweep_one_large();
         let mut pools = lock(&self.pools);
         let span = self.take_free_span(&mut pools, pages, 1);
-        drop(pools);
         // Swept before it is Large (see `refill`).
         self.mark_swept(span);
         span.init(SpanKind::Large, SpanClass::new(0, shape.is_noscan()), words);
+        pools.large.push(span.index);
+        drop(pools);
         span.zero_words(0, words);
         span.alloc_bits(0).store(1, Relaxed);
         span.set_meta(0, shape.meta());
@@ -353,9 +393,11 @@ impl Space {
 
     /// Replaces the partial-span lists and returns empty spans to the free pool, after a
     /// sweep. `partial` is indexed by span class.
-    pub(crate) fn rebuild_pools(&self, partial: Vec<Vec<usize>>, freed: Vec<usize>) {
+    pub(crate) fn rebuild_pools(&self, swept: SweptLists, freed: Vec<usize>) {
         let mut pools = lock(&self.pools);
-        pools.partial = partial;
+        pools.partial = swept.partial;
+        pools.full = swept.full;
+        pools.large = swept.large;
         for i in freed {
             Self::free_span(&mut pools, self.span(i).expect("freed span exists"));
         }
@@ -433,7 +475,7 @@ mod tests {
                 .err(),
             Some(BadRef::Poisoned)
         );
-        space.rebuild_pools(vec![Vec::new(); SpanClass::COUNT], vec![span.index]);
+        space.rebuild_pools(SweptLists::empty(), vec![span.index]);
         assert_eq!(space.locate(r).err(), Some(BadRef::FreeSpan));
     }
 
@@ -442,7 +484,7 @@ mod tests {
         let space = Space::new(8192);
         let sc = SpanClass::new(4, false);
         let a = space.refill(sc).index;
-        space.rebuild_pools(vec![Vec::new(); SpanClass::COUNT], vec![a]);
+        space.rebuild_pools(SweptLists::empty(), vec![a]);
         assert_eq!(space.refill(sc).index, a, "the free span is taken first");
         let other = space.refill(SpanClass::new(7, true)).index;
         assert_ne!(other, a);

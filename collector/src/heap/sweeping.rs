@@ -79,13 +79,15 @@ impl Space {
         Some(out)
     }
 
-    /// Puts a swept span where allocation finds it: a partial span on its class's list,
-    /// an empty one back in the page pool.
+    /// Puts a swept span on its swept list (see [`Pools`]), or an empty one back in the
+    /// page pool.
     fn file(&self, pools: &mut Pools, span: &Span, swept: Swept) {
-        match swept {
-            Swept::Full => {}
-            Swept::Partial => pools.partial[span.class().index()].push(span.index),
-            Swept::Empty => Self::free_span(pools, span),
+        match (swept, span.kind()) {
+            (Swept::Empty, _) => Self::free_span(pools, span),
+            (Swept::Partial, _) => pools.partial[span.class().index()].push(span.index),
+            (Swept::Full, SpanKind::Small) => pools.full[span.class().index()].push(span.index),
+            (Swept::Full, SpanKind::Large) => pools.large.push(span.index),
+            (Swept::Full, SpanKind::Free | SpanKind::Immortal) => {}
         }
     }
 
@@ -116,7 +118,8 @@ impl Space {
             let span = self.span(i).expect("unswept span exists");
             match self.sweep_span(span) {
                 Some((Swept::Partial | Swept::Empty, _)) => return Some(span),
-                Some((Swept::Full, _)) | None => {}
+                Some((Swept::Full, _)) => self.file(&mut lock(&self.pools), span, Swept::Full),
+                None => {}
             }
         }
     }
@@ -191,48 +194,77 @@ impl Space {
     }
 
     /// Starts a sweep generation at mark termination (the world is stopped, no span is
-    /// cached, the previous sweep is finished): every small and large span becomes
-    /// unswept and goes on its class's unswept list, the partial lists empty, and the
-    /// heap's live bytes become `marked_bytes`, the bytes the mark counted as it went
-    /// (Go's `work.bytesMarked`): counting them again from the mark bits would touch
-    /// every span's bitmaps inside the pause. With `check` (verification on), they are
-    /// counted from the bitmaps too, and a difference is a collector bug.
+    /// cached, the previous sweep is finished): the swept lists become the unswept ones,
+    /// so every small and large span is unswept and none is allocatable until swept; and
+    /// the heap's live bytes become `marked_bytes`, the bytes the mark counted as it went
+    /// (Go's `work.bytesMarked`). Neither looks at a span: the pause costs the same for
+    /// any heap size. With `check` (verification on), the lists and the count are checked
+    /// against every span's kind and mark bits, and a difference is a collector bug.
     pub(crate) fn begin_sweep(&self, marked_bytes: usize, check: bool) -> usize {
-        let mut pools = lock(&self.pools);
-        debug_assert!(pools.unswept.iter().all(|l| l.is_empty()));
-        for l in pools.partial.iter_mut() {
-            l.clear();
+        let mut guard = lock(&self.pools);
+        let pools = &mut *guard;
+        debug_assert!(pools.unswept.iter().all(Vec::is_empty) && pools.unswept_large.is_empty());
+        for ((unswept, partial), full) in pools
+            .unswept
+            .iter_mut()
+            .zip(&mut pools.partial)
+            .zip(&mut pools.full)
+        {
+            unswept.clear();
+            std::mem::swap(unswept, partial);
+            unswept.append(full);
         }
-        let mut counted = 0;
-        // Listed from the highest index down: sweepers pop from the end, so spans are
-        // swept (and their callbacks queued) in ascending address order.
-        for i in (0..self.table.len()).rev() {
-            let Some(span) = self.span(i) else { continue };
-            match span.kind() {
-                SpanKind::Small => {
-                    if check {
-                        counted += marked_slots(span) * span.slot_bytes();
-                    }
-                    pools.unswept[span.class().index()].push(i);
-                }
-                SpanKind::Large => {
-                    if check && span.is_marked(0) {
-                        counted += span.slot_bytes();
-                    }
-                    pools.unswept_large.push(i);
-                }
-                SpanKind::Free | SpanKind::Immortal => {}
-            }
-        }
+        pools.unswept_large.clear();
+        std::mem::swap(&mut pools.unswept_large, &mut pools.large);
         self.sweepgen.fetch_add(2, AcqRel);
-        drop(pools);
-        assert!(
-            !check || counted == marked_bytes,
-            "collector: internal error: the mark counted {marked_bytes} bytes marked, the \
-             mark bits hold {counted}"
-        );
+        if check {
+            self.check_unswept(pools, marked_bytes);
+        }
+        drop(guard);
         self.set_live(marked_bytes);
         marked_bytes
+    }
+
+    /// Verification of a new sweep generation: every small and large span is on exactly
+    /// one unswept list (its class's), and the marked bytes are what the mark bits hold.
+    fn check_unswept(&self, pools: &Pools, marked_bytes: usize) {
+        let fail = |what: String| -> ! { panic!("collector: internal error: {what}") };
+        let mut listed = vec![false; self.table.len()];
+        let mut counted = 0;
+        let small = pools
+            .unswept
+            .iter()
+            .enumerate()
+            .flat_map(|(c, l)| l.iter().map(move |&i| (i, Some(c))));
+        let large = pools.unswept_large.iter().map(|&i| (i, None));
+        for (i, class) in small.chain(large) {
+            let span = self.span(i).expect("listed span exists");
+            match (span.kind(), class) {
+                (SpanKind::Small, Some(c)) if span.class().index() == c => {
+                    counted += marked_slots(span) * span.slot_bytes();
+                }
+                (SpanKind::Large, None) => {
+                    counted += usize::from(span.is_marked(0)) * span.slot_bytes();
+                }
+                (kind, _) => fail(format!("span {i} ({kind:?}) is on the wrong unswept list")),
+            }
+            if std::mem::replace(&mut listed[i], true) {
+                fail(format!("span {i} is listed twice for sweeping"));
+            }
+        }
+        for (i, listed) in listed.iter().enumerate() {
+            let kind = self.span(i).map(Span::kind);
+            if !listed && matches!(kind, Some(SpanKind::Small | SpanKind::Large)) {
+                fail(format!(
+                    "span {i} ({kind:?}) is on no list: it would never be swept"
+                ));
+            }
+        }
+        if counted != marked_bytes {
+            fail(format!(
+                "the mark counted {marked_bytes} bytes marked, the mark bits hold {counted}"
+            ));
+        }
     }
 }
 
@@ -311,6 +343,22 @@ mod tests {
         assert!(lock(&space.pools).partial[SC.index()].is_empty());
     }
 
+    /// Runs `begin_sweep(marked_bytes, true)` and returns its internal-error message.
+    fn check_fails(space: &Space, marked_bytes: usize) -> String {
+        let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            space.begin_sweep(marked_bytes, true);
+        }));
+        let message = failed.expect_err("the check passed");
+        let message = message
+            .downcast_ref::<String>()
+            .expect("a formatted message");
+        assert!(
+            message.starts_with("collector: internal error: "),
+            "{message}"
+        );
+        message.clone()
+    }
+
     /// The mark's own count is trusted without verification; with it, a count the mark
     /// bits disagree with is a collector bug, reported rather than used.
     #[test]
@@ -323,15 +371,47 @@ mod tests {
         );
         space.finish_sweep();
         let (space, _) = space_with(&[0, 1, 2, 3], &[1, 3]);
-        let wrong = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            space.begin_sweep(96, true);
-        }));
-        let message = wrong.expect_err("a wrong count passed the check");
-        let message = message
-            .downcast_ref::<String>()
-            .expect("a formatted message");
+        let message = check_fails(&space, 96);
         assert!(
             message.contains("counted 96 bytes marked, the mark bits hold 64"),
+            "{message}"
+        );
+    }
+
+    /// A full span given back by its cache is on the class's full list, and the new
+    /// generation takes it with the partial ones.
+    #[test]
+    fn begin_sweep_takes_full_spans_too() {
+        let all: Vec<usize> = (0..256).collect();
+        let (space, i) = space_with(&all, &[7]);
+        assert_eq!(lock(&space.pools).full[SC.index()], vec![i]);
+        space.begin_sweep(32, true);
+        assert!(space.is_unswept(space.span(i).unwrap()));
+        assert_eq!(space.unswept_spans(), 1);
+        space.finish_sweep();
+        assert_eq!(
+            lock(&space.pools).partial[SC.index()],
+            vec![i],
+            "255 slots freed"
+        );
+    }
+
+    /// Verification finds a span the lists lost (it would never be swept again) and one
+    /// listed twice.
+    #[test]
+    fn begin_sweep_check_finds_a_span_on_no_list_or_on_two() {
+        let (space, i) = space_with(&[0, 1], &[1]);
+        lock(&space.pools).partial[SC.index()].clear();
+        let message = check_fails(&space, 32);
+        assert!(
+            message.contains(&format!("span {i} (Some(Small)) is on no list")),
+            "{message}"
+        );
+        let (space, i) = space_with(&[0, 1], &[1]);
+        lock(&space.pools).full[SC.index()].push(i);
+        let message = check_fails(&space, 32);
+        assert!(
+            message.contains(&format!("span {i} is listed twice")),
             "{message}"
         );
     }
