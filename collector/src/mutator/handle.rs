@@ -127,16 +127,32 @@ impl<'m, B: Barrier> Handle<'m, B> {
     pub fn get(&self, slot: usize) -> Option<Handle<'m, B>> {
         self.m.safepoint();
         let word = self.ptr_word(slot);
-        // The load and the handle's creation happen in one running section: inside
-        // `blocking`, a pause between them could free the object read.
-        self.m.running(|| {
-            let r = Ref::from_word(word.load(Acquire))?;
-            let me = self.r;
-            Some(
-                self.m
-                    .handle_for(r, &|| format!("reference slot {slot} of object {me}")),
-            )
-        })
+        // The fast path (running) inlines whole into the caller; inside `blocking` the
+        // load goes out of line.
+        if self.m.blocking_depth.get() != 0 {
+            return self.get_blocking(word, slot);
+        }
+        self.load_running(word, slot)
+    }
+
+    /// [`Handle::get`] inside `blocking`: the load and the handle's creation happen in
+    /// one running section, as a pause between them could free the object read.
+    #[cold]
+    #[inline(never)]
+    fn get_blocking(&self, word: &crate::sync::AtomicUsize, slot: usize) -> Option<Handle<'m, B>> {
+        self.m.running(|| self.load_running(word, slot))
+    }
+
+    /// Loads reference slot `slot` (its word `word`) and makes a handle for what it
+    /// names; the caller is running.
+    #[inline(always)]
+    fn load_running(&self, word: &crate::sync::AtomicUsize, slot: usize) -> Option<Handle<'m, B>> {
+        let r = Ref::from_word(word.load(Acquire))?;
+        let me = self.r;
+        Some(
+            self.m
+                .handle_for(r, &|| format!("reference slot {slot} of object {me}")),
+        )
     }
 
     /// Stores `value` (or null) into reference slot `slot`. Panics if the slot is out of

@@ -350,8 +350,20 @@ impl<B: Barrier> Mutator<B> {
         self.shared.roots.with_mut(|t| unsafe { &mut *t }.push(r))
     }
 
+    /// Frees root slot `i` (a handle dropped). Inside `blocking` it goes out of line, so
+    /// that the running case inlines into the caller with no register to save.
     #[inline(always)]
     pub(crate) fn clear_root(&self, i: u32) {
+        if self.blocking_depth.get() != 0 {
+            return self.clear_root_blocking(i);
+        }
+        // SAFETY: as in `push_root`.
+        self.shared.roots.with_mut(|t| unsafe { &mut *t }.clear(i))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn clear_root_blocking(&self, i: u32) {
         self.running(|| {
             // SAFETY: as in `push_root`.
             self.shared.roots.with_mut(|t| unsafe { &mut *t }.clear(i))
@@ -431,7 +443,7 @@ impl<B: Barrier> Mutator<B> {
     /// Creates a handle for reference `r` read from the heap, or panics with why `r`
     /// names no live object (a stale reference: something freed an object that was still
     /// reachable).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn handle_for(&self, r: Ref, from: &dyn Fn() -> String) -> Handle<'_, B> {
         match self.core.space.locate(r) {
             Ok(loc) => Handle::located(self, self.push_root(r), r, loc),
