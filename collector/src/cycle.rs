@@ -146,8 +146,14 @@ fn finish_in_pause(core: &HeapCore, stopped: Stopped<'_>, start: CycleStart, mar
     let t_sweep = Instant::now();
     let live_bytes = if sweeps_concurrently(core) {
         let allocated_black = heap_end.saturating_sub(start.live_at_mark_start);
-        let marked_bytes = marked.marked_bytes as usize + allocated_black;
-        core.space.begin_sweep(marked_bytes, core.config.verify)
+        let counted = marked.marked_bytes as usize + allocated_black;
+        // After an abandoned cycle the count misses its marks: the bits are counted.
+        let abandoned = core
+            .mark
+            .abandoned
+            .swap(false, std::sync::atomic::Ordering::Relaxed);
+        core.space
+            .begin_sweep((!abandoned).then_some(counted), core.config.verify)
     } else {
         sweep::sweep_all(core, &stopped).live_bytes
     };
@@ -308,6 +314,10 @@ impl Drop for ConcurrentCycle<'_> {
         self.core.flags.fetch_and(!FLAG_HANDSHAKE, SeqCst);
         if std::thread::panicking() {
             self.core.flags.fetch_and(!FLAG_MARKING, SeqCst);
+            self.core
+                .mark
+                .abandoned
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         } else {
             self.finish_steps();
         }

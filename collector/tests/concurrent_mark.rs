@@ -145,6 +145,41 @@ fn dropping_an_unfinished_cycle_finishes_it() {
     assert_eq!(heap.stats().gc_cycles, 2);
 }
 
+/// A cycle abandoned by a panic turns marking off and leaves its mark bits: the next
+/// cycle counts its live bytes from the bits (its own count would miss the old marks),
+/// and verification, which checks that count, passes; what died meanwhile dies.
+#[test]
+fn a_cycle_abandoned_by_a_panic_leaves_the_next_one_consistent() {
+    let heap = concurrent_heap::<Hybrid>(Gogc::Off);
+    let m = heap.mutator();
+    let keep = m.alloc(&NODE);
+    let dies = m.alloc(&NODE);
+    let abandoned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        m.blocking(|| {
+            let mut cycle = heap.begin_cycle();
+            cycle.scan_roots();
+            cycle.mark();
+            panic!("a step failed");
+        })
+    }));
+    assert!(abandoned.is_err());
+    assert_eq!(
+        heap.stats().gc_cycles,
+        0,
+        "the abandoned cycle did not complete"
+    );
+    drop(dies);
+    m.gc();
+    m.gc();
+    let s = heap.stats();
+    assert_eq!((s.gc_cycles, s.lost_objects), (2, 0));
+    assert_eq!(
+        s.heap_live_bytes, 16,
+        "only `keep` (one 16-byte slot) is live"
+    );
+    keep.write(0, 1);
+}
+
 #[test]
 #[should_panic(expected = "step called on a thread whose mutator is running")]
 fn a_cycle_step_on_a_thread_with_a_running_mutator_panics_instead_of_deadlocking() {

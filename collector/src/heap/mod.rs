@@ -391,8 +391,8 @@ impl Space {
         })
     }
 
-    /// Replaces the partial-span lists and returns empty spans to the free pool, after a
-    /// sweep. `partial` is indexed by span class.
+    /// Replaces the swept lists and returns empty spans to the free pool, after a
+    /// stop-the-world sweep.
     pub(crate) fn rebuild_pools(&self, swept: SweptLists, freed: Vec<usize>) {
         let mut pools = lock(&self.pools);
         pools.partial = swept.partial;

@@ -198,9 +198,11 @@ impl Space {
     /// so every small and large span is unswept and none is allocatable until swept; and
     /// the heap's live bytes become `marked_bytes`, the bytes the mark counted as it went
     /// (Go's `work.bytesMarked`). Neither looks at a span: the pause costs the same for
-    /// any heap size. With `check` (verification on), the lists and the count are checked
-    /// against every span's kind and mark bits, and a difference is a collector bug.
-    pub(crate) fn begin_sweep(&self, marked_bytes: usize, check: bool) -> usize {
+    /// any heap size. `None` counts them from the mark bits instead (after an abandoned
+    /// cycle, whose marks the next one's count misses). With `check` (verification on),
+    /// the lists and the count are checked against every span's kind and mark bits, and
+    /// a difference is a collector bug.
+    pub(crate) fn begin_sweep(&self, marked_bytes: Option<usize>, check: bool) -> usize {
         let mut guard = lock(&self.pools);
         let pools = &mut *guard;
         debug_assert!(pools.unswept.iter().all(Vec::is_empty) && pools.unswept_large.is_empty());
@@ -217,6 +219,7 @@ impl Space {
         pools.unswept_large.clear();
         std::mem::swap(&mut pools.unswept_large, &mut pools.large);
         self.sweepgen.fetch_add(2, AcqRel);
+        let marked_bytes = marked_bytes.unwrap_or_else(|| self.bytes_marked_in(pools));
         if check {
             self.check_unswept(pools, marked_bytes);
         }
@@ -230,7 +233,6 @@ impl Space {
     fn check_unswept(&self, pools: &Pools, marked_bytes: usize) {
         let fail = |what: String| -> ! { panic!("collector: internal error: {what}") };
         let mut listed = vec![false; self.table.len()];
-        let mut counted = 0;
         let small = pools
             .unswept
             .iter()
@@ -240,12 +242,8 @@ impl Space {
         for (i, class) in small.chain(large) {
             let span = self.span(i).expect("listed span exists");
             match (span.kind(), class) {
-                (SpanKind::Small, Some(c)) if span.class().index() == c => {
-                    counted += marked_slots(span) * span.slot_bytes();
-                }
-                (SpanKind::Large, None) => {
-                    counted += usize::from(span.is_marked(0)) * span.slot_bytes();
-                }
+                (SpanKind::Small, Some(c)) if span.class().index() == c => {}
+                (SpanKind::Large, None) => {}
                 (kind, _) => fail(format!("span {i} ({kind:?}) is on the wrong unswept list")),
             }
             if std::mem::replace(&mut listed[i], true) {
@@ -260,6 +258,7 @@ impl Space {
                 ));
             }
         }
+        let counted = self.bytes_marked_in(pools);
         if counted != marked_bytes {
             fail(format!(
                 "the mark counted {marked_bytes} bytes marked, the mark bits hold {counted}"
@@ -268,7 +267,21 @@ impl Space {
     }
 }
 
-/// The marked slots of a small span.
+impl Space {
+    /// The bytes the mark bits of the unswept spans hold (slot bytes; a large object's
+    /// whole span).
+    fn bytes_marked_in(&self, pools: &Pools) -> usize {
+        let small = pools.unswept.iter().flatten();
+        let spans = small
+            .chain(&pools.unswept_large)
+            .filter_map(|&i| self.span(i));
+        spans
+            .map(|span| marked_slots(span) * span.slot_bytes())
+            .sum()
+    }
+}
+
+/// The marked slots of a small or large span.
 fn marked_slots(span: &Span) -> usize {
     (0..span.bitmap_words())
         .map(|w| (span.mark_bits(w).load(Relaxed) & span.valid_mask(w)).count_ones() as usize)
@@ -335,7 +348,7 @@ mod tests {
         assert_eq!(SpanClass::new(4, false), SC);
         let span = space.span(i).unwrap();
         assert!(!space.is_unswept(span), "new spans start swept");
-        assert_eq!(space.begin_sweep(2 * 32, true), 2 * 32);
+        assert_eq!(space.begin_sweep(Some(2 * 32), true), 2 * 32);
         assert_eq!(space.heap_live(), 64, "live bytes are the marked bytes");
         assert!(space.is_unswept(span));
         assert_eq!(space.unswept_spans(), 1);
@@ -346,7 +359,7 @@ mod tests {
     /// Runs `begin_sweep(marked_bytes, true)` and returns its internal-error message.
     fn check_fails(space: &Space, marked_bytes: usize) -> String {
         let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            space.begin_sweep(marked_bytes, true);
+            space.begin_sweep(Some(marked_bytes), true);
         }));
         let message = failed.expect_err("the check passed");
         let message = message
@@ -365,7 +378,7 @@ mod tests {
     fn begin_sweep_checks_the_marks_count_against_the_bits_when_verifying() {
         let (space, _) = space_with(&[0, 1, 2, 3], &[1, 3]);
         assert_eq!(
-            space.begin_sweep(96, false),
+            space.begin_sweep(Some(96), false),
             96,
             "unchecked: the count is used"
         );
@@ -378,6 +391,14 @@ mod tests {
         );
     }
 
+    /// Without the mark's count (after an abandoned cycle), the bits are counted.
+    #[test]
+    fn begin_sweep_counts_the_bits_when_given_no_count() {
+        let (space, _) = space_with(&[0, 1, 2, 3], &[1, 3]);
+        assert_eq!(space.begin_sweep(None, true), 64);
+        assert_eq!(space.heap_live(), 64);
+    }
+
     /// A full span given back by its cache is on the class's full list, and the new
     /// generation takes it with the partial ones.
     #[test]
@@ -385,7 +406,7 @@ mod tests {
         let all: Vec<usize> = (0..256).collect();
         let (space, i) = space_with(&all, &[7]);
         assert_eq!(lock(&space.pools).full[SC.index()], vec![i]);
-        space.begin_sweep(32, true);
+        space.begin_sweep(Some(32), true);
         assert!(space.is_unswept(space.span(i).unwrap()));
         assert_eq!(space.unswept_spans(), 1);
         space.finish_sweep();
@@ -420,7 +441,7 @@ mod tests {
     fn a_span_is_swept_once_by_whoever_claims_it() {
         let (space, i) = space_with(&[0, 1, 2], &[2]);
         let span = space.span(i).unwrap();
-        space.begin_sweep(32, true);
+        space.begin_sweep(Some(32), true);
         assert_eq!(space.sweep_span(span), Some((Swept::Partial, 2)));
         assert_eq!(space.sweep_span(span), None, "already swept");
         assert!(span.is_allocated(2) && !span.is_allocated(0));
@@ -434,7 +455,7 @@ mod tests {
     #[test]
     fn refill_sweeps_the_unswept_spans_of_its_class() {
         let (space, i) = space_with(&[0, 1], &[0]);
-        space.begin_sweep(32, true);
+        space.begin_sweep(Some(32), true);
         let got = space.refill(SC);
         assert_eq!(got.index, i, "the unswept span is swept and reused");
         assert!(!space.is_unswept(got));
@@ -446,12 +467,12 @@ mod tests {
     #[test]
     fn sweep_one_files_partial_spans_and_frees_empty_ones() {
         let (space, i) = space_with(&[0, 1], &[]);
-        space.begin_sweep(0, true);
+        space.begin_sweep(Some(0), true);
         assert!(space.sweep_one());
         assert!(!space.sweep_one(), "nothing left");
         assert_eq!(space.span(i).unwrap().kind(), SpanKind::Free);
         let (space, i) = space_with(&[0, 1], &[1]);
-        space.begin_sweep(32, true);
+        space.begin_sweep(Some(32), true);
         space.finish_sweep();
         assert_eq!(lock(&space.pools).partial[SC.index()], vec![i]);
         assert_eq!(space.unswept_spans(), 0);
@@ -465,7 +486,7 @@ mod tests {
     fn finish_sweep_sweeps_a_span_taken_off_its_list_but_not_claimed() {
         let (space, i) = space_with(&[0, 1], &[1]);
         let span = space.span(i).unwrap();
-        space.begin_sweep(32, true);
+        space.begin_sweep(Some(32), true);
         // The sweeper's pop (`sweep_one`), and nothing more yet.
         let popped = lock(&space.pools).unswept[SC.index()].pop();
         assert_eq!(popped, Some(i));
@@ -484,12 +505,12 @@ mod tests {
     fn ensure_swept_returns_for_a_span_that_becomes_free() {
         let (space, i) = space_with(&[0], &[]);
         let span = space.span(i).unwrap();
-        space.begin_sweep(0, true);
+        space.begin_sweep(Some(0), true);
         assert!(space.sweep_one(), "swept empty, so freed");
         assert_eq!(span.kind(), SpanKind::Free);
         // Two generations on, a free span's generation is stale: no wait.
-        space.begin_sweep(0, true);
-        space.begin_sweep(0, true);
+        space.begin_sweep(Some(0), true);
+        space.begin_sweep(Some(0), true);
         space.ensure_swept(span);
         space.finish_sweep();
     }
@@ -498,7 +519,7 @@ mod tests {
     fn ensure_swept_sweeps_one_span_out_of_turn() {
         let (space, i) = space_with(&[5], &[5]);
         let span = space.span(i).unwrap();
-        space.begin_sweep(32, true);
+        space.begin_sweep(Some(32), true);
         space.ensure_swept(span);
         assert!(!space.is_unswept(span));
         assert!(!span.is_marked(5));
