@@ -10,6 +10,7 @@
 //! AddCleanup (S40).
 
 use super::run_guarded;
+use super::runner::RunnerRole;
 use crate::barrier::Barrier;
 use crate::heap::span::SpanKind;
 use crate::heap::specials::{Callback, Payload, Special, SpecialKind};
@@ -269,6 +270,18 @@ impl<B: Barrier> Mutator<B> {
     /// collector themselves. Cleanups are taken one at a time and run in the blocking
     /// state.
     pub fn run_cleanups(&self) -> usize {
+        self.run_cleanups_as(RunnerRole::Worker)
+    }
+
+    /// [`Mutator::run_cleanups`] as a worker, or as the standby: that one returns as soon
+    /// as it finds that another runner took work since its own last take (the workers
+    /// are not stalled any more), so that it never becomes a second worker contending
+    /// for the queue (measured on 2 cores: with it staying on until the queue was empty,
+    /// draining 1,000,000 cleanups took 95–240 ms instead of 73–104).
+    pub(crate) fn run_cleanups_as(&self, role: RunnerRole) -> usize {
+        let standby = role == RunnerRole::Standby;
+        // The queue's take count just after this runner's last take.
+        let mut after_own_take: Option<u64> = None;
         let queues = self.core.space.queues.clone();
         let q = &queues.cleanups;
         let policy = self.core.config.callback_panic;
@@ -301,10 +314,14 @@ impl<B: Barrier> Mutator<B> {
             let next = {
                 let mut g = lock(&q.state);
                 g.running -= std::mem::take(&mut done);
-                g.takes += 1;
                 let idle = g.running == 0 && g.items.is_empty();
+                let workers_back = standby && after_own_take.is_some_and(|t| g.takes != t);
+                g.takes += 1;
+                after_own_take = Some(g.takes);
                 match g.items.front() {
                     _ if g.exit => Next::Done,
+                    // Work is queued, so the queue is not idle: no one to notify.
+                    Some(_) if workers_back => Next::Done,
                     None => {
                         drop(g);
                         if idle {
@@ -407,7 +424,7 @@ fn weak_core(_core: &crate::sync::Arc<HeapCore>) -> std::sync::Weak<HeapCore> {
 
 /// A cleanup worker's batch: a mutator for as long as cleanups are queued.
 #[cfg(not(loom))]
-fn cleanup_batch<B: Barrier>(core: &std::sync::Arc<HeapCore>) {
+fn cleanup_batch<B: Barrier>(core: &std::sync::Arc<HeapCore>, role: RunnerRole) {
     let m = Mutator::<B>::new(core.clone());
-    m.run_cleanups();
+    m.run_cleanups_as(role);
 }

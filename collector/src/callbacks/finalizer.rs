@@ -246,7 +246,10 @@ impl<B: Barrier> Mutator<B> {
 
 /// The finalizer thread's batch: a mutator for as long as finalizers are queued.
 #[cfg(not(loom))]
-fn finalizer_batch<B: Barrier>(core: &std::sync::Arc<crate::mutator::HeapCore>) {
+fn finalizer_batch<B: Barrier>(
+    core: &std::sync::Arc<crate::mutator::HeapCore>,
+    _role: super::runner::RunnerRole,
+) {
     let m = Mutator::<B>::new(core.clone());
     m.run_finalizers();
 }

@@ -169,10 +169,22 @@ fn shut_down(core: &HeapCore) -> bool {
     core.flags.load(Relaxed) & FLAG_SHUTDOWN != 0
 }
 
+/// What a runner thread is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RunnerRole {
+    /// Takes work as soon as it is queued.
+    Worker,
+    /// Takes work only while the workers are stalled: it wakes once queued work has
+    /// waited [`CLEANUP_STALL`] with no runner coming for it, and goes back to standing
+    /// by as soon as a worker takes work again.
+    Standby,
+}
+
 /// Starts `n` runners for the queue `queue` picks out of the heap's queues, once per
 /// heap, and a standby runner if `standby` (one that only takes work that has waited
-/// [`CLEANUP_STALL`] with no runner coming for it). Each runs `batch(core)` whenever
-/// work is queued; `batch` returns once the queue is empty. (Compiled under loom too,
+/// [`CLEANUP_STALL`] with no runner coming for it). Each runs `batch(core, role)` whenever
+/// work is queued; `batch` returns once the queue is empty (or, for the standby, once a
+/// worker takes work again). (Compiled under loom too,
 /// where nothing calls it: models run the loop on their own threads.)
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) fn ensure_runners<T: Send + 'static>(
@@ -181,7 +193,7 @@ pub(crate) fn ensure_runners<T: Send + 'static>(
     n: usize,
     standby: bool,
     name: &str,
-    batch: fn(&std::sync::Arc<HeapCore>),
+    batch: fn(&std::sync::Arc<HeapCore>, RunnerRole),
 ) {
     if queue(&core.space.queues).started() {
         return;
@@ -220,7 +232,12 @@ pub(crate) fn ensure_runners<T: Send + 'static>(
                     let Some(core) = weak.upgrade() else {
                         return false;
                     };
-                    !shut_down(&core) && run_batch(&core, || batch(&core))
+                    let role = if is_standby {
+                        RunnerRole::Standby
+                    } else {
+                        RunnerRole::Worker
+                    };
+                    !shut_down(&core) && run_batch(&core, || batch(&core, role))
                 });
                 queue(&queues).runner_exited();
             })
