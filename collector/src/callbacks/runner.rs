@@ -89,13 +89,13 @@ fn wait_for_stalled_work<T>(q: &CallbackQueue<T>) -> Wake {
             return Wake::Exit;
         }
         if g.items.is_empty() {
-            g = crate::sync::wait(&q.cv, g);
+            g = crate::sync::wait(&q.standby_cv, g);
             continue;
         }
         let seen = g.takes;
         let deadline = Instant::now() + CLEANUP_STALL;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            g = match q.cv.wait_timeout(g, left) {
+            g = match q.standby_cv.wait_timeout(g, left) {
                 Ok((g, _)) => g,
                 Err(poisoned) => poisoned.into_inner().0,
             };

@@ -210,6 +210,12 @@ pub(crate) struct CallbackQueue<T> {
     pub(crate) state: Mutex<QueueState<T>>,
     /// Signalled when work arrives, when work finishes, and at exit.
     pub(crate) cv: Condvar,
+    /// The standby's: signalled only when work arrives in an empty queue, and at exit.
+    /// While work waits the standby sleeps out its stall interval, which the queue's
+    /// other signals (one per span swept) would otherwise cut short, each waking it to
+    /// find the workers busy and contend for the lock. (Unused under loom, which has no
+    /// standby.)
+    pub(crate) standby_cv: Condvar,
     pub(crate) counters: CallbackCounters,
     /// Set with `exit`, readable without the lock: runners stop between two callbacks.
     exiting: std::sync::atomic::AtomicBool,
@@ -231,6 +237,7 @@ impl<T> Default for CallbackQueue<T> {
                 takes: 0,
             }),
             cv: Condvar::new(),
+            standby_cv: Condvar::new(),
             counters: CallbackCounters::default(),
             exiting: std::sync::atomic::AtomicBool::new(false),
             runners_started: std::sync::atomic::AtomicBool::new(false),
@@ -247,10 +254,14 @@ impl<T> CallbackQueue<T> {
         }
         let n = batch.len() as u64;
         let mut g = lock(&self.state);
+        let was_empty = g.items.is_empty();
         g.items.extend(batch);
         drop(g);
         self.counters.queued.fetch_add(n, StdOrdering::Relaxed);
         self.cv.notify_all();
+        if was_empty {
+            self.notify_standby();
+        }
     }
 
     /// Whether runner threads have been started (no lock taken).
@@ -287,6 +298,13 @@ impl<T> CallbackQueue<T> {
         self.exiting.store(true, StdOrdering::Release);
         lock(&self.state).exit = true;
         self.cv.notify_all();
+        self.notify_standby();
+    }
+
+    /// Wakes the standby runner (see `standby_cv`).
+    fn notify_standby(&self) {
+        #[cfg(not(loom))]
+        self.standby_cv.notify_all();
     }
 
     /// Tells the runners to exit (leaving what is queued) and joins them, except the
@@ -301,6 +319,7 @@ impl<T> CallbackQueue<T> {
         let mut g = lock(&self.state);
         g.exit = true;
         self.cv.notify_all();
+        self.notify_standby();
         let me_a_runner = g.threads.iter().any(|t| t.thread().id() == me) as usize;
         #[cfg(not(loom))]
         {
@@ -374,6 +393,8 @@ pub(crate) fn sweep_specials(span: &Span, space: &super::Space) {
     let mut finalizers = Vec::new();
     let mut cleanups = Vec::new();
     span.specials.with(|list| {
+        // Sized once: in a bulk release most of a span's specials are queued.
+        cleanups.reserve(list.len());
         let mut old = std::mem::take(list).into_iter().peekable();
         let mut group = Vec::new();
         while let Some(first) = old.next() {
