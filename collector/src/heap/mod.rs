@@ -80,6 +80,31 @@ pub(crate) struct Located<'a> {
     pub(crate) words: u32,
 }
 
+/// A set of span classes, as a bitmap.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ClassSet([u64; SpanClass::COUNT.div_ceil(64)]);
+
+impl ClassSet {
+    /// Adds the class with index `c`.
+    pub(crate) fn insert(&mut self, c: usize) {
+        self.0[c / 64] |= 1 << (c % 64);
+    }
+
+    /// The class indices in the set, ascending.
+    pub(crate) fn iter(self) -> impl Iterator<Item = usize> {
+        (0..self.0.len()).flat_map(move |w| {
+            let mut bits = self.0[w];
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let b = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    w * 64 + b
+                })
+            })
+        })
+    }
+}
+
 /// The swept lists a stop-the-world sweep rebuilds (see [`Pools`]).
 pub(crate) struct SweptLists {
     /// Small spans with free slots, per span class.
@@ -115,6 +140,10 @@ pub(crate) struct Pools {
     partial: Vec<Vec<usize>>,
     /// Swept small spans with no free slot and in no cache, per span class.
     full: Vec<Vec<usize>>,
+    /// The classes whose `partial` or `full` list has had a span filed since the last
+    /// sweep generation began (a superset of the non-empty ones): the only classes the
+    /// next generation's start has to look at.
+    swept_classes: ClassSet,
     /// Small spans waiting to be swept in this sweep generation, per span class.
     unswept: Vec<Vec<usize>>,
     /// Swept large spans.
@@ -161,6 +190,7 @@ impl Space {
             pools: Mutex::new(Pools {
                 partial: vec![Vec::new(); SpanClass::COUNT],
                 full: vec![Vec::new(); SpanClass::COUNT],
+                swept_classes: ClassSet::default(),
                 unswept: vec![Vec::new(); SpanClass::COUNT],
                 large: Vec::new(),
                 unswept_large: Vec::new(),
@@ -261,6 +291,7 @@ impl Space {
         } else {
             pools.full[class].push(span.index);
         }
+        pools.swept_classes.insert(class);
     }
 
     fn take_free_span(&self, pools: &mut Pools, pages: usize, max_slots: usize) -> &Span {
@@ -395,6 +426,12 @@ impl Space {
     /// stop-the-world sweep.
     pub(crate) fn rebuild_pools(&self, swept: SweptLists, freed: Vec<usize>) {
         let mut pools = lock(&self.pools);
+        pools.swept_classes = ClassSet::default();
+        for c in 0..SpanClass::COUNT {
+            if !swept.partial[c].is_empty() || !swept.full[c].is_empty() {
+                pools.swept_classes.insert(c);
+            }
+        }
         pools.partial = swept.partial;
         pools.full = swept.full;
         pools.large = swept.large;
@@ -433,6 +470,16 @@ impl Space {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_class_set_lists_its_classes_in_order() {
+        let mut set = ClassSet::default();
+        for c in [135, 0, 64, 63, 0, 130] {
+            set.insert(c);
+        }
+        assert_eq!(set.iter().collect::<Vec<_>>(), vec![0, 63, 64, 130, 135]);
+        assert_eq!(ClassSet::default().iter().count(), 0);
+    }
 
     #[test]
     fn refill_counts_free_slots_and_uncache_returns_them() {

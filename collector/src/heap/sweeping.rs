@@ -84,8 +84,14 @@ impl Space {
     fn file(&self, pools: &mut Pools, span: &Span, swept: Swept) {
         match (swept, span.kind()) {
             (Swept::Empty, _) => Self::free_span(pools, span),
-            (Swept::Partial, _) => pools.partial[span.class().index()].push(span.index),
-            (Swept::Full, SpanKind::Small) => pools.full[span.class().index()].push(span.index),
+            (Swept::Partial, _) => {
+                pools.partial[span.class().index()].push(span.index);
+                pools.swept_classes.insert(span.class().index());
+            }
+            (Swept::Full, SpanKind::Small) => {
+                pools.full[span.class().index()].push(span.index);
+                pools.swept_classes.insert(span.class().index());
+            }
             (Swept::Full, SpanKind::Large) => pools.large.push(span.index),
             (Swept::Full, SpanKind::Free | SpanKind::Immortal) => {}
         }
@@ -206,15 +212,12 @@ impl Space {
         let mut guard = lock(&self.pools);
         let pools = &mut *guard;
         debug_assert!(pools.unswept.iter().all(Vec::is_empty) && pools.unswept_large.is_empty());
-        for ((unswept, partial), full) in pools
-            .unswept
-            .iter_mut()
-            .zip(&mut pools.partial)
-            .zip(&mut pools.full)
-        {
+        // Only the classes that filed spans: the others' lists are all empty.
+        for c in std::mem::take(&mut pools.swept_classes).iter() {
+            let unswept = &mut pools.unswept[c];
             unswept.clear();
-            std::mem::swap(unswept, partial);
-            unswept.append(full);
+            std::mem::swap(unswept, &mut pools.partial[c]);
+            unswept.append(&mut pools.full[c]);
         }
         pools.unswept_large.clear();
         std::mem::swap(&mut pools.unswept_large, &mut pools.large);
