@@ -206,12 +206,23 @@ fn a_soft_memory_limit_runs_cycles_with_gogc_off() {
     })
     .unwrap();
     let m = heap.mutator();
-    for _ in 0..2_000_000 {
-        m.alloc(&NODE);
+    // At least 2,000,000 nodes (32 MB, twice the limit), and on until two cycles have
+    // completed: under valgrind one slow mark can last the 2,000,000 (each allocated
+    // black). With GOGC off and no limit no cycle would ever run, hence the bound.
+    let mut allocated = 0u64;
+    while allocated < 2_000_000 || heap.stats().gc_cycles < 2 {
+        assert!(
+            allocated < 20_000_000,
+            "{allocated} allocations and under two cycles: {:?}",
+            heap.stats()
+        );
+        for _ in 0..10_000 {
+            m.alloc(&NODE);
+        }
+        allocated += 10_000;
     }
     m.blocking(|| heap.wait_for_background());
     let s = heap.stats();
-    assert!(s.gc_cycles >= 2, "{} cycles", s.gc_cycles);
     // Each goal is the limit, unless the live heap the cycle found left less than the
     // headroom under it (a slow mark, as under valgrind, counts more as live): then the
     // goal is that live heap plus the headroom, never more.
