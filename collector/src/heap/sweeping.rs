@@ -268,9 +268,7 @@ impl Space {
             ));
         }
     }
-}
 
-impl Space {
     /// The bytes the mark bits of the unswept spans hold (slot bytes; a large object's
     /// whole span).
     fn bytes_marked_in(&self, pools: &Pools) -> usize {
