@@ -15,7 +15,7 @@ use crate::mark::{
 use crate::mutator::world::{Exclusive, Stopped, FLAG_HANDSHAKE, FLAG_MARKING};
 use crate::mutator::{cycle_guard, serve_for, HeapCore, REQ_FLUSH, REQ_SCAN};
 use crate::sync::stats::Ordering as StatsOrdering;
-use crate::sync::{stats::Ordering as StatOrdering, MutexGuard, Ordering::*};
+use crate::sync::{MutexGuard, Ordering::*};
 use crate::telemetry::{nanos, CycleReason, CycleRecord, PauseRecord};
 use crate::{pacer, sweep, verify};
 use std::time::Instant;
@@ -132,7 +132,7 @@ fn finish_in_pause(core: &HeapCore, stopped: Stopped<'_>, start: CycleStart, mar
         verify::checkmark(core, &stopped, start.cycle);
         core.telemetry
             .cycles_checked
-            .fetch_add(1, StatOrdering::Relaxed);
+            .fetch_add(1, StatsOrdering::Relaxed);
     }
     if core.config.leak_check {
         let (reports, queue) = crate::leakcheck::check(&core.space, start.cycle);
@@ -148,10 +148,7 @@ fn finish_in_pause(core: &HeapCore, stopped: Stopped<'_>, start: CycleStart, mar
         let allocated_black = heap_end.saturating_sub(start.live_at_mark_start);
         let counted = marked.marked_bytes as usize + allocated_black;
         // After an abandoned cycle the count misses its marks: the bits are counted.
-        let abandoned = core
-            .mark
-            .abandoned
-            .swap(false, std::sync::atomic::Ordering::Relaxed);
+        let abandoned = core.mark.abandoned.swap(false, StatsOrdering::Relaxed);
         core.space
             .begin_sweep((!abandoned).then_some(counted), core.config.verify)
     } else {
@@ -164,7 +161,7 @@ fn finish_in_pause(core: &HeapCore, stopped: Stopped<'_>, start: CycleStart, mar
     let ms = &core.mark;
     core.telemetry
         .cycles
-        .store(start.cycle, StatOrdering::Relaxed);
+        .store(start.cycle, StatsOrdering::Relaxed);
     let end = record_pause_and_start(core, stopped, start.cycle);
     let procs = core.config.gomaxprocs as u64;
     let (sweep_term, mark, mark_term) = if start.sweep_term_ns == 0 {
@@ -191,7 +188,7 @@ fn finish_in_pause(core: &HeapCore, stopped: Stopped<'_>, start: CycleStart, mar
     let cumulative_gc_cpu_ns = core
         .telemetry
         .gc_cpu_ns
-        .fetch_add(gc_cpu, StatOrdering::Relaxed)
+        .fetch_add(gc_cpu, StatsOrdering::Relaxed)
         + gc_cpu;
     let record = CycleRecord {
         start_ns: core.telemetry.since_start(start.requested),
@@ -248,7 +245,7 @@ fn collect_stopped(core: &HeapCore, reason: CycleReason) {
     let heap_start = core.space.heap_live();
     let stopped = stop(core);
     let requested = stopped.requested;
-    let cycle = core.telemetry.cycles.load(StatOrdering::Relaxed) + 1;
+    let cycle = core.telemetry.cycles.load(StatsOrdering::Relaxed) + 1;
     core.mark.begin(cycle, heap_start);
     flush_mutators(core, &stopped, true);
     let mark_start = Instant::now();
@@ -314,10 +311,7 @@ impl Drop for ConcurrentCycle<'_> {
         self.core.flags.fetch_and(!FLAG_HANDSHAKE, SeqCst);
         if std::thread::panicking() {
             self.core.flags.fetch_and(!FLAG_MARKING, SeqCst);
-            self.core
-                .mark
-                .abandoned
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+            self.core.mark.abandoned.store(true, StatsOrdering::Relaxed);
         } else {
             self.finish_steps();
         }
@@ -336,7 +330,7 @@ impl<'h> ConcurrentCycle<'h> {
         finish_previous_sweep(core);
         let heap_start = core.space.heap_live();
         let stopped = stop(core);
-        let cycle = core.telemetry.cycles.load(StatOrdering::Relaxed) + 1;
+        let cycle = core.telemetry.cycles.load(StatsOrdering::Relaxed) + 1;
         core.mark.begin(cycle, heap_start);
         let running_at_start = stopped.running_mutators();
         flush_mutators(core, &stopped, true);

@@ -209,8 +209,12 @@ pub(crate) fn ensure_runners<T: Send + 'static>(
     for i in 0..n + standby as usize {
         let queues = queues.clone();
         let weak = std::sync::Arc::downgrade(core);
-        let is_standby = i == n;
-        let name = if is_standby {
+        let role = if i == n {
+            RunnerRole::Standby
+        } else {
+            RunnerRole::Worker
+        };
+        let name = if role == RunnerRole::Standby {
             format!("{name}-standby")
         } else if n == 1 {
             name.to_string()
@@ -222,7 +226,7 @@ pub(crate) fn ensure_runners<T: Send + 'static>(
             .spawn(move || {
                 super::ON_RUNNER_THREAD.with(|f| f.set(true));
                 let park = |q: &CallbackQueue<T>| {
-                    if is_standby {
+                    if role == RunnerRole::Standby {
                         wait_for_stalled_work(q)
                     } else {
                         wait_for_work(q, Park::default())
@@ -231,11 +235,6 @@ pub(crate) fn ensure_runners<T: Send + 'static>(
                 serve(queue(&queues), park, || {
                     let Some(core) = weak.upgrade() else {
                         return false;
-                    };
-                    let role = if is_standby {
-                        RunnerRole::Standby
-                    } else {
-                        RunnerRole::Worker
                     };
                     !shut_down(&core) && run_batch(&core, || batch(&core, role))
                 });

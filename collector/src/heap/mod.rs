@@ -80,6 +80,20 @@ pub(crate) struct Located<'a> {
     pub(crate) words: u32,
 }
 
+impl Pools {
+    /// Lists a swept small span on its class's `partial` (`has_free`) or `full` list.
+    pub(crate) fn file_small(&mut self, span: &Span, has_free: bool) {
+        let class = span.class().index();
+        let list = if has_free {
+            &mut self.partial[class]
+        } else {
+            &mut self.full[class]
+        };
+        list.push(span.index);
+        self.swept_classes.insert(class);
+    }
+}
+
 /// A set of span classes, as a bitmap.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct ClassSet([u64; SpanClass::COUNT.div_ceil(64)]);
@@ -284,14 +298,7 @@ impl Space {
         let free = span.nslots() - span.allocated_count();
         self.heap_live
             .fetch_sub(free * span.elem_words() * WORD_BYTES, Relaxed);
-        let mut pools = lock(&self.pools);
-        let class = span.class().index();
-        if free > 0 {
-            pools.partial[class].push(span.index);
-        } else {
-            pools.full[class].push(span.index);
-        }
-        pools.swept_classes.insert(class);
+        lock(&self.pools).file_small(span, free > 0);
     }
 
     fn take_free_span(&self, pools: &mut Pools, pages: usize, max_slots: usize) -> &Span {

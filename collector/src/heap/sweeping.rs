@@ -84,14 +84,8 @@ impl Space {
     fn file(&self, pools: &mut Pools, span: &Span, swept: Swept) {
         match (swept, span.kind()) {
             (Swept::Empty, _) => Self::free_span(pools, span),
-            (Swept::Partial, _) => {
-                pools.partial[span.class().index()].push(span.index);
-                pools.swept_classes.insert(span.class().index());
-            }
-            (Swept::Full, SpanKind::Small) => {
-                pools.full[span.class().index()].push(span.index);
-                pools.swept_classes.insert(span.class().index());
-            }
+            (Swept::Partial, _) => pools.file_small(span, true),
+            (Swept::Full, SpanKind::Small) => pools.file_small(span, false),
             (Swept::Full, SpanKind::Large) => pools.large.push(span.index),
             (Swept::Full, SpanKind::Free | SpanKind::Immortal) => {}
         }

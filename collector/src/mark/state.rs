@@ -11,7 +11,7 @@
 #![cfg_attr(loom, allow(dead_code))]
 
 use super::pool::DefaultPool;
-use crate::sync::stats::{AtomicI64, AtomicU64, AtomicUsize, Ordering::*};
+use crate::sync::stats::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::*};
 
 /// Scan work an assist does at least once it starts (Go's `gcOverAssistWork`, 64 KiB),
 /// so that assists are few and their start-up cost amortized.
@@ -55,7 +55,7 @@ pub(crate) struct MarkState {
     pub(crate) marked_bytes: AtomicU64,
     /// A cycle was abandoned (a panic in a stepped cycle) since the last sweep began: its
     /// mark bits stay set, so the next cycle's count of marked bytes misses them.
-    pub(crate) abandoned: std::sync::atomic::AtomicBool,
+    pub(crate) abandoned: AtomicBool,
 }
 
 impl MarkState {

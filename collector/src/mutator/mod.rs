@@ -357,17 +357,19 @@ impl<B: Barrier> Mutator<B> {
         if self.blocking_depth.get() != 0 {
             return self.clear_root_blocking(i);
         }
-        // SAFETY: as in `push_root`.
-        self.shared.roots.with_mut(|t| unsafe { &mut *t }.clear(i))
+        self.clear_root_running(i)
     }
 
     #[cold]
     #[inline(never)]
     fn clear_root_blocking(&self, i: u32) {
-        self.running(|| {
-            // SAFETY: as in `push_root`.
-            self.shared.roots.with_mut(|t| unsafe { &mut *t }.clear(i))
-        })
+        self.running(|| self.clear_root_running(i))
+    }
+
+    #[inline(always)]
+    fn clear_root_running(&self, i: u32) {
+        // SAFETY: as in `push_root`.
+        self.shared.roots.with_mut(|t| unsafe { &mut *t }.clear(i))
     }
 
     /// The number of handles this mutator holds.
