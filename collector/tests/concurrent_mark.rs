@@ -252,20 +252,7 @@ fn assists_keep_a_fast_allocator_within_the_hard_goal_without_workers() {
         tail = n;
     }
     drop(tail);
-    // At least 8,000,000 nodes, and on until two cycles have completed (under valgrind
-    // one slow mark can last them all).
-    let mut allocated = 0u64;
-    while allocated < 8_000_000 || heap.stats().gc_cycles < 2 {
-        assert!(
-            allocated < 40_000_000,
-            "{allocated} allocations and under two cycles: {:?}",
-            heap.stats()
-        );
-        for _ in 0..10_000 {
-            drop(m.alloc(&NODE));
-        }
-        allocated += 10_000;
-    }
+    common::allocate_until_two_cycles(&heap, &m, &NODE, 8_000_000, 40_000_000);
     m.blocking(|| heap.wait_for_background());
     let s = heap.stats();
     assert_eq!(s.lost_objects, 0, "{:?}", s.lost_reports);

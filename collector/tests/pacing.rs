@@ -206,21 +206,9 @@ fn a_soft_memory_limit_runs_cycles_with_gogc_off() {
     })
     .unwrap();
     let m = heap.mutator();
-    // At least 2,000,000 nodes (32 MB, twice the limit), and on until two cycles have
-    // completed: under valgrind one slow mark can last the 2,000,000 (each allocated
-    // black). With GOGC off and no limit no cycle would ever run, hence the bound.
-    let mut allocated = 0u64;
-    while allocated < 2_000_000 || heap.stats().gc_cycles < 2 {
-        assert!(
-            allocated < 20_000_000,
-            "{allocated} allocations and under two cycles: {:?}",
-            heap.stats()
-        );
-        for _ in 0..10_000 {
-            m.alloc(&NODE);
-        }
-        allocated += 10_000;
-    }
+    // At least 2,000,000 nodes (32 MB, twice the limit). With GOGC off and no limit no
+    // cycle would ever run, hence the bound.
+    common::allocate_until_two_cycles(&heap, &m, &NODE, 2_000_000, 20_000_000);
     m.blocking(|| heap.wait_for_background());
     let s = heap.stats();
     // Each goal is the limit, unless the live heap the cycle found left less than the

@@ -76,3 +76,28 @@ pub fn gc_and_drain(m: &Mutator) {
     m.drain_finalizers();
     m.drain_cleanups();
 }
+
+/// Allocates garbage `NODE`-sized objects with `m`: at least `at_least` of them, and on
+/// until two automatic cycles have completed (under valgrind one slow mark can last any
+/// fixed count, every object allocated black). Panics, with the heap's stats, if
+/// `bound` allocations pass with fewer than two cycles: the collector is not keeping up.
+pub fn allocate_until_two_cycles(
+    heap: &Heap,
+    m: &Mutator,
+    shape: &collector::Shape,
+    at_least: u64,
+    bound: u64,
+) {
+    let mut allocated = 0u64;
+    while allocated < at_least || heap.stats().gc_cycles < 2 {
+        assert!(
+            allocated < bound,
+            "{allocated} allocations and under two cycles: {:?}",
+            heap.stats()
+        );
+        for _ in 0..10_000 {
+            drop(m.alloc(shape));
+        }
+        allocated += 10_000;
+    }
+}
