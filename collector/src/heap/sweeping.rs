@@ -13,6 +13,15 @@ use super::{Pools, Space};
 use crate::size_class::SpanClass;
 use crate::sync::{lock, Ordering::*};
 
+/// Which swept spans [`Space::sweep_span`] files on a list (the others go to a cache).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Filing {
+    /// Every one.
+    Always,
+    /// Only a full one: a refill takes any other for its cache.
+    OnlyFull,
+}
+
 /// What sweeping a span left in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Swept {
@@ -42,11 +51,23 @@ impl Space {
         span.sweepgen.load(Acquire) == self.sweepgen().wrapping_sub(2)
     }
 
-    /// Sweeps `span` if it is unswept and this call claims it; `None` if it was swept
-    /// already or another thread is sweeping it. Returns what the sweep left and how many
-    /// objects it freed.
-    pub(crate) fn sweep_span(&self, span: &Span) -> Option<(Swept, usize)> {
-        let h = self.sweepgen();
+    /// Sweeps `span` in generation `h` if it is unswept in it and this call claims it;
+    /// `None` if it was swept already, another thread is sweeping it, or the heap has
+    /// moved on from `h`. Files it as `filing` says, then publishes it as swept. Returns
+    /// what the sweep left and how many objects it freed.
+    ///
+    /// `h` is the generation in which the caller found the span unswept: read under the
+    /// pools lock with the pop for a listed span (`begin_sweep` advances it under that
+    /// lock). The background sweeper is no mutator, so pauses do not stop it; with the
+    /// heap's current generation instead, a pop it made before a mark termination could
+    /// claim the span after it, in the new generation, sweeping it during the pause.
+    ///
+    /// The span is filed before it is published: while it is filed, its generation
+    /// still says "being swept", so [`Space::finish_sweep`], which waits for that, also
+    /// waits for the filing. Published after, a span filed late (its sweeper descheduled
+    /// across a whole cycle) would miss the next generation's lists, never be swept in
+    /// it, and be handed to a cache from the swept list while unswept.
+    pub(crate) fn sweep_span(&self, span: &Span, h: u32, filing: Filing) -> Option<(Swept, usize)> {
         span.sweepgen
             .compare_exchange(h.wrapping_sub(2), h.wrapping_sub(1), AcqRel, Acquire)
             .ok()?;
@@ -75,8 +96,25 @@ impl Space {
             }
             SpanKind::Free | SpanKind::Immortal => (Swept::Full, 0),
         };
-        span.sweepgen.store(h, Release);
+        if filing == Filing::Always || out.0 == Swept::Full {
+            self.file(&mut lock(&self.pools), span, out.0);
+        }
+        // A compare-and-swap: a filed empty span may already be free and reused, and
+        // marked swept by its new owner.
+        let _ = span
+            .sweepgen
+            .compare_exchange(h.wrapping_sub(1), h, Release, Relaxed);
         Some(out)
+    }
+
+    /// Takes an unswept span off a list (`pick` chooses which) with the generation it
+    /// is unswept in.
+    fn pop_unswept(&self, pick: impl FnOnce(&mut Pools) -> Option<usize>) -> Option<(&Span, u32)> {
+        let mut pools = lock(&self.pools);
+        let i = pick(&mut pools)?;
+        let h = self.sweepgen();
+        drop(pools);
+        Some((self.span(i).expect("unswept span exists"), h))
     }
 
     /// Puts a swept span on its swept list (see [`Pools`]), or an empty one back in the
@@ -95,15 +133,12 @@ impl Space {
     /// `sweepone`). False when none is left to claim.
     pub(crate) fn sweep_one(&self) -> bool {
         loop {
-            let next = {
-                let mut pools = lock(&self.pools);
+            let next = self.pop_unswept(|pools| {
                 let from_small = pools.unswept.iter_mut().find_map(|l| l.pop());
                 from_small.or_else(|| pools.unswept_large.pop())
-            };
-            let Some(i) = next else { return false };
-            let span = self.span(i).expect("unswept span exists");
-            if let Some((swept, _)) = self.sweep_span(span) {
-                self.file(&mut lock(&self.pools), span, swept);
+            });
+            let Some((span, h)) = next else { return false };
+            if self.sweep_span(span, h, Filing::Always).is_some() {
                 return true;
             }
         }
@@ -114,12 +149,11 @@ impl Space {
     /// unswept span left.
     pub(crate) fn sweep_for_class(&self, sc: SpanClass) -> Option<&Span> {
         loop {
-            let i = lock(&self.pools).unswept[sc.index()].pop()?;
-            let span = self.span(i).expect("unswept span exists");
-            match self.sweep_span(span) {
-                Some((Swept::Partial | Swept::Empty, _)) => return Some(span),
-                Some((Swept::Full, _)) => self.file(&mut lock(&self.pools), span, Swept::Full),
-                None => {}
+            let (span, h) = self.pop_unswept(|pools| pools.unswept[sc.index()].pop())?;
+            if let Some((Swept::Partial | Swept::Empty, _)) =
+                self.sweep_span(span, h, Filing::OnlyFull)
+            {
+                return Some(span);
             }
         }
     }
@@ -127,13 +161,8 @@ impl Space {
     /// Sweeps one unswept large span, so that a large allocation reuses freed pages
     /// before it takes new ones.
     pub(crate) fn sweep_one_large(&self) {
-        loop {
-            let Some(i) = lock(&self.pools).unswept_large.pop() else {
-                return;
-            };
-            let span = self.span(i).expect("unswept span exists");
-            if let Some((swept, _)) = self.sweep_span(span) {
-                self.file(&mut lock(&self.pools), span, swept);
+        while let Some((span, h)) = self.pop_unswept(|pools| pools.unswept_large.pop()) {
+            if self.sweep_span(span, h, Filing::Always).is_some() {
                 return;
             }
         }
@@ -154,10 +183,8 @@ impl Space {
             let h = self.sweepgen();
             let g = span.sweepgen.load(Acquire);
             if g == h.wrapping_sub(2) {
-                if let Some((swept, _)) = self.sweep_span(span) {
-                    // It stays on its unswept list too; whoever pops it there finds it
-                    // swept.
-                    self.file(&mut lock(&self.pools), span, swept);
+                // It stays on its unswept list too; whoever pops it there finds it swept.
+                if self.sweep_span(span, h, Filing::Always).is_some() {
                     return;
                 }
             } else if g == h.wrapping_sub(1) {
@@ -176,8 +203,9 @@ impl Space {
     /// it, and not yet counted itself. Were the next mark to start then, that late
     /// sweep would clear the new mark bits (a lost object, found by the random-program
     /// tests under load). So every span is checked: swept here if unclaimed, waited for
-    /// if being swept (its generation becomes `h` once its bits are final; filing it in
-    /// a list may follow, which touches no mark bit).
+    /// if being swept (its generation becomes `h` once its bits are final and it is
+    /// filed). A pop that this misses claims nothing later: it is tied to its generation
+    /// (see [`Space::sweep_span`]).
     pub(crate) fn finish_sweep(&self) {
         while self.sweep_one() {}
         for i in 0..self.table.len() {
@@ -437,8 +465,21 @@ mod tests {
         let (space, i) = space_with(&[0, 1, 2], &[2]);
         let span = space.span(i).unwrap();
         space.begin_sweep(Some(32), true);
-        assert_eq!(space.sweep_span(span), Some((Swept::Partial, 2)));
-        assert_eq!(space.sweep_span(span), None, "already swept");
+        let h = space.sweepgen();
+        assert_eq!(
+            space.sweep_span(span, h, Filing::Always),
+            Some((Swept::Partial, 2))
+        );
+        assert_eq!(
+            space.sweep_span(span, h, Filing::Always),
+            None,
+            "already swept"
+        );
+        assert_eq!(
+            lock(&space.pools).partial[SC.index()],
+            vec![i],
+            "filed once"
+        );
         assert!(span.is_allocated(2) && !span.is_allocated(0));
         assert!(!span.is_marked(2), "mark bits cleared for the next cycle");
         assert_eq!(
@@ -483,15 +524,43 @@ mod tests {
         let span = space.span(i).unwrap();
         space.begin_sweep(Some(32), true);
         // The sweeper's pop (`sweep_one`), and nothing more yet.
-        let popped = lock(&space.pools).unswept[SC.index()].pop();
-        assert_eq!(popped, Some(i));
+        let (popped, h) = space
+            .pop_unswept(|pools| pools.unswept[SC.index()].pop())
+            .unwrap();
+        assert_eq!(popped.index, i);
         space.finish_sweep();
         assert!(!space.is_unswept(span), "finish_sweep left a span unswept");
         assert!(span.is_allocated(1) && !span.is_allocated(0));
         // The next mark sets a bit; the sweeper's late claim must fail and clear nothing.
         assert!(span.try_mark(1));
-        assert_eq!(space.sweep_span(span), None);
+        assert_eq!(space.sweep_span(span, h, Filing::Always), None);
         assert!(span.is_marked(1));
+    }
+
+    /// The same race one step later (found by the random programs' verification under
+    /// CPU contention): the sweeper, not a mutator, is not stopped by pauses, so its
+    /// stale pop can outlive the next mark termination. Its claim must still fail: in
+    /// the new generation the span is unswept again, and a claim then would sweep it in
+    /// the middle of the pause and race with whatever reads the new mark bits.
+    #[test]
+    fn a_pop_from_an_earlier_generation_claims_nothing_after_the_next_termination() {
+        let (space, i) = space_with(&[0, 1], &[1]);
+        let span = space.span(i).unwrap();
+        space.begin_sweep(Some(32), true);
+        let (popped, h) = space
+            .pop_unswept(|pools| pools.unswept[SC.index()].pop())
+            .unwrap();
+        assert_eq!(popped.index, i);
+        space.finish_sweep();
+        assert!(span.try_mark(1));
+        space.begin_sweep(Some(32), true);
+        assert!(space.is_unswept(span));
+        assert_eq!(
+            space.sweep_span(span, h, Filing::Always),
+            None,
+            "a stale pop claimed the span"
+        );
+        assert!(span.is_marked(1), "a stale pop cleared the new mark bits");
     }
 
     /// A free span's generation falls behind: neither `ensure_swept` nor the full scan
