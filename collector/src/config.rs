@@ -136,6 +136,10 @@ pub struct LoomFaults {
     /// work under the lock, releases it, and then parks without checking again: a batch
     /// queued in between is notified to nobody (the classic lost wake-up).
     pub runner_checks_outside_lock: bool,
+    /// A callback runner that takes a queued entry during a mark does not shade its
+    /// objects: the queue no longer roots them, and this runner's roots may have been
+    /// scanned already.
+    pub unshaded_queue_take: bool,
 }
 
 impl Default for HeapConfig {

@@ -4,13 +4,15 @@
 //! `run_cleanups` on a model thread standing in for the finalizer thread or a cleanup
 //! worker). Cycles are stop-the-world (`concurrent: false`): these properties are about
 //! reachability and the queues, not about the barrier, and one pause per cycle keeps the
-//! models small. Each property has a negative control that loom must fail with the
+//! models small. The exception is model 6, a runner's take racing a concurrent mark. Each property has a negative control that loom must fail with the
 //! expected message. See this crate's README.md.
 #![cfg(loom)]
 
-use collector::{keep_alive, CallbackPanic, Gogc, Heap, HeapConfig, LoomFaults, Shape, POISON};
+use collector::{
+    keep_alive, CallbackPanic, Gogc, Heap, HeapConfig, LoomFaults, Shape, Yuasa, POISON,
+};
 use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
-use loom::sync::{Arc, Mutex};
+use loom::sync::{Arc, Mutex, Notify};
 use loom::thread;
 use loom_tests::{explore, loom_failure};
 
@@ -288,4 +290,69 @@ fn negative_control_without_resurrection_the_queued_object_is_freed() {
     };
     let msg = loom_failure(move || resurrection_model(faults)).expect("loom must find it");
     assert!(msg.contains("freed"), "unexpected failure: {msg}");
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. A queued finalizer taken during a concurrent mark (S27, S43).
+
+/// A queued finalizer's object is rooted by the queue alone. A runner takes the entry
+/// while a Yuasa cycle marks: the first pause has scanned every mutator's roots (a runner
+/// registered during the mark counts as scanned), and the mark scans the queue at some
+/// point of the runner's take. The finalizer holds its object until the cycle is over;
+/// verification must find nothing lost, and the finalizer must see its object intact.
+fn queue_take_model(faults: LoomFaults) {
+    let heap = Heap::<Yuasa>::with_barrier(HeapConfig {
+        gogc: Gogc::Off,
+        verify: true,
+        concurrent: true,
+        callback_panic: CallbackPanic::Propagate,
+        faults,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let cycle_done = Arc::new(Notify::new());
+    {
+        let m = heap.mutator();
+        let obj = m.alloc(&OBJ);
+        obj.write(0, 42);
+        let done = cycle_done.clone();
+        // Finalizers run in the blocking state: the wait delays no pause.
+        m.set_finalizer(&obj, move |o| {
+            done.wait();
+            assert_ne!(o.read(0), POISON as u64, "the finalizer's object was freed");
+        });
+    }
+    heap.gc();
+    let h = heap.clone();
+    let runner = thread::spawn(move || {
+        h.mutator().run_finalizers();
+    });
+    {
+        let mut cycle = heap.begin_cycle();
+        cycle.scan_roots();
+        cycle.mark();
+        cycle.finish();
+    }
+    let s = heap.stats();
+    assert_eq!(s.lost_objects, 0, "lost object: {:?}", s.lost_reports);
+    cycle_done.notify();
+    runner.join().unwrap();
+}
+
+#[test]
+fn a_finalizer_taken_during_a_mark_keeps_its_object() {
+    explore("queue take", || queue_take_model(LoomFaults::default()));
+}
+
+#[test]
+fn negative_control_an_unshaded_take_loses_the_finalizers_object() {
+    let faults = LoomFaults {
+        unshaded_queue_take: true,
+        ..LoomFaults::default()
+    };
+    let msg = loom_failure(move || queue_take_model(faults)).expect("loom must find it");
+    assert!(
+        msg.contains("lost object: [\"cycle 2: checkmark found unmarked object"),
+        "unexpected failure: {msg}"
+    );
 }

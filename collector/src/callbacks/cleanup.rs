@@ -378,9 +378,7 @@ impl<B: Barrier> Mutator<B> {
                         let e = g.items.pop_front()?;
                         g.running += 1;
                         drop(g);
-                        let env = e
-                            .env
-                            .map(|r| self.handle_for(r, &|| "the cleanup queue".to_string()));
+                        let env = e.env.map(|r| self.take_queued(r, "the cleanup queue"));
                         Some((env, e.f))
                     });
                     match taken {

@@ -15,7 +15,6 @@ use crate::heap::specials::{Payload, Special, SpecialKind};
 use crate::mutator::handle::{Handle, InteriorHandle};
 use crate::mutator::world::FLAG_MARKING;
 use crate::mutator::Mutator;
-use crate::object::Ref;
 use crate::sync::{lock, Ordering::Relaxed};
 
 /// A finalizer as stored: it gets the object, the registered interior field (if any) and
@@ -26,6 +25,9 @@ pub(crate) type FinalizerCall<B> =
 /// How many queued finalizers the runner takes at a time (each becomes a root of the
 /// running mutator until it has run).
 const CHUNK: usize = 64;
+
+/// The finalizer queue, as a stale reference taken from it is reported.
+const QUEUE: &str = "the finalizer queue";
 
 impl<B: Barrier> Mutator<B> {
     /// Go's `runtime.SetFinalizer(obj, f)`: when the collector finds `obj` unreachable, it
@@ -199,8 +201,8 @@ impl<B: Barrier> Mutator<B> {
                 items
                     .into_iter()
                     .map(|e| {
-                        let h = self.queued_handle(e.obj);
-                        let env = e.env.map(|r| self.queued_handle(r));
+                        let h = self.take_queued(e.obj, QUEUE);
+                        let env = e.env.map(|r| self.take_queued(r, QUEUE));
                         (h, e.field, env, e.f)
                     })
                     .collect::<Vec<_>>()
@@ -229,11 +231,6 @@ impl<B: Barrier> Mutator<B> {
                 }
             });
         }
-    }
-
-    /// A handle to an object a queue holds (rooted by the queue until now).
-    fn queued_handle(&self, r: Ref) -> Handle<'_, B> {
-        self.handle_for(r, &|| "a callback queue".to_string())
     }
 
     /// Panics unless `h` belongs to this mutator's heap.

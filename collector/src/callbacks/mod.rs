@@ -3,8 +3,9 @@
 //! testbed (`SEMANTICS.md` is the specification; items are cited as Sn).
 //!
 //! Registration adds a special to the object's span (`heap::specials`); mark treats
-//! specials and the queues as roots (`mark::special_refs`); sweeping queues the callbacks
-//! of dead objects. This module owns the registration rules and the runners: one
+//! specials and the queues as roots (`mark::special_refs`), and a runner that takes an
+//! entry during a mark shades its objects (`Mutator::take_queued`); sweeping queues the
+//! callbacks of dead objects. This module owns the registration rules and the runners: one
 //! finalizer thread and a pool of cleanup workers (normal builds), each a mutator that
 //! runs user code in the blocking state. Under loom no thread is started: a model runs
 //! queued callbacks inline with [`crate::Mutator::run_finalizers`] and
@@ -29,6 +30,26 @@ use std::sync::atomic::Ordering::Relaxed;
 
 pub use cleanup::Cleanup;
 pub use weak::WeakHandle;
+
+impl<B: Barrier> crate::Mutator<B> {
+    /// A handle to an object that a callback queue held, for the runner (this running
+    /// mutator) that took its entry. The queue rooted the object (S27, S43); from now
+    /// on this mutator's roots do. During a mark those roots may be scanned already
+    /// (Yuasa's first pause scans them; a runner registered during a mark counts as
+    /// scanned) and the queue not yet, so the object is shaded, as Go shades a weak
+    /// pointer made strong; otherwise the mark could miss it and the sweep free it
+    /// under its callback.
+    pub(crate) fn take_queued(&self, r: crate::object::Ref, queue: &'static str) -> Handle<'_, B> {
+        #[cfg(loom)]
+        let shade = !self.core.config.faults.unshaded_queue_take;
+        #[cfg(not(loom))]
+        let shade = true;
+        if shade && self.core.flags.load(Relaxed) & crate::mutator::world::FLAG_MARKING != 0 {
+            self.record_shade(r);
+        }
+        self.handle_for(r, &|| queue.to_string())
+    }
+}
 
 /// Go's `runtime.KeepAlive`: consumes the handle here, so the object stays reachable at
 /// least up to this point (S53). A handle that lives to the end of its scope is Go's

@@ -215,6 +215,7 @@ pub(crate) struct CallbackQueue<T> {
     /// other signals (one per span swept) would otherwise cut short, each waking it to
     /// find the workers busy and contend for the lock. (Unused under loom, which has no
     /// standby.)
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) standby_cv: Condvar,
     pub(crate) counters: CallbackCounters,
     /// Set with `exit`, readable without the lock: runners stop between two callbacks.
