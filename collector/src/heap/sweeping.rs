@@ -58,9 +58,10 @@ impl Space {
     ///
     /// `h` is the generation in which the caller found the span unswept: read under the
     /// pools lock with the pop for a listed span (`begin_sweep` advances it under that
-    /// lock). The background sweeper is no mutator, so pauses do not stop it; with the
-    /// heap's current generation instead, a pop it made before a mark termination could
-    /// claim the span after it, in the new generation, sweeping it during the pause.
+    /// lock). A claim thus sweeps a span in the generation it was listed for. (The
+    /// background sweeper is no mutator, so pauses do not stop it: with the heap's
+    /// current generation instead, a pop it made long before could claim the span in a
+    /// later generation, in the middle of that generation's first pause.)
     ///
     /// The span is filed before it is published: while it is filed, its generation
     /// still says "being swept", so [`Space::finish_sweep`], which waits for that, also
@@ -243,11 +244,16 @@ impl Space {
         }
         pools.unswept_large.clear();
         std::mem::swap(&mut pools.unswept_large, &mut pools.large);
-        self.sweepgen.fetch_add(2, AcqRel);
+        // Counted and checked before the generation advances: until then every span is
+        // swept, so none can be claimed. The background sweeper is no mutator and runs
+        // through the pause: its `finish_sweep` reads the generation afresh for each
+        // span, and would otherwise sweep spans (a resurrection setting a bit, then the
+        // bits cleared) while they are counted.
         let marked_bytes = marked_bytes.unwrap_or_else(|| self.bytes_marked_in(pools));
         if check {
             self.check_unswept(pools, marked_bytes);
         }
+        self.sweepgen.fetch_add(2, AcqRel);
         drop(guard);
         self.set_live(marked_bytes);
         marked_bytes
@@ -537,11 +543,10 @@ mod tests {
         assert!(span.is_marked(1));
     }
 
-    /// The same race one step later (found by the random programs' verification under
-    /// CPU contention): the sweeper, not a mutator, is not stopped by pauses, so its
-    /// stale pop can outlive the next mark termination. Its claim must still fail: in
-    /// the new generation the span is unswept again, and a claim then would sweep it in
-    /// the middle of the pause and race with whatever reads the new mark bits.
+    /// The same pop one step later: the sweeper, not a mutator, is not stopped by pauses,
+    /// so its stale pop can outlive the next mark termination. Its claim still fails: a
+    /// pop claims only in the generation it was made in (in the new one the span is
+    /// unswept again, listed again, and swept by whoever pops it there).
     #[test]
     fn a_pop_from_an_earlier_generation_claims_nothing_after_the_next_termination() {
         let (space, i) = space_with(&[0, 1], &[1]);
@@ -590,5 +595,42 @@ mod tests {
         // Its list entry is skipped when popped later.
         assert!(!space.sweep_one());
         assert_eq!(lock(&space.pools).partial[SC.index()], vec![i]);
+    }
+    /// The background sweeper runs through pauses, and its `finish_sweep` claims any
+    /// span it finds unswept in the generation it reads at that moment. A termination's
+    /// `begin_sweep` counts and checks the mark bits before it advances the generation,
+    /// so no span is claimable while they are counted. (With the generation advanced
+    /// first, this failed within a few thousand rounds: the sweeper cleared bits in the
+    /// middle of the count, the race CI's random programs met.)
+    #[test]
+    fn the_sweeper_claims_nothing_while_a_termination_counts_the_mark_bits() {
+        use std::sync::atomic::AtomicBool;
+        let (space, i) = space_with(&[0, 1, 2, 3], &[]);
+        let span = space.span(i).unwrap();
+        let stop = AtomicBool::new(false);
+        /// Stops the sweeper also when the check panics.
+        struct StopOnDrop<'a>(&'a AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Relaxed);
+            }
+        }
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(Relaxed) {
+                    space.finish_sweep();
+                }
+            });
+            let _stop = StopOnDrop(&stop);
+            for _ in 0..20_000 {
+                // The previous generation swept (as at a cycle's start), then a mark.
+                space.finish_sweep();
+                for slot in [0, 1, 2, 3] {
+                    span.alloc_bits(0).fetch_or(1 << slot, Relaxed);
+                    span.try_mark(slot);
+                }
+                space.begin_sweep(Some(4 * 32), true);
+            }
+        });
     }
 }
