@@ -48,17 +48,21 @@ pub(crate) fn trigger(goal: usize, live_bytes: usize) -> usize {
 }
 
 /// The hard goal: how far the heap may grow during a mark that needs more work than
-/// expected before assists stop it (Go: `goal × (1 + GOGC/100)`).
+/// expected before assists stop it (Go: `goal × (1 + GOGC/100)`; with GOGC off Go's
+/// `revise` computes as if GOGC were 100000, which matters when a memory limit makes
+/// the goal finite).
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) fn hard_goal(config: &HeapConfig, goal: usize) -> usize {
-    match config.gogc {
-        Gogc::Off => usize::MAX,
-        Gogc::Percent(p) => {
-            let hard = goal as u128 * (100 + p as u128) / 100;
-            hard.min(usize::MAX as u128) as usize
-        }
-    }
+    let percent = match config.gogc {
+        Gogc::Off => GOGC_OFF_PERCENT,
+        Gogc::Percent(p) => p as u128,
+    };
+    let hard = goal as u128 * (100 + percent) / 100;
+    hard.min(usize::MAX as u128) as usize
 }
+
+/// The GOGC that Go's `revise` assumes when GOGC is off.
+const GOGC_OFF_PERCENT: u128 = 100_000;
 
 #[cfg(test)]
 mod tests {

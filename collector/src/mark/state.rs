@@ -17,6 +17,14 @@ use crate::sync::stats::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering
 /// so that assists are few and their start-up cost amortized.
 pub(crate) const MIN_ASSIST_WORK: u64 = 64 << 10;
 
+/// How far past its (stretched) goal a mark may let the heap run before its assists
+/// owe all the work left (Go's `maxOvershoot` in `revise`).
+const MAX_OVERSHOOT: f64 = 1.1;
+
+/// The least scan work the pacer counts as left (Go's bound in `revise`: marking is
+/// racy, so the work done can pass the most expected).
+const MIN_REMAINING_WORK: f64 = 1000.0;
+
 /// The shared state of a heap's marking.
 #[derive(Default)]
 pub(crate) struct MarkState {
@@ -82,10 +90,20 @@ impl MarkState {
             .store(self.scan_work.load(Relaxed).max(1), Relaxed);
     }
 
-    /// Scan work an allocation of `bytes` owes (Go's `assistWorkPerByte × bytes`): the
-    /// work still expected, spread over the heap growth left before `goal`. Once the
-    /// expected work is exceeded, Go assumes the whole heap may need scanning and lets
-    /// the heap run on to the hard goal `hard_goal`.
+    /// Scan work an allocation of `bytes` owes (Go's `assistWorkPerByte × bytes`, as
+    /// `gcControllerState.revise` prices it, mgcpacer.go): the scan work still expected,
+    /// spread over the heap growth left before the goal.
+    ///
+    /// - Once the mark has done more work than expected, the heap is taken to be growing:
+    ///   the runway the goal gave over the expected work is stretched over the most work
+    ///   the cycle can need (the whole heap it started with; objects allocated black
+    ///   need no scan), and that work becomes the expectation. The stretched goal is
+    ///   capped at `hard_goal` (Go: `goal × (1 + GOGC/100)`, GOGC off counting as
+    ///   100000).
+    /// - Past even that goal, the goal gets 10% more room and the most work is expected.
+    ///
+    /// The work left counts at least 1000 units and the runway at least one byte, as in
+    /// Go: far past the goal an allocation owes all the work there is.
     pub(crate) fn debt_for(
         &self,
         bytes: usize,
@@ -93,15 +111,23 @@ impl MarkState {
         goal: usize,
         hard_goal: usize,
     ) -> i64 {
-        let done = self.scan_work.load(Relaxed);
-        let mut expected = self.expected_work.load(Relaxed);
-        let mut goal = goal;
-        if done >= expected {
-            expected = self.heap_start.load(Relaxed).max(done + MIN_ASSIST_WORK);
-            goal = hard_goal;
+        let done = self.scan_work.load(Relaxed) as f64;
+        let triggered = self.heap_start.load(Relaxed) as f64;
+        let max_work = triggered;
+        let mut expected = self.expected_work.load(Relaxed).max(1) as f64;
+        let mut goal = goal as f64;
+        if done > expected {
+            let stretched = (goal - triggered) / expected * max_work + triggered;
+            expected = max_work;
+            goal = stretched.min(hard_goal as f64);
         }
-        let remaining_work = expected.saturating_sub(done) as f64;
-        let runway = goal.saturating_sub(heap_live).max(MIN_ASSIST_WORK as usize) as f64;
+        let live = heap_live as f64;
+        if live > goal {
+            goal *= MAX_OVERSHOOT;
+            expected = max_work;
+        }
+        let remaining_work = (expected - done).max(MIN_REMAINING_WORK);
+        let runway = (goal - live).max(1.0);
         let debt = bytes as f64 * remaining_work / runway;
         debt.min(i64::MAX as f64 / 4.0) as i64
     }
@@ -140,15 +166,45 @@ mod tests {
     }
 
     #[test]
-    fn past_the_expected_work_the_hard_goal_applies() {
+    fn past_the_expected_work_the_goal_is_stretched_to_the_most_work() {
         let s = MarkState::default();
         s.last_scan_work.store(1 << 20, Relaxed);
-        s.begin(2, 8 << 20);
+        s.begin(2, 4 << 20);
         s.scan_work.store(2 << 20, Relaxed);
-        // Expect the whole start heap (8 MiB), 6 MiB left over 16-4 = 12 MiB of runway.
-        assert_eq!(s.debt_for(1000, 4 << 20, 8 << 20, 16 << 20), 500);
-        // Beyond the hard goal, the runway floors at the minimum assist.
-        assert!(s.debt_for(1000, 20 << 20, 8 << 20, 16 << 20) > 1000);
+        // Triggered at 4 MiB with 4 MiB of runway for 1 MiB of expected work; the most
+        // work is 4 MiB, so the goal stretches to 4 + 4 × 4 = 20 MiB, capped at the hard
+        // goal of 16 MiB: 2 MiB of work left over 16 - 8 = 8 MiB → a quarter per byte.
+        assert_eq!(s.debt_for(1000, 8 << 20, 8 << 20, 16 << 20), 250);
+        // Uncapped (a larger hard goal): 2 MiB over 20 - 8 = 12 MiB.
+        assert_eq!(s.debt_for(1200, 8 << 20, 8 << 20, 64 << 20), 200);
+    }
+
+    #[test]
+    fn past_the_goal_the_pacer_allows_a_ten_percent_overshoot() {
+        let s = MarkState::default();
+        s.last_scan_work.store(1 << 20, Relaxed);
+        s.begin(2, 4 << 20);
+        s.scan_work.store(1 << 19, Relaxed);
+        // Live 8.5 MiB past the 8 MiB goal (work not yet past the expected): the goal
+        // becomes 8.8 MiB and the most work, 4 MiB, is expected: 3.5 MiB left over
+        // 0.3 MiB.
+        let live = (8 << 20) + (1 << 19);
+        let debt = s.debt_for(1000, live, 8 << 20, 16 << 20);
+        assert_eq!(debt, (1000.0 * 3.5 / (8.8 - 8.5)) as i64);
+        // Past the overshoot too, an allocation owes all the work left.
+        assert_eq!(s.debt_for(1, 10 << 20, 8 << 20, 16 << 20), (7 << 19) as i64);
+    }
+
+    #[test]
+    fn with_gogc_off_a_finite_goal_still_bounds_the_stretch() {
+        let s = MarkState::default();
+        s.last_scan_work.store(1 << 20, Relaxed);
+        s.begin(2, 4 << 20);
+        s.scan_work.store(2 << 20, Relaxed);
+        // A memory-limit goal of 8 MiB, GOGC off (hard goal 1001 × 8 MiB): the goal
+        // stretches to 20 MiB as above, not to the hard goal.
+        let hard = 1001 * (8 << 20);
+        assert_eq!(s.debt_for(1200, 8 << 20, 8 << 20, hard), 200);
     }
 
     #[test]
