@@ -4,7 +4,7 @@
 #
 #   scripts/run-suite.sh [--quick]
 #
-# Standard sizes (about 10 minutes on 2 cores in all): gcbench and binary-trees at their
+# Standard sizes (about 20 seconds of runs on 2 cores, after the build): gcbench and binary-trees at their
 # defaults; lru --duration 2; finbench and cleanupbench --objects 1000000; finalizer-chain
 # --length 1000; head-of-line at its defaults and with --cleanup-workers 2; cycles and
 # resurrection at their defaults; exit-flush with --flush explicit and --flush finalizer;
