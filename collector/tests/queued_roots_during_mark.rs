@@ -14,7 +14,7 @@
 
 mod common;
 
-use collector::{Gogc, Heap, HeapConfig, Shape, Yuasa};
+use collector::{Gogc, Heap, HeapConfig, Mutator, Shape, Yuasa};
 use std::sync::mpsc;
 
 /// One reference slot, two data words.
@@ -34,6 +34,26 @@ fn yuasa_heap(cleanup_workers: usize) -> Heap<Yuasa> {
 /// One-shot signals between the test thread and a callback.
 fn signal() -> (mpsc::Sender<()>, mpsc::Receiver<()>) {
     mpsc::channel()
+}
+
+/// With the runner held in the first callback: begins a cycle, lets the runner go on to
+/// take the second entry, finishes the cycle while the second callback waits, and checks
+/// that verification found nothing lost.
+fn cycle_around_the_take(
+    heap: &Heap<Yuasa>,
+    m: &Mutator<Yuasa>,
+    release_first: mpsc::Sender<()>,
+    second_taken: mpsc::Receiver<()>,
+) {
+    m.blocking(|| {
+        let mut c = heap.begin_cycle();
+        release_first.send(()).unwrap();
+        second_taken.recv().unwrap();
+        c.scan_roots();
+        c.mark();
+        c.finish();
+    });
+    assert_eq!(heap.lost_objects(), 0, "{:?}", heap.stats().lost_reports);
 }
 
 #[test]
@@ -67,15 +87,7 @@ fn a_finalizer_taken_during_a_mark_keeps_its_object() {
     drop(second);
     m.gc();
 
-    m.blocking(|| {
-        let mut c = heap.begin_cycle();
-        release_first.send(()).unwrap();
-        second_taken_rx.recv().unwrap();
-        c.scan_roots();
-        c.mark();
-        c.finish();
-    });
-    assert_eq!(heap.lost_objects(), 0, "{:?}", heap.stats().lost_reports);
+    cycle_around_the_take(&heap, &m, release_first, second_taken_rx);
     release_second.send(()).unwrap();
     assert_eq!(
         seen_rx.recv().ok(),
@@ -117,15 +129,7 @@ fn a_cleanup_taken_during_a_mark_keeps_its_environment() {
     drop((second, env));
     m.gc();
 
-    m.blocking(|| {
-        let mut c = heap.begin_cycle();
-        release_first.send(()).unwrap();
-        second_taken_rx.recv().unwrap();
-        c.scan_roots();
-        c.mark();
-        c.finish();
-    });
-    assert_eq!(heap.lost_objects(), 0, "{:?}", heap.stats().lost_reports);
+    cycle_around_the_take(&heap, &m, release_first, second_taken_rx);
     release_second.send(()).unwrap();
     assert_eq!(
         seen_rx.recv().ok(),

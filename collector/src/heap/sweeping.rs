@@ -520,21 +520,28 @@ mod tests {
         assert_eq!(space.unswept_spans(), 0);
     }
 
+    /// A span (slots 0 and 1 allocated, 1 marked) made unswept, popped by a sweeper
+    /// that goes no further (`sweep_one`'s pop), then the sweep finished by another
+    /// thread: returns the space, the span and the generation of the pop.
+    fn popped_then_finished() -> (Space, usize, u32) {
+        let (space, i) = space_with(&[0, 1], &[1]);
+        space.begin_sweep(Some(32), true);
+        let (popped, h) = space
+            .pop_unswept(|pools| pools.unswept[SC.index()].pop())
+            .unwrap();
+        assert_eq!(popped.index, i);
+        space.finish_sweep();
+        (space, i, h)
+    }
+
     /// The lost-object race the random programs found: the background sweeper has taken
     /// a span off its unswept list but not claimed it yet when the next cycle finishes
     /// the sweep. `finish_sweep` must not return with that span unswept (the late sweep
     /// would clear the new cycle's mark bits); it sweeps it itself.
     #[test]
     fn finish_sweep_sweeps_a_span_taken_off_its_list_but_not_claimed() {
-        let (space, i) = space_with(&[0, 1], &[1]);
+        let (space, i, h) = popped_then_finished();
         let span = space.span(i).unwrap();
-        space.begin_sweep(Some(32), true);
-        // The sweeper's pop (`sweep_one`), and nothing more yet.
-        let (popped, h) = space
-            .pop_unswept(|pools| pools.unswept[SC.index()].pop())
-            .unwrap();
-        assert_eq!(popped.index, i);
-        space.finish_sweep();
         assert!(!space.is_unswept(span), "finish_sweep left a span unswept");
         assert!(span.is_allocated(1) && !span.is_allocated(0));
         // The next mark sets a bit; the sweeper's late claim must fail and clear nothing.
@@ -549,14 +556,8 @@ mod tests {
     /// unswept again, listed again, and swept by whoever pops it there).
     #[test]
     fn a_pop_from_an_earlier_generation_claims_nothing_after_the_next_termination() {
-        let (space, i) = space_with(&[0, 1], &[1]);
+        let (space, i, h) = popped_then_finished();
         let span = space.span(i).unwrap();
-        space.begin_sweep(Some(32), true);
-        let (popped, h) = space
-            .pop_unswept(|pools| pools.unswept[SC.index()].pop())
-            .unwrap();
-        assert_eq!(popped.index, i);
-        space.finish_sweep();
         assert!(span.try_mark(1));
         space.begin_sweep(Some(32), true);
         assert!(space.is_unswept(span));
