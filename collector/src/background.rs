@@ -15,6 +15,8 @@ struct State {
     in_cycle: bool,
     /// The running cycle has begun its work (for the GC thread: marking is on).
     started: bool,
+    /// Cycles that have begun their work so far (a waiter compares it with what it saw).
+    starts: u64,
     exit: bool,
     thread: Option<JoinHandle<()>>,
 }
@@ -69,17 +71,35 @@ impl Background {
 
     /// The thread's side: the cycle has begun its work.
     pub(crate) fn started(&self) {
-        self.lock().started = true;
+        let mut g = self.lock();
+        g.started = true;
+        g.starts += 1;
+        drop(g);
         self.cv.notify_all();
     }
 
-    /// Waits until the requested cycle has begun its work, or none is requested or
-    /// running.
-    pub(crate) fn wait_started(&self) {
+    /// How many cycles have begun their work so far (see [`Background::wait_started_after`]).
+    pub(crate) fn starts(&self) -> u64 {
+        self.lock().starts
+    }
+
+    /// Waits until a cycle begins its work after `seen` (a value of
+    /// [`Background::starts`]), or none is requested or running.
+    ///
+    /// A count, not the running cycle's `started`: between a cycle's mark termination
+    /// and the thread's `cycle_done` that flag still says "started", and a waiter that
+    /// trusted it went on allocating past the goal with marking off for as long as the
+    /// GC thread went unscheduled (under valgrind: four times the goal, with no cycle).
+    pub(crate) fn wait_started_after(&self, seen: u64) {
         let mut g = self.lock();
-        while (g.requested || g.in_cycle) && !g.started && !g.exit {
+        while Self::start_pending(&g, seen) {
             g = self.cv.wait(g).unwrap_or_else(|p| p.into_inner());
         }
+    }
+
+    /// Whether a waiter that saw `seen` starts must go on waiting.
+    fn start_pending(g: &State, seen: u64) -> bool {
+        (g.requested || g.in_cycle) && g.starts == seen && !g.exit
     }
 
     /// Waits until no cycle is requested or running.
@@ -132,5 +152,40 @@ impl Background {
                 let _ = t.join();
             }
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A mutator past the goal waits for a cycle to begin. In the window between a
+    /// cycle's mark termination and the thread's `cycle_done`, the running cycle has
+    /// begun already, yet no mark is on: the wait must be for the next cycle (asked for
+    /// with `request_again`), not satisfied by the ending one.
+    #[test]
+    fn a_waiter_in_a_cycles_last_moments_waits_for_the_next_one() {
+        let bg = Background::default();
+        assert!(bg.request());
+        assert!(bg.next_request());
+        bg.started();
+        // The mark is over; the thread has not called `cycle_done` yet.
+        let seen = bg.starts();
+        bg.request_again();
+        let pending = || Background::start_pending(&bg.lock(), seen);
+        assert!(pending(), "the ending cycle satisfied the wait");
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| bg.wait_started_after(seen));
+            bg.cycle_done();
+            assert!(pending(), "no cycle requested after the ending one");
+            assert!(bg.next_request(), "the follow-up request is taken");
+            assert!(pending());
+            bg.started();
+            assert!(!pending());
+            waiter.join().unwrap();
+        });
+        // With nothing requested or running, the wait returns at once.
+        bg.cycle_done();
+        bg.wait_started_after(bg.starts());
     }
 }

@@ -253,15 +253,20 @@ impl<B: Barrier> Mutator<B> {
             // Go's trigger: the background GC thread runs the cycle while this mutator
             // goes on allocating (paying assists).
             if live >= self.core.trigger.load(Relaxed) {
+                let bg = &self.core.background;
+                let seen = bg.starts();
                 (self.core.request_background)(&self.core);
                 // Go starts the cycle on the allocating goroutine itself; here the GC
                 // thread does, so a mutator already past the goal waits for marking to
                 // begin (from then on assists pace it) rather than outrun a GC thread
-                // that has not been scheduled yet.
+                // that has not been scheduled yet. If a cycle is ending (its mark is
+                // over, the thread has not taken a new request yet), this asks for the
+                // next one and waits for it to begin.
                 if live >= self.core.goal.load(Relaxed)
                     && self.core.flags.load(Relaxed) & FLAG_MARKING == 0
                 {
-                    self.blocking(|| self.core.background.wait_started());
+                    bg.request_again();
+                    self.blocking(|| bg.wait_started_after(seen));
                 }
             }
             return;
