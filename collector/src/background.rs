@@ -13,9 +13,8 @@ use std::thread::JoinHandle;
 struct State {
     requested: bool,
     in_cycle: bool,
-    /// The running cycle has begun its work (for the GC thread: marking is on).
-    started: bool,
-    /// Cycles that have begun their work so far (a waiter compares it with what it saw).
+    /// Cycles that have begun their work so far (for the GC thread: turned marking on); a
+    /// waiter compares it with what it saw.
     starts: u64,
     exit: bool,
     thread: Option<JoinHandle<()>>,
@@ -71,10 +70,7 @@ impl Background {
 
     /// The thread's side: the cycle has begun its work.
     pub(crate) fn started(&self) {
-        let mut g = self.lock();
-        g.started = true;
-        g.starts += 1;
-        drop(g);
+        self.lock().starts += 1;
         self.cv.notify_all();
     }
 
@@ -86,8 +82,8 @@ impl Background {
     /// Waits until a cycle begins its work after `seen` (a value of
     /// [`Background::starts`]), or none is requested or running.
     ///
-    /// A count, not the running cycle's `started`: between a cycle's mark termination
-    /// and the thread's `cycle_done` that flag still says "started", and a waiter that
+    /// A count, not a flag of the running cycle: between a cycle's mark termination and
+    /// the thread's `cycle_done` such a flag still said "started", and a waiter that
     /// trusted it went on allocating past the goal with marking off for as long as the
     /// GC thread went unscheduled (under valgrind: four times the goal, with no cycle).
     pub(crate) fn wait_started_after(&self, seen: u64) {
@@ -128,7 +124,6 @@ impl Background {
     pub(crate) fn cycle_done(&self) {
         let mut g = self.lock();
         g.in_cycle = false;
-        g.started = false;
         drop(g);
         self.cv.notify_all();
     }
