@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+step "structure: imports run one way, the shim, file and function sizes"
+python3 scripts/check-structure.py
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -6,8 +6,8 @@
 // Under loom no background thread exists: cycles run inline.
 #![cfg_attr(loom, allow(dead_code))]
 
-use std::sync::{Condvar, Mutex};
-use std::thread::JoinHandle;
+use crate::sync::unmodelled::thread::JoinHandle;
+use crate::sync::unmodelled::{lock, Condvar, Mutex, MutexGuard};
 
 #[derive(Default)]
 struct State {
@@ -28,8 +28,8 @@ pub(crate) struct Background {
 }
 
 impl Background {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
     }
 
     /// Starts the thread with `spawn` unless it runs already (or the heap is stopping).
@@ -143,7 +143,7 @@ impl Background {
         };
         self.cv.notify_all();
         if let Some(t) = t {
-            if t.thread().id() != std::thread::current().id() {
+            if t.thread().id() != crate::sync::unmodelled::thread::current().id() {
                 let _ = t.join();
             }
         }
@@ -169,7 +169,7 @@ mod tests {
         bg.request_again();
         let pending = || Background::start_pending(&bg.lock(), seen);
         assert!(pending(), "the ending cycle satisfied the wait");
-        std::thread::scope(|s| {
+        crate::sync::unmodelled::thread::scope(|s| {
             let waiter = s.spawn(|| bg.wait_started_after(seen));
             bg.cycle_done();
             assert!(pending(), "no cycle requested after the ending one");

@@ -1,9 +1,13 @@
-//! Write barriers: what a reference store must *shade* (grey) while marking is on, so
-//! that a concurrent mark loses nothing. Each barrier is a type, and mutators, handles
-//! and heaps are generic over it, so every barrier compiles to its own code and `NoBarrier`
-//! pays nothing (`../shared/DESIGN.md`, "Concurrency protocol"; Go: `mbarrier.go`).
+//! Write-barrier policies: what a reference store must *shade* (grey) while marking is
+//! on, and the root scanning each policy needs, so that a concurrent mark loses nothing.
+//! Each barrier is a type, and mutators, handles and heaps are generic over it, so every
+//! barrier compiles to its own code and `NoBarrier` pays nothing (Go: `mbarrier.go`).
+//! The store path that applies a policy is `mutator::write_barrier`.
 //!
-//! Each barrier comes with the root scanning it needs (the collector reads [`BarrierKind`]):
+//! Invariant: a barrier's [`Barrier::shade`] together with its [`RootRules`] keeps the
+//! weak tri-colour invariant for a mark that scans roots as the rules say (`NoBarrier`
+//! excepted: it exists to show the loss). Each barrier and its rules, which the cycle
+//! controller reads from [`Barrier::ROOTS`] and never from the barrier's name:
 //! - [`Dijkstra`] (insertion): shade the new value. Roots are scanned concurrently and
 //!   rescanned at mark termination, since a root written after its scan is unprotected.
 //! - [`Yuasa`] (deletion, snapshot-at-the-beginning): shade the old value. All roots are
@@ -71,10 +75,34 @@ mod sealed {
     pub trait Sealed {}
 }
 
+/// The root scanning a barrier needs (the cycle controller's only view of the barrier).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RootRules {
+    /// Every mutator's roots are taken in the pause that starts marking
+    /// (snapshot-at-the-beginning) instead of scanned concurrently afterwards.
+    pub snapshot_at_start: bool,
+    /// Every mutator's roots are scanned again in the mark termination pause (a root
+    /// written after its concurrent scan is otherwise unprotected).
+    pub rescan_at_termination: bool,
+}
+
+/// Roots scanned once, concurrently, each mutator at a handshake; no rescan.
+const SCAN_ONCE: RootRules = RootRules {
+    snapshot_at_start: false,
+    rescan_at_termination: false,
+};
+
 /// A write barrier, as a type parameter of heaps, mutators and handles.
 pub trait Barrier: sealed::Sealed + Copy + Default + fmt::Debug + Send + Sync + 'static {
     /// The barrier as a value.
     const KIND: BarrierKind;
+
+    /// The root scanning this barrier needs.
+    const ROOTS: RootRules;
+
+    /// Whether the store's slow path shades anything at all (false only for
+    /// [`NoBarrier`], whose stores then cost nothing beyond the store).
+    const SHADES: bool = true;
 
     /// The reference words a store of `new` over `old` must shade while marking is on,
     /// given whether the writing mutator's roots have been scanned this cycle (`0` for
@@ -83,13 +111,16 @@ pub trait Barrier: sealed::Sealed + Copy + Default + fmt::Debug + Send + Sync + 
 }
 
 macro_rules! barrier {
-    ($(#[$doc:meta])* $name:ident, $kind:ident, |$old:ident, $new:ident, $scanned:ident| $body:expr) => {
+    ($(#[$doc:meta])* $name:ident, $kind:ident, $roots:expr, $shades:expr,
+     |$old:ident, $new:ident, $scanned:ident| $body:expr) => {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
         pub struct $name;
         impl sealed::Sealed for $name {}
         impl Barrier for $name {
             const KIND: BarrierKind = BarrierKind::$kind;
+            const ROOTS: RootRules = $roots;
+            const SHADES: bool = $shades;
             #[inline(always)]
             fn shade($old: usize, $new: usize, $scanned: bool) -> [usize; 2] {
                 $body
@@ -100,19 +131,23 @@ macro_rules! barrier {
 
 barrier!(
     /// Go's hybrid barrier: shade old; shade new while the writer's roots are unscanned.
-    Hybrid, Hybrid, |old, new, scanned| [old, if scanned { 0 } else { new }]
+    Hybrid, Hybrid, SCAN_ONCE, true, |old, new, scanned| [old, if scanned { 0 } else { new }]
 );
 barrier!(
     /// Dijkstra's insertion barrier: shade new.
-    Dijkstra, Dijkstra, |_old, new, _scanned| [0, new]
+    Dijkstra, Dijkstra,
+    RootRules { snapshot_at_start: false, rescan_at_termination: true }, true,
+    |_old, new, _scanned| [0, new]
 );
 barrier!(
     /// Yuasa's deletion barrier: shade old.
-    Yuasa, Yuasa, |old, _new, _scanned| [old, 0]
+    Yuasa, Yuasa,
+    RootRules { snapshot_at_start: true, rescan_at_termination: false }, true,
+    |old, _new, _scanned| [old, 0]
 );
 barrier!(
     /// No barrier: the ablation that shows what barriers are for.
-    NoBarrier, None, |_old, _new, _scanned| [0, 0]
+    NoBarrier, None, SCAN_ONCE, false, |_old, _new, _scanned| [0, 0]
 );
 
 #[cfg(test)]

@@ -170,7 +170,7 @@ pub fn default_gomaxprocs() -> usize {
     #[cfg(loom)]
     return 1;
     #[cfg(not(loom))]
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    crate::sync::unmodelled::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The default page size: 8 KiB as in Go, or 64 bytes under loom so that a modelled heap

@@ -8,7 +8,7 @@
 //! block is reported too: a neighbour in the block can keep it alive (S51). A stopped
 //! cleanup is no longer a special, so it is never reported; a self-pointer is not a path.
 //!
-//! Report format, one line each (at most [`MAX_LEAK_REPORTS`] kept, all counted):
+//! Report format, one line each (at most [`crate::telemetry::MAX_LEAK_REPORTS`] kept, all counted):
 //!
 //! ```text
 //! leak check: cycle <n>: <finalizer|cleanup> on <object> is reachable from its <finalizer|cleanup>: <root> -> <ref> [slot <i>] -> … -> <object>
@@ -26,9 +26,6 @@ use crate::heap::Space;
 use crate::mark::load_racy;
 use crate::object::Ref;
 use std::collections::{HashMap, VecDeque};
-
-/// How many leak reports are kept.
-pub const MAX_LEAK_REPORTS: usize = 50;
 
 /// One special's trace roots: the first step of each path, labelled.
 struct Start {
@@ -98,9 +95,9 @@ pub(crate) fn check(space: &Space, cycle: u64) -> (Vec<String>, String) {
             }
         });
     }
-    let pending = |c: &crate::heap::specials::CallbackCounters| {
-        let queued = c.queued.load(std::sync::atomic::Ordering::Relaxed);
-        queued.saturating_sub(c.executed.load(std::sync::atomic::Ordering::Relaxed))
+    let pending = |c: &crate::callbacks::queue::CallbackCounters| {
+        let queued = c.queued.load(crate::sync::unmodelled::Ordering::Relaxed);
+        queued.saturating_sub(c.executed.load(crate::sync::unmodelled::Ordering::Relaxed))
     };
     let queue = format!(
         "checkfinalizers: queue: {} finalizers + {} cleanups",

@@ -1,16 +1,18 @@
 //! # collector
 //!
-//! A garbage-collector research testbed that reproduces Go's finalizers, cleanups and
-//! `runtime.KeepAlive` on a tri-color mark–sweep collector (see the repository's
-//! `DESIGN.md` and `SEMANTICS.md`).
+//! A garbage-collector research testbed that reproduces Go's finalizers, cleanups, weak
+//! pointers and `runtime.KeepAlive` on a concurrent tri-color mark–sweep collector (the
+//! repository's README is the tour; `SEMANTICS` item numbers S1–S63 cited in the code are
+//! the behaviours reproduced).
 //!
 //! The heap holds objects of registered [`Shape`]s in spans of Go's size classes.
 //! Threads reach it through a [`Mutator`] each, and hold objects only through
 //! [`Handle`]s — roots the collector sees. A cycle runs automatically when the heap
-//! reaches the GOGC goal, or on [`Mutator::gc`] / [`Heap::gc`] (Go's `runtime.GC()`):
-//! stop-the-world by default, or concurrently (`HeapConfig::concurrent`) with the heap's
-//! write barrier ([`Hybrid`], [`Dijkstra`], [`Yuasa`] or [`NoBarrier`], a type parameter)
-//! protecting the mark; [`Heap::begin_cycle`] lets a caller step a concurrent cycle.
+//! reaches its trigger, or on [`Mutator::gc`] / [`Heap::gc`] (Go's `runtime.GC()`):
+//! concurrently by default, with the heap's write barrier ([`Hybrid`], [`Dijkstra`],
+//! [`Yuasa`] or [`NoBarrier`], a type parameter) protecting the mark, or in one pause
+//! (`HeapConfig::concurrent = false`, Go's `gcstoptheworld=1`); [`Heap::begin_cycle`]
+//! lets a caller step a concurrent cycle.
 //!
 //! ```
 //! use collector::{Heap, HeapConfig, Shape};
@@ -26,17 +28,48 @@
 //! assert_eq!(parent.get(0).unwrap().read(0), 42);
 //! ```
 //!
-//! Module map, bottom up (imports run one way): `sync` (the loom/std shim), `config`,
-//! `size_class`, `object`, `telemetry` → `barrier`, `mark::pool` (the grey-work pool) →
-//! `heap` (spans, span table, allocation caches) → `mutator` (handles, roots, safepoints,
-//! the world and its handshakes) → `mark` (tracing, the grey pool, background workers,
-//! assists) → `sweep`, `verify` → `pacer`, `cycle` → this file. The one call upward is
-//! the allocation slow path paying a mark assist (`mark::assist`).
+//! ## Module map
+//!
+//! Every module, bottom up. A file imports only modules listed before it, so each can be
+//! read knowing only what is above it in this list, and no two files import each other;
+//! `scripts/check-structure.py` (run by `scripts/test.sh`) checks this list against the
+//! real imports, and that no file but `sync` names `std::sync` or `std::thread`.
+//!
+//! 1. `sync`, `config`, `size_class`, `object`, `telemetry`, `gctrace`, `background`,
+//!    `pacer` — foundations: the loom/std shim, configuration, Go's size classes,
+//!    references and shapes, counters and records, Go's gctrace line, the service
+//!    threads' mailbox, the GOGC goal and trigger.
+//! 2. `barrier`, `mark::pool`, `mark::state` — the barrier policies and their root
+//!    rules, the grey-work pool, the mark's shared ledger.
+//! 3. `heap::specials`, `callbacks::queue`, `heap::span`, `heap::span_table`,
+//!    `heap::cache`, `heap`, `heap::special_deaths`, `heap::sweeping` — the heap:
+//!    specials on spans, the finalizer and cleanup queues the sweep fills, spans, the
+//!    span table, allocation caches, the space, what a dead object's specials become,
+//!    and span sweeping by generation.
+//! 4. `world::roots`, `world::mutator_state`, `world` — what the collector may read of
+//!    a mutator, and the registry with its stop-the-world handshake.
+//! 5. `mark`, `mark::assist`, `leakcheck` — tracing, mark assists, the leak checker.
+//! 6. `cycle::phase`, `core` — the GC phases as a type, and the heap core every thread
+//!    shares.
+//! 7. `mark::workers`, `sweep`, `verify`, `cycle::pause`, `cycle::roots`,
+//!    `cycle::termination`, `cycle::concurrent`, `cycle`, `cycle::service` — background
+//!    mark workers, the stop-the-world sweep, checkmark verification, and the cycle
+//!    controller (pauses, root scanning, termination, the concurrent cycle, `gc()`, the
+//!    background GC thread and sweeper).
+//! 8. `mutator`, `mutator::handle`, `mutator::write_barrier`, `mutator::alloc` —
+//!    mutators, handles, the write barrier's store path, allocation (which starts
+//!    cycles and pays assists).
+//! 9. `callbacks::runner`, `callbacks`, `callbacks::finalizer`, `callbacks::cleanup`,
+//!    `callbacks::weak` — callback runner threads, then finalizers, cleanups and weak
+//!    handles as the API offers them.
+//!
+//! This file, the crate root, comes last: [`Heap`] and the public re-exports.
 
 mod background;
 mod barrier;
 mod callbacks;
 mod config;
+mod core;
 mod cycle;
 pub mod gctrace;
 mod heap;
@@ -50,26 +83,29 @@ mod sweep;
 mod sync;
 mod telemetry;
 mod verify;
+mod world;
 
 pub use barrier::{Barrier, BarrierKind, Dijkstra, Hybrid, NoBarrier, Yuasa};
+pub use callbacks::cleanup::Cleanup;
 pub use callbacks::cleanup::CleanupEnv;
+pub use callbacks::queue::RUNNER_EXIT_WAIT;
 pub use callbacks::runner::CLEANUP_STALL;
-pub use callbacks::{keep_alive, CallbackStats, Cleanup, WeakHandle};
+pub use callbacks::weak::WeakHandle;
+pub use callbacks::{keep_alive, CallbackStats};
 #[cfg(loom)]
 pub use config::LoomFaults;
 pub use config::{default_gomaxprocs, CallbackPanic, Gogc, HeapConfig, DEFAULT_PAGE_BYTES};
-pub use cycle::ConcurrentCycle;
-pub use heap::specials::RUNNER_EXIT_WAIT;
+pub use cycle::concurrent::ConcurrentCycle;
 pub use heap::{BadRef, OutOfMemory};
 pub use mutator::handle::{Global, Handle, InteriorHandle};
 pub use mutator::Mutator;
 pub use object::{Ref, Shape, POISON, WORD_BYTES};
 pub use telemetry::{CycleReason, CycleRecord, PauseRecord, MAX_LOST_REPORTS};
 
-use mutator::world::{running_mutator_on_this_thread, World, FLAG_SHUTDOWN};
-use mutator::HeapCore;
-use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
-use sync::{stats::Ordering as StatOrdering, Arc, AtomicU32, AtomicUsize, Mutex, Ordering::*};
+use crate::core::HeapCore;
+use crate::sync::unmodelled::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
+use sync::{unmodelled::Ordering as StatOrdering, Arc, AtomicU32, AtomicUsize, Mutex, Ordering::*};
+use world::{running_mutator_on_this_thread, World, FLAG_SHUTDOWN};
 
 static NEXT_HEAP_ID: StdAtomicU64 = StdAtomicU64::new(1);
 
@@ -165,6 +201,7 @@ impl<B: Barrier> Heap<B> {
             world: World::new(id),
             telemetry: telemetry::Telemetry::new(),
             cycle_lock: Mutex::new(()),
+            phase: Default::default(),
             goal: AtomicUsize::new(goal),
             barrier: B::KIND,
             shaded: Default::default(),
@@ -172,8 +209,7 @@ impl<B: Barrier> Heap<B> {
             trigger: AtomicUsize::new(pacer::trigger(goal, 0)),
             background: Default::default(),
             sweeper: Default::default(),
-            collect: cycle::collect,
-            request_background: cycle::request_background,
+            roots: B::ROOTS,
         };
         Ok(Heap {
             core: Arc::new(core),
@@ -202,7 +238,7 @@ impl<B: Barrier> Heap<B> {
     pub fn gc(&self) {
         self.core.check_live();
         self.core.refuse_running_caller("Heap::gc");
-        (self.core.collect)(&self.core, CycleReason::Forced);
+        cycle::collect(&self.core, CycleReason::Forced);
     }
 
     /// Waits until the background GC thread has no cycle requested or running (concurrent
@@ -247,7 +283,7 @@ impl<B: Barrier> Heap<B> {
     pub fn begin_cycle(&self) -> ConcurrentCycle<'_> {
         self.core.check_live();
         self.core.refuse_running_caller("Heap::begin_cycle");
-        let guard = mutator::cycle_guard(&self.core);
+        let guard = core::cycle_guard(&self.core);
         ConcurrentCycle::begin_locked(&self.core, guard, CycleReason::Forced)
     }
 
@@ -303,7 +339,7 @@ impl<B: Barrier> Heap<B> {
     pub fn stats(&self) -> HeapStats {
         let c = &self.core;
         let t = &c.telemetry;
-        let (leak_reports, leak_queue_line) = telemetry::lock_std(&t.leak_reports).clone();
+        let (leak_reports, leak_queue_line) = sync::unmodelled::lock(&t.leak_reports).clone();
         HeapStats {
             gc_cycles: t.cycles.load(StatOrdering::Relaxed),
             heap_live_bytes: c.space.heap_live() as u64,
@@ -311,9 +347,9 @@ impl<B: Barrier> Heap<B> {
             heap_goal_bytes: c.goal.load(Relaxed) as u64,
             cycles_checked: t.cycles_checked.load(StatOrdering::Relaxed),
             lost_objects: t.lost_objects.load(StatOrdering::Relaxed),
-            lost_reports: telemetry::lock_std(&t.lost_reports).clone(),
-            pauses: telemetry::lock_std(&t.pauses).clone(),
-            cycles: telemetry::lock_std(&t.cycle_log).clone(),
+            lost_reports: sync::unmodelled::lock(&t.lost_reports).clone(),
+            pauses: sync::unmodelled::lock(&t.pauses).clone(),
+            cycles: sync::unmodelled::lock(&t.cycle_log).clone(),
             mutators: c.world.mutator_count(),
             spans: c.space.span_counts(),
             unswept_spans: c.space.unswept_spans(),
@@ -324,5 +360,33 @@ impl<B: Barrier> Heap<B> {
             leak_reports,
             leak_queue_line,
         }
+    }
+}
+
+#[cfg(loom)]
+impl<B: Barrier> Heap<B> {
+    /// Runs a cleanup worker on the calling thread (loom builds, where the heap starts no
+    /// runner threads): the worker threads' own loop, which parks until cleanups are
+    /// queued, runs them, and parks again, until [`crate::Heap::shutdown`].
+    pub fn run_cleanup_worker(&self) {
+        callbacks::runner::serve_inline::<B, _>(
+            &self.core,
+            |q| &q.cleanups,
+            |m| {
+                m.run_cleanups();
+            },
+        );
+    }
+
+    /// Runs the finalizer thread's loop on the calling thread (loom builds), as
+    /// [`crate::Heap::run_cleanup_worker`] does for cleanups.
+    pub fn run_finalizer_thread(&self) {
+        callbacks::runner::serve_inline::<B, _>(
+            &self.core,
+            |q| &q.finalizers,
+            |m| {
+                m.run_finalizers();
+            },
+        );
     }
 }

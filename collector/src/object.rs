@@ -7,8 +7,7 @@
 
 use std::fmt;
 
-/// The bytes in a heap word.
-pub const WORD_BYTES: usize = std::mem::size_of::<usize>();
+pub use crate::size_class::WORD_BYTES;
 
 /// The value written into every word of a freed slot when verification is on. Reading it
 /// back as a reference is reported as a use of a freed object.

@@ -5,7 +5,8 @@
 //! class 0). Pages per span are chosen as Go's generator does in spirit: the fewest pages
 //! whose tail waste is at most 1/8 of the span.
 
-use crate::object::WORD_BYTES;
+/// Bytes in a heap word: a reference slot or a data word.
+pub const WORD_BYTES: usize = std::mem::size_of::<usize>();
 
 /// Object sizes in bytes, indexed by size class; class 0 means "large".
 pub(crate) const CLASS_BYTES: [u32; 68] = [

@@ -1,15 +1,18 @@
 //! Sweeping: freeing every allocated but unmarked object, turning mark bits into the next
 //! allocation bits, rebuilding the partial-span lists and returning empty spans to the
 //! page pool. With verification on, freed slots are poisoned so that a stale reference
-//! is caught when it is used. In this stop-the-world collector it runs inside the pause.
+//! is caught when it is used. This file is the stop-the-world heap's sweep, inside the
+//! pause; a concurrent heap sweeps lazily by generation (`heap::sweeping`), in the
+//! background (`cycle::service`) and on allocation.
 
+use crate::core::HeapCore;
 use crate::heap::span::SpanKind;
+use crate::heap::special_deaths::sweep_specials;
 use crate::heap::sweeping::{free_slot, sweep_small};
 use crate::heap::SweptLists;
-use crate::mutator::world::Stopped;
-use crate::mutator::HeapCore;
 use crate::object::WORD_BYTES;
 use crate::sync::Ordering::*;
+use crate::world::Stopped;
 
 /// What a sweep found.
 #[derive(Clone, Copy, Debug, Default)]
@@ -30,7 +33,7 @@ pub(crate) fn sweep_all(core: &HeapCore, _stopped: &Stopped<'_>) -> SweepResult 
     for i in 0..space.table.len() {
         let Some(span) = space.span(i) else { continue };
         if matches!(span.kind(), SpanKind::Small | SpanKind::Large) {
-            crate::heap::specials::sweep_specials(span, space);
+            sweep_specials(span, space);
         }
         match span.kind() {
             SpanKind::Free | SpanKind::Immortal => {}

@@ -1,12 +1,15 @@
 //! The synchronization shim: the only file in `collector` that names `std::sync` or
-//! `std::thread`.
+//! `std::thread` (`scripts/check-structure.py` fails on any other).
 //!
 //! In normal builds it re-exports the standard library's primitives; under `--cfg loom`
 //! it re-exports loom's, so the collector's real code can be model-checked. Everything
-//! concurrent in the collector (heap words, bitmaps, handshakes) goes through here.
+//! concurrent in the collector (heap words, bitmaps, handshakes, callback queues and
+//! their runners' flags) goes through here.
 //!
-//! Telemetry counters that loom need not explore use [`stats`], which stays on `std`
-//! atomics in every build.
+//! What loom must not see goes through [`unmodelled`], which is `std` in every build:
+//! telemetry counters and process-wide ids, and the threads and mailboxes of the
+//! services that never run under loom (the background GC thread, the sweeper, mark
+//! workers, the parallel phases' scoped threads).
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
@@ -28,10 +31,27 @@ pub(crate) fn yield_now() {
     std::thread::yield_now();
 }
 
-/// Atomics that are never modelled by loom: telemetry counters and process-wide ids.
-pub(crate) mod stats {
-    #[cfg_attr(loom, allow(unused_imports))]
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+/// The standard library's primitives in every build, for what loom never explores:
+/// telemetry counters, process-wide ids, and the threads of services that do not run
+/// under loom.
+#[cfg_attr(loom, allow(unused_imports))]
+pub(crate) mod unmodelled {
+    pub(crate) use std::sync::atomic::{
+        AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+    };
+    #[cfg(test)]
+    pub(crate) use std::sync::mpsc;
+    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+    pub(crate) use std::thread;
+
+    /// Locks a standard mutex, treating poisoning as [`super::lock`] does.
+    #[cfg(loom)]
+    pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    #[cfg(not(loom))]
+    pub(crate) use super::lock;
 }
 
 /// Locks a mutex, treating poisoning as recoverable: the collector's own state behind a

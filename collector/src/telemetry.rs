@@ -2,8 +2,8 @@
 //! pause with its time-to-safepoint, verification results — kept off the hot paths
 //! (recorded only inside pauses and slow paths) and on `std` atomics in every build.
 
-use crate::sync::stats::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use crate::sync::unmodelled::{lock, Mutex};
+use crate::sync::unmodelled::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// Why a cycle ran.
@@ -116,6 +116,9 @@ pub(crate) struct Telemetry {
 /// How many lost-object reports are kept (Go's checkfinalizers keeps 50 too).
 pub const MAX_LOST_REPORTS: usize = 50;
 
+/// How many leak checker reports are kept (all are counted).
+pub const MAX_LEAK_REPORTS: usize = 50;
+
 impl Telemetry {
     pub(crate) fn new() -> Telemetry {
         Telemetry {
@@ -138,20 +141,20 @@ impl Telemetry {
     }
 
     pub(crate) fn record_pause(&self, p: PauseRecord) {
-        lock_std(&self.pauses).push(p);
+        lock(&self.pauses).push(p);
     }
 
     pub(crate) fn record_cycle(&self, c: CycleRecord) {
-        lock_std(&self.cycle_log).push(c);
+        lock(&self.cycle_log).push(c);
     }
 
     /// Records one cycle's leak checker output; prints the first reports (as Go prints
     /// its first 50) and the queue line.
     pub(crate) fn record_leaks(&self, reports: Vec<String>, queue: String) {
         self.leaks_found.fetch_add(reports.len() as u64, Relaxed);
-        let mut g = lock_std(&self.leak_reports);
+        let mut g = lock(&self.leak_reports);
         for r in reports {
-            if g.0.len() < crate::leakcheck::MAX_LEAK_REPORTS {
+            if g.0.len() < MAX_LEAK_REPORTS {
                 stderr_line(format_args!("{r}"));
                 g.0.push(r);
             }
@@ -162,7 +165,7 @@ impl Telemetry {
 
     pub(crate) fn record_lost(&self, report: String) {
         self.lost_objects.fetch_add(1, Relaxed);
-        let mut r = lock_std(&self.lost_reports);
+        let mut r = lock(&self.lost_reports);
         if r.len() < MAX_LOST_REPORTS {
             stderr_line(format_args!("collector: checkmark: {report}"));
             r.push(report);
@@ -182,10 +185,6 @@ pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-pub(crate) fn lock_std<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,7 +196,7 @@ mod tests {
             t.record_lost(format!("lost {i}"));
         }
         assert_eq!(t.lost_objects.load(Relaxed), (MAX_LOST_REPORTS + 10) as u64);
-        let r = lock_std(&t.lost_reports);
+        let r = lock(&t.lost_reports);
         assert_eq!(r.len(), MAX_LOST_REPORTS);
         assert_eq!(r[0], "lost 0");
     }

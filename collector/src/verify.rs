@@ -5,11 +5,11 @@
 //! reference to a slot that was already freed (a stale reference, caught thanks to the
 //! poison written into freed slots) is reported the same way.
 
+use crate::core::HeapCore;
 use crate::heap::span::SpanKind;
 use crate::mark::{for_each_global, load_racy};
-use crate::mutator::world::Stopped;
-use crate::mutator::HeapCore;
 use crate::object::Ref;
+use crate::world::Stopped;
 
 /// Re-traces the heap; returns the number of lost objects found (each also recorded in
 /// telemetry with its edge).
@@ -148,9 +148,9 @@ mod tests {
     #[test]
     fn checkmark_reports_an_unmarked_reachable_object_with_its_edge() {
         let heap = heap();
-        std::thread::scope(|s| {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        crate::sync::unmodelled::thread::scope(|s| {
+            let (tx, rx) = crate::sync::unmodelled::mpsc::channel();
+            let (done_tx, done_rx) = crate::sync::unmodelled::mpsc::channel::<()>();
             let h = heap.clone();
             s.spawn(move || {
                 let m = h.mutator();
@@ -187,9 +187,9 @@ mod tests {
     #[test]
     fn storing_a_handle_whose_object_was_freed_panics() {
         let heap = heap();
-        std::thread::scope(|s| {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        crate::sync::unmodelled::thread::scope(|s| {
+            let (tx, rx) = crate::sync::unmodelled::mpsc::channel();
+            let (done_tx, done_rx) = crate::sync::unmodelled::mpsc::channel::<()>();
             let h = heap.clone();
             s.spawn(move || {
                 let m = h.mutator();

@@ -12,13 +12,13 @@
 use super::run_guarded;
 use super::runner::RunnerRole;
 use crate::barrier::Barrier;
+use crate::core::HeapCore;
 use crate::heap::span::SpanKind;
 use crate::heap::specials::{Callback, Payload, Special, SpecialKind};
 use crate::mutator::handle::{Handle, InteriorHandle};
-use crate::mutator::world::FLAG_MARKING;
-use crate::mutator::{HeapCore, Mutator};
-use crate::sync::{lock, Ordering::Relaxed};
-use std::sync::atomic::{AtomicU64, Ordering as StdOrdering};
+use crate::mutator::Mutator;
+use crate::sync::lock;
+use crate::sync::unmodelled::{AtomicU64, Ordering as StdOrdering};
 
 /// A cleanup with an environment box: it gets the box as a handle of the runner's mutator.
 pub(crate) type EnvCleanupCall<B> = Box<dyn for<'m> FnOnce(Handle<'m, B>) + Send>;
@@ -33,7 +33,7 @@ static NEXT_CLEANUP_ID: AtomicU64 = AtomicU64::new(0);
 #[derive(Clone)]
 pub struct Cleanup {
     /// `None` for the no-op cleanup of a global or zero-sized object (S17).
-    core: Option<std::sync::Weak<HeapCore>>,
+    core: Option<crate::sync::unmodelled::Weak<HeapCore>>,
     id: u64,
     span: usize,
     word: u32,
@@ -239,10 +239,8 @@ impl<B: Barrier> Mutator<B> {
                 unreachable!("cleanups are inserted whatever is there");
             }
             // S31: registered during a mark, the cleanup shades its own box.
-            if self.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
-                if let Some(e) = env {
-                    self.record_shade(e.reference());
-                }
+            if let Some(e) = env {
+                self.shade_if_marking(e.reference());
             }
             space
                 .queues
@@ -409,20 +407,22 @@ impl<B: Barrier> Mutator<B> {
 }
 
 #[cfg(not(loom))]
-fn weak_core(core: &std::sync::Arc<HeapCore>) -> std::sync::Weak<HeapCore> {
-    std::sync::Arc::downgrade(core)
+fn weak_core(
+    core: &crate::sync::unmodelled::Arc<HeapCore>,
+) -> crate::sync::unmodelled::Weak<HeapCore> {
+    crate::sync::unmodelled::Arc::downgrade(core)
 }
 
 #[cfg(loom)]
-fn weak_core(_core: &crate::sync::Arc<HeapCore>) -> std::sync::Weak<HeapCore> {
+fn weak_core(_core: &crate::sync::Arc<HeapCore>) -> crate::sync::unmodelled::Weak<HeapCore> {
     // Under loom the heap core is in a loom `Arc`; models stop cleanups with
     // `Mutator::stop_cleanup`.
-    std::sync::Weak::new()
+    crate::sync::unmodelled::Weak::new()
 }
 
 /// A cleanup worker's batch: a mutator for as long as cleanups are queued.
 #[cfg(not(loom))]
-fn cleanup_batch<B: Barrier>(core: &std::sync::Arc<HeapCore>, role: RunnerRole) {
+fn cleanup_batch<B: Barrier>(core: &crate::sync::unmodelled::Arc<HeapCore>, role: RunnerRole) {
     let m = Mutator::<B>::new(core.clone());
     m.run_cleanups_as(role);
 }

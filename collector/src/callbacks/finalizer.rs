@@ -13,9 +13,9 @@ use crate::barrier::Barrier;
 use crate::heap::span::SpanKind;
 use crate::heap::specials::{Payload, Special, SpecialKind};
 use crate::mutator::handle::{Handle, InteriorHandle};
-use crate::mutator::world::FLAG_MARKING;
 use crate::mutator::Mutator;
 use crate::sync::{lock, Ordering::Relaxed};
+use crate::world::FLAG_MARKING;
 
 /// A finalizer as stored: it gets the object, the registered interior field (if any) and
 /// the environment box (if any), as handles of the mutator running it.
@@ -146,7 +146,7 @@ impl<B: Barrier> Mutator<B> {
                 .finalizers
                 .counters
                 .registered
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                .fetch_add(1, crate::sync::unmodelled::Ordering::Relaxed);
         });
     }
 
@@ -172,7 +172,7 @@ impl<B: Barrier> Mutator<B> {
                     .finalizers
                     .counters
                     .stopped
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(1, crate::sync::unmodelled::Ordering::Relaxed);
             }
         });
     }
@@ -244,7 +244,7 @@ impl<B: Barrier> Mutator<B> {
 /// The finalizer thread's batch: a mutator for as long as finalizers are queued.
 #[cfg(not(loom))]
 fn finalizer_batch<B: Barrier>(
-    core: &std::sync::Arc<crate::mutator::HeapCore>,
+    core: &crate::sync::unmodelled::Arc<crate::core::HeapCore>,
     _role: super::runner::RunnerRole,
 ) {
     let m = Mutator::<B>::new(core.clone());

@@ -1,6 +1,7 @@
 //! Finalizers, cleanups, weak handles and `keep_alive`: Go's `runtime.SetFinalizer`,
 //! `runtime.AddCleanup` / `Cleanup.Stop`, `weak.Pointer` and `runtime.KeepAlive` on the
-//! testbed (`SEMANTICS.md` is the specification; items are cited as Sn).
+//! testbed (the semantics catalogue's items are cited as Sn; README lists where each
+//! lives).
 //!
 //! Registration adds a special to the object's span (`heap::specials`); mark treats
 //! specials and the queues as roots (`mark::special_refs`), and a runner that takes an
@@ -19,19 +20,19 @@
 
 pub(crate) mod cleanup;
 pub(crate) mod finalizer;
+pub(crate) mod queue;
 pub(crate) mod runner;
 pub(crate) mod weak;
 
 use crate::barrier::Barrier;
+use crate::callbacks::queue::CallbackCounters;
 use crate::config::CallbackPanic;
-use crate::heap::specials::CallbackCounters;
 use crate::mutator::handle::Handle;
-use std::sync::atomic::Ordering::Relaxed;
+use crate::mutator::Mutator;
+use crate::sync::unmodelled::Ordering::Relaxed;
+use runner::ON_RUNNER_THREAD;
 
-pub use cleanup::Cleanup;
-pub use weak::WeakHandle;
-
-impl<B: Barrier> crate::Mutator<B> {
+impl<B: Barrier> Mutator<B> {
     /// A handle to an object that a callback queue held, for the runner (this running
     /// mutator) that took its entry. The queue rooted the object (S27, S43); from now
     /// on this mutator's roots do. During a mark those roots may be scanned already
@@ -44,8 +45,8 @@ impl<B: Barrier> crate::Mutator<B> {
         let shade = !self.core.config.faults.unshaded_queue_take;
         #[cfg(not(loom))]
         let shade = true;
-        if shade && self.core.flags.load(Relaxed) & crate::mutator::world::FLAG_MARKING != 0 {
-            self.record_shade(r);
+        if shade {
+            self.shade_if_marking(r);
         }
         self.handle_for(r, &|| queue.to_string())
     }
@@ -82,7 +83,7 @@ pub struct CallbackStats {
 }
 
 impl CallbackStats {
-    pub(crate) fn read<T>(q: &crate::heap::specials::CallbackQueue<T>) -> CallbackStats {
+    pub(crate) fn read<T>(q: &crate::callbacks::queue::CallbackQueue<T>) -> CallbackStats {
         let c = &q.counters;
         let runners = crate::sync::lock(&q.state).spawned;
         let queued = c.queued.load(Relaxed);
@@ -102,7 +103,7 @@ impl CallbackStats {
 /// Takes `n` off a queue's running count when dropped (also when a callback's panic
 /// unwinds through the runner), and wakes drains.
 pub(crate) struct Finished<'q, T>(
-    pub(crate) &'q crate::heap::specials::CallbackQueue<T>,
+    pub(crate) &'q crate::callbacks::queue::CallbackQueue<T>,
     pub(crate) usize,
 );
 
@@ -123,22 +124,16 @@ impl<T> Drop for Finished<'_, T> {
 /// count if a callback's panic unwinds through the runner (the normal path counts them at
 /// the runner's next take).
 pub(crate) struct Unwinding<'q, T>(
-    pub(crate) &'q crate::heap::specials::CallbackQueue<T>,
+    pub(crate) &'q crate::callbacks::queue::CallbackQueue<T>,
     pub(crate) std::cell::Cell<usize>,
 );
 
 impl<T> Drop for Unwinding<'_, T> {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if crate::sync::unmodelled::thread::panicking() {
             drop(Finished(self.0, self.1.get()));
         }
     }
-}
-
-thread_local! {
-    /// Set on the heap's own runner threads, where `CallbackPanic::Propagate` acts as
-    /// `Exit` (there is no caller to propagate to).
-    pub(crate) static ON_RUNNER_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// A fatal error of the testbed, as Go's `throw`: the message on stderr and exit status 2.

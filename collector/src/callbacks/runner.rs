@@ -8,10 +8,18 @@
 //! Under loom no thread is started: a model runs the same loop on a model thread with
 //! `Heap::run_cleanup_worker` / `Heap::run_finalizer_thread`, until `Heap::shutdown`.
 
-use crate::heap::specials::{CallbackQueue, Queues};
-use crate::mutator::world::FLAG_SHUTDOWN;
-use crate::mutator::HeapCore;
+use crate::callbacks::queue::{CallbackQueue, Queues};
+use crate::core::HeapCore;
 use crate::sync::{lock, Ordering::Relaxed};
+use crate::world::FLAG_SHUTDOWN;
+#[cfg(loom)]
+use crate::{barrier::Barrier, mutator::Mutator};
+
+thread_local! {
+    /// Set on the heap's own runner threads, where `CallbackPanic::Propagate` acts as
+    /// `Exit` (there is no caller to propagate to).
+    pub(crate) static ON_RUNNER_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 /// What a parked runner was woken for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,7 +158,7 @@ fn run_batch(core: &HeapCore, batch: impl FnOnce()) -> bool {
         .cloned()
         .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_default();
-    if shut_down(core) && msg == crate::mutator::SHUT_DOWN_MESSAGE {
+    if shut_down(core) && msg == crate::core::SHUT_DOWN_MESSAGE {
         return false;
     }
     #[cfg(loom)]
@@ -188,12 +196,12 @@ pub(crate) enum RunnerRole {
 /// where nothing calls it: models run the loop on their own threads.)
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) fn ensure_runners<T: Send + 'static>(
-    core: &std::sync::Arc<HeapCore>,
+    core: &crate::sync::unmodelled::Arc<HeapCore>,
     queue: fn(&Queues) -> &CallbackQueue<T>,
     n: usize,
     standby: bool,
     name: &str,
-    batch: fn(&std::sync::Arc<HeapCore>, RunnerRole),
+    batch: fn(&crate::sync::unmodelled::Arc<HeapCore>, RunnerRole),
 ) {
     if queue(&core.space.queues).started() {
         return;
@@ -208,7 +216,7 @@ pub(crate) fn ensure_runners<T: Send + 'static>(
     g.started = true;
     for i in 0..n + standby as usize {
         let queues = queues.clone();
-        let weak = std::sync::Arc::downgrade(core);
+        let weak = crate::sync::unmodelled::Arc::downgrade(core);
         let role = if i == n {
             RunnerRole::Standby
         } else {
@@ -221,10 +229,10 @@ pub(crate) fn ensure_runners<T: Send + 'static>(
         } else {
             format!("{name}-{i}")
         };
-        let t = std::thread::Builder::new()
+        let t = crate::sync::unmodelled::thread::Builder::new()
             .name(name)
             .spawn(move || {
-                super::ON_RUNNER_THREAD.with(|f| f.set(true));
+                ON_RUNNER_THREAD.with(|f| f.set(true));
                 let park = |q: &CallbackQueue<T>| {
                     if role == RunnerRole::Standby {
                         wait_for_stalled_work(q)
@@ -249,10 +257,10 @@ pub(crate) fn ensure_runners<T: Send + 'static>(
 /// The runner loop on the calling thread (loom models): each batch runs on a mutator of
 /// the heap created for it, as on a runner thread.
 #[cfg(loom)]
-fn serve_inline<B: crate::Barrier, T>(
+pub(crate) fn serve_inline<B: Barrier, T>(
     core: &crate::sync::Arc<HeapCore>,
     queue: fn(&Queues) -> &CallbackQueue<T>,
-    batch: fn(&crate::Mutator<B>),
+    batch: fn(&Mutator<B>),
 ) {
     let park = Park {
         check_outside_lock: core.config.faults.runner_checks_outside_lock,
@@ -260,34 +268,6 @@ fn serve_inline<B: crate::Barrier, T>(
     serve(
         queue(&core.space.queues),
         |q| wait_for_work(q, park),
-        || !shut_down(core) && run_batch(core, || batch(&crate::Mutator::new(core.clone()))),
+        || !shut_down(core) && run_batch(core, || batch(&Mutator::new(core.clone()))),
     );
-}
-
-#[cfg(loom)]
-impl<B: crate::Barrier> crate::Heap<B> {
-    /// Runs a cleanup worker on the calling thread (loom builds, where the heap starts no
-    /// runner threads): the worker threads' own loop, which parks until cleanups are
-    /// queued, runs them, and parks again, until [`crate::Heap::shutdown`].
-    pub fn run_cleanup_worker(&self) {
-        serve_inline::<B, _>(
-            &self.core,
-            |q| &q.cleanups,
-            |m| {
-                m.run_cleanups();
-            },
-        );
-    }
-
-    /// Runs the finalizer thread's loop on the calling thread (loom builds), as
-    /// [`crate::Heap::run_cleanup_worker`] does for cleanups.
-    pub fn run_finalizer_thread(&self) {
-        serve_inline::<B, _>(
-            &self.core,
-            |q| &q.finalizers,
-            |m| {
-                m.run_finalizers();
-            },
-        );
-    }
 }

@@ -8,10 +8,8 @@ use crate::barrier::Barrier;
 use crate::heap::span::SpanKind;
 use crate::heap::specials::{Payload, Special, SpecialKind, WeakCell};
 use crate::mutator::handle::Handle;
-use crate::mutator::world::FLAG_MARKING;
 use crate::mutator::Mutator;
-use crate::sync::Ordering::Relaxed;
-use std::sync::Arc;
+use crate::sync::unmodelled::Arc;
 
 /// A weak reference to a heap object; `Send` and `Sync`, usable with any mutator of its
 /// heap.
@@ -45,9 +43,7 @@ impl WeakHandle {
             let r = self.cell.get()?;
             // A strong reference made during a mark is shaded, as Go's
             // makeStrongFromWeak does: this mutator's roots may be scanned already.
-            if m.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
-                m.record_shade(r);
-            }
+            m.shade_if_marking(r);
             Some(m.handle_for(r, &|| "a weak handle".to_string()))
         })
     }

@@ -8,6 +8,7 @@
 pub(crate) mod cache;
 pub(crate) mod span;
 pub(crate) mod span_table;
+pub(crate) mod special_deaths;
 pub(crate) mod specials;
 pub(crate) mod sweeping;
 
@@ -191,9 +192,9 @@ pub(crate) struct Space {
     #[cfg(loom)]
     pub(crate) no_resurrection: bool,
     /// Bytes of immortal objects (globals).
-    globals_bytes: crate::sync::stats::AtomicUsize,
+    globals_bytes: crate::sync::unmodelled::AtomicUsize,
     /// The finalizer and cleanup queues that sweeping fills.
-    pub(crate) queues: std::sync::Arc<specials::Queues>,
+    pub(crate) queues: crate::sync::unmodelled::Arc<crate::callbacks::queue::Queues>,
 }
 
 impl Space {
@@ -342,7 +343,7 @@ impl Space {
     /// Bytes of immortal objects allocated so far.
     pub(crate) fn globals_bytes(&self) -> usize {
         self.globals_bytes
-            .load(crate::sync::stats::Ordering::Relaxed)
+            .load(crate::sync::unmodelled::Ordering::Relaxed)
     }
 
     /// Allocates an immortal object in the globals space. Its words are zero.
@@ -350,7 +351,7 @@ impl Space {
         let words = shape.words().max(1);
         self.globals_bytes.fetch_add(
             shape.words() * WORD_BYTES,
-            crate::sync::stats::Ordering::Relaxed,
+            crate::sync::unmodelled::Ordering::Relaxed,
         );
         let class = crate::size_class::class_of_words(words);
         let mut pools = lock(&self.pools);

@@ -10,7 +10,7 @@ use super::state::{MarkState, MIN_ASSIST_WORK};
 use super::Marker;
 use crate::heap::Space;
 use crate::mark::pool::DefaultPool;
-use crate::sync::stats::Ordering::*;
+use crate::sync::unmodelled::Ordering::*;
 use crate::telemetry::nanos;
 use std::time::Instant;
 

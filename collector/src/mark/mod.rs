@@ -1,8 +1,15 @@
-//! Marking: tracing from the roots (every mutator's handles and the globals space)
-//! through reference slots, setting mark bits. In this stop-the-world collector it runs
-//! with the world stopped, on the thread running the cycle and (for heaps big enough to
-//! pay for it) helper threads up to GOMAXPROCS, which share grey work through
-//! [`pool::GreyPool`] and stop by the termination protocol of [`Marker::run`].
+//! Marking: tracing from the roots (mutators' handles, the globals space, specials and
+//! queued callbacks) through reference slots, setting mark bits (Go's `mgcmark.go`). It
+//! runs concurrently with the mutators during a concurrent cycle's mark (on the cycle's
+//! thread, background workers and assists) and inside the pause at mark termination
+//! and in stop-the-world cycles; for heaps big enough to pay for it, helper threads up
+//! to GOMAXPROCS share grey work through [`pool::GreyPool`] and stop by the termination
+//! protocol of [`Marker::run`].
+//!
+//! Invariant: a reference is marked at most once (the mark bit is set by one
+//! atomic fetch-or, whose one winner scans the object), so every marked object is scanned
+//! exactly once per cycle, and the mark ends only when no marker holds or can find grey
+//! work.
 
 #[cfg(not(loom))]
 pub(crate) mod assist;
@@ -13,13 +20,14 @@ pub(crate) mod workers;
 
 use crate::heap::span::{prefetch, Span, SpanKind};
 use crate::heap::Space;
-use crate::mutator::world::Stopped;
 use crate::object::Ref;
 use crate::sync::{AtomicUsize, Ordering::*};
+use crate::world::Stopped;
 use pool::{DefaultPool, GreyPool, BATCH};
 
 /// Reads a heap word the collector may race with a mutator on. Under loom it is a
-/// read-modify-write, because loom otherwise can hide the race (ECOSYSTEM.md §3.4).
+/// read-modify-write, because loom otherwise can hide the race (loom explores a plain load as reading
+/// any of the stores it may see, and can miss the one a racing marker needs).
 #[inline(always)]
 pub(crate) fn load_racy(w: &AtomicUsize) -> usize {
     #[cfg(loom)]
@@ -354,7 +362,7 @@ pub(crate) fn mark_from(
             threads,
             ..MarkResult::default()
         };
-        std::thread::scope(|s| {
+        crate::sync::unmodelled::thread::scope(|s| {
             let helpers: Vec<_> = (1..threads)
                 .map(|_| {
                     s.spawn(move || {

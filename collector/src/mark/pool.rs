@@ -111,8 +111,8 @@ mod tests {
     #[test]
     fn concurrent_puts_and_takes_lose_nothing() {
         let pool = InjectorPool::default();
-        let taken = std::sync::Mutex::new(Vec::new());
-        std::thread::scope(|s| {
+        let taken = crate::sync::unmodelled::Mutex::new(Vec::new());
+        crate::sync::unmodelled::thread::scope(|s| {
             for t in 0..4usize {
                 let pool = &pool;
                 s.spawn(move || {

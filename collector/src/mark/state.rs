@@ -11,7 +11,7 @@
 #![cfg_attr(loom, allow(dead_code))]
 
 use super::pool::DefaultPool;
-use crate::sync::stats::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::*};
+use crate::sync::unmodelled::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::*};
 
 /// Scan work an assist does at least once it starts (Go's `gcOverAssistWork`, 64 KiB),
 /// so that assists are few and their start-up cost amortized.

@@ -11,8 +11,8 @@
 use super::pool::GreyPool;
 use super::state::MarkState;
 use super::Marker;
-use crate::mutator::HeapCore;
-use crate::sync::stats::{AtomicBool, Ordering::*};
+use crate::core::HeapCore;
+use crate::sync::unmodelled::{AtomicBool, Ordering::*};
 use crate::telemetry::nanos;
 use std::time::{Duration, Instant};
 
@@ -94,13 +94,13 @@ pub(crate) fn run(core: &HeapCore, plan: WorkerPlan, coordinate: impl FnOnce()) 
     state.planned.store(plan.threads(), Relaxed);
     let stop = AtomicBool::new(false);
     let start = Instant::now();
-    std::thread::scope(|s| {
+    crate::sync::unmodelled::thread::scope(|s| {
         let kinds = std::iter::repeat_n(Kind::Dedicated, plan.dedicated)
             .chain(std::iter::repeat_n(Kind::Idle, plan.idle))
             .chain((plan.fractional_cores > 0.0).then_some(Kind::Fractional));
         for kind in kinds {
             let stop = &stop;
-            std::thread::Builder::new()
+            crate::sync::unmodelled::thread::Builder::new()
                 .name("gc-mark-worker".into())
                 .spawn_scoped(s, move || {
                     worker(core, kind, stop, plan.fractional_cores, start)
@@ -140,10 +140,10 @@ fn backoff(polls: u32) {
     if polls < 16 {
         std::hint::spin_loop();
     } else if polls < 32 {
-        std::thread::yield_now();
+        crate::sync::unmodelled::thread::yield_now();
     } else {
         let us = (polls - 31).min(200) as u64;
-        std::thread::sleep(Duration::from_micros(us));
+        crate::sync::unmodelled::thread::sleep(Duration::from_micros(us));
     }
 }
 
@@ -192,7 +192,7 @@ fn throttle(stop: &AtomicBool, cpu_ns: u64, cores: f64, start: Instant) {
         if elapsed >= earned_at {
             return;
         }
-        std::thread::sleep((earned_at - elapsed).min(Duration::from_millis(1)));
+        crate::sync::unmodelled::thread::sleep((earned_at - elapsed).min(Duration::from_millis(1)));
     }
 }
 

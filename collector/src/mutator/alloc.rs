@@ -2,9 +2,9 @@
 //! refills (where automatic cycles start), tiny blocks, the zero-sized sentinel, large
 //! objects, globals, and allocate-black while marking.
 
-use super::world::FLAG_MARKING;
 use super::{Mutator, POLL_MASK};
 use crate::barrier::Barrier;
+use crate::cycle;
 use crate::heap::cache::AllocCache;
 use crate::heap::span::Span;
 use crate::heap::{Located, OutOfMemory};
@@ -13,6 +13,7 @@ use crate::object::{Ref, Shape, META_TINY};
 use crate::size_class::{class_words, SpanClass, TINY_CLASS};
 use crate::sync::Ordering::*;
 use crate::telemetry::CycleReason;
+use crate::world::FLAG_MARKING;
 
 /// Panics with an out-of-memory error (kept out of line, off the fast path).
 #[cold]
@@ -196,7 +197,7 @@ impl<B: Barrier> Mutator<B> {
         if fits() {
             return Some(());
         }
-        self.blocking(|| (self.core.collect)(&self.core, CycleReason::HeapLimit));
+        self.blocking(|| cycle::collect(&self.core, CycleReason::HeapLimit));
         if fits() {
             return Some(());
         }
@@ -223,7 +224,7 @@ impl<B: Barrier> Mutator<B> {
         {
             let core = &*self.core;
             let state = &core.mark;
-            let cycle = state.cycle.load(crate::sync::stats::Ordering::Acquire);
+            let cycle = state.cycle.load(crate::sync::unmodelled::Ordering::Acquire);
             if self.assist_cycle.replace(cycle) != cycle {
                 self.assist_debt.set(0);
             }
@@ -255,7 +256,7 @@ impl<B: Barrier> Mutator<B> {
             if live >= self.core.trigger.load(Relaxed) {
                 let bg = &self.core.background;
                 let seen = bg.starts();
-                (self.core.request_background)(&self.core);
+                cycle::service::request_background(&self.core);
                 // Go starts the cycle on the allocating goroutine itself; here the GC
                 // thread does, so a mutator already past the goal waits for marking to
                 // begin (from then on assists pace it) rather than outrun a GC thread
@@ -274,7 +275,7 @@ impl<B: Barrier> Mutator<B> {
         if live < self.core.goal.load(Relaxed) {
             return;
         }
-        self.blocking(|| (self.core.collect)(&self.core, CycleReason::Automatic));
+        self.blocking(|| cycle::collect(&self.core, CycleReason::Automatic));
     }
 
     fn alloc_large<const FALLIBLE: bool>(&self, shape: &Shape) -> Option<(Ref, Located<'_>)> {

@@ -7,13 +7,14 @@
 //! that was shut down, a stale reference read from the heap, or a handle whose object was
 //! freed all panic with a message that says which, and none is undefined behaviour.
 
-use super::world::{FLAG_MARKING, FLAG_SHUTDOWN};
-use super::{shut_down_panic, Mutator};
-use crate::barrier::{Barrier, BarrierKind, Hybrid};
+use super::Mutator;
+use crate::barrier::{Barrier, Hybrid};
+use crate::core::shut_down_panic;
 use crate::heap::span::Span;
 use crate::heap::Located;
 use crate::object::Ref;
 use crate::sync::Ordering::*;
+use crate::world::FLAG_SHUTDOWN;
 use std::fmt;
 
 /// A rooted reference to a heap object, owned by one mutator.
@@ -22,10 +23,10 @@ use std::fmt;
 /// then copied as one 8-byte word stall store forwarding, which cost ~15 ns an
 /// allocation when handles were moved (measured with `allocbench`).
 pub struct Handle<'m, B: Barrier = Hybrid> {
-    m: &'m Mutator<B>,
+    pub(super) m: &'m Mutator<B>,
     root: usize,
-    r: Ref,
-    span: &'m Span,
+    pub(super) r: Ref,
+    pub(super) span: &'m Span,
     base: usize,
     ptr_slots: usize,
     words: usize,
@@ -94,14 +95,14 @@ impl<'m, B: Barrier> Handle<'m, B> {
     }
 
     #[inline(always)]
-    fn check_flags(&self) {
+    pub(super) fn check_flags(&self) {
         if self.m.core.flags.load(Relaxed) & FLAG_SHUTDOWN != 0 {
             shut_down_panic();
         }
     }
 
     #[inline(always)]
-    fn ptr_word(&self, slot: usize) -> &'m crate::sync::AtomicUsize {
+    pub(super) fn ptr_word(&self, slot: usize) -> &'m crate::sync::AtomicUsize {
         if slot >= self.ptr_slots {
             slot_panic("reference slot", slot, self.ptr_slots, self.r);
         }
@@ -153,59 +154,6 @@ impl<'m, B: Barrier> Handle<'m, B> {
             self.m
                 .handle_for(r, &|| format!("reference slot {slot} of object {me}")),
         )
-    }
-
-    /// Stores `value` (or null) into reference slot `slot`. Panics if the slot is out of
-    /// range, `value` belongs to another heap, or `value`'s object has been freed.
-    #[inline(always)]
-    pub fn set(&self, slot: usize, value: Option<&Handle<'_, B>>) {
-        let word = self.ptr_word(slot);
-        let new = match value {
-            None => 0,
-            Some(v) => {
-                if !self.m.same_heap(v.m) {
-                    foreign_panic();
-                }
-                if v.span.meta(v.r.slot()).is_none() {
-                    dead_panic(v.r);
-                }
-                v.r.word()
-            }
-        };
-        // The barrier's fast path: running (not inside `blocking`) and no flag set
-        // (marking off, no pause or handshake requested): one load and a branch. The rest
-        // is out of line, so the fast path saves no registers and inlines into the caller.
-        if self.m.blocking_depth.get() == 0 && self.m.core.flags.load(Relaxed) == 0 {
-            word.store(new, Release);
-            return;
-        }
-        self.set_outlined(word, new);
-    }
-
-    /// [`Handle::set`] inside `blocking`, or with a flag set. The flag test belongs inside
-    /// the running section: inside `blocking`, entering it may wait out the pause that
-    /// turns marking on, and a test made before that pause would skip the barrier.
-    #[cold]
-    #[inline(never)]
-    fn set_outlined(&self, word: &crate::sync::AtomicUsize, new: usize) {
-        self.m.running(|| {
-            if self.m.core.flags.load(Relaxed) != 0 {
-                return self.set_slow(word, new);
-            }
-            word.store(new, Release);
-        });
-    }
-
-    /// The barrier's slow path (also taken while a pause or handshake is requested);
-    /// the caller is running.
-    #[cold]
-    #[inline(never)]
-    fn set_slow(&self, word: &crate::sync::AtomicUsize, new: usize) {
-        self.check_flags();
-        if B::KIND != BarrierKind::None && self.m.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
-            self.m.shade_for_store(word.load(Acquire), new);
-        }
-        word.store(new, Release);
     }
 
     /// Reads data word `i`. Panics if out of range.
@@ -345,12 +293,31 @@ fn slot_panic(what: &str, index: usize, len: usize, r: Ref) -> ! {
 
 #[cold]
 #[inline(never)]
-fn foreign_panic() -> ! {
+pub(super) fn foreign_panic() -> ! {
     panic!("collector: the handle belongs to a different heap")
 }
 
 #[cold]
 #[inline(never)]
-fn dead_panic(r: Ref) -> ! {
+pub(super) fn dead_panic(r: Ref) -> ! {
     panic!("collector: storing a handle of a dead object: {r} has been freed")
+}
+
+impl<B: Barrier> Mutator<B> {
+    /// Creates a handle for reference `r` read from the heap, or panics with why `r`
+    /// names no live object (a stale reference: something freed an object that was still
+    /// reachable).
+    #[inline(always)]
+    pub(crate) fn handle_for(&self, r: Ref, from: &dyn Fn() -> String) -> Handle<'_, B> {
+        match self.core.space.locate(r) {
+            Ok(loc) => Handle::located(self, self.push_root(r), r, loc),
+            Err(e) => stale_panic(r, e, from()),
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn stale_panic(r: Ref, e: crate::heap::BadRef, from: String) -> ! {
+    panic!("collector: use of a freed object: the reference {r} read from {from} is stale ({e})")
 }

@@ -5,9 +5,11 @@
 use super::*;
 use crate::barrier::{Dijkstra, NoBarrier, Yuasa};
 use crate::config::Gogc;
+use crate::mark::pool::{GreyPool, BATCH};
+use crate::mutator::handle::Handle;
 use crate::object::Shape;
+use crate::sync::unmodelled::mpsc;
 use crate::{Heap, HeapConfig};
-use std::sync::mpsc;
 
 thread_local! {
     /// Runs (once) when a mutator of this thread is about to leave the blocking state
@@ -43,7 +45,7 @@ fn store_inside_blocking_across_cycle_start<B: Barrier>() -> u64 {
     let (end_b_tx, end_b_rx) = mpsc::channel::<()>();
     let (g_tx, g_rx) = mpsc::channel();
     let h = heap.clone();
-    let a = std::thread::spawn(move || {
+    let a = crate::sync::unmodelled::thread::spawn(move || {
         let m = h.mutator();
         let g = m.alloc_global(&NODE);
         let holder = m.alloc(&NODE);
@@ -64,7 +66,7 @@ fn store_inside_blocking_across_cycle_start<B: Barrier>() -> u64 {
     });
     let g = g_rx.recv().unwrap();
     let h = heap.clone();
-    let b = std::thread::spawn(move || {
+    let b = crate::sync::unmodelled::thread::spawn(move || {
         let m = h.mutator();
         m.blocking(|| go_b_rx.recv().unwrap());
         let o = m.global(&g).get(0).unwrap().get(0).expect("o still linked");

@@ -10,8 +10,11 @@
 //! The collector holds the registry lock for the whole pause: that is what makes every
 //! mutator's roots and cache readable by it (see [`Stopped`]).
 
-use super::MutatorShared;
+pub(crate) mod mutator_state;
+pub(crate) mod roots;
+
 use crate::sync::{lock, wait, Arc, AtomicU32, Condvar, Mutex, MutexGuard, Ordering::*};
+pub(crate) use mutator_state::{Exclusive, MutatorShared};
 use std::time::Instant;
 
 /// Flag: a stop-the-world pause has been requested; running mutators must park.
@@ -61,7 +64,7 @@ pub(crate) struct World {
     /// The heap's id (for this thread's mutator bookkeeping).
     heap: u64,
     /// Ids for new mutators (diagnostics only, so a `std` atomic).
-    next_id: crate::sync::stats::AtomicU64,
+    next_id: crate::sync::unmodelled::AtomicU64,
     state: Mutex<WorldState>,
     /// Mutators wait here for the world to restart.
     restart: Condvar,
@@ -69,13 +72,6 @@ pub(crate) struct World {
     all_stopped: Condvar,
     /// The collector waits here for `epoch` to change.
     changed: Condvar,
-}
-
-/// Exclusive access to some mutators' private state (roots, cache, barrier buffer): the
-/// whole world stopped ([`Stopped`]), or one blocked mutator held ([`Claim`]).
-pub(crate) trait Exclusive {
-    /// Whether this access covers `m`.
-    fn covers(&self, m: &MutatorShared) -> bool;
 }
 
 /// A blocked mutator held by the collector: until this is dropped, the mutator cannot
@@ -205,7 +201,7 @@ impl World {
     pub(crate) fn new(heap: u64) -> World {
         World {
             heap,
-            next_id: crate::sync::stats::AtomicU64::new(0),
+            next_id: crate::sync::unmodelled::AtomicU64::new(0),
             state: Mutex::new(WorldState {
                 stopped: false,
                 running: 0,
@@ -380,7 +376,7 @@ impl World {
     /// A fresh mutator id.
     pub(crate) fn next_id(&self) -> usize {
         self.next_id
-            .fetch_add(1, crate::sync::stats::Ordering::Relaxed) as usize
+            .fetch_add(1, crate::sync::unmodelled::Ordering::Relaxed) as usize
     }
 
     /// The number of registered mutators.
@@ -392,19 +388,9 @@ impl World {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::heap::cache::AllocCache;
-    use crate::mutator::roots::RootTable;
-    use crate::sync::UnsafeCell;
 
     fn shared(id: usize) -> Arc<MutatorShared> {
-        Arc::new(MutatorShared {
-            id,
-            roots: UnsafeCell::new(RootTable::default()),
-            cache: UnsafeCell::new(AllocCache::new()),
-            wbuf: UnsafeCell::new(Vec::new()),
-            roots_scanned: crate::sync::AtomicBool::new(false),
-            requests: AtomicU32::new(0),
-        })
+        Arc::new(MutatorShared::new(id))
     }
 
     #[test]
@@ -436,9 +422,9 @@ mod tests {
         world.register(m.clone());
         let (w, f) = (world.clone(), flags.clone());
         // The mutator polls until it sees the stop request, then parks.
-        let t = std::thread::spawn(move || {
+        let t = crate::sync::unmodelled::thread::spawn(move || {
             while f.load(Relaxed) & FLAG_STOP == 0 {
-                std::thread::yield_now();
+                crate::sync::unmodelled::thread::yield_now();
             }
             w.park();
             w.unregister(&m, || {});

@@ -1,0 +1,236 @@
+//! The two callback queues that sweeping fills — the finalizer queue (Go's `finq`,
+//! `mfinal.go`) and the cleanup queue (`mcleanup.go`) — with their counters and the
+//! rendezvous of the threads that run them (wake-ups, idle waits, shutdown).
+//!
+//! Invariant: an entry is in exactly one place at a time — queued (a root of every mark,
+//! so its object and environment survive), taken by a runner (counted in `running`
+//! until its callback returns; the runner holds it through a handle), or finished. Every
+//! change of `items` or `running` is made under the queue's lock and signalled on `cv`,
+//! so `wait_idle` returns exactly when nothing is queued or running (or at exit).
+
+use crate::heap::specials::Callback;
+use crate::object::Ref;
+use crate::sync::unmodelled::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
+use crate::sync::{lock, AtomicBool, Condvar, Mutex, Ordering::*};
+use std::collections::VecDeque;
+
+/// A finalizer taken off a dead object, waiting to run: the object (its exact registered
+/// word), the environment box and the callback. Queued entries are roots.
+pub(crate) struct QueuedFinalizer {
+    pub(crate) obj: Ref,
+    /// The registered word within the object when it was an interior address.
+    pub(crate) field: Option<u32>,
+    pub(crate) env: Option<Ref>,
+    pub(crate) f: Callback,
+}
+
+/// A cleanup whose object died, waiting to run: its environment box (a root while
+/// queued) and callback.
+pub(crate) struct QueuedCleanup {
+    pub(crate) env: Option<Ref>,
+    pub(crate) f: Callback,
+}
+
+/// Counters of one kind of callback (S63).
+#[derive(Default)]
+pub(crate) struct CallbackCounters {
+    pub(crate) registered: StdAtomicU64,
+    pub(crate) queued: StdAtomicU64,
+    pub(crate) executed: StdAtomicU64,
+    /// Cleanups removed by `Cleanup::stop`, finalizers by clearing.
+    pub(crate) stopped: StdAtomicU64,
+    /// Callbacks that panicked (counted in `executed` too).
+    pub(crate) panicked: StdAtomicU64,
+}
+
+/// The state of a callback queue behind its lock.
+pub(crate) struct QueueState<T> {
+    pub(crate) items: VecDeque<T>,
+    /// Entries taken by runners and not finished yet.
+    pub(crate) running: usize,
+    /// The heap is shutting down: runners exit, leaving what is queued.
+    pub(crate) exit: bool,
+    /// Runner threads started (joined at shutdown).
+    pub(crate) threads: Vec<crate::sync::unmodelled::thread::JoinHandle<()>>,
+    /// Whether runner threads were started (they are started once).
+    pub(crate) started: bool,
+    /// How many runner threads were started.
+    pub(crate) spawned: usize,
+    /// How many of them have returned (each says so as its last step).
+    pub(crate) exited: usize,
+    /// Times a runner has come for work: the standby's sign of progress.
+    pub(crate) takes: u64,
+}
+
+/// A queue of callbacks and its runners' rendezvous.
+pub(crate) struct CallbackQueue<T> {
+    pub(crate) state: Mutex<QueueState<T>>,
+    /// Signalled when work arrives, when work finishes, and at exit.
+    pub(crate) cv: Condvar,
+    /// The standby's: signalled only when work arrives in an empty queue, and at exit.
+    /// While work waits the standby sleeps out its stall interval, which the queue's
+    /// other signals (one per span swept) would otherwise cut short, each waking it to
+    /// find the workers busy and contend for the lock. (Unused under loom, which has no
+    /// standby.)
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) standby_cv: Condvar,
+    pub(crate) counters: CallbackCounters,
+    /// Set with `exit`, readable without the lock: runners stop between two callbacks.
+    exiting: AtomicBool,
+    /// Set once runner threads have been started (a registration's fast check).
+    runners_started: AtomicBool,
+}
+
+impl<T> Default for CallbackQueue<T> {
+    fn default() -> Self {
+        CallbackQueue {
+            state: Mutex::new(QueueState {
+                items: VecDeque::new(),
+                running: 0,
+                exit: false,
+                threads: Vec::new(),
+                started: false,
+                spawned: 0,
+                exited: 0,
+                takes: 0,
+            }),
+            cv: Condvar::new(),
+            standby_cv: Condvar::new(),
+            counters: CallbackCounters::default(),
+            exiting: AtomicBool::new(false),
+            runners_started: AtomicBool::new(false),
+        }
+    }
+}
+
+impl<T> CallbackQueue<T> {
+    /// Appends a batch and wakes the runners at once (Go wakes the finalizer goroutine
+    /// before the sweep ends, S37).
+    pub(crate) fn push_batch(&self, batch: Vec<T>) {
+        if batch.is_empty() {
+            return;
+        }
+        let n = batch.len() as u64;
+        let mut g = lock(&self.state);
+        let was_empty = g.items.is_empty();
+        g.items.extend(batch);
+        drop(g);
+        self.counters.queued.fetch_add(n, StdOrdering::Relaxed);
+        self.cv.notify_all();
+        if was_empty {
+            self.notify_standby();
+        }
+    }
+
+    /// Whether runner threads have been started (no lock taken).
+    pub(crate) fn started(&self) -> bool {
+        self.runners_started.load(Acquire)
+    }
+
+    /// Records that runner threads are being started.
+    pub(crate) fn mark_started(&self) {
+        self.runners_started.store(true, Release);
+    }
+
+    /// Whether the heap is shutting down (runners stop before their next callback).
+    pub(crate) fn exiting(&self) -> bool {
+        self.exiting.load(Acquire)
+    }
+
+    /// Entries queued and not yet taken.
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.state).items.len()
+    }
+
+    /// Waits until nothing is queued or running (or the heap is shutting down), without
+    /// sleeping: runners signal every finished batch.
+    pub(crate) fn wait_idle(&self) {
+        let mut g = lock(&self.state);
+        while (!g.items.is_empty() || g.running > 0) && !g.exit {
+            g = crate::sync::wait(&self.cv, g);
+        }
+    }
+
+    /// Tells the runners to exit (leaving what is queued), without waiting for them.
+    pub(crate) fn signal_exit(&self) {
+        self.exiting.store(true, Release);
+        lock(&self.state).exit = true;
+        self.cv.notify_all();
+        self.notify_standby();
+    }
+
+    /// Wakes the standby runner (see `standby_cv`).
+    fn notify_standby(&self) {
+        #[cfg(not(loom))]
+        self.standby_cv.notify_all();
+    }
+
+    /// Tells the runners to exit (leaving what is queued) and joins them, except the
+    /// calling thread if it is one. A runner between callbacks exits at once; one inside
+    /// a callback exits when the callback returns, and is waited for at most
+    /// [`RUNNER_EXIT_WAIT`]: a callback that never returns cannot hold up shutdown. Such
+    /// a runner is left running (detached, holding its own reference to the heap's
+    /// memory) and a line on stderr says so.
+    pub(crate) fn stop(&self) {
+        self.exiting.store(true, Release);
+        let me = crate::sync::unmodelled::thread::current().id();
+        let mut g = lock(&self.state);
+        g.exit = true;
+        self.cv.notify_all();
+        self.notify_standby();
+        let me_a_runner = g.threads.iter().any(|t| t.thread().id() == me) as usize;
+        #[cfg(not(loom))]
+        {
+            let deadline = std::time::Instant::now() + RUNNER_EXIT_WAIT;
+            while g.exited + me_a_runner < g.spawned {
+                let now = std::time::Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                g = match self.cv.wait_timeout(g, deadline - now) {
+                    Ok((g, _)) => g,
+                    Err(poisoned) => poisoned.into_inner().0,
+                };
+            }
+        }
+        let stuck = g.spawned - g.exited - me_a_runner;
+        let threads = std::mem::take(&mut g.threads);
+        drop(g);
+        if stuck > 0 {
+            crate::telemetry::stderr_line(format_args!(
+                "collector: shutdown: {stuck} callback runner(s) still inside a callback after {} ms, left running",
+                RUNNER_EXIT_WAIT.as_millis()
+            ));
+        }
+        for t in threads {
+            if t.thread().id() != me && (stuck == 0 || t.is_finished()) {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// Called by a runner thread as its last step: shutdown counts it as gone.
+    pub(crate) fn runner_exited(&self) {
+        lock(&self.state).exited += 1;
+        self.cv.notify_all();
+    }
+
+    /// Calls `f` on every queued entry (the mark's roots); the lock is held meanwhile.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&T)) {
+        let g = lock(&self.state);
+        for item in &g.items {
+            f(item);
+        }
+    }
+}
+
+/// How long shutdown waits for a runner that is inside a callback (the documented bound
+/// on `Heap::shutdown` when a callback blocks).
+pub const RUNNER_EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Both queues.
+#[derive(Default)]
+pub(crate) struct Queues {
+    pub(crate) finalizers: CallbackQueue<QueuedFinalizer>,
+    pub(crate) cleanups: CallbackQueue<QueuedCleanup>,
+}

@@ -1,0 +1,138 @@
+//! The heap core: the one object that a heap's mutators, handles, collector threads and
+//! callback runners share (Go's `mheap_` and `work` together), and the checks every entry
+//! point makes on it.
+//!
+//! Invariant: the fields are either immutable after creation (`id`, `config`,
+//! `barrier`), synchronised by their own type (the space, the world, the pools, the
+//! mark state, the mailboxes), or atomics whose writers are the cycle controller holding
+//! `cycle_lock` (`goal`, `trigger`, the phase) and whose readers tolerate a stale value
+//! (the pacer's fast checks). `flags` is the one word every fast path polls.
+
+use crate::background::Background;
+use crate::barrier::{BarrierKind, RootRules};
+use crate::config::HeapConfig;
+use crate::cycle::phase::{Phase, PhaseCell};
+use crate::heap::Space;
+use crate::mark::pool::DefaultPool;
+use crate::mark::state::MarkState;
+use crate::sync::{lock, unmodelled, AtomicU32, AtomicUsize, Mutex, MutexGuard, Ordering::*};
+use crate::telemetry::Telemetry;
+use crate::world::{self, Exclusive, MutatorShared, World, FLAG_HANDSHAKE, FLAG_SHUTDOWN};
+
+/// The state every mutator and collector thread of one heap shares.
+pub(crate) struct HeapCore {
+    /// A process-unique id, so handles of another heap are recognised.
+    pub(crate) id: u64,
+    pub(crate) config: HeapConfig,
+    /// `FLAG_*` bits that the fast paths poll with one relaxed load.
+    pub(crate) flags: AtomicU32,
+    pub(crate) space: Space,
+    pub(crate) world: World,
+    pub(crate) telemetry: Telemetry,
+    /// Held by the thread running a cycle.
+    pub(crate) cycle_lock: Mutex<()>,
+    /// The collector's phase (written by the holder of `cycle_lock`).
+    pub(crate) phase: PhaseCell,
+    /// The heap size at which the next automatic cycle starts.
+    pub(crate) goal: AtomicUsize,
+    /// References shaded by write barriers, handed over in batches, not yet marked.
+    pub(crate) shaded: DefaultPool,
+    /// The grey pool, assist ledger and worker accounting of the mark.
+    pub(crate) mark: MarkState,
+    /// The heap size at which a concurrent heap's background cycle starts (Go's trigger,
+    /// below the goal so that the mark can end near the goal).
+    pub(crate) trigger: AtomicUsize,
+    /// The heap's write barrier (mutators carry it as a type too).
+    pub(crate) barrier: BarrierKind,
+    /// The root scanning the barrier needs (`Barrier::ROOTS`).
+    pub(crate) roots: RootRules,
+    /// The background GC thread's mailbox (concurrent heaps, normal builds).
+    pub(crate) background: unmodelled::Arc<Background>,
+    /// The background sweeper's mailbox (concurrent heaps, normal builds).
+    pub(crate) sweeper: unmodelled::Arc<Background>,
+}
+
+impl Drop for HeapCore {
+    fn drop(&mut self) {
+        self.background.stop();
+        self.sweeper.stop();
+        self.space.queues.finalizers.stop();
+        self.space.queues.cleanups.stop();
+    }
+}
+
+impl HeapCore {
+    /// Panics if the calling thread's mutator of this heap is running: `what` (which
+    /// waits for every running mutator) would otherwise wait for it forever.
+    pub(crate) fn refuse_running_caller(&self, what: &str) {
+        if world::running_mutator_on_this_thread(self.id) {
+            panic!(
+                "collector: {what} called on a thread whose mutator is running; block that \
+                 mutator first (Mutator::blocking), or call Mutator::gc"
+            );
+        }
+    }
+
+    /// Serves `m`'s pending handshake requests (`w` gives access to its private state:
+    /// the running owner, or the collector holding it blocked), and tells the world.
+    pub(crate) fn serve_requests(&self, m: &MutatorShared, w: &impl Exclusive) {
+        if m.serve_requests(w, &self.shaded) {
+            self.world.note_change();
+        }
+    }
+
+    /// Moves the collector to phase `next` (see `cycle::phase`), panicking on an illegal
+    /// transition.
+    pub(crate) fn enter_phase(&self, next: Phase) {
+        self.phase.enter(next, &self.flags);
+    }
+
+    /// Abandons the cycle in progress, if any (its caller is unwinding from a panic):
+    /// handshakes and marking off, the phase back to `Off`, and the mark noted as
+    /// abandoned so that the next cycle counts the live heap from the mark bits.
+    pub(crate) fn abandon_cycle(&self) {
+        if self.phase.get() == Phase::Off {
+            return;
+        }
+        self.flags.fetch_and(!FLAG_HANDSHAKE, SeqCst);
+        self.mark
+            .abandoned
+            .store(true, unmodelled::Ordering::Relaxed);
+        self.enter_phase(Phase::Off);
+    }
+
+    /// Panics if the heap has been shut down.
+    #[inline(always)]
+    pub(crate) fn check_live(&self) {
+        if self.flags.load(Relaxed) & FLAG_SHUTDOWN != 0 {
+            shut_down_panic();
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+pub(crate) fn shut_down_panic() -> ! {
+    panic!("{SHUT_DOWN_MESSAGE}")
+}
+
+/// The panic message of any use of a shut-down heap (callback runners recognise it).
+pub(crate) const SHUT_DOWN_MESSAGE: &str =
+    "collector: the heap has been shut down; its mutators and handles can no longer be used";
+
+/// Abandons the cycle in progress when dropped while its thread unwinds from a panic.
+pub(crate) struct AbandonOnUnwind<'a>(pub(crate) &'a HeapCore);
+
+impl Drop for AbandonOnUnwind<'_> {
+    fn drop(&mut self) {
+        if unmodelled::thread::panicking() {
+            self.0.abandon_cycle();
+        }
+    }
+}
+
+/// Takes the cycle lock (held by the thread running a cycle), waiting for a cycle in
+/// progress.
+pub(crate) fn cycle_guard(core: &HeapCore) -> MutexGuard<'_, ()> {
+    lock(&core.cycle_lock)
+}

@@ -1,0 +1,235 @@
+//! A concurrent cycle, stepped by its caller or run whole by `gc()` and the background
+//! GC thread: sweep termination, the concurrent mark (workers, assists, root
+//! handshakes), and mark termination, each step entering its phase.
+//!
+//! Invariant: a `ConcurrentCycle` holds the cycle lock from its first pause to its end,
+//! so no other cycle runs meanwhile; dropped unfinished it finishes the cycle, or while
+//! unwinding from a panic abandons it (`HeapCore::abandon_cycle`).
+
+use super::pause::{
+    finish_previous_sweep, flush_mutators, mark_threads, record_pause_and_start, stop,
+    termination_flushes,
+};
+use super::phase::Phase;
+use super::roots::{handshake, scan_roots_concurrently};
+use super::termination::{finish_in_pause, CycleStart};
+use crate::core::HeapCore;
+use crate::mark::pool::GreyPool;
+use crate::mark::{global_refs, mark_from, MarkResult, Roots};
+use crate::sync::unmodelled::Ordering as StatsOrdering;
+use crate::sync::{MutexGuard, Ordering::*};
+use crate::telemetry::{nanos, CycleReason};
+use crate::world::mutator_state::REQ_FLUSH;
+use crate::world::FLAG_HANDSHAKE;
+use std::time::Instant;
+
+/// How many times mark termination hands the world back to mutators when its pause
+/// finds new grey work, before it finishes the mark inside the pause.
+const TERMINATION_RETRIES: u32 = 3;
+
+/// A concurrent cycle, stepped by its caller: [`ConcurrentCycle::scan_roots`],
+/// [`ConcurrentCycle::mark`] (as often as wanted, with mutators running in between), then
+/// [`ConcurrentCycle::finish`]. This is also the testbed's *inline* mode: a test or a
+/// loom model drives the collector itself, with no collector thread.
+///
+/// Call it from a thread whose mutator (if any) is blocked: the steps wait for running
+/// mutators to reach safepoints, and act for blocked ones.
+///
+/// Dropping it unfinished finishes the cycle (or, while unwinding from a panic, just turns
+/// marking off: the next cycle marks whatever was left).
+pub struct ConcurrentCycle<'h> {
+    core: &'h HeapCore,
+    _guard: MutexGuard<'h, ()>,
+    start: CycleStart,
+    marked: MarkResult,
+    /// Mutators running when the cycle started (for the 25% rule's idle workers).
+    #[cfg_attr(loom, allow(dead_code))]
+    running_at_start: usize,
+    done: bool,
+}
+
+impl Drop for ConcurrentCycle<'_> {
+    fn drop(&mut self) {
+        if crate::sync::unmodelled::thread::panicking() {
+            // Wherever the panic came from, even after `done`: the next cycle starts from
+            // `Off` with the abandoned mark noted.
+            self.core.abandon_cycle();
+        } else if !self.done {
+            self.core.flags.fetch_and(!FLAG_HANDSHAKE, SeqCst);
+            self.finish_steps();
+        }
+    }
+}
+
+impl<'h> ConcurrentCycle<'h> {
+    /// Sweep termination: a pause that empties the allocation caches, resets every
+    /// mutator's roots-scanned state (Yuasa: scans all roots now), hands the globals to
+    /// the marker, and turns the write barriers on.
+    pub(crate) fn begin_locked(
+        core: &'h HeapCore,
+        guard: MutexGuard<'h, ()>,
+        reason: CycleReason,
+    ) -> ConcurrentCycle<'h> {
+        finish_previous_sweep(core);
+        let heap_start = core.space.heap_live();
+        let stopped = stop(core);
+        core.enter_phase(Phase::SweepTermination);
+        let cycle = core.telemetry.cycles.load(StatsOrdering::Relaxed) + 1;
+        core.mark.begin(cycle, heap_start);
+        let running_at_start = stopped.running_mutators();
+        flush_mutators(core, &stopped, true);
+        let live_at_mark_start = core.space.heap_live();
+        let snapshot = core.roots.snapshot_at_start;
+        for m in stopped.mutators() {
+            m.requests.store(0, Relaxed);
+            m.roots_scanned.store(snapshot, Release);
+            if snapshot {
+                core.shaded.put(m.root_refs(&stopped));
+            }
+        }
+        core.shaded.put(global_refs(&core.space));
+        core.enter_phase(Phase::Mark);
+        let mark_start = Instant::now();
+        let requested = stopped.requested;
+        let end = record_pause_and_start(core, stopped, cycle);
+        ConcurrentCycle {
+            core,
+            _guard: guard,
+            start: CycleStart {
+                cycle,
+                reason,
+                heap_start,
+                requested,
+                sweep_term_ns: nanos(end - requested).max(1),
+                mark_start,
+                workers: 0,
+                live_at_mark_start,
+            },
+            marked: MarkResult::default(),
+            running_at_start,
+            done: false,
+        }
+    }
+
+    /// Panics if the calling thread's mutator of this heap is running.
+    fn check_caller(&self) {
+        self.core.refuse_running_caller("a concurrent cycle's step");
+    }
+
+    /// Scans every mutator's roots once, concurrently (hybrid and Dijkstra; Yuasa took
+    /// them in the first pause): running mutators scan their own at their next
+    /// safepoint, blocked ones are scanned by the collector.
+    pub fn scan_roots(&mut self) {
+        self.check_caller();
+        scan_roots_concurrently(self.core);
+    }
+
+    /// Marks on the calling thread until no grey work is visible (mutators may create
+    /// more meanwhile).
+    pub fn mark(&mut self) {
+        self.check_caller();
+        let core = self.core;
+        let r = mark_from(&core.space, &core.shaded, &core.mark.grey, Roots::None, 1);
+        self.marked.absorb(r);
+    }
+
+    /// The concurrent mark of an automatic or `gc()` cycle: background mark workers by
+    /// Go's 25% rule (or `HeapConfig::mark_workers`) mark while this thread scans the
+    /// roots, until no grey work is visible. Under loom (no threads of the collector's
+    /// own) it is [`ConcurrentCycle::scan_roots`] then [`ConcurrentCycle::mark`].
+    pub(crate) fn mark_with_workers(&mut self) {
+        #[cfg(not(loom))]
+        {
+            use crate::mark::workers::{self, WorkerPlan};
+            self.check_caller();
+            let core = self.core;
+            let plan = match core.config.mark_workers {
+                Some(n) => WorkerPlan::fixed(n),
+                None => WorkerPlan::go_rule(core.config.gomaxprocs, self.running_at_start),
+            };
+            self.start.workers = plan.threads() as u32;
+            workers::run(core, plan, || scan_roots_concurrently(core));
+        }
+        #[cfg(loom)]
+        {
+            self.scan_roots();
+            self.mark();
+        }
+    }
+
+    /// Mark termination: a ragged handshake collects every barrier buffer and the mark
+    /// drains it; then a pause confirms that no grey work is left (Dijkstra: rescans
+    /// every mutator's roots). If the pause finds work, it hands the world back and
+    /// tries again, at most three times, then finishes the mark in the
+    /// pause. Verification, sweep and the next goal follow, in the pause.
+    pub fn finish(mut self) {
+        self.finish_steps();
+    }
+
+    fn finish_steps(&mut self) {
+        self.check_caller();
+        let core = self.core;
+        let mut attempt = 0;
+        let flushes = termination_flushes(core);
+        loop {
+            if flushes {
+                handshake(core, REQ_FLUSH);
+            }
+            self.mark();
+            let stopped = stop(core);
+            core.enter_phase(Phase::MarkTermination);
+            flush_mutators(core, &stopped, flushes);
+            let rescan = core.roots.rescan_at_termination;
+            let work_left = !core.shaded.is_empty() || !core.mark.grey.is_empty();
+            if !rescan && work_left && attempt < TERMINATION_RETRIES {
+                attempt += 1;
+                core.enter_phase(Phase::Mark);
+                record_pause_and_start(core, stopped, self.start.cycle);
+                continue;
+            }
+            let roots = if rescan {
+                Roots::Handles(&stopped)
+            } else {
+                Roots::None
+            };
+            // Helpers only when there is work to share: starting threads costs more
+            // than an empty drain.
+            let threads = if rescan || work_left {
+                mark_threads(core, core.space.heap_live())
+            } else {
+                1
+            };
+            let r = mark_from(&core.space, &core.shaded, &core.mark.grey, roots, threads);
+            self.marked.absorb(r);
+            self.absorb_workers();
+            self.done = true;
+            finish_in_pause(core, stopped, self.start, self.marked);
+            // A forced or stepped cycle returns with the sweep done (Go's runtime.GC);
+            // the background thread hands an automatic cycle's sweep to the sweeper.
+            if self.start.reason != CycleReason::Automatic {
+                core.space.finish_sweep();
+            }
+            core.enter_phase(Phase::Off);
+            return;
+        }
+    }
+}
+
+impl ConcurrentCycle<'_> {
+    /// Adds what workers and assists found to the cycle's result, and closes the scan
+    /// work ledger (the next cycle expects as much).
+    fn absorb_workers(&mut self) {
+        let ms = &self.core.mark;
+        let from_workers = MarkResult {
+            marked_objects: ms.marked_objects.load(StatsOrdering::Relaxed),
+            marked_bytes: ms.marked_bytes.load(StatsOrdering::Relaxed),
+            bad_refs: ms.bad_refs.load(StatsOrdering::Relaxed),
+            threads: self.start.workers as usize,
+            scan_work: ms.scan_work.load(StatsOrdering::Relaxed),
+        };
+        self.marked.absorb(from_workers);
+        ms.scan_work
+            .store(self.marked.scan_work, StatsOrdering::Relaxed);
+        ms.end();
+    }
+}

@@ -1,0 +1,79 @@
+//! The controller's pauses: stopping the world (with the loom fault switch), emptying
+//! the mutators' caches and buffers while it is stopped, restarting it with the pause
+//! recorded, and finishing the previous sweep before a cycle's first pause.
+//!
+//! Invariant: every pause the controller takes is recorded once, from the stop request
+//! to the restart, with its time to safepoint; mutator-private state is touched only
+//! through the `Stopped` proof the stop returns.
+
+use crate::core::HeapCore;
+use crate::mark::pool::GreyPool;
+use crate::mark::PARALLEL_MARK_MIN_BYTES;
+use crate::telemetry::{nanos, PauseRecord};
+use crate::world::Stopped;
+use std::time::Instant;
+
+/// Sweep termination: finishes the previous cycle's sweep before a new cycle starts
+/// (Go's `finishsweep_m`), on the thread starting the cycle.
+pub(super) fn finish_previous_sweep(core: &HeapCore) {
+    core.space.finish_sweep();
+}
+
+/// Stops the world (honouring the loom fault switch).
+pub(super) fn stop(core: &HeapCore) -> Stopped<'_> {
+    #[cfg(loom)]
+    let skip_wait = core.config.faults.stop_without_waiting;
+    #[cfg(not(loom))]
+    let skip_wait = false;
+    core.world.stop(&core.flags, skip_wait)
+}
+
+/// With the world stopped: empties every allocation cache and (unless `wbufs` is false)
+/// hands every write-barrier buffer to the collector.
+pub(super) fn flush_mutators(core: &HeapCore, stopped: &Stopped<'_>, wbufs: bool) {
+    for m in stopped.mutators() {
+        m.flush_cache_stopped(stopped, &core.space);
+        if !wbufs {
+            continue;
+        }
+        core.shaded.put(m.take_wbuf_stopped(stopped));
+    }
+}
+
+/// Whether mark termination flushes barrier buffers (false only for a loom negative
+/// control).
+pub(super) fn termination_flushes(core: &HeapCore) -> bool {
+    #[cfg(loom)]
+    return !core.config.faults.skip_termination_flush;
+    #[cfg(not(loom))]
+    {
+        let _ = core;
+        true
+    }
+}
+
+/// Marker threads for a heap of `heap_bytes`: all of `gomaxprocs` past the parallel-mark
+/// threshold, else one.
+pub(super) fn mark_threads(core: &HeapCore, heap_bytes: usize) -> usize {
+    if heap_bytes >= PARALLEL_MARK_MIN_BYTES {
+        core.config.gomaxprocs
+    } else {
+        1
+    }
+}
+
+/// Restarts the world and records the pause; returns when it ended (the pause began at
+/// `stopped.requested`).
+pub(super) fn record_pause_and_start(core: &HeapCore, stopped: Stopped<'_>, cycle: u64) -> Instant {
+    let end = Instant::now();
+    let (requested, reached) = (stopped.requested, stopped.reached);
+    core.world.start(stopped);
+    let tel = &core.telemetry;
+    tel.record_pause(PauseRecord {
+        cycle,
+        start_ns: tel.since_start(requested),
+        duration_ns: nanos(end - requested),
+        ttsp_ns: nanos(reached - requested),
+    });
+    end
+}

@@ -1,0 +1,81 @@
+//! Root scanning during a concurrent mark: the specials and the callback queues, and
+//! each mutator's handles by handshake, as the barrier's root rules say.
+//!
+//! Invariant: a handshake returns only when every mutator registered when it began has
+//! served the request (itself at a safepoint, or the collector for it while holding it
+//! blocked) or has left; a mutator registered later starts with its roots counted as
+//! scanned (it has none older than the mark).
+
+use crate::core::HeapCore;
+use crate::mark::pool::{GreyPool, BATCH};
+use crate::mark::special_refs;
+use crate::object::Ref;
+use crate::sync::Ordering::*;
+use crate::world::mutator_state::REQ_SCAN;
+use crate::world::{Exclusive, FLAG_HANDSHAKE};
+
+/// The concurrent part of root scanning: the specials and callback queues, then (unless
+/// the barrier's rules took them all in the first pause, as Yuasa's do) every mutator's
+/// handles. Specials
+/// may be scanned with the mutators running: the barrier is on, so a reference a
+/// mutator moves out of a finalizable object is shaded, and a special registered
+/// meanwhile shades its own roots (S31).
+pub(super) fn scan_roots_concurrently(core: &HeapCore) {
+    put_in_batches(
+        core,
+        special_refs(&core.space, scans_finalizer_objects(core)),
+    );
+    if !core.roots.snapshot_at_start {
+        handshake(core, REQ_SCAN);
+    }
+}
+
+/// Whether mark scans finalizer specials' objects (false only for a loom negative
+/// control).
+pub(super) fn scans_finalizer_objects(core: &HeapCore) -> bool {
+    #[cfg(loom)]
+    return !core.config.faults.skip_finalizer_scan;
+    #[cfg(not(loom))]
+    {
+        let _ = core;
+        true
+    }
+}
+
+/// Hands `refs` to the marker as shaded references, in batches that markers can share.
+pub(super) fn put_in_batches(core: &HeapCore, refs: Vec<Ref>) {
+    if refs.len() <= BATCH {
+        core.shaded.put(refs);
+        return;
+    }
+    for chunk in refs.chunks(BATCH) {
+        core.shaded.put(chunk.to_vec());
+    }
+}
+
+/// Asks every mutator to serve `request` (scan its roots, or flush its barrier buffer)
+/// and waits until all have: running mutators serve it at their next safepoint, and the
+/// collector serves it for blocked ones, holding each while it does.
+pub(super) fn handshake(core: &HeapCore, request: u32) {
+    let mutators = core.world.snapshot();
+    for m in &mutators {
+        m.requests.fetch_or(request, AcqRel);
+    }
+    core.flags.fetch_or(FLAG_HANDSHAKE, SeqCst);
+    loop {
+        let seen = core.world.epoch();
+        while let Some(claim) = core.world.claim_blocked(|m| m.requests.load(Acquire) != 0) {
+            debug_assert!(claim.covers(&claim.m));
+            core.serve_requests(&claim.m, &claim);
+        }
+        let live = core.world.snapshot();
+        let pending = mutators.iter().any(|m| {
+            m.requests.load(Acquire) != 0 && live.iter().any(|x| std::ptr::eq(&**x, &**m))
+        });
+        if !pending {
+            break;
+        }
+        core.world.wait_for_change(seen);
+    }
+    core.flags.fetch_and(!FLAG_HANDSHAKE, SeqCst);
+}

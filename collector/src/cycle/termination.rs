@@ -1,0 +1,187 @@
+//! The end of every cycle, inside its last pause: mark termination's verification and
+//! leak check, then the sweep phase (marking off, the sweep set up or done, the next goal
+//! and trigger), the cycle's records and its gctrace line; then the world restarts.
+//!
+//! Invariant: on entry no grey work is left (the phase is `MarkTermination`), so the
+//! mark bits are final: every reachable object is marked. The live heap the pacer is
+//! given is the bytes the mark counted plus what was allocated black since the first
+//! pause, or (after an abandoned cycle, whose marks the count misses) the bits counted.
+
+use super::pause::{record_pause_and_start, termination_flushes};
+use super::phase::Phase;
+use crate::core::HeapCore;
+use crate::mark::pool::GreyPool;
+use crate::mark::MarkResult;
+use crate::sync::unmodelled::Ordering as StatsOrdering;
+use crate::sync::Ordering::*;
+use crate::telemetry::{nanos, CycleReason, CycleRecord};
+use crate::world::Stopped;
+use crate::{pacer, sweep, verify};
+use std::time::Instant;
+
+/// What the end of a cycle needs to know about its beginning.
+#[derive(Clone, Copy)]
+pub(super) struct CycleStart {
+    pub(super) cycle: u64,
+    pub(super) reason: CycleReason,
+    pub(super) heap_start: usize,
+    /// When the cycle's first stop was requested.
+    pub(super) requested: Instant,
+    /// The first pause (sweep termination) of a concurrent cycle; 0 for stop-the-world.
+    pub(super) sweep_term_ns: u64,
+    pub(super) mark_start: Instant,
+    /// Mark worker threads the concurrent mark ran (0 for stop-the-world cycles).
+    pub(super) workers: u32,
+    /// The heap's live bytes once the first pause had emptied the allocation caches.
+    /// Everything allocated from then until mark termination is allocated black, and
+    /// grows the live bytes by exactly its slots (a cached span counts whole, and its
+    /// unused slots come off when the cache gives it back), so mark termination's live
+    /// heap is the bytes the markers marked plus the growth since this.
+    pub(super) live_at_mark_start: usize,
+}
+
+/// Whether this cycle's sweep runs after its last pause, beside the mutators (concurrent
+/// heaps in normal builds), rather than inside the pause.
+fn sweeps_concurrently(core: &HeapCore) -> bool {
+    cfg!(not(loom)) && core.config.concurrent
+}
+
+/// The end of every cycle, inside its last pause: verification, sweep, the next goal, and
+/// the cycle's records. Restarts the world.
+pub(super) fn finish_in_pause(
+    core: &HeapCore,
+    stopped: Stopped<'_>,
+    start: CycleStart,
+    marked: MarkResult,
+) {
+    let t_verify = Instant::now();
+    let heap_end = core.space.heap_live();
+    let term_requested = stopped.requested;
+    if core.config.verify {
+        verify::checkmark(core, &stopped, start.cycle);
+        core.telemetry
+            .cycles_checked
+            .fetch_add(1, StatsOrdering::Relaxed);
+    }
+    if core.config.leak_check {
+        let (reports, queue) = crate::leakcheck::check(&core.space, start.cycle);
+        core.telemetry.record_leaks(reports, queue);
+    }
+    core.enter_phase(Phase::Sweep);
+    debug_assert!(
+        (core.shaded.is_empty() && core.mark.grey.is_empty()) || !termination_flushes(core),
+        "grey work left after the mark"
+    );
+    let t_sweep = Instant::now();
+    let live_bytes = if sweeps_concurrently(core) {
+        let allocated_black = heap_end.saturating_sub(start.live_at_mark_start);
+        let counted = marked.marked_bytes as usize + allocated_black;
+        // After an abandoned cycle the count misses its marks: the bits are counted.
+        let abandoned = core.mark.abandoned.swap(false, StatsOrdering::Relaxed);
+        core.space
+            .begin_sweep((!abandoned).then_some(counted), core.config.verify)
+    } else {
+        sweep::sweep_all(core, &stopped).live_bytes
+    };
+    let goal = pacer::heap_goal(&core.config, live_bytes);
+    core.goal.store(goal, Relaxed);
+    core.trigger
+        .store(pacer::trigger(goal, live_bytes), Relaxed);
+    core.telemetry
+        .cycles
+        .store(start.cycle, StatsOrdering::Relaxed);
+    let end = record_pause_and_start(core, stopped, start.cycle);
+    let clocks = Clocks {
+        term_requested,
+        verify: t_verify,
+        sweep: t_sweep,
+        end,
+    };
+    record_cycle(core, &start, &marked, clocks, heap_end, live_bytes, goal);
+}
+
+/// When the parts of a cycle's last pause began and ended.
+struct Clocks {
+    term_requested: Instant,
+    verify: Instant,
+    sweep: Instant,
+    end: Instant,
+}
+
+/// Records the cycle (its phase clocks, heaps, goal, mark CPU) and prints its gctrace
+/// line when asked.
+fn record_cycle(
+    core: &HeapCore,
+    start: &CycleStart,
+    marked: &MarkResult,
+    clocks: Clocks,
+    heap_end: usize,
+    live_bytes: usize,
+    goal: usize,
+) {
+    let Clocks {
+        term_requested,
+        verify: t_verify,
+        sweep: t_sweep,
+        end,
+    } = clocks;
+    let ms = &core.mark;
+    let procs = core.config.gomaxprocs as u64;
+    let (sweep_term, mark, mark_term) = if start.sweep_term_ns == 0 {
+        // Stop-the-world: one pause; its flush, mark and the rest as the three phases.
+        (
+            nanos(start.mark_start - start.requested),
+            nanos(t_verify - start.mark_start),
+            nanos(end - t_verify),
+        )
+    } else {
+        (
+            start.sweep_term_ns,
+            nanos(term_requested - start.mark_start),
+            nanos(end - term_requested),
+        )
+    };
+    let (assist, background, idle) = (
+        ms.assist_ns.load(StatsOrdering::Relaxed),
+        ms.background_ns.load(StatsOrdering::Relaxed),
+        ms.idle_ns.load(StatsOrdering::Relaxed),
+    );
+    let stw_mark = if start.sweep_term_ns == 0 { mark } else { 0 };
+    let gc_cpu = (sweep_term + stw_mark + mark_term) * procs + assist + background;
+    let cumulative_gc_cpu_ns = core
+        .telemetry
+        .gc_cpu_ns
+        .fetch_add(gc_cpu, StatsOrdering::Relaxed)
+        + gc_cpu;
+    let record = CycleRecord {
+        start_ns: core.telemetry.since_start(start.requested),
+        end_ns: core.telemetry.since_start(end),
+        clock_sweep_term_ns: sweep_term,
+        clock_mark_ns: mark,
+        clock_mark_term_ns: mark_term,
+        heap_end_bytes: heap_end as u64,
+        globals_bytes: core.space.globals_bytes() as u64,
+        gomaxprocs: procs as u32,
+        cumulative_gc_cpu_ns,
+        cycle: start.cycle,
+        reason: start.reason,
+        heap_start_bytes: start.heap_start as u64,
+        heap_live_bytes: live_bytes as u64,
+        heap_goal_bytes: goal as u64,
+        mark_ns: nanos(t_verify - start.mark_start),
+        mark_threads: marked.threads as u32,
+        marked_objects: marked.marked_objects,
+        bad_refs: marked.bad_refs,
+        sweep_ns: nanos(end - t_sweep),
+        verify_ns: nanos(t_sweep - t_verify),
+        scan_work_bytes: marked.scan_work,
+        mark_workers: start.workers,
+        assist_ns: assist,
+        background_mark_ns: background,
+        idle_mark_ns: idle,
+    };
+    if core.config.gctrace {
+        crate::telemetry::stderr_line(format_args!("{}", crate::gctrace::gctrace_line(&record)));
+    }
+    core.telemetry.record_cycle(record);
+}

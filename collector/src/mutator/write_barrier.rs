@@ -1,0 +1,129 @@
+//! The write barrier as mutators apply it: the store's fast path, the slow path that
+//! shades what the heap's barrier policy (`crate::barrier`) names, and the per-mutator
+//! buffer that carries shaded references to the mark (Go's `wbBuf`, `mbarrier.go`).
+//!
+//! Invariant: while `FLAG_MARKING` is set, every reference store made by a running
+//! mutator shades what `B::shade` returns before the new value is visible, and every
+//! shaded reference reaches the mark before mark termination ends it: through a full
+//! buffer handed over at once, a flush handshake (`REQ_FLUSH`), or the termination
+//! pause's flush. With every flag clear the fast path is one relaxed load and a branch;
+//! `NoBarrier` (`B::SHADES == false`) never takes the slow path's shading.
+
+use super::handle::{dead_panic, foreign_panic, Handle};
+use super::Mutator;
+use crate::barrier::Barrier;
+use crate::mark::pool::{GreyPool, BATCH};
+use crate::object::Ref;
+use crate::sync::{unmodelled, AtomicUsize, Ordering::*};
+use crate::world::FLAG_MARKING;
+
+/// Slow paths a mutator counts before it adds them to the heap's count.
+const SLOW_PATH_FLUSH: u64 = 1024;
+
+impl<B: Barrier> Handle<'_, B> {
+    /// Stores `value` (or null) into reference slot `slot`. Panics if the slot is out of
+    /// range, `value` belongs to another heap, or `value`'s object has been freed.
+    #[inline(always)]
+    pub fn set(&self, slot: usize, value: Option<&Handle<'_, B>>) {
+        let word = self.ptr_word(slot);
+        let new = match value {
+            None => 0,
+            Some(v) => {
+                if !self.m.same_heap(v.m) {
+                    foreign_panic();
+                }
+                if v.span.meta(v.r.slot()).is_none() {
+                    dead_panic(v.r);
+                }
+                v.r.word()
+            }
+        };
+        // The barrier's fast path: running (not inside `blocking`) and no flag set
+        // (marking off, no pause or handshake requested): one load and a branch. The rest
+        // is out of line, so the fast path saves no registers and inlines into the caller.
+        if self.m.blocking_depth.get() == 0 && self.m.core.flags.load(Relaxed) == 0 {
+            word.store(new, Release);
+            return;
+        }
+        self.set_outlined(word, new);
+    }
+
+    /// [`Handle::set`] inside `blocking`, or with a flag set. The flag test belongs inside
+    /// the running section: inside `blocking`, entering it may wait out the pause that
+    /// turns marking on, and a test made before that pause would skip the barrier.
+    #[cold]
+    #[inline(never)]
+    fn set_outlined(&self, word: &AtomicUsize, new: usize) {
+        self.m.running(|| {
+            if self.m.core.flags.load(Relaxed) != 0 {
+                return self.set_slow(word, new);
+            }
+            word.store(new, Release);
+        });
+    }
+
+    /// The barrier's slow path (also taken while a pause or handshake is requested);
+    /// the caller is running.
+    #[cold]
+    #[inline(never)]
+    fn set_slow(&self, word: &AtomicUsize, new: usize) {
+        self.check_flags();
+        if B::SHADES && self.m.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
+            self.m.shade_for_store(word.load(Acquire), new);
+        }
+        word.store(new, Release);
+    }
+}
+
+impl<B: Barrier> Mutator<B> {
+    /// The write barrier's slow path: records the references `B` says to shade for a
+    /// store of `new` over `old` (marking is on; the caller is running).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn shade_for_store(&self, old: usize, new: usize) {
+        let n = self.slow_paths.get() + 1;
+        self.slow_paths.set(n);
+        if n >= SLOW_PATH_FLUSH {
+            self.flush_slow_paths();
+        }
+        let scanned = self.shared.roots_scanned.load(Acquire);
+        for w in B::shade(old, new, scanned) {
+            if let Some(r) = Ref::from_word(w) {
+                self.record_shade(r);
+            }
+        }
+    }
+
+    /// Adds this mutator's barrier slow-path count to the heap's.
+    pub(super) fn flush_slow_paths(&self) {
+        let n = self.slow_paths.replace(0);
+        if n > 0 {
+            self.core
+                .telemetry
+                .barrier_slow_paths
+                .fetch_add(n, unmodelled::Ordering::Relaxed);
+        }
+    }
+
+    /// Records `r` in the write-barrier buffer (shaded for the running mark).
+    pub(crate) fn record_shade(&self, r: Ref) {
+        let full = self.shared.wbuf.with_mut(|b| {
+            // SAFETY: the buffer is owner-only while running, like the roots (`push_root`).
+            let b = unsafe { &mut *b };
+            b.push(r);
+            (b.len() >= BATCH).then(|| std::mem::take(b))
+        });
+        if let Some(batch) = full {
+            self.core.shaded.put(batch);
+        }
+    }
+
+    /// Shades `r` if marking is on: a reference that reaches the mutator other than by a
+    /// load the barrier covers (a weak pointer made strong, a queued callback taken) must
+    /// not be lost by a mark that has already scanned this mutator's roots.
+    pub(crate) fn shade_if_marking(&self, r: Ref) {
+        if self.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
+            self.record_shade(r);
+        }
+    }
+}
