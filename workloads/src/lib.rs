@@ -1,12 +1,11 @@
-//! The workload harness: what every workload binary shares — the summary statistics and
-//! the JSON report.
+//! The workload harness: what every workload binary shares — the common flags, the run
+//! and its report directory, the summary and its files (`harness`).
 //!
 //! Every binary declares mimalloc as its global allocator with [`use_mimalloc!`] (the
 //! collector's own heap is separate; mimalloc serves the Rust-side allocations such as
 //! root tables).
 
 pub mod harness;
-pub mod report;
 
 pub use mimalloc::MiMalloc;
 

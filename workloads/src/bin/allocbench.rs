@@ -10,7 +10,7 @@ use collector::{Gogc, Heap, HeapConfig, Shape};
 use serde::Serialize;
 use std::hint::black_box;
 use std::time::Instant;
-use workloads::report::median;
+use workloads::harness::summary::median;
 
 workloads::use_mimalloc!();
 

@@ -10,7 +10,7 @@
 use clap::Parser;
 use collector::{Barrier, BarrierKind, Dijkstra, Gogc, Heap, HeapConfig, Hybrid, Shape, Yuasa};
 use serde::Serialize;
-use workloads::report::median;
+use workloads::harness::summary::median;
 
 workloads::use_mimalloc!();
 

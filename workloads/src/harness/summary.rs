@@ -174,6 +174,13 @@ impl Summary {
     }
 }
 
+/// The median of `values` (the upper one of an even count). Panics on an empty slice.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    assert!(!values.is_empty(), "the median of no values");
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
