@@ -57,7 +57,9 @@ pub use callbacks::runner::CLEANUP_STALL;
 pub use callbacks::{keep_alive, CallbackStats, Cleanup, WeakHandle};
 #[cfg(loom)]
 pub use config::LoomFaults;
-pub use config::{default_gomaxprocs, CallbackPanic, Gogc, HeapConfig, DEFAULT_PAGE_BYTES};
+pub use config::{
+    default_gomaxprocs, CallbackPanic, Gogc, HeapConfig, PlantedBug, DEFAULT_PAGE_BYTES,
+};
 pub use cycle::ConcurrentCycle;
 pub use heap::specials::RUNNER_EXIT_WAIT;
 pub use heap::{BadRef, OutOfMemory};
@@ -154,6 +156,7 @@ impl<B: Barrier> Heap<B> {
             space: {
                 #[allow(unused_mut)]
                 let mut space = heap::Space::new(config.page_bytes).poisoning(config.verify);
+                space.planted_bug = config.planted_bug;
                 #[cfg(loom)]
                 {
                     space.no_resurrection = config.faults.no_resurrection;

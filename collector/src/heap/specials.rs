@@ -391,6 +391,10 @@ pub(crate) fn sweep_specials(span: &Span, space: &super::Space) {
     if !span.specials.any() {
         return;
     }
+    use crate::PlantedBug::{
+        CleanupBesideFinalizer as CleanupBeside, WeakClearedAfterFinalizer as WeakAfter,
+    };
+    let planted = |bug| space.planted_bug == Some(bug);
     let mut finalizers = Vec::new();
     let mut cleanups = Vec::new();
     span.specials.with(|list| {
@@ -424,8 +428,8 @@ pub(crate) fn sweep_specials(span: &Span, space: &super::Space) {
                         env,
                         f,
                     }),
-                    Payload::Weak(cell) => cell.clear(),
-                    Payload::Cleanup { env, f, .. } if !has_finalizer => {
+                    Payload::Weak(cell) if !(has_finalizer && planted(WeakAfter)) => cell.clear(),
+                    Payload::Cleanup { env, f, .. } if !has_finalizer || planted(CleanupBeside) => {
                         cleanups.push(QueuedCleanup { env, f })
                     }
                     payload => list.push(Special { payload, ..s }),
