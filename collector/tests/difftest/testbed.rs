@@ -10,7 +10,6 @@ use collector::{
     keep_alive, Barrier, BarrierKind, CallbackPanic, Cleanup, Dijkstra, Global, Gogc, Handle, Heap,
     HeapConfig, Hybrid, Mutator, PlantedBug, Shape, WeakHandle, Yuasa,
 };
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 /// Program objects: three reference slots and the object's number.
@@ -58,19 +57,18 @@ pub fn run_on_testbed(program: &Program, bug: Option<PlantedBug>) -> Result<Vec<
 }
 
 fn run_with<B: Barrier>(program: &Program, bug: Option<PlantedBug>) -> Result<Vec<Cycle>, String> {
-    let heap = Heap::<B>::with_barrier(HeapConfig {
-        gogc: Gogc::Off,
-        verify: true,
-        concurrent: program.config.concurrent,
-        cleanup_workers: Some(program.config.cleanup_workers),
-        callback_panic: CallbackPanic::Report,
-        planted_bug: bug,
-        ..HeapConfig::default()
-    })?;
-    let result = catch_unwind(AssertUnwindSafe(|| drive(&heap, program)))
-        .unwrap_or_else(|p| Err(format!("panicked: {}", crate::common::panic_message(&*p))));
-    heap.shutdown();
-    result
+    crate::common::on_heap::<B, _>(
+        HeapConfig {
+            gogc: Gogc::Off,
+            verify: true,
+            concurrent: program.config.concurrent,
+            cleanup_workers: Some(program.config.cleanup_workers),
+            callback_panic: CallbackPanic::Report,
+            planted_bug: bug,
+            ..HeapConfig::default()
+        },
+        |heap| drive(heap, program),
+    )
 }
 
 fn drive<B: Barrier>(heap: &Heap<B>, program: &Program) -> Result<Vec<Cycle>, String> {

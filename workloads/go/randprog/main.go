@@ -25,8 +25,13 @@
 // Reachability is exact: every object is reached only through the global tables below
 // (never a live local across runtime.GC), objects have pointer fields (never tiny-packed),
 // GOGC is off, and a collection is runtime.GC() followed by a wait, read from
-// runtime/metrics, until every queued finalizer and cleanup has executed (runtime.GC
-// returns after the sweep, which is where both are queued).
+// runtime/metrics, until every queued finalizer and cleanup has executed. The queued
+// counts are complete when runtime.GC returns: it sweeps until nothing is left and waits
+// for isSweepDone (mgc.go: GC), and the sweep counts each finalizer as it queues it
+// (mfinal.go: queuefinalizer, finqueued++) and each cleanup as it enqueues it into its
+// P's block (mcleanup.go: enqueue, pp.cleanupsQueued++), before the last sweeper's flush
+// hands partial blocks to the cleanup goroutines; executed is counted after each block
+// has run, so executed == queued means every callback has returned.
 package main
 
 import (
