@@ -40,12 +40,25 @@ struct Reached {
     cleanups: usize,
     freed: usize,
     weak_nil: usize,
+    /// Objects freed in a later collection than the one that started their finalizer
+    /// (two-cycle reclamation, S43).
+    freed_after_finalizer: usize,
+    /// Collections that started finalizers after an earlier one of the same program
+    /// did (where dependency order, S45, shows).
+    later_finalizer_batches: usize,
 }
 
 impl Reached {
     fn add(&mut self, trace: &[Cycle]) {
         self.collections += trace.len();
-        for c in trace {
+        let mut finalized_at = std::collections::HashMap::new();
+        for (i, c) in trace.iter().enumerate() {
+            if !c.fin.is_empty() && !finalized_at.is_empty() {
+                self.later_finalizer_batches += 1;
+            }
+            finalized_at.extend(c.fin.iter().map(|&o| (o, i)));
+            let after = |o: &&u32| finalized_at.get(*o).is_some_and(|&at| at < i);
+            self.freed_after_finalizer += c.freed.iter().filter(after).count();
             self.finalizers += c.fin.len();
             self.cleanups += c.cleanup.len();
             self.freed += c.freed.len();
@@ -89,7 +102,9 @@ fn the_testbed_agrees_with_go() {
             || (reached.finalizers > 0
                 && reached.cleanups > 0
                 && reached.freed > 0
-                && reached.weak_nil > 0),
+                && reached.weak_nil > 0
+                && reached.freed_after_finalizer > 0
+                && reached.later_finalizer_batches > 0),
         "the programs never reached some event: {reached:?}"
     );
 }
