@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The one test command: formatting, lints, the workspace's tests (release), and the loom
-# suite in its own target directory. Run from anywhere; exits non-zero on any failure.
+# The one test command: formatting, lints, the workspace's tests (release), the loom
+# suite in its own target directory, and the differential test against Go in its quick
+# mode (it installs Go from PyPI unless go1.27 is on PATH). Run from anywhere; exits
+# non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,5 +24,8 @@ step "loom suite (LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:-2})"
 RUSTFLAGS="--cfg loom -C debug-assertions" CARGO_TARGET_DIR=target/loom \
   LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" \
   cargo test -p loom_tests --release -- --nocapture
+
+step "differential test against Go (scripts/diff-go.sh, 500 programs)"
+scripts/diff-go.sh --cases 500
 
 step "all tests passed"

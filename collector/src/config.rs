@@ -111,9 +111,22 @@ pub struct HeapConfig {
     /// Run the leak checker at every mark termination (Go's `GODEBUG=checkfinalizers`,
     /// finding indirect reach too): see [`crate::HeapStats::leak_reports`].
     pub leak_check: bool,
+    /// Test-only: a bug planted in sweeping for the differential test's negative controls.
+    #[doc(hidden)]
+    pub planted_bug: Option<PlantedBug>,
     /// Protections the loom suite's negative controls switch off (loom builds only).
     #[cfg(loom)]
     pub faults: LoomFaults,
+}
+
+/// Test-only bugs the differential test against Go must find (issue 23).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// Sweep queues an object's cleanups beside its finalizer in one cycle (breaks S48).
+    CleanupBesideFinalizer,
+    /// Sweep leaves a finalized object's weak handles set until it is freed (breaks S34).
+    WeakClearedAfterFinalizer,
 }
 
 /// Fault switches for loom negative controls: each removes one protection, so a model
@@ -159,6 +172,7 @@ impl Default for HeapConfig {
             cleanup_standby: true,
             callback_panic: CallbackPanic::default(),
             leak_check: false,
+            planted_bug: None,
             #[cfg(loom)]
             faults: LoomFaults::default(),
         }

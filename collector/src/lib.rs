@@ -94,7 +94,9 @@ pub use callbacks::weak::WeakHandle;
 pub use callbacks::{keep_alive, CallbackStats};
 #[cfg(loom)]
 pub use config::LoomFaults;
-pub use config::{default_gomaxprocs, CallbackPanic, Gogc, HeapConfig, DEFAULT_PAGE_BYTES};
+pub use config::{
+    default_gomaxprocs, CallbackPanic, Gogc, HeapConfig, PlantedBug, DEFAULT_PAGE_BYTES,
+};
 pub use cycle::concurrent::ConcurrentCycle;
 pub use heap::{BadRef, OutOfMemory};
 pub use mutator::handle::{Global, Handle, InteriorHandle};
@@ -190,6 +192,7 @@ impl<B: Barrier> Heap<B> {
             space: {
                 #[allow(unused_mut)]
                 let mut space = heap::Space::new(config.page_bytes).poisoning(config.verify);
+                space.planted_bug = config.planted_bug;
                 #[cfg(loom)]
                 {
                     space.no_resurrection = config.faults.no_resurrection;

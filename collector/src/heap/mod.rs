@@ -191,6 +191,8 @@ pub(crate) struct Space {
     /// Sweeping queues finalizers without resurrecting (a loom negative control).
     #[cfg(loom)]
     pub(crate) no_resurrection: bool,
+    /// A bug planted for a negative control (tests only; `None` otherwise).
+    pub(crate) planted_bug: Option<crate::config::PlantedBug>,
     /// Bytes of immortal objects (globals).
     globals_bytes: crate::sync::unmodelled::AtomicUsize,
     /// The finalizer and cleanup queues that sweeping fills.
@@ -219,6 +221,7 @@ impl Space {
             poison: false,
             #[cfg(loom)]
             no_resurrection: false,
+            planted_bug: None,
             globals_bytes: Default::default(),
             queues: Default::default(),
         };

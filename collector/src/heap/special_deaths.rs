@@ -3,6 +3,9 @@
 //! finalizer is resurrected for one more cycle and its finalizers are queued; an object
 //! without one has its cleanups queued; either way its weak handles are cleared first.
 //!
+//! A test-only switch (`HeapConfig::planted_bug`) breaks S48 or S34 here, for the
+//! differential test's negative controls.
+//!
 //! Invariant: called by whoever sweeps the span, which owns it until the sweep ends, and
 //! before any of its slots is freed; every special of a dead object leaves the span's
 //! list exactly once (queued, cleared, or kept on the resurrected object), and the list
@@ -12,6 +15,9 @@ use super::span::Span;
 use super::specials::{Payload, Special, SpecialKind};
 use super::Space;
 use crate::callbacks::queue::{QueuedCleanup, QueuedFinalizer};
+use crate::config::PlantedBug::{
+    CleanupBesideFinalizer as CleanupBeside, WeakClearedAfterFinalizer as WeakAfter,
+};
 
 /// Handles the specials of `span`'s unmarked objects before the span is swept (S34):
 /// resurrects objects with finalizers (setting their mark bits) and queues their
@@ -26,6 +32,7 @@ pub(crate) fn sweep_specials(span: &Span, space: &Space) {
     if !span.specials.any() {
         return;
     }
+    let planted = |bug| space.planted_bug == Some(bug);
     let mut finalizers = Vec::new();
     let mut cleanups = Vec::new();
     span.specials.with(|list| {
@@ -59,8 +66,8 @@ pub(crate) fn sweep_specials(span: &Span, space: &Space) {
                         env,
                         f,
                     }),
-                    Payload::Weak(cell) => cell.clear(),
-                    Payload::Cleanup { env, f, .. } if !has_finalizer => {
+                    Payload::Weak(cell) if !(has_finalizer && planted(WeakAfter)) => cell.clear(),
+                    Payload::Cleanup { env, f, .. } if !has_finalizer || planted(CleanupBeside) => {
                         cleanups.push(QueuedCleanup { env, f })
                     }
                     payload => list.push(Special { payload, ..s }),

@@ -37,6 +37,19 @@ pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "(a non-string panic payload)".to_string())
 }
 
+/// Runs `f` on a heap made from `config` with barrier `B` (a panic in `f` becomes an
+/// error), then shuts the heap down.
+pub fn on_heap<B: collector::Barrier, T>(
+    config: HeapConfig,
+    f: impl FnOnce(&Heap<B>) -> Result<T, String>,
+) -> Result<T, String> {
+    let heap = Heap::<B>::with_barrier(config)?;
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&heap)))
+        .unwrap_or_else(|p| Err(format!("panicked: {}", panic_message(&*p))));
+    heap.shutdown();
+    result
+}
+
 /// A heap with verification on and automatic collection off unless asked.
 pub fn verified_heap(gogc: collector::Gogc) -> Heap {
     Heap::new(HeapConfig {

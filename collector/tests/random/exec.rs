@@ -10,7 +10,6 @@ use collector::{
     keep_alive, Barrier, BarrierKind, CallbackPanic, Cleanup, Dijkstra, Global, Gogc, Handle, Heap,
     HeapConfig, Hybrid, Mutator, Shape, WeakHandle, Yuasa,
 };
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -94,19 +93,18 @@ pub fn run_case(program: &Program) -> Result<Exercised, String> {
 }
 
 fn run_with<B: Barrier>(program: &Program) -> Result<Exercised, String> {
-    let heap = Heap::<B>::with_barrier(HeapConfig {
-        gogc: Gogc::Percent(100),
-        min_heap_bytes: 64 << 10,
-        verify: true,
-        concurrent: program.config.concurrent,
-        cleanup_workers: Some(program.config.cleanup_workers),
-        callback_panic: CallbackPanic::Report,
-        ..HeapConfig::default()
-    })?;
-    let result = catch_unwind(AssertUnwindSafe(|| drive(&heap, program)))
-        .unwrap_or_else(|p| Err(format!("panicked: {}", crate::common::panic_message(&*p))));
-    heap.shutdown();
-    result
+    crate::common::on_heap::<B, _>(
+        HeapConfig {
+            gogc: Gogc::Percent(100),
+            min_heap_bytes: 64 << 10,
+            verify: true,
+            concurrent: program.config.concurrent,
+            cleanup_workers: Some(program.config.cleanup_workers),
+            callback_panic: CallbackPanic::Report,
+            ..HeapConfig::default()
+        },
+        |heap| drive(heap, program),
+    )
 }
 
 /// The main thread: runs thread 0, then collects to a fixed point and checks.
