@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The one test command: formatting, lints, the workspace's tests (release), and the loom
-# suite in its own target directory. Run from anywhere; exits non-zero on any failure.
+# The one test command: the comparison script's test, formatting, lints, the workspace's
+# tests (release), and the loom suite in its own target directory. Run from anywhere; exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+
+step "the comparison script's test (python3 scripts/test_compare.py)"
+python3 scripts/test_compare.py
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
