@@ -18,7 +18,7 @@
 #   ARGS: extra flags given to both sides of every workload (e.g. -- --objects 200000);
 #     they replace the per-workload flags below
 #
-# Per-workload flags (both sides, unless ARGS are given): exit-flush --flush finalizer,
+# Per-workload flags (both sides, unless ARGS are given): exit-flush --flush queued,
 # fd-churn --release finalizer (the variants whose figures differ). Both sides of
 # head-of-line run their defaults: Go's max(GOMAXPROCS/4, 1) cleanup goroutines, the
 # testbed's as many workers plus its standby. allocbench and rootsbench are not on the shared harness: both sides

@@ -77,6 +77,7 @@ OWN = {
     "exit-flush": [
         ("lost", "bytes lost", _f(lambda f: f["bytes_lost"])),
         ("fin_ran", "finalizer ran (1 yes)", _f(lambda f: int(f["finalizer_ran"]))),
+        ("fin_pending", "finalizers pending at exit", _f(lambda f: f.get("finalizers_pending"))),
     ],
     "intern": [
         ("map_max", "map size max", _f(lambda f: f["map_size"]["max"])),

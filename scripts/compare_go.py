@@ -25,7 +25,7 @@ import compare_stats
 
 SCRIPTS = os.path.dirname(os.path.abspath(__file__))
 ALL = compare_report.ORDER
-DEFAULT_FLAGS = {"exit-flush": ["--flush", "finalizer"], "fd-churn": ["--release", "finalizer"]}
+DEFAULT_FLAGS = {"exit-flush": ["--flush", "queued"], "fd-churn": ["--release", "finalizer"]}
 
 
 def parse(argv):

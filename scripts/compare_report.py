@@ -50,8 +50,11 @@ NOTES = {
     "(queued in the sweep that frees it), the testbed through `Heap::is_allocated`.",
     "resurrection": "- rounds: of one `gc()` / `runtime.GC()` then a drain; Go sees the object freed "
     "through its cleanup.",
-    "exit-flush": "- bytes lost: written minus in the file when `main` returns (no cycle, no waiting for "
-    "finalizers on either side).",
+    "exit-flush": "- bytes lost: written minus in the file when the process exits. With `--flush queued` "
+    "(the default here since the load gate; the runs before it used `--flush finalizer`, where no cycle "
+    "runs) a `gc()` / `runtime.GC()` has queued the writer's finalizer behind one that never returns, "
+    "and the process exits (`std::process::exit`, `os.Exit`) with both pending: finalizers queued 2 "
+    "and pending 2 on each side.",
     "intern": "- map size: sampled every --sample-every operations per mutator; after the drain: after "
     "two rounds of a full cycle and a drain. Go's cleanup goroutines: max(GOMAXPROCS/4, 1), the "
     "testbed's automatic worker count is the same.",

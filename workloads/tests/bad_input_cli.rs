@@ -243,8 +243,8 @@ const BINARIES: &[Binary] = &[
             value(
                 "--flush",
                 &[
-                    ("maybe", "[possible values: explicit, finalizer]"),
-                    ("Explicit", "[possible values: explicit, finalizer]"),
+                    ("maybe", "[possible values: explicit, finalizer, queued]"),
+                    ("Explicit", "[possible values: explicit, finalizer, queued]"),
                 ],
             ),
             value(
