@@ -148,11 +148,11 @@ class FakeComparison(unittest.TestCase):
         self.assertGreater(first["measure"]["earlier_other_shares"][0], 0.25)
 
     def test_cpu_time_is_the_child_s(self):
+        # A lower bound only (start-up adds to it): each fake spins its CPU time for sure.
         for r in self.runs:
             m = r["measure"]
-            self.assertGreaterEqual(m["cpu_user_s"] + m["cpu_sys_s"], SPIN[r["side"]] * 0.9)
-        cpu = self.figure("cpu_s")["interval"]
-        self.assertLess(cpu["hi"], 1.0)  # testbed spins a third of Go's CPU time
+            self.assertGreaterEqual(m["cpu_user_s"] + m["cpu_sys_s"], SPIN[r["side"]])
+        self.assertEqual(self.figure("cpu_s")["interval"]["n"], 9)
 
     def test_the_readme_shows_verdicts_and_load(self):
         text = read(os.path.join(self.dir.name, "results", "gcbench", "README.md"))
