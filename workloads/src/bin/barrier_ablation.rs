@@ -259,6 +259,49 @@ fn driven<B: Barrier>(rounds: u64) -> Driven {
     found
 }
 
+/// The `--mutators` threads, each running [`worker`] until the deadline; their tallies.
+fn run_mutators<B: Barrier>(
+    heap: &Heap<B>,
+    root: &Global,
+    cli: &Cli,
+    deadline: Instant,
+) -> Vec<Tally> {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..cli.common.mutators as u64)
+            .map(|i| {
+                let stop = &stop;
+                let seed = cli.common.seed.wrapping_mul(1000).wrapping_add(i + 1);
+                s.spawn(move || worker(heap, root, cli.nodes, seed, deadline, stop))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a mutator thread panicked"))
+            .collect()
+    })
+}
+
+/// The shared graph: an array of `n` nodes under the global, each node's slots pointing
+/// at random nodes.
+fn build_graph<B: Barrier>(m: &Mutator<B>, root: &Global, array_shape: &Shape, n: u64, seed: u64) {
+    let mut rng = SplitMix64::new(seed);
+    let array = m.alloc(array_shape);
+    m.global(root).set(0, Some(&array));
+    for i in 0..n as usize {
+        let node = m.alloc(&NODE);
+        node.write(0, i as u64);
+        array.set(i, Some(&node));
+    }
+    for i in 0..n as usize {
+        let node = array.get(i).expect("a node");
+        for s in 0..SLOTS as usize {
+            let other = array.get(rng.below(n) as usize);
+            node.set(s, other.as_ref());
+        }
+    }
+}
+
 fn ablation<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     let driven = driven::<B>(cli.driven_rounds);
     let n = cli.nodes;
@@ -268,43 +311,12 @@ fn ablation<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         .heap::<B>(Goal::Time(duration))
         .unwrap_or_else(|e| fail(WORKLOAD.name, &e));
     let m = heap.mutator();
-    let mut rng = SplitMix64::new(cli.common.seed);
     let root = m.alloc_global(&ROOT);
     // The array's shape is sized at run time; the heap reads it only while allocating.
     let array_shape = Shape::new("ablation array", n as u32, 0);
-    {
-        let array = m.alloc(&array_shape);
-        m.global(&root).set(0, Some(&array));
-        for i in 0..n as usize {
-            let node = m.alloc(&NODE);
-            node.write(0, i as u64);
-            array.set(i, Some(&node));
-        }
-        for i in 0..n as usize {
-            let node = array.get(i).expect("a node");
-            for s in 0..SLOTS as usize {
-                let other = array.get(rng.below(n) as usize);
-                node.set(s, other.as_ref());
-            }
-        }
-    }
+    build_graph(&m, &root, &array_shape, n, cli.common.seed);
     let deadline = Instant::now() + duration;
-    let stop = AtomicBool::new(false);
-    let tallies: Vec<Tally> = m.blocking(|| {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|i| {
-                    let (heap, root, stop) = (&heap, &root, &stop);
-                    let seed = cli.common.seed.wrapping_mul(1000).wrapping_add(i + 1);
-                    s.spawn(move || worker(heap, root, n, seed, deadline, stop))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a mutator thread panicked"))
-                .collect()
-        })
-    });
+    let tallies = m.blocking(|| run_mutators(&heap, &root, cli, deadline));
     // Detach the graph so that a leak check finds nothing reachable.
     m.global(&root).set(0, None);
     drop(m);
