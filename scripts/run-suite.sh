@@ -7,9 +7,9 @@
 # Standard sizes (about 20 seconds of runs on 2 cores, after the build): gcbench and binary-trees at their
 # defaults; lru --duration 2; finbench and cleanupbench --objects 1000000; finalizer-chain
 # --length 1000; head-of-line at its defaults and with --cleanup-workers 2; cycles and
-# resurrection at their defaults; exit-flush with --flush explicit and --flush finalizer;
+# resurrection at their defaults; exit-flush with --flush explicit, finalizer and queued;
 # barrier-ablation with each barrier (hybrid, dijkstra, yuasa, none), --verify
-# --duration 2; and intern and fd-churn at their defaults when their binaries exist.
+# --duration 2 (and its default 100 driven rounds); and intern and fd-churn at their defaults when their binaries exist.
 # --quick shrinks every size (a smoke test of the script, not a result).
 #
 # Each run writes its report to results/<workload>/<variant> (the previous one there is
@@ -68,6 +68,7 @@ run cycles default
 run resurrection default
 run exit-flush explicit --flush explicit
 run exit-flush finalizer --flush finalizer
+run exit-flush queued --flush queued
 for b in hybrid dijkstra yuasa none; do
   run barrier-ablation "$b" --barrier "$b" --verify --duration "$(pick 2 0.3)" \
     $(pick "" "--nodes 1000")
@@ -92,7 +93,7 @@ WHAT = {
     "cycles": "Cyclic garbage with finalizers and cleanups: what is and is not collected.",
     "resurrection": "A finalizer that resurrects its object into a global.",
     "exit-flush": "Whether a buffered writer's data reaches the file at exit when only a finalizer would flush it.",
-    "barrier-ablation": "Concurrent mutators re-link a shared graph under each write barrier: only `none` loses objects.",
+    "barrier-ablation": "Under each write barrier: driven rounds hide a pointer between a stepped cycle's scan and mark (`none` must lose it in every round, each real barrier in none), then concurrent mutators re-link a shared graph free-running (its loss rate per checked cycle).",
     "intern": "String interning with weak references.",
     "fd-churn": "File descriptors closed by cleanups under churn.",
 }

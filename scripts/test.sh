@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The one test command: formatting, lints, the workspace's tests (release), the loom
-# suite in its own target directory, and the differential test against Go in its quick
-# mode (it installs Go from PyPI unless go1.27 is on PATH). Run from anywhere; exits
-# non-zero on any failure.
+# The one test command: the structure check, the comparison script's test, formatting,
+# lints, the workspace's tests (release), the loom suite in its own target directory, and
+# the differential test against Go in its quick mode (it installs Go from PyPI unless
+# go1.27 is on PATH). Run from anywhere; exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "structure: imports run one way, the shim, file and function sizes"
 python3 scripts/check-structure.py
+
+step "the comparison script's test (python3 scripts/test_compare.py)"
+python3 scripts/test_compare.py
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -1,5 +1,6 @@
 //! barrier-ablation as a user runs it: a real barrier loses nothing under `--verify`,
-//! `none` still exits 0 and reports its findings, and bad flags are usage errors.
+//! `none` still exits 0 and reports its findings, the driven rounds lose Z in every round
+//! without a barrier and in none under each real barrier, and bad flags are usage errors.
 
 mod common;
 
@@ -24,6 +25,8 @@ fn findings(tag: &str, barrier: &str) -> Value {
         "0.3",
         "--nodes",
         "500",
+        "--driven-rounds",
+        "20",
         "--json",
         "--out",
         &out_dir,
@@ -48,9 +51,33 @@ fn hybrid_loses_nothing() {
 fn none_exits_zero_and_reports() {
     let f = findings("ablation-none", "none");
     assert_eq!(f["barrier"], "none");
-    // Whether objects are lost is a matter of timing: only the fields are asserted.
+    // Whether the free-running graph loses objects is a matter of timing: only its
+    // fields are asserted. The driven rounds lose Z every time.
     for key in ["lost_objects", "stale_loads", "ops", "gc_cycles"] {
         assert!(f[key].is_u64(), "{key}: {f}");
+    }
+    assert!(f["lost_per_cycle"].is_f64(), "{f}");
+    assert_driven(&f, 20);
+}
+
+/// The 20 driven rounds of `f` lost Z `lost` times, by verification and by its poisoned
+/// data word alike.
+fn assert_driven(f: &Value, lost: u64) {
+    let d = &f["driven"];
+    assert_eq!(d["rounds"], 20, "{f}");
+    for key in ["rounds_lost", "rounds_poisoned", "lost_objects"] {
+        assert_eq!(d[key], lost, "{key}: {f}");
+    }
+}
+
+/// Each real barrier keeps Z in every driven round: what `none` loses there, the same
+/// steps under the barrier keep.
+#[test]
+fn every_real_barrier_keeps_the_driven_hidden_pointer() {
+    for barrier in ["hybrid", "yuasa", "dijkstra"] {
+        let f = findings(&format!("ablation-driven-{barrier}"), barrier);
+        assert_eq!(f["barrier"], barrier);
+        assert_driven(&f, 0);
     }
 }
 
@@ -58,6 +85,8 @@ fn none_exits_zero_and_reports() {
 fn bad_flags_are_usage_errors() {
     assert_usage_error(bin(), &["--barrier", "bogus"], None);
     assert_usage_error(bin(), &["--nodes", "3"], None);
+    assert_usage_error(bin(), &["--driven-rounds", "-1"], None);
+    assert_usage_error(bin(), &["--driven-rounds", "100001"], None);
     assert_usage_error(bin(), &["--duration", "0"], None);
     assert_usage_error(bin(), &["--no-such-flag"], None);
 }

@@ -109,19 +109,30 @@ const BINARIES: &[Binary] = &[
         name: "barrier-ablation",
         path: env!("CARGO_BIN_EXE_barrier-ablation"),
         harness: true,
-        own: &[value(
-            "--nodes",
-            &[
-                ("15", "15 is not in 16..=1000000"),
-                ("0", RANGE),
-                ("1000001", RANGE),
-                ("-16", NOT_A_NUMBER),
-                ("lots", NOT_A_NUMBER),
-            ],
-        )],
+        own: &[
+            value(
+                "--nodes",
+                &[
+                    ("15", "15 is not in 16..=1000000"),
+                    ("0", RANGE),
+                    ("1000001", RANGE),
+                    ("-16", NOT_A_NUMBER),
+                    ("lots", NOT_A_NUMBER),
+                ],
+            ),
+            value(
+                "--driven-rounds",
+                &[
+                    ("100001", "100001 is not in 0..=100000"),
+                    ("-1", NOT_A_NUMBER),
+                    ("some", NOT_A_NUMBER),
+                ],
+            ),
+        ],
         extra: &[],
         tiny: &[
             ("--nodes", "16"),
+            ("--driven-rounds", "1"),
             ("--duration", "0.1"),
             ("--mutators", "1"),
         ],
@@ -232,8 +243,8 @@ const BINARIES: &[Binary] = &[
             value(
                 "--flush",
                 &[
-                    ("maybe", "[possible values: explicit, finalizer]"),
-                    ("Explicit", "[possible values: explicit, finalizer]"),
+                    ("maybe", "[possible values: explicit, finalizer, queued]"),
+                    ("Explicit", "[possible values: explicit, finalizer, queued]"),
                 ],
             ),
             value(

@@ -139,6 +139,25 @@ fn exit_flush_by_finalizer_loses_the_buffer() {
 }
 
 #[test]
+fn exit_flush_queued_exits_with_the_finalizer_queued() {
+    // A cycle queues the writer's finalizer behind one that never returns, and the
+    // process exits: the finalizer was queued (2 queued: the blocker's and the writer's),
+    // neither finished, and the last 4000 bytes never reach the file.
+    let args = ["--bytes", "100000", "--flush", "queued"];
+    let v = summary(EXIT_FLUSH, "exit-queued", &args, 0);
+    let f = &v["findings"];
+    assert_eq!(f["flush"], "queued");
+    assert_eq!(f["bytes_flushed"], 96_000);
+    assert_eq!(f["bytes_lost"], 4_000);
+    assert_eq!(f["finalizer_ran"], false);
+    assert_eq!(f["finalizers_queued"], 2);
+    assert_eq!(f["finalizers_pending"], 2);
+    assert!(v["gc_cycles"].as_u64().unwrap() >= 2, "{v}");
+    assert_eq!(v["finalizers"]["registered"], 2);
+    assert_eq!(v["finalizers"]["executed"], 0);
+}
+
+#[test]
 fn bad_flags_are_usage_errors() {
     assert_usage_error(CYCLES, &["--rounds", "0"], None);
     assert_usage_error(CYCLES, &["--rounds", "x"], None);

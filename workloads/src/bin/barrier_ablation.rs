@@ -14,24 +14,37 @@
 //!   it, and store it into the array over the old one;
 //! * **walk** (20%) — follow references a few steps from a node, reading data words.
 //!
+//! Before that, `--driven-rounds` rounds (default 100) force the lost-object interleaving
+//! instead of waiting for it, on a small heap of their own (concurrent, GOGC off,
+//! verification always on) whose cycles this thread steps through `Heap::begin_cycle`: a
+//! global holds Y → Z; the cycle scans the roots; the mutator loads Z into a new handle (a
+//! root scanned already) and deletes Y → Z before the mark reaches Y; then the mark and
+//! mark termination run. Without a barrier nothing marks Z, so every round loses it
+//! (verification counts it, and Z's data word reads back poisoned); the deletion barrier
+//! (hybrid, Yuasa) or Dijkstra's rescan of the roots keeps it in every round.
+//!
 //! Cycles start on their own (GOGC). Under `none` a cycle can free an object that is still
 //! reachable, and a later load of it panics "use of a freed object": each operation runs
 //! inside `catch_unwind`, so such a load is counted as a `stale_load` and ends its mutator
 //! cleanly (its handles are dropped during the unwind, before the mutator). One operation
 //! of the latency histogram is one of these operations.
 //!
-//! Findings: `barrier`, `lost_objects` (from the heap's verifier), `barrier_slow_paths`
+//! Findings: `barrier`, `driven` (`rounds`, `rounds_lost`: rounds in which verification
+//! found Z lost, `rounds_poisoned`: rounds whose Z read back poisoned, `lost_objects`),
+//! `lost_objects` (of the free-running graph, from the heap's verifier; its rate in
+//! `lost_per_cycle` over the cycles verification checked), `barrier_slow_paths`
 //! (reference stores made while marking was on), `stale_loads`,
 //! `stopped_mutators`, `ops` (and `moves`, `replaces`, `walks`), `gc_cycles`,
 //! `mark_termination_pause_ns` and `sweep_termination_pause_ns` (percentiles of the
 //! cycles' `clock_mark_term_ns` and `clock_sweep_term_ns`). The exit status is 0 when
 //! `none` loses objects (that is the finding) but 1 when a real barrier loses any or
-//! one of its loads is stale.
+//! one of its loads is stale, and 1 when `none` keeps Z in a driven round (the ablation
+//! would then show nothing).
 //!
 //! `cargo run --release -p workloads --bin barrier-ablation -- --barrier none --verify`
 
 use clap::Parser;
-use collector::{Barrier, BarrierKind, Global, Handle, Heap, Mutator, Shape};
+use collector::{Barrier, BarrierKind, Global, Gogc, Handle, Heap, HeapConfig, Mutator, Shape};
 use hdrhistogram::Histogram;
 use serde_json::{json, Map};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -68,6 +81,9 @@ struct Cli {
     /// Node slots of the shared array (16..=1000000).
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(16..=1_000_000), allow_negative_numbers = true)]
     nodes: u64,
+    /// Rounds of the driven lost-object interleaving before the free-running graph (0..=100000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=100_000), allow_negative_numbers = true)]
+    driven_rounds: u64,
     #[command(flatten)]
     common: Args,
 }
@@ -85,6 +101,7 @@ fn main() {
     let cli: Cli = cli::parse(&WORKLOAD);
     let mut own = Map::new();
     own.insert("nodes".into(), json!(cli.nodes));
+    own.insert("driven_rounds".into(), json!(cli.driven_rounds));
     let run =
         Run::start(WORKLOAD.name, &cli.common, own).unwrap_or_else(|e| fail(WORKLOAD.name, &e));
     // A stale load under `none` is expected and caught: keep its panic message quiet.
@@ -184,7 +201,109 @@ fn worker<B: Barrier>(
     tally
 }
 
+/// The data word of the driven rounds' Z (round number added), so that a poisoned Z
+/// cannot pass for a kept one.
+const Z_WORD: u64 = 0x5a5a_0000;
+
+/// What the driven rounds found.
+struct Driven {
+    rounds: u64,
+    rounds_lost: u64,
+    rounds_poisoned: u64,
+    lost_objects: u64,
+}
+
+/// `rounds` rounds of the lost-object interleaving, stepped on this thread (see the
+/// module's documentation), on a heap of their own with verification on.
+fn driven<B: Barrier>(rounds: u64) -> Driven {
+    let heap = Heap::<B>::with_barrier(HeapConfig {
+        gogc: Gogc::Off,
+        verify: true,
+        concurrent: true,
+        ..HeapConfig::default()
+    })
+    .unwrap_or_else(|e| fail(WORKLOAD.name, &e));
+    let m = heap.mutator();
+    let root = m.alloc_global(&ROOT);
+    let mut found = Driven {
+        rounds,
+        rounds_lost: 0,
+        rounds_poisoned: 0,
+        lost_objects: 0,
+    };
+    for round in 0..rounds {
+        {
+            let (y, z) = (m.alloc(&NODE), m.alloc(&NODE));
+            z.write(0, Z_WORD + round);
+            y.set(0, Some(&z));
+            m.global(&root).set(0, Some(&y));
+        }
+        let before = heap.lost_objects();
+        let mut cycle = m.blocking(|| heap.begin_cycle());
+        // No handle is live: the collector scans this mutator's (empty) roots itself.
+        m.blocking(|| cycle.scan_roots());
+        let z = {
+            let y = m.global(&root).get(0).expect("Y hangs off the global");
+            let z = y.get(0).expect("Y still links Z");
+            y.set(0, None);
+            z
+        };
+        m.blocking(|| {
+            cycle.mark();
+            cycle.finish();
+        });
+        found.rounds_lost += u64::from(heap.lost_objects() > before);
+        found.rounds_poisoned += u64::from(z.read(0) != Z_WORD + round);
+    }
+    found.lost_objects = heap.lost_objects();
+    found
+}
+
+/// The `--mutators` threads, each running [`worker`] until the deadline; their tallies.
+fn run_mutators<B: Barrier>(
+    heap: &Heap<B>,
+    root: &Global,
+    cli: &Cli,
+    deadline: Instant,
+) -> Vec<Tally> {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..cli.common.mutators as u64)
+            .map(|i| {
+                let stop = &stop;
+                let seed = cli.common.seed.wrapping_mul(1000).wrapping_add(i + 1);
+                s.spawn(move || worker(heap, root, cli.nodes, seed, deadline, stop))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a mutator thread panicked"))
+            .collect()
+    })
+}
+
+/// The shared graph: an array of `n` nodes under the global, each node's slots pointing
+/// at random nodes.
+fn build_graph<B: Barrier>(m: &Mutator<B>, root: &Global, array_shape: &Shape, n: u64, seed: u64) {
+    let mut rng = SplitMix64::new(seed);
+    let array = m.alloc(array_shape);
+    m.global(root).set(0, Some(&array));
+    for i in 0..n as usize {
+        let node = m.alloc(&NODE);
+        node.write(0, i as u64);
+        array.set(i, Some(&node));
+    }
+    for i in 0..n as usize {
+        let node = array.get(i).expect("a node");
+        for s in 0..SLOTS as usize {
+            let other = array.get(rng.below(n) as usize);
+            node.set(s, other.as_ref());
+        }
+    }
+}
+
 fn ablation<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
+    let driven = driven::<B>(cli.driven_rounds);
     let n = cli.nodes;
     let threads = cli.common.mutators as u64;
     let duration = Duration::from_secs_f64(cli.common.duration.unwrap_or(2.0));
@@ -192,43 +311,12 @@ fn ablation<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         .heap::<B>(Goal::Time(duration))
         .unwrap_or_else(|e| fail(WORKLOAD.name, &e));
     let m = heap.mutator();
-    let mut rng = SplitMix64::new(cli.common.seed);
     let root = m.alloc_global(&ROOT);
     // The array's shape is sized at run time; the heap reads it only while allocating.
     let array_shape = Shape::new("ablation array", n as u32, 0);
-    {
-        let array = m.alloc(&array_shape);
-        m.global(&root).set(0, Some(&array));
-        for i in 0..n as usize {
-            let node = m.alloc(&NODE);
-            node.write(0, i as u64);
-            array.set(i, Some(&node));
-        }
-        for i in 0..n as usize {
-            let node = array.get(i).expect("a node");
-            for s in 0..SLOTS as usize {
-                let other = array.get(rng.below(n) as usize);
-                node.set(s, other.as_ref());
-            }
-        }
-    }
+    build_graph(&m, &root, &array_shape, n, cli.common.seed);
     let deadline = Instant::now() + duration;
-    let stop = AtomicBool::new(false);
-    let tallies: Vec<Tally> = m.blocking(|| {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|i| {
-                    let (heap, root, stop) = (&heap, &root, &stop);
-                    let seed = cli.common.seed.wrapping_mul(1000).wrapping_add(i + 1);
-                    s.spawn(move || worker(heap, root, n, seed, deadline, stop))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a mutator thread panicked"))
-                .collect()
-        })
-    });
+    let tallies = m.blocking(|| run_mutators(&heap, &root, cli, deadline));
     // Detach the graph so that a leak check finds nothing reachable.
     m.global(&root).set(0, None);
     drop(m);
@@ -251,7 +339,15 @@ fn ablation<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     let findings = json!({
         "barrier": barrier.name(),
         "concurrent": !cli.common.stw,
+        "driven": {
+            "rounds": driven.rounds,
+            "rounds_lost": driven.rounds_lost,
+            "rounds_poisoned": driven.rounds_poisoned,
+            "lost_objects": driven.lost_objects,
+        },
         "lost_objects": stats.lost_objects,
+        "lost_per_cycle": (stats.cycles_checked > 0)
+            .then(|| stats.lost_objects as f64 / stats.cycles_checked as f64),
         "stale_loads": stale_loads,
         "stopped_mutators": stopped,
         "ops": moves + replaces + walks,
@@ -270,10 +366,12 @@ fn ablation<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     if show {
         let mt = LatencyStats::from_values(&mark_term);
         println!(
-            "barrier {}: {} ops on {threads} mutators; {} cycles; lost objects {}; stale \
-             loads {stale_loads} ({stopped} mutators stopped); mark termination p50 {:.3} ms, \
-             max {:.3} ms",
+            "barrier {}: driven rounds losing Z {} of {}; {} ops on {threads} mutators; {} \
+             cycles; lost objects {}; stale loads {stale_loads} ({stopped} mutators stopped); \
+             mark termination p50 {:.3} ms, max {:.3} ms",
             barrier.name(),
+            driven.rounds_lost,
+            driven.rounds,
             moves + replaces + walks,
             summary.gc_cycles,
             summary.verify.lost_objects,
@@ -281,6 +379,7 @@ fn ablation<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
             mt.max as f64 / 1e6,
         );
     }
+    let status = driven_status(barrier, &driven);
     if barrier == BarrierKind::None {
         if summary.verify.lost_objects > 0 || stale_loads > 0 {
             eprintln!(
@@ -291,11 +390,34 @@ fn ablation<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         }
         // Losing objects is the finding of `none`, not a failure.
         summary.verify.lost_objects = 0;
-        return exit_status(&summary);
+        return status.max(exit_status(&summary));
     }
     if stale_loads > 0 {
         eprintln!("barrier-ablation: {stale_loads} stale loads under a real barrier");
         return 1.max(exit_status(&summary));
     }
-    exit_status(&summary)
+    status.max(exit_status(&summary))
+}
+
+/// 1 when the driven rounds came out otherwise than the barrier says they must: `none`
+/// keeping Z in a round, or a real barrier losing it in one.
+fn driven_status(barrier: BarrierKind, d: &Driven) -> i32 {
+    let lost = d.rounds_lost.max(d.rounds_poisoned);
+    if barrier == BarrierKind::None && (d.rounds_lost < d.rounds || d.rounds_poisoned < d.rounds) {
+        eprintln!(
+            "barrier-ablation: without a barrier only {} of {} driven rounds lost Z ({} read \
+             back poisoned)",
+            d.rounds_lost, d.rounds, d.rounds_poisoned
+        );
+        return 1;
+    }
+    if barrier != BarrierKind::None && lost > 0 {
+        eprintln!(
+            "barrier-ablation: {} lost Z in {lost} of {} driven rounds",
+            barrier.name(),
+            d.rounds
+        );
+        return 1;
+    }
+    0
 }

@@ -13,15 +13,27 @@
 //! finalizer mode the finalizer is never even queued and whatever was buffered is lost,
 //! deterministically.
 //!
+//! `--flush queued` shows the other way to lose it: a cycle does queue the writer's
+//! finalizer, and the process exits before it runs. First a *blocker* object's finalizer
+//! is queued by a `gc()` and starts; it never returns (it parks its thread until the
+//! process ends), so the one finalizer thread is held. Then the program writes, drops the
+//! writer, and calls `gc()`, which queues the writer's finalizer behind the blocker's; it
+//! reads the file's length and the finalizer counters, writes its report and exits the
+//! process (`std::process::exit`, as Go's `os.Exit`: no shutdown, no waiting).
+//!
 //! Findings: `flush`, `bytes_written`, `bytes_flushed` (in the file at exit),
-//! `bytes_lost` (the difference), `finalizer_ran`. `--check-leaks` is a usage error here
-//! (its cycles need the heap this workload shuts down). Losing bytes in the explicit mode
-//! makes the exit status 1; losing them in the finalizer mode is the finding.
+//! `bytes_lost` (the difference), `finalizer_ran`, and the heap's finalizer counters at
+//! exit: `finalizers_queued` (by the cycles: 2 in the queued mode, the blocker's and the
+//! writer's) and `finalizers_pending` (queued and not finished). `--check-leaks` is a
+//! usage error here (its cycles need the heap this workload shuts down). Losing bytes in
+//! the explicit mode makes the exit status 1; losing them in the finalizer and queued modes
+//! is the finding, but the queued mode exits with 1 if its cycle did not queue the
+//! writer's finalizer (there would be nothing to show).
 //!
 //! `cargo run --release -p workloads --bin exit-flush -- [--flush finalizer] [--json]`
 
 use clap::Parser;
-use collector::{Barrier, Handle, Shape};
+use collector::{Barrier, Handle, Mutator, Shape};
 use serde_json::{json, Map};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Mutex;
@@ -57,6 +69,9 @@ enum Flush {
     Explicit,
     /// Only the writer's finalizer would.
     Finalizer,
+    /// Only the writer's finalizer would, and a cycle queues it before the process exits;
+    /// another finalizer holds the finalizer thread meanwhile.
+    Queued,
 }
 
 impl Flush {
@@ -64,6 +79,7 @@ impl Flush {
         match self {
             Flush::Explicit => "explicit",
             Flush::Finalizer => "finalizer",
+            Flush::Queued => "queued",
         }
     }
 }
@@ -72,7 +88,8 @@ impl Flush {
 #[derive(Parser, Debug)]
 #[command(name = "exit-flush", version)]
 struct Cli {
-    /// Who flushes the last buffer: the program (explicit) or the writer's finalizer.
+    /// Who flushes the last buffer: the program (explicit), the writer's finalizer never
+    /// queued (finalizer), or queued by a cycle just before the process exits (queued).
     #[arg(long, value_enum, default_value = "explicit")]
     flush: Flush,
     /// Bytes to write (suffixes KiB, MiB, GiB).
@@ -126,6 +143,24 @@ fn flush<B: Barrier>(w: &Handle<'_, B>) {
     w.write(0, 0);
 }
 
+/// Queues a finalizer that never returns and waits until it has started: from then on
+/// the finalizer thread runs no other finalizer.
+fn hold_the_finalizer_thread<B: Barrier>(m: &Mutator<B>) {
+    let (started, wait) = std::sync::mpsc::channel();
+    let blocker = m.alloc(&WRITER);
+    m.set_finalizer(&blocker, move |_| {
+        let _ = started.send(());
+        // The runner is in the blocking state: parked here it holds up no pause.
+        loop {
+            std::thread::park();
+        }
+    });
+    drop(blocker);
+    m.gc();
+    m.blocking(|| wait.recv())
+        .expect("the blocker's finalizer starts");
+}
+
 fn file_len() -> usize {
     FILE.lock().unwrap_or_else(|e| e.into_inner()).len()
 }
@@ -138,6 +173,10 @@ fn exit_flush<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         .unwrap_or_else(|e| fail(WORKLOAD.name, &e));
     let m = heap.mutator();
     let mut latency = latency_histogram();
+    let queued_mode = cli.flush == Flush::Queued;
+    if queued_mode {
+        hold_the_finalizer_thread(&m);
+    }
 
     let w = m.alloc(&WRITER);
     m.set_finalizer(&w, |w| {
@@ -160,12 +199,20 @@ fn exit_flush<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         flush(&w);
     }
     drop(w);
+    if queued_mode {
+        // The writer is dead: this cycle queues its finalizer behind the blocker's.
+        m.gc();
+    }
     drop(m);
-    // main returns: no cycle, no waiting for finalizers (S54).
-    heap.shutdown();
+    // main returns: no further cycle, no waiting for finalizers (S54). In the queued mode
+    // the process exits below without shutting the heap down, as Go's os.Exit does.
+    if !queued_mode {
+        heap.shutdown();
+    }
     let flushed = file_len() as u64;
     let lost = written - flushed;
     let ran = FINALIZER_RAN.load(SeqCst);
+    let fin = heap.stats().finalizers;
 
     let findings = json!({
         "flush": cli.flush.name(),
@@ -173,6 +220,8 @@ fn exit_flush<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         "bytes_flushed": flushed,
         "bytes_lost": lost,
         "finalizer_ran": ran,
+        "finalizers_queued": fin.queued,
+        "finalizers_pending": fin.pending,
     });
     let show = run.text();
     let summary = run
@@ -187,6 +236,14 @@ fn exit_flush<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     }
     if cli.flush == Flush::Explicit && lost > 0 {
         eprintln!("exit-flush: failed: {lost} bytes lost despite the explicit flush");
+        return 1;
+    }
+    if queued_mode && (fin.queued < 2 || ran) {
+        eprintln!(
+            "exit-flush: failed: the writer's finalizer was not left queued at exit ({} \
+             finalizers queued, writer's ran: {ran})",
+            fin.queued
+        );
         return 1;
     }
     exit_status(&summary)
