@@ -89,7 +89,7 @@ impl HeapCore {
 
     /// Abandons the cycle in progress, if any (its caller is unwinding from a panic):
     /// handshakes and marking off, the phase back to `Off`, and the mark noted as
-    /// abandoned so that the next cycle counts the live heap from the mark bits.
+    /// abandoned so that the next cycle's first pause clears its marks.
     pub(crate) fn abandon_cycle(&self) {
         if self.phase.get() == Phase::Off {
             return;

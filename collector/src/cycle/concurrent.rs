@@ -7,8 +7,8 @@
 //! unwinding from a panic abandons it (`HeapCore::abandon_cycle`).
 
 use super::pause::{
-    finish_previous_sweep, flush_mutators, mark_threads, record_pause_and_start, stop,
-    termination_flushes,
+    finish_previous_sweep, flush_mutators, forget_abandoned_mark, mark_threads,
+    record_pause_and_start, stop, termination_flushes,
 };
 use super::phase::Phase;
 use super::roots::{handshake, scan_roots_concurrently};
@@ -74,6 +74,7 @@ impl<'h> ConcurrentCycle<'h> {
         let heap_start = core.space.heap_live();
         let stopped = stop(core);
         core.enter_phase(Phase::SweepTermination);
+        forget_abandoned_mark(core, &stopped);
         let cycle = core.telemetry.cycles.load(StatsOrdering::Relaxed) + 1;
         core.mark.begin(cycle, heap_start);
         let running_at_start = stopped.running_mutators();

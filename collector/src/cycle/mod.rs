@@ -33,7 +33,7 @@ use crate::sync::unmodelled::Ordering as StatsOrdering;
 use crate::sync::Ordering::*;
 use crate::telemetry::CycleReason;
 use concurrent::ConcurrentCycle;
-use pause::{finish_previous_sweep, flush_mutators, mark_threads, stop};
+use pause::{finish_previous_sweep, flush_mutators, forget_abandoned_mark, mark_threads, stop};
 use phase::Phase;
 use roots::{put_in_batches, scans_finalizer_objects};
 use std::time::Instant;
@@ -74,6 +74,7 @@ fn collect_stopped(core: &HeapCore, reason: CycleReason) {
     let stopped = stop(core);
     let _abandon = AbandonOnUnwind(core);
     core.enter_phase(Phase::SweepTermination);
+    forget_abandoned_mark(core, &stopped);
     let requested = stopped.requested;
     let cycle = core.telemetry.cycles.load(StatsOrdering::Relaxed) + 1;
     core.mark.begin(cycle, heap_start);

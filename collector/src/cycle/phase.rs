@@ -41,8 +41,10 @@
 //!
 //! A cycle abandoned by a panic (a caller's code unwinding through a stepped
 //! [`crate::ConcurrentCycle`]) returns to [`Phase::Off`] from wherever it was, with the
-//! flag cleared and the mark noted as abandoned (`HeapCore::abandon_cycle`), so that the
-//! next cycle starts cleanly.
+//! flag cleared and the mark noted as abandoned (`HeapCore::abandon_cycle`); the next
+//! cycle's sweep termination then clears every mark bit (an object marked but never
+//! scanned would otherwise hide what it reaches from the next mark), so it starts from
+//! the state a finished sweep leaves.
 
 use crate::sync::unmodelled::{AtomicU8, Ordering as StatsOrdering};
 use crate::sync::{AtomicU32, Ordering::SeqCst};

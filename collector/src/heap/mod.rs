@@ -462,6 +462,18 @@ impl Space {
     }
 
     /// Counts spans by kind: `[small, large, immortal, free]`.
+    /// Clears every span's mark bits: the start of the cycle after an abandoned one,
+    /// whose marks (an object marked but never scanned) would make the next mark skip
+    /// what it reaches. The world is stopped and the sweep finished.
+    pub(crate) fn clear_mark_bits(&self) {
+        for i in 0..self.table.len() {
+            if let Some(span) = self.span(i) {
+                span.clear_marks();
+            }
+        }
+    }
+
+    /// Spans by use: `[small, large, immortal, free]`.
     pub(crate) fn span_counts(&self) -> [usize; 4] {
         let mut n = [0; 4];
         for i in 0..self.table.len() {

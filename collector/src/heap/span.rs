@@ -237,6 +237,14 @@ impl Span {
         &self.mark_bits[i]
     }
 
+    /// Clears every mark bit (the marks of an abandoned mark; the caller has the world
+    /// stopped and the sweep finished, so no bit is anyone's verdict).
+    pub(crate) fn clear_marks(&self) {
+        for w in &*self.mark_bits {
+            w.store(0, Relaxed);
+        }
+    }
+
     /// Sets the mark bit of `slot`; true if this call set it.
     #[inline(always)]
     pub(crate) fn try_mark(&self, slot: usize) -> bool {

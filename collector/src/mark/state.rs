@@ -61,8 +61,8 @@ pub(crate) struct MarkState {
     /// Bytes of the objects workers and assists marked this cycle (the live heap the
     /// next goal is computed from, with the bytes allocated black).
     pub(crate) marked_bytes: AtomicU64,
-    /// A cycle was abandoned (a panic in a stepped cycle) since the last sweep began: its
-    /// mark bits stay set, so the next cycle's count of marked bytes misses them.
+    /// A cycle was abandoned (a panic in a stepped cycle): its mark bits stay set, and the
+    /// next cycle's first pause clears them.
     pub(crate) abandoned: AtomicBool,
 }
 
