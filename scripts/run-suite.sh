@@ -8,7 +8,7 @@
 # defaults; lru --duration 2; finbench and cleanupbench --objects 1000000; finalizer-chain
 # --length 1000; head-of-line at its defaults and with --cleanup-workers 2; cycles and
 # resurrection at their defaults; exit-flush with --flush explicit, finalizer and queued;
-# barrier-ablation with each barrier (hybrid, dijkstra, yuasa, none), --verify
+# barrier-ablation with each barrier (hybrid, go-hybrid, dijkstra, yuasa, none), --verify
 # --duration 2 (and its default 100 driven rounds); and intern and fd-churn at their defaults when their binaries exist.
 # --quick shrinks every size (a smoke test of the script, not a result).
 #
@@ -69,7 +69,7 @@ run resurrection default
 run exit-flush explicit --flush explicit
 run exit-flush finalizer --flush finalizer
 run exit-flush queued --flush queued
-for b in hybrid dijkstra yuasa none; do
+for b in hybrid go-hybrid dijkstra yuasa none; do
   run barrier-ablation "$b" --barrier "$b" --verify --duration "$(pick 2 0.3)" \
     $(pick "" "--nodes 1000")
 done

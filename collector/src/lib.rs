@@ -85,7 +85,7 @@ mod telemetry;
 mod verify;
 mod world;
 
-pub use barrier::{Barrier, BarrierKind, Dijkstra, Hybrid, NoBarrier, Yuasa};
+pub use barrier::{Barrier, BarrierKind, Dijkstra, GoHybrid, Hybrid, NoBarrier, RootRules, Yuasa};
 pub use callbacks::cleanup::Cleanup;
 pub use callbacks::cleanup::CleanupEnv;
 pub use callbacks::queue::RUNNER_EXIT_WAIT;

@@ -145,7 +145,10 @@ const BINARIES: &[Binary] = &[
             value(
                 "--barrier",
                 &[
-                    ("steele", "expected one of hybrid, dijkstra, yuasa, none"),
+                    (
+                        "steele",
+                        "expected one of hybrid, go-hybrid, dijkstra, yuasa, none",
+                    ),
                     ("HYBRID", "invalid barrier"),
                 ],
             ),
@@ -480,7 +483,10 @@ const SHARED: &[Flag] = &[
     value(
         "--barrier",
         &[
-            ("steele", "expected one of hybrid, dijkstra, yuasa, none"),
+            (
+                "steele",
+                "expected one of hybrid, go-hybrid, dijkstra, yuasa, none",
+            ),
             ("HYBRID", "invalid barrier"),
         ],
     ),

@@ -21,7 +21,7 @@ fn invalid_shared_flags_exit_2_and_write_nothing() {
             (&["--gogc", "fast"][..], "invalid GOGC value"),
             (
                 &["--barrier", "steele"],
-                "expected one of hybrid, dijkstra, yuasa, none",
+                "expected one of hybrid, go-hybrid, dijkstra, yuasa, none",
             ),
             (&["--mark-workers", "many"], "invalid worker count"),
             (&["--cleanup-workers", "-1"], "invalid worker count"),

@@ -11,7 +11,7 @@
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
-pub use collector::{BarrierKind, Dijkstra, Hybrid, NoBarrier, Yuasa};
+pub use collector::{BarrierKind, Dijkstra, GoHybrid, Hybrid, NoBarrier, Yuasa};
 use collector::{Gogc, HeapConfig};
 use serde_json::{json, Map, Value};
 use std::fmt;
@@ -258,6 +258,9 @@ macro_rules! with_barrier {
             $crate::harness::cli::BarrierKind::Hybrid => {
                 $body::<$crate::harness::cli::Hybrid>($($arg),*)
             }
+            $crate::harness::cli::BarrierKind::GoHybrid => {
+                $body::<$crate::harness::cli::GoHybrid>($($arg),*)
+            }
             $crate::harness::cli::BarrierKind::Dijkstra => {
                 $body::<$crate::harness::cli::Dijkstra>($($arg),*)
             }
@@ -276,7 +279,7 @@ pub fn parse_gogc(s: &str) -> Result<Gogc, String> {
     s.parse()
 }
 
-/// `--barrier`: `hybrid`, `dijkstra`, `yuasa` or `none`.
+/// `--barrier`: `hybrid`, `go-hybrid`, `dijkstra`, `yuasa` or `none`.
 pub fn parse_barrier(s: &str) -> Result<BarrierKind, String> {
     s.parse()
 }
