@@ -166,6 +166,9 @@ pub struct HeapStats {
     /// Write-barrier slow paths taken (reference stores while marking was on), counted
     /// per mutator and added to this figure every 1,024 and when a mutator is dropped.
     pub barrier_slow_paths: u64,
+    /// Threads inside [`Heap::gc`] or [`Mutator::gc`] now, waiting for or running the
+    /// cycle they need.
+    pub gc_callers: usize,
     /// The first leak checker reports, in the format `leakcheck` documents.
     pub leak_reports: Vec<String>,
     /// The last cycle's `checkfinalizers: queue: …` line, when the checker ran.
@@ -237,7 +240,9 @@ impl<B: Barrier> Heap<B> {
 
     /// Runs one full cycle, as Go's `runtime.GC()`, from a thread without a running
     /// mutator. A thread with one calls [`Mutator::gc`] instead (this panics there rather
-    /// than deadlock waiting for that mutator to stop).
+    /// than deadlock waiting for that mutator to stop). Returns when a cycle that began
+    /// after the call is complete, its sweep included; as in Go, callers that arrive
+    /// while a cycle runs wait for it and then share the next one.
     pub fn gc(&self) {
         self.core.check_live();
         self.core.refuse_running_caller("Heap::gc");
@@ -360,6 +365,7 @@ impl<B: Barrier> Heap<B> {
             cleanups: CallbackStats::read(&c.space.queues.cleanups),
             leaks_found: t.leaks_found.load(StatOrdering::Relaxed),
             barrier_slow_paths: t.barrier_slow_paths.load(StatOrdering::Relaxed),
+            gc_callers: t.gc_callers.load(StatOrdering::Relaxed),
             leak_reports,
             leak_queue_line,
         }

@@ -3,7 +3,7 @@
 //! (recorded only inside pauses and slow paths) and on `std` atomics in every build.
 
 use crate::sync::unmodelled::{lock, Mutex};
-use crate::sync::unmodelled::{AtomicU64, Ordering::Relaxed};
+use crate::sync::unmodelled::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// Why a cycle ran.
@@ -103,6 +103,8 @@ pub(crate) struct Telemetry {
     pub(crate) gc_cpu_ns: AtomicU64,
     /// Write-barrier slow paths taken (stores while marking), as mutators report them.
     pub(crate) barrier_slow_paths: AtomicU64,
+    /// Threads inside `gc()` now (waiting for, or running, the cycle they need).
+    pub(crate) gc_callers: AtomicUsize,
     pub(crate) pauses: Mutex<Vec<PauseRecord>>,
     pub(crate) cycle_log: Mutex<Vec<CycleRecord>>,
     /// The first reports of lost objects (at most [`MAX_LOST_REPORTS`]).
@@ -116,6 +118,15 @@ pub(crate) struct Telemetry {
 /// How many lost-object reports are kept (Go's checkfinalizers keeps 50 too).
 pub const MAX_LOST_REPORTS: usize = 50;
 
+/// A thread inside `gc()`, counted in `Telemetry::gc_callers` until dropped.
+pub(crate) struct GcCaller<'a>(&'a AtomicUsize);
+
+impl Drop for GcCaller<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
 /// How many leak checker reports are kept (all are counted).
 pub const MAX_LEAK_REPORTS: usize = 50;
 
@@ -128,12 +139,19 @@ impl Telemetry {
             lost_objects: AtomicU64::new(0),
             gc_cpu_ns: AtomicU64::new(0),
             barrier_slow_paths: AtomicU64::new(0),
+            gc_callers: AtomicUsize::new(0),
             pauses: Mutex::new(Vec::new()),
             cycle_log: Mutex::new(Vec::new()),
             lost_reports: Mutex::new(Vec::new()),
             leaks_found: AtomicU64::new(0),
             leak_reports: Mutex::new((Vec::new(), None)),
         }
+    }
+
+    /// Counts the calling thread as inside `gc()` until the returned guard is dropped.
+    pub(crate) fn gc_caller(&self) -> GcCaller<'_> {
+        self.gc_callers.fetch_add(1, Relaxed);
+        GcCaller(&self.gc_callers)
     }
 
     pub(crate) fn since_start(&self, t: Instant) -> u64 {

@@ -108,7 +108,13 @@ fn random_graphs_on_six_mutators_lose_nothing_across_forced_cycles() {
     let forced = random_graphs(&heap, 6, 200);
     let s = heap.stats();
     assert!(forced >= 6 * 50);
-    assert_eq!(s.gc_cycles, forced, "GOGC=off: every cycle is a forced one");
+    // GOGC=off: every cycle is a forced one, and callers that arrive while a cycle runs
+    // share the next (Go's runtime.GC), so there are at most as many cycles as calls.
+    assert!(
+        (1..=forced).contains(&s.gc_cycles),
+        "{} cycles",
+        s.gc_cycles
+    );
     assert_eq!(s.cycles_checked, s.gc_cycles, "every cycle verified");
     assert_eq!(s.lost_objects, 0, "{:?}", s.lost_reports);
 }
@@ -241,7 +247,15 @@ fn concurrent_random_graphs<B: Barrier>() {
     // in flight, so the counters below are settled.
     heap.gc();
     let s = heap.stats();
-    assert!(s.gc_cycles > forced && forced > 0);
+    let automatic = s
+        .cycles
+        .iter()
+        .filter(|c| c.reason == collector::CycleReason::Automatic)
+        .count();
+    assert!(
+        forced > 0 && automatic > 0,
+        "{forced} forced calls, {automatic} automatic cycles"
+    );
     assert_eq!(s.cycles_checked, s.gc_cycles, "every cycle verified");
     assert!(
         s.pauses.len() as u64 >= 2 * s.gc_cycles,

@@ -215,7 +215,8 @@ impl<B: Barrier> Mutator<B> {
     }
 
     /// Runs one full collection cycle, as Go's `runtime.GC()`: it runs even when
-    /// automatic collection is off, and returns when the cycle (sweep included) is done.
+    /// automatic collection is off, and returns when a cycle that began after the call is
+    /// done, its sweep included (callers that arrive together share one, as in Go).
     pub fn gc(&self) {
         self.core.check_live();
         self.blocking(|| cycle::collect(&self.core, CycleReason::Forced));
