@@ -207,6 +207,12 @@ pub(crate) mod tests {
         roxmltree::Document::parse_with_options(html, opt).unwrap_or_else(|e| panic!("{e}\n{html}"))
     }
 
+    /// The values of attribute `attr` of every `tag` element, in document order.
+    fn values<'a>(doc: &'a roxmltree::Document, tag: &str, attr: &str) -> Vec<&'a str> {
+        let tagged = doc.descendants().filter(|n| n.has_tag_name(tag));
+        tagged.filter_map(|n| n.attribute(attr)).collect()
+    }
+
     fn cells(doc: &roxmltree::Document) -> Vec<String> {
         doc.descendants()
             .filter(|n| n.has_tag_name("td"))
@@ -254,17 +260,9 @@ pub(crate) mod tests {
             .nth(4);
         assert_eq!(p99.map(String::as_str), Some("5ns"));
         assert!(html.contains("<span class=\"bad\">3</span>"));
-        let images: Vec<&str> = doc
-            .descendants()
-            .filter(|n| n.has_tag_name("img"))
-            .filter_map(|n| n.attribute("src"))
-            .collect();
+        let images = values(&doc, "img", "src");
         assert_eq!(images, ["latency.svg", "pauses.svg", "mmu.svg"]);
-        let links: Vec<&str> = doc
-            .descendants()
-            .filter(|n| n.has_tag_name("a"))
-            .filter_map(|n| n.attribute("href"))
-            .collect();
+        let links = values(&doc, "a", "href");
         assert_eq!(links, ["summary.json", "summary.json", "pauses.hlog"]);
     }
 

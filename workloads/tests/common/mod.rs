@@ -101,7 +101,8 @@ fn keys(v: &Value) -> BTreeSet<&str> {
 /// Checks the report in `dir` of a run of `workload` and returns its summary: exactly the
 /// documented files; summary.json with the documented keys; `.hgrm` files that parse and
 /// count what the summary counts; interval logs that read back (one pause interval per
-/// cycle) with the same counts; well-formed SVG documents; a page that embeds them; the
+/// cycle) with the same counts; well-formed SVG documents; a page that embeds them and
+/// links the other files; the
 /// MMU table; a gctrace line per cycle.
 pub fn check_report(dir: &Path, workload: &str) -> Value {
     let mut want: Vec<String> = FILES.iter().map(|f| f.to_string()).collect();
@@ -186,12 +187,22 @@ pub fn check_report(dir: &Path, workload: &str) -> Value {
         ..roxmltree::ParsingOptions::default()
     };
     let doc = roxmltree::Document::parse_with_options(&page, options).expect("index.html");
-    let images: Vec<&str> = doc
+    let sources: Vec<&str> = doc
         .descendants()
-        .filter(|n| n.has_tag_name("img"))
         .filter_map(|n| n.attribute("src"))
         .collect();
-    assert_eq!(images, ["latency.svg", "pauses.svg", "mmu.svg"]);
+    assert_eq!(
+        sources,
+        ["latency.svg", "pauses.svg", "mmu.svg"],
+        "the plots"
+    );
+    let links: BTreeSet<&str> = doc
+        .descendants()
+        .filter_map(|n| n.attribute("href"))
+        .collect();
+    for file in FILES.iter().filter(|f| **f != "index.html") {
+        assert!(links.contains(file), "index.html links {file}");
+    }
 
     let csv = read("mmu.csv");
     let mut lines = csv.lines();
