@@ -195,7 +195,10 @@ fn ratio_panel(
     rows: &[(&str, &Ratio)],
     c: RGBColor,
 ) -> Drawn {
-    let lo = rows.iter().map(|r| r.1.min).fold(1.0, f64::min) / 1.5;
+    // From just below a whole decade: plotters' log axis labels start at the first decade
+    // inside the range (and a range starting exactly at one can miss it by rounding).
+    let smallest = rows.iter().map(|r| r.1.min).fold(1.0, f64::min) / 1.2;
+    let lo = 10f64.powf(smallest.log10().floor()) * 0.99;
     let hi = rows.iter().map(|r| r.1.max).fold(1.0, f64::max) * 1.5;
     let n = rows.len().max(1);
     let y_of = |i: usize| (n - 1 - i) as f64;
@@ -218,6 +221,7 @@ fn ratio_panel(
         .axis_desc_style(DESC_FONT)
         .x_desc("testbed / Go (log scale)")
         .x_labels(12)
+        .max_light_lines(1)
         .x_label_formatter(&|r| tick_label(*r))
         .y_labels(n)
         .y_label_formatter(&label)
