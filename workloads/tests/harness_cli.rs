@@ -165,6 +165,10 @@ fn results_index_links_a_fresh_run() {
     let missing = scratch.join("nowhere");
     let out = run(index, &["--results", &missing]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nowhere"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nowhere") && err.contains("not a directory"),
+        "{err}"
+    );
     assert_eq!(names(&scratch.0), ["results"]);
 }

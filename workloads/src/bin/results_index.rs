@@ -15,8 +15,18 @@ workloads::use_mimalloc!();
 #[command(name = "results-index", version, about)]
 struct Args {
     /// The results directory to index (the page and the ratio plot are written into it).
-    #[arg(long, default_value = "results")]
+    #[arg(long, default_value = "results", value_name = "DIR", value_parser = directory)]
     results: PathBuf,
+}
+
+/// A `--results` value: an existing directory.
+fn directory(value: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(value);
+    if path.is_dir() {
+        Ok(path)
+    } else {
+        Err("not a directory".to_string())
+    }
 }
 
 fn main() {
