@@ -14,7 +14,8 @@
 #
 # Each run writes its report to results/<workload>/<variant> (the previous one there is
 # removed first) with --quiet. A run's non-zero exit status is noted in suite.md and
-# makes the script's own status 1; the other runs go on. Builds the release binaries first.
+# makes the script's own status 1; the other runs go on. Builds the release binaries first;
+# at the end rewrites results/index.html (the results-index binary).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -191,5 +192,6 @@ open("results/README.md", "w").write(readme)
 print(f"results/suite.md written ({len(rows)} runs, {elapsed} s)", file=sys.stderr)
 PY
 rm -f "$RUNS"
+"$BIN/results-index" --results results >&2 || FAILED=1
 echo "suite finished in ${ELAPSED}s" >&2
 exit "$FAILED"

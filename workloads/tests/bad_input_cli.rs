@@ -439,6 +439,14 @@ const BINARIES: &[Binary] = &[
         ],
     },
     Binary {
+        name: "results-index",
+        path: env!("CARGO_BIN_EXE_results-index"),
+        harness: false,
+        own: &[value("--results", &[("nowhere", "not a directory")])],
+        extra: &[],
+        tiny: &[],
+    },
+    Binary {
         name: "resurrection",
         path: env!("CARGO_BIN_EXE_resurrection"),
         harness: true,
