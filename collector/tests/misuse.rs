@@ -188,72 +188,89 @@ fn a_forgotten_mutator_does_not_hang_collection() {
     assert_eq!(code, Some(0), "{err}");
 }
 
-/// Break 5: under `Propagate`, a panicking finalizer unwinds to the caller of
-/// `run_finalizers`, and the rest of the batch it took stays queued: a later call runs
-/// it, and the counters end right.
-#[test]
-fn propagate_keeps_the_rest_of_a_finalizer_batch() {
-    let heap = heap(CallbackPanic::Propagate);
-    let m = heap.mutator();
-    let release = hold_finalizer_thread(&m);
-    let log = Log::default();
-    for i in 0..10 {
-        let o = m.alloc(&OBJ);
-        let log = log.clone();
-        m.set_finalizer(&o, move |_| {
-            if i == 0 {
-                panic!("finalizer 0 fails");
-            }
-            log.push(i.to_string());
-        });
-    }
-    m.gc();
-    let caught = catch_unwind(AssertUnwindSafe(|| m.run_finalizers()));
-    assert_eq!(panic_message(&*caught.unwrap_err()), "finalizer 0 fails");
-    m.run_finalizers();
-    let mut ran: Vec<u32> = log.take().iter().map(|s| s.parse().unwrap()).collect();
-    ran.sort();
-    assert_eq!(ran, (1..10).collect::<Vec<_>>());
-    drop(release);
-    m.drain_finalizers();
-    let s = heap.stats().finalizers;
-    assert_eq!(
-        (s.queued, s.executed, s.panicked, s.pending),
-        (11, 11, 1, 0)
-    );
+/// One kind of callback, for the tests that treat both alike.
+struct Kind {
+    name: &'static str,
+    /// Holds the heap's runner of this kind inside a callback (see `hold_finalizer_thread`).
+    hold: fn(&Mutator) -> mpsc::Sender<()>,
+    /// Registers a callback of this kind on `obj` that calls `f`.
+    register: fn(&Mutator, &collector::Handle<'_>, Box<dyn FnOnce() + Send>),
+    /// Steps the queue (`run_finalizers` / `run_cleanups`).
+    run: fn(&Mutator) -> usize,
+    drain: fn(&Mutator),
+    stats: fn(&collector::HeapStats) -> collector::CallbackStats,
 }
 
-/// Break 5 for cleanups: the lone worker's batch behind a panicking cleanup stays queued.
-#[test]
-fn propagate_keeps_the_rest_of_a_cleanup_batch() {
+const FINALIZERS: Kind = Kind {
+    name: "finalizer",
+    hold: hold_finalizer_thread,
+    register: |m, obj, f| m.set_finalizer(obj, move |_| f()),
+    run: |m| m.run_finalizers(),
+    drain: |m| m.drain_finalizers(),
+    stats: |s| s.finalizers,
+};
+
+const CLEANUPS: Kind = Kind {
+    name: "cleanup",
+    hold: hold_cleanup_worker,
+    register: |m, obj, f| drop(m.add_cleanup(obj, (), move |()| f())),
+    run: |m| m.run_cleanups(),
+    drain: |m| m.drain_cleanups(),
+    stats: |s| s.cleanups,
+};
+
+/// Break 5: under `Propagate`, a panicking callback unwinds to the caller that steps the
+/// queue, and the rest of the batch it took (ten queued: the lone cleanup worker and the
+/// finalizer thread take them all at once) stays queued: a later call runs it, and the
+/// counters end right.
+fn propagate_keeps_the_rest_of_the_batch(kind: Kind) {
     let heap = heap(CallbackPanic::Propagate);
     let m = heap.mutator();
-    let release = hold_cleanup_worker(&m);
+    let release = (kind.hold)(&m);
     let log = Log::default();
     for i in 0..10u32 {
         let o = m.alloc(&OBJ);
-        let log = log.clone();
-        m.add_cleanup(&o, i, move |i| {
-            if i == 0 {
-                panic!("cleanup 0 fails");
-            }
-            log.push(i.to_string());
-        });
+        let (log, name) = (log.clone(), kind.name);
+        (kind.register)(
+            &m,
+            &o,
+            Box::new(move || {
+                if i == 0 {
+                    panic!("{name} 0 fails");
+                }
+                log.push(i.to_string());
+            }),
+        );
     }
     m.gc();
-    let caught = catch_unwind(AssertUnwindSafe(|| m.run_cleanups()));
-    assert_eq!(panic_message(&*caught.unwrap_err()), "cleanup 0 fails");
-    m.run_cleanups();
+    let caught = catch_unwind(AssertUnwindSafe(|| (kind.run)(&m)));
+    assert_eq!(
+        panic_message(&*caught.unwrap_err()),
+        format!("{} 0 fails", kind.name)
+    );
+    (kind.run)(&m);
     let mut ran: Vec<u32> = log.take().iter().map(|s| s.parse().unwrap()).collect();
     ran.sort();
-    assert_eq!(ran, (1..10).collect::<Vec<_>>());
+    assert_eq!(ran, (1..10).collect::<Vec<_>>(), "{}s", kind.name);
     drop(release);
-    m.drain_cleanups();
-    let s = heap.stats().cleanups;
+    (kind.drain)(&m);
+    let s = (kind.stats)(&heap.stats());
     assert_eq!(
         (s.queued, s.executed, s.panicked, s.pending),
-        (11, 11, 1, 0)
+        (11, 11, 1, 0),
+        "{}s",
+        kind.name
     );
+}
+
+#[test]
+fn propagate_keeps_the_rest_of_a_finalizer_batch() {
+    propagate_keeps_the_rest_of_the_batch(FINALIZERS);
+}
+
+#[test]
+fn propagate_keeps_the_rest_of_a_cleanup_batch() {
+    propagate_keeps_the_rest_of_the_batch(CLEANUPS);
 }
 
 /// Break 6: under `Exit`, the fatal message counts the callbacks of the runner's own
@@ -336,33 +353,27 @@ fn child() {
             child_thread_local(case == "thread-local-slot-first")
         }
         "forgotten-mutator" => child_forgotten_mutator(),
-        "exit-finalizer-batch" => {
-            let heap = heap(CallbackPanic::Exit);
-            let m = heap.mutator();
-            let release = hold_finalizer_thread(&m);
-            for i in 0..4 {
-                let o = m.alloc(&OBJ);
-                m.set_finalizer(&o, move |_| panic!("finalizer {i} fails"));
-            }
-            m.gc();
-            drop(release);
-            m.drain_finalizers();
-        }
-        "exit-cleanup-batch" => {
-            let heap = heap(CallbackPanic::Exit);
-            let m = heap.mutator();
-            let release = hold_cleanup_worker(&m);
-            for i in 0..4 {
-                let o = m.alloc(&OBJ);
-                m.add_cleanup(&o, i, |i| panic!("cleanup {i} fails"));
-            }
-            m.gc();
-            drop(release);
-            m.drain_cleanups();
-        }
+        "exit-finalizer-batch" => child_exit_batch(FINALIZERS),
+        "exit-cleanup-batch" => child_exit_batch(CLEANUPS),
         _ => panic!("unknown case {case}"),
     }
     eprintln!("child returned");
+}
+
+/// The runner of `kind`, held in a callback while four panicking ones are queued, then
+/// released: it takes all four, and the first one's panic exits the process.
+fn child_exit_batch(kind: Kind) {
+    let heap = heap(CallbackPanic::Exit);
+    let m = heap.mutator();
+    let release = (kind.hold)(&m);
+    for i in 0..4 {
+        let o = m.alloc(&OBJ);
+        let name = kind.name;
+        (kind.register)(&m, &o, Box::new(move || panic!("{name} {i} fails")));
+    }
+    m.gc();
+    drop(release);
+    (kind.drain)(&m);
 }
 
 /// A thread keeps its mutator in `SLOT` and exits. `slot_first`: the slot is touched
@@ -408,6 +419,23 @@ fn child_forgotten_mutator() {
     .join()
     .unwrap();
     heap.gc();
+    // A collection that is already waiting for a running mutator when its thread
+    // forgets it and exits (or that starts just after: either order must finish).
+    let (ready_tx, ready) = mpsc::channel::<()>();
+    let (go, go_rx) = mpsc::channel::<()>();
+    let h = heap.clone();
+    let t = std::thread::spawn(move || {
+        let m = h.mutator();
+        ready_tx.send(()).unwrap();
+        go_rx.recv().unwrap(); // running, not blocking: a pause waits for this thread
+        std::mem::forget(m);
+    });
+    ready.recv().unwrap();
+    let h = heap.clone();
+    let collector = std::thread::spawn(move || h.gc());
+    go.send(()).unwrap();
+    t.join().unwrap();
+    collector.join().unwrap();
     let m = heap.mutator();
     for _ in 0..1000 {
         drop(m.alloc(&OBJ));
