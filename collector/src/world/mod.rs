@@ -4,8 +4,10 @@
 //! or *blocked* (sleeping, in I/O or a system call, or running a callback that does not
 //! touch the heap). A stop request sets a flag that running mutators poll at allocation
 //! and at `safepoint()`; the collector waits only until no mutator is running, so a
-//! blocked mutator never delays a pause. All waiting parks on a mutex and condition
-//! variables — no spinning — which is also what keeps loom models small.
+//! blocked mutator never delays a pause. A mutator whose thread exited without dropping
+//! it counts as blocked from then on (`World::thread_exited`). All waiting parks on a
+//! mutex and condition variables — no spinning — which is also what keeps loom models
+//! small.
 //!
 //! The collector holds the registry lock for the whole pause: that is what makes every
 //! mutator's roots and cache readable by it (see [`Stopped`]).
