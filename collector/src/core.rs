@@ -10,6 +10,7 @@
 
 use crate::background::Background;
 use crate::barrier::{BarrierKind, RootRules};
+use crate::callbacks::queue::{self, Kind};
 use crate::config::HeapConfig;
 use crate::cycle::phase::{Phase, PhaseCell};
 use crate::heap::Space;
@@ -73,6 +74,17 @@ impl HeapCore {
         }
     }
 
+    /// Waits until no callback of `kind` is queued or running (or the heap is shutting
+    /// down). Panics, naming `what`, on a thread inside a callback of that kind of this
+    /// heap: the wait would include the caller and never end.
+    pub(crate) fn drain_queue(&self, kind: Kind, what: &str) {
+        queue::refuse_drain_inside(self.id, kind, what);
+        match kind {
+            Kind::Finalizer => self.space.queues.finalizers.wait_idle(),
+            Kind::Cleanup => self.space.queues.cleanups.wait_idle(),
+        }
+    }
+
     /// Serves `m`'s pending handshake requests (`w` gives access to its private state:
     /// the running owner, or the collector holding it blocked), and tells the world.
     pub(crate) fn serve_requests(&self, m: &MutatorShared, w: &impl Exclusive) {
@@ -107,6 +119,14 @@ impl HeapCore {
         if self.flags.load(Relaxed) & FLAG_SHUTDOWN != 0 {
             shut_down_panic();
         }
+    }
+}
+
+/// A thread exited still holding one of the heap's mutators: the world counts it as
+/// blocked from now on.
+impl world::ThreadExit for HeapCore {
+    fn thread_exited(&self, m: &crate::sync::Arc<MutatorShared>) {
+        self.world.thread_exited(m);
     }
 }
 

@@ -46,8 +46,9 @@
 //!    specials on spans, the finalizer and cleanup queues the sweep fills, spans, the
 //!    span table, allocation caches, the space, what a dead object's specials become,
 //!    and span sweeping by generation.
-//! 4. `world::roots`, `world::mutator_state`, `world` — what the collector may read of
-//!    a mutator, and the registry with its stop-the-world handshake.
+//! 4. `world::roots`, `world::mutator_state`, `world::this_thread`, `world` — what the
+//!    collector may read of a mutator, each thread's record of its mutators, and the
+//!    registry with its stop-the-world handshake.
 //! 5. `mark`, `mark::assist`, `leakcheck` — tracing, mark assists, the leak checker.
 //! 6. `cycle::phase`, `core` — the GC phases as a type, and the heap core every thread
 //!    shares.
@@ -104,6 +105,7 @@ pub use mutator::Mutator;
 pub use object::{Ref, Shape, POISON, WORD_BYTES};
 pub use telemetry::{CycleReason, CycleRecord, PauseRecord, MAX_LOST_REPORTS};
 
+use crate::callbacks::queue::Kind;
 use crate::core::HeapCore;
 use crate::sync::unmodelled::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use sync::{unmodelled::Ordering as StatOrdering, Arc, AtomicU32, AtomicUsize, Mutex, Ordering::*};
@@ -263,17 +265,20 @@ impl<B: Barrier> Heap<B> {
     /// `blockUntilEmptyFinalizerQueue`), without sleeping: the finalizer thread signals
     /// every batch it finishes. Like [`Heap::gc`], it panics on a thread whose mutator is
     /// running (a finalizer may need a pause that would wait for it): use
-    /// [`Mutator::drain_finalizers`] there. Returns at once after shutdown.
+    /// [`Mutator::drain_finalizers`] there. It panics inside a finalizer of this heap too
+    /// (it would wait for that finalizer, which waits for it). Returns at once after
+    /// shutdown.
     pub fn drain_finalizers(&self) {
         self.core.refuse_running_caller("Heap::drain_finalizers");
-        self.core.space.queues.finalizers.wait_idle();
+        self.core
+            .drain_queue(Kind::Finalizer, "Heap::drain_finalizers");
     }
 
     /// Waits until no cleanup is queued or running (Go's `blockUntilEmpty`); see
-    /// [`Heap::drain_finalizers`].
+    /// [`Heap::drain_finalizers`] (it panics inside a cleanup of this heap).
     pub fn drain_cleanups(&self) {
         self.core.refuse_running_caller("Heap::drain_cleanups");
-        self.core.space.queues.cleanups.wait_idle();
+        self.core.drain_queue(Kind::Cleanup, "Heap::drain_cleanups");
     }
 
     /// Waits until neither finalizers nor cleanups are queued or running; callbacks that

@@ -233,6 +233,12 @@ fn mutators_come_and_go_during_cycles() {
     assert_eq!(s.lost_objects, 0);
 }
 
+/// Random graphs mutated by five threads under concurrent cycles with barrier `B`:
+/// nothing is lost. (Its negative control is deterministic, in `concurrent_mark.rs`:
+/// `without_a_barrier_the_hidden_object_is_lost_and_verification_reports_it`. A random
+/// run under `NoBarrier` loses objects only by chance, so it cannot be a control that
+/// always fails; the ignored test that ran it here asserted that nothing was lost, the
+/// opposite of what its name claimed, and is gone.)
 fn concurrent_random_graphs<B: Barrier>() {
     let heap = Heap::<B>::with_barrier(HeapConfig {
         gogc: Gogc::Percent(25),
@@ -284,10 +290,4 @@ fn concurrent_cycles_under_the_yuasa_barrier_lose_nothing() {
 #[test]
 fn concurrent_cycles_under_the_dijkstra_barrier_lose_nothing() {
     concurrent_random_graphs::<Dijkstra>();
-}
-
-#[test]
-#[ignore = "a demonstration, not a property: run with --ignored to see the ablation lose objects"]
-fn concurrent_cycles_without_a_barrier_can_lose_objects() {
-    concurrent_random_graphs::<collector::NoBarrier>();
 }

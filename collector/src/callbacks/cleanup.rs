@@ -12,6 +12,7 @@
 use super::run_guarded;
 use super::runner::RunnerRole;
 use crate::barrier::Barrier;
+use crate::callbacks::queue::{CallbackQueue, Kind, QueuedCleanup};
 use crate::core::HeapCore;
 use crate::heap::span::SpanKind;
 use crate::heap::specials::{Callback, Payload, Special, SpecialKind};
@@ -266,7 +267,9 @@ impl<B: Barrier> Mutator<B> {
     /// Runs queued cleanups on this thread until the queue is empty, and returns how many
     /// ran: what each cleanup worker does, for loom models and callers that step the
     /// collector themselves. Cleanups are taken one at a time and run in the blocking
-    /// state.
+    /// state. Under [`crate::CallbackPanic::Propagate`] a cleanup's panic unwinds out of
+    /// this call, and the cleanups this call had taken and not started go back to the
+    /// front of the queue.
     pub fn run_cleanups(&self) -> usize {
         self.run_cleanups_as(RunnerRole::Worker)
     }
@@ -344,12 +347,15 @@ impl<B: Barrier> Mutator<B> {
                     let started = ramp.then(std::time::Instant::now);
                     // On a panic, everything taken and not yet settled leaves the count.
                     let unwinding = super::Unwinding(q, std::cell::Cell::new(done + fs.len()));
-                    for f in fs {
+                    // Dropped before `unwinding`: on a panic the batch's rest is queued
+                    // again first.
+                    let mut unstarted = UnstartedPlain(q, fs.into_iter());
+                    for f in unstarted.1.by_ref() {
                         run_guarded(
                             policy,
+                            self.core.id,
+                            Kind::Cleanup,
                             &q.counters,
-                            "cleanup (runtime.runCleanups)",
-                            || q.len(),
                             || match f {
                                 Callback::Plain(call) => call(),
                                 Callback::Typed(_) => {
@@ -360,6 +366,7 @@ impl<B: Barrier> Mutator<B> {
                         done += 1;
                         ran += 1;
                     }
+                    drop(unstarted);
                     drop(unwinding);
                     if let Some(t) = started {
                         batch = if t.elapsed() < super::runner::CLEANUP_STALL {
@@ -388,9 +395,9 @@ impl<B: Barrier> Mutator<B> {
             let unwinding = super::Unwinding(q, std::cell::Cell::new(1));
             run_guarded(
                 policy,
+                self.core.id,
+                Kind::Cleanup,
                 &q.counters,
-                "cleanup (runtime.runCleanups)",
-                || q.len(),
                 || match (env, f) {
                     (Some(env), f) => f.typed::<EnvCleanupCall<B>>()(env),
                     (None, Callback::Plain(call)) => call(),
@@ -403,6 +410,25 @@ impl<B: Barrier> Mutator<B> {
             done = 1;
             ran += 1;
         })
+    }
+}
+
+/// The plain cleanups of a runner's batch that have not started: if a cleanup's panic
+/// unwinds through the runner (`CallbackPanic::Propagate`), they go back to the front of
+/// the queue, in order, for the next runner (they hold no managed reference, so nothing
+/// needs shading).
+struct UnstartedPlain<'q>(
+    &'q CallbackQueue<QueuedCleanup>,
+    std::vec::IntoIter<Callback>,
+);
+
+impl Drop for UnstartedPlain<'_> {
+    fn drop(&mut self) {
+        if crate::sync::unmodelled::thread::panicking() {
+            let rest = std::mem::take(&mut self.1);
+            self.0
+                .requeue_front(rest.map(|f| QueuedCleanup { env: None, f }));
+        }
     }
 }
 

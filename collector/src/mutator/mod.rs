@@ -16,6 +16,7 @@ pub(crate) mod handle;
 mod write_barrier;
 
 use crate::barrier::{Barrier, Hybrid};
+use crate::callbacks::queue::Kind;
 use crate::core::{shut_down_panic, HeapCore};
 use crate::cycle;
 use crate::mark::pool::GreyPool;
@@ -37,7 +38,41 @@ const POLL_MASK: u32 = FLAG_STOP | FLAG_SHUTDOWN | FLAG_HANDSHAKE;
 /// every stop-the-world pause (the testbed has no asynchronous preemption). Wrap sleeping,
 /// I/O or other waiting in [`Mutator::blocking`] so the collector need not wait for it.
 ///
+/// A mutator may live in a `thread_local!`: dropped during the thread's exit it leaves
+/// the heap as any dropped mutator does. One its thread never drops (forgotten, leaked)
+/// counts as blocked once the thread has exited: no pause waits for it, and the handles
+/// it still holds stay roots. (A thread-local destructor may drop such a mutator, but
+/// should not otherwise use it: by then the collector may count its thread as gone.)
+///
 /// `B` is the heap's write barrier ([`Hybrid`] unless the heap was made with another).
+///
+/// A mutator, and a handle (which borrows it), stay on their thread:
+///
+/// ```compile_fail,E0277
+/// fn send<T: Send>(_: T) {}
+/// let heap = collector::Heap::new(collector::HeapConfig::default()).unwrap();
+/// send(heap.mutator());
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn send<T: Send>(_: T) {}
+/// static NODE: collector::Shape = collector::Shape::new("node", 1, 0);
+/// let heap = collector::Heap::new(collector::HeapConfig::default()).unwrap();
+/// let m = heap.mutator();
+/// send(m.alloc(&NODE));
+/// ```
+///
+/// (The same code with a bound other than `Send` compiles:)
+///
+/// ```
+/// fn keep<T: 'static>(_: T) {}
+/// fn keep_ref<T>(_: T) {}
+/// static NODE: collector::Shape = collector::Shape::new("node", 1, 0);
+/// let heap = collector::Heap::new(collector::HeapConfig::default()).unwrap();
+/// let m = heap.mutator();
+/// keep_ref(m.alloc(&NODE));
+/// keep(m);
+/// ```
 pub struct Mutator<B: Barrier = Hybrid> {
     pub(crate) core: Arc<HeapCore>,
     shared: Arc<MutatorShared>,
@@ -83,8 +118,12 @@ impl<B: Barrier> Drop for Unblock<'_, B> {
 impl<B: Barrier> Mutator<B> {
     pub(crate) fn new(core: Arc<HeapCore>) -> Mutator<B> {
         core.check_live();
-        world::claim_thread(core.id);
         let shared = Arc::new(MutatorShared::new(core.world.next_id()));
+        #[cfg(not(loom))]
+        {
+            let owner: crate::sync::unmodelled::Weak<HeapCore> = Arc::downgrade(&core);
+            world::this_thread::claim(core.id, &shared, owner);
+        }
         core.world.register(shared.clone());
         // Registered during a mark: its roots are empty, so they count as scanned.
         if core.flags.load(Acquire) & FLAG_MARKING != 0 {
@@ -167,6 +206,9 @@ impl<B: Barrier> Mutator<B> {
 
     #[cold]
     fn poll_slow(&self) {
+        // Used from a thread-local destructor after its thread's record was gone: running
+        // again before parking (which counts it out of the running mutators).
+        self.core.world.reclaim(&self.shared);
         let f = self.core.flags.load(Relaxed);
         if f & FLAG_SHUTDOWN != 0 {
             shut_down_panic();
@@ -204,14 +246,22 @@ impl<B: Barrier> Mutator<B> {
             .load(crate::sync::unmodelled::Ordering::Relaxed)
     }
 
-    /// [`crate::Heap::drain_finalizers`] from a mutator's thread: blocks meanwhile.
+    /// [`crate::Heap::drain_finalizers`] from a mutator's thread: blocks meanwhile. Like
+    /// it, it panics inside a finalizer of this heap (it would wait for itself).
     pub fn drain_finalizers(&self) {
-        self.blocking(|| self.core.space.queues.finalizers.wait_idle());
+        self.blocking(|| {
+            self.core
+                .drain_queue(Kind::Finalizer, "Mutator::drain_finalizers")
+        });
     }
 
-    /// [`crate::Heap::drain_cleanups`] from a mutator's thread: blocks meanwhile.
+    /// [`crate::Heap::drain_cleanups`] from a mutator's thread: blocks meanwhile. Like
+    /// it, it panics inside a cleanup of this heap.
     pub fn drain_cleanups(&self) {
-        self.blocking(|| self.core.space.queues.cleanups.wait_idle());
+        self.blocking(|| {
+            self.core
+                .drain_queue(Kind::Cleanup, "Mutator::drain_cleanups")
+        });
     }
 
     /// Runs one full collection cycle, as Go's `runtime.GC()`: it runs even when
@@ -225,8 +275,11 @@ impl<B: Barrier> Mutator<B> {
 
 impl<B: Barrier> Drop for Mutator<B> {
     fn drop(&mut self) {
+        // Dropped after its thread's record (a thread-local destroyed late): running again
+        // before it touches its own state.
+        self.core.world.reclaim(&self.shared);
         self.flush_slow_paths();
-        world::release_thread(self.core.id);
+        world::this_thread::release(self.core.id);
         let shared = self.shared.clone();
         let space = &self.core.space;
         // Hand over what the barrier recorded; a pending request is moot once gone.

@@ -51,6 +51,10 @@ pub(crate) struct MutatorShared {
     pub(crate) roots_scanned: AtomicBool,
     /// Handshake requests (`REQ_*`) the collector is waiting for this mutator to serve.
     pub(crate) requests: AtomicU32,
+    /// Counted as blocked because its thread exited without dropping it
+    /// (`World::thread_exited`). Written and read only on the owner's thread (the
+    /// thread-local destructor that sets it runs there), so a `std` atomic.
+    pub(crate) orphaned: crate::sync::unmodelled::AtomicBool,
 }
 
 // SAFETY: the cells are touched by the owning thread only while it is running, and by the
@@ -70,6 +74,7 @@ impl MutatorShared {
             wbuf: UnsafeCell::new(Vec::new()),
             roots_scanned: AtomicBool::new(false),
             requests: AtomicU32::new(0),
+            orphaned: crate::sync::unmodelled::AtomicBool::new(false),
         }
     }
 
