@@ -174,9 +174,19 @@ fn draining_from_inside_a_finalizer_exits_with_the_message_by_default() {
 /// bookkeeping, or the user's slot.
 #[test]
 fn a_mutator_in_a_thread_local_is_dropped_at_thread_exit() {
-    for case in ["thread-local-slot-first", "thread-local-mutator-first"] {
+    for case in [
+        "thread-local-slot-first",
+        "thread-local-mutator-first",
+        "thread-local-used-after-exit",
+    ] {
         let (code, err) = run_child(case);
         assert_eq!(code, Some(0), "{case}: {err}");
+        if case == "thread-local-used-after-exit" {
+            assert!(
+                err.contains("used at exit"),
+                "the destructor never ran: {err}"
+            );
+        }
     }
 }
 
@@ -328,6 +338,30 @@ fn heap_mutator_inside_a_callback_says_what_to_use_instead() {
 thread_local! {
     /// Where `thread-local-*` children keep their mutator.
     static SLOT: RefCell<Option<Mutator>> = const { RefCell::new(None) };
+    /// Where `thread-local-used-after-exit` keeps its mutator.
+    static USED_AT_EXIT: RefCell<UsesItsMutatorWhenDropped> =
+        const { RefCell::new(UsesItsMutatorWhenDropped(None)) };
+}
+
+/// A thread-local value whose destructor (run after the collector's own record of the
+/// thread is gone, as it was touched first) still allocates, links, collects and reads
+/// through its mutator before dropping it: every use must re-enter the running state
+/// through the heap, or the collector could read the mutator's roots while it writes
+/// them (and its `gc()`, counting it blocked twice, would never finish).
+struct UsesItsMutatorWhenDropped(Option<Mutator>);
+
+impl Drop for UsesItsMutatorWhenDropped {
+    fn drop(&mut self) {
+        let Some(m) = self.0.take() else { return };
+        let parent = m.alloc(&OBJ);
+        let child = m.alloc(&OBJ);
+        child.write(0, 42);
+        parent.set(0, Some(&child));
+        drop(child);
+        m.gc();
+        assert_eq!(parent.get(0).unwrap().read(0), 42);
+        eprintln!("used at exit");
+    }
 }
 
 /// The child process of the tests above, which run it with `--ignored` and
@@ -352,6 +386,7 @@ fn child() {
         "thread-local-slot-first" | "thread-local-mutator-first" => {
             child_thread_local(case == "thread-local-slot-first")
         }
+        "thread-local-used-after-exit" => child_used_after_exit(),
         "forgotten-mutator" => child_forgotten_mutator(),
         "exit-finalizer-batch" => child_exit_batch(FINALIZERS),
         "exit-cleanup-batch" => child_exit_batch(CLEANUPS),
@@ -400,6 +435,26 @@ fn child_thread_local(slot_first: bool) {
     t.join().unwrap();
     heap.gc();
     assert_eq!(heap.stats().mutators, 0, "the thread's mutator was dropped");
+}
+
+/// A thread whose thread-local value uses its mutator in its destructor, after the
+/// collector's record of the thread is gone; the main thread collects meanwhile.
+fn child_used_after_exit() {
+    let heap = heap(CallbackPanic::Exit);
+    let h = heap.clone();
+    let t = std::thread::spawn(move || {
+        // Touched first, so destroyed after the collector's record (made by mutator()).
+        USED_AT_EXIT.with(|_| {});
+        let m = h.mutator();
+        USED_AT_EXIT.with(|s| s.borrow_mut().0 = Some(m));
+    });
+    for _ in 0..20 {
+        heap.gc();
+    }
+    t.join().unwrap();
+    heap.gc();
+    assert_eq!(heap.stats().mutators, 0, "the thread's mutator was dropped");
+    assert_eq!(heap.lost_objects(), 0);
 }
 
 /// A thread forgets its mutator and a handle, and exits; collections still complete,

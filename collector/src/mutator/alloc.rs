@@ -54,7 +54,7 @@ impl<B: Barrier> Mutator<B> {
     #[inline(always)]
     pub fn alloc(&self, shape: &Shape) -> Handle<'_, B> {
         self.poll_for_alloc();
-        if self.blocking_depth.get() != 0 {
+        if self.shared.blocking_depth.get() != 0 {
             return self.running(|| self.alloc_running(shape));
         }
         self.alloc_running(shape)
@@ -66,7 +66,7 @@ impl<B: Barrier> Mutator<B> {
     #[inline]
     pub fn try_alloc(&self, shape: &Shape) -> Result<Handle<'_, B>, OutOfMemory> {
         self.poll_for_alloc();
-        let h = if self.blocking_depth.get() != 0 {
+        let h = if self.shared.blocking_depth.get() != 0 {
             self.running(|| self.try_alloc_running(shape))
         } else {
             self.try_alloc_running(shape)

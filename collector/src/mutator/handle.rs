@@ -130,7 +130,7 @@ impl<'m, B: Barrier> Handle<'m, B> {
         let word = self.ptr_word(slot);
         // The fast path (running) inlines whole into the caller; inside `blocking` the
         // load goes out of line.
-        if self.m.blocking_depth.get() != 0 {
+        if self.m.shared.blocking_depth.get() != 0 {
             return self.get_blocking(word, slot);
         }
         self.load_running(word, slot)

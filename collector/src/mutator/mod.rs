@@ -41,8 +41,9 @@ const POLL_MASK: u32 = FLAG_STOP | FLAG_SHUTDOWN | FLAG_HANDSHAKE;
 /// A mutator may live in a `thread_local!`: dropped during the thread's exit it leaves
 /// the heap as any dropped mutator does. One its thread never drops (forgotten, leaked)
 /// counts as blocked once the thread has exited: no pause waits for it, and the handles
-/// it still holds stay roots. (A thread-local destructor may drop such a mutator, but
-/// should not otherwise use it: by then the collector may count its thread as gone.)
+/// it still holds stay roots. A thread-local destructor that runs later may still use it:
+/// each use then re-enters the running state through the heap, as a use inside
+/// [`Mutator::blocking`] does.
 ///
 /// `B` is the heap's write barrier ([`Hybrid`] unless the heap was made with another).
 ///
@@ -76,7 +77,6 @@ const POLL_MASK: u32 = FLAG_STOP | FLAG_SHUTDOWN | FLAG_HANDSHAKE;
 pub struct Mutator<B: Barrier = Hybrid> {
     pub(crate) core: Arc<HeapCore>,
     shared: Arc<MutatorShared>,
-    blocking_depth: Cell<u32>,
     /// Scan work this mutator owes the current cycle's mark (negative: credit).
     #[cfg_attr(loom, allow(dead_code))]
     assist_debt: Cell<i64>,
@@ -98,7 +98,7 @@ struct Reblock<'a, B: Barrier>(&'a Mutator<B>, u32);
 
 impl<B: Barrier> Drop for Reblock<'_, B> {
     fn drop(&mut self) {
-        self.0.blocking_depth.set(self.1);
+        self.0.shared.blocking_depth.set(self.1);
         self.0.core.world.enter_blocking(&self.0.shared);
     }
 }
@@ -108,8 +108,11 @@ struct Unblock<'a, B: Barrier>(&'a Mutator<B>);
 
 impl<B: Barrier> Drop for Unblock<'_, B> {
     fn drop(&mut self) {
-        self.0.blocking_depth.set(self.0.blocking_depth.get() - 1);
-        if self.0.blocking_depth.get() == 0 {
+        self.0
+            .shared
+            .blocking_depth
+            .set(self.0.shared.blocking_depth.get() - 1);
+        if self.0.shared.blocking_depth.get() == 0 {
             self.0.core.world.exit_blocking(&self.0.shared);
         }
     }
@@ -132,7 +135,6 @@ impl<B: Barrier> Mutator<B> {
         Mutator {
             core,
             shared,
-            blocking_depth: Cell::new(0),
             assist_debt: Cell::new(0),
             assist_cycle: Cell::new(0),
             out_of_memory: Cell::new(None),
@@ -145,13 +147,13 @@ impl<B: Barrier> Mutator<B> {
     /// is inside [`Mutator::blocking`].
     #[inline(always)]
     pub(crate) fn running<R>(&self, f: impl FnOnce() -> R) -> R {
-        if self.blocking_depth.get() == 0 {
+        if self.shared.blocking_depth.get() == 0 {
             return f();
         }
         #[cfg(all(test, not(loom)))]
         tests::before_unblock();
         self.core.world.exit_blocking(&self.shared);
-        let _reblock = Reblock(self, self.blocking_depth.replace(0));
+        let _reblock = Reblock(self, self.shared.blocking_depth.replace(0));
         f()
     }
 
@@ -172,7 +174,7 @@ impl<B: Barrier> Mutator<B> {
     /// that the running case inlines into the caller with no register to save.
     #[inline(always)]
     pub(crate) fn clear_root(&self, i: u32) {
-        if self.blocking_depth.get() != 0 {
+        if self.shared.blocking_depth.get() != 0 {
             return self.clear_root_blocking(i);
         }
         self.clear_root_running(i)
@@ -206,14 +208,11 @@ impl<B: Barrier> Mutator<B> {
 
     #[cold]
     fn poll_slow(&self) {
-        // Used from a thread-local destructor after its thread's record was gone: running
-        // again before parking (which counts it out of the running mutators).
-        self.core.world.reclaim(&self.shared);
         let f = self.core.flags.load(Relaxed);
         if f & FLAG_SHUTDOWN != 0 {
             shut_down_panic();
         }
-        if self.blocking_depth.get() != 0 {
+        if self.shared.blocking_depth.get() != 0 {
             return;
         }
         if f & FLAG_STOP != 0 {
@@ -229,10 +228,12 @@ impl<B: Barrier> Mutator<B> {
     /// delaying a pause. A heap access inside `f` re-enters the running state for that
     /// access (waiting out a pause in progress).
     pub fn blocking<R>(&self, f: impl FnOnce() -> R) -> R {
-        if self.blocking_depth.get() == 0 {
+        if self.shared.blocking_depth.get() == 0 {
             self.core.world.enter_blocking(&self.shared);
         }
-        self.blocking_depth.set(self.blocking_depth.get() + 1);
+        self.shared
+            .blocking_depth
+            .set(self.shared.blocking_depth.get() + 1);
         let _unblock = Unblock(self);
         f()
     }
@@ -275,9 +276,11 @@ impl<B: Barrier> Mutator<B> {
 
 impl<B: Barrier> Drop for Mutator<B> {
     fn drop(&mut self) {
-        // Dropped after its thread's record (a thread-local destroyed late): running again
-        // before it touches its own state.
-        self.core.world.reclaim(&self.shared);
+        // Dropped after its thread's exit hook counted it blocked (a thread-local
+        // destroyed late): running again before it touches its own state.
+        if self.shared.blocking_depth.replace(0) != 0 {
+            self.core.world.exit_blocking(&self.shared);
+        }
         self.flush_slow_paths();
         world::this_thread::release(self.core.id);
         let shared = self.shared.clone();

@@ -245,32 +245,22 @@ impl World {
     /// now on it counts as blocked, so no pause waits for it, and the collector reads
     /// its roots (they stay roots), cache and barrier buffer as any blocked mutator's.
     /// Called on the owner's thread, between two of its operations, so its last access
-    /// happens before (through this lock) any access of the collector's. Should the
-    /// thread still drop it (a later thread-local destructor), the drop re-enters the
-    /// running state first ([`World::reclaim`]).
+    /// happens before (through this lock) any access of the collector's. Its blocking
+    /// depth is raised as if it had entered `Mutator::blocking`, so any later use by that
+    /// thread (a later thread-local destructor) re-enters the running state through
+    /// this world first, as a use inside `blocking` does; a drop leaves it the same way.
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn thread_exited(&self, m: &Arc<MutatorShared>) {
         let mut g = lock(&self.state);
         let Some(e) = g.mutators.iter_mut().find(|e| Arc::ptr_eq(&e.m, m)) else {
             return;
         };
-        m.orphaned
-            .store(true, crate::sync::unmodelled::Ordering::Relaxed);
-        if !e.blocked {
-            e.blocked = true;
-            self.stopped_running(&mut g);
+        if e.blocked {
+            return;
         }
-    }
-
-    /// If `m` (the caller's) was counted as blocked because its thread's record of it
-    /// was gone ([`World::thread_exited`]), makes it running again, as leaving the
-    /// blocking state does (waiting out a pause and the collector's hold on it).
-    pub(crate) fn reclaim(&self, m: &Arc<MutatorShared>) {
-        use crate::sync::unmodelled::Ordering::Relaxed as R;
-        if m.orphaned.load(R) {
-            self.exit_blocking(m);
-            m.orphaned.store(false, R);
-        }
+        e.blocked = true;
+        m.blocking_depth.set(m.blocking_depth.get() + 1);
+        self.stopped_running(&mut g);
     }
 
     /// Mutator `m` (the caller's) runs again, once any pause in progress has ended and

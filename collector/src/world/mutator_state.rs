@@ -51,15 +51,18 @@ pub(crate) struct MutatorShared {
     pub(crate) roots_scanned: AtomicBool,
     /// Handshake requests (`REQ_*`) the collector is waiting for this mutator to serve.
     pub(crate) requests: AtomicU32,
-    /// Counted as blocked because its thread exited without dropping it
-    /// (`World::thread_exited`). Written and read only on the owner's thread (the
-    /// thread-local destructor that sets it runs there), so a `std` atomic.
-    pub(crate) orphaned: crate::sync::unmodelled::AtomicBool,
+    /// How deep the owner is in `Mutator::blocking` (0: running). Owner-only: read and
+    /// written only on the owning thread — by the mutator, and by the thread-exit hook
+    /// (`World::thread_exited`, a thread-local destructor running on that thread), which
+    /// raises it so that any later use of a forgotten mutator re-enters the running state
+    /// through the world, as a use inside `blocking` does. The collector never reads it.
+    pub(crate) blocking_depth: std::cell::Cell<u32>,
 }
 
 // SAFETY: the cells are touched by the owning thread only while it is running, and by the
 // collector only with an `Exclusive` proof (no mutator running, or this one held while
-// blocked); the world lock's acquire/release orders the two.
+// blocked); the world lock's acquire/release orders the two. `blocking_depth` is touched
+// only on the owning thread.
 unsafe impl Send for MutatorShared {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for MutatorShared {}
@@ -74,7 +77,7 @@ impl MutatorShared {
             wbuf: UnsafeCell::new(Vec::new()),
             roots_scanned: AtomicBool::new(false),
             requests: AtomicU32::new(0),
-            orphaned: crate::sync::unmodelled::AtomicBool::new(false),
+            blocking_depth: std::cell::Cell::new(0),
         }
     }
 
