@@ -27,9 +27,10 @@ pub struct Args {
     #[arg(long, default_value = "100", value_name = "N|off", value_parser = parse_gogc, allow_negative_numbers = true)]
     #[serde(serialize_with = "as_text")]
     pub gogc: Gogc,
-    /// The write barrier: hybrid (Go's), dijkstra, yuasa, or none (an ablation that can
-    /// lose objects).
-    #[arg(long, default_value = "hybrid", value_name = "hybrid|dijkstra|yuasa|none",
+    /// The write barrier: hybrid (Go's, as designed), go-hybrid (as Go 1.27 implements
+    /// it: both halves always), dijkstra, yuasa, or none (an ablation that can lose
+    /// objects).
+    #[arg(long, default_value = "hybrid", value_name = "hybrid|go-hybrid|dijkstra|yuasa|none",
           value_parser = parse_barrier)]
     #[serde(serialize_with = "as_text")]
     pub barrier: BarrierKind,
