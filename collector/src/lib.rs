@@ -38,7 +38,7 @@
 //! 1. `sync`, `config`, `size_class`, `object`, `telemetry`, `gctrace`, `background`,
 //!    `pacer` — foundations: the loom/std shim, configuration, Go's size classes,
 //!    references and shapes, counters and records, Go's gctrace line, the service
-//!    threads' mailbox, the GOGC goal and trigger.
+//!    threads' mailbox, the pacer (goal, trigger, worker plan, assist pricing).
 //! 2. `barrier`, `mark::pool`, `mark::state` — the barrier policies and their root
 //!    rules, the grey-work pool, the mark's shared ledger.
 //! 3. `heap::specials`, `callbacks::queue`, `heap::span`, `heap::span_table`,

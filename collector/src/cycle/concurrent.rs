@@ -141,7 +141,8 @@ impl<'h> ConcurrentCycle<'h> {
     pub(crate) fn mark_with_workers(&mut self) {
         #[cfg(not(loom))]
         {
-            use crate::mark::workers::{self, WorkerPlan};
+            use crate::mark::workers;
+            use crate::pacer::WorkerPlan;
             self.check_caller();
             let core = self.core;
             let plan = match core.config.mark_workers {

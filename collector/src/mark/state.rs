@@ -11,19 +11,12 @@
 #![cfg_attr(loom, allow(dead_code))]
 
 use super::pool::DefaultPool;
+use crate::pacer::{assist_debt, MarkProgress};
 use crate::sync::unmodelled::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::*};
 
 /// Scan work an assist does at least once it starts (Go's `gcOverAssistWork`, 64 KiB),
 /// so that assists are few and their start-up cost amortized.
 pub(crate) const MIN_ASSIST_WORK: u64 = 64 << 10;
-
-/// How far past its (stretched) goal a mark may let the heap run before its assists
-/// owe all the work left (Go's `maxOvershoot` in `revise`).
-const MAX_OVERSHOOT: f64 = 1.1;
-
-/// The least scan work the pacer counts as left (Go's bound in `revise`: marking is
-/// racy, so the work done can pass the most expected).
-const MIN_REMAINING_WORK: f64 = 1000.0;
 
 /// The shared state of a heap's marking.
 #[derive(Default)]
@@ -90,20 +83,7 @@ impl MarkState {
             .store(self.scan_work.load(Relaxed).max(1), Relaxed);
     }
 
-    /// Scan work an allocation of `bytes` owes (Go's `assistWorkPerByte × bytes`, as
-    /// `gcControllerState.revise` prices it, mgcpacer.go): the scan work still expected,
-    /// spread over the heap growth left before the goal.
-    ///
-    /// - Once the mark has done more work than expected, the heap is taken to be growing:
-    ///   the runway the goal gave over the expected work is stretched over the most work
-    ///   the cycle can need (the whole heap it started with; objects allocated black
-    ///   need no scan), and that work becomes the expectation. The stretched goal is
-    ///   capped at `hard_goal` (Go: `goal × (1 + GOGC/100)`, GOGC off counting as
-    ///   100000).
-    /// - Past even that goal, the goal gets 10% more room and the most work is expected.
-    ///
-    /// The work left counts at least 1000 units and the runway at least one byte, as in
-    /// Go: far past the goal an allocation owes all the work there is.
+    /// The scan work an allocation of `bytes` owes this mark (`pacer::assist_debt`).
     pub(crate) fn debt_for(
         &self,
         bytes: usize,
@@ -111,25 +91,12 @@ impl MarkState {
         goal: usize,
         hard_goal: usize,
     ) -> i64 {
-        let done = self.scan_work.load(Relaxed) as f64;
-        let triggered = self.heap_start.load(Relaxed) as f64;
-        let max_work = triggered;
-        let mut expected = self.expected_work.load(Relaxed).max(1) as f64;
-        let mut goal = goal as f64;
-        if done > expected {
-            let stretched = (goal - triggered) / expected * max_work + triggered;
-            expected = max_work;
-            goal = stretched.min(hard_goal as f64);
-        }
-        let live = heap_live as f64;
-        if live > goal {
-            goal *= MAX_OVERSHOOT;
-            expected = max_work;
-        }
-        let remaining_work = (expected - done).max(MIN_REMAINING_WORK);
-        let runway = (goal - live).max(1.0);
-        let debt = bytes as f64 * remaining_work / runway;
-        debt.min(i64::MAX as f64 / 4.0) as i64
+        let progress = MarkProgress {
+            done: self.scan_work.load(Relaxed),
+            expected: self.expected_work.load(Relaxed),
+            heap_start: self.heap_start.load(Relaxed) as usize,
+        };
+        assist_debt(bytes, heap_live, goal, hard_goal, progress)
     }
 
     /// Adds what a worker or an assist found (its scan work is added as it goes).
