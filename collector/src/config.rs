@@ -1,5 +1,10 @@
 //! Heap configuration: the knobs a researcher sets before a heap starts (GOGC,
 //! verification, span geometry), with their validation.
+//!
+//! Invariant: a `HeapConfig` is plain data, shared with nothing. `Heap::with_barrier`,
+//! the only way to a heap, runs `validate` before anything else and the heap core keeps
+//! the config unchanged for its life, so every heap runs with a configuration `validate`
+//! accepts (a power-of-two page of 64 B to 1 MiB, GOMAXPROCS and worker counts in range).
 
 use std::fmt;
 

@@ -1,6 +1,13 @@
 //! Telemetry: what the collector records about itself — cycles, every stop-the-world
 //! pause with its time-to-safepoint, verification results — kept off the hot paths
 //! (recorded only inside pauses and slow paths) and on `std` atomics in every build.
+//!
+//! Invariant: std atomics and mutexes in every build (loom never explores them); this
+//! file's methods hold one of its mutexes only to record, taking no lock of the collector
+//! meanwhile. It records and counts; no decision of the collector reads it, except the
+//! cycle count, which only the cycle controller (holding `cycle_lock`) writes and reads
+//! to number the next cycle. Reports are kept up to their caps (`MAX_LOST_REPORTS`,
+//! `MAX_LEAK_REPORTS`), all counted.
 
 use crate::sync::unmodelled::{lock, Mutex};
 use crate::sync::unmodelled::{AtomicU64, AtomicUsize, Ordering::Relaxed};

@@ -5,9 +5,18 @@
 //! The testbed's choices where Go's behaviour is an accident: cleanups on one address
 //! are queued newest first, as Go's (S24); with several workers each takes one cleanup
 //! at a time, so a slow cleanup holds back nothing another worker can take (Go's workers
-//! take a block of up to 20, S41), and a lone worker takes batches of 64; all `max(GOMAXPROCS/4, 1)` workers (or `HeapConfig::cleanup_workers`)
-//! start with the first registration, where Go starts extra ones only inside a later
-//! AddCleanup (S40).
+//! take a block of up to 20, S41), and a lone worker takes cleanups without a box in
+//! batches of up to 64 (starting at one and doubling while the standby is on); all
+//! `max(GOMAXPROCS/4, 1)` workers (or `HeapConfig::cleanup_workers`) start with the first
+//! registration, where Go starts extra ones only inside a later AddCleanup (S40).
+//!
+//! Invariants: a registered cleanup is in one place at a time — a cleanup special on its
+//! object's span (inserted in one running step after the span is swept), the cleanup queue
+//! (moved there by the sweep that finds the object dead), a runner's hands (counted in the
+//! queue's `running` until it returns, or until `Unwinding` drops if it panics; a panicking
+//! batch's unstarted rest goes back to the queue's front), or gone (run, or removed by
+//! `stop` and counted in `stopped`). Its box is rooted throughout: by the special, by the
+//! queue, then by the runner's handle, made in the running step that pops the entry.
 
 use super::run_guarded;
 use super::runner::RunnerRole;

@@ -1,12 +1,20 @@
 //! Finalizers (Go's `runtime.SetFinalizer`, S3–S6, S10, S12, S28, S31, S34, S37–S39,
 //! S43–S47, S49–S52): registration and clearing on a [`Mutator`], and the runner that
-//! takes queued finalizers one at a time — the heap's finalizer thread, or the caller of
-//! [`Mutator::run_finalizers`].
+//! takes queued finalizers in chunks of up to 64 and runs them one at a time — the heap's
+//! finalizer thread, or the caller of [`Mutator::run_finalizers`].
 //!
 //! The testbed's choices where Go's behaviour is an accident: finalizers of one batch run
 //! in queue order (the sweep's order: span class by span class, each class's spans as its
 //! lists hold them, though a refill may sweep its own class out of turn; within a span,
 //! by address), not Go's LIFO (S38).
+//!
+//! Invariants: at most one finalizer per registered address (a second one is fatal);
+//! registering and clearing change the span's specials in one running step after sweeping
+//! it, so no sweep generation can begin in between. A queued finalizer's object and box are
+//! rooted at every moment: by the queue until a running step takes them and makes handles
+//! (shaded while marking), then by those handles until it has run — or, if one panics,
+//! until the chunk's unstarted rest is queued again at the front. A taken chunk leaves the
+//! queue's `running` count once, when it is done or unwound (`Finished`).
 
 use super::{fatal, run_guarded};
 use crate::barrier::Barrier;

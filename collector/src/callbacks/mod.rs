@@ -17,6 +17,14 @@
 //! remains keeps Go's kind of failure and message: SetFinalizer mistakes are fatal (the
 //! process prints `fatal error: runtime.SetFinalizer: …` and exits with status 2), AddCleanup
 //! mistakes are panics a caller can catch.
+//!
+//! Invariants: a queued callback's object and box are rooted at every moment — by the
+//! queue until a runner takes the entry, then by the runner's handles, which
+//! `take_queued` makes in the same running step, shading them while marking. Every entry a
+//! runner takes leaves its queue's `running` count exactly once, also when a callback's
+//! panic unwinds the runner (`Finished`, `Unwinding`). `run_guarded` counts a callback as
+//! executed whether it returns or panics, and lets its panic out only under
+//! `CallbackPanic::Propagate` on a thread that is not one of the heap's runners.
 
 pub(crate) mod cleanup;
 pub(crate) mod finalizer;

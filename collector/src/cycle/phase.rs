@@ -45,6 +45,12 @@
 //! cycle's sweep termination then clears every mark bit (an object marked but never
 //! scanned would otherwise hide what it reaches from the next mark), so it starts from
 //! the state a finished sweep leaves.
+//!
+//! Invariant: the phase changes only through `PhaseCell::enter`, by the holder of
+//! `cycle_lock`, along [`Phase::may_enter`]'s transitions (any other panics);
+//! `FLAG_MARKING` changes with it — set on entering [`Phase::Mark`] from
+//! [`Phase::SweepTermination`], cleared on entering [`Phase::Sweep`] or [`Phase::Off`] —
+//! so it is set in `Mark` and `MarkTermination` and clear in every other phase.
 
 use crate::sync::unmodelled::{AtomicU64, AtomicU8, Ordering as StatsOrdering};
 use crate::sync::{AtomicU32, Ordering::SeqCst};

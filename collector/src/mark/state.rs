@@ -3,9 +3,17 @@
 //! the scan-work ledger that paces assists (Go's `gcControllerState` assist fields), and
 //! where the mark's CPU time went.
 //!
-//! Everything here is pacing and accounting on plain `std` atomics, also under loom:
-//! none of it decides correctness (mark termination re-checks the pools inside its
-//! pause), so loom need not explore it.
+//! The ledger and the counters are pacing and accounting on plain `std` atomics, also
+//! under loom: none of them decides correctness (mark termination re-checks the pools
+//! inside its pause), so loom need not explore them. Two fields do decide it: the grey
+//! pool (loom's own mutex queue under loom) and `abandoned`, which only the holder of
+//! `cycle_lock` writes and reads.
+//!
+//! Invariant: the ledger belongs to one cycle at a time. The cycle controller, holding
+//! `cycle_lock`, resets it in sweep termination with `begin`, which publishes the new
+//! `cycle` last (release), and closes it with `end`; in between, workers and assists only
+//! add to it, and background credit is taken only by `steal_credit`, which never takes more
+//! than is there, so it never goes negative.
 
 // Assists and workers, the ledger's users, do not exist under loom.
 #![cfg_attr(loom, allow(dead_code))]

@@ -6,6 +6,12 @@
 //! Workers live for one concurrent mark. They take grey work from the shared pool and
 //! the barrier-shaded references in slices of [`SLICE_WORK`], publish what a slice
 //! leaves, and bank their scan work as credit for mutator assists.
+//!
+//! Invariant: workers are scoped threads of [`run`], so none outlives the call. A worker
+//! counts itself in `MarkState::busy` from before it takes work until it has published the
+//! rest of its slice, so when `run` sees no marker busy and both pools empty, no worker
+//! holds private grey work; every worker has recorded its finds and CPU time before `run`
+//! returns.
 
 use super::pool::GreyPool;
 use super::state::MarkState;

@@ -1,6 +1,14 @@
 //! The allocation paths of a mutator: the fast path from its allocation cache, span
 //! refills (where automatic cycles start), tiny blocks, the zero-sized sentinel, large
 //! objects, globals, and allocate-black while marking.
+//!
+//! Invariant: every path runs on the owning thread with its mutator running (`alloc`
+//! re-enters the running state for a blocked caller), so the cache is its owner's alone.
+//! From taking a slot to rooting the object — zeroed words, metadata, the mark bit while
+//! `FLAG_MARKING` is set, then the root-table slot — there is no safepoint, so no pause sees
+//! a new object neither rooted nor black. Cycles and the waits for them (automatic,
+//! heap-limit, past the hard goal) run only in refills and large allocations, in the
+//! blocking state, before the slot is taken.
 
 use super::{Mutator, POLL_MASK};
 use crate::barrier::Barrier;

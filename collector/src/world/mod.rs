@@ -11,6 +11,14 @@
 //!
 //! The collector holds the registry lock for the whole pause: that is what makes every
 //! mutator's roots and cache readable by it (see [`Stopped`]).
+//!
+//! Invariants: all registry state is behind the world lock. `running` counts the
+//! registered mutators that are neither blocked nor parked; a mutator becomes running
+//! (registering, returning from `park`, leaving the blocking state) only under that lock
+//! while the world is not stopped — and, leaving the blocking state, not claimed. A
+//! [`Stopped`] holds the lock for the whole pause and exists only once `running` is 0
+//! (outside loom's `skip_wait` fault), so while it lives no mutator runs; a [`Claim`] keeps
+//! its mutator blocked until it is dropped.
 
 pub(crate) mod mutator_state;
 pub(crate) mod roots;

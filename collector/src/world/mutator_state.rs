@@ -1,11 +1,11 @@
 //! The parts of a mutator that the collector reads: its root table, allocation cache and
 //! write-barrier buffer, and the handshake requests it has to serve.
 //!
-//! Invariant (the access protocol every `unsafe` block on these cells relies on): the
-//! owning thread touches the cells only while its mutator is *running*; the collector
-//! touches them only with an [`Exclusive`] proof that the owner is not running — the
-//! whole world stopped, or the mutator blocked and held by a claim — or the owner itself
-//! through [`Owner`]. The world lock's acquire/release orders the two sides.
+//! Invariant: the owning thread touches the cells only while its mutator is *running*;
+//! the collector touches them only with an [`Exclusive`] proof that the owner is not
+//! running — the whole world stopped, or the mutator blocked and held by a claim — or the
+//! owner itself through [`Owner`]. The world lock's acquire/release orders the two sides.
+//! This is the access protocol every `unsafe` block on these cells relies on.
 
 use crate::heap::cache::AllocCache;
 use crate::heap::Space;
