@@ -352,7 +352,14 @@ impl<B: Barrier> Heap<B> {
     pub fn stats(&self) -> HeapStats {
         let c = &self.core;
         let t = &c.telemetry;
+        // Each telemetry lock is taken and released in a statement of its own: a guard kept
+        // (as a temporary of the struct literal below) across the world, pools and queue
+        // locks would invert the order a pause takes them in (the world lock, then
+        // `lost_reports` when verification reports a lost object).
         let (leak_reports, leak_queue_line) = sync::unmodelled::lock(&t.leak_reports).clone();
+        let lost_reports = sync::unmodelled::lock(&t.lost_reports).clone();
+        let pauses = sync::unmodelled::lock(&t.pauses).clone();
+        let cycles = sync::unmodelled::lock(&t.cycle_log).clone();
         HeapStats {
             gc_cycles: t.cycles.load(StatOrdering::Relaxed),
             heap_live_bytes: c.space.heap_live() as u64,
@@ -360,9 +367,9 @@ impl<B: Barrier> Heap<B> {
             heap_goal_bytes: c.goal.load(Relaxed) as u64,
             cycles_checked: t.cycles_checked.load(StatOrdering::Relaxed),
             lost_objects: t.lost_objects.load(StatOrdering::Relaxed),
-            lost_reports: sync::unmodelled::lock(&t.lost_reports).clone(),
-            pauses: sync::unmodelled::lock(&t.pauses).clone(),
-            cycles: sync::unmodelled::lock(&t.cycle_log).clone(),
+            lost_reports,
+            pauses,
+            cycles,
             mutators: c.world.mutator_count(),
             spans: c.space.span_counts(),
             unswept_spans: c.space.unswept_spans(),
