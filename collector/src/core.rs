@@ -47,6 +47,9 @@ pub(crate) struct HeapCore {
     pub(crate) barrier: BarrierKind,
     /// The root scanning the barrier needs (`Barrier::ROOTS`).
     pub(crate) roots: RootRules,
+    /// The CPUs this process may run on (read once): the most marking threads the
+    /// collector starts at once, whatever GOMAXPROCS says.
+    pub(crate) cpus: usize,
     /// The background GC thread's mailbox (concurrent heaps, normal builds).
     pub(crate) background: unmodelled::Arc<Background>,
     /// The background sweeper's mailbox (concurrent heaps, normal builds).

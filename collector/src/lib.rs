@@ -218,6 +218,7 @@ impl<B: Barrier> Heap<B> {
             background: Default::default(),
             sweeper: Default::default(),
             roots: B::ROOTS,
+            cpus: default_gomaxprocs(),
         };
         Ok(Heap {
             core: Arc::new(core),

@@ -127,6 +127,19 @@ impl WorkerPlan {
         }
     }
 
+    /// The plan with at most `cpus` worker threads (dedicated ones first, then idle ones,
+    /// then the fractional one): more would only time-slice on the CPUs there are.
+    pub(crate) fn capped(self, cpus: usize) -> WorkerPlan {
+        let dedicated = self.dedicated.min(cpus);
+        let idle = self.idle.min(cpus - dedicated);
+        let room = cpus > dedicated + idle;
+        WorkerPlan {
+            dedicated,
+            fractional_cores: if room { self.fractional_cores } else { 0.0 },
+            idle,
+        }
+    }
+
     /// Worker threads the plan starts.
     pub(crate) fn threads(&self) -> usize {
         self.dedicated + self.idle + usize::from(self.fractional_cores > 0.0)
@@ -282,6 +295,19 @@ mod tests {
         assert_eq!(rule(16, 2), (4, 0.0, 10));
         // No mutator running: every non-dedicated core idles.
         assert_eq!(rule(4, 0), (1, 0.0, 3));
+    }
+
+    #[test]
+    fn a_plan_starts_no_more_threads_than_there_are_cpus() {
+        // GOMAXPROCS 1024 on 2 CPUs: 256 dedicated workers by the rule, 2 threads run.
+        let plan = WorkerPlan::go_rule(1024, 1).capped(2);
+        assert_eq!((plan.dedicated, plan.idle, plan.threads()), (2, 0, 2));
+        // Dedicated first, then idle, then the fractional worker while there is room.
+        assert_eq!(WorkerPlan::go_rule(16, 2).capped(6).dedicated, 4);
+        assert_eq!(WorkerPlan::go_rule(16, 2).capped(6).idle, 2);
+        let two = WorkerPlan::go_rule(2, 1);
+        assert_eq!(two.capped(2), two, "within the CPUs a plan is unchanged");
+        assert_eq!(WorkerPlan::go_rule(2, 2).capped(1).threads(), 1);
     }
 
     #[test]

@@ -148,7 +148,8 @@ impl<'h> ConcurrentCycle<'h> {
             let plan = match core.config.mark_workers {
                 Some(n) => WorkerPlan::fixed(n),
                 None => WorkerPlan::go_rule(core.config.gomaxprocs, self.running_at_start),
-            };
+            }
+            .capped(core.cpus);
             self.start.workers = plan.threads() as u32;
             workers::run(core, plan, || scan_roots_concurrently(core));
         }

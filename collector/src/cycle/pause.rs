@@ -62,11 +62,11 @@ pub(super) fn termination_flushes(core: &HeapCore) -> bool {
     }
 }
 
-/// Marker threads for a heap of `heap_bytes`: all of `gomaxprocs` past the parallel-mark
-/// threshold, else one.
+/// Marker threads for a heap of `heap_bytes`: past the parallel-mark threshold, one per
+/// P of `gomaxprocs` up to the CPUs there are, else one.
 pub(super) fn mark_threads(core: &HeapCore, heap_bytes: usize) -> usize {
     if heap_bytes >= PARALLEL_MARK_MIN_BYTES {
-        core.config.gomaxprocs
+        core.config.gomaxprocs.min(core.cpus)
     } else {
         1
     }
