@@ -53,6 +53,25 @@ impl std::str::FromStr for Gogc {
     }
 }
 
+/// The leak checker's mode (S60–S62; the checker itself is `leakcheck`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LeakCheck {
+    /// No check (the default, as Go without `GODEBUG=checkfinalizers`).
+    #[default]
+    Off,
+    /// The testbed's report mode: every finding is counted
+    /// ([`crate::HeapStats::leaks_found`]) and reported on stderr with its path, one line
+    /// each, and the run goes on (the workloads' `--check-leaks`).
+    Report,
+    /// Go's `GODEBUG=checkfinalizers=1`: at the end of a cycle that found something,
+    /// Go's words on stderr (`WARNING: LIKELY CLEANUP/FINALIZER ISSUES`, then per finding
+    /// `Value … at …` and `is reachable from finalizer`, `is reachable from cleanup or
+    /// cleanup argument` or `is in a tiny block with other (possibly long-lived)
+    /// values`, each followed by the testbed's path), then `fatal error: detected
+    /// possible issues with cleanups and/or finalizers` and exit status 2.
+    Go,
+}
+
 /// What happens when a finalizer or cleanup panics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CallbackPanic {
@@ -119,9 +138,9 @@ pub struct HeapConfig {
     pub cleanup_standby: bool,
     /// What a panicking finalizer or cleanup does.
     pub callback_panic: CallbackPanic,
-    /// Run the leak checker at every mark termination (Go's `GODEBUG=checkfinalizers`,
-    /// finding indirect reach too): see [`crate::HeapStats::leak_reports`].
-    pub leak_check: bool,
+    /// The leak checker, run at every mark termination (Go's `GODEBUG=checkfinalizers`,
+    /// finding indirect reach too): off, the testbed's report mode, or Go's fatal mode.
+    pub leak_check: LeakCheck,
     /// Test-only: a bug planted in sweeping for the differential test's negative controls.
     #[doc(hidden)]
     pub planted_bug: Option<PlantedBug>,
@@ -182,7 +201,7 @@ impl Default for HeapConfig {
             cleanup_workers: None,
             cleanup_standby: true,
             callback_panic: CallbackPanic::default(),
-            leak_check: false,
+            leak_check: LeakCheck::Off,
             planted_bug: None,
             #[cfg(loom)]
             faults: LoomFaults::default(),

@@ -8,7 +8,12 @@
 //! block is reported too: a neighbour in the block can keep it alive (S51). A stopped
 //! cleanup is no longer a special, so it is never reported; a self-pointer is not a path.
 //!
-//! Report format, one line each (at most [`crate::telemetry::MAX_LEAK_REPORTS`] kept, all counted):
+//! Two modes (`LeakCheck`): the testbed's report mode, whose format is below (one line
+//! each, at most [`crate::telemetry::MAX_LEAK_REPORTS`] kept, all counted), and Go's mode,
+//! Go's words (S62) with the testbed's path after each finding, then Go's fatal error
+//! ([`report_go_and_exit`]).
+//!
+//! Report-mode format:
 //!
 //! ```text
 //! leak check: cycle <n>: <finalizer|cleanup> on <object> is reachable from its <finalizer|cleanup>: <root> -> [slot <i>] <ref> -> … -> [slot <i>] <object> (the object)
@@ -30,7 +35,68 @@ use crate::heap::specials::Payload;
 use crate::heap::Space;
 use crate::mark::load_racy;
 use crate::object::Ref;
+use crate::telemetry::{fatal, stderr_line, MAX_LEAK_REPORTS};
 use std::collections::{HashMap, VecDeque};
+
+/// What the checker found about one special.
+#[derive(Clone, Debug)]
+pub(crate) enum Issue {
+    /// The special's own roots reach its object, by this path.
+    Reachable(String),
+    /// The object shares a tiny block with others (S51).
+    TinyBlock,
+}
+
+/// One finding: a special of `kind` ("finalizer" or "cleanup") on `obj`.
+#[derive(Clone, Debug)]
+pub(crate) struct Finding {
+    cycle: u64,
+    kind: &'static str,
+    obj: Ref,
+    /// The object's reference slots and words, when it is allocated.
+    shape: Option<(u32, u32)>,
+    issue: Issue,
+}
+
+impl Finding {
+    /// The testbed's one-line report (the module documentation's format).
+    pub(crate) fn line(&self) -> String {
+        let (cycle, kind, obj) = (self.cycle, self.kind, self.obj);
+        match &self.issue {
+            Issue::Reachable(path) => format!(
+                "leak check: cycle {cycle}: {kind} on {obj} is reachable from its {kind}: {path}"
+            ),
+            Issue::TinyBlock => format!(
+                "leak check: cycle {cycle}: {kind} on {obj} is in a tiny block with other (possibly long-lived) values"
+            ),
+        }
+    }
+
+    /// Go's lines for the finding (`checkfinalizers`, S62), the testbed's path after them.
+    pub(crate) fn go_lines(&self) -> Vec<String> {
+        let what = match self.shape {
+            Some((refs, words)) => format!("object ({refs} refs + {} words)", words - refs),
+            None => "object".to_string(),
+        };
+        let mut lines = vec![format!("Value of type {what} at {}", self.obj)];
+        match (&self.issue, self.kind) {
+            (Issue::Reachable(path), "finalizer") => {
+                lines.push("  is reachable from finalizer".to_string());
+                lines.push(format!("  path: {path}"));
+            }
+            (Issue::Reachable(path), _) => {
+                lines.push("  is reachable from cleanup or cleanup argument".to_string());
+                lines.push(format!("  path: {path}"));
+            }
+            (Issue::TinyBlock, _) => lines
+                .push("  is in a tiny block with other (possibly long-lived) values".to_string()),
+        }
+        lines.push(String::new());
+        lines.push(format!("Has {} at {}", self.kind, self.obj));
+        lines.push(String::new());
+        lines
+    }
+}
 
 /// One special's trace roots: the first step of each path, labelled.
 struct Start {
@@ -40,7 +106,7 @@ struct Start {
 
 /// Runs the check over every special of `space` (the world is stopped, after the mark,
 /// before the sweep) and returns the reports and the queue line.
-pub(crate) fn check(space: &Space, cycle: u64) -> (Vec<String>, String) {
+pub(crate) fn check(space: &Space, cycle: u64) -> (Vec<Finding>, String) {
     let mut reports = Vec::new();
     for i in 0..space.table.len() {
         let Some(span) = space.span(i) else { continue };
@@ -56,7 +122,8 @@ pub(crate) fn check(space: &Space, cycle: u64) -> (Vec<String>, String) {
                             if !span.noscan() {
                                 let base = span.slot_base(s.slot as usize);
                                 for j in 0..meta.ptr_slots as usize {
-                                    if let Some(r) = Ref::from_word(load_racy(span.word(base + j))) {
+                                    if let Some(r) = Ref::from_word(load_racy(span.word(base + j)))
+                                    {
                                         if r.span() != span.index || r.slot() != s.slot as usize {
                                             starts.push(Start {
                                                 label: format!("object's slot {j} -> {r}"),
@@ -85,17 +152,19 @@ pub(crate) fn check(space: &Space, cycle: u64) -> (Vec<String>, String) {
                     Payload::Weak(_) => continue,
                 };
                 let target = (span.index, s.slot as usize);
+                let meta = span.meta(s.slot as usize);
+                let finding = |issue| Finding {
+                    cycle,
+                    kind,
+                    obj: s.obj,
+                    shape: meta.map(|m| (m.ptr_slots, m.words)),
+                    issue,
+                };
                 if let Some(path) = path_to(space, &starts, target) {
-                    reports.push(format!(
-                        "leak check: cycle {cycle}: {kind} on {} is reachable from its {kind}: {path}",
-                        s.obj
-                    ));
+                    reports.push(finding(Issue::Reachable(path)));
                 }
-                if span.meta(s.slot as usize).is_some_and(|m| m.tiny) {
-                    reports.push(format!(
-                        "leak check: cycle {cycle}: {kind} on {} is in a tiny block with other (possibly long-lived) values",
-                        s.obj
-                    ));
+                if meta.is_some_and(|m| m.tiny) {
+                    reports.push(finding(Issue::TinyBlock));
                 }
             }
         });
@@ -173,4 +242,22 @@ fn path_to(space: &Space, starts: &[Start], target: (usize, usize)) -> Option<St
         }
     }
     None
+}
+
+/// Go's mode (`LeakCheck::Go`), for a cycle that found something: Go's report on stderr
+/// (at most [`MAX_LEAK_REPORTS`] findings, then Go's overflow line), the queue line, and
+/// Go's fatal error, exit status 2.
+pub(crate) fn report_go_and_exit(findings: &[Finding], queue: &str) -> ! {
+    stderr_line(format_args!("WARNING: LIKELY CLEANUP/FINALIZER ISSUES"));
+    stderr_line(format_args!(""));
+    for f in findings.iter().take(MAX_LEAK_REPORTS) {
+        for line in f.go_lines() {
+            stderr_line(format_args!("{line}"));
+        }
+    }
+    if findings.len() > MAX_LEAK_REPORTS {
+        stderr_line(format_args!("... too many potential issues ..."));
+    }
+    stderr_line(format_args!("{queue}"));
+    fatal("detected possible issues with cleanups and/or finalizers")
 }

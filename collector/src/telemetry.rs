@@ -198,6 +198,13 @@ impl Telemetry {
     }
 }
 
+/// A fatal error of the testbed, as Go's `throw`: `fatal error: <msg>` on stderr and exit
+/// status 2.
+pub(crate) fn fatal(msg: &str) -> ! {
+    stderr_line(format_args!("fatal error: {msg}"));
+    std::process::exit(2)
+}
+
 /// Writes a line on stderr, ignoring failure (a closed stderr must not take down the
 /// thread reporting: `eprintln!` panics then).
 pub(crate) fn stderr_line(line: std::fmt::Arguments<'_>) {

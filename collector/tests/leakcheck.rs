@@ -12,7 +12,7 @@ static TINY: Shape = Shape::new("tiny", 0, 1);
 fn heap() -> Heap {
     Heap::new(HeapConfig {
         gogc: Gogc::Off,
-        leak_check: true,
+        leak_check: collector::LeakCheck::Report,
         ..HeapConfig::default()
     })
     .unwrap()
@@ -155,4 +155,69 @@ fn the_queue_line_counts_what_is_queued_at_termination() {
         tx.send(()).unwrap();
     }
     m.drain_finalizers();
+}
+
+/// Go's mode (`LeakCheck::Go`, `GODEBUG=checkfinalizers=1`): the cycle that finds the
+/// leak prints Go's words first (with the testbed's path after each finding), then Go's
+/// fatal error, and the process exits with status 2, as Go's `throw` does.
+#[test]
+fn go_mode_prints_gos_words_and_exits_2() {
+    use std::process::{Command, Stdio};
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "go_mode_child", "--ignored", "--nocapture"])
+        .env("LEAKCHECK_GO_CHILD", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    let warning = lines
+        .iter()
+        .position(|l| *l == "WARNING: LIKELY CLEANUP/FINALIZER ISSUES")
+        .unwrap_or_else(|| panic!("no warning line: {err}"));
+    let reachable = lines
+        .iter()
+        .position(|l| *l == "  is reachable from finalizer")
+        .unwrap_or_else(|| panic!("no finding line: {err}"));
+    assert!(lines[reachable - 1].starts_with("Value of type object (1 refs + 1 words) at "));
+    assert!(lines[reachable + 1].starts_with("  path: box "), "{err}");
+    assert!(
+        lines[reachable + 3].starts_with("Has finalizer at "),
+        "{err}"
+    );
+    let fatal = lines
+        .iter()
+        .position(|l| *l == "fatal error: detected possible issues with cleanups and/or finalizers")
+        .unwrap_or_else(|| panic!("no fatal line: {err}"));
+    assert!(warning < reachable && reachable < fatal, "{err}");
+    assert!(
+        lines[fatal - 1].starts_with("checkfinalizers: queue: "),
+        "{err}"
+    );
+    assert!(!err.contains("child survived"), "{err}");
+}
+
+/// The child of the test above: a finalizer whose box holds its own object, one cycle.
+#[test]
+#[ignore = "the child process of go_mode_prints_gos_words_and_exits_2"]
+fn go_mode_child() {
+    if std::env::var("LEAKCHECK_GO_CHILD").is_err() {
+        return;
+    }
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Off,
+        leak_check: collector::LeakCheck::Go,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let m = heap.mutator();
+    let obj = m.alloc(&OBJ);
+    let env = m.alloc(&OBJ);
+    env.set(0, Some(&obj));
+    m.set_finalizer_with(&obj, &env, |_, _| {});
+    drop((obj, env));
+    m.gc();
+    eprintln!("child survived the cycle");
 }

@@ -144,12 +144,7 @@ impl<T> Drop for Unwinding<'_, T> {
     }
 }
 
-/// A fatal error of the testbed, as Go's `throw`: the message on stderr and exit status 2.
-#[cold]
-pub(crate) fn fatal(msg: &str) -> ! {
-    crate::telemetry::stderr_line(format_args!("fatal error: {msg}"));
-    std::process::exit(2)
-}
+pub(crate) use crate::telemetry::fatal;
 
 /// Runs one callback of `kind` of heap `heap`, catching a panic and applying the heap's
 /// policy (Go's traces name the runner `runtime.runFinalizers` / `runtime.runCleanups`;

@@ -10,7 +10,9 @@
 
 use super::pause::{record_pause_and_start, termination_flushes};
 use super::phase::Phase;
+use crate::config::LeakCheck;
 use crate::core::HeapCore;
+use crate::leakcheck;
 use crate::mark::pool::GreyPool;
 use crate::mark::MarkResult;
 use crate::sync::unmodelled::Ordering as StatsOrdering;
@@ -64,10 +66,7 @@ pub(super) fn finish_in_pause(
             .cycles_checked
             .fetch_add(1, StatsOrdering::Relaxed);
     }
-    if core.config.leak_check {
-        let (reports, queue) = crate::leakcheck::check(&core.space, start.cycle);
-        core.telemetry.record_leaks(reports, queue);
-    }
+    let go_fatal = leak_check(core, start.cycle);
     core.enter_phase(Phase::Sweep);
     debug_assert!(
         (core.shaded.is_empty() && core.mark.grey.is_empty()) || !termination_flushes(core),
@@ -89,6 +88,12 @@ pub(super) fn finish_in_pause(
         .cycles
         .store(start.cycle, StatsOrdering::Relaxed);
     let end = record_pause_and_start(core, stopped, start.cycle);
+    if let Some((findings, queue)) = go_fatal {
+        // Go's mode ends the process at the end of the cycle, the world running again:
+        // exiting inside the pause would run this thread's exit hooks (which take the
+        // world lock the pause holds).
+        leakcheck::report_go_and_exit(&findings, &queue);
+    }
     let clocks = Clocks {
         term_requested,
         verify: t_verify,
@@ -96,6 +101,22 @@ pub(super) fn finish_in_pause(
         end,
     };
     record_cycle(core, &start, &marked, clocks, heap_end, live_bytes, goal);
+}
+
+/// Runs the leak checker in its mode. Report mode records its findings; Go's mode
+/// returns them when there are any (with the queue line), for the fatal report at the
+/// end of the cycle.
+fn leak_check(core: &HeapCore, cycle: u64) -> Option<(Vec<leakcheck::Finding>, String)> {
+    if core.config.leak_check == LeakCheck::Off {
+        return None;
+    }
+    let (findings, queue) = leakcheck::check(&core.space, cycle);
+    if core.config.leak_check == LeakCheck::Go && !findings.is_empty() {
+        return Some((findings, queue));
+    }
+    let lines = findings.iter().map(leakcheck::Finding::line).collect();
+    core.telemetry.record_leaks(lines, queue);
+    None
 }
 
 /// When the parts of a cycle's last pause began and ended.

@@ -12,7 +12,7 @@
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 pub use collector::{BarrierKind, Dijkstra, GoHybrid, Hybrid, NoBarrier, Yuasa};
-use collector::{Gogc, HeapConfig};
+use collector::{Gogc, HeapConfig, LeakCheck};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::path::PathBuf;
@@ -219,7 +219,11 @@ impl Args {
             heap_limit: self.heap_limit,
             memory_limit: self.memory_limit,
             gctrace: self.gctrace,
-            leak_check: self.check_leaks,
+            leak_check: if self.check_leaks {
+                LeakCheck::Report
+            } else {
+                LeakCheck::Off
+            },
             cleanup_workers: self.cleanup_workers.0,
             cleanup_standby: !self.no_cleanup_standby,
             ..HeapConfig::default()
