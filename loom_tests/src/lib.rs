@@ -19,6 +19,30 @@ pub fn loom_failure(model: impl Fn() + Sync + Send + 'static) -> Option<String> 
     }
 }
 
+/// Runs a negative control: `model` under loom must fail, and with exactly `expected`
+/// as its panic message (a deadlock, or an unrelated panic such as a stale-reference one,
+/// does not pass). Prints what loom reported.
+#[cfg(loom)]
+pub fn assert_control(name: &str, model: impl Fn() + Sync + Send + 'static, expected: &str) {
+    let t = std::time::Instant::now();
+    let msg = loom_failure(model)
+        .unwrap_or_else(|| panic!("{name} control: loom found no failing execution"));
+    println!(
+        "{name} control: loom reported in {:.1} s: {msg:?}",
+        t.elapsed().as_secs_f64()
+    );
+    assert_eq!(msg, expected, "{name} control: unexpected failure");
+}
+
+/// Panics with `lost object: [reports]` if verification found any reachable object
+/// unmarked (the message the barrier and sweep controls expect).
+#[cfg(loom)]
+pub fn assert_nothing_lost(stats: &collector::HeapStats) {
+    if stats.lost_objects != 0 {
+        panic!("lost object: {:?}", stats.lost_reports);
+    }
+}
+
 /// The model builder the suite uses: loom's defaults (the preemption bound comes from
 /// `LOOM_MAX_PREEMPTIONS`), with room for the longer executions of models that run whole
 /// collection cycles (every atomic access of a sweep is a branch).
