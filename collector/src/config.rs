@@ -153,6 +153,18 @@ pub struct LoomFaults {
     /// objects: the queue no longer roots them, and this runner's roots may have been
     /// scanned already.
     pub unshaded_queue_take: bool,
+    /// The write barrier's slow path drops the old value its policy names (the hybrid
+    /// barrier without its deletion half; Yuasa's barrier without anything).
+    pub unshaded_old: bool,
+    /// The write barrier's slow path drops the new value its policy names (the hybrid
+    /// barrier without shading the new value while the writer's roots are unscanned).
+    pub unshaded_new: bool,
+    /// Mark termination does not rescan the mutators' roots
+    /// (`RootRules::rescan_at_termination` off: Dijkstra's barrier without its rescan).
+    pub no_termination_rescan: bool,
+    /// The first pause does not take the mutators' roots (`RootRules::snapshot_at_start`
+    /// off: Yuasa's barrier with each mutator's roots scanned concurrently, by handshake).
+    pub no_root_snapshot: bool,
 }
 
 impl Default for HeapConfig {

@@ -186,6 +186,7 @@ impl<B: Barrier> Heap<B> {
     pub fn with_barrier(config: HeapConfig) -> Result<Heap<B>, String> {
         config.validate()?;
         let goal = pacer::heap_goal(&config, 0);
+        let roots = root_rules::<B>(&config);
         let id = NEXT_HEAP_ID.fetch_add(1, StdOrdering::Relaxed);
         let core = HeapCore {
             id,
@@ -212,7 +213,7 @@ impl<B: Barrier> Heap<B> {
             trigger: AtomicUsize::new(pacer::trigger(goal, 0)),
             background: Default::default(),
             sweeper: Default::default(),
-            roots: B::ROOTS,
+            roots,
         };
         Ok(Heap {
             core: Arc::new(core),
@@ -364,6 +365,20 @@ impl<B: Barrier> Heap<B> {
             leak_queue_line,
         }
     }
+}
+
+/// The root rules of barrier `B` (under loom, less what the config's faults remove).
+fn root_rules<B: Barrier>(config: &HeapConfig) -> barrier::RootRules {
+    #[allow(unused_mut)]
+    let mut rules = B::ROOTS;
+    #[cfg(loom)]
+    {
+        rules.rescan_at_termination &= !config.faults.no_termination_rescan;
+        rules.snapshot_at_start &= !config.faults.no_root_snapshot;
+    }
+    #[cfg(not(loom))]
+    let _ = config;
+    rules
 }
 
 #[cfg(loom)]

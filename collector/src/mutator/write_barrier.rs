@@ -87,7 +87,20 @@ impl<B: Barrier> Mutator<B> {
             self.flush_slow_paths();
         }
         let scanned = self.shared.roots_scanned.load(Acquire);
-        for w in B::shade(old, new, scanned) {
+        #[allow(unused_mut)]
+        let mut shade = B::shade(old, new, scanned);
+        #[cfg(loom)]
+        {
+            // The negative controls' faults: each drops one half of what `B` names.
+            let faults = &self.core.config.faults;
+            if faults.unshaded_old {
+                shade[0] = 0;
+            }
+            if faults.unshaded_new {
+                shade[1] = 0;
+            }
+        }
+        for w in shade {
             if let Some(r) = Ref::from_word(w) {
                 self.record_shade(r);
             }
