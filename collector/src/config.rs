@@ -165,6 +165,18 @@ pub struct LoomFaults {
     /// The first pause does not take the mutators' roots (`RootRules::snapshot_at_start`
     /// off: Yuasa's barrier with each mutator's roots scanned concurrently, by handshake).
     pub no_root_snapshot: bool,
+    /// `begin_sweep` advances the sweep generation before it counts the mark bits (the
+    /// bug 67d46f1 fixed): a sweeper running through the pause claims spans mid-count.
+    /// It yields after the advance: loom's scheduler does not otherwise run another
+    /// thread inside that window (the control found nothing even unbounded).
+    pub sweepgen_before_count: bool,
+    /// `finish_sweep` returns once the unswept lists are empty, without checking every
+    /// span (the bug 21c3deb fixed): a span another sweeper popped or claimed is left to
+    /// it, and swept late.
+    pub finish_sweep_on_empty_lists: bool,
+    /// `sweep_span` publishes a span as swept before it files it (the bug 2b6aa44
+    /// fixed): `finish_sweep` no longer waits for the filing.
+    pub publish_before_filing: bool,
 }
 
 impl Default for HeapConfig {

@@ -196,7 +196,7 @@ impl<B: Barrier> Heap<B> {
                 space.planted_bug = config.planted_bug;
                 #[cfg(loom)]
                 {
-                    space.no_resurrection = config.faults.no_resurrection;
+                    space.faults = config.faults;
                 }
                 space
             },
@@ -383,6 +383,28 @@ fn root_rules<B: Barrier>(config: &HeapConfig) -> barrier::RootRules {
 
 #[cfg(loom)]
 impl<B: Barrier> Heap<B> {
+    /// Runs one concurrent cycle as the background GC thread runs an automatic one (loom
+    /// builds, where that thread does not exist): it returns with the sweep only begun,
+    /// left to the background sweeper ([`Heap::run_background_sweep`]), to allocations
+    /// that sweep their own class, and to the next cycle's sweep termination. Call it
+    /// where [`Heap::begin_cycle`] may be called.
+    pub fn run_background_cycle(&self) {
+        self.core.check_live();
+        self.core
+            .refuse_running_caller("Heap::run_background_cycle");
+        let guard = core::cycle_guard(&self.core);
+        let mut c = ConcurrentCycle::begin_locked(&self.core, guard, CycleReason::Automatic);
+        c.mark_with_workers();
+        c.finish();
+    }
+
+    /// The background sweeper's work for one request (loom builds): it sweeps every span
+    /// left unswept and waits for sweeps in progress elsewhere (`Space::finish_sweep`,
+    /// Go's `bgsweep`). The sweeper is no mutator: pauses do not stop it.
+    pub fn run_background_sweep(&self) {
+        self.core.space.finish_sweep();
+    }
+
     /// Runs a cleanup worker on the calling thread (loom builds, where the heap starts no
     /// runner threads): the worker threads' own loop, which parks until cleanups are
     /// queued, runs them, and parks again, until [`crate::Heap::shutdown`].

@@ -7,8 +7,17 @@
 /// they plant, with the expected message.
 #[cfg(loom)]
 pub fn loom_failure(model: impl Fn() + Sync + Send + 'static) -> Option<String> {
+    loom_failure_with(builder(), model)
+}
+
+/// [`loom_failure`] under builder `b`.
+#[cfg(loom)]
+pub fn loom_failure_with(
+    b: loom::model::Builder,
+    model: impl Fn() + Sync + Send + 'static,
+) -> Option<String> {
     // loom prints the failing execution's panic; the message is also returned.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builder().check(model))) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.check(model))) {
         Ok(()) => None,
         Err(p) => Some(
             p.downcast_ref::<String>()
@@ -24,8 +33,19 @@ pub fn loom_failure(model: impl Fn() + Sync + Send + 'static) -> Option<String> 
 /// does not pass). Prints what loom reported.
 #[cfg(loom)]
 pub fn assert_control(name: &str, model: impl Fn() + Sync + Send + 'static, expected: &str) {
+    assert_control_with(builder(), name, model, expected);
+}
+
+/// [`assert_control`] under builder `b`.
+#[cfg(loom)]
+pub fn assert_control_with(
+    b: loom::model::Builder,
+    name: &str,
+    model: impl Fn() + Sync + Send + 'static,
+    expected: &str,
+) {
     let t = std::time::Instant::now();
-    let msg = loom_failure(model)
+    let msg = loom_failure_with(b, model)
         .unwrap_or_else(|| panic!("{name} control: loom found no failing execution"));
     println!(
         "{name} control: loom reported in {:.1} s: {msg:?}",
@@ -53,15 +73,32 @@ pub fn builder() -> loom::model::Builder {
     b
 }
 
+/// [`builder`] with a preemption bound of at least `min` (for small models whose bugs
+/// need more preemptions than the suite's bound; an unbounded run stays unbounded).
+#[cfg(loom)]
+pub fn builder_with_bound(min: usize) -> loom::model::Builder {
+    let mut b = builder();
+    if let Some(p) = b.preemption_bound {
+        b.preemption_bound = Some(p.max(min));
+    }
+    b
+}
+
 /// Runs `model` under [`builder`] and prints how many executions loom explored and how
 /// long it took (the figures `README.md` quotes).
 #[cfg(loom)]
 pub fn explore(name: &str, model: impl Fn() + Sync + Send + 'static) {
+    explore_with(builder(), name, model);
+}
+
+/// [`explore`] under builder `b`.
+#[cfg(loom)]
+pub fn explore_with(b: loom::model::Builder, name: &str, model: impl Fn() + Sync + Send + 'static) {
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     let runs = std::sync::Arc::new(AtomicUsize::new(0));
     let r = runs.clone();
     let t = std::time::Instant::now();
-    builder().check(move || {
+    b.check(move || {
         r.fetch_add(1, Relaxed);
         model();
     });
