@@ -54,6 +54,14 @@ pub fn assert_control_with(
     assert_eq!(msg, expected, "{name} control: unexpected failure");
 }
 
+/// The fault switches with `set` applied to the defaults (`faults(|f| f.x = true)`).
+#[cfg(loom)]
+pub fn faults(set: impl FnOnce(&mut collector::LoomFaults)) -> collector::LoomFaults {
+    let mut f = collector::LoomFaults::default();
+    set(&mut f);
+    f
+}
+
 /// Panics with `lost object: [reports]` if verification found any reachable object
 /// unmarked (the message the barrier and sweep controls expect).
 #[cfg(loom)]

@@ -40,7 +40,7 @@ use collector::{
 };
 use loom::sync::{Arc, Notify};
 use loom::thread;
-use loom_tests::{assert_control, assert_nothing_lost};
+use loom_tests::{assert_control, assert_nothing_lost, faults};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 static NODE: Shape = Shape::new("node", 1, 1);
@@ -55,12 +55,6 @@ const LOST_STORED_Z: &str =
     "lost object: [\"cycle 1: checkmark found unmarked object span 2 slot 0 \
                              (1 refs + 1 words) reached from reference slot 0 of global span 1 \
                              slot 0\"]";
-
-fn faults(set: impl FnOnce(&mut LoomFaults)) -> LoomFaults {
-    let mut f = LoomFaults::default();
-    set(&mut f);
-    f
-}
 
 fn concurrent_heap<B: Barrier>(faults: LoomFaults) -> Heap<B> {
     Heap::<B>::with_barrier(HeapConfig {

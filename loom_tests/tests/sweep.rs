@@ -39,7 +39,7 @@ use loom::sync::{Arc, Notify};
 use loom::thread;
 use loom_tests::{
     assert_control, assert_control_with, assert_nothing_lost, builder_with_bound, explore,
-    explore_with,
+    explore_with, faults,
 };
 
 /// The preemption bound of model 1: two threads and a few hundred executions, so one
@@ -147,12 +147,6 @@ fn a_refilling_mutator_beside_the_sweeper_and_the_next_cycle_loses_nothing() {
     explore("sweep: refill, sweeper and next cycle", || {
         refill_model(LoomFaults::default())
     });
-}
-
-fn faults(set: impl FnOnce(&mut LoomFaults)) -> LoomFaults {
-    let mut f = LoomFaults::default();
-    set(&mut f);
-    f
 }
 
 #[test]
