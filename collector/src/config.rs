@@ -177,6 +177,9 @@ pub struct LoomFaults {
     /// `sweep_span` publishes a span as swept before it files it (the bug 2b6aa44
     /// fixed): `finish_sweep` no longer waits for the filing.
     pub publish_before_filing: bool,
+    /// A mark assist (`Mutator::mark_assist`) runs in the blocking state, so a pause does
+    /// not wait for it: mark termination can end while the assist holds grey objects.
+    pub assist_while_blocking: bool,
 }
 
 impl Default for HeapConfig {

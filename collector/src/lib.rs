@@ -367,6 +367,27 @@ impl<B: Barrier> Heap<B> {
     }
 }
 
+#[cfg(loom)]
+impl<B: Barrier> Mutator<B> {
+    /// A mark assist (loom builds): what an allocation during a concurrent mark pays with
+    /// (`mark::assist`, Go's `gcAssistAlloc`), `work` units of scan work (at least its
+    /// minimum), on this thread in the running state, so a pause waits for it. Nothing
+    /// while marking is off. Returns the debt left.
+    pub fn mark_assist(&self, work: i64) -> i64 {
+        let core = &*self.core;
+        let assist = || {
+            if core.flags.load(Relaxed) & world::FLAG_MARKING == 0 {
+                return work;
+            }
+            mark::assist::assist(&core.space, &core.shaded, &core.mark, work)
+        };
+        if core.config.faults.assist_while_blocking {
+            return self.blocking(assist);
+        }
+        self.running(assist)
+    }
+}
+
 /// The root rules of barrier `B` (under loom, less what the config's faults remove).
 fn root_rules<B: Barrier>(config: &HeapConfig) -> barrier::RootRules {
     #[allow(unused_mut)]

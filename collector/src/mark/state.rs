@@ -3,11 +3,12 @@
 //! the scan-work ledger that paces assists (Go's `gcControllerState` assist fields), and
 //! where the mark's CPU time went.
 //!
-//! Everything here is pacing and accounting on plain `std` atomics, also under loom:
-//! none of it decides correctness (mark termination re-checks the pools inside its
-//! pause), so loom need not explore it.
+//! Everything here but `busy` is pacing and accounting on plain `std` atomics, also under
+//! loom: none of it decides correctness (mark termination re-checks the pools inside its
+//! pause), so loom need not explore it. `busy` is the markers' termination count, which
+//! an assist (loom models step one) shares with the grey pool's markers.
 
-// Assists and workers, the ledger's users, do not exist under loom.
+// Workers and the pacing ledger's users do not exist under loom.
 #![cfg_attr(loom, allow(dead_code))]
 
 use super::pool::DefaultPool;
@@ -32,7 +33,7 @@ pub(crate) struct MarkState {
     pub(crate) grey: DefaultPool,
     /// Markers holding grey work now (counted before they take any, uncounted after
     /// they publish what is left): zero with empty pools means no work is visible.
-    pub(crate) busy: AtomicUsize,
+    pub(crate) busy: crate::sync::AtomicUsize,
     /// Markers planned for the current concurrent mark (workers), for load balancing.
     pub(crate) planned: AtomicUsize,
     /// Scan work (bytes of reference slots scanned) done by this cycle's mark so far.
