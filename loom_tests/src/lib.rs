@@ -54,6 +54,20 @@ pub fn assert_control_with(
     assert_eq!(msg, expected, "{name} control: unexpected failure");
 }
 
+/// A concurrent heap with barrier `B`, verification on, no automatic cycles, and
+/// `faults` (the heap every concurrent model uses).
+#[cfg(loom)]
+pub fn concurrent_heap<B: collector::Barrier>(faults: collector::LoomFaults) -> collector::Heap<B> {
+    collector::Heap::<B>::with_barrier(collector::HeapConfig {
+        gogc: collector::Gogc::Off,
+        verify: true,
+        concurrent: true,
+        faults,
+        ..collector::HeapConfig::default()
+    })
+    .unwrap()
+}
+
 /// The fault switches with `set` applied to the defaults (`faults(|f| f.x = true)`).
 #[cfg(loom)]
 pub fn faults(set: impl FnOnce(&mut collector::LoomFaults)) -> collector::LoomFaults {

@@ -35,12 +35,10 @@
 //! (`no_root_snapshot`: its roots scanned concurrently, after the store).
 #![cfg(loom)]
 
-use collector::{
-    Barrier, Dijkstra, Gogc, Heap, HeapConfig, Hybrid, LoomFaults, NoBarrier, Shape, Yuasa, POISON,
-};
+use collector::{Barrier, Dijkstra, Hybrid, LoomFaults, NoBarrier, Shape, Yuasa, POISON};
 use loom::sync::{Arc, Notify};
 use loom::thread;
-use loom_tests::{assert_control, assert_nothing_lost, faults};
+use loom_tests::{assert_control, assert_nothing_lost, concurrent_heap, faults};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 static NODE: Shape = Shape::new("node", 1, 1);
@@ -55,17 +53,6 @@ const LOST_STORED_Z: &str =
     "lost object: [\"cycle 1: checkmark found unmarked object span 2 slot 0 \
                              (1 refs + 1 words) reached from reference slot 0 of global span 1 \
                              slot 0\"]";
-
-fn concurrent_heap<B: Barrier>(faults: LoomFaults) -> Heap<B> {
-    Heap::<B>::with_barrier(HeapConfig {
-        gogc: Gogc::Off,
-        verify: true,
-        concurrent: true,
-        faults,
-        ..HeapConfig::default()
-    })
-    .unwrap()
-}
 
 fn hide_pointer_model<B: Barrier>() {
     hide_pointer_with_faults::<B>(LoomFaults::default());

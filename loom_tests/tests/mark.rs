@@ -18,23 +18,16 @@
 //! recorded only when the assist returns), and verification reports it.
 #![cfg(loom)]
 
-use collector::{Gogc, Heap, HeapConfig, LoomFaults, Shape};
+use collector::{Hybrid, LoomFaults, Shape};
 use loom::sync::{Arc, Notify};
 use loom::thread;
-use loom_tests::{assert_control, assert_nothing_lost, explore, faults};
+use loom_tests::{assert_control, assert_nothing_lost, concurrent_heap, explore, faults};
 
 /// One reference slot and one data word.
 static NODE: Shape = Shape::new("node", 1, 1);
 
 fn assist_model(faults: LoomFaults) {
-    let heap = Heap::new(HeapConfig {
-        gogc: Gogc::Off,
-        verify: true,
-        concurrent: true,
-        faults,
-        ..HeapConfig::default()
-    })
-    .unwrap();
+    let heap = concurrent_heap::<Hybrid>(faults);
     {
         let m0 = heap.mutator();
         let g = m0.alloc_global(&NODE);

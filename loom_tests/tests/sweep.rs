@@ -34,12 +34,12 @@
 //!   starts with S on no list.
 #![cfg(loom)]
 
-use collector::{Global, Gogc, Heap, HeapConfig, LoomFaults, Shape};
+use collector::{Global, Heap, Hybrid, LoomFaults, Shape};
 use loom::sync::{Arc, Notify};
 use loom::thread;
 use loom_tests::{
-    assert_control, assert_control_with, assert_nothing_lost, builder_with_bound, explore,
-    explore_with, faults,
+    assert_control, assert_control_with, assert_nothing_lost, builder_with_bound, concurrent_heap,
+    explore, explore_with, faults,
 };
 
 /// The preemption bound of model 1: two threads and a few hundred executions, so one
@@ -61,14 +61,7 @@ struct Setup {
 /// A heap whose span S holds A (reachable from the global G) and D (dead), left unswept
 /// by a cycle run as the background GC thread runs one.
 fn setup(faults: LoomFaults) -> (Heap, Setup) {
-    let heap = Heap::new(HeapConfig {
-        gogc: Gogc::Off,
-        verify: true,
-        concurrent: true,
-        faults,
-        ..HeapConfig::default()
-    })
-    .unwrap();
+    let heap = concurrent_heap::<Hybrid>(faults);
     let g = {
         let m0 = heap.mutator();
         let g = m0.alloc_global(&NODE);
