@@ -51,7 +51,7 @@ L2=300000
 # Native timing runs.
 TIME_STORES=50000000
 TIME_LOADS=5000000
-barriers="hybrid dijkstra yuasa none"
+barriers="hybrid go-hybrid dijkstra yuasa none"
 
 cargo build --release -p workloads --bin barrier-fastpath >&2
 bin=./target/release/barrier-fastpath

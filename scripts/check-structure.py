@@ -12,7 +12,11 @@ comments, strings and test modules left out) and fails on:
 - a `std::sync` or `std::thread` path outside `sync.rs`, the shim (what loom must not see
   goes through the shim's `unmodelled` submodule);
 - a file over FILE_LINES lines or a function over FN_LINES lines, unless LONG_ALLOWED
-  names it with the reason.
+  names it with the reason;
+- a module file (lib.rs, the crate root, excepted) whose first `//!` block (the doc
+  comment lines at the top of the file) states no invariant: it must contain
+  "Invariant:" or "Invariants:" (case-sensitive), the project's rule "one file per
+  mechanism, its invariant at the top".
 
 Unit-test modules (`#[cfg(test)]`-gated `mod x;` files and inline `mod tests { .. }`
 blocks) may import anything and are not checked. Exit status 1 and one line per finding
@@ -37,6 +41,8 @@ LONG_ALLOWED = {
 }
 
 MAP_HEADING = "## Module map"
+# What a module's header must contain: the paragraph that states its invariant.
+INVARIANT = re.compile(r"\bInvariants?:")
 
 
 def strip_code(text):
@@ -262,6 +268,27 @@ def long_items(rel, shown):
     return findings
 
 
+def header_of(rel):
+    """The file's first `//!` block: its leading `//!` lines (blank lines before it skipped)."""
+    block = []
+    for line in open(rel):
+        if line.startswith("//!"):
+            block.append(line[3:])
+        elif block or line.strip():
+            break
+    return "".join(block)
+
+
+def invariant_finding(rel, shown):
+    """A finding if the module's header states no invariant, else None."""
+    header = header_of(rel)
+    if not header:
+        return f"{shown}: no `//!` header (it must state the file's invariant: \"Invariant:\")"
+    if not INVARIANT.search(header):
+        return f"{shown}: its `//!` header states no invariant (no \"Invariant:\" or \"Invariants:\")"
+    return None
+
+
 def main():
     src = sys.argv[1] if len(sys.argv) > 1 else "collector/src"
     modules = module_files(src)
@@ -286,6 +313,10 @@ def main():
             for line in sorted(set(std)):
                 findings.append(f"{shown}:{line}: names std::sync or std::thread outside the shim (use crate::sync)")
         findings.extend(long_items(rel, shown))
+        if mod:
+            missing = invariant_finding(rel, shown)
+            if missing:
+                findings.append(missing)
     for f in findings:
         print(f"check-structure: {f}")
     if findings:
@@ -293,7 +324,8 @@ def main():
         return 1
     print(f"check-structure: {len(modules)} modules in map order, no upward import, "
           f"no std::sync/std::thread outside the shim, no file over {FILE_LINES} lines, "
-          f"no function over {FN_LINES} lines but the {len(LONG_ALLOWED)} listed in LONG_ALLOWED")
+          f"no function over {FN_LINES} lines but the {len(LONG_ALLOWED)} listed in LONG_ALLOWED, "
+          f"an invariant in every module's header")
     return 0
 
 

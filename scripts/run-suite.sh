@@ -8,13 +8,14 @@
 # defaults; lru --duration 2; finbench and cleanupbench --objects 1000000; finalizer-chain
 # --length 1000; head-of-line at its defaults and with --cleanup-workers 2; cycles and
 # resurrection at their defaults; exit-flush with --flush explicit, finalizer and queued;
-# barrier-ablation with each barrier (hybrid, dijkstra, yuasa, none), --verify
+# barrier-ablation with each barrier (hybrid, go-hybrid, dijkstra, yuasa, none), --verify
 # --duration 2 (and its default 100 driven rounds); and intern and fd-churn at their defaults when their binaries exist.
 # --quick shrinks every size (a smoke test of the script, not a result).
 #
 # Each run writes its report to results/<workload>/<variant> (the previous one there is
 # removed first) with --quiet. A run's non-zero exit status is noted in suite.md and
-# makes the script's own status 1; the other runs go on. Builds the release binaries first.
+# makes the script's own status 1; the other runs go on. Builds the release binaries first;
+# at the end rewrites results/index.html (the results-index binary).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,7 +70,7 @@ run resurrection default
 run exit-flush explicit --flush explicit
 run exit-flush finalizer --flush finalizer
 run exit-flush queued --flush queued
-for b in hybrid dijkstra yuasa none; do
+for b in hybrid go-hybrid dijkstra yuasa none; do
   run barrier-ablation "$b" --barrier "$b" --verify --duration "$(pick 2 0.3)" \
     $(pick "" "--nodes 1000")
 done
@@ -191,5 +192,6 @@ open("results/README.md", "w").write(readme)
 print(f"results/suite.md written ({len(rows)} runs, {elapsed} s)", file=sys.stderr)
 PY
 rm -f "$RUNS"
+"$BIN/results-index" --results results >&2 || FAILED=1
 echo "suite finished in ${ELAPSED}s" >&2
 exit "$FAILED"

@@ -2,6 +2,13 @@
 //! cycle (Go's trigger) and where anyone can wait for the thread to be idle. The thread
 //! itself is started and run by `cycle` (normal builds only; loom models drive cycles
 //! inline).
+//!
+//! Invariant: every field is read and written under the mailbox's one mutex, and every
+//! change a waiter waits for is notified on `cv` once made. `requested || in_cycle` holds
+//! from an accepted request until the thread's `cycle_done` for it (a `request_again`
+//! meanwhile keeps it through the next cycle), and `starts` only grows, so a waiter never
+//! takes an ending cycle for a new one; once `exit` is set, no request is accepted and every
+//! wait returns.
 
 // Under loom no background thread exists: cycles run inline.
 #![cfg_attr(loom, allow(dead_code))]

@@ -1,5 +1,10 @@
 //! Heap configuration: the knobs a researcher sets before a heap starts (GOGC,
 //! verification, span geometry), with their validation.
+//!
+//! Invariant: a `HeapConfig` is plain data, shared with nothing. `Heap::with_barrier`,
+//! the only way to a heap, runs `validate` before anything else and the heap core keeps
+//! the config unchanged for its life, so every heap runs with a configuration `validate`
+//! accepts (a power-of-two page of 64 B to 1 MiB, GOMAXPROCS and worker counts in range).
 
 use std::fmt;
 
@@ -81,13 +86,19 @@ pub struct HeapConfig {
     pub concurrent: bool,
     /// Bytes in a one-page span. Go uses 8 KiB; loom models use a few words.
     pub page_bytes: usize,
-    /// Go's `GOMAXPROCS`: the most threads that mark during a pause. Defaults to the
-    /// available parallelism (1 under loom, whose models drive marking themselves).
+    /// Go's `GOMAXPROCS`: the processors the pacer and Go's 25% rule count, and the most
+    /// threads that mark during a pause. Defaults to the available parallelism (1 under
+    /// loom, whose models drive marking themselves). The collector starts at most as many
+    /// marking threads at once as the machine has CPUs, whatever this says: a marking
+    /// thread beyond the CPUs would only time-slice with the others, and idle markers poll
+    /// for work where Go parks its workers in the scheduler (so on 2 CPUs, GOMAXPROCS
+    /// 1024 meant 1,024 polling threads a pause and no cycle finishing in a minute).
     pub gomaxprocs: usize,
     /// Background mark workers of a concurrent cycle: `None` follows Go's 25% rule
     /// (dedicated workers for a quarter of GOMAXPROCS, a time-sliced fractional worker
     /// for the remainder, and idle workers on cores no mutator runs on); `Some(n)` runs
-    /// exactly `n` dedicated workers, `Some(0)` leaving the mark to assists.
+    /// exactly `n` dedicated workers (at most `gomaxprocs`, as Go runs at most one per P),
+    /// `Some(0)` leaving the mark to assists.
     pub mark_workers: Option<usize>,
     /// A hard cap on the heap (`--heap-limit`): an allocation that would take the heap
     /// past it, even after a full cycle, fails with an out-of-memory error
@@ -239,8 +250,12 @@ impl HeapConfig {
             ));
         }
         if let Some(n) = self.mark_workers {
-            if n > 1024 {
-                return Err(format!("mark_workers must be in 0..=1024, got {n}"));
+            if n > self.gomaxprocs {
+                return Err(format!(
+                    "mark_workers must be at most gomaxprocs ({}), got {n}: Go runs at most \
+                     one dedicated mark worker per P",
+                    self.gomaxprocs
+                ));
             }
         }
         if self.cleanup_workers.is_some_and(|n| n == 0 || n > 1024) {

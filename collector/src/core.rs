@@ -10,6 +10,7 @@
 
 use crate::background::Background;
 use crate::barrier::{BarrierKind, RootRules};
+use crate::callbacks::queue::{self, Kind};
 use crate::config::HeapConfig;
 use crate::cycle::phase::{Phase, PhaseCell};
 use crate::heap::Space;
@@ -46,6 +47,9 @@ pub(crate) struct HeapCore {
     pub(crate) barrier: BarrierKind,
     /// The root scanning the barrier needs (`Barrier::ROOTS`).
     pub(crate) roots: RootRules,
+    /// The CPUs this process may run on (read once): the most marking threads the
+    /// collector starts at once, whatever GOMAXPROCS says.
+    pub(crate) cpus: usize,
     /// The background GC thread's mailbox (concurrent heaps, normal builds).
     pub(crate) background: unmodelled::Arc<Background>,
     /// The background sweeper's mailbox (concurrent heaps, normal builds).
@@ -73,6 +77,17 @@ impl HeapCore {
         }
     }
 
+    /// Waits until no callback of `kind` is queued or running (or the heap is shutting
+    /// down). Panics, naming `what`, on a thread inside a callback of that kind of this
+    /// heap: the wait would include the caller and never end.
+    pub(crate) fn drain_queue(&self, kind: Kind, what: &str) {
+        queue::refuse_drain_inside(self.id, kind, what);
+        match kind {
+            Kind::Finalizer => self.space.queues.finalizers.wait_idle(),
+            Kind::Cleanup => self.space.queues.cleanups.wait_idle(),
+        }
+    }
+
     /// Serves `m`'s pending handshake requests (`w` gives access to its private state:
     /// the running owner, or the collector holding it blocked), and tells the world.
     pub(crate) fn serve_requests(&self, m: &MutatorShared, w: &impl Exclusive) {
@@ -89,7 +104,7 @@ impl HeapCore {
 
     /// Abandons the cycle in progress, if any (its caller is unwinding from a panic):
     /// handshakes and marking off, the phase back to `Off`, and the mark noted as
-    /// abandoned so that the next cycle counts the live heap from the mark bits.
+    /// abandoned so that the next cycle's first pause clears its marks.
     pub(crate) fn abandon_cycle(&self) {
         if self.phase.get() == Phase::Off {
             return;
@@ -107,6 +122,14 @@ impl HeapCore {
         if self.flags.load(Relaxed) & FLAG_SHUTDOWN != 0 {
             shut_down_panic();
         }
+    }
+}
+
+/// A thread exited still holding one of the heap's mutators: the world counts it as
+/// blocked from now on.
+impl world::ThreadExit for HeapCore {
+    fn thread_exited(&self, m: &crate::sync::Arc<MutatorShared>) {
+        self.world.thread_exited(m);
     }
 }
 

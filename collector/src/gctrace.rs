@@ -13,6 +13,11 @@
 //! mark's assist / background / idle time, then mark termination (pauses count once per
 //! P, as Go counts them). Heap: at the start, at mark termination, and live (marked). The
 //! testbed has no goroutine stacks: `0 MB stacks`. Forced cycles end with ` (forced)`.
+//!
+//! Invariant: no state — pure functions of a [`CycleRecord`] or of a line. A line that
+//! `gctrace_line` writes parses back with `parse_gctrace_line` to the record's fields in
+//! Go's units (milliseconds at Go's precision, whole MB), and the parser takes Go's layouts
+//! before and after 1.22 (five or seven comma-separated fields).
 
 use crate::telemetry::{CycleReason, CycleRecord};
 

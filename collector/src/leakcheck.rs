@@ -11,14 +11,19 @@
 //! Report format, one line each (at most [`crate::telemetry::MAX_LEAK_REPORTS`] kept, all counted):
 //!
 //! ```text
-//! leak check: cycle <n>: <finalizer|cleanup> on <object> is reachable from its <finalizer|cleanup>: <root> -> <ref> [slot <i>] -> … -> <object>
+//! leak check: cycle <n>: <finalizer|cleanup> on <object> is reachable from its <finalizer|cleanup>: <root> -> [slot <i>] <ref> -> … -> [slot <i>] <object> (the object)
 //! leak check: cycle <n>: <finalizer|cleanup> on <object> is in a tiny block with other (possibly long-lived) values
 //! ```
 //!
-//! where `<root>` is `object's slot <i>` (a finalizer's own reference slot) or `box
-//! <ref>`, and each step names the slot it was read from. Every cycle also reports the
+//! where `<root>` is `object's slot <i> -> <ref>` (a finalizer's own reference slot) or
+//! `box <ref>`, and each step names the slot it was read from. Every cycle also reports the
 //! queues: `checkfinalizers: queue: <n> finalizers + <m> cleanups` (Go's line: queued
 //! minus executed, so callbacks running count too), kept as the last queue line.
+//!
+//! Invariant: read-only. It runs with the world stopped, after the mark and before the
+//! sweep, and changes nothing — no mark, checkmark or allocation bit, no heap word, no
+//! special (its visited set is its own) — so it cannot change what the sweep frees; while it
+//! holds a span's specials lock it takes no other lock.
 
 use crate::heap::span::SpanKind;
 use crate::heap::specials::Payload;

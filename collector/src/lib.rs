@@ -38,7 +38,7 @@
 //! 1. `sync`, `config`, `size_class`, `object`, `telemetry`, `gctrace`, `background`,
 //!    `pacer` — foundations: the loom/std shim, configuration, Go's size classes,
 //!    references and shapes, counters and records, Go's gctrace line, the service
-//!    threads' mailbox, the GOGC goal and trigger.
+//!    threads' mailbox, the pacer (goal, trigger, worker plan, assist pricing).
 //! 2. `barrier`, `mark::pool`, `mark::state` — the barrier policies and their root
 //!    rules, the grey-work pool, the mark's shared ledger.
 //! 3. `heap::specials`, `callbacks::queue`, `heap::span`, `heap::span_table`,
@@ -46,8 +46,9 @@
 //!    specials on spans, the finalizer and cleanup queues the sweep fills, spans, the
 //!    span table, allocation caches, the space, what a dead object's specials become,
 //!    and span sweeping by generation.
-//! 4. `world::roots`, `world::mutator_state`, `world` — what the collector may read of
-//!    a mutator, and the registry with its stop-the-world handshake.
+//! 4. `world::roots`, `world::mutator_state`, `world::this_thread`, `world` — what the
+//!    collector may read of a mutator, each thread's record of its mutators, and the
+//!    registry with its stop-the-world handshake.
 //! 5. `mark`, `mark::assist`, `leakcheck` — tracing, mark assists, the leak checker.
 //! 6. `cycle::phase`, `core` — the GC phases as a type, and the heap core every thread
 //!    shares.
@@ -85,7 +86,7 @@ mod telemetry;
 mod verify;
 mod world;
 
-pub use barrier::{Barrier, BarrierKind, Dijkstra, Hybrid, NoBarrier, Yuasa};
+pub use barrier::{Barrier, BarrierKind, Dijkstra, GoHybrid, Hybrid, NoBarrier, RootRules, Yuasa};
 pub use callbacks::cleanup::Cleanup;
 pub use callbacks::cleanup::CleanupEnv;
 pub use callbacks::queue::RUNNER_EXIT_WAIT;
@@ -104,6 +105,7 @@ pub use mutator::Mutator;
 pub use object::{Ref, Shape, POISON, WORD_BYTES};
 pub use telemetry::{CycleReason, CycleRecord, PauseRecord, MAX_LOST_REPORTS};
 
+use crate::callbacks::queue::Kind;
 use crate::core::HeapCore;
 use crate::sync::unmodelled::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use sync::{unmodelled::Ordering as StatOrdering, Arc, AtomicU32, AtomicUsize, Mutex, Ordering::*};
@@ -166,6 +168,9 @@ pub struct HeapStats {
     /// Write-barrier slow paths taken (reference stores while marking was on), counted
     /// per mutator and added to this figure every 1,024 and when a mutator is dropped.
     pub barrier_slow_paths: u64,
+    /// Threads inside [`Heap::gc`] or [`Mutator::gc`] now, waiting for or running the
+    /// cycle they need.
+    pub gc_callers: usize,
     /// The first leak checker reports, in the format `leakcheck` documents.
     pub leak_reports: Vec<String>,
     /// The last cycle's `checkfinalizers: queue: …` line, when the checker ran.
@@ -214,6 +219,7 @@ impl<B: Barrier> Heap<B> {
             background: Default::default(),
             sweeper: Default::default(),
             roots,
+            cpus: default_gomaxprocs(),
         };
         Ok(Heap {
             core: Arc::new(core),
@@ -238,7 +244,9 @@ impl<B: Barrier> Heap<B> {
 
     /// Runs one full cycle, as Go's `runtime.GC()`, from a thread without a running
     /// mutator. A thread with one calls [`Mutator::gc`] instead (this panics there rather
-    /// than deadlock waiting for that mutator to stop).
+    /// than deadlock waiting for that mutator to stop). Returns when a cycle that began
+    /// after the call is complete, its sweep included; as in Go, callers that arrive
+    /// while a cycle runs wait for it and then share the next one.
     pub fn gc(&self) {
         self.core.check_live();
         self.core.refuse_running_caller("Heap::gc");
@@ -259,17 +267,20 @@ impl<B: Barrier> Heap<B> {
     /// `blockUntilEmptyFinalizerQueue`), without sleeping: the finalizer thread signals
     /// every batch it finishes. Like [`Heap::gc`], it panics on a thread whose mutator is
     /// running (a finalizer may need a pause that would wait for it): use
-    /// [`Mutator::drain_finalizers`] there. Returns at once after shutdown.
+    /// [`Mutator::drain_finalizers`] there. It panics inside a finalizer of this heap too
+    /// (it would wait for that finalizer, which waits for it). Returns at once after
+    /// shutdown.
     pub fn drain_finalizers(&self) {
         self.core.refuse_running_caller("Heap::drain_finalizers");
-        self.core.space.queues.finalizers.wait_idle();
+        self.core
+            .drain_queue(Kind::Finalizer, "Heap::drain_finalizers");
     }
 
     /// Waits until no cleanup is queued or running (Go's `blockUntilEmpty`); see
-    /// [`Heap::drain_finalizers`].
+    /// [`Heap::drain_finalizers`] (it panics inside a cleanup of this heap).
     pub fn drain_cleanups(&self) {
         self.core.refuse_running_caller("Heap::drain_cleanups");
-        self.core.space.queues.cleanups.wait_idle();
+        self.core.drain_queue(Kind::Cleanup, "Heap::drain_cleanups");
     }
 
     /// Waits until neither finalizers nor cleanups are queued or running; callbacks that
@@ -343,7 +354,14 @@ impl<B: Barrier> Heap<B> {
     pub fn stats(&self) -> HeapStats {
         let c = &self.core;
         let t = &c.telemetry;
+        // Each telemetry lock is taken and released in a statement of its own: a guard kept
+        // (as a temporary of the struct literal below) across the world, pools and queue
+        // locks would invert the order a pause takes them in (the world lock, then
+        // `lost_reports` when verification reports a lost object).
         let (leak_reports, leak_queue_line) = sync::unmodelled::lock(&t.leak_reports).clone();
+        let lost_reports = sync::unmodelled::lock(&t.lost_reports).clone();
+        let pauses = sync::unmodelled::lock(&t.pauses).clone();
+        let cycles = sync::unmodelled::lock(&t.cycle_log).clone();
         HeapStats {
             gc_cycles: t.cycles.load(StatOrdering::Relaxed),
             heap_live_bytes: c.space.heap_live() as u64,
@@ -351,9 +369,9 @@ impl<B: Barrier> Heap<B> {
             heap_goal_bytes: c.goal.load(Relaxed) as u64,
             cycles_checked: t.cycles_checked.load(StatOrdering::Relaxed),
             lost_objects: t.lost_objects.load(StatOrdering::Relaxed),
-            lost_reports: sync::unmodelled::lock(&t.lost_reports).clone(),
-            pauses: sync::unmodelled::lock(&t.pauses).clone(),
-            cycles: sync::unmodelled::lock(&t.cycle_log).clone(),
+            lost_reports,
+            pauses,
+            cycles,
             mutators: c.world.mutator_count(),
             spans: c.space.span_counts(),
             unswept_spans: c.space.unswept_spans(),
@@ -361,6 +379,7 @@ impl<B: Barrier> Heap<B> {
             cleanups: CallbackStats::read(&c.space.queues.cleanups),
             leaks_found: t.leaks_found.load(StatOrdering::Relaxed),
             barrier_slow_paths: t.barrier_slow_paths.load(StatOrdering::Relaxed),
+            gc_callers: t.gc_callers.load(StatOrdering::Relaxed),
             leak_reports,
             leak_queue_line,
         }

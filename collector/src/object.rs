@@ -4,6 +4,11 @@
 //! reference stored in the heap names a span and a slot in it (and, for the tiny
 //! allocator, a word within a 16-byte block), so checking a bad reference is a bounds
 //! check, never a wild pointer.
+//!
+//! Invariant: no state, only encodings. `Ref::new` never yields 0 (the span index is
+//! stored plus one), so 0 means null in every heap word and root, and a `Ref` round-trips
+//! through its word; `Shape::MAX_WORDS` keeps the reference-slot count within the 30 bits
+//! below the metadata flags (`META_VALID`, `META_TINY`).
 
 use std::fmt;
 

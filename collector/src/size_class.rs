@@ -4,6 +4,11 @@
 //! The sizes are Go's (`src/runtime/sizeclasses.go`, 68 classes including the large
 //! class 0). Pages per span are chosen as Go's generator does in spirit: the fewest pages
 //! whose tail waste is at most 1/8 of the span.
+//!
+//! Invariant: constants and pure functions, no state. For every small size,
+//! `class_of_words` gives the smallest class that holds it (its tables are built at compile
+//! time from `class_for`), and `class_pages` the fewest pages whose tail waste is at most
+//! 1/8; the tests below check both for every size.
 
 /// Bytes in a heap word: a reference slot or a data word.
 pub const WORD_BYTES: usize = std::mem::size_of::<usize>();

@@ -3,7 +3,14 @@
 //! page pool. With verification on, freed slots are poisoned so that a stale reference
 //! is caught when it is used. This file is the stop-the-world heap's sweep, inside the
 //! pause; a concurrent heap sweeps lazily by generation (`heap::sweeping`), in the
-//! background (`cycle::service`) and on allocation.
+//! background (`cycle::service`; under loom, a model thread calling
+//! `Heap::run_background_sweep`) and on allocation.
+//!
+//! Invariant: runs only inside a pause (its caller passes the [`Stopped`] proof) with no
+//! span cached. It sweeps every small and large span once, its specials first, and leaves
+//! each on exactly one swept list or in the page pool, with the heap's live bytes set to
+//! what survived. It never advances the sweep generation, so every span stays swept and the
+//! lazy paths of `heap::sweeping` find nothing to do.
 
 use crate::core::HeapCore;
 use crate::heap::span::SpanKind;

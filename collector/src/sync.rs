@@ -10,6 +10,12 @@
 //! telemetry counters and process-wide ids, and the threads and mailboxes of the
 //! services that never run under loom (the background GC thread, the sweeper, mark
 //! workers, the parallel phases' scoped threads).
+//!
+//! Invariant: the top-level names are loom's under `--cfg loom` and std's otherwise,
+//! with the API the collector uses identical in both, so its code compiles unchanged under
+//! either; `unmodelled` is std in every build. `lock` and `wait` take a poisoned mutex as
+//! it is, relying on the collector's rule that its state behind a mutex is consistent
+//! before any code that can panic runs.
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{

@@ -1,9 +1,16 @@
 //! Telemetry: what the collector records about itself — cycles, every stop-the-world
 //! pause with its time-to-safepoint, verification results — kept off the hot paths
 //! (recorded only inside pauses and slow paths) and on `std` atomics in every build.
+//!
+//! Invariant: std atomics and mutexes in every build (loom never explores them); this
+//! file's methods hold one of its mutexes only to record, taking no lock of the collector
+//! meanwhile. It records and counts; no decision of the collector reads it, except the
+//! cycle count, which only the cycle controller (holding `cycle_lock`) writes and reads
+//! to number the next cycle. Reports are kept up to their caps (`MAX_LOST_REPORTS`,
+//! `MAX_LEAK_REPORTS`), all counted.
 
 use crate::sync::unmodelled::{lock, Mutex};
-use crate::sync::unmodelled::{AtomicU64, Ordering::Relaxed};
+use crate::sync::unmodelled::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 /// Why a cycle ran.
@@ -103,6 +110,8 @@ pub(crate) struct Telemetry {
     pub(crate) gc_cpu_ns: AtomicU64,
     /// Write-barrier slow paths taken (stores while marking), as mutators report them.
     pub(crate) barrier_slow_paths: AtomicU64,
+    /// Threads inside `gc()` now (waiting for, or running, the cycle they need).
+    pub(crate) gc_callers: AtomicUsize,
     pub(crate) pauses: Mutex<Vec<PauseRecord>>,
     pub(crate) cycle_log: Mutex<Vec<CycleRecord>>,
     /// The first reports of lost objects (at most [`MAX_LOST_REPORTS`]).
@@ -116,6 +125,15 @@ pub(crate) struct Telemetry {
 /// How many lost-object reports are kept (Go's checkfinalizers keeps 50 too).
 pub const MAX_LOST_REPORTS: usize = 50;
 
+/// A thread inside `gc()`, counted in `Telemetry::gc_callers` until dropped.
+pub(crate) struct GcCaller<'a>(&'a AtomicUsize);
+
+impl Drop for GcCaller<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
 /// How many leak checker reports are kept (all are counted).
 pub const MAX_LEAK_REPORTS: usize = 50;
 
@@ -128,12 +146,19 @@ impl Telemetry {
             lost_objects: AtomicU64::new(0),
             gc_cpu_ns: AtomicU64::new(0),
             barrier_slow_paths: AtomicU64::new(0),
+            gc_callers: AtomicUsize::new(0),
             pauses: Mutex::new(Vec::new()),
             cycle_log: Mutex::new(Vec::new()),
             lost_reports: Mutex::new(Vec::new()),
             leaks_found: AtomicU64::new(0),
             leak_reports: Mutex::new((Vec::new(), None)),
         }
+    }
+
+    /// Counts the calling thread as inside `gc()` until the returned guard is dropped.
+    pub(crate) fn gc_caller(&self) -> GcCaller<'_> {
+        self.gc_callers.fetch_add(1, Relaxed);
+        GcCaller(&self.gc_callers)
     }
 
     pub(crate) fn since_start(&self, t: Instant) -> u64 {

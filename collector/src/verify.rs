@@ -1,9 +1,16 @@
 //! Verification, Go's `GODEBUG=gccheckmark=1`: after the mark, with the world stopped,
-//! a second trace from the same roots into separate checkmark bits. Every object it
+//! a second trace into separate checkmark bits, from the mutators' handles and the
+//! globals (not from the specials and callback queues, which the mark also treats as
+//! roots: what only they reach is not re-checked). Every object it
 //! reaches must already be marked; one that is not was about to be freed while still
 //! reachable — a lost object — and is reported with the edge that reached it. A
 //! reference to a slot that was already freed (a stale reference, caught thanks to the
 //! poison written into freed slots) is reported the same way.
+//!
+//! Invariant: runs only in the pause that ends the mark (its caller passes the `Stopped`
+//! proof), before the sweep. It writes only checkmark bits, cleared at its start, and reads
+//! the mark bits, so it never changes what the sweep frees: it reports and counts lost
+//! objects, it does not repair them.
 
 use crate::core::HeapCore;
 use crate::heap::span::SpanKind;

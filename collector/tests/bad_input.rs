@@ -131,3 +131,61 @@ fn invalid_configurations_are_rejected_with_the_field_named() {
     .unwrap();
     assert!(err.contains("page_bytes"), "{err}");
 }
+
+/// More dedicated mark workers than GOMAXPROCS is refused at creation, with the reason
+/// (Go runs at most one per P), instead of a heap whose cycles never finish.
+#[test]
+fn more_mark_workers_than_gomaxprocs_is_refused() {
+    let err = Heap::new(HeapConfig {
+        gomaxprocs: 2,
+        mark_workers: Some(3),
+        ..HeapConfig::default()
+    })
+    .err()
+    .expect("3 workers on GOMAXPROCS 2 must be refused");
+    assert_eq!(
+        err,
+        "mark_workers must be at most gomaxprocs (2), got 3: Go runs at most one dedicated \
+         mark worker per P"
+    );
+}
+
+/// GOMAXPROCS far past the CPUs is accepted (Go accepts it) and runs no more marking
+/// threads than there are CPUs: every cycle's record says how many ran.
+#[test]
+fn a_gomaxprocs_past_the_cpus_runs_cycles_on_at_most_as_many_threads_as_cpus() {
+    let cpus = collector::default_gomaxprocs();
+    let heap = Heap::new(HeapConfig {
+        gomaxprocs: 1024,
+        gogc: Gogc::Percent(100),
+        min_heap_bytes: 64 << 10,
+        verify: true,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let m = heap.mutator();
+    let keep = m.alloc(&NODE);
+    for i in 0..20_000u64 {
+        let o = m.alloc(&NODE);
+        o.write(0, i);
+        keep.set(i as usize % 2, Some(&o));
+    }
+    m.gc();
+    let s = heap.stats();
+    assert!(s.gc_cycles >= 2, "{} cycles", s.gc_cycles);
+    for c in &s.cycles {
+        assert!(
+            c.mark_workers as usize <= cpus,
+            "cycle {}: {} workers",
+            c.cycle,
+            c.mark_workers
+        );
+        assert!(
+            c.mark_threads as usize <= cpus,
+            "cycle {}: {} threads",
+            c.cycle,
+            c.mark_threads
+        );
+    }
+    assert_eq!(s.lost_objects, 0);
+}

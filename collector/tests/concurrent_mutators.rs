@@ -108,7 +108,13 @@ fn random_graphs_on_six_mutators_lose_nothing_across_forced_cycles() {
     let forced = random_graphs(&heap, 6, 200);
     let s = heap.stats();
     assert!(forced >= 6 * 50);
-    assert_eq!(s.gc_cycles, forced, "GOGC=off: every cycle is a forced one");
+    // GOGC=off: every cycle is a forced one, and callers that arrive while a cycle runs
+    // share the next (Go's runtime.GC), so there are at most as many cycles as calls.
+    assert!(
+        (1..=forced).contains(&s.gc_cycles),
+        "{} cycles",
+        s.gc_cycles
+    );
     assert_eq!(s.cycles_checked, s.gc_cycles, "every cycle verified");
     assert_eq!(s.lost_objects, 0, "{:?}", s.lost_reports);
 }
@@ -227,6 +233,12 @@ fn mutators_come_and_go_during_cycles() {
     assert_eq!(s.lost_objects, 0);
 }
 
+/// Random graphs mutated by five threads under concurrent cycles with barrier `B`:
+/// nothing is lost. (Its negative control is deterministic, in `concurrent_mark.rs`:
+/// `without_a_barrier_the_hidden_object_is_lost_and_verification_reports_it`. A random
+/// run under `NoBarrier` loses objects only by chance, so it cannot be a control that
+/// always fails; the ignored test that ran it here asserted that nothing was lost, the
+/// opposite of what its name claimed, and is gone.)
 fn concurrent_random_graphs<B: Barrier>() {
     let heap = Heap::<B>::with_barrier(HeapConfig {
         gogc: Gogc::Percent(25),
@@ -241,7 +253,15 @@ fn concurrent_random_graphs<B: Barrier>() {
     // in flight, so the counters below are settled.
     heap.gc();
     let s = heap.stats();
-    assert!(s.gc_cycles > forced && forced > 0);
+    let automatic = s
+        .cycles
+        .iter()
+        .filter(|c| c.reason == collector::CycleReason::Automatic)
+        .count();
+    assert!(
+        forced > 0 && automatic > 0,
+        "{forced} forced calls, {automatic} automatic cycles"
+    );
     assert_eq!(s.cycles_checked, s.gc_cycles, "every cycle verified");
     assert!(
         s.pauses.len() as u64 >= 2 * s.gc_cycles,
@@ -270,10 +290,4 @@ fn concurrent_cycles_under_the_yuasa_barrier_lose_nothing() {
 #[test]
 fn concurrent_cycles_under_the_dijkstra_barrier_lose_nothing() {
     concurrent_random_graphs::<Dijkstra>();
-}
-
-#[test]
-#[ignore = "a demonstration, not a property: run with --ignored to see the ablation lose objects"]
-fn concurrent_cycles_without_a_barrier_can_lose_objects() {
-    concurrent_random_graphs::<collector::NoBarrier>();
 }

@@ -145,7 +145,10 @@ const BINARIES: &[Binary] = &[
             value(
                 "--barrier",
                 &[
-                    ("steele", "expected one of hybrid, dijkstra, yuasa, none"),
+                    (
+                        "steele",
+                        "expected one of hybrid, go-hybrid, dijkstra, yuasa, none",
+                    ),
                     ("HYBRID", "invalid barrier"),
                 ],
             ),
@@ -436,6 +439,14 @@ const BINARIES: &[Binary] = &[
         ],
     },
     Binary {
+        name: "results-index",
+        path: env!("CARGO_BIN_EXE_results-index"),
+        harness: false,
+        own: &[value("--results", &[("nowhere", "not a directory")])],
+        extra: &[],
+        tiny: &[],
+    },
+    Binary {
         name: "resurrection",
         path: env!("CARGO_BIN_EXE_resurrection"),
         harness: true,
@@ -480,7 +491,10 @@ const SHARED: &[Flag] = &[
     value(
         "--barrier",
         &[
-            ("steele", "expected one of hybrid, dijkstra, yuasa, none"),
+            (
+                "steele",
+                "expected one of hybrid, go-hybrid, dijkstra, yuasa, none",
+            ),
             ("HYBRID", "invalid barrier"),
         ],
     ),

@@ -1,10 +1,11 @@
 //! The flags every workload binary shares, checked on each: invalid values exit 2 with a
 //! message and nothing on stdout (and no report directory), an unusable `--out` exits 2
-//! and creates nothing, and `--help` documents the workload's defaults.
+//! and creates nothing, and `--help` documents the workload's defaults. Also
+//! `results-index`, the page over a results tree of such reports.
 
 mod common;
 
-use common::{assert_usage_error, names, run, Scratch};
+use common::{assert_usage_error, check_report, names, run, run_ok, Scratch};
 
 const BINARIES: [(&str, &str); 3] = [
     ("gcbench", env!("CARGO_BIN_EXE_gcbench")),
@@ -21,7 +22,7 @@ fn invalid_shared_flags_exit_2_and_write_nothing() {
             (&["--gogc", "fast"][..], "invalid GOGC value"),
             (
                 &["--barrier", "steele"],
-                "expected one of hybrid, dijkstra, yuasa, none",
+                "expected one of hybrid, go-hybrid, dijkstra, yuasa, none",
             ),
             (&["--mark-workers", "many"], "invalid worker count"),
             (&["--cleanup-workers", "-1"], "invalid worker count"),
@@ -142,4 +143,32 @@ fn reaching_the_heap_cap_is_a_clear_out_of_memory_exit() {
             "{name}: {parent} left behind"
         );
     }
+}
+
+/// `results-index` over a results tree holding one fresh report: the page links the run's
+/// own page, which the run wrote; a missing tree exits 2 and writes nothing.
+#[test]
+fn results_index_links_a_fresh_run() {
+    let scratch = Scratch::new("index");
+    let report = scratch.0.join("results/gcbench/small");
+    let report_arg = report.display().to_string();
+    run_ok(BINARIES[0].1, &["--quiet", "--out", &report_arg]);
+    check_report(&report, "gcbench");
+    let index = env!("CARGO_BIN_EXE_results-index");
+    let results = scratch.join("results");
+    let out = run_ok(index, &["--results", &results]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 runs, 0 workloads"));
+    let page = std::fs::read_to_string(scratch.0.join("results/index.html")).unwrap();
+    assert!(page.contains("href=\"gcbench/small/index.html\""), "{page}");
+    assert!(page.contains("No comparison runs found."), "{page}");
+
+    let missing = scratch.join("nowhere");
+    let out = run(index, &["--results", &missing]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nowhere") && err.contains("not a directory"),
+        "{err}"
+    );
+    assert_eq!(names(&scratch.0), ["results"]);
 }

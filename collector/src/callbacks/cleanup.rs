@@ -5,13 +5,23 @@
 //! The testbed's choices where Go's behaviour is an accident: cleanups on one address
 //! are queued newest first, as Go's (S24); with several workers each takes one cleanup
 //! at a time, so a slow cleanup holds back nothing another worker can take (Go's workers
-//! take a block of up to 20, S41), and a lone worker takes batches of 64; all `max(GOMAXPROCS/4, 1)` workers (or `HeapConfig::cleanup_workers`)
-//! start with the first registration, where Go starts extra ones only inside a later
-//! AddCleanup (S40).
+//! take a block of up to 20, S41), and a lone worker takes cleanups without a box in
+//! batches of up to 64 (starting at one and doubling while the standby is on); all
+//! `max(GOMAXPROCS/4, 1)` workers (or `HeapConfig::cleanup_workers`) start with the first
+//! registration, where Go starts extra ones only inside a later AddCleanup (S40).
+//!
+//! Invariants: a registered cleanup is in one place at a time — a cleanup special on its
+//! object's span (inserted in one running step after the span is swept), the cleanup queue
+//! (moved there by the sweep that finds the object dead), a runner's hands (counted in the
+//! queue's `running` until it returns, or until `Unwinding` drops if it panics; a panicking
+//! batch's unstarted rest goes back to the queue's front), or gone (run, or removed by
+//! `stop` and counted in `stopped`). Its box is rooted throughout: by the special, by the
+//! queue, then by the runner's handle, made in the running step that pops the entry.
 
 use super::run_guarded;
 use super::runner::RunnerRole;
 use crate::barrier::Barrier;
+use crate::callbacks::queue::{CallbackQueue, Kind, QueuedCleanup};
 use crate::core::HeapCore;
 use crate::heap::span::SpanKind;
 use crate::heap::specials::{Callback, Payload, Special, SpecialKind};
@@ -266,7 +276,9 @@ impl<B: Barrier> Mutator<B> {
     /// Runs queued cleanups on this thread until the queue is empty, and returns how many
     /// ran: what each cleanup worker does, for loom models and callers that step the
     /// collector themselves. Cleanups are taken one at a time and run in the blocking
-    /// state.
+    /// state. Under [`crate::CallbackPanic::Propagate`] a cleanup's panic unwinds out of
+    /// this call, and the cleanups this call had taken and not started go back to the
+    /// front of the queue.
     pub fn run_cleanups(&self) -> usize {
         self.run_cleanups_as(RunnerRole::Worker)
     }
@@ -344,12 +356,15 @@ impl<B: Barrier> Mutator<B> {
                     let started = ramp.then(std::time::Instant::now);
                     // On a panic, everything taken and not yet settled leaves the count.
                     let unwinding = super::Unwinding(q, std::cell::Cell::new(done + fs.len()));
-                    for f in fs {
+                    // Dropped before `unwinding`: on a panic the batch's rest is queued
+                    // again first.
+                    let mut unstarted = UnstartedPlain(q, fs.into_iter());
+                    for f in unstarted.1.by_ref() {
                         run_guarded(
                             policy,
+                            self.core.id,
+                            Kind::Cleanup,
                             &q.counters,
-                            "cleanup (runtime.runCleanups)",
-                            || q.len(),
                             || match f {
                                 Callback::Plain(call) => call(),
                                 Callback::Typed(_) => {
@@ -360,6 +375,7 @@ impl<B: Barrier> Mutator<B> {
                         done += 1;
                         ran += 1;
                     }
+                    drop(unstarted);
                     drop(unwinding);
                     if let Some(t) = started {
                         batch = if t.elapsed() < super::runner::CLEANUP_STALL {
@@ -388,9 +404,9 @@ impl<B: Barrier> Mutator<B> {
             let unwinding = super::Unwinding(q, std::cell::Cell::new(1));
             run_guarded(
                 policy,
+                self.core.id,
+                Kind::Cleanup,
                 &q.counters,
-                "cleanup (runtime.runCleanups)",
-                || q.len(),
                 || match (env, f) {
                     (Some(env), f) => f.typed::<EnvCleanupCall<B>>()(env),
                     (None, Callback::Plain(call)) => call(),
@@ -403,6 +419,25 @@ impl<B: Barrier> Mutator<B> {
             done = 1;
             ran += 1;
         })
+    }
+}
+
+/// The plain cleanups of a runner's batch that have not started: if a cleanup's panic
+/// unwinds through the runner (`CallbackPanic::Propagate`), they go back to the front of
+/// the queue, in order, for the next runner (they hold no managed reference, so nothing
+/// needs shading).
+struct UnstartedPlain<'q>(
+    &'q CallbackQueue<QueuedCleanup>,
+    std::vec::IntoIter<Callback>,
+);
+
+impl Drop for UnstartedPlain<'_> {
+    fn drop(&mut self) {
+        if crate::sync::unmodelled::thread::panicking() {
+            let rest = std::mem::take(&mut self.1);
+            self.0
+                .requeue_front(rest.map(|f| QueuedCleanup { env: None, f }));
+        }
     }
 }
 

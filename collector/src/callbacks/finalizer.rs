@@ -1,15 +1,24 @@
 //! Finalizers (Go's `runtime.SetFinalizer`, S3–S6, S10, S12, S28, S31, S34, S37–S39,
 //! S43–S47, S49–S52): registration and clearing on a [`Mutator`], and the runner that
-//! takes queued finalizers one at a time — the heap's finalizer thread, or the caller of
-//! [`Mutator::run_finalizers`].
+//! takes queued finalizers in chunks of up to 64 and runs them one at a time — the heap's
+//! finalizer thread, or the caller of [`Mutator::run_finalizers`].
 //!
 //! The testbed's choices where Go's behaviour is an accident: finalizers of one batch run
 //! in queue order (the sweep's order: span class by span class, each class's spans as its
 //! lists hold them, though a refill may sweep its own class out of turn; within a span,
 //! by address), not Go's LIFO (S38).
+//!
+//! Invariants: at most one finalizer per registered address (a second one is fatal);
+//! registering and clearing change the span's specials in one running step after sweeping
+//! it, so no sweep generation can begin in between. A queued finalizer's object and box are
+//! rooted at every moment: by the queue until a running step takes them and makes handles
+//! (shaded while marking), then by those handles until it has run — or, if one panics,
+//! until the chunk's unstarted rest is queued again at the front. A taken chunk leaves the
+//! queue's `running` count once, when it is done or unwound (`Finished`).
 
 use super::{fatal, run_guarded};
 use crate::barrier::Barrier;
+use crate::callbacks::queue::{Kind, QueuedFinalizer};
 use crate::heap::span::SpanKind;
 use crate::heap::specials::{Payload, Special, SpecialKind};
 use crate::mutator::handle::{Handle, InteriorHandle};
@@ -181,7 +190,9 @@ impl<B: Barrier> Mutator<B> {
     /// and returns how many ran: what the heap's finalizer thread does, for loom models
     /// and callers that step the collector themselves. Each finalizer runs in the
     /// blocking state (a finalizer that sleeps delays no pause); its heap accesses
-    /// re-enter the running state.
+    /// re-enter the running state. Under [`crate::CallbackPanic::Propagate`] a
+    /// finalizer's panic unwinds out of this call, and the finalizers this call had
+    /// taken and not started go back to the front of the queue (none is lost).
     pub fn run_finalizers(&self) -> usize {
         let queues = self.core.space.queues.clone();
         let q = &queues.finalizers;
@@ -211,22 +222,23 @@ impl<B: Barrier> Mutator<B> {
                 return ran;
             }
             let _finished = super::Finished(q, chunk.len());
+            // Dropped before `_finished`: on a panic the chunk's rest is queued again first.
+            let mut unstarted = Unstarted {
+                m: self,
+                rest: chunk.into_iter(),
+            };
             // One blocking section for the chunk: each finalizer's heap accesses (its
             // handle's drop, at least) re-enter the running state for themselves.
             self.blocking(|| {
-                for (h, field, env, f) in chunk {
+                for (h, field, env, f) in unstarted.rest.by_ref() {
                     if q.exiting() {
                         // Shutdown: the rest of the chunk is neither run nor counted as run.
                         break;
                     }
                     let call = f.typed::<FinalizerCall<B>>();
-                    run_guarded(
-                        policy,
-                        &q.counters,
-                        "finalizer (runtime.runFinalizers)",
-                        || q.len(),
-                        || call(h, field, env),
-                    );
+                    run_guarded(policy, self.core.id, Kind::Finalizer, &q.counters, || {
+                        call(h, field, env)
+                    });
                     ran += 1;
                 }
             });
@@ -238,6 +250,59 @@ impl<B: Barrier> Mutator<B> {
         if !self.same_heap(h.mutator()) {
             panic!("collector: the handle belongs to a different heap");
         }
+    }
+}
+
+/// A finalizer a runner took: the object, the interior field, the environment box, the
+/// call.
+type Taken<'m, B> = (
+    Handle<'m, B>,
+    Option<u32>,
+    Option<Handle<'m, B>>,
+    crate::heap::specials::Callback,
+);
+
+/// The finalizers of a runner's chunk that have not started. If a finalizer's panic
+/// unwinds through the runner (`CallbackPanic::Propagate`), they go back to the front of
+/// the queue, in order, so that the next runner runs them: the panic loses no other
+/// finalizer, and the counters stay right.
+struct Unstarted<'m, B: Barrier> {
+    m: &'m Mutator<B>,
+    rest: std::vec::IntoIter<Taken<'m, B>>,
+}
+
+impl<B: Barrier> Drop for Unstarted<'_, B> {
+    fn drop(&mut self) {
+        if !crate::sync::unmodelled::thread::panicking() {
+            return;
+        }
+        let rest = std::mem::take(&mut self.rest);
+        let m = self.m;
+        m.running(|| {
+            let mut handles = Vec::with_capacity(rest.len());
+            let mut entries = Vec::with_capacity(rest.len());
+            for (h, field, env, f) in rest {
+                let (obj, env_ref) = (h.reference(), env.as_ref().map(|e| e.reference()));
+                // From this mutator's roots back to the queue's: during a mark the queue
+                // may have been scanned already, so the objects are shaded (as at the take).
+                m.shade_if_marking(obj);
+                env_ref.inspect(|&e| m.shade_if_marking(e));
+                entries.push(QueuedFinalizer {
+                    obj,
+                    field,
+                    env: env_ref,
+                    f,
+                });
+                handles.push((h, env));
+            }
+            m.core
+                .space
+                .queues
+                .finalizers
+                .requeue_front(entries.into_iter());
+            // The handles go only now that the queue roots their objects again.
+            drop(handles);
+        });
     }
 }
 

@@ -17,6 +17,14 @@
 //! remains keeps Go's kind of failure and message: SetFinalizer mistakes are fatal (the
 //! process prints `fatal error: runtime.SetFinalizer: …` and exits with status 2), AddCleanup
 //! mistakes are panics a caller can catch.
+//!
+//! Invariants: a queued callback's object and box are rooted at every moment — by the
+//! queue until a runner takes the entry, then by the runner's handles, which
+//! `take_queued` makes in the same running step, shading them while marking. Every entry a
+//! runner takes leaves its queue's `running` count exactly once, also when a callback's
+//! panic unwinds the runner (`Finished`, `Unwinding`). `run_guarded` counts a callback as
+//! executed whether it returns or panics, and lets its panic out only under
+//! `CallbackPanic::Propagate` on a thread that is not one of the heap's runners.
 
 pub(crate) mod cleanup;
 pub(crate) mod finalizer;
@@ -25,7 +33,7 @@ pub(crate) mod runner;
 pub(crate) mod weak;
 
 use crate::barrier::Barrier;
-use crate::callbacks::queue::CallbackCounters;
+use crate::callbacks::queue::{CallbackCounters, InsideCallback, Kind};
 use crate::config::CallbackPanic;
 use crate::mutator::handle::Handle;
 use crate::mutator::Mutator;
@@ -143,20 +151,26 @@ pub(crate) fn fatal(msg: &str) -> ! {
     std::process::exit(2)
 }
 
-/// Runs one callback, catching a panic and applying the heap's policy. `what` names the
-/// runner in messages (Go's traces name `runtime.runFinalizers` / `runtime.runCleanups`).
+/// Runs one callback of `kind` of heap `heap`, catching a panic and applying the heap's
+/// policy (Go's traces name the runner `runtime.runFinalizers` / `runtime.runCleanups`;
+/// so do the messages). While it runs, the thread is recorded as inside it (a drain of
+/// its own queue would wait for it, and `Heap::mutator` says why it cannot be had).
 pub(crate) fn run_guarded(
     policy: CallbackPanic,
+    heap: u64,
+    kind: Kind,
     counters: &CallbackCounters,
-    what: &str,
-    pending: impl FnOnce() -> usize,
     f: impl FnOnce(),
 ) {
+    counters.started.fetch_add(1, Relaxed);
+    let inside = InsideCallback::enter(heap, kind);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    drop(inside);
     counters.executed.fetch_add(1, Relaxed);
     if let Err(payload) = result {
         counters.panicked.fetch_add(1, Relaxed);
-        if policy == CallbackPanic::Propagate && !ON_RUNNER_THREAD.with(|f| f.get()) {
+        let on_runner = ON_RUNNER_THREAD.try_with(|f| f.get()).unwrap_or(false);
+        if policy == CallbackPanic::Propagate && !on_runner {
             std::panic::resume_unwind(payload);
         }
         let msg = payload
@@ -164,12 +178,18 @@ pub(crate) fn run_guarded(
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "(a non-string panic payload)".to_string());
+        let what = match kind {
+            Kind::Finalizer => "finalizer (runtime.runFinalizers)",
+            Kind::Cleanup => "cleanup (runtime.runCleanups)",
+        };
         crate::telemetry::stderr_line(format_args!("collector: panic in {what}: {msg}"));
         if policy != CallbackPanic::Report {
+            // Not the queue's length: what this runner (and any other) took and has not
+            // started will not run either.
             crate::telemetry::stderr_line(format_args!(
                 "collector: {} more callbacks were queued and will not run; exiting \
                  (HeapConfig::callback_panic = Report keeps running)",
-                pending()
+                counters.not_started()
             ));
             std::process::exit(2);
         }

@@ -41,6 +41,19 @@ pub(crate) struct CallbackCounters {
     pub(crate) stopped: StdAtomicU64,
     /// Callbacks that panicked (counted in `executed` too).
     pub(crate) panicked: StdAtomicU64,
+    /// Callbacks whose run has begun (counted before they start, so `queued - started`
+    /// is what has not started: what an exit now leaves unrun, S54).
+    pub(crate) started: StdAtomicU64,
+}
+
+impl CallbackCounters {
+    /// Callbacks queued whose run has not begun.
+    pub(crate) fn not_started(&self) -> u64 {
+        let started = self.started.load(StdOrdering::Relaxed);
+        self.queued
+            .load(StdOrdering::Relaxed)
+            .saturating_sub(started)
+    }
 }
 
 /// The state of a callback queue behind its lock.
@@ -122,6 +135,26 @@ impl<T> CallbackQueue<T> {
         }
     }
 
+    /// Puts entries a runner took and did not start back at the front of the queue, in
+    /// their order (a callback's panic unwound through the runner, under
+    /// `CallbackPanic::Propagate`): the next runner takes them first. They were counted
+    /// as queued when first queued, and are not counted again. The caller still counts
+    /// them as running, and settles that after this returns, so a drain never sees the
+    /// queue idle in between.
+    pub(crate) fn requeue_front(&self, items: impl DoubleEndedIterator<Item = T>) {
+        let mut g = lock(&self.state);
+        let before = g.items.len();
+        for item in items.rev() {
+            g.items.push_front(item);
+        }
+        let was_empty = before == 0 && !g.items.is_empty();
+        drop(g);
+        self.cv.notify_all();
+        if was_empty {
+            self.notify_standby();
+        }
+    }
+
     /// Whether runner threads have been started (no lock taken).
     pub(crate) fn started(&self) -> bool {
         self.runners_started.load(Acquire)
@@ -135,11 +168,6 @@ impl<T> CallbackQueue<T> {
     /// Whether the heap is shutting down (runners stop before their next callback).
     pub(crate) fn exiting(&self) -> bool {
         self.exiting.load(Acquire)
-    }
-
-    /// Entries queued and not yet taken.
-    pub(crate) fn len(&self) -> usize {
-        lock(&self.state).items.len()
     }
 
     /// Waits until nothing is queued or running (or the heap is shutting down), without
@@ -227,6 +255,80 @@ impl<T> CallbackQueue<T> {
 /// How long shutdown waits for a runner that is inside a callback (the documented bound
 /// on `Heap::shutdown` when a callback blocks).
 pub const RUNNER_EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The two kinds of callback, as messages name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Finalizer,
+    Cleanup,
+}
+
+impl Kind {
+    /// The kind's name in messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Finalizer => "finalizer",
+            Kind::Cleanup => "cleanup",
+        }
+    }
+}
+
+#[cfg(not(loom))]
+thread_local! {
+    /// The callbacks this thread is inside, innermost last: (heap id, kind). A callback
+    /// can step another queue (or another heap's) itself, so this is a stack. (Under loom,
+    /// whose model threads share one OS thread, nothing is recorded.)
+    static INSIDE: std::cell::RefCell<Vec<(u64, Kind)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Records that this thread runs a callback of `kind` of heap `heap` until dropped.
+pub(crate) struct InsideCallback(());
+
+impl InsideCallback {
+    pub(crate) fn enter(heap: u64, kind: Kind) -> InsideCallback {
+        #[cfg(not(loom))]
+        let _ = INSIDE.try_with(|v| v.borrow_mut().push((heap, kind)));
+        #[cfg(loom)]
+        let _ = (heap, kind);
+        InsideCallback(())
+    }
+}
+
+impl Drop for InsideCallback {
+    fn drop(&mut self) {
+        #[cfg(not(loom))]
+        let _ = INSIDE.try_with(|v| v.borrow_mut().pop());
+    }
+}
+
+/// Whether this thread is inside a callback of `kind` of heap `heap`.
+pub(crate) fn inside_callback(heap: u64, kind: Kind) -> bool {
+    #[cfg(not(loom))]
+    return INSIDE
+        .try_with(|v| v.borrow().contains(&(heap, kind)))
+        .unwrap_or(false);
+    #[cfg(loom)]
+    {
+        let _ = (heap, kind);
+        false
+    }
+}
+
+/// Panics if this thread is inside a callback of `kind` of heap `heap`: `what`, which
+/// waits until no callback of that kind is queued or running, would wait for the caller
+/// itself and never return.
+pub(crate) fn refuse_drain_inside(heap: u64, kind: Kind, what: &str) {
+    if inside_callback(heap, kind) {
+        let k = kind.name();
+        panic!(
+            "collector: {what} called inside a {k} of the same heap: it waits until no {k} \
+             is queued or running, and this {k} is running until it returns, so {what} would \
+             never return. Drain from a thread that is not running a {k} (the one that \
+             called gc(), say), or have the {k} signal what it did (a channel, a counter)."
+        );
+    }
+}
 
 /// Both queues.
 #[derive(Default)]

@@ -7,6 +7,12 @@
 //! Normal builds run the loop ([`serve`]) on threads of their own ([`ensure_runners`]).
 //! Under loom no thread is started: a model runs the same loop on a model thread with
 //! `Heap::run_cleanup_worker` / `Heap::run_finalizer_thread`, until `Heap::shutdown`.
+//!
+//! Invariants: a queue's runners are started at most once (under the queue's lock, by
+//! `started`), and never after exit is signalled. Between batches a runner holds no mutator
+//! and only a weak reference to the heap. A worker checks for work and parks in one step
+//! under the queue's lock, so no wake-up is lost. A runner exits once exit is signalled,
+//! the heap is gone, or the heap is shut down.
 
 use crate::callbacks::queue::{CallbackQueue, Queues};
 use crate::core::HeapCore;

@@ -1,8 +1,17 @@
 //! Weak handles (Go's `weak.Pointer`, S30, S34, S47): a reference that does not keep its
 //! object alive. It reads as gone from the cycle that finds the object dead — cleared by
 //! the sweep that queues the object's finalizer, so before that finalizer runs — and
-//! stays gone if a finalizer resurrects the object. One cell per object: every weak
-//! handle made from one object compares equal, as Go's weak pointers do.
+//! stays gone if a finalizer resurrects the object. One cell per heap object: every weak
+//! handle made from one object compares equal, as Go's weak pointers do (not on a global
+//! or the zero-sized sentinel: each `weak` call there makes a new cell, which never
+//! goes).
+//!
+//! Invariants: a cell's word goes from the object's reference to 0 once, when a sweep
+//! finds the object dead (`heap::special_deaths`), and never back. A heap object has at most
+//! one weak special per registered word, found or inserted under the span's specials lock,
+//! in one running step after the span is swept. `upgrade` reads the cell again after
+//! sweeping the object's span and makes the handle in the same running step (shading it
+//! while marking), so it never hands out an object that a finished mark found dead.
 
 use crate::barrier::Barrier;
 use crate::heap::span::SpanKind;

@@ -7,8 +7,8 @@
 //! unwinding from a panic abandons it (`HeapCore::abandon_cycle`).
 
 use super::pause::{
-    finish_previous_sweep, flush_mutators, mark_threads, record_pause_and_start, stop,
-    termination_flushes,
+    finish_previous_sweep, flush_mutators, forget_abandoned_mark, mark_threads,
+    record_pause_and_start, stop, termination_flushes,
 };
 use super::phase::Phase;
 use super::roots::{handshake, scan_roots_concurrently};
@@ -74,6 +74,7 @@ impl<'h> ConcurrentCycle<'h> {
         let heap_start = core.space.heap_live();
         let stopped = stop(core);
         core.enter_phase(Phase::SweepTermination);
+        forget_abandoned_mark(core, &stopped);
         let cycle = core.telemetry.cycles.load(StatsOrdering::Relaxed) + 1;
         core.mark.begin(cycle, heap_start);
         let running_at_start = stopped.running_mutators();
@@ -140,13 +141,15 @@ impl<'h> ConcurrentCycle<'h> {
     pub(crate) fn mark_with_workers(&mut self) {
         #[cfg(not(loom))]
         {
-            use crate::mark::workers::{self, WorkerPlan};
+            use crate::mark::workers;
+            use crate::pacer::WorkerPlan;
             self.check_caller();
             let core = self.core;
             let plan = match core.config.mark_workers {
                 Some(n) => WorkerPlan::fixed(n),
                 None => WorkerPlan::go_rule(core.config.gomaxprocs, self.running_at_start),
-            };
+            }
+            .capped(core.cpus);
             self.start.workers = plan.threads() as u32;
             workers::run(core, plan, || scan_roots_concurrently(core));
         }

@@ -30,24 +30,51 @@ mod termination;
 use crate::core::{cycle_guard, AbandonOnUnwind, HeapCore};
 use crate::mark::{mark_from, special_refs, Roots};
 use crate::sync::unmodelled::Ordering as StatsOrdering;
-use crate::sync::Ordering::*;
+use crate::sync::{MutexGuard, Ordering::*};
 use crate::telemetry::CycleReason;
 use concurrent::ConcurrentCycle;
-use pause::{finish_previous_sweep, flush_mutators, mark_threads, stop};
+use pause::{finish_previous_sweep, flush_mutators, forget_abandoned_mark, mark_threads, stop};
 use phase::Phase;
 use roots::{put_in_batches, scans_finalizer_objects};
 use std::time::Instant;
 use termination::{finish_in_pause, CycleStart};
 
-/// Runs one cycle. Both kinds wait for a cycle in progress; then an automatic cycle is
-/// skipped if the heap is no longer over its goal, and a forced one always runs.
+/// Runs a cycle for `reason`. A forced one is Go's `runtime.GC` ([`gc`]). Any other waits
+/// for a cycle in progress (its caller is over the goal, and must not go on allocating
+/// meanwhile), then runs unless an automatic one finds the heap no longer over its
+/// start threshold.
 pub(crate) fn collect(core: &HeapCore, reason: CycleReason) {
-    // An automatic cycle waits for one in progress (its caller is over the goal, and must
-    // not go on allocating meanwhile), then runs only if the heap is still over it.
+    if reason == CycleReason::Forced {
+        return gc(core);
+    }
     let guard = cycle_guard(core);
     if reason == CycleReason::Automatic && core.space.heap_live() < start_threshold(core) {
         return;
     }
+    run_locked(core, guard, reason);
+}
+
+/// Go's `runtime.GC` for concurrent callers: a caller notes how many cycles have begun
+/// (`n`), waits for the cycle in progress, then starts cycle `n + 1` unless another
+/// caller (or the background thread) already has, and returns when cycle `n + 1` is
+/// complete and its sweep done. So callers that arrive while cycle `n` runs share cycle
+/// `n + 1`, and each still gets a complete cycle begun after its call.
+fn gc(core: &HeapCore) {
+    let n = core.phase.started();
+    let _caller = core.telemetry.gc_caller();
+    let guard = cycle_guard(core);
+    if core.phase.started() == n {
+        return run_locked(core, guard, CycleReason::Forced);
+    }
+    // Cycle n + 1 began after this call, and holding the lock means its mark is over;
+    // an automatic one left its sweep to the sweeper, which Go's runtime.GC finishes.
+    drop(guard);
+    core.space.finish_sweep();
+}
+
+/// Runs one cycle (concurrent or stop-the-world, as the heap is configured) with the
+/// cycle lock held.
+fn run_locked(core: &HeapCore, guard: MutexGuard<'_, ()>, reason: CycleReason) {
     if core.config.concurrent {
         let mut c = ConcurrentCycle::begin_locked(core, guard, reason);
         c.mark_with_workers();
@@ -74,6 +101,7 @@ fn collect_stopped(core: &HeapCore, reason: CycleReason) {
     let stopped = stop(core);
     let _abandon = AbandonOnUnwind(core);
     core.enter_phase(Phase::SweepTermination);
+    forget_abandoned_mark(core, &stopped);
     let requested = stopped.requested;
     let cycle = core.telemetry.cycles.load(StatsOrdering::Relaxed) + 1;
     core.mark.begin(cycle, heap_start);

@@ -9,6 +9,7 @@
 use crate::core::HeapCore;
 use crate::mark::pool::GreyPool;
 use crate::mark::PARALLEL_MARK_MIN_BYTES;
+use crate::sync::unmodelled::Ordering as StatsOrdering;
 use crate::telemetry::{nanos, PauseRecord};
 use crate::world::Stopped;
 use std::time::Instant;
@@ -17,6 +18,15 @@ use std::time::Instant;
 /// (Go's `finishsweep_m`), on the thread starting the cycle.
 pub(super) fn finish_previous_sweep(core: &HeapCore) {
     core.space.finish_sweep();
+}
+
+/// Sweep termination's clean-up after an abandoned cycle (its panic left marks that no
+/// scan followed, so the next mark would skip what they reach): every mark bit cleared.
+/// The world is stopped and the previous sweep finished, so no span awaits its verdict.
+pub(super) fn forget_abandoned_mark(core: &HeapCore, _stopped: &Stopped<'_>) {
+    if core.mark.abandoned.swap(false, StatsOrdering::Relaxed) {
+        core.space.clear_mark_bits();
+    }
 }
 
 /// Stops the world (honouring the loom fault switch).
@@ -52,11 +62,11 @@ pub(super) fn termination_flushes(core: &HeapCore) -> bool {
     }
 }
 
-/// Marker threads for a heap of `heap_bytes`: all of `gomaxprocs` past the parallel-mark
-/// threshold, else one.
+/// Marker threads for a heap of `heap_bytes`: past the parallel-mark threshold, one per
+/// P of `gomaxprocs` up to the CPUs there are, else one.
 pub(super) fn mark_threads(core: &HeapCore, heap_bytes: usize) -> usize {
     if heap_bytes >= PARALLEL_MARK_MIN_BYTES {
-        core.config.gomaxprocs
+        core.config.gomaxprocs.min(core.cpus)
     } else {
         1
     }

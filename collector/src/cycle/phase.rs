@@ -41,10 +41,18 @@
 //!
 //! A cycle abandoned by a panic (a caller's code unwinding through a stepped
 //! [`crate::ConcurrentCycle`]) returns to [`Phase::Off`] from wherever it was, with the
-//! flag cleared and the mark noted as abandoned (`HeapCore::abandon_cycle`), so that the
-//! next cycle starts cleanly.
+//! flag cleared and the mark noted as abandoned (`HeapCore::abandon_cycle`); the next
+//! cycle's sweep termination then clears every mark bit (an object marked but never
+//! scanned would otherwise hide what it reaches from the next mark), so it starts from
+//! the state a finished sweep leaves.
+//!
+//! Invariant: the phase changes only through `PhaseCell::enter`, by the holder of
+//! `cycle_lock`, along [`Phase::may_enter`]'s transitions (any other panics);
+//! `FLAG_MARKING` changes with it — set on entering [`Phase::Mark`] from
+//! [`Phase::SweepTermination`], cleared on entering [`Phase::Sweep`] or [`Phase::Off`] —
+//! so it is set in `Mark` and `MarkTermination` and clear in every other phase.
 
-use crate::sync::unmodelled::{AtomicU8, Ordering as StatsOrdering};
+use crate::sync::unmodelled::{AtomicU64, AtomicU8, Ordering as StatsOrdering};
 use crate::sync::{AtomicU32, Ordering::SeqCst};
 use crate::world::FLAG_MARKING;
 
@@ -91,19 +99,29 @@ impl Phase {
     }
 }
 
-/// The current phase. Written only by the thread holding the cycle lock; read anywhere
-/// (a stale read is only ever used for assertions and diagnostics).
+/// The current phase, and how many cycles have begun. Written only by the thread holding
+/// the cycle lock; read anywhere (a stale phase is only used for assertions and
+/// diagnostics; `gc()` reads the count before it waits for the lock, as Go's
+/// `runtime.GC` reads `work.cycles`).
 #[derive(Debug, Default)]
-pub(crate) struct PhaseCell(AtomicU8);
+pub(crate) struct PhaseCell {
+    phase: AtomicU8,
+    started: AtomicU64,
+}
 
 impl PhaseCell {
     /// The current phase.
     pub(crate) fn get(&self) -> Phase {
-        Phase::from_u8(self.0.load(StatsOrdering::Acquire))
+        Phase::from_u8(self.phase.load(StatsOrdering::Acquire))
+    }
+
+    /// Cycles begun so far (counted on entering `SweepTermination`).
+    pub(crate) fn started(&self) -> u64 {
+        self.started.load(StatsOrdering::Acquire)
     }
 
     fn set(&self, p: Phase) {
-        self.0.store(p as u8, StatsOrdering::Release);
+        self.phase.store(p as u8, StatsOrdering::Release);
     }
 
     /// Moves the collector to phase `next`, panicking on an illegal transition (a bug in
@@ -117,6 +135,9 @@ impl PhaseCell {
             "collector: internal error: phase {now:?} cannot go to {next:?}"
         );
         match (now, next) {
+            (_, Phase::SweepTermination) => {
+                self.started.fetch_add(1, StatsOrdering::AcqRel);
+            }
             (Phase::SweepTermination, Phase::Mark) => {
                 flags.fetch_or(FLAG_MARKING, SeqCst);
             }

@@ -5,7 +5,8 @@
 //! Invariant: on entry no grey work is left (the phase is `MarkTermination`), so the
 //! mark bits are final: every reachable object is marked. The live heap the pacer is
 //! given is the bytes the mark counted plus what was allocated black since the first
-//! pause, or (after an abandoned cycle, whose marks the count misses) the bits counted.
+//! pause (complete after an abandoned cycle too: its marks were cleared in this cycle's
+//! first pause).
 
 use super::pause::{record_pause_and_start, termination_flushes};
 use super::phase::Phase;
@@ -76,10 +77,7 @@ pub(super) fn finish_in_pause(
     let live_bytes = if sweeps_concurrently(core) {
         let allocated_black = heap_end.saturating_sub(start.live_at_mark_start);
         let counted = marked.marked_bytes as usize + allocated_black;
-        // After an abandoned cycle the count misses its marks: the bits are counted.
-        let abandoned = core.mark.abandoned.swap(false, StatsOrdering::Relaxed);
-        core.space
-            .begin_sweep((!abandoned).then_some(counted), core.config.verify)
+        core.space.begin_sweep(Some(counted), core.config.verify)
     } else {
         sweep::sweep_all(core, &stopped).live_bytes
     };

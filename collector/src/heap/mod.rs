@@ -4,6 +4,15 @@
 //!
 //! Everything here is a slow path (span refills take the span lock); the allocation fast
 //! path lives in [`cache`].
+//!
+//! Invariants: the pools change only under the span lock (`Space::pools`), and a span
+//! leaves the page pool only there. Between calls, every small span is in one mutator's
+//! allocation cache or on a list of its class — `partial` or `full` once swept in the
+//! current generation, `unswept` until then (an unswept list may still name a span swept
+//! out of turn, which a pop skips); every large span is on `large` or `unswept_large`; a
+//! free span is in `free`. A small or large span from the page pool is marked swept
+//! before its kind is set, and [`Space::locate`] resolves only to a slot with valid
+//! metadata in a span in use.
 
 pub(crate) mod cache;
 pub(crate) mod span;
@@ -462,7 +471,18 @@ impl Space {
             .push(span.index);
     }
 
-    /// Counts spans by kind: `[small, large, immortal, free]`.
+    /// Clears every span's mark bits: the start of the cycle after an abandoned one,
+    /// whose marks (an object marked but never scanned) would make the next mark skip
+    /// what it reaches. The world is stopped and the sweep finished.
+    pub(crate) fn clear_mark_bits(&self) {
+        for i in 0..self.table.len() {
+            if let Some(span) = self.span(i) {
+                span.clear_marks();
+            }
+        }
+    }
+
+    /// Spans by use: `[small, large, immortal, free]`.
     pub(crate) fn span_counts(&self) -> [usize; 4] {
         let mut n = [0; 4];
         for i in 0..self.table.len() {

@@ -6,6 +6,14 @@
 //! A span's storage is fixed at creation and never freed while the heap lives: an empty
 //! span returns to the page pool and is reused, possibly for another class. So a reference
 //! to a span is valid for the heap's whole life.
+//!
+//! Invariants: every field is an atomic or fixed at creation, and every access indexes a
+//! boxed slice, so a bad index panics and a race is never undefined behaviour. `init` (by
+//! the span's exclusive owner, fresh from the page pool) resets the bitmaps and metadata
+//! and sets the geometry before it publishes the kind with a release store, so a reader
+//! that acquires a kind other than `Free` sees that use's geometry. `set_meta` publishes a
+//! slot's metadata with a release store and `meta` reads it with acquire, so whoever finds
+//! it sees the words its allocator wrote first (every allocator zeroes them first).
 
 use crate::object::{Meta, META_VALID, POISON};
 use crate::size_class::SpanClass;
@@ -235,6 +243,14 @@ impl Span {
     #[inline(always)]
     pub(crate) fn mark_bits(&self, i: usize) -> &AtomicU64 {
         &self.mark_bits[i]
+    }
+
+    /// Clears every mark bit (the marks of an abandoned mark; the caller has the world
+    /// stopped and the sweep finished, so no bit is anyone's verdict).
+    pub(crate) fn clear_marks(&self) {
+        for w in &*self.mark_bits {
+            w.store(0, Relaxed);
+        }
     }
 
     /// Sets the mark bit of `slot`; true if this call set it.

@@ -3,6 +3,11 @@
 //! Two levels (a directory of chunks of span pointers), grown under the heap's span lock
 //! and published with release stores; entries are never removed while the heap lives, so
 //! a looked-up `&Span` is valid for the table's lifetime.
+//!
+//! Invariant: pushes are serialized by the heap's span lock, and each entry is written
+//! once, before `len` is raised with a release store; so for every `i < len()`, `get(i)`
+//! is `Some` and names the same span until the table is dropped, and nothing is freed
+//! before then.
 
 use crate::heap::span::Span;
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering::*};

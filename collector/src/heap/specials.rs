@@ -15,6 +15,11 @@
 //!
 //! Callbacks are stored type-erased (`Box<dyn Any + Send>`): the layer that registers
 //! them knows the heap's barrier type and recovers the closure's type when it runs it.
+//!
+//! Invariants: a span's list is read and changed only through `SpanSpecials::with`,
+//! under the span's own lock, which sets the `any` flag before it unlocks. The list stays
+//! sorted by (word, kind), with at most one finalizer and one weak cell per word (cleanups
+//! may repeat, the newest first). A `WeakCell` is only ever cleared, never set again.
 
 use crate::object::Ref;
 use crate::sync::unmodelled::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};

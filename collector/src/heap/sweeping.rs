@@ -2,11 +2,20 @@
 //! that sweeping can run beside the mutators: a background sweeper, allocations that
 //! sweep the spans of the class they need, and whoever changes a span's specials.
 //!
-//! The heap's generation `h` advances by two at each concurrent mark termination. A span
+//! The heap's generation `h` advances by two at each concurrent mark termination (under
+//! loom too, where model threads step the background sweeper; a stop-the-world heap
+//! sweeps in the pause with `crate::sweep` and never advances it). A span
 //! whose generation is `h - 2` is unswept, `h - 1` is being swept (claimed by one
 //! sweeper with a compare-and-swap), `h` is swept. New spans start swept. Sweeping a span
 //! frees every allocated but unmarked object (poisoning it when verification is on),
 //! turns the mark bits into the allocation bits, and clears the mark bits.
+//!
+//! Invariants: a small or large span's generation is always `h - 2`, `h - 1` or `h`.
+//! Only the thread whose compare-and-swap takes it from `h - 2` to `h - 1` sweeps it, so a
+//! span is swept at most once per generation, and that thread files it before it
+//! publishes `h`; a claim is tied to the generation its span was listed in, so a late one
+//! fails rather than sweep a later generation's span. `h` advances only in `begin_sweep`,
+//! under the pools lock, with the world stopped and the previous sweep finished.
 
 use super::span::{Span, SpanKind};
 use super::special_deaths::sweep_specials;

@@ -1,10 +1,17 @@
 //! Mark assists: a mutator that allocates while a concurrent mark runs pays for its
 //! allocation with mark work (Go's `gcAssistAlloc`), so a fast allocator cannot outrun
-//! the mark. The debt is priced by [`MarkState::debt_for`]; background workers' surplus
+//! the mark. The debt is priced by the pacer (`pacer::assist_debt`, through
+//! [`MarkState::debt_for`]); background workers' surplus
 //! credit is taken first; what is left is marked here, on the mutator's thread.
 //!
 //! This is the one call from the mutator layer up into marking: an assist is an
 //! allocation slow path that runs a [`Marker`].
+//!
+//! Invariant: an assist runs on the allocating mutator's thread while that mutator is
+//! running (a span refill or a large allocation, with marking on), and counts itself in
+//! `MarkState::busy` from before it takes grey work until it has published what it has
+//! left, so a look for visible work (`mark::workers`) never misses work an assist holds;
+//! its scan work and finds are in the ledger before it returns.
 
 use super::state::{MarkState, MIN_ASSIST_WORK};
 use super::Marker;

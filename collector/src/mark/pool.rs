@@ -6,6 +6,10 @@
 //! pool is a trait with two implementations: crossbeam-deque's lock-free `Injector` in
 //! normal builds, and a mutex-protected queue under loom (which cannot see crossbeam's
 //! atomics).
+//!
+//! Invariant: every batch put in stays in the pool until one `take` hands it out whole —
+//! none is lost or handed out twice — and an empty batch is never stored. `is_empty` is a hint,
+//! exact only while no thread puts or takes (inside a pause).
 
 use crate::object::Ref;
 

@@ -3,28 +3,29 @@
 //! the scan-work ledger that paces assists (Go's `gcControllerState` assist fields), and
 //! where the mark's CPU time went.
 //!
-//! Everything here but `busy` is pacing and accounting on plain `std` atomics, also under
-//! loom: none of it decides correctness (mark termination re-checks the pools inside its
-//! pause), so loom need not explore it. `busy` is the markers' termination count, which
-//! an assist (loom models step one) shares with the grey pool's markers.
+//! The ledger and the counters are pacing and accounting on plain `std` atomics, also
+//! under loom: none of them decides correctness (mark termination re-checks the pools
+//! inside its pause), so loom need not explore them. Three fields do decide it: the grey
+//! pool (loom's own mutex queue under loom), `busy`, the markers' termination count that
+//! an assist shares with the pool's markers (a loom atomic: loom models step assists),
+//! and `abandoned`, which only the holder of `cycle_lock` writes and reads.
+//!
+//! Invariant: the ledger belongs to one cycle at a time. The cycle controller, holding
+//! `cycle_lock`, resets it in sweep termination with `begin`, which publishes the new
+//! `cycle` last (release), and closes it with `end`; in between, workers and assists only
+//! add to it, and background credit is taken only by `steal_credit`, which never takes more
+//! than is there, so it never goes negative.
 
 // Workers and the pacing ledger's users do not exist under loom.
 #![cfg_attr(loom, allow(dead_code))]
 
 use super::pool::DefaultPool;
+use crate::pacer::{assist_debt, MarkProgress};
 use crate::sync::unmodelled::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::*};
 
 /// Scan work an assist does at least once it starts (Go's `gcOverAssistWork`, 64 KiB),
 /// so that assists are few and their start-up cost amortized.
 pub(crate) const MIN_ASSIST_WORK: u64 = 64 << 10;
-
-/// How far past its (stretched) goal a mark may let the heap run before its assists
-/// owe all the work left (Go's `maxOvershoot` in `revise`).
-const MAX_OVERSHOOT: f64 = 1.1;
-
-/// The least scan work the pacer counts as left (Go's bound in `revise`: marking is
-/// racy, so the work done can pass the most expected).
-const MIN_REMAINING_WORK: f64 = 1000.0;
 
 /// The shared state of a heap's marking.
 #[derive(Default)]
@@ -62,8 +63,8 @@ pub(crate) struct MarkState {
     /// Bytes of the objects workers and assists marked this cycle (the live heap the
     /// next goal is computed from, with the bytes allocated black).
     pub(crate) marked_bytes: AtomicU64,
-    /// A cycle was abandoned (a panic in a stepped cycle) since the last sweep began: its
-    /// mark bits stay set, so the next cycle's count of marked bytes misses them.
+    /// A cycle was abandoned (a panic in a stepped cycle): its mark bits stay set, and the
+    /// next cycle's first pause clears them.
     pub(crate) abandoned: AtomicBool,
 }
 
@@ -91,20 +92,7 @@ impl MarkState {
             .store(self.scan_work.load(Relaxed).max(1), Relaxed);
     }
 
-    /// Scan work an allocation of `bytes` owes (Go's `assistWorkPerByte × bytes`, as
-    /// `gcControllerState.revise` prices it, mgcpacer.go): the scan work still expected,
-    /// spread over the heap growth left before the goal.
-    ///
-    /// - Once the mark has done more work than expected, the heap is taken to be growing:
-    ///   the runway the goal gave over the expected work is stretched over the most work
-    ///   the cycle can need (the whole heap it started with; objects allocated black
-    ///   need no scan), and that work becomes the expectation. The stretched goal is
-    ///   capped at `hard_goal` (Go: `goal × (1 + GOGC/100)`, GOGC off counting as
-    ///   100000).
-    /// - Past even that goal, the goal gets 10% more room and the most work is expected.
-    ///
-    /// The work left counts at least 1000 units and the runway at least one byte, as in
-    /// Go: far past the goal an allocation owes all the work there is.
+    /// The scan work an allocation of `bytes` owes this mark (`pacer::assist_debt`).
     pub(crate) fn debt_for(
         &self,
         bytes: usize,
@@ -112,25 +100,12 @@ impl MarkState {
         goal: usize,
         hard_goal: usize,
     ) -> i64 {
-        let done = self.scan_work.load(Relaxed) as f64;
-        let triggered = self.heap_start.load(Relaxed) as f64;
-        let max_work = triggered;
-        let mut expected = self.expected_work.load(Relaxed).max(1) as f64;
-        let mut goal = goal as f64;
-        if done > expected {
-            let stretched = (goal - triggered) / expected * max_work + triggered;
-            expected = max_work;
-            goal = stretched.min(hard_goal as f64);
-        }
-        let live = heap_live as f64;
-        if live > goal {
-            goal *= MAX_OVERSHOOT;
-            expected = max_work;
-        }
-        let remaining_work = (expected - done).max(MIN_REMAINING_WORK);
-        let runway = (goal - live).max(1.0);
-        let debt = bytes as f64 * remaining_work / runway;
-        debt.min(i64::MAX as f64 / 4.0) as i64
+        let progress = MarkProgress {
+            done: self.scan_work.load(Relaxed),
+            expected: self.expected_work.load(Relaxed),
+            heap_start: self.heap_start.load(Relaxed) as usize,
+        };
+        assist_debt(bytes, heap_live, goal, hard_goal, progress)
     }
 
     /// Adds what a worker or an assist found (its scan work is added as it goes).

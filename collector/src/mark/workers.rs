@@ -1,82 +1,29 @@
 //! Background mark workers of a concurrent cycle (normal builds; loom models step the
-//! mark inline). Go's 25% rule decides how many: dedicated workers that mark full time
-//! for a quarter of GOMAXPROCS, a fractional worker that marks in time slices when the
-//! rounding leaves a remainder, and idle workers on the cores no mutator runs on
-//! (Go's `gcControllerState.startCycle` and `findRunnableGCWorker`).
+//! mark inline), run as the pacer's `WorkerPlan` says (Go's 25% rule: dedicated
+//! workers, a fractional worker in time slices, idle workers on cores no mutator runs
+//! on; Go's `gcControllerState.startCycle` and `findRunnableGCWorker`).
 //!
 //! Workers live for one concurrent mark. They take grey work from the shared pool and
 //! the barrier-shaded references in slices of [`SLICE_WORK`], publish what a slice
 //! leaves, and bank their scan work as credit for mutator assists.
+//!
+//! Invariant: workers are scoped threads of [`run`], so none outlives the call. A worker
+//! counts itself in `MarkState::busy` from before it takes work until it has published the
+//! rest of its slice, so when `run` sees no marker busy and both pools empty, no worker
+//! holds private grey work; every worker has recorded its finds and CPU time before `run`
+//! returns.
 
 use super::pool::GreyPool;
 use super::state::MarkState;
 use super::Marker;
 use crate::core::HeapCore;
+use crate::pacer::WorkerPlan;
 use crate::sync::unmodelled::{AtomicBool, Ordering::*};
 use crate::telemetry::nanos;
 use std::time::{Duration, Instant};
 
-/// The share of GOMAXPROCS that background marking aims to use (Go's
-/// `gcBackgroundUtilization`).
-pub(crate) const BACKGROUND_UTILIZATION: f64 = 0.25;
-
-/// How far rounding may take the dedicated workers from the 25% goal before a
-/// fractional worker makes up the difference (Go's `maxUtilError`).
-const MAX_UTIL_ERROR: f64 = 0.3;
-
 /// Scan work a worker does between two looks at its stop flag and its time budget.
 pub(crate) const SLICE_WORK: u64 = 256 << 10;
-
-/// How many workers of each kind a concurrent mark runs.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct WorkerPlan {
-    /// Workers that mark full time.
-    pub(crate) dedicated: usize,
-    /// The CPU, in cores, the fractional worker may use (0: none runs).
-    pub(crate) fractional_cores: f64,
-    /// Workers on cores that no mutator runs on.
-    pub(crate) idle: usize,
-}
-
-impl WorkerPlan {
-    /// Go's rule for `procs` = GOMAXPROCS with `running` mutators.
-    pub(crate) fn go_rule(procs: usize, running: usize) -> WorkerPlan {
-        let procs = procs.max(1);
-        let goal = procs as f64 * BACKGROUND_UTILIZATION;
-        let mut dedicated = (goal + 0.5) as usize;
-        let error = dedicated as f64 / goal - 1.0;
-        let mut fractional_per_proc = 0.0;
-        if !(-MAX_UTIL_ERROR..=MAX_UTIL_ERROR).contains(&error) {
-            if dedicated as f64 > goal {
-                dedicated -= 1;
-            }
-            fractional_per_proc = (goal - dedicated as f64) / procs as f64;
-        }
-        // Each core running a mutator may give the fractional worker its share; a core
-        // with nothing to run runs an idle worker instead.
-        let free = procs - dedicated;
-        let busy = running.min(free);
-        WorkerPlan {
-            dedicated,
-            fractional_cores: fractional_per_proc * busy as f64,
-            idle: free - busy,
-        }
-    }
-
-    /// Exactly `n` dedicated workers (`--mark-workers n`; 0: assists only).
-    pub(crate) fn fixed(n: usize) -> WorkerPlan {
-        WorkerPlan {
-            dedicated: n,
-            fractional_cores: 0.0,
-            idle: 0,
-        }
-    }
-
-    /// Worker threads the plan starts.
-    pub(crate) fn threads(&self) -> usize {
-        self.dedicated + self.idle + usize::from(self.fractional_cores > 0.0)
-    }
-}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -193,63 +140,5 @@ fn throttle(stop: &AtomicBool, cpu_ns: u64, cores: f64, start: Instant) {
             return;
         }
         crate::sync::unmodelled::thread::sleep((earned_at - elapsed).min(Duration::from_millis(1)));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rule(procs: usize, running: usize) -> (usize, f64, usize) {
-        let p = WorkerPlan::go_rule(procs, running);
-        (p.dedicated, p.fractional_cores, p.idle)
-    }
-
-    #[test]
-    fn go_rounds_to_dedicated_workers_when_within_thirty_percent() {
-        // GOMAXPROCS 4: exactly one dedicated worker; 16: four. No fractional worker.
-        assert_eq!(rule(4, 4), (1, 0.0, 0));
-        assert_eq!(rule(16, 16), (4, 0.0, 0));
-        // 8 → 2 dedicated; 10 → 2.5 rounds to 3 (error 0.2, within 0.3).
-        assert_eq!(rule(8, 8), (2, 0.0, 0));
-        assert_eq!(rule(10, 10), (3, 0.0, 0));
-    }
-
-    #[test]
-    fn go_uses_a_fractional_worker_for_small_and_six_procs() {
-        // Go's comment: rounding is more than 30% off for GOMAXPROCS <= 3 or 6.
-        for procs in [1, 2, 3, 6] {
-            let p = WorkerPlan::go_rule(procs, procs);
-            let goal = procs as f64 * BACKGROUND_UTILIZATION;
-            assert!(p.fractional_cores > 0.0, "GOMAXPROCS {procs}: {p:?}");
-            // Each P without a dedicated worker gives it (goal - dedicated) / procs.
-            let per_proc = (goal - p.dedicated as f64) / procs as f64;
-            let expected = per_proc * (procs - p.dedicated) as f64;
-            assert!(
-                (p.fractional_cores - expected).abs() < 1e-9,
-                "GOMAXPROCS {procs}: {p:?}, expected {expected} fractional cores"
-            );
-        }
-        // GOMAXPROCS 2: no dedicated worker, half a core in fractional time.
-        assert_eq!(rule(2, 2), (0, 0.5, 0));
-        assert_eq!(rule(6, 6).0, 1);
-    }
-
-    #[test]
-    fn cores_without_mutators_run_idle_workers() {
-        // Two cores, one mutator: the other core marks full time, the mutator's core
-        // gives the fractional worker its quarter.
-        assert_eq!(rule(2, 1), (0, 0.25, 1));
-        // Sixteen cores, two mutators: four dedicated, ten idle.
-        assert_eq!(rule(16, 2), (4, 0.0, 10));
-        // No mutator running: every non-dedicated core idles.
-        assert_eq!(rule(4, 0), (1, 0.0, 3));
-    }
-
-    #[test]
-    fn fixed_plans_have_only_dedicated_workers() {
-        assert_eq!(WorkerPlan::fixed(0).threads(), 0);
-        assert_eq!(WorkerPlan::fixed(3).threads(), 3);
-        assert_eq!(WorkerPlan::go_rule(2, 1).threads(), 2);
     }
 }

@@ -1,6 +1,14 @@
 //! The allocation paths of a mutator: the fast path from its allocation cache, span
 //! refills (where automatic cycles start), tiny blocks, the zero-sized sentinel, large
 //! objects, globals, and allocate-black while marking.
+//!
+//! Invariant: every path runs on the owning thread with its mutator running (`alloc`
+//! re-enters the running state for a blocked caller), so the cache is its owner's alone.
+//! From taking a slot to rooting the object — zeroed words, metadata, the mark bit while
+//! `FLAG_MARKING` is set, then the root-table slot — there is no safepoint, so no pause sees
+//! a new object neither rooted nor black. Cycles and the waits for them (automatic,
+//! heap-limit, past the hard goal) run only in refills and large allocations, in the
+//! blocking state, before the slot is taken.
 
 use super::{Mutator, POLL_MASK};
 use crate::barrier::Barrier;
@@ -54,7 +62,7 @@ impl<B: Barrier> Mutator<B> {
     #[inline(always)]
     pub fn alloc(&self, shape: &Shape) -> Handle<'_, B> {
         self.poll_for_alloc();
-        if self.blocking_depth.get() != 0 {
+        if self.shared.blocking_depth.get() != 0 {
             return self.running(|| self.alloc_running(shape));
         }
         self.alloc_running(shape)
@@ -66,7 +74,7 @@ impl<B: Barrier> Mutator<B> {
     #[inline]
     pub fn try_alloc(&self, shape: &Shape) -> Result<Handle<'_, B>, OutOfMemory> {
         self.poll_for_alloc();
-        let h = if self.blocking_depth.get() != 0 {
+        let h = if self.shared.blocking_depth.get() != 0 {
             self.running(|| self.try_alloc_running(shape))
         } else {
             self.try_alloc_running(shape)

@@ -6,6 +6,12 @@
 //! Every access is checked: a slot index out of range, a handle of another heap, a heap
 //! that was shut down, a stale reference read from the heap, or a handle whose object was
 //! freed all panic with a message that says which, and none is undefined behaviour.
+//!
+//! Invariant: a handle owns exactly one slot of its mutator's root table, pushed when it
+//! is made (a clone pushes another) and cleared when it is dropped, holding its reference
+//! throughout; so the span, base and layout it caches at creation stay valid for its life.
+//! Every heap access through it is bounds-checked against that layout and made with the
+//! mutator running, and a load and the handle it yields happen in one running step.
 
 use super::Mutator;
 use crate::barrier::{Barrier, Hybrid};
@@ -130,7 +136,7 @@ impl<'m, B: Barrier> Handle<'m, B> {
         let word = self.ptr_word(slot);
         // The fast path (running) inlines whole into the caller; inside `blocking` the
         // load goes out of line.
-        if self.m.blocking_depth.get() != 0 {
+        if self.m.shared.blocking_depth.get() != 0 {
             return self.get_blocking(word, slot);
         }
         self.load_running(word, slot)

@@ -16,6 +16,7 @@ pub(crate) mod handle;
 mod write_barrier;
 
 use crate::barrier::{Barrier, Hybrid};
+use crate::callbacks::queue::Kind;
 use crate::core::{shut_down_panic, HeapCore};
 use crate::cycle;
 use crate::mark::pool::GreyPool;
@@ -37,11 +38,45 @@ const POLL_MASK: u32 = FLAG_STOP | FLAG_SHUTDOWN | FLAG_HANDSHAKE;
 /// every stop-the-world pause (the testbed has no asynchronous preemption). Wrap sleeping,
 /// I/O or other waiting in [`Mutator::blocking`] so the collector need not wait for it.
 ///
+/// A mutator may live in a `thread_local!`: dropped during the thread's exit it leaves
+/// the heap as any dropped mutator does. One its thread never drops (forgotten, leaked)
+/// counts as blocked once the thread has exited: no pause waits for it, and the handles
+/// it still holds stay roots. A thread-local destructor that runs later may still use it:
+/// each use then re-enters the running state through the heap, as a use inside
+/// [`Mutator::blocking`] does.
+///
 /// `B` is the heap's write barrier ([`Hybrid`] unless the heap was made with another).
+///
+/// A mutator, and a handle (which borrows it), stay on their thread:
+///
+/// ```compile_fail,E0277
+/// fn send<T: Send>(_: T) {}
+/// let heap = collector::Heap::new(collector::HeapConfig::default()).unwrap();
+/// send(heap.mutator());
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn send<T: Send>(_: T) {}
+/// static NODE: collector::Shape = collector::Shape::new("node", 1, 0);
+/// let heap = collector::Heap::new(collector::HeapConfig::default()).unwrap();
+/// let m = heap.mutator();
+/// send(m.alloc(&NODE));
+/// ```
+///
+/// (The same code with a bound other than `Send` compiles:)
+///
+/// ```
+/// fn keep<T: 'static>(_: T) {}
+/// fn keep_ref<T>(_: T) {}
+/// static NODE: collector::Shape = collector::Shape::new("node", 1, 0);
+/// let heap = collector::Heap::new(collector::HeapConfig::default()).unwrap();
+/// let m = heap.mutator();
+/// keep_ref(m.alloc(&NODE));
+/// keep(m);
+/// ```
 pub struct Mutator<B: Barrier = Hybrid> {
     pub(crate) core: Arc<HeapCore>,
     shared: Arc<MutatorShared>,
-    blocking_depth: Cell<u32>,
     /// Scan work this mutator owes the current cycle's mark (negative: credit).
     #[cfg_attr(loom, allow(dead_code))]
     assist_debt: Cell<i64>,
@@ -63,7 +98,7 @@ struct Reblock<'a, B: Barrier>(&'a Mutator<B>, u32);
 
 impl<B: Barrier> Drop for Reblock<'_, B> {
     fn drop(&mut self) {
-        self.0.blocking_depth.set(self.1);
+        self.0.shared.blocking_depth.set(self.1);
         self.0.core.world.enter_blocking(&self.0.shared);
     }
 }
@@ -73,8 +108,11 @@ struct Unblock<'a, B: Barrier>(&'a Mutator<B>);
 
 impl<B: Barrier> Drop for Unblock<'_, B> {
     fn drop(&mut self) {
-        self.0.blocking_depth.set(self.0.blocking_depth.get() - 1);
-        if self.0.blocking_depth.get() == 0 {
+        self.0
+            .shared
+            .blocking_depth
+            .set(self.0.shared.blocking_depth.get() - 1);
+        if self.0.shared.blocking_depth.get() == 0 {
             self.0.core.world.exit_blocking(&self.0.shared);
         }
     }
@@ -83,8 +121,12 @@ impl<B: Barrier> Drop for Unblock<'_, B> {
 impl<B: Barrier> Mutator<B> {
     pub(crate) fn new(core: Arc<HeapCore>) -> Mutator<B> {
         core.check_live();
-        world::claim_thread(core.id);
         let shared = Arc::new(MutatorShared::new(core.world.next_id()));
+        #[cfg(not(loom))]
+        {
+            let owner: crate::sync::unmodelled::Weak<HeapCore> = Arc::downgrade(&core);
+            world::this_thread::claim(core.id, &shared, owner);
+        }
         core.world.register(shared.clone());
         // Registered during a mark: its roots are empty, so they count as scanned.
         if core.flags.load(Acquire) & FLAG_MARKING != 0 {
@@ -93,7 +135,6 @@ impl<B: Barrier> Mutator<B> {
         Mutator {
             core,
             shared,
-            blocking_depth: Cell::new(0),
             assist_debt: Cell::new(0),
             assist_cycle: Cell::new(0),
             out_of_memory: Cell::new(None),
@@ -106,13 +147,13 @@ impl<B: Barrier> Mutator<B> {
     /// is inside [`Mutator::blocking`].
     #[inline(always)]
     pub(crate) fn running<R>(&self, f: impl FnOnce() -> R) -> R {
-        if self.blocking_depth.get() == 0 {
+        if self.shared.blocking_depth.get() == 0 {
             return f();
         }
         #[cfg(all(test, not(loom)))]
         tests::before_unblock();
         self.core.world.exit_blocking(&self.shared);
-        let _reblock = Reblock(self, self.blocking_depth.replace(0));
+        let _reblock = Reblock(self, self.shared.blocking_depth.replace(0));
         f()
     }
 
@@ -133,7 +174,7 @@ impl<B: Barrier> Mutator<B> {
     /// that the running case inlines into the caller with no register to save.
     #[inline(always)]
     pub(crate) fn clear_root(&self, i: u32) {
-        if self.blocking_depth.get() != 0 {
+        if self.shared.blocking_depth.get() != 0 {
             return self.clear_root_blocking(i);
         }
         self.clear_root_running(i)
@@ -171,7 +212,7 @@ impl<B: Barrier> Mutator<B> {
         if f & FLAG_SHUTDOWN != 0 {
             shut_down_panic();
         }
-        if self.blocking_depth.get() != 0 {
+        if self.shared.blocking_depth.get() != 0 {
             return;
         }
         if f & FLAG_STOP != 0 {
@@ -187,10 +228,12 @@ impl<B: Barrier> Mutator<B> {
     /// delaying a pause. A heap access inside `f` re-enters the running state for that
     /// access (waiting out a pause in progress).
     pub fn blocking<R>(&self, f: impl FnOnce() -> R) -> R {
-        if self.blocking_depth.get() == 0 {
+        if self.shared.blocking_depth.get() == 0 {
             self.core.world.enter_blocking(&self.shared);
         }
-        self.blocking_depth.set(self.blocking_depth.get() + 1);
+        self.shared
+            .blocking_depth
+            .set(self.shared.blocking_depth.get() + 1);
         let _unblock = Unblock(self);
         f()
     }
@@ -204,18 +247,27 @@ impl<B: Barrier> Mutator<B> {
             .load(crate::sync::unmodelled::Ordering::Relaxed)
     }
 
-    /// [`crate::Heap::drain_finalizers`] from a mutator's thread: blocks meanwhile.
+    /// [`crate::Heap::drain_finalizers`] from a mutator's thread: blocks meanwhile. Like
+    /// it, it panics inside a finalizer of this heap (it would wait for itself).
     pub fn drain_finalizers(&self) {
-        self.blocking(|| self.core.space.queues.finalizers.wait_idle());
+        self.blocking(|| {
+            self.core
+                .drain_queue(Kind::Finalizer, "Mutator::drain_finalizers")
+        });
     }
 
-    /// [`crate::Heap::drain_cleanups`] from a mutator's thread: blocks meanwhile.
+    /// [`crate::Heap::drain_cleanups`] from a mutator's thread: blocks meanwhile. Like
+    /// it, it panics inside a cleanup of this heap.
     pub fn drain_cleanups(&self) {
-        self.blocking(|| self.core.space.queues.cleanups.wait_idle());
+        self.blocking(|| {
+            self.core
+                .drain_queue(Kind::Cleanup, "Mutator::drain_cleanups")
+        });
     }
 
     /// Runs one full collection cycle, as Go's `runtime.GC()`: it runs even when
-    /// automatic collection is off, and returns when the cycle (sweep included) is done.
+    /// automatic collection is off, and returns when a cycle that began after the call is
+    /// done, its sweep included (callers that arrive together share one, as in Go).
     pub fn gc(&self) {
         self.core.check_live();
         self.blocking(|| cycle::collect(&self.core, CycleReason::Forced));
@@ -224,8 +276,13 @@ impl<B: Barrier> Mutator<B> {
 
 impl<B: Barrier> Drop for Mutator<B> {
     fn drop(&mut self) {
+        // Dropped after its thread's exit hook counted it blocked (a thread-local
+        // destroyed late): running again before it touches its own state.
+        if self.shared.blocking_depth.replace(0) != 0 {
+            self.core.world.exit_blocking(&self.shared);
+        }
         self.flush_slow_paths();
-        world::release_thread(self.core.id);
+        world::this_thread::release(self.core.id);
         let shared = self.shared.clone();
         let space = &self.core.space;
         // Hand over what the barrier recorded; a pending request is moot once gone.

@@ -54,7 +54,7 @@ impl<B: Barrier> Handle<'_, B> {
         // The barrier's fast path: running (not inside `blocking`) and no flag set
         // (marking off, no pause or handshake requested): one load and a branch. The rest
         // is out of line, so the fast path saves no registers and inlines into the caller.
-        if self.m.blocking_depth.get() == 0 && self.m.core.flags.load(Relaxed) == 0 {
+        if self.m.shared.blocking_depth.get() == 0 && self.m.core.flags.load(Relaxed) == 0 {
             store_ref(word, new);
             return;
         }

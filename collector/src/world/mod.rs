@@ -4,18 +4,31 @@
 //! or *blocked* (sleeping, in I/O or a system call, or running a callback that does not
 //! touch the heap). A stop request sets a flag that running mutators poll at allocation
 //! and at `safepoint()`; the collector waits only until no mutator is running, so a
-//! blocked mutator never delays a pause. All waiting parks on a mutex and condition
-//! variables — no spinning — which is also what keeps loom models small.
+//! blocked mutator never delays a pause. A mutator whose thread exited without dropping
+//! it counts as blocked from then on (`World::thread_exited`). All waiting parks on a
+//! mutex and condition variables — no spinning — which is also what keeps loom models
+//! small.
 //!
 //! The collector holds the registry lock for the whole pause: that is what makes every
 //! mutator's roots and cache readable by it (see [`Stopped`]).
+//!
+//! Invariants: all registry state is behind the world lock. `running` counts the
+//! registered mutators that are neither blocked nor parked; a mutator becomes running
+//! (registering, returning from `park`, leaving the blocking state) only under that lock
+//! while the world is not stopped — and, leaving the blocking state, not claimed. A
+//! [`Stopped`] holds the lock for the whole pause and exists only once `running` is 0
+//! (outside loom's `skip_wait` fault), so while it lives no mutator runs; a [`Claim`] keeps
+//! its mutator blocked until it is dropped.
 
 pub(crate) mod mutator_state;
 pub(crate) mod roots;
+pub(crate) mod this_thread;
 
 use crate::sync::{lock, wait, Arc, AtomicU32, Condvar, Mutex, MutexGuard, Ordering::*};
 pub(crate) use mutator_state::{Exclusive, MutatorShared};
 use std::time::Instant;
+use this_thread::note_running;
+pub(crate) use this_thread::{running_mutator_on_this_thread, ThreadExit};
 
 /// Flag: a stop-the-world pause has been requested; running mutators must park.
 pub(crate) const FLAG_STOP: u32 = 1;
@@ -140,63 +153,6 @@ impl Exclusive for Stopped<'_> {
     }
 }
 
-#[cfg(not(loom))]
-thread_local! {
-    /// For each heap with a mutator on this thread: (heap id, whether it is running).
-    /// A thread holds at most one mutator per heap: with two, blocking one would still
-    /// leave the other running, and any pause this thread started would wait for it
-    /// forever.
-    static MUTATORS_HERE: std::cell::RefCell<Vec<(u64, bool)>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Records that this thread now has a (running) mutator of heap `heap`; panics if it
-/// already has one.
-pub(crate) fn claim_thread(heap: u64) {
-    #[cfg(not(loom))]
-    MUTATORS_HERE.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.iter().any(|&(h, _)| h == heap) {
-            panic!(
-                "collector: this thread already has a mutator of this heap; a thread holds at \
-                 most one mutator per heap (a second one would never stop for a pause)"
-            );
-        }
-        m.push((heap, true));
-    });
-    #[cfg(loom)]
-    let _ = heap;
-}
-
-/// Records that this thread's mutator of heap `heap` is gone.
-pub(crate) fn release_thread(heap: u64) {
-    #[cfg(not(loom))]
-    MUTATORS_HERE.with(|m| m.borrow_mut().retain(|&(h, _)| h != heap));
-    #[cfg(loom)]
-    let _ = heap;
-}
-
-fn note_running(heap: u64, running: bool) {
-    #[cfg(not(loom))]
-    MUTATORS_HERE.with(|m| {
-        if let Some(e) = m.borrow_mut().iter_mut().find(|e| e.0 == heap) {
-            e.1 = running;
-        }
-    });
-    #[cfg(loom)]
-    let _ = (heap, running);
-}
-
-/// Whether the calling thread has a running mutator of heap `heap`.
-pub(crate) fn running_mutator_on_this_thread(heap: u64) -> bool {
-    #[cfg(not(loom))]
-    return MUTATORS_HERE.with(|m| m.borrow().iter().any(|&(h, r)| h == heap && r));
-    #[cfg(loom)]
-    {
-        let _ = heap;
-        false
-    }
-}
-
 impl World {
     pub(crate) fn new(heap: u64) -> World {
         World {
@@ -275,6 +231,13 @@ impl World {
     pub(crate) fn enter_blocking(&self, m: &Arc<MutatorShared>) {
         let mut g = lock(&self.state);
         g.entry(m).blocked = true;
+        self.stopped_running(&mut g);
+        note_running(self.heap, false);
+    }
+
+    /// A running mutator has just been marked blocked: one fewer running, and the
+    /// collector, if it waits for that or for any change, is told.
+    fn stopped_running(&self, g: &mut WorldState) {
         g.running -= 1;
         if g.running == 0 && g.stopped {
             self.all_stopped.notify_all();
@@ -283,7 +246,29 @@ impl World {
         if g.change_waiters > 0 {
             self.changed.notify_all();
         }
-        note_running(self.heap, false);
+    }
+
+    /// `m`'s thread has exited without dropping it (forgotten, leaked, or kept in a
+    /// thread-local destroyed after the collector's own record, `this_thread`): from
+    /// now on it counts as blocked, so no pause waits for it, and the collector reads
+    /// its roots (they stay roots), cache and barrier buffer as any blocked mutator's.
+    /// Called on the owner's thread, between two of its operations, so its last access
+    /// happens before (through this lock) any access of the collector's. Its blocking
+    /// depth is raised as if it had entered `Mutator::blocking`, so any later use by that
+    /// thread (a later thread-local destructor) re-enters the running state through
+    /// this world first, as a use inside `blocking` does; a drop leaves it the same way.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn thread_exited(&self, m: &Arc<MutatorShared>) {
+        let mut g = lock(&self.state);
+        let Some(e) = g.mutators.iter_mut().find(|e| Arc::ptr_eq(&e.m, m)) else {
+            return;
+        };
+        if e.blocked {
+            return;
+        }
+        e.blocked = true;
+        m.blocking_depth.set(m.blocking_depth.get() + 1);
+        self.stopped_running(&mut g);
     }
 
     /// Mutator `m` (the caller's) runs again, once any pause in progress has ended and

@@ -1,11 +1,11 @@
 //! The parts of a mutator that the collector reads: its root table, allocation cache and
 //! write-barrier buffer, and the handshake requests it has to serve.
 //!
-//! Invariant (the access protocol every `unsafe` block on these cells relies on): the
-//! owning thread touches the cells only while its mutator is *running*; the collector
-//! touches them only with an [`Exclusive`] proof that the owner is not running — the
-//! whole world stopped, or the mutator blocked and held by a claim — or the owner itself
-//! through [`Owner`]. The world lock's acquire/release orders the two sides.
+//! Invariant: the owning thread touches the cells only while its mutator is *running*;
+//! the collector touches them only with an [`Exclusive`] proof that the owner is not
+//! running — the whole world stopped, or the mutator blocked and held by a claim — or the
+//! owner itself through [`Owner`]. The world lock's acquire/release orders the two sides.
+//! This is the access protocol every `unsafe` block on these cells relies on.
 
 use crate::heap::cache::AllocCache;
 use crate::heap::Space;
@@ -51,11 +51,18 @@ pub(crate) struct MutatorShared {
     pub(crate) roots_scanned: AtomicBool,
     /// Handshake requests (`REQ_*`) the collector is waiting for this mutator to serve.
     pub(crate) requests: AtomicU32,
+    /// How deep the owner is in `Mutator::blocking` (0: running). Owner-only: read and
+    /// written only on the owning thread — by the mutator, and by the thread-exit hook
+    /// (`World::thread_exited`, a thread-local destructor running on that thread), which
+    /// raises it so that any later use of a forgotten mutator re-enters the running state
+    /// through the world, as a use inside `blocking` does. The collector never reads it.
+    pub(crate) blocking_depth: std::cell::Cell<u32>,
 }
 
 // SAFETY: the cells are touched by the owning thread only while it is running, and by the
 // collector only with an `Exclusive` proof (no mutator running, or this one held while
-// blocked); the world lock's acquire/release orders the two.
+// blocked); the world lock's acquire/release orders the two. `blocking_depth` is touched
+// only on the owning thread.
 unsafe impl Send for MutatorShared {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for MutatorShared {}
@@ -70,6 +77,7 @@ impl MutatorShared {
             wbuf: UnsafeCell::new(Vec::new()),
             roots_scanned: AtomicBool::new(false),
             requests: AtomicU32::new(0),
+            blocking_depth: std::cell::Cell::new(0),
         }
     }
 

@@ -1,5 +1,11 @@
 //! A mutator's root table: the slots its handles occupy. The owner pushes and clears
 //! entries while running; the collector reads them only during a handshake.
+//!
+//! Invariant: a slot holds 0 exactly when its index is on the free list, which holds each
+//! index at most once (each pushed slot is cleared once, by its handle's drop), so `live`
+//! is the number of handles and `iter` yields exactly their references. The table has no
+//! synchronization of its own: `world::mutator_state`'s access protocol (the owner while
+//! running, the collector with an `Exclusive` proof) makes every access exclusive.
 
 use crate::object::Ref;
 

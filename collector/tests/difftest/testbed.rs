@@ -50,6 +50,7 @@ struct State<'m, B: Barrier> {
 pub fn run_on_testbed(program: &Program, bug: Option<PlantedBug>) -> Result<Vec<Cycle>, String> {
     match program.config.barrier {
         BarrierKind::Hybrid => run_with::<Hybrid>(program, bug),
+        BarrierKind::GoHybrid => run_with::<collector::GoHybrid>(program, bug),
         BarrierKind::Dijkstra => run_with::<Dijkstra>(program, bug),
         BarrierKind::Yuasa => run_with::<Yuasa>(program, bug),
         BarrierKind::None => run_with::<collector::NoBarrier>(program, bug),

@@ -86,6 +86,7 @@ impl std::ops::AddAssign for Exercised {
 pub fn run_case(program: &Program) -> Result<Exercised, String> {
     match program.config.barrier {
         BarrierKind::Hybrid => run_with::<Hybrid>(program),
+        BarrierKind::GoHybrid => run_with::<collector::GoHybrid>(program),
         BarrierKind::Dijkstra => run_with::<Dijkstra>(program),
         BarrierKind::Yuasa => run_with::<Yuasa>(program),
         BarrierKind::None => run_with::<collector::NoBarrier>(program),

@@ -99,7 +99,8 @@ impl Program {
     pub fn generate(seed: u64) -> Program {
         let mut rng = Rng::new(seed);
         let barrier = match rng.below(4) {
-            0 | 1 => BarrierKind::Hybrid,
+            0 => BarrierKind::Hybrid,
+            1 => BarrierKind::GoHybrid,
             2 => BarrierKind::Dijkstra,
             _ => BarrierKind::Yuasa,
         };

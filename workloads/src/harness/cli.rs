@@ -11,22 +11,28 @@
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
-pub use collector::{BarrierKind, Dijkstra, Hybrid, NoBarrier, Yuasa};
+pub use collector::{BarrierKind, Dijkstra, GoHybrid, Hybrid, NoBarrier, Yuasa};
 use collector::{Gogc, HeapConfig};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::fmt;
 use std::path::PathBuf;
 
-/// The flags every workload binary takes.
-#[derive(clap::Args, Clone, Debug)]
+/// The flags every workload binary takes. The same struct is the `config` object of
+/// `summary.json` (serialised by serde: each flag under its own name, `--gogc`,
+/// `--barrier` and the worker counts as their command-line spellings,
+/// `--no-cleanup-standby` as `cleanup_standby`).
+#[derive(clap::Args, serde::Serialize, Clone, Debug)]
 pub struct Args {
     /// GOGC: the heap growth (percent of the live heap) that triggers a cycle, or "off".
     #[arg(long, default_value = "100", value_name = "N|off", value_parser = parse_gogc, allow_negative_numbers = true)]
+    #[serde(serialize_with = "as_text")]
     pub gogc: Gogc,
-    /// The write barrier: hybrid (Go's), dijkstra, yuasa, or none (an ablation that can
-    /// lose objects).
-    #[arg(long, default_value = "hybrid", value_name = "hybrid|dijkstra|yuasa|none",
+    /// The write barrier: hybrid (Go's, as designed), go-hybrid (as Go 1.27 implements
+    /// it: both halves always), dijkstra, yuasa, or none (an ablation that can lose
+    /// objects).
+    #[arg(long, default_value = "hybrid", value_name = "hybrid|go-hybrid|dijkstra|yuasa|none",
           value_parser = parse_barrier)]
+    #[serde(serialize_with = "as_text")]
     pub barrier: BarrierKind,
     /// Collect in one stop-the-world pause per cycle (Go's gcstoptheworld=1) instead of
     /// marking concurrently between two short pauses (the default).
@@ -38,13 +44,16 @@ pub struct Args {
     /// Background mark workers of a concurrent cycle: a count (0 = mark assists only), or
     /// "auto" for Go's 25% rule.
     #[arg(long, default_value = "auto", value_name = "N|auto", value_parser = parse_workers, allow_negative_numbers = true)]
+    #[serde(serialize_with = "as_text")]
     pub mark_workers: Workers,
     /// Cleanup worker threads (at least 1), or "auto" for Go's max(GOMAXPROCS/4, 1).
     #[arg(long, default_value = "auto", value_name = "N|auto", value_parser = parse_cleanup_workers, allow_negative_numbers = true)]
+    #[serde(serialize_with = "as_text")]
     pub cleanup_workers: Workers,
     /// No standby cleanup thread: a slow cleanup then holds up those queued behind it,
     /// as in Go (by default a standby takes them after 1 ms without progress).
     #[arg(long)]
+    #[serde(rename = "cleanup_standby", serialize_with = "negated")]
     pub no_cleanup_standby: bool,
     /// A hard cap on the heap, in bytes (suffixes KiB, MiB, GiB): an allocation past it
     /// fails instead of growing the heap. Default: no cap.
@@ -83,6 +92,7 @@ pub struct Args {
     pub gctrace: bool,
     /// The report directory (created with its parents).
     #[arg(long, value_name = "DIR")]
+    #[serde(serialize_with = "path_text")]
     pub out: PathBuf,
     /// Print summary.json on stdout instead of the text report.
     #[arg(long)]
@@ -221,31 +231,26 @@ impl Args {
     /// spelled on the command line (`"100"`, `"off"`, `"hybrid"`, `"auto"`), sizes in
     /// bytes or `null`, `duration` in seconds or `null`. A binary adds its own flags.
     pub fn config_json(&self) -> Map<String, Value> {
-        let v = json!({
-            "gogc": self.gogc.to_string(),
-            "barrier": self.barrier.name(),
-            "stw": self.stw,
-            "mutators": self.mutators,
-            "mark_workers": self.mark_workers.to_string(),
-            "cleanup_workers": self.cleanup_workers.to_string(),
-            "cleanup_standby": !self.no_cleanup_standby,
-            "heap_limit": self.heap_limit,
-            "memory_limit": self.memory_limit,
-            "gomaxprocs": self.gomaxprocs,
-            "duration": self.duration,
-            "seed": self.seed,
-            "verify": self.verify,
-            "check_leaks": self.check_leaks,
-            "gctrace": self.gctrace,
-            "out": self.out.display().to_string(),
-            "json": self.json,
-            "quiet": self.quiet,
-        });
-        match v {
-            Value::Object(map) => map,
-            _ => unreachable!("json! of an object literal is an object"),
+        match serde_json::to_value(self) {
+            Ok(Value::Object(map)) => map,
+            other => unreachable!("Args serialises to an object, not {other:?}"),
         }
     }
+}
+
+/// Serialises a flag value as its command-line spelling.
+fn as_text<T: fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+/// Serialises a `--no-…` switch as the setting it turns off.
+fn negated<S: serde::Serializer>(v: &bool, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bool(!v)
+}
+
+/// Serialises a path as text (lossily, should it not be UTF-8).
+fn path_text<S: serde::Serializer>(p: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&p.display())
 }
 
 /// Runs `$body::<B>(args…)` with `B` the barrier type named by a [`BarrierKind`] value,
@@ -257,6 +262,9 @@ macro_rules! with_barrier {
         match $kind {
             $crate::harness::cli::BarrierKind::Hybrid => {
                 $body::<$crate::harness::cli::Hybrid>($($arg),*)
+            }
+            $crate::harness::cli::BarrierKind::GoHybrid => {
+                $body::<$crate::harness::cli::GoHybrid>($($arg),*)
             }
             $crate::harness::cli::BarrierKind::Dijkstra => {
                 $body::<$crate::harness::cli::Dijkstra>($($arg),*)
@@ -276,7 +284,7 @@ pub fn parse_gogc(s: &str) -> Result<Gogc, String> {
     s.parse()
 }
 
-/// `--barrier`: `hybrid`, `dijkstra`, `yuasa` or `none`.
+/// `--barrier`: `hybrid`, `go-hybrid`, `dijkstra`, `yuasa` or `none`.
 pub fn parse_barrier(s: &str) -> Result<BarrierKind, String> {
     s.parse()
 }

@@ -1,20 +1,22 @@
-//! The progress bar a run draws on stderr: hand-written, redrawn by a thread of its own at
-//! most ten times a second (mutators only bump a counter), shown only once the run has
-//! lasted a second, and erased when the run ends. It is off under `--quiet` and when
-//! stderr is not a terminal, so logs and pipes never see it.
+//! The progress bar a run shows on stderr, drawn by `indicatif`. Mutators only bump a
+//! counter; a thread of the bar's own copies it (or, for a timed run, the elapsed time)
+//! into the bar ten times a second. The bar appears only once the run has lasted a second
+//! and is erased when the run ends. It is off under `--quiet` and when stderr is not a
+//! terminal, so logs and pipes never see it.
 
-use std::io::{IsTerminal, Write};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Bar cells.
-const WIDTH: usize = 30;
-/// The time between redraws.
+/// The time between updates of the bar.
 const PERIOD: Duration = Duration::from_millis(100);
 /// How long a run goes before the bar appears.
 const SHOW_AFTER: Duration = Duration::from_secs(1);
+/// The bar's layout: label, 30 cells, percentage, elapsed time.
+const TEMPLATE: &str = "{prefix} [{bar:30}] {percent:>3}% {elapsed}";
 
 /// What "done" means for a run's progress.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -25,40 +27,53 @@ pub enum Goal {
     Work(u64),
 }
 
-/// The state the drawing thread shares with the run.
+impl Goal {
+    /// The bar's `(position, length)` after `done` units of work and `elapsed` time: the
+    /// work, or the time in ms, capped at the length (at least 1).
+    fn position(self, done: u64, elapsed: Duration) -> (u64, u64) {
+        let (at, of) = match self {
+            Goal::Time(total) => (elapsed.as_millis(), total.as_millis()),
+            Goal::Work(total) => (u128::from(done), u128::from(total)),
+        };
+        let of = u64::try_from(of).unwrap_or(u64::MAX).max(1);
+        (u64::try_from(at).unwrap_or(u64::MAX).min(of), of)
+    }
+}
+
+/// The state the updating thread shares with the run.
 struct Shared {
     done: AtomicU64,
     stop: Mutex<bool>,
     wake: Condvar,
 }
 
-/// A progress bar, drawn while the value lives and erased by [`Progress::finish`] (or on
+/// A progress bar, shown while the value lives and erased by [`Progress::finish`] (or on
 /// drop). Shareable across the run's threads.
 pub struct Progress {
     shared: Arc<Shared>,
-    drawer: Mutex<Option<JoinHandle<()>>>,
+    updater: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Progress {
     /// Starts a bar labelled `label` toward `goal`, if `enabled` and stderr is a
-    /// terminal; otherwise a bar that draws nothing (`advance` still counts).
+    /// terminal; otherwise a bar that shows nothing (`advance` still counts).
     pub fn start(label: &str, goal: Goal, enabled: bool) -> Progress {
         let shared = Arc::new(Shared {
             done: AtomicU64::new(0),
             stop: Mutex::new(false),
             wake: Condvar::new(),
         });
-        let drawer = (enabled && std::io::stderr().is_terminal()).then(|| {
-            let (shared, label) = (shared.clone(), label.to_string());
-            std::thread::spawn(move || draw(&shared, &label, goal))
+        let updater = (enabled && std::io::stderr().is_terminal()).then(|| {
+            let (shared, bar) = (shared.clone(), hidden_bar(label, goal));
+            std::thread::spawn(move || update(&shared, &bar, goal))
         });
         Progress {
             shared,
-            drawer: Mutex::new(drawer),
+            updater: Mutex::new(updater),
         }
     }
 
-    /// A bar that never draws.
+    /// A bar that never shows.
     pub fn hidden() -> Progress {
         Progress::start("", Goal::Work(0), false)
     }
@@ -73,13 +88,17 @@ impl Progress {
         self.shared.done.load(Ordering::Relaxed)
     }
 
-    /// Stops drawing and erases the bar; later calls do nothing.
+    /// Stops updating and erases the bar; later calls do nothing.
     pub fn finish(&self) {
-        let drawer = self.drawer.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(drawer) = drawer {
+        let updater = self
+            .updater
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(updater) = updater {
             *self.shared.stop.lock().unwrap_or_else(|p| p.into_inner()) = true;
             self.shared.wake.notify_all();
-            let _ = drawer.join();
+            let _ = updater.join();
         }
     }
 }
@@ -90,11 +109,23 @@ impl Drop for Progress {
     }
 }
 
-/// The drawing thread: redraws every [`PERIOD`] once [`SHOW_AFTER`] has passed, until
-/// told to stop, then erases the line if it drew one.
-fn draw(shared: &Shared, label: &str, goal: Goal) {
+/// An indicatif bar toward `goal` labelled `label`, drawing nowhere until
+/// [`update`] points it at stderr.
+fn hidden_bar(label: &str, goal: Goal) -> ProgressBar {
+    let style = ProgressStyle::with_template(TEMPLATE)
+        .expect("the template is valid")
+        .progress_chars("##-");
+    let (_, length) = goal.position(0, Duration::ZERO);
+    ProgressBar::with_draw_target(Some(length), ProgressDrawTarget::hidden())
+        .with_style(style)
+        .with_prefix(label.to_string())
+}
+
+/// The updating thread: every [`PERIOD`] once [`SHOW_AFTER`] has passed, sets the bar's
+/// position (the bar draws on stderr from then on), until told to stop; then erases it.
+fn update(shared: &Shared, bar: &ProgressBar, goal: Goal) {
     let start = Instant::now();
-    let mut drawn = false;
+    let mut shown = false;
     let mut stop = shared.stop.lock().unwrap_or_else(|p| p.into_inner());
     while !*stop {
         stop = shared
@@ -106,31 +137,14 @@ fn draw(shared: &Shared, label: &str, goal: Goal) {
         if *stop || elapsed < SHOW_AFTER {
             continue;
         }
-        let line = bar_line(label, goal, shared.done.load(Ordering::Relaxed), elapsed);
-        let _ = write!(std::io::stderr().lock(), "\r{line}");
-        drawn = true;
+        if !shown {
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            shown = true;
+        }
+        let (position, _) = goal.position(shared.done.load(Ordering::Relaxed), elapsed);
+        bar.set_position(position);
     }
-    if drawn {
-        let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
-    }
-}
-
-/// One rendering of the bar: label, cells, percentage and elapsed seconds.
-fn bar_line(label: &str, goal: Goal, done: u64, elapsed: Duration) -> String {
-    let fraction = match goal {
-        Goal::Time(total) if !total.is_zero() => elapsed.as_secs_f64() / total.as_secs_f64(),
-        Goal::Work(total) if total > 0 => done as f64 / total as f64,
-        _ => 1.0,
-    }
-    .clamp(0.0, 1.0);
-    let full = (fraction * WIDTH as f64).round() as usize;
-    format!(
-        "{label} [{}{}] {:3.0}% {:.1}s",
-        "#".repeat(full),
-        "-".repeat(WIDTH - full),
-        fraction * 100.0,
-        elapsed.as_secs_f64()
-    )
+    bar.finish_and_clear();
 }
 
 #[cfg(test)]
@@ -138,16 +152,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_line_shows_the_fraction_done() {
+    fn the_position_is_the_fraction_done() {
         let s = Duration::from_secs(1);
+        assert_eq!(Goal::Time(4 * s).position(99, s), (1000, 4000));
+        assert_eq!(Goal::Work(10).position(5, 9 * s), (5, 10));
         assert_eq!(
-            bar_line("lru", Goal::Time(4 * s), 0, s),
-            format!("lru [{}{}]  25% 1.0s", "#".repeat(8), "-".repeat(22))
+            Goal::Work(10).position(50, s),
+            (10, 10),
+            "capped at the end"
         );
-        let half = bar_line("trees", Goal::Work(10), 5, 2 * s);
-        assert!(half.contains(" 50% 2.0s"), "{half}");
-        let over = bar_line("x", Goal::Work(10), 50, s);
-        assert!(over.contains(&"#".repeat(WIDTH)) && over.contains("100%"));
+        assert_eq!(Goal::Work(0).position(0, s), (0, 1), "never an empty bar");
+        assert_eq!(Goal::Time(s).position(0, 3 * s), (1000, 1000));
+    }
+
+    #[test]
+    fn the_bar_counts_toward_its_goal() {
+        let bar = hidden_bar("gcbench", Goal::Work(40));
+        assert_eq!(bar.length(), Some(40));
+        assert_eq!(bar.prefix(), "gcbench");
+        bar.set_position(10);
+        assert_eq!(bar.position(), 10);
+        bar.finish_and_clear();
+        assert!(bar.is_finished());
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! The driver every workload binary runs on: [`Run`] checks the report directory before
 //! any work, creates the heap from the flags and starts the clock and the progress bar,
 //! and at the end reduces the heap's counters and the workload's latency histogram to a
-//! [`Summary`] and writes the report. It owns the report's file list (see [`FILES`]), the
-//! optional leak check, and the exit status.
+//! [`Summary`] and writes the report: the files in [`FILES`], the interval logs
+//! ([`super::hlog`]) and the run's page ([`super::page`]) among them. It owns that file
+//! list, the optional leak check, and the exit status.
 //!
 //! Mutators record their operation latencies in nanoseconds into histograms from
 //! [`latency_histogram`] (one per thread, merged with `Histogram::add`), each sample the
 //! time one of the workload's operations took as its mutator saw it.
 
 use super::cli::Args;
+use super::hlog::{latency_log, pauses_log};
+use super::page::run_page;
 use super::progress::{Goal, Progress};
 use super::{
     default_windows, latency_svg, mmu_curve, mmu_svg, pauses_svg, percentile_points,
@@ -19,17 +22,20 @@ use collector::{Barrier, CallbackStats, CycleRecord, Heap, HeapConfig, PauseReco
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// The files a run writes into its `--out` directory, `summary.json` last.
-pub const FILES: [&str; 8] = [
+pub const FILES: [&str; 11] = [
     "pauses.hgrm",
     "latency.hgrm",
+    "pauses.hlog",
+    "latency.hlog",
     "gctrace.log",
     "mmu.csv",
     "latency.svg",
     "mmu.svg",
     "pauses.svg",
+    "index.html",
     "summary.json",
 ];
 
@@ -49,7 +55,7 @@ pub struct Run {
     args: Args,
     config: Value,
     out: OutDir,
-    epoch: Option<Instant>,
+    epoch: Option<(Instant, SystemTime)>,
     progress: Progress,
 }
 
@@ -100,7 +106,7 @@ impl Run {
         config: HeapConfig,
         goal: Goal,
     ) -> Result<Heap<B>, String> {
-        self.epoch = Some(Instant::now());
+        self.epoch = Some((Instant::now(), SystemTime::now()));
         let heap = Heap::<B>::with_barrier(config)?;
         self.progress = Progress::start(self.name, goal, !self.args.quiet);
         Ok(heap)
@@ -135,7 +141,7 @@ impl Run {
         latency: &Histogram<u64>,
         findings: Value,
     ) -> Result<Summary, String> {
-        let epoch = self
+        let (epoch, zero) = self
             .epoch
             .expect("Run::heap starts the clock before Run::finish");
         let run_ns = nanos(epoch.elapsed());
@@ -184,31 +190,15 @@ impl Run {
             mmu: utilization_points(&curve),
             findings,
         };
-        let mut pauses = latency_histogram();
-        for p in &stats.pauses {
-            pauses.saturating_record(p.duration_ns);
-        }
-        let hgrm = |h: &Histogram<u64>| {
-            let mut text = Vec::new();
-            write_percentile_distribution(h, 1000.0, &mut text).expect("1000 is a valid scale");
-            text
+        let timeline = Timeline {
+            stats: &stats,
+            pause_log: &pause_log,
+            curve,
+            run_ns,
+            zero,
         };
-        let mut mmu_csv = String::from("window_s,utilization\n");
-        for [w, u] in &summary.mmu {
-            let _ = writeln!(mmu_csv, "{w},{u}");
-        }
+        write_files(&self.out, self.name, &summary, latency, &timeline)?;
         let out = &self.out;
-        out.write("pauses.hgrm", hgrm(&pauses))?;
-        out.write("latency.hgrm", hgrm(latency))?;
-        out.write("gctrace.log", gctrace_log(&stats.cycles))?;
-        out.write("mmu.csv", mmu_csv)?;
-        let label = self.name;
-        out.write(
-            "latency.svg",
-            latency_svg(&[(label, percentile_points(latency))]),
-        )?;
-        out.write("mmu.svg", mmu_svg(&[(label, curve)]))?;
-        out.write("pauses.svg", pauses_svg(&pause_log, run_ns))?;
         out.write_json("summary.json", &summary)?;
         if self.args.json {
             println!("{}", summary.to_json());
@@ -218,6 +208,52 @@ impl Run {
         }
         Ok(summary)
     }
+}
+
+/// What a run's report is drawn from besides its summary: the heap's records, the pause
+/// log as `(start_ns, duration_ns)`, the MMU curve, the run's length and its zero on the
+/// wall clock.
+struct Timeline<'a> {
+    stats: &'a collector::HeapStats,
+    pause_log: &'a [(u64, u64)],
+    curve: Vec<(u64, f64)>,
+    run_ns: u64,
+    zero: SystemTime,
+}
+
+/// Writes every file of [`FILES`] but `summary.json` into `out`, each atomically.
+fn write_files(
+    out: &OutDir,
+    label: &str,
+    summary: &Summary,
+    latency: &Histogram<u64>,
+    t: &Timeline,
+) -> Result<(), String> {
+    let mut pauses = latency_histogram();
+    for p in &t.stats.pauses {
+        pauses.saturating_record(p.duration_ns);
+    }
+    let hgrm = |h: &Histogram<u64>| {
+        let mut text = Vec::new();
+        write_percentile_distribution(h, 1000.0, &mut text).expect("1000 is a valid scale");
+        text
+    };
+    let mut mmu_csv = String::from("window_s,utilization\n");
+    for [w, u] in &summary.mmu {
+        let _ = writeln!(mmu_csv, "{w},{u}");
+    }
+    out.write("pauses.hgrm", hgrm(&pauses))?;
+    out.write("latency.hgrm", hgrm(latency))?;
+    out.write("pauses.hlog", pauses_log(&t.stats.pauses, t.zero))?;
+    out.write("latency.hlog", latency_log(latency, t.run_ns, t.zero))?;
+    out.write("gctrace.log", gctrace_log(&t.stats.cycles))?;
+    out.write("mmu.csv", mmu_csv)?;
+    let latency_points = percentile_points(latency);
+    out.write("latency.svg", latency_svg(&[(label, latency_points)]))?;
+    out.write("mmu.svg", mmu_svg(&[(label, t.curve.clone())]))?;
+    out.write("pauses.svg", pauses_svg(t.pause_log, t.run_ns))?;
+    out.write("index.html", run_page(summary, &FILES))?;
+    Ok(())
 }
 
 /// The exit status of a run that reached its heap cap (`--heap-limit`).

@@ -182,12 +182,13 @@ pub fn median(mut values: Vec<f64>) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
     use std::collections::BTreeSet;
 
-    fn sample(leaks: Option<LeakCheck>) -> Summary {
+    /// A summary with small made-up figures, for tests of what reads summaries.
+    pub(crate) fn sample(leaks: Option<LeakCheck>) -> Summary {
         let stats = LatencyStats::from_values(&[5, 1, 3]);
         Summary {
             workload: "gcbench".to_string(),

@@ -1,6 +1,7 @@
 //! Helpers the workload CLI tests share: a scratch directory per test, running a binary,
-//! and the checks every report must pass (its files, the summary's keys, the `.hgrm`
-//! files, the SVGs, the MMU table and the gctrace log). Each test crate uses a subset.
+//! and the checks every report must pass (its files, the summary's keys, the `.hgrm` and
+//! `.hlog` files, the SVGs, the page, the MMU table and the gctrace log). Each test crate
+//! uses a subset.
 #![allow(dead_code)]
 
 use serde_json::Value;
@@ -8,6 +9,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
+use workloads::harness::hlog::{read_intervals, LATENCY_TAG, PAUSE_TAG};
 use workloads::harness::parse_percentile_distribution;
 use workloads::harness::run::FILES;
 use workloads::harness::summary::SUMMARY_KEYS;
@@ -98,7 +100,10 @@ fn keys(v: &Value) -> BTreeSet<&str> {
 
 /// Checks the report in `dir` of a run of `workload` and returns its summary: exactly the
 /// documented files; summary.json with the documented keys; `.hgrm` files that parse and
-/// count what the summary counts; SVG documents; the MMU table; a gctrace line per cycle.
+/// count what the summary counts; interval logs that read back (one pause interval per
+/// cycle) with the same counts; well-formed SVG documents; a page that embeds them and
+/// links the other files; the
+/// MMU table; a gctrace line per cycle.
 pub fn check_report(dir: &Path, workload: &str) -> Value {
     let mut want: Vec<String> = FILES.iter().map(|f| f.to_string()).collect();
     want.sort();
@@ -170,13 +175,33 @@ pub fn check_report(dir: &Path, workload: &str) -> Value {
         assert!((lat.max * 1000.0 - max_ns).abs() <= max_ns / 500.0 + 1.0);
     }
 
+    check_interval_logs(dir, &v);
     for svg in ["latency.svg", "mmu.svg", "pauses.svg"] {
         let text = read(svg);
-        assert!(
-            text.starts_with("<svg") || text.starts_with("<?xml"),
-            "{svg}"
-        );
-        assert!(text.trim_end().ends_with("</svg>"), "{svg}");
+        let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{svg}: {e}"));
+        assert_eq!(doc.root_element().tag_name().name(), "svg", "{svg}");
+    }
+    let page = read("index.html");
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..roxmltree::ParsingOptions::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(&page, options).expect("index.html");
+    let sources: Vec<&str> = doc
+        .descendants()
+        .filter_map(|n| n.attribute("src"))
+        .collect();
+    assert_eq!(
+        sources,
+        ["latency.svg", "pauses.svg", "mmu.svg"],
+        "the plots"
+    );
+    let links: BTreeSet<&str> = doc
+        .descendants()
+        .filter_map(|n| n.attribute("href"))
+        .collect();
+    for file in FILES.iter().filter(|f| **f != "index.html") {
+        assert!(links.contains(file), "index.html links {file}");
     }
 
     let csv = read("mmu.csv");
@@ -201,6 +226,23 @@ pub fn check_report(dir: &Path, workload: &str) -> Value {
         );
     }
     v
+}
+
+/// Reads `pauses.hlog` and `latency.hlog` back interval by interval: one `pause` interval
+/// per cycle whose counts add up to the summary's pause count, and one `latency` interval
+/// holding every operation the summary counts.
+fn check_interval_logs(dir: &Path, v: &Value) {
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let pauses = read_intervals(&read("pauses.hlog")).expect("pauses.hlog");
+    assert_eq!(pauses.len() as u64, v["gc_cycles"].as_u64().unwrap());
+    assert!(pauses.iter().all(|i| i.tag.as_deref() == Some(PAUSE_TAG)));
+    let counted: u64 = pauses.iter().map(|i| i.histogram.len()).sum();
+    assert_eq!(counted, v["pause_ns"]["count"].as_u64().unwrap());
+    let latency = read_intervals(&read("latency.hlog")).expect("latency.hlog");
+    assert_eq!(latency.len(), 1);
+    assert_eq!(latency[0].tag.as_deref(), Some(LATENCY_TAG));
+    let count = v["mutator_latency_ns"]["count"].as_u64().unwrap();
+    assert_eq!(latency[0].histogram.len(), count);
 }
 
 /// Checks that `--json` printed exactly the summary.json of the report in `dir`.

@@ -1,0 +1,223 @@
+//! HdrHistogram interval logs (`.hlog`, the format of Java's `HistogramLogWriter`), written
+//! with the hdrhistogram crate's `serialization::interval_log` writer and its V2 + DEFLATE
+//! serializer, so HdrHistogram's own tools (`HistogramLogProcessor`, the crate's
+//! `IntervalLogIterator`) read them.
+//!
+//! Intervals follow the data the harness has:
+//! - `pauses.hlog`, tag `pause`: one interval per GC cycle, holding that cycle's
+//!   stop-the-world pauses (in ns), from its first pause's start to its last pause's end.
+//! - `latency.hlog`, tag `latency`: one interval for the whole run, since workloads hand
+//!   the harness one merged histogram with no timestamps per sample.
+//!
+//! Both logs carry `StartTime` and `BaseTime` headers at the heap's creation (the run's
+//! zero), so an interval's timestamp is seconds since then; `MaxValueDivisor` is 1e6, so
+//! each interval's max column reads in milliseconds while the histograms stay in ns.
+
+use collector::PauseRecord;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::Histogram;
+use std::time::{Duration, SystemTime};
+
+/// The tag of every interval in `pauses.hlog`.
+pub const PAUSE_TAG: &str = "pause";
+/// The tag of every interval in `latency.hlog`.
+pub const LATENCY_TAG: &str = "latency";
+/// Histogram values are ns; the max column of each interval line is in ms.
+const MAX_VALUE_DIVISOR: f64 = 1e6;
+
+/// One interval of a log: when it began and how long it lasted, both from the run's
+/// zero, and what was recorded in it.
+pub struct Interval {
+    /// Nanoseconds from the run's zero to the interval's start.
+    pub start_ns: u64,
+    /// The interval's length in nanoseconds.
+    pub length_ns: u64,
+    /// The values recorded in it, in ns.
+    pub histogram: Histogram<u64>,
+}
+
+/// The pauses grouped by cycle, one [`Interval`] each, in cycle order.
+pub fn pause_intervals(pauses: &[PauseRecord]) -> Vec<Interval> {
+    let mut sorted: Vec<&PauseRecord> = pauses.iter().collect();
+    sorted.sort_by_key(|p| (p.cycle, p.start_ns));
+    let mut intervals: Vec<(u64, Interval)> = Vec::new();
+    for p in sorted {
+        let end = p.start_ns.saturating_add(p.duration_ns);
+        let interval = match intervals.last_mut() {
+            Some((cycle, interval)) if *cycle == p.cycle => interval,
+            _ => {
+                let fresh = Interval {
+                    start_ns: p.start_ns,
+                    length_ns: 0,
+                    histogram: super::run::latency_histogram(),
+                };
+                intervals.push((p.cycle, fresh));
+                &mut intervals.last_mut().expect("just pushed").1
+            }
+        };
+        interval.length_ns = interval
+            .length_ns
+            .max(end.saturating_sub(interval.start_ns));
+        interval.histogram.saturating_record(p.duration_ns);
+    }
+    intervals.into_iter().map(|(_, i)| i).collect()
+}
+
+/// The interval log of `intervals`, each tagged `tag`, with `StartTime` and `BaseTime`
+/// at `zero` (the wall-clock time of the run's zero) and `comment` as the first line.
+pub fn interval_log(intervals: &[Interval], tag: &str, comment: &str, zero: SystemTime) -> Vec<u8> {
+    let tag = Tag::new(tag).expect("the harness's tags have no ',' or whitespace");
+    let mut log = Vec::new();
+    let mut serializer = V2DeflateSerializer::new();
+    let mut writer = IntervalLogWriterBuilder::new()
+        .add_comment(comment)
+        .with_start_time(zero)
+        .with_base_time(zero)
+        .with_max_value_divisor(MAX_VALUE_DIVISOR)
+        .begin_log_with(&mut log, &mut serializer)
+        .expect("writing into memory cannot fail");
+    for i in intervals {
+        writer
+            .write_histogram(
+                &i.histogram,
+                Duration::from_nanos(i.start_ns),
+                Duration::from_nanos(i.length_ns),
+                Some(tag),
+            )
+            .expect("a histogram with u64 counts serializes, into memory");
+    }
+    log
+}
+
+/// `pauses.hlog`: one `pause` interval per cycle.
+pub fn pauses_log(pauses: &[PauseRecord], zero: SystemTime) -> Vec<u8> {
+    let comment = "stop-the-world pauses in ns, one interval per GC cycle";
+    interval_log(&pause_intervals(pauses), PAUSE_TAG, comment, zero)
+}
+
+/// `latency.hlog`: the workload's operation latencies as one `latency` interval over the
+/// whole run (`run_ns` long).
+pub fn latency_log(latency: &Histogram<u64>, run_ns: u64, zero: SystemTime) -> Vec<u8> {
+    let whole_run = Interval {
+        start_ns: 0,
+        length_ns: run_ns,
+        histogram: latency.clone(),
+    };
+    let comment = "operation latency in ns, one interval for the whole run";
+    interval_log(&[whole_run], LATENCY_TAG, comment, zero)
+}
+
+/// Reads an interval log back with the crate's `IntervalLogIterator`: each interval's
+/// tag, start, length and decoded histogram, in log order. For tests and tools; an
+/// error names the line that could not be read.
+pub fn read_intervals(log: &[u8]) -> Result<Vec<ReadInterval>, String> {
+    use base64::Engine as _;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    use hdrhistogram::serialization::Deserializer;
+    let mut out = Vec::new();
+    for entry in IntervalLogIterator::new(log) {
+        let LogEntry::Interval(ilh) = entry.map_err(|e| format!("unreadable log: {e:?}"))? else {
+            continue;
+        };
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(ilh.encoded_histogram())
+            .map_err(|e| format!("interval {}: bad base64: {e}", out.len() + 1))?;
+        let histogram: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| format!("interval {}: bad histogram: {e:?}", out.len() + 1))?;
+        out.push(ReadInterval {
+            tag: ilh.tag().map(|t| t.as_str().to_string()),
+            start: ilh.start_timestamp(),
+            length: ilh.duration(),
+            histogram,
+        });
+    }
+    Ok(out)
+}
+
+/// One interval as [`read_intervals`] found it.
+pub struct ReadInterval {
+    /// Its tag, if it has one.
+    pub tag: Option<String>,
+    /// Its start, from the log's `BaseTime` (millisecond resolution in the file).
+    pub start: Duration,
+    /// Its length (millisecond resolution in the file).
+    pub length: Duration,
+    /// The histogram recorded in it.
+    pub histogram: Histogram<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pause(cycle: u64, start_ns: u64, duration_ns: u64) -> PauseRecord {
+        PauseRecord {
+            cycle,
+            start_ns,
+            duration_ns,
+            ttsp_ns: 0,
+        }
+    }
+
+    #[test]
+    fn pauses_come_back_one_interval_per_cycle() {
+        let pauses = [
+            pause(1, 10_000_000, 40_000),
+            pause(1, 30_000_000, 90_000),
+            pause(2, 1_500_000_000, 2_000_000),
+            pause(3, 2_000_000_000, 7_000),
+            pause(3, 2_100_000_000, 8_000),
+            pause(3, 2_250_000_000, 9_000),
+        ];
+        let zero = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let log = pauses_log(&pauses, zero);
+        let text = String::from_utf8(log.clone()).unwrap();
+        assert!(text.contains("#[StartTime: 1700000000.000"), "{text}");
+        assert!(text.contains("#[BaseTime: 1700000000.000"), "{text}");
+        let intervals = read_intervals(&log).unwrap();
+        let counts: Vec<u64> = intervals.iter().map(|i| i.histogram.len()).collect();
+        assert_eq!(counts, [2, 1, 3], "the pauses of each cycle");
+        let maxes: Vec<u64> = intervals.iter().map(|i| i.histogram.max()).collect();
+        for (max, want) in maxes.iter().zip([90_000, 2_000_000, 9_000]) {
+            assert!(
+                want <= *max && *max <= want + want / 500,
+                "{max} for {want}"
+            );
+        }
+        let starts: Vec<u128> = intervals.iter().map(|i| i.start.as_millis()).collect();
+        assert_eq!(starts, [10, 1500, 2000]);
+        let lengths: Vec<u128> = intervals.iter().map(|i| i.length.as_millis()).collect();
+        assert_eq!(lengths, [20, 2, 250]);
+        assert!(intervals
+            .iter()
+            .all(|i| i.tag.as_deref() == Some(PAUSE_TAG)));
+    }
+
+    #[test]
+    fn latency_comes_back_as_one_interval() {
+        let mut h = crate::harness::run::latency_histogram();
+        for v in 1..=5_000u64 {
+            h.record(v * 37).unwrap();
+        }
+        let log = latency_log(&h, 3_000_000_000, SystemTime::now());
+        let intervals = read_intervals(&log).unwrap();
+        assert_eq!(intervals.len(), 1);
+        let got = &intervals[0];
+        assert_eq!(got.histogram.len(), 5_000);
+        assert_eq!(got.histogram, h, "every count survives the round trip");
+        assert_eq!((got.start, got.length.as_secs()), (Duration::ZERO, 3));
+        assert_eq!(got.tag.as_deref(), Some(LATENCY_TAG));
+    }
+
+    #[test]
+    fn no_pauses_is_a_log_with_no_intervals() {
+        let log = pauses_log(&[], SystemTime::now());
+        assert!(read_intervals(&log).unwrap().is_empty());
+        assert!(String::from_utf8(log)
+            .unwrap()
+            .starts_with("#stop-the-world"));
+        assert!(read_intervals(b"Tag=pause,0.1,0.2,0.3,!!!\n").is_err());
+    }
+}
