@@ -97,12 +97,13 @@ if [ -n "$(git status --porcelain -- collector workloads)" ]; then
   commit="$commit (with uncommitted changes in collector/ or workloads/)"
 fi
 status=0
-python3 - "$tmp" "$S1" "$S2" "$L1" "$L2" "$runs" "$TIME_STORES" "$TIME_LOADS" "$commit" "$check" > "$tmp/README.md" <<'PY' || status=$?
+python3 - "$tmp" "$S1" "$S2" "$L1" "$L2" "$runs" "$TIME_STORES" "$TIME_LOADS" "$commit" "$check" "$barriers" > "$tmp/README.md" <<'PY' || status=$?
 import datetime, json, platform, statistics, subprocess, sys
 
 tmp = sys.argv[1]
 s1, s2, l1, l2, runs, tstores, tloads = map(int, sys.argv[2:9])
 commit, check = sys.argv[9], sys.argv[10] == "1"
+BARRIERS = sys.argv[11].split()
 LIMIT = 1.03
 
 rows = {}
@@ -142,7 +143,7 @@ print("Target: barrier fast path, marking off, vs none (callgrind instructions, 
 print("| barrier | instructions / store | ratio to none | instructions / load | ratio to none "
       "| ns / store | ns / load |")
 print("|---|---:|---:|---:|---:|---:|---:|")
-for b in ["hybrid", "dijkstra", "yuasa", "none"]:
+for b in BARRIERS:
     r = rows[b]
     print(f"| {b} | {r['store']:.3f} | {r['store'] / none['store']:.3f} | {r['load']:.3f} "
           f"| {r['load'] / none['load']:.3f} | {r['ns_store']:.2f} | {r['ns_load']:.2f} |")
@@ -167,7 +168,7 @@ print(f"Time: the median of {runs} native runs per barrier, barriers interleaved
 print("Raw totals (Ir):\n")
 print("| barrier | stores " + f"{s1:,} | stores {s2:,} | loads {l1:,} | loads {l2:,} |")
 print("|---|---:|---:|---:|---:|")
-for b in ["hybrid", "dijkstra", "yuasa", "none"]:
+for b in BARRIERS:
     print(f"| {b} | " + " | ".join(f"{x:,}" for x in rows[b]["ir"]) + " |")
 
 ratio = rows["hybrid"]["store"] / none["store"]

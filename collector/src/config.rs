@@ -183,6 +183,33 @@ pub struct LoomFaults {
     /// objects: the queue no longer roots them, and this runner's roots may have been
     /// scanned already.
     pub unshaded_queue_take: bool,
+    /// The write barrier's slow path drops the old value its policy names (the hybrid
+    /// barrier without its deletion half; Yuasa's barrier without anything).
+    pub unshaded_old: bool,
+    /// The write barrier's slow path drops the new value its policy names (the hybrid
+    /// barrier without shading the new value while the writer's roots are unscanned).
+    pub unshaded_new: bool,
+    /// Mark termination does not rescan the mutators' roots
+    /// (`RootRules::rescan_at_termination` off: Dijkstra's barrier without its rescan).
+    pub no_termination_rescan: bool,
+    /// The first pause does not take the mutators' roots (`RootRules::snapshot_at_start`
+    /// off: Yuasa's barrier with each mutator's roots scanned concurrently, by handshake).
+    pub no_root_snapshot: bool,
+    /// `begin_sweep` advances the sweep generation before it counts the mark bits (the
+    /// bug 67d46f1 fixed): a sweeper running through the pause claims spans mid-count.
+    /// It yields after the advance: loom's scheduler does not otherwise run another
+    /// thread inside that window (the control found nothing even unbounded).
+    pub sweepgen_before_count: bool,
+    /// `finish_sweep` returns once the unswept lists are empty, without checking every
+    /// span (the bug 21c3deb fixed): a span another sweeper popped or claimed is left to
+    /// it, and swept late.
+    pub finish_sweep_on_empty_lists: bool,
+    /// `sweep_span` publishes a span as swept before it files it (the bug 2b6aa44
+    /// fixed): `finish_sweep` no longer waits for the filing.
+    pub publish_before_filing: bool,
+    /// A mark assist (`Mutator::mark_assist`) runs in the blocking state, so a pause does
+    /// not wait for it: mark termination can end while the assist holds grey objects.
+    pub assist_while_blocking: bool,
 }
 
 impl Default for HeapConfig {

@@ -191,6 +191,7 @@ impl<B: Barrier> Heap<B> {
     pub fn with_barrier(config: HeapConfig) -> Result<Heap<B>, String> {
         config.validate()?;
         let goal = pacer::heap_goal(&config, 0);
+        let roots = root_rules::<B>(&config);
         let id = NEXT_HEAP_ID.fetch_add(1, StdOrdering::Relaxed);
         let core = HeapCore {
             id,
@@ -200,7 +201,7 @@ impl<B: Barrier> Heap<B> {
                 space.planted_bug = config.planted_bug;
                 #[cfg(loom)]
                 {
-                    space.no_resurrection = config.faults.no_resurrection;
+                    space.faults = config.faults;
                 }
                 space
             },
@@ -217,7 +218,7 @@ impl<B: Barrier> Heap<B> {
             trigger: AtomicUsize::new(pacer::trigger(goal, 0)),
             background: Default::default(),
             sweeper: Default::default(),
-            roots: B::ROOTS,
+            roots,
             cpus: default_gomaxprocs(),
         };
         Ok(Heap {
@@ -386,7 +387,64 @@ impl<B: Barrier> Heap<B> {
 }
 
 #[cfg(loom)]
+impl<B: Barrier> Mutator<B> {
+    /// A mark assist (loom builds): what an allocation during a concurrent mark pays with
+    /// (`mark::assist`, Go's `gcAssistAlloc`), `work` units of scan work (at least its
+    /// minimum), on this thread in the running state, so a pause waits for it. Nothing
+    /// while marking is off. Returns the debt left.
+    pub fn mark_assist(&self, work: i64) -> i64 {
+        let core = &*self.core;
+        let assist = || {
+            if core.flags.load(Relaxed) & world::FLAG_MARKING == 0 {
+                return work;
+            }
+            mark::assist::assist(&core.space, &core.shaded, &core.mark, work)
+        };
+        if core.config.faults.assist_while_blocking {
+            return self.blocking(assist);
+        }
+        self.running(assist)
+    }
+}
+
+/// The root rules of barrier `B` (under loom, less what the config's faults remove).
+fn root_rules<B: Barrier>(config: &HeapConfig) -> barrier::RootRules {
+    #[allow(unused_mut)]
+    let mut rules = B::ROOTS;
+    #[cfg(loom)]
+    {
+        rules.rescan_at_termination &= !config.faults.no_termination_rescan;
+        rules.snapshot_at_start &= !config.faults.no_root_snapshot;
+    }
+    #[cfg(not(loom))]
+    let _ = config;
+    rules
+}
+
+#[cfg(loom)]
 impl<B: Barrier> Heap<B> {
+    /// Runs one concurrent cycle as the background GC thread runs an automatic one (loom
+    /// builds, where that thread does not exist): it returns with the sweep only begun,
+    /// left to the background sweeper ([`Heap::run_background_sweep`]), to allocations
+    /// that sweep their own class, and to the next cycle's sweep termination. Call it
+    /// where [`Heap::begin_cycle`] may be called.
+    pub fn run_background_cycle(&self) {
+        self.core.check_live();
+        self.core
+            .refuse_running_caller("Heap::run_background_cycle");
+        let guard = core::cycle_guard(&self.core);
+        let mut c = ConcurrentCycle::begin_locked(&self.core, guard, CycleReason::Automatic);
+        c.mark_with_workers();
+        c.finish();
+    }
+
+    /// The background sweeper's work for one request (loom builds): it sweeps every span
+    /// left unswept and waits for sweeps in progress elsewhere (`Space::finish_sweep`,
+    /// Go's `bgsweep`). The sweeper is no mutator: pauses do not stop it.
+    pub fn run_background_sweep(&self) {
+        self.core.space.finish_sweep();
+    }
+
     /// Runs a cleanup worker on the calling thread (loom builds, where the heap starts no
     /// runner threads): the worker threads' own loop, which parks until cleanups are
     /// queued, runs them, and parks again, until [`crate::Heap::shutdown`].

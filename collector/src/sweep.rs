@@ -1,10 +1,10 @@
 //! Sweeping: freeing every allocated but unmarked object, turning mark bits into the next
 //! allocation bits, rebuilding the partial-span lists and returning empty spans to the
 //! page pool. With verification on, freed slots are poisoned so that a stale reference
-//! is caught when it is used. This file is the stop-the-world heap's sweep (and every
-//! heap's under loom), inside the pause; a concurrent heap in normal builds sweeps lazily
-//! by generation (`heap::sweeping`), in the background (`cycle::service`) and on
-//! allocation.
+//! is caught when it is used. This file is the stop-the-world heap's sweep, inside the
+//! pause; a concurrent heap sweeps lazily by generation (`heap::sweeping`), in the
+//! background (`cycle::service`; under loom, a model thread calling
+//! `Heap::run_background_sweep`) and on allocation.
 //!
 //! Invariant: runs only inside a pause (its caller passes the [`Stopped`] proof) with no
 //! span cached. It sweeps every small and large span once, its specials first, and leaves

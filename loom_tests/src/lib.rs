@@ -7,8 +7,17 @@
 /// they plant, with the expected message.
 #[cfg(loom)]
 pub fn loom_failure(model: impl Fn() + Sync + Send + 'static) -> Option<String> {
+    loom_failure_with(builder(), model)
+}
+
+/// [`loom_failure`] under builder `b`.
+#[cfg(loom)]
+pub fn loom_failure_with(
+    b: loom::model::Builder,
+    model: impl Fn() + Sync + Send + 'static,
+) -> Option<String> {
     // loom prints the failing execution's panic; the message is also returned.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builder().check(model))) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.check(model))) {
         Ok(()) => None,
         Err(p) => Some(
             p.downcast_ref::<String>()
@@ -16,6 +25,63 @@ pub fn loom_failure(model: impl Fn() + Sync + Send + 'static) -> Option<String> 
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "<non-string panic>".to_string()),
         ),
+    }
+}
+
+/// Runs a negative control: `model` under loom must fail, and with exactly `expected`
+/// as its panic message (a deadlock, or an unrelated panic such as a stale-reference one,
+/// does not pass). Prints what loom reported.
+#[cfg(loom)]
+pub fn assert_control(name: &str, model: impl Fn() + Sync + Send + 'static, expected: &str) {
+    assert_control_with(builder(), name, model, expected);
+}
+
+/// [`assert_control`] under builder `b`.
+#[cfg(loom)]
+pub fn assert_control_with(
+    b: loom::model::Builder,
+    name: &str,
+    model: impl Fn() + Sync + Send + 'static,
+    expected: &str,
+) {
+    let t = std::time::Instant::now();
+    let msg = loom_failure_with(b, model)
+        .unwrap_or_else(|| panic!("{name} control: loom found no failing execution"));
+    println!(
+        "{name} control: loom reported in {:.1} s: {msg:?}",
+        t.elapsed().as_secs_f64()
+    );
+    assert_eq!(msg, expected, "{name} control: unexpected failure");
+}
+
+/// A concurrent heap with barrier `B`, verification on, no automatic cycles, and
+/// `faults` (the heap every concurrent model uses).
+#[cfg(loom)]
+pub fn concurrent_heap<B: collector::Barrier>(faults: collector::LoomFaults) -> collector::Heap<B> {
+    collector::Heap::<B>::with_barrier(collector::HeapConfig {
+        gogc: collector::Gogc::Off,
+        verify: true,
+        concurrent: true,
+        faults,
+        ..collector::HeapConfig::default()
+    })
+    .unwrap()
+}
+
+/// The fault switches with `set` applied to the defaults (`faults(|f| f.x = true)`).
+#[cfg(loom)]
+pub fn faults(set: impl FnOnce(&mut collector::LoomFaults)) -> collector::LoomFaults {
+    let mut f = collector::LoomFaults::default();
+    set(&mut f);
+    f
+}
+
+/// Panics with `lost object: [reports]` if verification found any reachable object
+/// unmarked (the message the barrier and sweep controls expect).
+#[cfg(loom)]
+pub fn assert_nothing_lost(stats: &collector::HeapStats) {
+    if stats.lost_objects != 0 {
+        panic!("lost object: {:?}", stats.lost_reports);
     }
 }
 
@@ -29,15 +95,32 @@ pub fn builder() -> loom::model::Builder {
     b
 }
 
+/// [`builder`] with a preemption bound of at least `min` (for small models whose bugs
+/// need more preemptions than the suite's bound; an unbounded run stays unbounded).
+#[cfg(loom)]
+pub fn builder_with_bound(min: usize) -> loom::model::Builder {
+    let mut b = builder();
+    if let Some(p) = b.preemption_bound {
+        b.preemption_bound = Some(p.max(min));
+    }
+    b
+}
+
 /// Runs `model` under [`builder`] and prints how many executions loom explored and how
 /// long it took (the figures `README.md` quotes).
 #[cfg(loom)]
 pub fn explore(name: &str, model: impl Fn() + Sync + Send + 'static) {
+    explore_with(builder(), name, model);
+}
+
+/// [`explore`] under builder `b`.
+#[cfg(loom)]
+pub fn explore_with(b: loom::model::Builder, name: &str, model: impl Fn() + Sync + Send + 'static) {
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     let runs = std::sync::Arc::new(AtomicUsize::new(0));
     let r = runs.clone();
     let t = std::time::Instant::now();
-    builder().check(move || {
+    b.check(move || {
         r.fetch_add(1, Relaxed);
         model();
     });

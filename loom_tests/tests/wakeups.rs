@@ -11,7 +11,7 @@ use collector::{keep_alive, CallbackPanic, Gogc, Heap, HeapConfig, LoomFaults, S
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
-use loom_tests::loom_failure;
+use loom_tests::assert_control;
 
 /// One reference slot (unused) and one data word.
 static OBJ: Shape = Shape::new("obj", 1, 1);
@@ -179,16 +179,19 @@ fn lost_wakeup() -> LoomFaults {
 
 #[test]
 fn negative_control_workers_checking_outside_the_lock_lose_the_wakeup() {
-    let msg = loom_failure(|| cleanup_workers_model(lost_wakeup()))
-        .expect("loom must find the lost wake-up");
-    println!("wakeups/cleanup control: loom reported: {msg}");
-    assert!(msg.contains("deadlock"), "unexpected failure: {msg}");
+    assert_control(
+        "wakeups/cleanup workers",
+        || cleanup_workers_model(lost_wakeup()),
+        "deadlock; threads = [(Id(0), Blocked(Location(None))), (Id(1), Terminated), \
+         (Id(2), Blocked(Location(None)))]",
+    );
 }
 
 #[test]
 fn negative_control_the_finalizer_thread_checking_outside_the_lock_loses_the_wakeup() {
-    let msg = loom_failure(|| finalizer_thread_model(lost_wakeup()))
-        .expect("loom must find the lost wake-up");
-    println!("wakeups/finalizer control: loom reported: {msg}");
-    assert!(msg.contains("deadlock"), "unexpected failure: {msg}");
+    assert_control(
+        "wakeups/finalizer thread",
+        || finalizer_thread_model(lost_wakeup()),
+        "deadlock; threads = [(Id(0), Blocked(Location(None))), (Id(1), Blocked(Location(None)))]",
+    );
 }

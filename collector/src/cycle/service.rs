@@ -1,7 +1,8 @@
 //! The heap's service threads: the background GC thread, which runs a concurrent cycle
 //! per request (Go's `gcBgMarkWorker` owner and `gcStart` from `mallocgc`), and the
 //! background sweeper (Go's `bgsweep`). Neither runs under loom, where cycles are
-//! stepped inline.
+//! stepped inline and model threads stand in for them (`Heap::run_background_cycle`,
+//! `Heap::run_background_sweep`).
 //!
 //! Invariant: a service thread holds only a weak reference to the heap between
 //! requests, so a heap whose last user is gone is freed, and a shut-down heap's thread

@@ -44,9 +44,9 @@ pub(super) struct CycleStart {
 }
 
 /// Whether this cycle's sweep runs after its last pause, beside the mutators (concurrent
-/// heaps in normal builds), rather than inside the pause.
+/// heaps, under loom too), rather than inside the pause.
 fn sweeps_concurrently(core: &HeapCore) -> bool {
-    cfg!(not(loom)) && core.config.concurrent
+    core.config.concurrent
 }
 
 /// The end of every cycle, inside its last pause: verification, sweep, the next goal, and

@@ -197,9 +197,10 @@ pub(crate) struct Space {
     sweepgen: AtomicU32,
     /// Whether sweeping poisons freed slots (verification on).
     pub(crate) poison: bool,
-    /// Sweeping queues finalizers without resurrecting (a loom negative control).
+    /// The protections the loom negative controls switch off (sweeping reads
+    /// `no_resurrection` and the sweep faults).
     #[cfg(loom)]
-    pub(crate) no_resurrection: bool,
+    pub(crate) faults: crate::config::LoomFaults,
     /// A bug planted for a negative control (tests only; `None` otherwise).
     pub(crate) planted_bug: Option<crate::config::PlantedBug>,
     /// Bytes of immortal objects (globals).
@@ -229,7 +230,7 @@ impl Space {
             sweepgen: AtomicU32::new(2),
             poison: false,
             #[cfg(loom)]
-            no_resurrection: false,
+            faults: Default::default(),
             planted_bug: None,
             globals_bytes: Default::default(),
             queues: Default::default(),

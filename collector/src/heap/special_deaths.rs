@@ -26,7 +26,7 @@ use crate::config::PlantedBug::{
 pub(crate) fn sweep_specials(span: &Span, space: &Space) {
     let queues = &*space.queues;
     #[cfg(loom)]
-    let resurrect = !space.no_resurrection;
+    let resurrect = !space.faults.no_resurrection;
     #[cfg(not(loom))]
     let resurrect = true;
     if !span.specials.any() {

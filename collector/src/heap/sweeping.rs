@@ -2,9 +2,9 @@
 //! that sweeping can run beside the mutators: a background sweeper, allocations that
 //! sweep the spans of the class they need, and whoever changes a span's specials.
 //!
-//! The heap's generation `h` advances by two at each concurrent mark termination (normal
-//! builds; a stop-the-world heap, and every heap under loom, sweeps in the pause with
-//! `crate::sweep` and never advances it). A span
+//! The heap's generation `h` advances by two at each concurrent mark termination (under
+//! loom too, where model threads step the background sweeper; a stop-the-world heap
+//! sweeps in the pause with `crate::sweep` and never advances it). A span
 //! whose generation is `h - 2` is unswept, `h - 1` is being swept (claimed by one
 //! sweeper with a compare-and-swap), `h` is swept. New spans start swept. Sweeping a span
 //! frees every allocated but unmarked object (poisoning it when verification is on),
@@ -107,14 +107,26 @@ impl Space {
             }
             SpanKind::Free | SpanKind::Immortal => (Swept::Full, 0),
         };
+        // A compare-and-swap: a filed empty span may already be free and reused, and
+        // marked swept by its new owner.
+        let publish = || {
+            let _ = span
+                .sweepgen
+                .compare_exchange(h.wrapping_sub(1), h, Release, Relaxed);
+        };
+        #[cfg(loom)]
+        let publish_first = self.faults.publish_before_filing;
+        #[cfg(not(loom))]
+        let publish_first = false;
+        if publish_first {
+            publish();
+        }
         if filing == Filing::Always || out.0 == Swept::Full {
             self.file(&mut lock(&self.pools), span, out.0);
         }
-        // A compare-and-swap: a filed empty span may already be free and reused, and
-        // marked swept by its new owner.
-        let _ = span
-            .sweepgen
-            .compare_exchange(h.wrapping_sub(1), h, Release, Relaxed);
+        if !publish_first {
+            publish();
+        }
         Some(out)
     }
 
@@ -219,6 +231,10 @@ impl Space {
     /// (see [`Space::sweep_span`]).
     pub(crate) fn finish_sweep(&self) {
         while self.sweep_one() {}
+        #[cfg(loom)]
+        if self.faults.finish_sweep_on_empty_lists {
+            return;
+        }
         for i in 0..self.table.len() {
             if let Some(span) = self.span(i) {
                 self.ensure_swept(span);
@@ -259,11 +275,23 @@ impl Space {
         // through the pause: its `finish_sweep` reads the generation afresh for each
         // span, and would otherwise sweep spans (a resurrection setting a bit, then the
         // bits cleared) while they are counted.
+        #[cfg(loom)]
+        let advance_first = self.faults.sweepgen_before_count;
+        #[cfg(not(loom))]
+        let advance_first = false;
+        if advance_first {
+            self.sweepgen.fetch_add(2, AcqRel);
+            // loom's scheduler does not otherwise run the sweeper inside this window
+            // (`LoomFaults::sweepgen_before_count`).
+            crate::sync::yield_now();
+        }
         let marked_bytes = marked_bytes.unwrap_or_else(|| self.bytes_marked_in(pools));
         if check {
             self.check_unswept(pools, marked_bytes);
         }
-        self.sweepgen.fetch_add(2, AcqRel);
+        if !advance_first {
+            self.sweepgen.fetch_add(2, AcqRel);
+        }
         drop(guard);
         self.set_live(marked_bytes);
         marked_bytes

@@ -11,7 +11,6 @@
 //! exactly once per cycle, and the mark ends only when no marker holds or can find grey
 //! work.
 
-#[cfg(not(loom))]
 pub(crate) mod assist;
 pub(crate) mod pool;
 pub(crate) mod state;

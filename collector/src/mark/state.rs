@@ -5,9 +5,10 @@
 //!
 //! The ledger and the counters are pacing and accounting on plain `std` atomics, also
 //! under loom: none of them decides correctness (mark termination re-checks the pools
-//! inside its pause), so loom need not explore them. Two fields do decide it: the grey
-//! pool (loom's own mutex queue under loom) and `abandoned`, which only the holder of
-//! `cycle_lock` writes and reads.
+//! inside its pause), so loom need not explore them. Three fields do decide it: the grey
+//! pool (loom's own mutex queue under loom), `busy`, the markers' termination count that
+//! an assist shares with the pool's markers (a loom atomic: loom models step assists),
+//! and `abandoned`, which only the holder of `cycle_lock` writes and reads.
 //!
 //! Invariant: the ledger belongs to one cycle at a time. The cycle controller, holding
 //! `cycle_lock`, resets it in sweep termination with `begin`, which publishes the new
@@ -15,7 +16,7 @@
 //! add to it, and background credit is taken only by `steal_credit`, which never takes more
 //! than is there, so it never goes negative.
 
-// Assists and workers, the ledger's users, do not exist under loom.
+// Workers and the pacing ledger's users do not exist under loom.
 #![cfg_attr(loom, allow(dead_code))]
 
 use super::pool::DefaultPool;
@@ -33,7 +34,7 @@ pub(crate) struct MarkState {
     pub(crate) grey: DefaultPool,
     /// Markers holding grey work now (counted before they take any, uncounted after
     /// they publish what is left): zero with empty pools means no work is visible.
-    pub(crate) busy: AtomicUsize,
+    pub(crate) busy: crate::sync::AtomicUsize,
     /// Markers planned for the current concurrent mark (workers), for load balancing.
     pub(crate) planned: AtomicUsize,
     /// Scan work (bytes of reference slots scanned) done by this cycle's mark so far.

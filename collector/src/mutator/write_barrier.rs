@@ -20,6 +20,19 @@ use crate::world::FLAG_MARKING;
 /// Slow paths a mutator counts before it adds them to the heap's count.
 const SLOW_PATH_FLUSH: u64 = 1024;
 
+/// Stores reference word `new` into `word`. Under loom it is a swap: there the
+/// collector's racy reads of heap words are read-modify-writes (`mark::load_racy`), and
+/// loom places a read-modify-write after only those stores its thread has seen, so a
+/// plain store racing with one could be overwritten by the value it replaced (a lost
+/// store that hardware, with one modification order per word, never shows).
+#[inline(always)]
+fn store_ref(word: &AtomicUsize, new: usize) {
+    #[cfg(loom)]
+    word.swap(new, Release);
+    #[cfg(not(loom))]
+    word.store(new, Release);
+}
+
 impl<B: Barrier> Handle<'_, B> {
     /// Stores `value` (or null) into reference slot `slot`. Panics if the slot is out of
     /// range, `value` belongs to another heap, or `value`'s object has been freed.
@@ -42,7 +55,7 @@ impl<B: Barrier> Handle<'_, B> {
         // (marking off, no pause or handshake requested): one load and a branch. The rest
         // is out of line, so the fast path saves no registers and inlines into the caller.
         if self.m.shared.blocking_depth.get() == 0 && self.m.core.flags.load(Relaxed) == 0 {
-            word.store(new, Release);
+            store_ref(word, new);
             return;
         }
         self.set_outlined(word, new);
@@ -58,7 +71,7 @@ impl<B: Barrier> Handle<'_, B> {
             if self.m.core.flags.load(Relaxed) != 0 {
                 return self.set_slow(word, new);
             }
-            word.store(new, Release);
+            store_ref(word, new);
         });
     }
 
@@ -71,7 +84,7 @@ impl<B: Barrier> Handle<'_, B> {
         if B::SHADES && self.m.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
             self.m.shade_for_store(word.load(Acquire), new);
         }
-        word.store(new, Release);
+        store_ref(word, new);
     }
 }
 
@@ -87,7 +100,20 @@ impl<B: Barrier> Mutator<B> {
             self.flush_slow_paths();
         }
         let scanned = self.shared.roots_scanned.load(Acquire);
-        for w in B::shade(old, new, scanned) {
+        #[allow(unused_mut)]
+        let mut shade = B::shade(old, new, scanned);
+        #[cfg(loom)]
+        {
+            // The negative controls' faults: each drops one half of what `B` names.
+            let faults = &self.core.config.faults;
+            if faults.unshaded_old {
+                shade[0] = 0;
+            }
+            if faults.unshaded_new {
+                shade[1] = 0;
+            }
+        }
+        for w in shade {
             if let Some(r) = Ref::from_word(w) {
                 self.record_shade(r);
             }
