@@ -23,6 +23,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace --release"
 cargo test --workspace --release
 
+step "the collector's tests with debug assertions (cargo test -p collector --profile checked)"
+cargo test -p collector --profile checked
+
 step "loom suite (LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:-2})"
 RUSTFLAGS="--cfg loom -C debug-assertions" CARGO_TARGET_DIR=target/loom \
   LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" \
