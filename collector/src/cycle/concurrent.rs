@@ -13,7 +13,7 @@ use super::pause::{
 use super::phase::Phase;
 use super::roots::{handshake, scan_roots_concurrently};
 use super::termination::{finish_in_pause, CycleStart};
-use crate::core::HeapCore;
+use crate::core::{AbandonOnUnwind, HeapCore};
 use crate::mark::pool::GreyPool;
 use crate::mark::{global_refs, mark_from, MarkResult, Roots};
 use crate::sync::unmodelled::Ordering as StatsOrdering;
@@ -35,8 +35,9 @@ const TERMINATION_RETRIES: u32 = 3;
 /// Call it from a thread whose mutator (if any) is blocked: the steps wait for running
 /// mutators to reach safepoints, and act for blocked ones.
 ///
-/// Dropping it unfinished finishes the cycle (or, while unwinding from a panic, just turns
-/// marking off: the next cycle marks whatever was left).
+/// Dropping it unfinished finishes the cycle; dropped while unwinding from a panic, or if
+/// finishing it panics (a misuse: dropped on a thread whose mutator runs), it abandons
+/// the cycle, and the next one clears its marks and marks from scratch.
 pub struct ConcurrentCycle<'h> {
     core: &'h HeapCore,
     _guard: MutexGuard<'h, ()>,
@@ -55,6 +56,9 @@ impl Drop for ConcurrentCycle<'_> {
             // `Off` with the abandoned mark noted.
             self.core.abandon_cycle();
         } else if !self.done {
+            // A panic while finishing (a misuse panic of the caller check, say) abandons
+            // the cycle rather than leave the collector in its phase.
+            let _abandon = AbandonOnUnwind(self.core);
             self.core.flags.fetch_and(!FLAG_HANDSHAKE, SeqCst);
             self.finish_steps();
         }
@@ -73,6 +77,7 @@ impl<'h> ConcurrentCycle<'h> {
         finish_previous_sweep(core);
         let heap_start = core.space.heap_live();
         let stopped = stop(core);
+        let _abandon = AbandonOnUnwind(core);
         core.enter_phase(Phase::SweepTermination);
         forget_abandoned_mark(core, &stopped);
         let cycle = core.telemetry.cycles.load(StatsOrdering::Relaxed) + 1;

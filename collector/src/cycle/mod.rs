@@ -55,19 +55,21 @@ pub(crate) fn collect(core: &HeapCore, reason: CycleReason) {
 }
 
 /// Go's `runtime.GC` for concurrent callers: a caller notes how many cycles have begun
-/// (`n`), waits for the cycle in progress, then starts cycle `n + 1` unless another
-/// caller (or the background thread) already has, and returns when cycle `n + 1` is
-/// complete and its sweep done. So callers that arrive while cycle `n` runs share cycle
-/// `n + 1`, and each still gets a complete cycle begun after its call.
+/// (`n`), waits for the cycle in progress, then runs a cycle unless one begun after its
+/// call (numbered above `n`) has completed meanwhile — started by another caller or the
+/// background thread — and returns when that cycle is complete and its sweep done. So
+/// callers that arrive while cycle `n` runs share cycle `n + 1`, and each still gets a
+/// complete cycle begun after its call (an abandoned one does not count).
 fn gc(core: &HeapCore) {
     let n = core.phase.started();
     let _caller = core.telemetry.gc_caller();
     let guard = cycle_guard(core);
-    if core.phase.started() == n {
+    if core.phase.last_completed() <= n {
         return run_locked(core, guard, CycleReason::Forced);
     }
-    // Cycle n + 1 began after this call, and holding the lock means its mark is over;
-    // an automatic one left its sweep to the sweeper, which Go's runtime.GC finishes.
+    // A cycle begun after this call has completed (the lock is free only between
+    // cycles); an automatic one left its sweep to the sweeper, which Go's runtime.GC
+    // finishes.
     drop(guard);
     core.space.finish_sweep();
 }

@@ -107,6 +107,9 @@ impl Phase {
 pub(crate) struct PhaseCell {
     phase: AtomicU8,
     started: AtomicU64,
+    /// The `started` count of the last cycle that completed (entered `Off` from `Sweep`);
+    /// an abandoned cycle leaves it as it was.
+    completed: AtomicU64,
 }
 
 impl PhaseCell {
@@ -118,6 +121,11 @@ impl PhaseCell {
     /// Cycles begun so far (counted on entering `SweepTermination`).
     pub(crate) fn started(&self) -> u64 {
         self.started.load(StatsOrdering::Acquire)
+    }
+
+    /// The number (in the `started` count) of the last cycle that completed.
+    pub(crate) fn last_completed(&self) -> u64 {
+        self.completed.load(StatsOrdering::Acquire)
     }
 
     fn set(&self, p: Phase) {
@@ -140,6 +148,10 @@ impl PhaseCell {
             }
             (Phase::SweepTermination, Phase::Mark) => {
                 flags.fetch_or(FLAG_MARKING, SeqCst);
+            }
+            (Phase::Sweep, Phase::Off) => {
+                let cycle = self.started.load(StatsOrdering::Acquire);
+                self.completed.store(cycle, StatsOrdering::Release);
             }
             (_, Phase::Sweep | Phase::Off) => {
                 flags.fetch_and(!FLAG_MARKING, SeqCst);
