@@ -116,8 +116,9 @@ pub struct HeapConfig {
     /// Background mark workers of a concurrent cycle: `None` follows Go's 25% rule
     /// (dedicated workers for a quarter of GOMAXPROCS, a time-sliced fractional worker
     /// for the remainder, and idle workers on cores no mutator runs on); `Some(n)` runs
-    /// exactly `n` dedicated workers (at most `gomaxprocs`, as Go runs at most one per P),
-    /// `Some(0)` leaving the mark to assists.
+    /// `n` dedicated workers (at most `gomaxprocs`, as Go runs at most one per P; and, as
+    /// for every marking thread, no more than the CPUs there are), `Some(0)` leaving the
+    /// mark to assists.
     pub mark_workers: Option<usize>,
     /// A hard cap on the heap (`--heap-limit`): an allocation that would take the heap
     /// past it, even after a full cycle, fails with an out-of-memory error

@@ -31,7 +31,7 @@ fn reachable(roots: &[collector::Handle<'_>]) -> usize {
 }
 
 #[test]
-fn four_markers_mark_exactly_the_reachable_graph() {
+fn markers_up_to_four_mark_exactly_the_reachable_graph() {
     let heap = Heap::new(HeapConfig {
         gogc: Gogc::Off,
         verify: true,

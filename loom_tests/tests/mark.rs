@@ -64,7 +64,7 @@ fn mark_termination_waits_for_an_assist_and_counts_its_work() {
 }
 
 #[test]
-fn negative_control_an_assist_in_the_blocking_state_loses_what_it_holds() {
+fn negative_control_an_assist_in_the_blocking_state_races_termination_and_miscounts() {
     assert_control(
         "mark/assist while blocking",
         || assist_model(faults(|f| f.assist_while_blocking = true)),

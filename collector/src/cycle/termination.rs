@@ -1,6 +1,8 @@
 //! The end of every cycle, inside its last pause: mark termination's verification and
 //! leak check, then the sweep phase (marking off, the sweep set up or done, the next goal
-//! and trigger), the cycle's records and its gctrace line; then the world restarts.
+//! and trigger); the world restarts, and the cycle's records and gctrace line are written
+//! (unless the leak checker in Go's mode found something: then the process ends there,
+//! as Go's `throw` does, with the cycle unrecorded).
 //!
 //! Invariant: on entry no grey work is left (the phase is `MarkTermination`), so the
 //! mark bits are final: every reachable object is marked. The live heap the pacer is

@@ -59,15 +59,17 @@ thread_local! {
 
 /// Records that this thread now has mutator `m` of heap `heap` (running); panics if it
 /// already has one of that heap, saying why — and, inside a callback, which API gives
-/// the callback the mutator its thread already has. During thread-local destruction
-/// (this record gone) the mutator is not recorded.
+/// the callback the mutator its thread already has. During thread-local destruction,
+/// once this record is gone, it panics too: a mutator made then could not be counted out
+/// at the thread's exit (every later pause would wait for it), nor checked against a
+/// second one.
 #[cfg(not(loom))]
 pub(crate) fn claim(
     heap: u64,
     m: &Arc<MutatorShared>,
     owner: crate::sync::unmodelled::Weak<dyn ThreadExit>,
 ) {
-    let _ = MUTATORS.try_with(|v| {
+    let recorded = MUTATORS.try_with(|v| {
         let mut v = v.borrow_mut();
         if v.0.iter().any(|h| h.heap == heap) {
             drop(v);
@@ -80,6 +82,13 @@ pub(crate) fn claim(
             owner,
         });
     });
+    if recorded.is_err() {
+        panic!(
+            "collector: Heap::mutator called while this thread's thread-locals are being \
+             destroyed: a mutator made now could not be counted out at the thread's exit; \
+             create it before the thread exits (a thread-local may keep one made earlier)"
+        );
+    }
 }
 
 #[cfg(not(loom))]
