@@ -116,6 +116,18 @@ impl HeapCore {
         self.enter_phase(Phase::Off);
     }
 
+    /// Panics if the calling thread holds a cycle of this heap: `what` would wait for that
+    /// cycle, and so for itself, forever.
+    pub(crate) fn refuse_cycle_holder(&self, what: &str) {
+        if world::this_thread::holds_cycle_lock(self.id) {
+            panic!(
+                "collector: this thread holds a cycle of this heap (a ConcurrentCycle from \
+                 Heap::begin_cycle, not yet finished or dropped); {what} would wait for it \
+                 forever: finish or drop it first"
+            );
+        }
+    }
+
     /// Panics if the heap has been shut down.
     #[inline(always)]
     pub(crate) fn check_live(&self) {
@@ -154,8 +166,29 @@ impl Drop for AbandonOnUnwind<'_> {
     }
 }
 
-/// Takes the cycle lock (held by the thread running a cycle), waiting for a cycle in
-/// progress.
-pub(crate) fn cycle_guard(core: &HeapCore) -> MutexGuard<'_, ()> {
-    lock(&core.cycle_lock)
+/// The cycle lock, held by the thread running a cycle. The calling thread is recorded as
+/// its holder until the guard is dropped, so that the same thread asking for it again
+/// (`Heap::gc` while it steps a cycle of its own) panics saying why, instead of waiting
+/// for itself forever.
+pub(crate) struct CycleGuard<'a> {
+    _lock: MutexGuard<'a, ()>,
+    heap: u64,
+}
+
+impl Drop for CycleGuard<'_> {
+    fn drop(&mut self) {
+        world::this_thread::release_cycle_lock(self.heap);
+    }
+}
+
+/// Takes the cycle lock, waiting for a cycle in progress; panics if the calling thread
+/// holds it already (it would wait for itself).
+pub(crate) fn cycle_guard(core: &HeapCore) -> CycleGuard<'_> {
+    core.refuse_cycle_holder("a gc(), another cycle");
+    let lock = lock(&core.cycle_lock);
+    world::this_thread::hold_cycle_lock(core.id);
+    CycleGuard {
+        _lock: lock,
+        heap: core.id,
+    }
 }

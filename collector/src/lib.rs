@@ -259,6 +259,8 @@ impl<B: Barrier> Heap<B> {
     /// [`Mutator::blocking`].
     pub fn wait_for_background(&self) {
         self.core.refuse_running_caller("Heap::wait_for_background");
+        self.core
+            .refuse_cycle_holder("waiting for the background thread");
         self.core.background.wait_idle();
         self.core.sweeper.wait_idle();
     }

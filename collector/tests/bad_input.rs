@@ -189,3 +189,27 @@ fn a_gomaxprocs_past_the_cpus_runs_cycles_on_at_most_as_many_threads_as_cpus() {
     }
     assert_eq!(s.lost_objects, 0);
 }
+
+/// `gc()` on the thread that holds a stepped cycle of the same heap would wait for that
+/// cycle, and so for itself: it panics saying so, and the cycle then finishes as usual.
+#[test]
+fn gc_while_holding_a_stepped_cycle_panics_instead_of_waiting_forever() {
+    let heap = verified_heap(Gogc::Off);
+    let mut cycle = heap.begin_cycle();
+    cycle.scan_roots();
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| heap.gc()));
+    let message = common::panic_message(&*refused.expect_err("gc() must refuse"));
+    assert!(
+        message.contains("this thread holds a cycle of this heap"),
+        "{message}"
+    );
+    let waited =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| heap.wait_for_background()));
+    assert!(
+        waited.is_err(),
+        "waiting for the background thread must refuse too"
+    );
+    cycle.finish();
+    heap.gc();
+    assert_eq!(heap.stats().gc_cycles, 2);
+}

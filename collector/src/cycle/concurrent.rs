@@ -13,11 +13,11 @@ use super::pause::{
 use super::phase::Phase;
 use super::roots::{handshake, scan_roots_concurrently};
 use super::termination::{finish_in_pause, CycleStart};
-use crate::core::{AbandonOnUnwind, HeapCore};
+use crate::core::{AbandonOnUnwind, CycleGuard, HeapCore};
 use crate::mark::pool::GreyPool;
 use crate::mark::{global_refs, mark_from, MarkResult, Roots};
 use crate::sync::unmodelled::Ordering as StatsOrdering;
-use crate::sync::{MutexGuard, Ordering::*};
+use crate::sync::Ordering::*;
 use crate::telemetry::{nanos, CycleReason};
 use crate::world::mutator_state::REQ_FLUSH;
 use crate::world::FLAG_HANDSHAKE;
@@ -40,7 +40,7 @@ const TERMINATION_RETRIES: u32 = 3;
 /// the cycle, and the next one clears its marks and marks from scratch.
 pub struct ConcurrentCycle<'h> {
     core: &'h HeapCore,
-    _guard: MutexGuard<'h, ()>,
+    _guard: CycleGuard<'h>,
     start: CycleStart,
     marked: MarkResult,
     /// Mutators running when the cycle started (for the 25% rule's idle workers).
@@ -71,7 +71,7 @@ impl<'h> ConcurrentCycle<'h> {
     /// the marker, and turns the write barriers on.
     pub(crate) fn begin_locked(
         core: &'h HeapCore,
-        guard: MutexGuard<'h, ()>,
+        guard: CycleGuard<'h>,
         reason: CycleReason,
     ) -> ConcurrentCycle<'h> {
         finish_previous_sweep(core);

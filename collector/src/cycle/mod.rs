@@ -27,10 +27,10 @@ mod roots;
 pub(crate) mod service;
 mod termination;
 
-use crate::core::{cycle_guard, AbandonOnUnwind, HeapCore};
+use crate::core::{cycle_guard, AbandonOnUnwind, CycleGuard, HeapCore};
 use crate::mark::{mark_from, special_refs, Roots};
 use crate::sync::unmodelled::Ordering as StatsOrdering;
-use crate::sync::{MutexGuard, Ordering::*};
+use crate::sync::Ordering::*;
 use crate::telemetry::CycleReason;
 use concurrent::ConcurrentCycle;
 use pause::{finish_previous_sweep, flush_mutators, forget_abandoned_mark, mark_threads, stop};
@@ -76,7 +76,7 @@ fn gc(core: &HeapCore) {
 
 /// Runs one cycle (concurrent or stop-the-world, as the heap is configured) with the
 /// cycle lock held.
-fn run_locked(core: &HeapCore, guard: MutexGuard<'_, ()>, reason: CycleReason) {
+fn run_locked(core: &HeapCore, guard: CycleGuard<'_>, reason: CycleReason) {
     if core.config.concurrent {
         let mut c = ConcurrentCycle::begin_locked(core, guard, reason);
         c.mark_with_workers();

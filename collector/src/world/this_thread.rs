@@ -150,3 +150,38 @@ pub(crate) fn running_mutator_on_this_thread(heap: u64) -> bool {
         false
     }
 }
+
+#[cfg(not(loom))]
+thread_local! {
+    /// The heaps whose cycle lock this thread holds (`core::CycleGuard`).
+    static CYCLE_LOCKS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Records that this thread holds heap `heap`'s cycle lock.
+pub(crate) fn hold_cycle_lock(heap: u64) {
+    #[cfg(not(loom))]
+    let _ = CYCLE_LOCKS.try_with(|v| v.borrow_mut().push(heap));
+    #[cfg(loom)]
+    let _ = heap;
+}
+
+/// Records that this thread no longer holds heap `heap`'s cycle lock.
+pub(crate) fn release_cycle_lock(heap: u64) {
+    #[cfg(not(loom))]
+    let _ = CYCLE_LOCKS.try_with(|v| v.borrow_mut().retain(|&h| h != heap));
+    #[cfg(loom)]
+    let _ = heap;
+}
+
+/// Whether this thread holds heap `heap`'s cycle lock.
+pub(crate) fn holds_cycle_lock(heap: u64) -> bool {
+    #[cfg(not(loom))]
+    return CYCLE_LOCKS
+        .try_with(|v| v.borrow().contains(&heap))
+        .unwrap_or(false);
+    #[cfg(loom)]
+    {
+        let _ = heap;
+        false
+    }
+}
