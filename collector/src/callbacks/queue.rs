@@ -315,10 +315,25 @@ pub(crate) fn inside_callback(heap: u64, kind: Kind) -> bool {
     }
 }
 
-/// Panics if this thread is inside a callback of `kind` of heap `heap`: `what`, which
-/// waits until no callback of that kind is queued or running, would wait for the caller
-/// itself and never return.
+/// Panics if this thread is inside a callback of heap `heap`. `what` waits until no
+/// callback of `kind` is queued or running: inside a callback of that kind it would wait
+/// for the caller itself; inside one of the other kind it could wait for a callback that
+/// is waiting for the caller's kind (a finalizer draining cleanups while a cleanup drains
+/// finalizers), and neither would return.
 pub(crate) fn refuse_drain_inside(heap: u64, kind: Kind, what: &str) {
+    let other = match kind {
+        Kind::Finalizer => Kind::Cleanup,
+        Kind::Cleanup => Kind::Finalizer,
+    };
+    if inside_callback(heap, other) {
+        let (k, o) = (kind.name(), other.name());
+        panic!(
+            "collector: {what} called inside a {o} of the same heap: it waits until no {k} \
+             is queued or running, and a {k} draining {o}s meanwhile would wait for this \
+             {o}, so neither would ever return. Drain from a thread that runs no callback \
+             (the one that called gc(), say)."
+        );
+    }
     if inside_callback(heap, kind) {
         let k = kind.name();
         panic!(
