@@ -3,30 +3,7 @@
 //! one directory end with one report's files; unusable paths fail at creation.
 
 use super::*;
-
-/// A fresh scratch directory under the system temp dir, removed on drop.
-struct Scratch(PathBuf);
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("harness-report-{tag}-{}", unique()));
-        fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
+use crate::harness::output::tests::{names, Scratch};
 
 const FILES: [&str; 3] = ["a.txt", "bb.txt", "summary.json"];
 
