@@ -2,8 +2,9 @@
 //! ([`hgrm`]) and HdrHistogram interval logs ([`hlog`]), minimum and bounded mutator
 //! utilization from a pause log ([`mod@mmu`]), SVG plots drawn with plotters ([`plots`]),
 //! the run's `index.html` ([`page`]) and the `results/index.html` over many runs
-//! ([`site`]), an output directory with atomic writes ([`output`]) and the `summary.json`
-//! schema ([`summary`]).
+//! ([`site`]), an output directory with atomic writes ([`output`]), a run's report directory put in
+//! place whole ([`report_dir`], with [`interrupt`] for SIGINT and SIGTERM) and the
+//! `summary.json` schema ([`summary`]).
 //!
 //! The module owns no measurement: workloads record into `hdrhistogram` histograms and
 //! pause logs, and hand them here to be written out.
@@ -11,11 +12,13 @@
 pub mod cli;
 pub mod hgrm;
 pub mod hlog;
+pub mod interrupt;
 pub mod mmu;
 pub mod output;
 pub mod page;
 pub mod plots;
 pub mod progress;
+pub mod report_dir;
 pub mod run;
 pub mod site;
 pub mod summary;
@@ -27,4 +30,5 @@ pub use hgrm::{
 pub use mmu::{bmu_curve, default_windows, merge_pauses, mmu, mmu_curve, utilization_points};
 pub use output::OutDir;
 pub use plots::{latency_svg, mmu_svg, pauses_svg};
+pub use report_dir::ReportDir;
 pub use summary::{CallbackCounts, LatencyStats, LeakCheck, Summary, VerifyStats};

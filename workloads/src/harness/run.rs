@@ -1,5 +1,6 @@
-//! The driver every workload binary runs on: [`Run`] checks the report directory before
-//! any work, creates the heap from the flags and starts the clock and the progress bar,
+//! The driver every workload binary runs on: [`Run`] prepares the report directory
+//! before any work ([`ReportDir`]: staged beside `--out`, put in place whole at the end;
+//! SIGINT and SIGTERM abandon it, [`super::interrupt`]), creates the heap from the flags and starts the clock and the progress bar,
 //! and at the end reduces the heap's counters and the workload's latency histogram to a
 //! [`Summary`] and writes the report: the files in [`FILES`], the interval logs
 //! ([`super::hlog`]) and the run's page ([`super::page`]) among them. It owns that file
@@ -16,8 +17,9 @@ use super::progress::{Goal, Progress};
 use super::{
     default_windows, latency_svg, mmu_curve, mmu_svg, pauses_svg, percentile_points,
     utilization_points, write_percentile_distribution, CallbackCounts, LatencyStats, LeakCheck,
-    OutDir, Summary, VerifyStats,
+    ReportDir, Summary, VerifyStats,
 };
+use super::{interrupt::exit_on_interrupt, report_dir::abandon_all};
 use collector::{Barrier, CallbackStats, CycleRecord, Heap, HeapConfig, PauseRecord};
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value};
@@ -54,7 +56,7 @@ pub struct Run {
     name: &'static str,
     args: Args,
     config: Value,
-    out: OutDir,
+    out: ReportDir,
     epoch: Option<(Instant, SystemTime)>,
     progress: Progress,
 }
@@ -62,15 +64,18 @@ pub struct Run {
 impl Run {
     /// Starts the run of workload `name` with the shared flags `args`; `config` is the
     /// workload's own flags, added to the shared ones in `summary.json`'s `config`.
-    /// Creates the `--out` directory now, so that an unusable one fails before any work
-    /// (the error names it, and nothing is left behind).
+    /// Prepares the `--out` directory now (its parents and the staging directory the
+    /// report is written into), so that an unusable one fails before any work (the error
+    /// names it, and nothing is left behind), and makes SIGINT and SIGTERM end the run
+    /// without a report.
     pub fn start(
         name: &'static str,
         args: &Args,
         config: Map<String, Value>,
     ) -> Result<Run, String> {
-        let out = OutDir::create(&args.out)?;
-        exit_on_out_of_memory(name, out.created().to_vec());
+        exit_on_interrupt(name)?;
+        let out = ReportDir::create(&args.out, &FILES)?;
+        exit_on_out_of_memory(name);
         let mut all = args.config_json();
         all.extend(config);
         Ok(Run {
@@ -133,8 +138,10 @@ impl Run {
     /// a workload that waits for its callbacks drains them before calling this.
     /// `callback_latency_ns` stays empty (the collector does not time its queues).
     ///
-    /// Writes [`FILES`] into `--out` (each atomically) and prints the summary on stdout
-    /// with `--json`. An error names the file that could not be written.
+    /// Writes [`FILES`] into the staging directory, puts it in place as `--out` (the
+    /// previous report there goes whole) and prints the summary on stdout with `--json`.
+    /// An error names the file that could not be written, or says why the report could
+    /// not be put in place; either way `--out` keeps what it held.
     pub fn finish<B: Barrier>(
         self,
         heap: &Heap<B>,
@@ -198,13 +205,13 @@ impl Run {
             zero,
         };
         write_files(&self.out, self.name, &summary, latency, &timeline)?;
-        let out = &self.out;
-        out.write_json("summary.json", &summary)?;
+        self.out.write_json("summary.json", &summary)?;
+        let out = self.out.place()?;
         if self.args.json {
             println!("{}", summary.to_json());
         }
         if !self.args.quiet {
-            eprintln!("{}: report in {}", self.name, out.path().display());
+            eprintln!("{}: report in {}", self.name, out.display());
         }
         Ok(summary)
     }
@@ -221,9 +228,9 @@ struct Timeline<'a> {
     zero: SystemTime,
 }
 
-/// Writes every file of [`FILES`] but `summary.json` into `out`, each atomically.
+/// Writes every file of [`FILES`] but `summary.json` into `out`'s staging directory.
 fn write_files(
-    out: &OutDir,
+    out: &ReportDir,
     label: &str,
     summary: &Summary,
     latency: &Histogram<u64>,
@@ -261,9 +268,9 @@ pub const OUT_OF_MEMORY_STATUS: i32 = 3;
 
 /// Makes the collector's out-of-memory panic (an allocation past `--heap-limit`, on any
 /// thread) end the run with one line, `<workload>: out of memory: …`, and status
-/// [`OUT_OF_MEMORY_STATUS`], removing the report directories this run created (nothing
-/// has been written in them yet). Any other panic goes to the previous hook.
-fn exit_on_out_of_memory(name: &'static str, created: Vec<std::path::PathBuf>) {
+/// [`OUT_OF_MEMORY_STATUS`], removing the run's staging directory and the parents made
+/// for it ([`abandon_all`]). Any other panic goes to the previous hook.
+fn exit_on_out_of_memory(name: &'static str) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();
@@ -273,11 +280,10 @@ fn exit_on_out_of_memory(name: &'static str, created: Vec<std::path::PathBuf>) {
             .or_else(|| payload.downcast_ref::<&str>().copied())
             .unwrap_or("");
         if let Some(rest) = msg.strip_prefix("collector: out of memory") {
-            eprintln!("{name}: out of memory{rest}");
-            for dir in created.iter().rev() {
-                let _ = std::fs::remove_dir(dir);
-            }
-            std::process::exit(OUT_OF_MEMORY_STATUS);
+            abandon_all(|_| {
+                eprintln!("{name}: out of memory{rest}");
+                std::process::exit(OUT_OF_MEMORY_STATUS)
+            });
         }
         previous(info);
     }));
@@ -285,10 +291,13 @@ fn exit_on_out_of_memory(name: &'static str, created: Vec<std::path::PathBuf>) {
 
 /// Prints `message` as `<workload>: <message>` on stderr and exits with status 2: how
 /// the binaries end on an unusable `--out`, a heap configuration the collector refuses,
-/// or a report that cannot be written.
+/// or a report that cannot be written. A report not yet in place is abandoned first
+/// ([`abandon_all`]): its staging directory goes, `--out` keeps what it held.
 pub fn fail(workload: &str, message: &str) -> ! {
-    eprintln!("{workload}: {message}");
-    std::process::exit(2)
+    abandon_all(|_| {
+        eprintln!("{workload}: {message}");
+        std::process::exit(2)
+    })
 }
 
 /// The exit status a finished run earns: 1 if verification found a lost object or the
