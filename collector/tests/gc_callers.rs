@@ -46,20 +46,26 @@ fn callers_during(heap: &Heap, coordinate: impl FnOnce(&dyn Fn())) -> Vec<bool> 
     gone
 }
 
+/// On a thread with no mutator: steps a cycle, releases the callers after its root scan,
+/// and finishes it once all of them are inside gc().
+fn step_a_cycle_as_callers_arrive(heap: &Heap, release: &dyn Fn()) {
+    let mut cycle = heap.begin_cycle();
+    cycle.scan_roots();
+    release();
+    while heap.stats().gc_callers < CALLERS {
+        std::thread::yield_now();
+    }
+    cycle.mark();
+    cycle.finish();
+}
+
 #[test]
 fn callers_arriving_during_a_cycle_share_the_next_one_and_each_sees_a_whole_cycle() {
     let heap = common::verified_heap(Gogc::Off);
     // This thread has no mutator: it steps cycle 1, which is in progress while every
     // caller arrives, and then waits for the callers' answers without holding up a pause.
     let gone = callers_during(&heap, |release| {
-        let mut cycle = heap.begin_cycle();
-        cycle.scan_roots();
-        release();
-        while heap.stats().gc_callers < CALLERS {
-            std::thread::yield_now();
-        }
-        cycle.mark();
-        cycle.finish();
+        step_a_cycle_as_callers_arrive(&heap, release)
     });
     assert_eq!(
         gone,
@@ -96,14 +102,7 @@ fn a_cycle_abandoned_after_a_caller_arrived_does_not_count_as_its_cycle() {
     for _ in 0..10 {
         let heap = common::verified_heap(Gogc::Off);
         let gone = callers_during(&heap, |release| {
-            let mut cycle = heap.begin_cycle();
-            cycle.scan_roots();
-            release();
-            while heap.stats().gc_callers < CALLERS {
-                std::thread::yield_now();
-            }
-            cycle.mark();
-            cycle.finish();
+            step_a_cycle_as_callers_arrive(&heap, release);
             // The callers may or may not get the lock first; if this thread does, its
             // cycle is abandoned, and must not count as theirs.
             let abandoned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

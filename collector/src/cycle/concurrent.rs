@@ -7,8 +7,8 @@
 //! unwinding from a panic abandons it (`HeapCore::abandon_cycle`).
 
 use super::pause::{
-    finish_previous_sweep, flush_mutators, forget_abandoned_mark, mark_threads,
-    record_pause_and_start, stop, termination_flushes,
+    flush_mutators, mark_threads, record_pause_and_start, stop, sweep_termination,
+    termination_flushes,
 };
 use super::phase::Phase;
 use super::roots::{handshake, scan_roots_concurrently};
@@ -74,14 +74,7 @@ impl<'h> ConcurrentCycle<'h> {
         guard: CycleGuard<'h>,
         reason: CycleReason,
     ) -> ConcurrentCycle<'h> {
-        finish_previous_sweep(core);
-        let heap_start = core.space.heap_live();
-        let stopped = stop(core);
-        let _abandon = AbandonOnUnwind(core);
-        core.enter_phase(Phase::SweepTermination);
-        forget_abandoned_mark(core, &stopped);
-        let cycle = core.telemetry.cycles.load(StatsOrdering::Relaxed) + 1;
-        core.mark.begin(cycle, heap_start);
+        let (stopped, _abandon, heap_start, cycle) = sweep_termination(core);
         let running_at_start = stopped.running_mutators();
         flush_mutators(core, &stopped, true);
         let live_at_mark_start = core.space.heap_live();

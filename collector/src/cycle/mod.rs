@@ -27,13 +27,13 @@ mod roots;
 pub(crate) mod service;
 mod termination;
 
-use crate::core::{cycle_guard, AbandonOnUnwind, CycleGuard, HeapCore};
+use crate::core::{cycle_guard, CycleGuard, HeapCore};
 use crate::mark::{mark_from, special_refs, Roots};
 use crate::sync::unmodelled::Ordering as StatsOrdering;
 use crate::sync::Ordering::*;
 use crate::telemetry::CycleReason;
 use concurrent::ConcurrentCycle;
-use pause::{finish_previous_sweep, flush_mutators, forget_abandoned_mark, mark_threads, stop};
+use pause::{flush_mutators, mark_threads, sweep_termination};
 use phase::Phase;
 use roots::{put_in_batches, scans_finalizer_objects};
 use std::time::Instant;
@@ -98,15 +98,8 @@ pub(crate) fn start_threshold(core: &HeapCore) -> usize {
 
 /// The whole cycle in one pause.
 fn collect_stopped(core: &HeapCore, reason: CycleReason) {
-    finish_previous_sweep(core);
-    let heap_start = core.space.heap_live();
-    let stopped = stop(core);
-    let _abandon = AbandonOnUnwind(core);
-    core.enter_phase(Phase::SweepTermination);
-    forget_abandoned_mark(core, &stopped);
+    let (stopped, _abandon, heap_start, cycle) = sweep_termination(core);
     let requested = stopped.requested;
-    let cycle = core.telemetry.cycles.load(StatsOrdering::Relaxed) + 1;
-    core.mark.begin(cycle, heap_start);
     flush_mutators(core, &stopped, true);
     core.enter_phase(Phase::Mark);
     let mark_start = Instant::now();

@@ -6,7 +6,8 @@
 //! to the restart, with its time to safepoint; mutator-private state is touched only
 //! through the `Stopped` proof the stop returns.
 
-use crate::core::HeapCore;
+use super::phase::Phase;
+use crate::core::{AbandonOnUnwind, HeapCore};
 use crate::mark::pool::GreyPool;
 use crate::mark::PARALLEL_MARK_MIN_BYTES;
 use crate::sync::unmodelled::Ordering as StatsOrdering;
@@ -27,6 +28,23 @@ pub(super) fn forget_abandoned_mark(core: &HeapCore, _stopped: &Stopped<'_>) {
     if core.mark.abandoned.swap(false, StatsOrdering::Relaxed) {
         core.space.clear_mark_bits();
     }
+}
+
+/// The start of every cycle, as Go's `gcStart` begins one: the previous sweep finished,
+/// the world stopped, the phase `SweepTermination` (abandoned if this thread unwinds
+/// before the returned guard is dropped), an abandoned mark's bits cleared, and the mark
+/// ledger reset. Returns the stopped world, the guard, the heap's size when the cycle
+/// began and the cycle's number.
+pub(super) fn sweep_termination(core: &HeapCore) -> (Stopped<'_>, AbandonOnUnwind<'_>, usize, u64) {
+    finish_previous_sweep(core);
+    let heap_start = core.space.heap_live();
+    let stopped = stop(core);
+    let abandon = AbandonOnUnwind(core);
+    core.enter_phase(Phase::SweepTermination);
+    forget_abandoned_mark(core, &stopped);
+    let cycle = core.telemetry.cycles.load(StatsOrdering::Relaxed) + 1;
+    core.mark.begin(cycle, heap_start);
+    (stopped, abandon, heap_start, cycle)
 }
 
 /// Stops the world (honouring the loom fault switch).

@@ -200,14 +200,7 @@ impl World {
         let mut g = lock(&self.state);
         flush();
         g.mutators.retain(|e| !Arc::ptr_eq(&e.m, m));
-        g.running -= 1;
-        if g.running == 0 && g.stopped {
-            self.all_stopped.notify_all();
-        }
-        g.epoch += 1;
-        if g.change_waiters > 0 {
-            self.changed.notify_all();
-        }
+        self.stopped_running(&mut g);
     }
 
     /// The safepoint slow path: parks the calling running mutator while the world is

@@ -308,18 +308,17 @@ fn prepare(out: &Path, longest: &str) -> Result<(PathBuf, PathBuf), String> {
 /// Checks that a file can be created in the existing directory `out` (so that the old
 /// report can be removed once the new one is in place). Another run may move the
 /// directory aside meanwhile: the probe's path not found is tried again on what is at
-/// `out` now, up to [`PLACE_ATTEMPTS`] times, and passes if `out` is gone (the staging
-/// directory's own check follows).
+/// `out` now, up to [`PLACE_ATTEMPTS`] times, and passes if `out` is gone or still being
+/// replaced by other runs after that (each replacement was written by a run that could:
+/// the staging directory's own check follows, and removing the old report at the end
+/// says if it fails).
 fn check_writable(out: &Path) -> Result<(), String> {
-    let mut result = Ok(());
     for _ in 0..PLACE_ATTEMPTS {
         let probe = out.join(format!(".write-check-{}", unique()));
         match fs::File::create(&probe) {
             Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound && out.is_dir() => {
-                result = Err(format!("it is not writable: {e}"));
-                continue;
-            }
+            // `out` moved aside (and maybe replaced) meanwhile: look again.
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
             Err(_) if fs::symlink_metadata(out).is_err() => return Ok(()),
             Err(e) => return Err(format!("it is not writable: {e}")),
         }
@@ -331,7 +330,7 @@ fn check_writable(out: &Path) -> Result<(), String> {
             _ => Ok(()),
         };
     }
-    result
+    Ok(())
 }
 
 /// Refuses a directory that is a mount point: the report is put in place by renaming,
