@@ -103,6 +103,12 @@ fn dropping_handles_and_mutators_after_shutdown_is_quiet() {
     heap.shutdown();
     drop(a);
     drop(m);
+    assert!(heap.is_shut_down());
+    assert_eq!(
+        heap.stats().mutators,
+        0,
+        "the dropped mutator left the heap"
+    );
 }
 
 #[test]

@@ -311,14 +311,20 @@ fn prepare(out: &Path, longest: &str) -> Result<(PathBuf, PathBuf), String> {
 /// `out` now, up to [`PLACE_ATTEMPTS`] times, and passes if `out` is gone or still being
 /// replaced by other runs after that (each replacement was written by a run that could:
 /// the staging directory's own check follows, and removing the old report at the end
-/// says if it fails).
+/// says if it fails). The same directory answering "not found" (as `/proc` does) is not
+/// writable.
 fn check_writable(out: &Path) -> Result<(), String> {
     for _ in 0..PLACE_ATTEMPTS {
         let probe = out.join(format!(".write-check-{}", unique()));
+        let before = identity(out);
         match fs::File::create(&probe) {
             Ok(_) => {}
-            // `out` moved aside (and maybe replaced) meanwhile: look again.
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == ErrorKind::NotFound => match identity(out) {
+                None => return Ok(()),
+                Some(now) if Some(now) == before => return Err(format!("it is not writable: {e}")),
+                // `out` was moved aside and replaced meanwhile: look again.
+                Some(_) => continue,
+            },
             Err(_) if fs::symlink_metadata(out).is_err() => return Ok(()),
             Err(e) => return Err(format!("it is not writable: {e}")),
         }
@@ -331,6 +337,20 @@ fn check_writable(out: &Path) -> Result<(), String> {
         };
     }
     Ok(())
+}
+
+/// Which directory `path` names now (device and inode), or `None` if nothing is there.
+#[cfg(unix)]
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Which directory `path` names now: only whether there is one, where inodes are not
+/// to be had (a replacement then counts as the same directory).
+#[cfg(not(unix))]
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    fs::metadata(path).ok().map(|_| (0, 0))
 }
 
 /// Refuses a directory that is a mount point: the report is put in place by renaming,
