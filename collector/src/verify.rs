@@ -1,7 +1,7 @@
 //! Verification, Go's `GODEBUG=gccheckmark=1`: after the mark, with the world stopped,
-//! a second trace into separate checkmark bits, from the mutators' handles and the
-//! globals (not from the specials and callback queues, which the mark also treats as
-//! roots: what only they reach is not re-checked). Every object it
+//! a second trace into separate checkmark bits, from every root the mark has: the
+//! mutators' handles, the globals, and the specials and queued callbacks (a finalizer's
+//! object's referents, the environment boxes, the queued entries). Every object it
 //! reaches must already be marked; one that is not was about to be freed while still
 //! reachable — a lost object — and is reported with the edge that reached it. A
 //! reference to a slot that was already freed (a stale reference, caught thanks to the
@@ -14,7 +14,7 @@
 
 use crate::core::HeapCore;
 use crate::heap::span::SpanKind;
-use crate::mark::{for_each_global, load_racy};
+use crate::mark::{for_each_global, load_racy, special_refs};
 use crate::object::Ref;
 use crate::world::Stopped;
 
@@ -80,6 +80,15 @@ pub(crate) fn checkmark(core: &HeapCore, stopped: &Stopped<'_>, cycle: u64) -> u
             }
         }
     });
+    // The specials' and queued callbacks' roots, as the mark takes them (a finalizer's
+    // object's referents, the environment boxes, the queued entries).
+    for r in special_refs(space, true) {
+        visit(
+            r,
+            &|| "a special or a queued callback".to_string(),
+            &mut stack,
+        );
+    }
     while let Some(src) = stack.pop() {
         let Ok(loc) = space.locate(src) else { continue };
         for k in 0..loc.ptr_slots as usize {
@@ -216,5 +225,35 @@ mod tests {
             assert_eq!(cycle_losing(&heap, child), 1);
             done_tx.send(()).unwrap();
         });
+    }
+
+    /// Verification re-traces from every root the mark has, specials included: with
+    /// nothing marked, an object reachable only through a finalizer's object is reported.
+    #[test]
+    fn verification_traces_from_the_specials_too() {
+        let heap = Heap::new(HeapConfig {
+            gogc: Gogc::Off,
+            ..HeapConfig::default()
+        })
+        .unwrap();
+        let m = heap.mutator();
+        let f = m.alloc(&NODE);
+        let z = m.alloc(&NODE);
+        f.set(0, Some(&z));
+        m.set_finalizer(&f, |_| {});
+        drop((f, z));
+        let lost = m.blocking(|| {
+            let core = &heap.core;
+            let stopped = core.world.stop(&core.flags, false);
+            let lost = super::checkmark(core, &stopped, 1);
+            core.world.start(stopped);
+            lost
+        });
+        assert_eq!(lost, 1, "{:?}", heap.stats().lost_reports);
+        let report = &heap.stats().lost_reports[0];
+        assert!(
+            report.contains("reached from a special or a queued callback"),
+            "{report}"
+        );
     }
 }
