@@ -18,15 +18,20 @@ use crate::mark::{for_each_global, load_racy, special_refs};
 use crate::object::Ref;
 use crate::world::Stopped;
 
-/// Re-traces the heap; returns the number of lost objects found (each also recorded in
-/// telemetry with its edge).
-pub(crate) fn checkmark(core: &HeapCore, stopped: &Stopped<'_>, cycle: u64) -> u64 {
-    let space = &core.space;
+/// Clears every span's checkmark bits (each verification starts from none).
+fn clear_checkmarks(space: &crate::heap::Space) {
     for i in 0..space.table.len() {
         if let Some(span) = space.span(i) {
             span.clear_checkmarks();
         }
     }
+}
+
+/// Re-traces the heap; returns the number of lost objects found (each also recorded in
+/// telemetry with its edge).
+pub(crate) fn checkmark(core: &HeapCore, stopped: &Stopped<'_>, cycle: u64) -> u64 {
+    let space = &core.space;
+    clear_checkmarks(space);
     let mut lost = 0u64;
     let mut stack: Vec<Ref> = Vec::new();
     let mut visit = |r: Ref, from: &dyn Fn() -> String, stack: &mut Vec<Ref>| {
