@@ -17,14 +17,14 @@ use std::time::Instant;
 
 /// Sweep termination: finishes the previous cycle's sweep before a new cycle starts
 /// (Go's `finishsweep_m`), on the thread starting the cycle.
-pub(super) fn finish_previous_sweep(core: &HeapCore) {
+fn finish_previous_sweep(core: &HeapCore) {
     core.space.finish_sweep();
 }
 
 /// Sweep termination's clean-up after an abandoned cycle (its panic left marks that no
 /// scan followed, so the next mark would skip what they reach): every mark bit cleared.
 /// The world is stopped and the previous sweep finished, so no span awaits its verdict.
-pub(super) fn forget_abandoned_mark(core: &HeapCore, _stopped: &Stopped<'_>) {
+fn forget_abandoned_mark(core: &HeapCore, _stopped: &Stopped<'_>) {
     if core.mark.abandoned.swap(false, StatsOrdering::Relaxed) {
         core.space.clear_mark_bits();
     }

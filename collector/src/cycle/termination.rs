@@ -78,7 +78,7 @@ pub(super) fn finish_in_pause(
     let live_bytes = if sweeps_concurrently(core) {
         let allocated_black = heap_end.saturating_sub(start.live_at_mark_start);
         let counted = marked.marked_bytes as usize + allocated_black;
-        core.space.begin_sweep(Some(counted), core.config.verify)
+        core.space.begin_sweep(counted, core.config.verify)
     } else {
         sweep::sweep_all(core, &stopped).live_bytes
     };

@@ -253,11 +253,11 @@ impl Space {
     /// so every small and large span is unswept and none is allocatable until swept; and
     /// the heap's live bytes become `marked_bytes`, the bytes the mark counted as it went
     /// (Go's `work.bytesMarked`). Neither looks at a span: the pause costs the same for
-    /// any heap size. `None` counts them from the mark bits instead (after an abandoned
-    /// cycle, whose marks the next one's count misses). With `check` (verification on),
+    /// any heap size (after an abandoned mark too: the next cycle's first pause clears
+    /// its marks, so the count is complete). With `check` (verification on),
     /// the lists and the count are checked against every span's kind and mark bits, and
     /// a difference is a collector bug.
-    pub(crate) fn begin_sweep(&self, marked_bytes: Option<usize>, check: bool) -> usize {
+    pub(crate) fn begin_sweep(&self, marked_bytes: usize, check: bool) -> usize {
         let mut guard = lock(&self.pools);
         let pools = &mut *guard;
         debug_assert!(pools.unswept.iter().all(Vec::is_empty) && pools.unswept_large.is_empty());
@@ -285,7 +285,6 @@ impl Space {
             // (`LoomFaults::sweepgen_before_count`).
             crate::sync::yield_now();
         }
-        let marked_bytes = marked_bytes.unwrap_or_else(|| self.bytes_marked_in(pools));
         if check {
             self.check_unswept(pools, marked_bytes);
         }
