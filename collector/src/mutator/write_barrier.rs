@@ -6,7 +6,8 @@
 //! mutator shades what `B::shade` returns before the new value is visible, and every
 //! shaded reference reaches the mark before mark termination ends it: through a full
 //! buffer handed over at once, a flush handshake (`REQ_FLUSH`), or the termination
-//! pause's flush. With every flag clear the fast path is one relaxed load and a branch;
+//! pause's flush. With every flag clear the fast path reads two words (the blocking
+//! depth and the flags) and branches;
 //! `NoBarrier` (`B::SHADES == false`) never takes the slow path's shading.
 
 use super::handle::{dead_panic, foreign_panic, Handle};
@@ -52,7 +53,7 @@ impl<B: Barrier> Handle<'_, B> {
             }
         };
         // The barrier's fast path: running (not inside `blocking`) and no flag set
-        // (marking off, no pause or handshake requested): one load and a branch. The rest
+        // (marking off, no pause or handshake requested): two loads and a branch. The rest
         // is out of line, so the fast path saves no registers and inlines into the caller.
         if self.m.shared.blocking_depth.get() == 0 && self.m.core.flags.load(Relaxed) == 0 {
             store_ref(word, new);
