@@ -98,6 +98,10 @@ pub struct HeapConfig {
     /// Run the checkmark re-trace after every mark and poison freed slots
     /// (Go's `GODEBUG=gccheckmark=1`).
     pub verify: bool,
+    /// Record the run's timeline (`--trace`): per-thread slices (blocked, at a safepoint,
+    /// assisting, marking, sweeping, running callbacks) and queue-length counters, read
+    /// with [`crate::Heap::trace`]. Off (the default) it costs a flag test at each site.
+    pub trace: bool,
     /// Collect concurrently (the default): mark beside the mutators with write barriers
     /// on between two short pauses, and sweep after the second. `false` is Go's
     /// `GODEBUG=gcstoptheworld=1` (`--stw`): the whole cycle, sweep included, in one
@@ -219,6 +223,7 @@ impl Default for HeapConfig {
             gogc: Gogc::default(),
             min_heap_bytes: 4 << 20,
             verify: false,
+            trace: false,
             concurrent: true,
             page_bytes: DEFAULT_PAGE_BYTES,
             gomaxprocs: default_gomaxprocs(),

@@ -91,8 +91,13 @@ impl HeapCore {
     /// Serves `m`'s pending handshake requests (`w` gives access to its private state:
     /// the running owner, or the collector holding it blocked), and tells the world.
     pub(crate) fn serve_requests(&self, m: &MutatorShared, w: &impl Exclusive) {
+        // A slice only for a handshake that served something: most polls find nothing
+        // asked of this mutator.
+        let slice = self.telemetry.trace.slice("handshake");
         if m.serve_requests(w, &self.shaded) {
             self.world.note_change();
+        } else if let Some(s) = slice {
+            s.discard();
         }
     }
 

@@ -35,10 +35,10 @@
 //! `scripts/check-structure.py` (run by `scripts/test.sh`) checks this list against the
 //! real imports, and that no file but `sync` names `std::sync` or `std::thread`.
 //!
-//! 1. `sync`, `config`, `size_class`, `object`, `telemetry`, `gctrace`, `background`,
-//!    `pacer` — foundations: the loom/std shim, configuration, Go's size classes,
-//!    references and shapes, counters and records, Go's gctrace line, the service
-//!    threads' mailbox, the pacer (goal, trigger, worker plan, assist pricing).
+//! 1. `sync`, `config`, `size_class`, `object`, `trace`, `telemetry`, `gctrace`,
+//!    `background`, `pacer` — foundations: the loom/std shim, configuration, Go's size
+//!    classes, references and shapes, the per-thread timeline, counters and records,
+//!    Go's gctrace line, the service threads' mailbox, the pacer (goal, trigger, worker plan, assist pricing).
 //! 2. `barrier`, `mark::pool`, `mark::state` — the barrier policies and their root
 //!    rules, the grey-work pool, the mark's shared ledger.
 //! 3. `heap::specials`, `callbacks::queue`, `heap::span`, `heap::span_table`,
@@ -83,6 +83,7 @@ mod size_class;
 mod sweep;
 mod sync;
 mod telemetry;
+mod trace;
 mod verify;
 mod world;
 
@@ -104,6 +105,7 @@ pub use mutator::handle::{Global, Handle, InteriorHandle};
 pub use mutator::Mutator;
 pub use object::{Ref, Shape, POISON, WORD_BYTES};
 pub use telemetry::{CycleReason, CycleRecord, PauseRecord, MAX_LOST_REPORTS};
+pub use trace::{CounterSample, ThreadTrace, Trace, TraceSlice, MAX_SLICES_PER_THREAD};
 
 use crate::callbacks::queue::Kind;
 use crate::core::HeapCore;
@@ -205,10 +207,10 @@ impl<B: Barrier> Heap<B> {
                 }
                 space
             },
+            telemetry: telemetry::Telemetry::new(config.trace),
             config,
             flags: AtomicU32::new(0),
             world: World::new(id),
-            telemetry: telemetry::Telemetry::new(),
             cycle_lock: Mutex::new(()),
             phase: Default::default(),
             goal: AtomicUsize::new(goal),
@@ -344,6 +346,13 @@ impl<B: Barrier> Heap<B> {
     /// [`HeapStats::lost_objects`]).
     pub fn lost_objects(&self) -> u64 {
         self.core.telemetry.lost_objects.load(StatOrdering::Relaxed)
+    }
+
+    /// The run's timeline so far (empty unless `HeapConfig::trace`): each thread's slices
+    /// and the counters. The GC phases and pauses are in [`HeapStats::cycles`] and
+    /// [`HeapStats::pauses`].
+    pub fn trace(&self) -> Trace {
+        self.core.telemetry.trace.snapshot()
     }
 
     /// Whether `r` names an allocated object now (for tests and diagnostics: a reference

@@ -47,6 +47,8 @@ pub(crate) mod unmodelled {
     };
     #[cfg(test)]
     pub(crate) use std::sync::mpsc;
+    #[cfg(test)]
+    pub(crate) use std::sync::Barrier;
     pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
     pub(crate) use std::thread;
 

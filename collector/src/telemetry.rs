@@ -11,6 +11,7 @@
 
 use crate::sync::unmodelled::{lock, Mutex};
 use crate::sync::unmodelled::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use crate::trace::Tracer;
 use std::time::{Duration, Instant};
 
 /// Why a cycle ran.
@@ -120,6 +121,8 @@ pub(crate) struct Telemetry {
     pub(crate) leaks_found: AtomicU64,
     /// The first leak checker reports and the last queue line.
     pub(crate) leak_reports: Mutex<(Vec<String>, Option<String>)>,
+    /// The run's timeline (`HeapConfig::trace`).
+    pub(crate) trace: Tracer,
 }
 
 /// How many lost-object reports are kept (Go's checkfinalizers keeps 50 too).
@@ -138,9 +141,10 @@ impl Drop for GcCaller<'_> {
 pub const MAX_LEAK_REPORTS: usize = 50;
 
 impl Telemetry {
-    pub(crate) fn new() -> Telemetry {
+    pub(crate) fn new(trace: bool) -> Telemetry {
+        let start = Instant::now();
         Telemetry {
-            start: Instant::now(),
+            start,
             cycles: AtomicU64::new(0),
             cycles_checked: AtomicU64::new(0),
             lost_objects: AtomicU64::new(0),
@@ -152,6 +156,7 @@ impl Telemetry {
             lost_reports: Mutex::new(Vec::new()),
             leaks_found: AtomicU64::new(0),
             leak_reports: Mutex::new((Vec::new(), None)),
+            trace: Tracer::new(trace, start),
         }
     }
 
@@ -223,7 +228,7 @@ mod tests {
 
     #[test]
     fn lost_reports_are_counted_all_but_kept_up_to_the_cap() {
-        let t = Telemetry::new();
+        let t = Telemetry::new(false);
         for i in 0..MAX_LOST_REPORTS + 10 {
             t.record_lost(format!("lost {i}"));
         }
@@ -235,7 +240,7 @@ mod tests {
 
     #[test]
     fn times_are_relative_to_heap_creation() {
-        let t = Telemetry::new();
+        let t = Telemetry::new(false);
         assert_eq!(t.since_start(t.start), 0);
         assert_eq!(
             t.since_start(t.start - Duration::from_secs(1)),

@@ -569,6 +569,7 @@ const SHARED: &[Flag] = &[
     switch("--verify"),
     switch("--check-leaks"),
     switch("--gctrace"),
+    switch("--trace"),
     switch("--json"),
     switch("--quiet"),
 ];

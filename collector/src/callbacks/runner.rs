@@ -156,6 +156,14 @@ fn serve<T>(
 /// leave drains waiting for a runner that is gone (under loom the panic goes on to the
 /// model).
 fn run_batch(core: &HeapCore, batch: impl FnOnce()) -> bool {
+    let trace = &core.telemetry.trace;
+    let queues = &core.space.queues;
+    trace.counter(
+        "finalizers queued",
+        queues.finalizers.counters.not_started(),
+    );
+    trace.counter("cleanups queued", queues.cleanups.counters.not_started());
+    let _slice = trace.slice("callback batch");
     let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(batch)) else {
         return true;
     };

@@ -43,6 +43,7 @@ fn request_sweep(core: &unmodelled::Arc<HeapCore>) {
             .spawn(move || {
                 while bg.next_request() {
                     if let Some(core) = weak.upgrade() {
+                        let _slice = core.telemetry.trace.slice("sweep");
                         core.space.finish_sweep();
                     }
                     bg.cycle_done();
@@ -65,6 +66,7 @@ fn background_main(bg: &crate::background::Background, heap: unmodelled::Weak<He
         if core.space.heap_live() >= start_threshold(&core)
             && core.flags.load(Relaxed) & FLAG_SHUTDOWN == 0
         {
+            let _slice = core.telemetry.trace.slice("concurrent cycle");
             let mut c = ConcurrentCycle::begin_locked(&core, guard, CycleReason::Automatic);
             bg.started();
             c.mark_with_workers();

@@ -95,6 +95,11 @@ fn backoff(polls: u32) {
 }
 
 fn worker(core: &HeapCore, kind: Kind, stop: &AtomicBool, fractional_cores: f64, start: Instant) {
+    let slice = core.telemetry.trace.slice(match kind {
+        Kind::Dedicated => "mark worker (dedicated)",
+        Kind::Fractional => "mark worker (fractional)",
+        Kind::Idle => "mark worker (idle)",
+    });
     let state = &core.mark;
     let markers = state.planned.load(Relaxed).max(1);
     let mut m = Marker::new(&core.space, &state.grey, &core.shaded, &state.busy, markers);
@@ -128,6 +133,9 @@ fn worker(core: &HeapCore, kind: Kind, stop: &AtomicBool, fractional_cores: f64,
         }
     }
     state.record(m.marked_objects, m.marked_bytes, m.bad_refs);
+    drop(slice);
+    // The next cycle's worker, a new thread, takes this one's track over.
+    core.telemetry.trace.leave_thread();
 }
 
 /// Keeps the fractional worker at its share: sleeps while its marking time exceeds

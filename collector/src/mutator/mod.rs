@@ -216,6 +216,7 @@ impl<B: Barrier> Mutator<B> {
             return;
         }
         if f & FLAG_STOP != 0 {
+            let _slice = self.core.telemetry.trace.slice("safepoint wait");
             self.core.world.park();
         }
         if f & FLAG_HANDSHAKE != 0 {
@@ -228,6 +229,8 @@ impl<B: Barrier> Mutator<B> {
     /// delaying a pause. A heap access inside `f` re-enters the running state for that
     /// access (waiting out a pause in progress).
     pub fn blocking<R>(&self, f: impl FnOnce() -> R) -> R {
+        // Declared first, so dropped last: the slice includes the wait to run again.
+        let _slice = self.core.telemetry.trace.slice("blocked");
         if self.shared.blocking_depth.get() == 0 {
             self.core.world.enter_blocking(&self.shared);
         }

@@ -90,6 +90,10 @@ pub struct Args {
     /// the report is written either way).
     #[arg(long)]
     pub gctrace: bool,
+    /// Record each thread's timeline (blocked, at a safepoint, marking, sweeping, running
+    /// callbacks) into trace.json beside the GC phases and pauses, which it always holds.
+    #[arg(long)]
+    pub trace: bool,
     /// The report directory (created with its parents).
     #[arg(long, value_name = "DIR")]
     #[serde(serialize_with = "path_text")]
@@ -219,6 +223,7 @@ impl Args {
             heap_limit: self.heap_limit,
             memory_limit: self.memory_limit,
             gctrace: self.gctrace,
+            trace: self.trace,
             leak_check: if self.check_leaks {
                 LeakCheck::Report
             } else {
@@ -431,7 +436,8 @@ mod tests {
         assert_eq!(config["heap_limit"], Value::Null);
         assert_eq!(config["cleanup_standby"], true);
         assert!(c.cleanup_standby);
-        assert_eq!(config.len(), 18);
+        assert_eq!(config["trace"], false);
+        assert_eq!(config.len(), 19);
     }
 
     #[test]
@@ -459,6 +465,7 @@ mod tests {
             "7",
             "--verify",
             "--check-leaks",
+            "--trace",
             "--gctrace",
             "--no-cleanup-standby",
             "--out",
@@ -468,7 +475,7 @@ mod tests {
         .common;
         let c = a.heap_config();
         assert_eq!(c.gogc, Gogc::Off);
-        assert!(!c.concurrent && c.verify && c.gctrace);
+        assert!(!c.concurrent && c.verify && c.gctrace && c.trace);
         assert_eq!(c.mark_workers, Some(0));
         assert_eq!(c.heap_limit, Some(64 << 20));
         assert_eq!(c.memory_limit, Some(3 << 29));

@@ -22,6 +22,8 @@ pub mod report_dir;
 pub mod run;
 pub mod site;
 pub mod summary;
+pub mod timeline;
+pub mod trace_json;
 
 pub use hgrm::{
     parse_percentile_distribution, percentile_points, write_percentile_distribution, HgrmRow,

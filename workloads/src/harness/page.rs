@@ -177,6 +177,11 @@ pub fn run_page(summary: &Summary, files: &[&str]) -> String {
             "<img src=\"{file}\" alt=\"{alt}\" width=\"800\" height=\"500\"/>"
         );
     }
+    body.push_str(
+        "<p>The timeline (<a href=\"trace.json\">trace.json</a> opens in Perfetto or \
+         chrome://tracing; per-thread rows with <code>--trace</code>):</p>\n\
+         <img class=\"wide\" src=\"timeline.svg\" alt=\"timeline of the run\"/>\n",
+    );
     body.push_str("</div>\n<h2>Flags</h2>\n");
     body.push_str(&config_table(&s.config));
     if !s.findings.is_null() {
@@ -261,9 +266,15 @@ pub(crate) mod tests {
         assert_eq!(p99.map(String::as_str), Some("5ns"));
         assert!(html.contains("<span class=\"bad\">3</span>"));
         let images = values(&doc, "img", "src");
-        assert_eq!(images, ["latency.svg", "pauses.svg", "mmu.svg"]);
+        assert_eq!(
+            images,
+            ["latency.svg", "pauses.svg", "mmu.svg", "timeline.svg"]
+        );
         let links = values(&doc, "a", "href");
-        assert_eq!(links, ["summary.json", "summary.json", "pauses.hlog"]);
+        assert_eq!(
+            links,
+            ["summary.json", "trace.json", "summary.json", "pauses.hlog"]
+        );
     }
 
     #[test]

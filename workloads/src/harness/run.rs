@@ -14,6 +14,8 @@ use super::cli::Args;
 use super::hlog::{latency_log, pauses_log};
 use super::page::run_page;
 use super::progress::{Goal, Progress};
+use super::timeline::timeline_svg;
+use super::trace_json::trace_json;
 use super::{
     default_windows, latency_svg, mmu_curve, mmu_svg, pauses_svg, percentile_points,
     utilization_points, write_percentile_distribution, CallbackCounts, LatencyStats, LeakCheck,
@@ -27,16 +29,18 @@ use std::fmt::Write as _;
 use std::time::{Instant, SystemTime};
 
 /// The files a run writes into its `--out` directory, `summary.json` last.
-pub const FILES: [&str; 11] = [
+pub const FILES: [&str; 13] = [
     "pauses.hgrm",
     "latency.hgrm",
     "pauses.hlog",
     "latency.hlog",
     "gctrace.log",
+    "trace.json",
     "mmu.csv",
     "latency.svg",
     "mmu.svg",
     "pauses.svg",
+    "timeline.svg",
     "index.html",
     "summary.json",
 ];
@@ -155,6 +159,7 @@ impl Run {
         self.progress.finish();
         heap.wait_for_background();
         let stats = heap.stats();
+        let trace = heap.trace();
         let (leaks, verify_stats) = if self.args.check_leaks {
             heap.gc();
             heap.gc();
@@ -199,6 +204,7 @@ impl Run {
         };
         let timeline = Timeline {
             stats: &stats,
+            trace,
             pause_log: &pause_log,
             curve,
             run_ns,
@@ -222,6 +228,7 @@ impl Run {
 /// wall clock.
 struct Timeline<'a> {
     stats: &'a collector::HeapStats,
+    trace: collector::Trace,
     pause_log: &'a [(u64, u64)],
     curve: Vec<(u64, f64)>,
     run_ns: u64,
@@ -254,11 +261,15 @@ fn write_files(
     out.write("pauses.hlog", pauses_log(&t.stats.pauses, t.zero))?;
     out.write("latency.hlog", latency_log(latency, t.run_ns, t.zero))?;
     out.write("gctrace.log", gctrace_log(&t.stats.cycles))?;
+    let trace = trace_json(label, &t.stats.cycles, &t.stats.pauses, &t.trace);
+    out.write("trace.json", trace)?;
     out.write("mmu.csv", mmu_csv)?;
     let latency_points = percentile_points(latency);
     out.write("latency.svg", latency_svg(&[(label, latency_points)]))?;
     out.write("mmu.svg", mmu_svg(&[(label, t.curve.clone())]))?;
     out.write("pauses.svg", pauses_svg(t.pause_log, t.run_ns))?;
+    let timeline = timeline_svg(&t.stats.cycles, &t.stats.pauses, &t.trace, t.run_ns);
+    out.write("timeline.svg", timeline)?;
     out.write("index.html", run_page(summary, &FILES))?;
     Ok(())
 }

@@ -4,6 +4,8 @@
 //! uses a subset.
 #![allow(dead_code)]
 
+pub mod trace_check;
+
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -176,7 +178,8 @@ pub fn check_report(dir: &Path, workload: &str) -> Value {
     }
 
     check_interval_logs(dir, &v);
-    for svg in ["latency.svg", "mmu.svg", "pauses.svg"] {
+    trace_check::check_trace(dir, &v);
+    for svg in ["latency.svg", "mmu.svg", "pauses.svg", "timeline.svg"] {
         let text = read(svg);
         let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{svg}: {e}"));
         assert_eq!(doc.root_element().tag_name().name(), "svg", "{svg}");
@@ -193,7 +196,7 @@ pub fn check_report(dir: &Path, workload: &str) -> Value {
         .collect();
     assert_eq!(
         sources,
-        ["latency.svg", "pauses.svg", "mmu.svg"],
+        ["latency.svg", "pauses.svg", "mmu.svg", "timeline.svg"],
         "the plots"
     );
     let links: BTreeSet<&str> = doc

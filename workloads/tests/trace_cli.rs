@@ -1,0 +1,62 @@
+//! `--trace`: a run's `trace.json` gets a track per thread that did something the
+//! collector records (issue 22). Every report's trace.json is checked for structure
+//! (`common::trace_check`: slices complete and nested, tracks named, one pause slice per
+//! pause, one cycle slice per cycle) by `common::check_report`; these runs check that the per-thread tracks are there with `--trace` and absent
+//! without it.
+
+mod common;
+
+use common::trace_check::check_trace;
+use common::{run_ok, Scratch};
+
+/// Runs `bin` with `args --quiet --out <scratch>/run` and returns the track names and the
+/// slices of its checked trace.json.
+fn traced(
+    bin: &str,
+    tag: &str,
+    args: &[&str],
+) -> (std::collections::BTreeMap<u64, String>, Vec<(u64, String)>) {
+    let scratch = Scratch::new(tag);
+    let out_dir = scratch.join("run");
+    let mut all = args.to_vec();
+    all.extend(["--quiet", "--out", &out_dir]);
+    run_ok(bin, &all);
+    let dir = scratch.0.join("run");
+    let summary = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    check_trace(&dir, &v)
+}
+
+#[test]
+fn a_traced_concurrent_gcbench_has_mark_worker_and_sweeper_tracks() {
+    let gcbench = env!("CARGO_BIN_EXE_gcbench");
+    let (names, slices) = traced(gcbench, "trace-gcbench", &["--trace", "--gomaxprocs", "2"]);
+    let has = |n: &str| slices.iter().any(|(_, s)| s.starts_with(n));
+    assert!(has("mark worker ("), "mark workers recorded: {names:?}");
+    assert!(has("sweep"), "the sweeper recorded: {names:?}");
+    assert!(names.values().any(|n| n == "gc-sweeper"), "{names:?}");
+    // Without --trace only the two record-drawn tracks remain.
+    let (names, slices) = traced(gcbench, "untraced-gcbench", &["--gomaxprocs", "2"]);
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(slices.iter().any(|(_, s)| s == "mark"));
+}
+
+#[test]
+fn a_traced_finbench_shows_the_finalizer_thread_running_batches() {
+    let finbench = env!("CARGO_BIN_EXE_finbench");
+    let (names, slices) = traced(
+        finbench,
+        "trace-finbench",
+        &["--trace", "--objects", "20000"],
+    );
+    let batch_tids: Vec<u64> = slices
+        .iter()
+        .filter(|(_, s)| s == "callback batch")
+        .map(|(t, _)| *t)
+        .collect();
+    assert!(!batch_tids.is_empty(), "no callback batch in {names:?}");
+    assert!(
+        batch_tids.iter().all(|t| names[t].contains("final")),
+        "{names:?}"
+    );
+}
