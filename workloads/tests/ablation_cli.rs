@@ -56,7 +56,13 @@ fn none_exits_zero_and_reports() {
     for key in ["lost_objects", "stale_loads", "ops", "gc_cycles"] {
         assert!(f[key].is_u64(), "{key}: {f}");
     }
-    assert!(f["lost_per_cycle"].is_f64(), "{f}");
+    // Per cycle, when the free-running graph had a cycle at all (on a loaded machine a
+    // short run may finish before its first: then it is null, not a division by zero).
+    let cycles = f["gc_cycles"].as_u64().unwrap();
+    assert!(
+        f["lost_per_cycle"].is_f64() || (cycles == 0 && f["lost_per_cycle"].is_null()),
+        "{f}"
+    );
     assert_driven(&f, 20);
 }
 

@@ -45,12 +45,12 @@
 
 use clap::Parser;
 use collector::{Barrier, BarrierKind, Global, Gogc, Handle, Heap, HeapConfig, Mutator, Shape};
-use hdrhistogram::Histogram;
 use serde_json::{json, Map};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use workloads::harness::cli::{self, Args, DurationUse, Workload};
+use workloads::harness::latency::LatencyRecorder;
 use workloads::harness::progress::Goal;
 use workloads::harness::run::{exit_status, fail, latency_histogram, Run, SplitMix64};
 use workloads::harness::LatencyStats;
@@ -94,7 +94,7 @@ struct Tally {
     replaces: u64,
     walks: u64,
     stale_loads: u64,
-    latency: Histogram<u64>,
+    latency: LatencyRecorder,
 }
 
 fn main() {

@@ -16,10 +16,10 @@
 
 use clap::Parser;
 use collector::{Barrier, Handle, Heap, Mutator, Shape};
-use hdrhistogram::Histogram;
 use serde_json::{json, Map};
 use std::time::{Duration, Instant};
 use workloads::harness::cli::{self, Args, DurationUse, Workload};
+use workloads::harness::latency::LatencyRecorder;
 use workloads::harness::progress::{Goal, Progress};
 use workloads::harness::run::{exit_status, fail, latency_histogram, Run};
 use workloads::with_barrier;
@@ -94,7 +94,7 @@ struct Share {
     trees: Vec<u64>,
     checks: Vec<u64>,
     rounds: u64,
-    latency: Histogram<u64>,
+    latency: LatencyRecorder,
 }
 
 /// Mutator thread `index` of `threads`: its share of every depth's trees, round after

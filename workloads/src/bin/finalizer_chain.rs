@@ -26,13 +26,13 @@
 
 use clap::Parser;
 use collector::{Barrier, Mutator, Shape};
-use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use workloads::harness::cli::{self, Args, DurationUse, Workload};
+use workloads::harness::latency::LatencyRecorder;
 use workloads::harness::progress::Goal;
 use workloads::harness::run::{exit_status, fail, latency_histogram, Run};
 use workloads::with_barrier;
@@ -119,7 +119,7 @@ fn build_chain<B: Barrier>(
 fn drive<B: Barrier>(
     m: &Mutator<B>,
     n: u64,
-    latency: &mut Histogram<u64>,
+    latency: &mut LatencyRecorder,
     before_gc: impl Fn(u64),
     drain: impl Fn(&Mutator<B>),
     recorded: &Mutex<Vec<u64>>,

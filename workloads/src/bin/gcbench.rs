@@ -14,10 +14,10 @@
 
 use clap::Parser;
 use collector::{Barrier, Handle, Mutator, Shape};
-use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
 use std::time::Instant;
 use workloads::harness::cli::{self, Args, DurationUse, Workload};
+use workloads::harness::latency::LatencyRecorder;
 use workloads::harness::progress::{Goal, Progress};
 use workloads::harness::run::{exit_status, fail, latency_histogram, Run};
 use workloads::with_barrier;
@@ -101,7 +101,7 @@ fn count_nodes<B: Barrier>(node: &Handle<'_, B>) -> u64 {
 /// What the benchmark body reports.
 struct Body {
     text: Vec<String>,
-    latency: Histogram<u64>,
+    latency: LatencyRecorder,
     trees: Vec<Value>,
     long_lived_nodes: u64,
     array_ok: bool,

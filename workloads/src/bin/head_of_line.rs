@@ -39,12 +39,12 @@
 
 use clap::Parser;
 use collector::{Barrier, Handle, Mutator, Shape};
-use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use workloads::harness::cli::{self, Args, DurationUse, Workload};
+use workloads::harness::latency::LatencyRecorder;
 use workloads::harness::progress::Goal;
 use workloads::harness::run::{exit_status, fail, latency_histogram, Run};
 use workloads::harness::LatencyStats;
@@ -215,7 +215,7 @@ fn phase<B: Barrier>(
     shared: Arc<Shared>,
     mut register: impl FnMut(&Handle<'_, B>, usize),
     drain: impl Fn(&Mutator<B>),
-    latency: &mut Histogram<u64>,
+    latency: &mut LatencyRecorder,
 ) -> Phase {
     let n = shared.started_ns.len();
     let t0 = Instant::now();

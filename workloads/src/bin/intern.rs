@@ -25,13 +25,13 @@
 
 use clap::Parser;
 use collector::{Barrier, Handle, Heap, Mutator, Shape, WeakHandle};
-use hdrhistogram::Histogram;
 use serde_json::{json, Map};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use workloads::harness::cli::{self, Args, DurationUse, Workload};
+use workloads::harness::latency::LatencyRecorder;
 use workloads::harness::progress::Goal;
 use workloads::harness::run::{exit_status, fail, latency_histogram, Run, SplitMix64};
 use workloads::with_barrier;
@@ -129,7 +129,7 @@ fn worker<B: Barrier>(
     cli: &Cli,
     index: u64,
     until: Instant,
-) -> (Tally, Histogram<u64>) {
+) -> (Tally, LatencyRecorder) {
     let m = heap.mutator();
     let mut rng = SplitMix64::new(cli.common.seed ^ index.wrapping_mul(0xA24B_AED4_963E_E407));
     let mut latency = latency_histogram();
@@ -176,7 +176,7 @@ fn intern_run<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         next_key: AtomicU64::new(0),
     };
     let until = Instant::now() + duration;
-    let results: Vec<(Tally, Histogram<u64>)> = std::thread::scope(|s| {
+    let results: Vec<(Tally, LatencyRecorder)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..cli.common.mutators as u64)
             .map(|i| {
                 let (heap, shared) = (&heap, &shared);

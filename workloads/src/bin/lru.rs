@@ -28,11 +28,11 @@
 
 use clap::Parser;
 use collector::{Barrier, Global, Handle, Heap, Mutator, Shape};
-use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use workloads::harness::cli::{self, Args, DurationUse, Workload};
+use workloads::harness::latency::LatencyRecorder;
 use workloads::harness::progress::Goal;
 use workloads::harness::run::{exit_status, fail, latency_histogram, Run, SplitMix64};
 use workloads::with_barrier;
@@ -341,7 +341,7 @@ fn worker<B: Barrier>(
     index: u64,
     t0: Instant,
     duration: Duration,
-) -> (Tally, Histogram<u64>) {
+) -> (Tally, LatencyRecorder) {
     let m = heap.mutator();
     let mut rng =
         SplitMix64::new(cli.common.seed ^ (index + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
@@ -423,7 +423,7 @@ fn lru<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         Op::begin(&m, &cache).put(key, 0);
     }
     let t0 = Instant::now();
-    let results: Vec<(Tally, Histogram<u64>)> = m.blocking(|| {
+    let results: Vec<(Tally, LatencyRecorder)> = m.blocking(|| {
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..cli.common.mutators as u64)
                 .map(|i| {

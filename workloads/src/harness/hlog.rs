@@ -6,8 +6,8 @@
 //! Intervals follow the data the harness has:
 //! - `pauses.hlog`, tag `pause`: one interval per GC cycle, holding that cycle's
 //!   stop-the-world pauses (in ns), from its first pause's start to its last pause's end.
-//! - `latency.hlog`, tag `latency`: one interval for the whole run, since workloads hand
-//!   the harness one merged histogram with no timestamps per sample.
+//! - `latency.hlog`, tag `latency`: one interval per second of the run, from the
+//!   workloads' [`super::latency::LatencyRecorder`]s.
 //!
 //! Both logs carry `StartTime` and `BaseTime` headers at the heap's creation (the run's
 //! zero), so an interval's timestamp is seconds since then; `MaxValueDivisor` is 1e6, so
@@ -50,7 +50,7 @@ pub fn pause_intervals(pauses: &[PauseRecord]) -> Vec<Interval> {
                 let fresh = Interval {
                     start_ns: p.start_ns,
                     length_ns: 0,
-                    histogram: super::run::latency_histogram(),
+                    histogram: super::latency::ns_histogram(),
                 };
                 intervals.push((p.cycle, fresh));
                 &mut intervals.last_mut().expect("just pushed").1
@@ -96,16 +96,19 @@ pub fn pauses_log(pauses: &[PauseRecord], zero: SystemTime) -> Vec<u8> {
     interval_log(&pause_intervals(pauses), PAUSE_TAG, comment, zero)
 }
 
-/// `latency.hlog`: the workload's operation latencies as one `latency` interval over the
-/// whole run (`run_ns` long).
-pub fn latency_log(latency: &Histogram<u64>, run_ns: u64, zero: SystemTime) -> Vec<u8> {
-    let whole_run = Interval {
-        start_ns: 0,
-        length_ns: run_ns,
-        histogram: latency.clone(),
-    };
-    let comment = "operation latency in ns, one interval for the whole run";
-    interval_log(&[whole_run], LATENCY_TAG, comment, zero)
+/// `latency.hlog`: the workload's operation latencies, one `latency` interval per second
+/// of the run (`(start_ns, length_ns, histogram)` from [`super::latency::LatencyRecorder`]).
+pub fn latency_log(intervals: &[(u64, u64, Histogram<u64>)], zero: SystemTime) -> Vec<u8> {
+    let intervals: Vec<Interval> = intervals
+        .iter()
+        .map(|(start_ns, length_ns, h)| Interval {
+            start_ns: *start_ns,
+            length_ns: *length_ns,
+            histogram: h.clone(),
+        })
+        .collect();
+    let comment = "operation latency in ns, one interval per second of the run";
+    interval_log(&intervals, LATENCY_TAG, comment, zero)
 }
 
 /// Reads an interval log back with the crate's `IntervalLogIterator`: each interval's
@@ -196,19 +199,25 @@ mod tests {
     }
 
     #[test]
-    fn latency_comes_back_as_one_interval() {
-        let mut h = crate::harness::run::latency_histogram();
+    fn latency_comes_back_interval_by_interval() {
+        let mut a = crate::harness::latency::ns_histogram();
+        let mut b = a.clone();
         for v in 1..=5_000u64 {
-            h.record(v * 37).unwrap();
+            a.record(v * 37).unwrap();
         }
-        let log = latency_log(&h, 3_000_000_000, SystemTime::now());
-        let intervals = read_intervals(&log).unwrap();
-        assert_eq!(intervals.len(), 1);
-        let got = &intervals[0];
-        assert_eq!(got.histogram.len(), 5_000);
-        assert_eq!(got.histogram, h, "every count survives the round trip");
-        assert_eq!((got.start, got.length.as_secs()), (Duration::ZERO, 3));
-        assert_eq!(got.tag.as_deref(), Some(LATENCY_TAG));
+        b.record(12_345).unwrap();
+        let second = 1_000_000_000;
+        let intervals = [(0, second, a.clone()), (second, second / 2, b.clone())];
+        let log = latency_log(&intervals, SystemTime::now());
+        let got = read_intervals(&log).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].histogram, a, "every count survives the round trip");
+        assert_eq!(got[1].histogram, b);
+        assert_eq!(
+            (got[1].start.as_millis(), got[1].length.as_millis()),
+            (1000, 500)
+        );
+        assert!(got.iter().all(|i| i.tag.as_deref() == Some(LATENCY_TAG)));
     }
 
     #[test]

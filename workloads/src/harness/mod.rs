@@ -1,5 +1,6 @@
 //! The report writer every workload shares: the `.hgrm` percentile distribution
-//! ([`hgrm`]) and HdrHistogram interval logs ([`hlog`]), minimum and bounded mutator
+//! ([`hgrm`]) and HdrHistogram interval logs ([`hlog`]) of latency recorded per second
+//! ([`latency`]), minimum and bounded mutator
 //! utilization from a pause log ([`mod@mmu`]), SVG plots drawn with plotters ([`plots`]),
 //! the run's `index.html` ([`page`]) and the `results/index.html` over many runs
 //! ([`site`]), an output directory with atomic writes ([`output`]), a run's report directory put in
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod hgrm;
 pub mod hlog;
 pub mod interrupt;
+pub mod latency;
 pub mod mmu;
 pub mod output;
 pub mod page;

@@ -6,12 +6,13 @@
 //! ([`super::hlog`]) and the run's page ([`super::page`]) among them. It owns that file
 //! list, the optional leak check, and the exit status.
 //!
-//! Mutators record their operation latencies in nanoseconds into histograms from
-//! [`latency_histogram`] (one per thread, merged with `Histogram::add`), each sample the
-//! time one of the workload's operations took as its mutator saw it.
+//! Mutators record their operation latencies in nanoseconds into recorders from
+//! [`latency_histogram`] (one per thread, merged with `LatencyRecorder::add`), each sample
+//! the time one of the workload's operations took as its mutator saw it.
 
 use super::cli::Args;
 use super::hlog::{latency_log, pauses_log};
+use super::latency::{ns_histogram, LatencyRecorder};
 use super::page::run_page;
 use super::progress::{Goal, Progress};
 use super::timeline::timeline_svg;
@@ -45,14 +46,10 @@ pub const FILES: [&str; 13] = [
     "summary.json",
 ];
 
-/// An empty latency histogram: nanoseconds at 3 significant figures, tracking up to an
-/// hour from the start and resizing itself beyond (record with `saturating_record`, which
-/// clamps at the hour, or `record`, which grows the histogram).
-pub fn latency_histogram() -> Histogram<u64> {
-    let mut h = Histogram::new_with_bounds(1, 3_600_000_000_000, 3)
-        .expect("the bounds and 3 significant figures are valid");
-    h.auto(true);
-    h
+/// An empty latency recorder (nanoseconds at 3 significant figures, the whole run and
+/// each second of it; see [`LatencyRecorder`]).
+pub fn latency_histogram() -> LatencyRecorder {
+    LatencyRecorder::new()
 }
 
 /// One workload run, from the checked report directory to the written report.
@@ -149,7 +146,7 @@ impl Run {
     pub fn finish<B: Barrier>(
         self,
         heap: &Heap<B>,
-        latency: &Histogram<u64>,
+        latency: &LatencyRecorder,
         findings: Value,
     ) -> Result<Summary, String> {
         let (epoch, zero) = self
@@ -209,6 +206,7 @@ impl Run {
             curve,
             run_ns,
             zero,
+            epoch,
         };
         write_files(&self.out, self.name, &summary, latency, &timeline)?;
         self.out.write_json("summary.json", &summary)?;
@@ -233,6 +231,8 @@ struct Timeline<'a> {
     curve: Vec<(u64, f64)>,
     run_ns: u64,
     zero: SystemTime,
+    /// The run's zero on the monotonic clock.
+    epoch: Instant,
 }
 
 /// Writes every file of [`FILES`] but `summary.json` into `out`'s staging directory.
@@ -240,10 +240,10 @@ fn write_files(
     out: &ReportDir,
     label: &str,
     summary: &Summary,
-    latency: &Histogram<u64>,
+    latency: &LatencyRecorder,
     t: &Timeline,
 ) -> Result<(), String> {
-    let mut pauses = latency_histogram();
+    let mut pauses = ns_histogram();
     for p in &t.stats.pauses {
         pauses.saturating_record(p.duration_ns);
     }
@@ -259,7 +259,8 @@ fn write_files(
     out.write("pauses.hgrm", hgrm(&pauses))?;
     out.write("latency.hgrm", hgrm(latency))?;
     out.write("pauses.hlog", pauses_log(&t.stats.pauses, t.zero))?;
-    out.write("latency.hlog", latency_log(latency, t.run_ns, t.zero))?;
+    let intervals = latency.intervals(t.epoch, t.run_ns);
+    out.write("latency.hlog", latency_log(&intervals, t.zero))?;
     out.write("gctrace.log", gctrace_log(&t.stats.cycles))?;
     let trace = trace_json(label, &t.stats.cycles, &t.stats.pauses, &t.trace);
     out.write("trace.json", trace)?;

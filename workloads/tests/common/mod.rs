@@ -232,8 +232,8 @@ pub fn check_report(dir: &Path, workload: &str) -> Value {
 }
 
 /// Reads `pauses.hlog` and `latency.hlog` back interval by interval: one `pause` interval
-/// per cycle whose counts add up to the summary's pause count, and one `latency` interval
-/// holding every operation the summary counts.
+/// per cycle whose counts add up to the summary's pause count, and `latency` intervals
+/// (one a second) holding every operation the summary counts between them.
 fn check_interval_logs(dir: &Path, v: &Value) {
     let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
     let pauses = read_intervals(&read("pauses.hlog")).expect("pauses.hlog");
@@ -242,10 +242,18 @@ fn check_interval_logs(dir: &Path, v: &Value) {
     let counted: u64 = pauses.iter().map(|i| i.histogram.len()).sum();
     assert_eq!(counted, v["pause_ns"]["count"].as_u64().unwrap());
     let latency = read_intervals(&read("latency.hlog")).expect("latency.hlog");
-    assert_eq!(latency.len(), 1);
-    assert_eq!(latency[0].tag.as_deref(), Some(LATENCY_TAG));
+    assert!(latency
+        .iter()
+        .all(|i| i.tag.as_deref() == Some(LATENCY_TAG)));
     let count = v["mutator_latency_ns"]["count"].as_u64().unwrap();
-    assert_eq!(latency[0].histogram.len(), count);
+    let counted: u64 = latency.iter().map(|i| i.histogram.len()).sum();
+    assert_eq!(counted, count, "the intervals hold every operation");
+    assert_eq!(latency.is_empty(), count == 0);
+    // One interval a second (the first may start at 0, before its full second).
+    for pair in latency.windows(2) {
+        assert!(pair[0].start <= pair[1].start, "intervals in time order");
+        assert!(pair[0].length <= std::time::Duration::from_millis(1001));
+    }
 }
 
 /// Checks that `--json` printed exactly the summary.json of the report in `dir`.
