@@ -411,6 +411,22 @@ mod tests {
         assert!(c.validate().is_err());
     }
 
+    /// The defaults are Go's cleanup runner (S40, S41); the testbed's options are off.
+    #[test]
+    fn cleanup_defaults_are_gos_and_the_options_parse() {
+        let c = HeapConfig::default();
+        assert!(!c.cleanup_standby && !c.cleanup_eager_start);
+        assert_eq!(c.cleanup_batches, CleanupBatches::Go);
+        let t = c.with_testbed_cleanups();
+        assert!(t.cleanup_standby && t.cleanup_eager_start);
+        assert_eq!(t.cleanup_batches, CleanupBatches::Adaptive);
+        for b in [CleanupBatches::Go, CleanupBatches::Adaptive] {
+            assert_eq!(b.to_string().parse::<CleanupBatches>(), Ok(b));
+        }
+        let err = "blocks".parse::<CleanupBatches>().unwrap_err();
+        assert!(err.contains("invalid cleanup batches \"blocks\""), "{err}");
+    }
+
     #[test]
     fn min_heap_scales_with_gogc() {
         let mut c = HeapConfig::default();

@@ -6,7 +6,9 @@
 //! so its object and environment survive), taken by a runner (counted in `running`
 //! until its callback returns; the runner holds it through a handle), or finished. Every
 //! change of `items` or `running` is made under the queue's lock and signalled on `cv`,
-//! so `wait_idle` returns exactly when nothing is queued or running (or at exit).
+//! so `wait_idle` returns exactly when nothing is queued or running (or at exit). `asleep`
+//! counts exactly the workers inside `wait_for_work`'s wait, and `needg` never asks for
+//! more workers than the pool has room for (`max_workers - workers`).
 
 use crate::config::CLEANUP_BLOCK;
 use crate::heap::specials::Callback;
@@ -178,7 +180,10 @@ impl<T> CallbackQueue<T> {
     /// in blocks of [`CLEANUP_BLOCK`] (Go's work units), less the parked workers it can
     /// wake, is what more workers could take; up to the pool's room, that many are to be
     /// started at the next registration (`needg`, which adds up as Go's does). Called
-    /// under the queue's lock whenever work is queued.
+    /// under the queue's lock whenever work is queued. (Go's scheduler asks at every
+    /// scheduling round, so it may also ask for one while a goroutine it woke has not
+    /// taken its block yet; the testbed asks when work arrives, which gives Go's
+    /// start-up wherever that timing does not decide it.)
     fn note_demand(&self, g: &mut QueueState<T>) {
         let units = g.items.len().div_ceil(CLEANUP_BLOCK);
         let extra = units.saturating_sub(g.asleep);
