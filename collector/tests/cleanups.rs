@@ -897,7 +897,12 @@ fn go_runs_a_whole_block_in_order_so_a_blocked_cleanup_stalls_its_block() {
         20,
         "the blocked cleanup's block waits for it"
     );
-    assert_eq!(heap.stats().cleanups.executed, 20);
+    // (`executed` is counted as each cleanup returns, so the last quick one may not be
+    // in it yet; the quick count is exact.)
+    assert!(
+        heap.stats().cleanups.pending >= 20,
+        "the blocker and its 19"
+    );
     release.send(()).unwrap();
     m.drain_cleanups();
     assert_eq!(
