@@ -14,10 +14,10 @@
 //! starts them all at once instead, and `cleanup_standby` adds the standby).
 //!
 //! Invariants: runners are started only inside a registration, under the queue's lock,
-//! never more workers than the pool's size, and never after exit is signalled. Between batches a runner holds no mutator
-//! and only a weak reference to the heap. A worker checks for work and parks in one step
-//! under the queue's lock, so no wake-up is lost. A runner exits once exit is signalled,
-//! the heap is gone, or the heap is shut down.
+//! never more workers than the pool's size, and never after exit is signalled. Between
+//! batches a runner holds no mutator and only a weak reference to the heap. A worker
+//! checks for work and parks in one step under the queue's lock, so no wake-up is lost.
+//! A runner exits once exit is signalled, the heap is gone, or the heap is shut down.
 
 use crate::callbacks::queue::{CallbackQueue, Queues};
 use crate::core::HeapCore;
