@@ -47,7 +47,8 @@ NOTES = {
     "running a whole block of 20 cleanups in order; both slow cleanups only sleep. The row 'testbed "
     "with its standby on' is the testbed's cleanups repeated on a second heap with its standby (a "
     "thread that takes queued cleanups once no worker has come for work for 1 ms; Go has none) beside "
-    "Go's default phase.",
+    "Go's default phase; the testbed's wall time includes that extra phase (another slow cleanup's "
+    "sleep).",
     "cycles": "- semantics figures: observed by each side; Go sees an object freed through a cleanup "
     "(queued in the sweep that frees it), the testbed through `Heap::is_allocated`.",
     "resurrection": "- rounds: of one `gc()` / `runtime.GC()` then a drain; Go sees the object freed "
