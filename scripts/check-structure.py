@@ -33,9 +33,6 @@ FILE_LINES = 600
 FN_LINES = 80
 # "path" or "path:function" -> why it may be longer.
 LONG_ALLOWED = {
-    "callbacks/cleanup.rs:run_cleanups_as": "the cleanup runner's loop keeps its batching "
-    "state (batch ramp, take counts, the deferred done count) across iterations; it is "
-    "split when the standby stops being the default (Go-fidelity issue)",
     "gctrace.rs:parse_gctrace_line": "one field of Go's gctrace line after another, in "
     "the line's order; splitting it would scatter the format",
 }

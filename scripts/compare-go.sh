@@ -20,8 +20,9 @@
 #
 # Per-workload flags (both sides, unless ARGS are given): exit-flush --flush queued,
 # fd-churn --release finalizer (the variants whose figures differ). Both sides of
-# head-of-line run their defaults: Go's max(GOMAXPROCS/4, 1) cleanup goroutines, the
-# testbed's as many workers plus its standby. allocbench and rootsbench are not on the shared harness: both sides
+# head-of-line run their defaults, Go's (max(GOMAXPROCS/4, 1) cleanup workers started
+# lazily, blocks of 20, no standby); the testbed's run adds a phase with its standby on,
+# shown as a row of its own labelled so. allocbench and rootsbench are not on the shared harness: both sides
 # run with --json only and print rows (runs.jsonl keeps them as "rows"), and there is no
 # latency.svg for them.
 #

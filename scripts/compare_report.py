@@ -41,11 +41,14 @@ NOTES = {
     "callback of the phase had run (Go's drain: yield until `/gc/{finalizers,cleanups}/executed` reach "
     "`.../queued`); wall ms: the phase, from building the chain to the last drain.",
     "head-of-line": "- quick latency: from the return of the one `gc()` / `runtime.GC()` (everything "
-    "queued) to each quick callback's start, exact nearest rank. The testbed runs its default, "
-    "max(GOMAXPROCS/4, 1) workers plus the standby, which takes queued cleanups once no worker has come "
-    "for work for 1 ms (its slow cleanup waits for the last quick one, so all can only finish if they ran "
-    "beside it); Go has max(GOMAXPROCS/4, 1) cleanup goroutines, each running a whole block of about 20 cleanups "
-    "in order, and its slow cleanup only sleeps.",
+    "queued) to each quick callback's start, exact nearest rank. Both sides run their defaults, Go's: "
+    "at most max(GOMAXPROCS/4, 1) cleanup workers, the first started with the first registration and "
+    "more only inside a later one (so here, with every registration before the collection, one), each "
+    "running a whole block of 20 cleanups in order; both slow cleanups only sleep. The row 'testbed "
+    "with its standby on' is the testbed's cleanups repeated on a second heap with its standby (a "
+    "thread that takes queued cleanups once no worker has come for work for 1 ms; Go has none) beside "
+    "Go's default phase; the testbed's wall time includes that extra phase (another slow cleanup's "
+    "sleep).",
     "cycles": "- semantics figures: observed by each side; Go sees an object freed through a cleanup "
     "(queued in the sweep that frees it), the testbed through `Heap::is_allocated`.",
     "resurrection": "- rounds: of one `gc()` / `runtime.GC()` then a drain; Go sees the object freed "

@@ -6,7 +6,8 @@
 #
 # Standard sizes (about 20 seconds of runs on 2 cores, after the build): gcbench and binary-trees at their
 # defaults; lru --duration 2; finbench and cleanupbench --objects 1000000; finalizer-chain
-# --length 1000; head-of-line at its defaults and with --cleanup-workers 2; cycles and
+# --length 1000; head-of-line at its defaults (Go's) and with the testbed's cleanup options
+# (--cleanup-workers 2 --cleanup-eager-start --cleanup-batches adaptive); cycles and
 # resurrection at their defaults; exit-flush with --flush explicit, finalizer and queued;
 # barrier-ablation with each barrier (hybrid, go-hybrid, dijkstra, yuasa, none), --verify
 # --duration 2 (and its default 100 driven rounds); and intern and fd-churn at their defaults when their binaries exist.
@@ -64,7 +65,8 @@ run finbench default --objects "$(pick 1000000 10000)"
 run cleanupbench default --objects "$(pick 1000000 10000)"
 run finalizer-chain default --length "$(pick 1000 50)"
 run head-of-line default
-run head-of-line cleanup-workers-2 --cleanup-workers 2
+run head-of-line testbed-2-workers --cleanup-workers 2 --cleanup-eager-start \
+  --cleanup-batches adaptive
 run cycles default
 run resurrection default
 run exit-flush explicit --flush explicit
@@ -90,7 +92,7 @@ WHAT = {
     "finbench": "Finalizer throughput: objects with finalizers allocated, collected and finalized.",
     "cleanupbench": "Cleanup (AddCleanup) throughput: the same with cleanups instead of finalizers.",
     "finalizer-chain": "A chain of finalizable objects: one link finalized per cycle.",
-    "head-of-line": "A slow cleanup blocking the others behind it, and how more cleanup workers help.",
+    "head-of-line": "A slow cleanup blocking the others behind it (Go's defaults), and how the testbed's standby and more workers help.",
     "cycles": "Cyclic garbage with finalizers and cleanups: what is and is not collected.",
     "resurrection": "A finalizer that resurrects its object into a global.",
     "exit-flush": "Whether a buffered writer's data reaches the file at exit when only a finalizer would flush it.",

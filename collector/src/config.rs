@@ -1,5 +1,8 @@
 //! Heap configuration: the knobs a researcher sets before a heap starts (GOGC,
-//! verification, span geometry), with their validation.
+//! verification, span geometry), with their validation. The defaults are Go 1.27's; the
+//! testbed's own improvements are options, off by default, each saying which Go
+//! behaviour it departs from (`cleanup_eager_start`, `cleanup_standby`,
+//! `cleanup_batches`).
 //!
 //! Invariant: a `HeapConfig` is plain data, shared with nothing. `Heap::with_barrier`,
 //! the only way to a heap, runs `validate` before anything else and the heap core keeps
@@ -72,6 +75,54 @@ pub enum LeakCheck {
     Go,
 }
 
+/// How much a cleanup worker takes from the queue at a time (S36, S41).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CleanupBatches {
+    /// Go's: a worker takes a block of up to [`CLEANUP_BLOCK`] (20) queued cleanups and
+    /// runs them in order, so a blocking cleanup stalls the rest of its block (S41). (The
+    /// testbed's queue is one list, so a block is what is at its front: up to 20
+    /// consecutive cleanups without an environment box. A cleanup with a box is taken
+    /// alone, as its box becomes a handle of the worker in the step that takes it.)
+    #[default]
+    Go,
+    /// The testbed's improvement: with several workers each takes one cleanup at a time,
+    /// so a slow cleanup holds back nothing another worker can take; a lone worker takes
+    /// batches of up to 64 (saving a lock per cleanup), starting at one and doubling while
+    /// each batch finishes within [`crate::CLEANUP_STALL`] when the standby is on, so a
+    /// slow cleanup holds back at most the rest of its batch. Departs from Go's blocks of
+    /// 20 (S41).
+    Adaptive,
+}
+
+impl fmt::Display for CleanupBatches {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CleanupBatches::Go => "go",
+            CleanupBatches::Adaptive => "adaptive",
+        })
+    }
+}
+
+impl std::str::FromStr for CleanupBatches {
+    type Err = String;
+
+    /// `go` or `adaptive`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "go" => Ok(CleanupBatches::Go),
+            "adaptive" => Ok(CleanupBatches::Adaptive),
+            _ => Err(format!(
+                "invalid cleanup batches {s:?}: expected \"go\" (Go's blocks of 20) or \"adaptive\""
+            )),
+        }
+    }
+}
+
+/// Cleanups in one of Go's `cleanupBlock`s: 512 bytes less the header, 24 bytes an entry,
+/// on 64-bit (S36). A block is Go's unit of cleanup work: what one goroutine takes, and
+/// what `wake` counts against the sleeping goroutines to decide that more are needed.
+pub const CLEANUP_BLOCK: usize = 20;
+
 /// What happens when a finalizer or cleanup panics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CallbackPanic {
@@ -133,14 +184,27 @@ pub struct HeapConfig {
     pub memory_limit: Option<usize>,
     /// Print one line per cycle in Go's `GODEBUG=gctrace=1` format on stderr.
     pub gctrace: bool,
-    /// Threads that run cleanups concurrently: `None` follows Go's rule,
-    /// `max(GOMAXPROCS / 4, 1)`; `Some(n)` runs `n` (at least 1).
+    /// The most threads that run cleanups concurrently (Go's `maxCleanupGs`, S40):
+    /// `None` follows Go's rule, `max(GOMAXPROCS / 4, 1)`; `Some(n)` allows `n` (at least
+    /// 1; Go has no such setting). As in Go they start lazily: the first with the first
+    /// registration, further ones only inside a later registration, after queued work
+    /// outnumbered the idle workers (see `cleanup_eager_start`).
     pub cleanup_workers: Option<usize>,
-    /// A standby cleanup thread besides the workers (default on): it takes queued
-    /// cleanups only when no worker has taken one for [`crate::CLEANUP_STALL`] (1 ms),
-    /// so one slow cleanup cannot hold up those queued behind it (Go's head-of-line
-    /// blocking, S40/S41, which `false` reproduces).
+    /// The testbed's improvement (default off, as Go): start all `cleanup_workers` with
+    /// the first registration. Go (S40, `mcleanup.go`: `needG`/`createGs`) starts one
+    /// with the first `AddCleanup`, and more only inside a later `AddCleanup` once the
+    /// scheduler's `wake` found more queued blocks than sleeping goroutines, so a program
+    /// whose registrations all came before the collection runs one goroutine.
+    pub cleanup_eager_start: bool,
+    /// The testbed's improvement (default off, as Go): a standby cleanup thread besides
+    /// the workers. It takes queued cleanups only when no worker has taken one for
+    /// [`crate::CLEANUP_STALL`] (1 ms), so one slow cleanup cannot hold up those queued
+    /// behind it. Go has no such thread: a slow cleanup holds up the rest of its block,
+    /// and on fewer than 8 cores (one goroutine) everything queued after it (S40/S41).
     pub cleanup_standby: bool,
+    /// How much a cleanup worker takes from the queue at a time: Go's blocks (the
+    /// default) or the testbed's adaptive batches.
+    pub cleanup_batches: CleanupBatches,
     /// What a panicking finalizer or cleanup does.
     pub callback_panic: CallbackPanic,
     /// The leak checker, run at every mark termination (Go's `GODEBUG=checkfinalizers`,
@@ -232,7 +296,9 @@ impl Default for HeapConfig {
             memory_limit: None,
             gctrace: false,
             cleanup_workers: None,
-            cleanup_standby: true,
+            cleanup_eager_start: false,
+            cleanup_standby: false,
+            cleanup_batches: CleanupBatches::Go,
             callback_panic: CallbackPanic::default(),
             leak_check: LeakCheck::Off,
             planted_bug: None,
@@ -298,7 +364,19 @@ impl HeapConfig {
         Ok(())
     }
 
-    /// Cleanup workers: the configured count, or Go's `max(GOMAXPROCS / 4, 1)`.
+    /// Switches on the testbed's cleanup improvements, each a departure from Go 1.27:
+    /// all workers started with the first registration (`cleanup_eager_start`), the
+    /// standby (`cleanup_standby`) and adaptive batches (`cleanup_batches`).
+    pub fn with_testbed_cleanups(self) -> Self {
+        HeapConfig {
+            cleanup_eager_start: true,
+            cleanup_standby: true,
+            cleanup_batches: CleanupBatches::Adaptive,
+            ..self
+        }
+    }
+
+    /// The most cleanup workers: the configured count, or Go's `max(GOMAXPROCS / 4, 1)`.
     pub fn cleanup_worker_count(&self) -> usize {
         self.cleanup_workers.unwrap_or((self.gomaxprocs / 4).max(1))
     }
@@ -336,6 +414,22 @@ mod tests {
         assert!(c.validate().unwrap_err().contains("page_bytes"));
         c.page_bytes = 32;
         assert!(c.validate().is_err());
+    }
+
+    /// The defaults are Go's cleanup runner (S40, S41); the testbed's options are off.
+    #[test]
+    fn cleanup_defaults_are_gos_and_the_options_parse() {
+        let c = HeapConfig::default();
+        assert!(!c.cleanup_standby && !c.cleanup_eager_start);
+        assert_eq!(c.cleanup_batches, CleanupBatches::Go);
+        let t = c.with_testbed_cleanups();
+        assert!(t.cleanup_standby && t.cleanup_eager_start);
+        assert_eq!(t.cleanup_batches, CleanupBatches::Adaptive);
+        for b in [CleanupBatches::Go, CleanupBatches::Adaptive] {
+            assert_eq!(b.to_string().parse::<CleanupBatches>(), Ok(b));
+        }
+        let err = "blocks".parse::<CleanupBatches>().unwrap_err();
+        assert!(err.contains("invalid cleanup batches \"blocks\""), "{err}");
     }
 
     #[test]

@@ -97,7 +97,8 @@ pub use callbacks::{keep_alive, CallbackStats};
 #[cfg(loom)]
 pub use config::LoomFaults;
 pub use config::{
-    default_gomaxprocs, CallbackPanic, Gogc, HeapConfig, LeakCheck, PlantedBug, DEFAULT_PAGE_BYTES,
+    default_gomaxprocs, CallbackPanic, CleanupBatches, Gogc, HeapConfig, LeakCheck, PlantedBug,
+    CLEANUP_BLOCK, DEFAULT_PAGE_BYTES,
 };
 pub use cycle::concurrent::ConcurrentCycle;
 pub use heap::{BadRef, OutOfMemory};

@@ -28,6 +28,7 @@ mod common;
 
 use collector::{CallbackPanic, Gogc, Heap, HeapConfig, Shape};
 use common::{gc_and_drain, verified_heap, Log};
+use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
@@ -670,13 +671,17 @@ fn an_object_allocated_during_marking_is_cleaned_up_the_cycle_after() {
     assert_eq!(log.take(), ["cleanup"]);
 }
 
-/// The testbed's choice on S41: workers take one cleanup at a time, so with two workers
-/// a cleanup blocked on a latch holds back none of 10,000 quick ones — the last quick
-/// one opens the latch. Were they held back, the drain would never return.
+/// The testbed's option on S41 (`CleanupBatches::Adaptive`, with all workers started at
+/// once): workers take one cleanup at a time, so with two workers a cleanup blocked on a
+/// latch holds back none of 10,000 quick ones — the last quick one opens the latch. Were
+/// they held back, the drain would never return.
 #[test]
-fn a_blocked_cleanup_does_not_hold_back_quick_ones() {
+fn a_blocked_cleanup_does_not_hold_back_quick_ones_with_the_testbeds_options() {
     const QUICK: usize = 10_000;
-    let heap = heap_with(|c| c.cleanup_workers = Some(2));
+    let heap = heap_with(|c| {
+        *c = c.clone().with_testbed_cleanups();
+        c.cleanup_workers = Some(2);
+    });
     let m = heap.mutator();
     let (started_tx, started) = mpsc::channel::<()>();
     let (latch, latch_rx) = mpsc::channel::<()>();
@@ -714,11 +719,11 @@ fn a_blocked_cleanup_does_not_hold_back_quick_ones() {
     assert_eq!((s.runners, s.executed, s.pending), (3, QUICK as u64 + 1, 0));
 }
 
-/// The testbed's choice on S40: all `max(GOMAXPROCS/4, 1)` workers (or
-/// `cleanup_workers`), and the standby unless `cleanup_standby` is off, start with the
-/// first registration.
+/// The testbed's option on S40 (`cleanup_eager_start`): all `max(GOMAXPROCS/4, 1)`
+/// workers (or `cleanup_workers`), and the standby if `cleanup_standby` is on, start with
+/// the first registration.
 #[test]
-fn the_workers_start_with_the_first_registration() {
+fn with_eager_start_the_workers_start_with_the_first_registration() {
     for (gomaxprocs, workers, standby, want) in [
         (8, None, true, 3),
         (2, None, true, 2),
@@ -729,6 +734,7 @@ fn the_workers_start_with_the_first_registration() {
             c.gomaxprocs = gomaxprocs;
             c.cleanup_workers = workers;
             c.cleanup_standby = standby;
+            c.cleanup_eager_start = true;
         });
         let m = heap.mutator();
         assert_eq!(heap.stats().cleanups.runners, 0);
@@ -740,6 +746,170 @@ fn the_workers_start_with_the_first_registration() {
             "gomaxprocs {gomaxprocs}, cleanup_workers {workers:?}"
         );
     }
+}
+
+/// Registers `n` cleanups that note their thread on objects dropped at once, runs a
+/// cycle and drains: returns the threads that ran them.
+fn run_cleanups_noting_threads(m: &collector::Mutator, n: usize) -> HashSet<String> {
+    let seen = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    for _ in 0..n {
+        let o = m.alloc(&OBJ);
+        let seen = seen.clone();
+        m.add_cleanup(&o, (), move |()| {
+            let me = format!("{:?}", std::thread::current().id());
+            seen.lock().unwrap().insert(me);
+        });
+    }
+    gc_and_drain(m);
+    let s = seen.lock().unwrap().clone();
+    s
+}
+
+/// S40 with the defaults (Go's): no cleanup worker before the first registration, even
+/// after collections; the first registration starts exactly one (and no standby); more
+/// registrations with nothing queued start no more.
+#[test]
+fn go_starts_the_first_cleanup_worker_lazily_with_the_first_registration() {
+    let heap = heap_with(|c| c.gomaxprocs = 16);
+    let m = heap.mutator();
+    let live = m.alloc(&OBJ);
+    m.gc();
+    let s = heap.stats().cleanups;
+    assert_eq!(
+        (s.workers, s.runners),
+        (0, 0),
+        "no worker before a registration"
+    );
+    m.add_cleanup(&live, (), |()| {});
+    let s = heap.stats().cleanups;
+    assert_eq!((s.workers, s.runners), (1, 1), "one worker, no standby");
+    for _ in 0..10 {
+        m.add_cleanup(&live, (), |()| {});
+    }
+    m.gc();
+    let s = heap.stats().cleanups;
+    assert_eq!(
+        (s.workers, s.runners),
+        (1, 1),
+        "nothing queued: no more workers"
+    );
+    drop(live);
+}
+
+/// S40 with the defaults, Go's observation at GOMAXPROCS 16: when every registration came
+/// before the collection, one worker runs all 2,000 cleanups (100 of Go's blocks), however
+/// much is queued; the next registration starts the others, up to max(16/4, 1) = 4, and
+/// the threads that run cleanups from then on are those four.
+#[test]
+fn go_starts_further_cleanup_workers_only_inside_a_later_registration() {
+    let heap = heap_with(|c| c.gomaxprocs = 16);
+    let m = heap.mutator();
+    let ran_on = run_cleanups_noting_threads(&m, 2000);
+    let s = heap.stats().cleanups;
+    assert_eq!((s.workers, s.runners, s.executed), (1, 1, 2000));
+    assert_eq!(ran_on.len(), 1, "one thread ran them all: {ran_on:?}");
+    m.gc();
+    assert_eq!(heap.stats().cleanups.workers, 1, "a cycle starts none");
+    // The next registration starts the workers the queued work asked for.
+    let live = m.alloc(&OBJ);
+    m.add_cleanup(&live, (), |()| {});
+    let s = heap.stats().cleanups;
+    assert_eq!(
+        (s.workers, s.runners),
+        (4, 4),
+        "max(GOMAXPROCS/4, 1) = 4, no standby"
+    );
+    let later = run_cleanups_noting_threads(&m, 2000);
+    assert!(later.len() <= 4, "{later:?}");
+    assert_eq!(heap.stats().cleanups.workers, 4);
+    drop(live);
+}
+
+/// S40 with the defaults: however much work is queued and however many registrations
+/// follow, the workers never exceed max(GOMAXPROCS/4, 1) (or `cleanup_workers`).
+#[test]
+fn go_never_starts_more_than_max_gomaxprocs_over_4_cleanup_workers() {
+    for (gomaxprocs, workers, max) in [
+        (1, None, 1),
+        (4, None, 1),
+        (8, None, 2),
+        (32, None, 8),
+        (2, Some(3), 3),
+    ] {
+        let heap = heap_with(|c| {
+            c.gomaxprocs = gomaxprocs;
+            c.cleanup_workers = workers;
+        });
+        let m = heap.mutator();
+        let mut threads = HashSet::new();
+        for round in 0..4 {
+            threads.extend(run_cleanups_noting_threads(&m, 500));
+            let s = heap.stats().cleanups;
+            let want = if round == 0 { 1 } else { max };
+            assert_eq!(
+                (s.workers, s.runners),
+                (want, want),
+                "gomaxprocs {gomaxprocs}, cleanup_workers {workers:?}, round {round}"
+            );
+        }
+        assert!(threads.len() <= max, "gomaxprocs {gomaxprocs}: {threads:?}");
+    }
+}
+
+/// S41 with the defaults: a worker takes a block of 20 cleanups and runs it in order, so
+/// a blocking cleanup stalls the rest of its block. GOMAXPROCS 8 gives two workers (the
+/// second started by the registration after the cycle); of 40 queued cleanups (two
+/// blocks), the first to start blocks, the other worker runs the other block's 20, and
+/// the 19 behind the blocked one wait for it.
+#[test]
+fn go_runs_a_whole_block_in_order_so_a_blocked_cleanup_stalls_its_block() {
+    let heap = heap_with(|c| c.gomaxprocs = 8);
+    let m = heap.mutator();
+    let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let quick = Arc::new(AtomicUsize::new(0));
+    let (twenty_tx, twenty) = mpsc::channel::<()>();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
+    for _ in 0..40 {
+        let o = m.alloc(&OBJ);
+        let (first, quick, twenty_tx, rx) = (
+            first.clone(),
+            quick.clone(),
+            twenty_tx.clone(),
+            release_rx.clone(),
+        );
+        m.add_cleanup(&o, (), move |()| {
+            if first.swap(false, SeqCst) {
+                let _ = rx.lock().unwrap().recv();
+            } else if quick.fetch_add(1, SeqCst) + 1 == 20 {
+                let _ = twenty_tx.send(());
+            }
+        });
+    }
+    m.gc();
+    let live = m.alloc(&OBJ);
+    m.add_cleanup(&live, (), |()| {});
+    assert_eq!(heap.stats().cleanups.workers, 2);
+    m.blocking(|| twenty.recv_timeout(Duration::from_secs(60)))
+        .expect("the second worker did not run a block (hang guard)");
+    assert_eq!(
+        quick.load(SeqCst),
+        20,
+        "the blocked cleanup's block waits for it"
+    );
+    // (`executed` is counted as each cleanup returns, so the last quick one may not be
+    // in it yet; the quick count is exact.)
+    assert!(
+        heap.stats().cleanups.pending >= 20,
+        "the blocker and its 19"
+    );
+    release.send(()).unwrap();
+    m.drain_cleanups();
+    assert_eq!(
+        (quick.load(SeqCst), heap.stats().cleanups.executed),
+        (39, 40)
+    );
+    drop(live);
 }
 
 /// A panicking cleanup under `CallbackPanic::Report` is counted, and the others run.

@@ -14,16 +14,19 @@ use std::sync::{Arc, Mutex};
 static OBJ: Shape = Shape::new("obj", 1, 1);
 static GARBAGE: Shape = Shape::new("garbage", 2, 6);
 
-fn heap(policy: CallbackPanic) -> Heap {
-    Heap::new(HeapConfig {
+fn config(policy: CallbackPanic) -> HeapConfig {
+    HeapConfig {
         gogc: Gogc::Percent(100),
         min_heap_bytes: 256 << 10,
         verify: true,
         cleanup_workers: Some(1),
         callback_panic: policy,
         ..HeapConfig::default()
-    })
-    .unwrap()
+    }
+}
+
+fn heap(policy: CallbackPanic) -> Heap {
+    Heap::new(config(policy)).unwrap()
 }
 
 /// A gate a callback waits at until the test drops the sender (the callback then
@@ -119,13 +122,17 @@ fn a_finalizer_that_never_returns_stops_neither_collection_nor_shutdown() {
     assert_eq!(*ran_after.lock().unwrap(), 0);
 }
 
-/// A cleanup that never returns, with one worker: the standby runs the cleanups queued
-/// behind it (once the worker has not come for work for `CLEANUP_STALL`); a second
+/// A cleanup that never returns, with one worker and the standby (the testbed's option,
+/// `cleanup_standby`; Go has none): the standby runs the cleanups queued behind it (once the worker has not come for work for `CLEANUP_STALL`); a second
 /// one that never returns holds the standby too; then the cleanups queued behind both
 /// wait, collection goes on, and shutdown returns without running them (S54).
 #[test]
 fn a_cleanup_that_never_returns_stops_neither_collection_nor_shutdown() {
-    let heap = heap(CallbackPanic::Exit);
+    let heap = Heap::new(HeapConfig {
+        cleanup_standby: true,
+        ..config(CallbackPanic::Exit)
+    })
+    .unwrap();
     let m = heap.mutator();
     let (mut gate, body) = new_gate();
     let o = m.alloc(&OBJ);

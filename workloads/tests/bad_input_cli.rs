@@ -525,6 +525,13 @@ const SHARED: &[Flag] = &[
         ],
     ),
     value(
+        "--cleanup-batches",
+        &[
+            ("blocks", "invalid cleanup batches"),
+            ("Go", "expected \"go\" (Go's blocks of 20) or \"adaptive\""),
+        ],
+    ),
+    value(
         "--heap-limit",
         &[("12XB", SIZE), ("0", SIZE), ("-1", SIZE), ("1.5", SIZE)],
     ),
@@ -565,7 +572,8 @@ const SHARED: &[Flag] = &[
     // Any path is a valid value; unusable ones are `an_unusable_out_...`'s.
     value("--out", &[]),
     switch("--stw"),
-    switch("--no-cleanup-standby"),
+    switch("--cleanup-standby"),
+    switch("--cleanup-eager-start"),
     switch("--verify"),
     switch("--check-leaks"),
     switch("--gctrace"),

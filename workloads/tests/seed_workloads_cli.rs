@@ -99,6 +99,9 @@ fn head_of_line_finalizers_wait_and_cleanups_do_not() {
         "50",
         "--cleanup-workers",
         "2",
+        "--cleanup-eager-start",
+        "--cleanup-batches",
+        "adaptive",
     ];
     let v = run_report(HOL, "head-of-line", &args);
     let f = &v["findings"];
@@ -130,29 +133,42 @@ fn head_of_line_finalizers_wait_and_cleanups_do_not() {
     assert_eq!(v["mutator_latency_ns"]["count"], 400);
 }
 
-/// With one cleanup worker (GOMAXPROCS 2), the standby runs the quick cleanups beside
-/// the slow one; without it (Go's behaviour) every quick cleanup waits for the slow one.
+/// With one cleanup worker (GOMAXPROCS 2) and Go's defaults, every quick cleanup waits
+/// for the slow one (S40, S41), and phase C repeats the cleanups on a heap with the
+/// standby (two threads). With the testbed's standby and adaptive batches (whose latch
+/// makes it certain) the standby runs every quick cleanup beside the slow one, and there
+/// is no phase C.
 #[test]
 fn head_of_line_one_worker_with_and_without_the_standby() {
-    for (standby, before, after) in [(true, 200, 0), (false, 0, 200)] {
+    for standby in [false, true] {
         let mut args = vec!["--quick", "200", "--slow-ms", "20", "--gomaxprocs", "2"];
-        if !standby {
-            args.push("--no-cleanup-standby");
+        if standby {
+            args.extend(["--cleanup-standby", "--cleanup-batches", "adaptive"]);
         }
         let v = run_report(HOL, "head-of-line", &args);
         let f = &v["findings"];
         assert_eq!(f["cleanup_workers"], 1, "{f}");
         assert_eq!(f["cleanup_standby"], standby, "{f}");
         assert_eq!(f["cleanup_runners"], 1 + standby as u64, "{f}");
+        assert_eq!(v["config"]["cleanup_standby"], standby, "{v}");
         let cl = &f["cleanup"];
+        let (before, after) = if standby { (200, 0) } else { (0, 200) };
         assert_eq!(
-            cl["quick_before_slow_done"], before,
+            (&cl["quick_before_slow_done"], &cl["quick_after_slow_done"]),
+            (&before.into(), &after.into()),
             "standby {standby}: {cl}"
         );
-        assert_eq!(
-            cl["quick_after_slow_done"], after,
-            "standby {standby}: {cl}"
-        );
+        let c = &f["cleanup_with_standby"];
+        if standby {
+            assert!(c.is_null(), "{c}");
+        } else {
+            assert_eq!(c["runners"], 2, "{c}");
+            assert_eq!(c["quick_latency_ns"]["count"], 200, "{c}");
+            assert_eq!(c["slow_ran"], true, "{c}");
+            let ran = c["quick_before_slow_done"].as_u64().unwrap()
+                + c["quick_after_slow_done"].as_u64().unwrap();
+            assert_eq!(ran, 200, "{c}");
+        }
     }
 }
 

@@ -2,13 +2,13 @@
 //! S36, S40–S42, S44, S46, S48, S50): registration on a [`Mutator`], [`Cleanup::stop`], and
 //! the runner that the heap's cleanup workers (or [`Mutator::run_cleanups`]) use.
 //!
-//! The testbed's choices where Go's behaviour is an accident: cleanups on one address
-//! are queued newest first, as Go's (S24); with several workers each takes one cleanup
-//! at a time, so a slow cleanup holds back nothing another worker can take (Go's workers
-//! take a block of up to 20, S41), and a lone worker takes cleanups without a box in
-//! batches of up to 64 (starting at one and doubling while the standby is on); all
-//! `max(GOMAXPROCS/4, 1)` workers (or `HeapConfig::cleanup_workers`) start with the first
-//! registration, where Go starts extra ones only inside a later AddCleanup (S40).
+//! By default the runner is Go's (S40, S41): the first worker starts with the first
+//! registration, more only inside a later one (`callbacks::runner`), and a worker takes a
+//! block of up to `CLEANUP_BLOCK` (20) cleanups and runs them in order. Cleanups on one
+//! address are queued newest first, as Go's (S24). The testbed's improvements are
+//! options (`HeapConfig`): `cleanup_batches: Adaptive` (with several workers each takes
+//! one cleanup at a time; a lone worker takes batches of up to 64, starting at one and
+//! doubling while the standby is on), `cleanup_standby`, `cleanup_eager_start`.
 //!
 //! Invariants: a registered cleanup is in one place at a time — a cleanup special on its
 //! object's span (inserted in one running step after the span is swept), the cleanup queue
@@ -22,6 +22,7 @@ use super::run_guarded;
 use super::runner::RunnerRole;
 use crate::barrier::Barrier;
 use crate::callbacks::queue::{CallbackQueue, Kind, QueuedCleanup};
+use crate::config::{CleanupBatches, CLEANUP_BLOCK};
 use crate::core::HeapCore;
 use crate::heap::span::SpanKind;
 use crate::heap::specials::{Callback, Payload, Special, SpecialKind};
@@ -224,8 +225,11 @@ impl<B: Barrier> Mutator<B> {
         super::runner::ensure_runners(
             &self.core,
             |q| &q.cleanups,
-            self.core.config.cleanup_worker_count(),
-            self.core.config.cleanup_standby,
+            super::runner::RunnerPool {
+                max: self.core.config.cleanup_worker_count(),
+                standby: self.core.config.cleanup_standby,
+                eager: self.core.config.cleanup_eager_start,
+            },
             "gc-cleanup",
             cleanup_batch::<B>,
         );
@@ -288,137 +292,202 @@ impl<B: Barrier> Mutator<B> {
     /// are not stalled any more), so that it never becomes a second worker contending
     /// for the queue (measured on 2 cores: with it staying on until the queue was empty,
     /// draining 1,000,000 cleanups took 95–240 ms instead of 73–104).
+    ///
+    /// The worker stays in the blocking state: a cleanup without a box touches no
+    /// managed memory, so taking it needs no running state; one with a box is taken and
+    /// its box rooted in one running step (a box in the queue is a root until it is in a
+    /// handle).
     pub(crate) fn run_cleanups_as(&self, role: RunnerRole) -> usize {
-        let standby = role == RunnerRole::Standby;
-        // The queue's take count just after this runner's last take.
-        let mut after_own_take: Option<u64> = None;
         let queues = self.core.space.queues.clone();
-        let q = &queues.cleanups;
-        let policy = self.core.config.callback_panic;
-        let mut ran = 0;
-        // Cleanups finished since the queue's lock was last taken: they leave the running
-        // count under the next take's lock (one lock per cleanup, not two).
-        let mut done = 0;
-        // Several workers take one cleanup at a time (a slow cleanup holds back nothing
-        // another worker can take). A lone worker takes plain cleanups in batches, which
-        // saves a lock per cleanup; with the standby beside it, the batch starts at one
-        // and doubles (to 64) while each batch finishes within `CLEANUP_STALL`, and falls
-        // back to one after a slower batch, so a slow cleanup holds back at most the rest
-        // of its batch, and none when it is the first (the standby takes what is queued).
-        // Under loom, where time is not modelled, the size is fixed.
-        let config = &self.core.config;
-        let lone = config.cleanup_worker_count() == 1;
-        let max_batch = if lone { 64 } else { 1 };
-        let ramp = lone && config.cleanup_standby && cfg!(not(loom));
-        let mut batch = if ramp { 1 } else { max_batch };
-        // The worker stays in the blocking state: a cleanup without a box touches no
-        // managed memory, so taking it needs no running state; one with a box is taken
-        // and its box rooted in one running step (a box in the queue is a root until it
-        // is in a handle).
+        let mut r = CleanupRun {
+            q: &queues.cleanups,
+            standby: role == RunnerRole::Standby,
+            after_own_take: None,
+            done: 0,
+            ran: 0,
+            batching: Batching::new(&self.core.config),
+        };
         self.blocking(|| loop {
-            enum Next<F> {
-                Plain(F),
-                Boxed,
-                Done,
-            }
-            let next = {
-                let mut g = lock(&q.state);
-                g.running -= std::mem::take(&mut done);
-                let idle = g.running == 0 && g.items.is_empty();
-                let workers_back = standby && after_own_take.is_some_and(|t| g.takes != t);
-                g.takes += 1;
-                after_own_take = Some(g.takes);
-                match g.items.front() {
-                    _ if g.exit => Next::Done,
-                    // Work is queued, so the queue is not idle: no one to notify.
-                    Some(_) if workers_back => Next::Done,
-                    None => {
-                        drop(g);
-                        if idle {
-                            q.cv.notify_all();
-                        }
-                        Next::Done
-                    }
-                    Some(e) if e.env.is_none() => {
-                        let mut fs = Vec::with_capacity(batch);
-                        while fs.len() < batch && g.items.front().is_some_and(|e| e.env.is_none()) {
-                            fs.push(g.items.pop_front().expect("the front entry").f);
-                        }
-                        g.running += fs.len();
-                        Next::Plain(fs)
-                    }
-                    Some(_) => Next::Boxed,
-                }
-            };
-            let (env, f) = match next {
-                Next::Done => return ran,
+            let (env, f) = match r.take_next() {
+                Next::Done => return r.ran,
                 Next::Plain(fs) => {
-                    let started = ramp.then(std::time::Instant::now);
-                    // On a panic, everything taken and not yet settled leaves the count.
-                    let unwinding = super::Unwinding(q, std::cell::Cell::new(done + fs.len()));
-                    // Dropped before `unwinding`: on a panic the batch's rest is queued
-                    // again first.
-                    let mut unstarted = UnstartedPlain(q, fs.into_iter());
-                    for f in unstarted.1.by_ref() {
-                        run_guarded(
-                            policy,
-                            self.core.id,
-                            Kind::Cleanup,
-                            &q.counters,
-                            || match f {
-                                Callback::Plain(call) => call(),
-                                Callback::Typed(_) => {
-                                    panic!("collector: internal error: a cleanup without its box")
-                                }
-                            },
-                        );
-                        done += 1;
-                        ran += 1;
-                    }
-                    drop(unstarted);
-                    drop(unwinding);
-                    if let Some(t) = started {
-                        batch = if t.elapsed() < super::runner::CLEANUP_STALL {
-                            (batch * 2).min(max_batch)
-                        } else {
-                            1
-                        };
-                    }
+                    self.run_plain_batch(&mut r, fs);
                     continue;
                 }
-                Next::Boxed => {
-                    let taken = self.running(|| {
-                        let mut g = lock(&q.state);
-                        let e = g.items.pop_front()?;
-                        g.running += 1;
-                        drop(g);
-                        let env = e.env.map(|r| self.take_queued(r, "the cleanup queue"));
-                        Some((env, e.f))
-                    });
-                    match taken {
-                        Some(t) => t,
-                        None => continue,
-                    }
-                }
-            };
-            let unwinding = super::Unwinding(q, std::cell::Cell::new(1));
-            run_guarded(
-                policy,
-                self.core.id,
-                Kind::Cleanup,
-                &q.counters,
-                || match (env, f) {
-                    (Some(env), f) => f.typed::<EnvCleanupCall<B>>()(env),
-                    (None, Callback::Plain(call)) => call(),
-                    (None, Callback::Typed(_)) => {
-                        panic!("collector: internal error: a cleanup without its box")
-                    }
+                Next::Boxed => match self.take_boxed(r.q) {
+                    Some(t) => t,
+                    None => continue,
                 },
-            );
+            };
+            let unwinding = super::Unwinding(r.q, std::cell::Cell::new(1));
+            self.run_one_cleanup(env, f);
             drop(unwinding);
-            done = 1;
-            ran += 1;
+            r.done = 1;
+            r.ran += 1;
         })
+    }
+
+    /// Runs a batch of plain cleanups in order; on a panic the unstarted rest goes back
+    /// to the front of the queue.
+    fn run_plain_batch(&self, r: &mut CleanupRun<'_>, fs: Vec<Callback>) {
+        let q = r.q;
+        let started = r.batching.ramp.then(std::time::Instant::now);
+        // On a panic, everything taken and not yet settled leaves the count.
+        let unwinding = super::Unwinding(q, std::cell::Cell::new(r.done + fs.len()));
+        // Dropped before `unwinding`: on a panic the batch's rest is queued again first.
+        let mut unstarted = UnstartedPlain(q, fs.into_iter());
+        for f in unstarted.1.by_ref() {
+            self.run_one_cleanup(None, f);
+            r.done += 1;
+            r.ran += 1;
+        }
+        drop(unstarted);
+        drop(unwinding);
+        if let Some(t) = started {
+            r.batching.after(t.elapsed());
+        }
+    }
+
+    /// Takes the cleanup with a box at the front of the queue, its box made a handle of
+    /// this mutator in the same running step (`None`: another runner took it first).
+    #[allow(clippy::type_complexity)]
+    fn take_boxed(
+        &self,
+        q: &CallbackQueue<QueuedCleanup>,
+    ) -> Option<(Option<Handle<'_, B>>, Callback)> {
+        self.running(|| {
+            let mut g = lock(&q.state);
+            let e = g.items.pop_front()?;
+            g.running += 1;
+            drop(g);
+            let env = e.env.map(|r| self.take_queued(r, "the cleanup queue"));
+            Some((env, e.f))
+        })
+    }
+
+    /// Runs one cleanup under the heap's panic policy.
+    fn run_one_cleanup(&self, env: Option<Handle<'_, B>>, f: Callback) {
+        let q = &self.core.space.queues.cleanups;
+        let policy = self.core.config.callback_panic;
+        run_guarded(
+            policy,
+            self.core.id,
+            Kind::Cleanup,
+            &q.counters,
+            || match (env, f) {
+                (Some(env), f) => f.typed::<EnvCleanupCall<B>>()(env),
+                (None, Callback::Plain(call)) => call(),
+                (None, Callback::Typed(_)) => {
+                    panic!("collector: internal error: a cleanup without its box")
+                }
+            },
+        );
+    }
+}
+
+/// What a cleanup runner takes next.
+enum Next {
+    /// Plain cleanups (no box), in queue order.
+    Plain(Vec<Callback>),
+    /// The front entry has a box: it is taken in a running step.
+    Boxed,
+    /// Nothing to take (or the standby steps back, or exit).
+    Done,
+}
+
+/// How much of the queue a runner takes at a time (`HeapConfig::cleanup_batches`).
+struct Batching {
+    /// Plain cleanups to take next.
+    batch: usize,
+    max: usize,
+    /// Adaptive with the standby beside a lone worker: the batch starts at one and
+    /// doubles (to `max`) while each batch finishes within `CLEANUP_STALL`, and falls
+    /// back to one after a slower batch, so a slow cleanup holds back at most the rest of
+    /// its batch, and none when it is the first (the standby takes what is queued).
+    /// Under loom, where time is not modelled, the size is fixed.
+    ramp: bool,
+}
+
+impl Batching {
+    fn new(config: &crate::config::HeapConfig) -> Batching {
+        match config.cleanup_batches {
+            // Go's block (S41): a slow cleanup holds back the rest of its block.
+            CleanupBatches::Go => Batching {
+                batch: CLEANUP_BLOCK,
+                max: CLEANUP_BLOCK,
+                ramp: false,
+            },
+            // Several workers take one cleanup at a time (a slow cleanup holds back
+            // nothing another worker can take); a lone worker takes batches, which saves
+            // a lock per cleanup.
+            CleanupBatches::Adaptive => {
+                let lone = config.cleanup_worker_count() == 1;
+                let max = if lone { 64 } else { 1 };
+                let ramp = lone && config.cleanup_standby && cfg!(not(loom));
+                Batching {
+                    batch: if ramp { 1 } else { max },
+                    max,
+                    ramp,
+                }
+            }
+        }
+    }
+
+    /// Sizes the next batch after one that took `took`.
+    fn after(&mut self, took: std::time::Duration) {
+        self.batch = if took < super::runner::CLEANUP_STALL {
+            (self.batch * 2).min(self.max)
+        } else {
+            1
+        };
+    }
+}
+
+/// A cleanup runner's state across its takes.
+struct CleanupRun<'q> {
+    q: &'q CallbackQueue<QueuedCleanup>,
+    standby: bool,
+    /// The queue's take count just after this runner's last take.
+    after_own_take: Option<u64>,
+    /// Cleanups finished since the queue's lock was last taken: they leave the running
+    /// count under the next take's lock (one lock per cleanup, not two).
+    done: usize,
+    ran: usize,
+    batching: Batching,
+}
+
+impl CleanupRun<'_> {
+    /// Settles what finished, and decides under the queue's lock what to take next.
+    fn take_next(&mut self) -> Next {
+        let q = self.q;
+        let mut g = lock(&q.state);
+        g.running -= std::mem::take(&mut self.done);
+        let idle = g.running == 0 && g.items.is_empty();
+        let workers_back = self.standby && self.after_own_take.is_some_and(|t| g.takes != t);
+        g.takes += 1;
+        self.after_own_take = Some(g.takes);
+        match g.items.front() {
+            _ if g.exit => Next::Done,
+            // Work is queued, so the queue is not idle: no one to notify.
+            Some(_) if workers_back => Next::Done,
+            None => {
+                drop(g);
+                if idle {
+                    q.cv.notify_all();
+                }
+                Next::Done
+            }
+            Some(e) if e.env.is_none() => {
+                let batch = self.batching.batch;
+                let mut fs = Vec::with_capacity(batch);
+                while fs.len() < batch && g.items.front().is_some_and(|e| e.env.is_none()) {
+                    fs.push(g.items.pop_front().expect("the front entry").f);
+                }
+                g.running += fs.len();
+                Next::Plain(fs)
+            }
+            Some(_) => Next::Boxed,
+        }
     }
 }
 

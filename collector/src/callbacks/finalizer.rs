@@ -119,8 +119,11 @@ impl<B: Barrier> Mutator<B> {
         super::runner::ensure_runners(
             &self.core,
             |q| &q.finalizers,
-            1,
-            false,
+            super::runner::RunnerPool {
+                max: 1,
+                standby: false,
+                eager: true,
+            },
             "gc-finalizer",
             finalizer_batch::<B>,
         );

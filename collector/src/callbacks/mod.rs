@@ -86,14 +86,20 @@ pub struct CallbackStats {
     pub panicked: u64,
     /// Callbacks queued and not yet finished (queued − executed).
     pub pending: u64,
-    /// Runner threads started (the finalizer thread, or the cleanup workers).
+    /// Runner threads started (the finalizer thread, or the cleanup workers and the
+    /// standby).
     pub runners: usize,
+    /// Worker threads started (Go's `ng` for cleanups, S40; the standby is not one).
+    pub workers: usize,
 }
 
 impl CallbackStats {
     pub(crate) fn read<T>(q: &crate::callbacks::queue::CallbackQueue<T>) -> CallbackStats {
         let c = &q.counters;
-        let runners = crate::sync::lock(&q.state).spawned;
+        let (runners, workers) = {
+            let g = crate::sync::lock(&q.state);
+            (g.spawned, g.workers)
+        };
         let queued = c.queued.load(Relaxed);
         let executed = c.executed.load(Relaxed);
         CallbackStats {
@@ -104,6 +110,7 @@ impl CallbackStats {
             panicked: c.panicked.load(Relaxed),
             pending: queued.saturating_sub(executed),
             runners,
+            workers,
         }
     }
 }

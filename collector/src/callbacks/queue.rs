@@ -6,11 +6,16 @@
 //! so its object and environment survive), taken by a runner (counted in `running`
 //! until its callback returns; the runner holds it through a handle), or finished. Every
 //! change of `items` or `running` is made under the queue's lock and signalled on `cv`,
-//! so `wait_idle` returns exactly when nothing is queued or running (or at exit).
+//! so `wait_idle` returns exactly when nothing is queued or running (or at exit). `asleep`
+//! counts exactly the workers inside `wait_for_work`'s wait, and `needg` never asks for
+//! more workers than the pool has room for (`max_workers - workers`).
 
+use crate::config::CLEANUP_BLOCK;
 use crate::heap::specials::Callback;
 use crate::object::Ref;
-use crate::sync::unmodelled::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
+use crate::sync::unmodelled::{
+    AtomicBool as StdAtomicBool, AtomicU64 as StdAtomicU64, Ordering as StdOrdering,
+};
 use crate::sync::{lock, AtomicBool, Condvar, Mutex, Ordering::*};
 use std::collections::VecDeque;
 
@@ -65,10 +70,18 @@ pub(crate) struct QueueState<T> {
     pub(crate) exit: bool,
     /// Runner threads started (joined at shutdown).
     pub(crate) threads: Vec<crate::sync::unmodelled::thread::JoinHandle<()>>,
-    /// Whether runner threads were started (they are started once).
-    pub(crate) started: bool,
-    /// How many runner threads were started.
+    /// How many runner threads were started (workers and the standby).
     pub(crate) spawned: usize,
+    /// How many of them are workers (Go's `ng`): the standby is not one.
+    pub(crate) workers: usize,
+    /// The most workers the heap runs (Go's `maxCleanupGs`); 0 until the first
+    /// registration starts one.
+    pub(crate) max_workers: usize,
+    /// Workers parked waiting for work (Go's `asleep`).
+    pub(crate) asleep: usize,
+    /// Workers to start at the next registration (Go's `needg`), recorded when queued
+    /// work outnumbers the parked workers (`note_demand`).
+    pub(crate) needg: usize,
     /// How many of them have returned (each says so as its last step).
     pub(crate) exited: usize,
     /// Times a runner has come for work: the standby's sign of progress.
@@ -90,8 +103,11 @@ pub(crate) struct CallbackQueue<T> {
     pub(crate) counters: CallbackCounters,
     /// Set with `exit`, readable without the lock: runners stop between two callbacks.
     exiting: AtomicBool,
-    /// Set once runner threads have been started (a registration's fast check).
-    runners_started: AtomicBool,
+    /// Whether a registration should start runners (Go's `needG`): true until the first
+    /// one is started, then whenever `needg` is set. Readable without the lock, so a
+    /// registration that needs none takes no lock. (Not modelled: under loom no runner
+    /// thread is started.)
+    need_runners: StdAtomicBool,
 }
 
 impl<T> Default for CallbackQueue<T> {
@@ -102,8 +118,11 @@ impl<T> Default for CallbackQueue<T> {
                 running: 0,
                 exit: false,
                 threads: Vec::new(),
-                started: false,
                 spawned: 0,
+                workers: 0,
+                max_workers: 0,
+                asleep: 0,
+                needg: 0,
                 exited: 0,
                 takes: 0,
             }),
@@ -111,7 +130,7 @@ impl<T> Default for CallbackQueue<T> {
             standby_cv: Condvar::new(),
             counters: CallbackCounters::default(),
             exiting: AtomicBool::new(false),
-            runners_started: AtomicBool::new(false),
+            need_runners: StdAtomicBool::new(true),
         }
     }
 }
@@ -127,6 +146,7 @@ impl<T> CallbackQueue<T> {
         let mut g = lock(&self.state);
         let was_empty = g.items.is_empty();
         g.items.extend(batch);
+        self.note_demand(&mut g);
         drop(g);
         self.counters.queued.fetch_add(n, StdOrdering::Relaxed);
         self.cv.notify_all();
@@ -148,6 +168,7 @@ impl<T> CallbackQueue<T> {
             g.items.push_front(item);
         }
         let was_empty = before == 0 && !g.items.is_empty();
+        self.note_demand(&mut g);
         drop(g);
         self.cv.notify_all();
         if was_empty {
@@ -155,14 +176,33 @@ impl<T> CallbackQueue<T> {
         }
     }
 
-    /// Whether runner threads have been started (no lock taken).
-    pub(crate) fn started(&self) -> bool {
-        self.runners_started.load(Acquire)
+    /// Go's `wake` deciding that more workers are needed (`mcleanup.go`): the queued work
+    /// in blocks of [`CLEANUP_BLOCK`] (Go's work units), less the parked workers it can
+    /// wake, is what more workers could take; up to the pool's room, that many are to be
+    /// started at the next registration (`needg`, which adds up as Go's does). Called
+    /// under the queue's lock whenever work is queued. (Go's scheduler asks at every
+    /// scheduling round, so it may also ask for one while a goroutine it woke has not
+    /// taken its block yet; the testbed asks when work arrives, which gives Go's
+    /// start-up wherever that timing does not decide it.)
+    fn note_demand(&self, g: &mut QueueState<T>) {
+        let units = g.items.len().div_ceil(CLEANUP_BLOCK);
+        let extra = units.saturating_sub(g.asleep);
+        let room = g.max_workers.saturating_sub(g.workers);
+        if extra > 0 && room > 0 {
+            g.needg += extra.min(room);
+            self.need_runners.store(true, StdOrdering::Release);
+        }
     }
 
-    /// Records that runner threads are being started.
-    pub(crate) fn mark_started(&self) {
-        self.runners_started.store(true, Release);
+    /// Whether a registration should start runners (Go's `needG`; no lock taken).
+    pub(crate) fn needs_runners(&self) -> bool {
+        self.need_runners.load(StdOrdering::Acquire)
+    }
+
+    /// Records that the runners a registration should start have been (under the lock,
+    /// which `note_demand` also holds when it sets the flag).
+    pub(crate) fn runners_started(&self) {
+        self.need_runners.store(false, StdOrdering::Release);
     }
 
     /// Whether the heap is shutting down (runners stop before their next callback).

@@ -8,11 +8,16 @@
 //! Under loom no thread is started: a model runs the same loop on a model thread with
 //! `Heap::run_cleanup_worker` / `Heap::run_finalizer_thread`, until `Heap::shutdown`.
 //!
-//! Invariants: a queue's runners are started at most once (under the queue's lock, by
-//! `started`), and never after exit is signalled. Between batches a runner holds no mutator
-//! and only a weak reference to the heap. A worker checks for work and parks in one step
-//! under the queue's lock, so no wake-up is lost. A runner exits once exit is signalled,
-//! the heap is gone, or the heap is shut down.
+//! Workers start as Go's cleanup goroutines do (S40): the first with the first
+//! registration, more only inside a later registration once queued work outnumbered the
+//! parked workers, never more than the pool's size (`HeapConfig::cleanup_eager_start`
+//! starts them all at once instead, and `cleanup_standby` adds the standby).
+//!
+//! Invariants: runners are started only inside a registration, under the queue's lock,
+//! never more workers than the pool's size, and never after exit is signalled. Between
+//! batches a runner holds no mutator and only a weak reference to the heap. A worker
+//! checks for work and parks in one step under the queue's lock, so no wake-up is lost.
+//! A runner exits once exit is signalled, the heap is gone, or the heap is shut down.
 
 use crate::callbacks::queue::{CallbackQueue, Queues};
 use crate::core::HeapCore;
@@ -56,8 +61,14 @@ fn wait_for_work<T>(q: &CallbackQueue<T>, park: Park) -> Wake {
     }
     let _ = park;
     let mut g = lock(&q.state);
-    while g.items.is_empty() && !g.exit {
-        g = crate::sync::wait(&q.cv, g);
+    if g.items.is_empty() && !g.exit {
+        // Parked: counted against queued work when deciding whether more workers are
+        // needed (Go's `asleep`).
+        g.asleep += 1;
+        while g.items.is_empty() && !g.exit {
+            g = crate::sync::wait(&q.cv, g);
+        }
+        g.asleep -= 1;
     }
     if g.exit {
         Wake::Exit
@@ -202,70 +213,99 @@ pub(crate) enum RunnerRole {
     Standby,
 }
 
-/// Starts `n` runners for the queue `queue` picks out of the heap's queues, once per
-/// heap, and a standby runner if `standby` (one that only takes work that has waited
-/// [`CLEANUP_STALL`] with no runner coming for it). Each runs `batch(core, role)` whenever
-/// work is queued; `batch` returns once the queue is empty (or, for the standby, once a
-/// worker takes work again). (Compiled under loom too,
-/// where nothing calls it: models run the loop on their own threads.)
+/// The runners a queue may have, and when they start.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RunnerPool {
+    /// The most workers (Go's `maxCleanupGs`; the finalizer queue has one).
+    pub(crate) max: usize,
+    /// Start the standby (`HeapConfig::cleanup_standby`) with the first worker.
+    pub(crate) standby: bool,
+    /// Start all `max` workers with the first registration
+    /// (`HeapConfig::cleanup_eager_start`), not lazily as Go does.
+    pub(crate) eager: bool,
+}
+
+/// Starts the runners a registration should start (Go's `needG` / `createGs`, S40):
+/// the first worker (and the standby, if the pool has one) with the first registration,
+/// and later as many workers as `needg` asks for, up to the pool's `max`, which queued
+/// work sets (`note_demand`) when it outnumbers the parked workers; with `eager`, all
+/// `max` workers at once. Each runs `batch(core, role)` whenever work is queued; `batch`
+/// returns once the queue is empty (or, for the standby, once a worker takes work
+/// again). (Compiled under loom too, where nothing calls it: models run the loop on
+/// their own threads.)
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) fn ensure_runners<T: Send + 'static>(
     core: &crate::sync::unmodelled::Arc<HeapCore>,
     queue: fn(&Queues) -> &CallbackQueue<T>,
-    n: usize,
-    standby: bool,
+    pool: RunnerPool,
     name: &str,
     batch: fn(&crate::sync::unmodelled::Arc<HeapCore>, RunnerRole),
 ) {
-    if queue(&core.space.queues).started() {
+    if !queue(&core.space.queues).needs_runners() {
         return;
     }
     let queues = core.space.queues.clone();
     let q = queue(&queues);
     let mut g = lock(&q.state);
-    if g.started || g.exit {
+    if g.exit || !q.needs_runners() {
         return;
     }
-    q.mark_started();
-    g.started = true;
-    for i in 0..n + standby as usize {
-        let queues = queues.clone();
-        let weak = crate::sync::unmodelled::Arc::downgrade(core);
-        let role = if i == n {
-            RunnerRole::Standby
-        } else {
-            RunnerRole::Worker
+    g.max_workers = pool.max;
+    let have = g.workers;
+    let room = pool.max.saturating_sub(have);
+    let mut need = if pool.eager { room } else { g.needg.min(room) };
+    if have == 0 {
+        need = need.max(1);
+    }
+    g.needg = 0;
+    q.runners_started();
+    let roles = (0..need).map(|_| RunnerRole::Worker);
+    let standby = (have == 0 && pool.standby).then_some(RunnerRole::Standby);
+    for role in roles.chain(standby) {
+        let name = match role {
+            RunnerRole::Standby => format!("{name}-standby"),
+            RunnerRole::Worker if g.workers == 0 => name.to_string(),
+            RunnerRole::Worker => format!("{name}-{}", g.workers),
         };
-        let name = if role == RunnerRole::Standby {
-            format!("{name}-standby")
-        } else if n == 1 {
-            name.to_string()
-        } else {
-            format!("{name}-{i}")
-        };
-        let t = crate::sync::unmodelled::thread::Builder::new()
-            .name(name)
-            .spawn(move || {
-                ON_RUNNER_THREAD.with(|f| f.set(true));
-                let park = |q: &CallbackQueue<T>| {
-                    if role == RunnerRole::Standby {
-                        wait_for_stalled_work(q)
-                    } else {
-                        wait_for_work(q, Park::default())
-                    }
-                };
-                serve(queue(&queues), park, || {
-                    let Some(core) = weak.upgrade() else {
-                        return false;
-                    };
-                    !shut_down(&core) && run_batch(&core, || batch(&core, role))
-                });
-                queue(&queues).runner_exited();
-            })
-            .expect("spawning a callback runner thread");
+        let t = spawn_runner(core, &queues, queue, role, name, batch);
         g.threads.push(t);
         g.spawned += 1;
+        g.workers += (role == RunnerRole::Worker) as usize;
     }
+}
+
+/// Starts one runner thread of `role` on the queue `queue` picks.
+#[cfg_attr(loom, allow(dead_code))]
+fn spawn_runner<T: Send + 'static>(
+    core: &crate::sync::unmodelled::Arc<HeapCore>,
+    queues: &crate::sync::unmodelled::Arc<Queues>,
+    queue: fn(&Queues) -> &CallbackQueue<T>,
+    role: RunnerRole,
+    name: String,
+    batch: fn(&crate::sync::unmodelled::Arc<HeapCore>, RunnerRole),
+) -> crate::sync::unmodelled::thread::JoinHandle<()> {
+    let queues = queues.clone();
+    let weak = crate::sync::unmodelled::Arc::downgrade(core);
+    crate::sync::unmodelled::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            ON_RUNNER_THREAD.with(|f| f.set(true));
+            let park = |q: &CallbackQueue<T>| {
+                if role == RunnerRole::Standby {
+                    wait_for_stalled_work(q)
+                } else {
+                    wait_for_work(q, Park::default())
+                }
+            };
+            serve(queue(&queues), park, || {
+                let Some(core) = weak.upgrade() else {
+                    return false;
+                };
+                !shut_down(&core) && run_batch(&core, || batch(&core, role))
+            });
+            queue(&queues).runner_exited();
+        })
+        .expect("spawning a callback runner thread")
 }
 
 /// The runner loop on the calling thread (loom models): each batch runs on a mutator of

@@ -55,9 +55,10 @@ impl Outcome {
 ///
 /// No difference is excused: the sequential subset has no behaviour where the testbed
 /// departs from Go on purpose. The choices SEMANTICS.md lets it make are orders within
-/// one batch (S24, S38, S41), which the traces do not record, and head-of-line relief
-/// (the cleanup standby), which moves no cleanup from one collection to another once
-/// both queues are drained after every collection.
+/// one batch (S24, S38, S41), which the traces do not record; the cleanup options that
+/// depart from Go (standby, eager start, adaptive batches) are off, as by default, and
+/// would move no cleanup from one collection to another once both queues are drained
+/// after every collection.
 pub fn compare(testbed: Result<Vec<Cycle>, String>, go: Vec<Cycle>) -> Outcome {
     match testbed {
         Err(e) => Outcome::Failed(e),

@@ -13,9 +13,11 @@
 // runtime.GC() returned to its start (0 if it started before). Phase B: the same with
 // runtime.AddCleanup.
 //
-// Unlike the testbed, the slow cleanup never waits for the quick ones (the testbed's
-// latch with two or more workers): in Go the quick cleanups of the slow one's block can
-// only run after it returns, so such a wait would never end. --cleanup-workers takes
+// The slow cleanup never waits for the quick ones (the testbed waits only under its own
+// options, adaptive batches with its standby or eagerly started workers): in Go the
+// quick cleanups of the slow one's block can only run after it returns, so such a wait
+// would never end. The testbed's extra phase with its standby on (cleanup_with_standby)
+// has no counterpart here. --cleanup-workers takes
 // only "auto"; the findings' cleanup_workers is the pool's size, max(GOMAXPROCS/4, 1)
 // (Go does not report how many it started).
 //

@@ -1,7 +1,9 @@
 //! head-of-line: one slow callback queued ahead of many quick ones. Finalizers run one
 //! after another on one thread (S38), so every quick finalizer waits for the slow one;
-//! cleanups run on a pool of workers (S40–S42), so with two or more workers the quick
-//! cleanups run beside the slow one.
+//! cleanups run on a pool of workers (S40–S42), each taking a block of 20 in order
+//! (S41), and, as in Go, only one worker ever starts when every registration comes before
+//! the collection (S40), so they wait for it too unless the testbed's options say
+//! otherwise.
 //!
 //! Phase A (finalizers): object 0, then `--quick` more, each get a finalizer. The first
 //! finalizer to start plays the slow one: it sleeps `--slow-ms` ms (in the blocking
@@ -14,31 +16,37 @@
 //! its start (0 if it started before). Each quick finalizer also records whether the
 //! slow one had finished when it started: with one finalizer thread all must have.
 //!
-//! Phase B (cleanups): the same with `add_cleanup`, on `--cleanup-workers` workers and the
-//! standby (unless `--no-cleanup-standby`), which takes the queued cleanups once no
-//! worker has come for work for 1 ms. With two or more workers, or the standby, the slow
-//! cleanup, after its sleep, also waits until the last quick cleanup has run: the phase
-//! can only finish if quick cleanups ran on another thread while the slow one was
-//! running, and each quick cleanup records that the slow one had not finished. (With one
-//! worker and no standby — Go's case on fewer than 8 cores — it would wait forever, so
-//! it only sleeps.)
+//! Phase B (cleanups): the same with `add_cleanup`, on the heap the flags ask for (by
+//! default Go's: `max(GOMAXPROCS/4, 1)` workers started lazily, blocks of 20, no
+//! standby). When no quick cleanup can be behind the slow one in what its runner took —
+//! `--cleanup-batches adaptive` with the standby (`--cleanup-standby`, whose batches
+//! start at one) or with all of two or more workers started (`--cleanup-eager-start`) —
+//! the slow cleanup, after its sleep, also waits until the last quick cleanup has run:
+//! the phase can only finish if quick cleanups ran on another thread while the slow one
+//! was running. (Otherwise, as in Go, such a wait would never end, so it only sleeps.)
+//!
+//! Phase C (cleanups with the standby), only when the flags leave the standby off: phase B
+//! again on a second heap with the same flags and the testbed's standby switched on
+//! (`cleanup_standby` findings; no Go counterpart, the comparison labels it so).
 //!
 //! Runs on the shared harness; one operation of the latency histogram is one quick
-//! callback's latency (both phases). Findings: `quick`, `slow_ms`, `cleanup_workers`
-//! (the worker count), `cleanup_standby`, `cleanup_runners` (threads the heap started),
-//! and per phase (`finalizer`, `cleanup`):
+//! callback's latency (phases A and B). Findings: `quick`, `slow_ms`, `cleanup_workers`
+//! (the pool's size), `cleanup_standby`, `cleanup_runners` (threads the heap started),
+//! and per phase (`finalizer`, `cleanup`, `cleanup_with_standby` or null):
 //! `quick_latency_ns` as `{count, p50, p90, p99, p999, max}` (exact, nearest rank),
 //! `slow_ran`, `slow_object`, `quick_after_slow_done` (quick callbacks that started after the slow one
 //! had finished), `quick_before_slow_done`, `quick_during_slow` (started after the slow
-//! one started and before it finished), and `wall_ms`. A missing callback, or a quick
-//! finalizer that ran before the slow one finished, makes the exit status 1. Expected
-//! (not checked): finalizer quick p99 ≥ `slow_ms`; cleanup quick p99 < `slow_ms` with two
-//! or more cleanup workers or the standby.
+//! one started and before it finished), `runners` (threads its heap started) and
+//! `wall_ms`. A missing callback, or a quick finalizer that ran before the slow one
+//! finished, makes the exit status 1. Expected (not checked): finalizer quick p99 ≥
+//! `slow_ms`; cleanup quick p99 ≥ `slow_ms` with Go's defaults on fewer than 8 cores, and
+//! well under it with the standby (all but the ≤ 19 quick cleanups of the slow one's
+//! block).
 //!
-//! `cargo run --release -p workloads --bin head-of-line -- [--quick 10000] [--slow-ms 200] [--cleanup-workers N|auto]`
+//! `cargo run --release -p workloads --bin head-of-line -- [--quick 10000] [--slow-ms 200] [--cleanup-workers N|auto] [--cleanup-standby]`
 
 use clap::Parser;
-use collector::{Barrier, Handle, Mutator, Shape};
+use collector::{Barrier, CleanupBatches, Handle, Heap, HeapConfig, Mutator, Shape};
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
@@ -107,7 +115,7 @@ struct Shared {
     /// Quick callbacks still to run: the slow cleanup's latch.
     remaining: AtomicU64,
     slow_ms: u64,
-    /// Whether the slow callback waits for the last quick one (cleanups, ≥ 2 workers).
+    /// Whether the slow callback waits for the last quick one (see the header).
     latch: bool,
 }
 
@@ -190,6 +198,8 @@ struct Phase {
     latencies: Vec<u64>,
     shared: Arc<Shared>,
     wall_ms: f64,
+    /// Runner threads the phase's heap had started at its end (filled in by the caller).
+    runners: usize,
 }
 
 impl Phase {
@@ -202,6 +212,7 @@ impl Phase {
             "quick_after_slow_done": s.after_slow_done.load(SeqCst),
             "quick_before_slow_done": s.before_slow_done.load(SeqCst),
             "quick_during_slow": s.during_slow.load(SeqCst),
+            "runners": self.runners,
             "wall_ms": self.wall_ms,
         })
     }
@@ -239,7 +250,52 @@ fn phase<B: Barrier>(
         latencies,
         shared,
         wall_ms: t0.elapsed().as_secs_f64() * 1e3,
+        runners: 0,
     }
+}
+
+/// Whether no quick cleanup can be queued behind the slow one in what its runner takes,
+/// so that the slow one may wait for them all (see the header).
+fn latch_safe(config: &HeapConfig) -> bool {
+    config.cleanup_batches == CleanupBatches::Adaptive
+        && (config.cleanup_standby
+            || (config.cleanup_eager_start && config.cleanup_worker_count() >= 2))
+}
+
+/// Phase B or C: the cleanups on `m`'s heap.
+fn cleanup_phase<B: Barrier>(
+    m: &Mutator<B>,
+    cli: &Cli,
+    config: &HeapConfig,
+    latency: &mut LatencyRecorder,
+) -> Phase {
+    let cs = Shared::new(cli.quick, cli.slow_ms, latch_safe(config));
+    phase(
+        m,
+        Arc::clone(&cs),
+        |obj, i| {
+            let s = Arc::clone(&cs);
+            m.add_cleanup(obj, s, move |s| s.run(i));
+        },
+        |m| m.drain_cleanups(),
+        latency,
+    )
+}
+
+/// Phase C: phase B on a heap of its own with the standby switched on, its latencies
+/// kept out of the run's histogram.
+fn standby_phase<B: Barrier>(cli: &Cli, config: &HeapConfig) -> Phase {
+    let config = HeapConfig {
+        cleanup_standby: true,
+        ..config.clone()
+    };
+    let heap = Heap::<B>::with_barrier(config.clone()).unwrap_or_else(|e| fail(WORKLOAD.name, &e));
+    let m = heap.mutator();
+    let mut p = cleanup_phase(&m, cli, &config, &mut latency_histogram());
+    drop(m);
+    p.runners = heap.stats().cleanups.runners;
+    heap.shutdown();
+    p
 }
 
 fn head_of_line<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
@@ -268,21 +324,14 @@ fn head_of_line<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     // The finalized objects are freed by the next cycle (two-cycle reclamation, S43).
     m.gc();
 
-    // Phase B: cleanups on the worker pool; the latch needs a second thread.
-    let cs = Shared::new(quick, cli.slow_ms, workers >= 2 || config.cleanup_standby);
-    let cl = phase(
-        &m,
-        Arc::clone(&cs),
-        |obj, i| {
-            let s = Arc::clone(&cs);
-            m.add_cleanup(obj, s, move |s| s.run(i));
-        },
-        |m| m.drain_cleanups(),
-        &mut latency,
-    );
+    // Phase B: cleanups at the flags' configuration (by default Go's).
+    let mut cl = cleanup_phase(&m, cli, &config, &mut latency);
     run.progress().advance(1);
     drop(m);
     let started = heap.stats().cleanups.runners;
+    cl.runners = started;
+    // Phase C: the same with the testbed's standby, unless phase B had it.
+    let with_standby = (!config.cleanup_standby).then(|| standby_phase::<B>(cli, &config));
 
     let findings = json!({
         "quick": quick,
@@ -292,6 +341,7 @@ fn head_of_line<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         "cleanup_runners": started,
         "finalizer": fin.json(),
         "cleanup": cl.json(),
+        "cleanup_with_standby": with_standby.as_ref().map(Phase::json),
     });
     let show = run.text();
     let summary = run
@@ -302,7 +352,11 @@ fn head_of_line<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
             "head-of-line: {quick} quick callbacks behind one of {} ms",
             cli.slow_ms
         );
-        for (name, p) in [("finalizers", &fin), ("cleanups  ", &cl)] {
+        let mut phases = vec![("finalizers", &fin), ("cleanups  ", &cl)];
+        if let Some(p) = &with_standby {
+            phases.push(("cleanups, testbed's standby on", p));
+        }
+        for (name, p) in phases {
             let l = LatencyStats::from_values(&p.latencies);
             println!(
                 "{name} quick latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} started after the slow one finished",
@@ -312,10 +366,14 @@ fn head_of_line<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
                 p.shared.after_slow_done.load(SeqCst)
             );
         }
-        println!("cleanup workers: {started}");
+        println!("cleanup threads started: {started}");
     }
     let mut status = exit_status(&summary);
-    for (name, p) in [("finalizer", &fin), ("cleanup", &cl)] {
+    let mut phases = vec![("finalizer", &fin), ("cleanup", &cl)];
+    if let Some(p) = &with_standby {
+        phases.push(("cleanup (standby on)", p));
+    }
+    for (name, p) in phases {
         let ran = p.latencies.len() as u64;
         if ran != quick || !p.shared.slow_done.load(SeqCst) {
             eprintln!("head-of-line: failed: {ran} of {quick} quick {name}s ran");

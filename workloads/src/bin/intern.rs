@@ -16,8 +16,8 @@
 //! the removals can fall behind the insertions; more workers bound the map.
 //!
 //! At the end every handle is dropped and two rounds of `gc()` then `drain_cleanups()`
-//! run, so every dead value's cleanup has run. Findings: `cleanup_workers` (the workers
-//! the heap ran), `ops`, `inserted`, `hits`, `cleanups_run`, `map_size: {max, median,
+//! run, so every dead value's cleanup has run. Findings: `cleanup_workers` (the pool's
+//! size; its workers start lazily, as Go's, S40), `ops`, `inserted`, `hits`, `cleanups_run`, `map_size: {max, median,
 //! samples, before_drain, final}` (`final` after the drain, at most `inserted`). No
 //! timing is asserted; the exit status is the harness's.
 //!

@@ -12,15 +12,17 @@
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 pub use collector::{BarrierKind, Dijkstra, GoHybrid, Hybrid, NoBarrier, Yuasa};
-use collector::{Gogc, HeapConfig, LeakCheck};
+use collector::{CleanupBatches, Gogc, HeapConfig, LeakCheck};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::path::PathBuf;
 
 /// The flags every workload binary takes. The same struct is the `config` object of
 /// `summary.json` (serialised by serde: each flag under its own name, `--gogc`,
-/// `--barrier` and the worker counts as their command-line spellings,
-/// `--no-cleanup-standby` as `cleanup_standby`).
+/// `--barrier`, `--cleanup-batches` and the worker counts as their command-line
+/// spellings). The defaults are Go 1.27's; the testbed's cleanup improvements are
+/// switched on with `--cleanup-standby`, `--cleanup-eager-start` and
+/// `--cleanup-batches adaptive`.
 #[derive(clap::Args, serde::Serialize, Clone, Debug)]
 pub struct Args {
     /// GOGC: the heap growth (percent of the live heap) that triggers a cycle, or "off".
@@ -46,15 +48,27 @@ pub struct Args {
     #[arg(long, default_value = "auto", value_name = "N|auto", value_parser = parse_workers, allow_negative_numbers = true)]
     #[serde(serialize_with = "as_text")]
     pub mark_workers: Workers,
-    /// Cleanup worker threads (at least 1), or "auto" for Go's max(GOMAXPROCS/4, 1).
+    /// The most cleanup worker threads (at least 1), or "auto" for Go's
+    /// max(GOMAXPROCS/4, 1). As in Go they start lazily: one with the first registration,
+    /// more only inside a later one, once queued work outnumbered the idle workers.
     #[arg(long, default_value = "auto", value_name = "N|auto", value_parser = parse_cleanup_workers, allow_negative_numbers = true)]
     #[serde(serialize_with = "as_text")]
     pub cleanup_workers: Workers,
-    /// No standby cleanup thread: a slow cleanup then holds up those queued behind it,
-    /// as in Go (by default a standby takes them after 1 ms without progress).
+    /// The testbed's improvement: start all cleanup workers with the first registration
+    /// (Go starts further ones only inside a later AddCleanup).
     #[arg(long)]
-    #[serde(rename = "cleanup_standby", serialize_with = "negated")]
-    pub no_cleanup_standby: bool,
+    pub cleanup_eager_start: bool,
+    /// The testbed's improvement: a standby cleanup thread that takes queued cleanups
+    /// after 1 ms without progress, so a slow cleanup does not hold up the rest (Go has
+    /// none).
+    #[arg(long)]
+    pub cleanup_standby: bool,
+    /// What a cleanup worker takes at a time: "go" (Go's blocks of 20, run in order) or
+    /// "adaptive" (the testbed's improvement: one at a time with several workers, growing
+    /// batches of up to 64 with one).
+    #[arg(long, default_value = "go", value_name = "go|adaptive", value_parser = parse_cleanup_batches)]
+    #[serde(serialize_with = "as_text")]
+    pub cleanup_batches: CleanupBatches,
     /// A hard cap on the heap, in bytes (suffixes KiB, MiB, GiB): an allocation past it
     /// fails instead of growing the heap. Default: no cap.
     #[arg(long, value_name = "BYTES", value_parser = parse_bytes, allow_negative_numbers = true)]
@@ -230,7 +244,9 @@ impl Args {
                 LeakCheck::Off
             },
             cleanup_workers: self.cleanup_workers.0,
-            cleanup_standby: !self.no_cleanup_standby,
+            cleanup_eager_start: self.cleanup_eager_start,
+            cleanup_standby: self.cleanup_standby,
+            cleanup_batches: self.cleanup_batches,
             ..HeapConfig::default()
         }
     }
@@ -250,11 +266,6 @@ impl Args {
 /// Serialises a flag value as its command-line spelling.
 fn as_text<T: fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
-}
-
-/// Serialises a `--no-…` switch as the setting it turns off.
-fn negated<S: serde::Serializer>(v: &bool, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_bool(!v)
 }
 
 /// Serialises a path as text (lossily, should it not be UTF-8).
@@ -317,6 +328,11 @@ pub fn parse_cleanup_workers(s: &str) -> Result<Workers, String> {
         )),
         ok => ok,
     }
+}
+
+/// `--cleanup-batches`: `go` or `adaptive`.
+pub fn parse_cleanup_batches(s: &str) -> Result<CleanupBatches, String> {
+    s.parse()
 }
 
 /// `--mark-workers`: `auto` or an integer in `0..=1024`.
@@ -434,10 +450,14 @@ mod tests {
         assert_eq!(config["gogc"], "100");
         assert_eq!(config["mark_workers"], "auto");
         assert_eq!(config["heap_limit"], Value::Null);
-        assert_eq!(config["cleanup_standby"], true);
-        assert!(c.cleanup_standby);
+        // The cleanup runner's defaults are Go's (S40, S41).
+        assert_eq!(config["cleanup_standby"], false);
+        assert_eq!(config["cleanup_eager_start"], false);
+        assert_eq!(config["cleanup_batches"], "go");
+        assert!(!c.cleanup_standby && !c.cleanup_eager_start);
+        assert_eq!(c.cleanup_batches, CleanupBatches::Go);
         assert_eq!(config["trace"], false);
-        assert_eq!(config.len(), 19);
+        assert_eq!(config.len(), 21);
     }
 
     #[test]
@@ -467,7 +487,10 @@ mod tests {
             "--check-leaks",
             "--trace",
             "--gctrace",
-            "--no-cleanup-standby",
+            "--cleanup-standby",
+            "--cleanup-eager-start",
+            "--cleanup-batches",
+            "adaptive",
             "--out",
             "/tmp/x",
         ])
@@ -481,7 +504,9 @@ mod tests {
         assert_eq!(c.memory_limit, Some(3 << 29));
         assert_eq!(c.gomaxprocs, 2);
         assert_eq!(a.cleanup_workers, Workers(Some(4)));
-        assert!(!c.cleanup_standby);
+        assert!(c.cleanup_standby && c.cleanup_eager_start);
+        assert_eq!(c.cleanup_batches, CleanupBatches::Adaptive);
+        assert_eq!(a.config_json()["cleanup_batches"], "adaptive");
         assert_eq!((a.mutators, a.duration, a.seed), (3, Some(0.25), 7));
         assert_eq!(a.config_json()["barrier"], "yuasa");
     }
