@@ -216,6 +216,13 @@ pub struct LoomFaults {
     /// begun since (the behaviour before the fix): a mark termination in between leaves
     /// it editing an unswept span, whose sweep then reads a list its mark never saw.
     pub stop_edits_unswept: bool,
+    /// The concurrent mark's coordinator stops its mark workers without waiting for them
+    /// to exit (no join): mark termination can begin while a worker still holds grey
+    /// objects, and its pause does not stop workers, which are not mutators.
+    pub workers_unjoined: bool,
+    /// A mark worker drops the grey objects its slice leaves instead of publishing them:
+    /// marked objects that nobody scans.
+    pub worker_drops_grey: bool,
 }
 
 impl Default for HeapConfig {
