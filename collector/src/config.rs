@@ -279,6 +279,18 @@ pub struct LoomFaults {
     /// A mark assist (`Mutator::mark_assist`) runs in the blocking state, so a pause does
     /// not wait for it: mark termination can end while the assist holds grey objects.
     pub assist_while_blocking: bool,
+    /// `Cleanup::stop` edits the specials of its object's span once `ensure_swept` has
+    /// returned, without checking under the list's lock that no sweep generation has
+    /// begun since (the behaviour before the fix): a mark termination in between leaves
+    /// it editing an unswept span, whose sweep then reads a list its mark never saw.
+    pub stop_edits_unswept: bool,
+    /// The concurrent mark's coordinator stops its mark workers without waiting for them
+    /// to exit (no join): mark termination can begin while a worker still holds grey
+    /// objects, and its pause does not stop workers, which are not mutators.
+    pub workers_unjoined: bool,
+    /// A mark worker drops the grey objects its slice leaves instead of publishing them:
+    /// marked objects that nobody scans.
+    pub worker_drops_grey: bool,
 }
 
 impl Default for HeapConfig {

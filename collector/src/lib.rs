@@ -457,6 +457,16 @@ impl<B: Barrier> Heap<B> {
         self.core.space.finish_sweep();
     }
 
+    /// Runs a mark worker's loop on the calling thread (loom builds, where the collector
+    /// starts no threads): what each worker thread of a concurrent mark runs
+    /// (`mark::workers`), taking grey work in slices until the mark's coordinator
+    /// ([`ConcurrentCycle::mark_with_workers_inline`]) stops it, which waits for it to
+    /// return. Call it once the cycle has begun; a worker that starts after the stop
+    /// returns at once.
+    pub fn run_mark_worker(&self) {
+        mark::workers::serve(&self.core);
+    }
+
     /// Runs a cleanup worker on the calling thread (loom builds, where the heap starts no
     /// runner threads): the worker threads' own loop, which parks until cleanups are
     /// queued, runs them, and parks again, until [`crate::Heap::shutdown`].

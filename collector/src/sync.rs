@@ -43,7 +43,7 @@ pub(crate) fn yield_now() {
 #[cfg_attr(loom, allow(unused_imports))]
 pub(crate) mod unmodelled {
     pub(crate) use std::sync::atomic::{
-        AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+        AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
     };
     #[cfg(test)]
     pub(crate) use std::sync::mpsc;

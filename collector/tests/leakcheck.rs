@@ -221,3 +221,69 @@ fn go_mode_child() {
     m.gc();
     eprintln!("child survived the cycle");
 }
+
+/// Go's mode ends the process as Go's `throw` does, running nothing of the program's: a
+/// thread-local destructor of the thread that ran the cycle (one that would call `gc()`,
+/// with the cycle lock still held by its exit) does not run. `std::process::exit` ran it.
+#[test]
+fn go_mode_exit_runs_no_thread_local_destructor() {
+    use std::process::{Command, Stdio};
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "go_mode_tls_child", "--ignored", "--nocapture"])
+        .env("LEAKCHECK_GO_CHILD", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("fatal error: detected possible issues with cleanups and/or finalizers"),
+        "{err}"
+    );
+    assert!(err.contains("thread-local set"), "{err}");
+    assert!(!err.contains("thread-local destructor ran"), "{err}");
+}
+
+/// A thread-local destructor that would call `gc()` on its heap at the thread's exit.
+/// Run inside the old `std::process::exit` it hung there (the exiting thread holds the
+/// cycle lock; seen by hand), so here it ends the process at once (abort, not status 2)
+/// after saying it ran.
+struct GcOnDrop(#[allow(dead_code)] Heap);
+
+impl Drop for GcOnDrop {
+    fn drop(&mut self) {
+        eprintln!("thread-local destructor ran");
+        std::process::abort();
+    }
+}
+
+thread_local! {
+    static GC_ON_EXIT: std::cell::RefCell<Option<GcOnDrop>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The child of the test above: `go_mode_child`'s leak, with a thread-local that calls
+/// `gc()` from its destructor set on the thread that runs the cycle.
+#[test]
+#[ignore = "the child process of go_mode_exit_runs_no_thread_local_destructor"]
+fn go_mode_tls_child() {
+    if std::env::var("LEAKCHECK_GO_CHILD").is_err() {
+        return;
+    }
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Off,
+        leak_check: collector::LeakCheck::Go,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    GC_ON_EXIT.with(|t| *t.borrow_mut() = Some(GcOnDrop(heap.clone())));
+    eprintln!("thread-local set");
+    let m = heap.mutator();
+    let obj = m.alloc(&OBJ);
+    let env = m.alloc(&OBJ);
+    env.set(0, Some(&obj));
+    m.set_finalizer_with(&obj, &env, |_, _| {});
+    drop((obj, env));
+    m.gc();
+    eprintln!("child survived the cycle");
+}

@@ -288,3 +288,21 @@ fn a_weak_handle_upgrades_on_another_thread() {
     });
     assert_eq!(read, Some(99));
 }
+
+/// Go's `weak.Make` returns equal pointers for one object, globals and the zero-sized
+/// sentinel included (S30, S52): two weak handles to one global compare equal, so do two
+/// to the sentinel, and a handle to one global differs from one to another global.
+#[test]
+fn weak_handles_to_one_global_or_the_sentinel_compare_equal() {
+    let heap = verified_heap(Gogc::Off);
+    let m = heap.mutator();
+    let g = m.alloc_global(&OBJ);
+    let g2 = m.alloc_global(&OBJ);
+    assert_eq!(m.weak(&m.global(&g)), m.weak(&m.global(&g)));
+    assert_ne!(m.weak(&m.global(&g)), m.weak(&m.global(&g2)));
+    assert_eq!(m.weak(&m.alloc(&EMPTY)), m.weak(&m.alloc(&EMPTY)));
+    m.gc();
+    let w = m.weak(&m.global(&g));
+    assert_eq!(w, m.weak(&m.global(&g)));
+    assert!(!w.is_gone());
+}

@@ -127,12 +127,12 @@ fn stop_model(keep_across_stop: bool) {
         // goroutine: a cycle can run there.
         if keep_across_stop {
             m.safepoint();
-            m.stop_cleanup(&c);
+            c.stop();
             keep_alive(obj);
         } else {
             drop(obj);
             m.safepoint();
-            m.stop_cleanup(&c);
+            c.stop();
         }
     });
     heap.gc();

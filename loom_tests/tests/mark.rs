@@ -12,6 +12,11 @@
 //! pause waits for it to publish what it holds); nothing reachable is lost, and the
 //! bytes the assist marked are counted (verification checks the count in the pause).
 //!
+//! A second run has the mutator load A from G and B from A (a handle), delete A → B, and
+//! then assist: the assist beside a mutator that loads and stores, and the termination;
+//! B must be intact afterwards. Its control is `unshaded_old` (the hybrid barrier without
+//! shading the deleted B): B, hidden in a root scanned before the load, is lost.
+//!
 //! Negative control: `assist_while_blocking`, the assist run in the blocking state, where
 //! a pause does not wait for it; loom finds the termination pause running while the
 //! assist still works: the pause's count misses the bytes the assist marked (A and B,
@@ -26,24 +31,35 @@ use loom_tests::{assert_control, assert_nothing_lost, concurrent_heap, explore, 
 /// One reference slot and one data word.
 static NODE: Shape = Shape::new("node", 1, 1);
 
-fn assist_model(faults: LoomFaults) {
+fn assist_model(faults: LoomFaults, loads_and_stores: bool) {
     let heap = concurrent_heap::<Hybrid>(faults);
-    {
+    let g = {
         let m0 = heap.mutator();
         let g = m0.alloc_global(&NODE);
         let a = m0.alloc(&NODE);
         let b = m0.alloc(&NODE);
+        b.write(0, 22);
         a.set(0, Some(&b));
         m0.global(&g).set(0, Some(&a));
-    }
+        g
+    };
     let began = Arc::new(Notify::new());
     let done = Arc::new(Notify::new());
     let (h, bg, d) = (heap.clone(), began.clone(), done.clone());
     let mutator = thread::spawn(move || {
         let m = h.mutator();
         m.blocking(|| bg.wait());
-        m.mark_assist(1);
-        m.blocking(|| d.wait());
+        if loads_and_stores {
+            let a = m.global(&g).get(0).unwrap();
+            let b = a.get(0).unwrap();
+            a.set(0, None);
+            m.mark_assist(1);
+            m.blocking(|| d.wait());
+            assert_eq!(b.read(0), 22, "B was freed");
+        } else {
+            m.mark_assist(1);
+            m.blocking(|| d.wait());
+        }
     });
     {
         let mut cycle = heap.begin_cycle();
@@ -59,7 +75,14 @@ fn assist_model(faults: LoomFaults) {
 #[test]
 fn mark_termination_waits_for_an_assist_and_counts_its_work() {
     explore("mark: assist beside termination", || {
-        assist_model(LoomFaults::default())
+        assist_model(LoomFaults::default(), false)
+    });
+}
+
+#[test]
+fn an_assist_after_loads_and_a_store_beside_termination_loses_nothing() {
+    explore("mark: assist after loads and a store", || {
+        assist_model(LoomFaults::default(), true)
     });
 }
 
@@ -67,7 +90,17 @@ fn mark_termination_waits_for_an_assist_and_counts_its_work() {
 fn negative_control_an_assist_in_the_blocking_state_races_termination_and_miscounts() {
     assert_control(
         "mark/assist while blocking",
-        || assist_model(faults(|f| f.assist_while_blocking = true)),
+        || assist_model(faults(|f| f.assist_while_blocking = true), false),
         "collector: internal error: the mark counted 0 bytes marked, the mark bits hold 32",
+    );
+}
+
+#[test]
+fn negative_control_an_assist_after_an_unshaded_delete_loses_the_hidden_object() {
+    assert_control(
+        "mark/assist after an unshaded delete",
+        || assist_model(faults(|f| f.unshaded_old = true), true),
+        "lost object: [\"cycle 1: checkmark found unmarked object span 2 slot 1 (1 refs + 1 \
+         words) reached from handle 0 of mutator 1\"]",
     );
 }

@@ -114,7 +114,7 @@ fn cleanup_workers_model(faults: LoomFaults) {
         // Queues the first cleanup and wakes the workers.
         m.gc();
         // Concurrent with the workers running the first cleanup.
-        m.stop_cleanup(&c);
+        c.stop();
         keep_alive(kept);
     }
     // Drained without a mutator on this thread: a deadlock found here unwinds through no

@@ -44,7 +44,7 @@ static NEXT_CLEANUP_ID: AtomicU64 = AtomicU64::new(0);
 #[derive(Clone)]
 pub struct Cleanup {
     /// `None` for the no-op cleanup of a global or zero-sized object (S17).
-    core: Option<crate::sync::unmodelled::Weak<HeapCore>>,
+    core: Option<HeapRef>,
     id: u64,
     span: usize,
     word: u32,
@@ -70,7 +70,7 @@ impl Cleanup {
     /// handle dropped after it, or [`crate::keep_alive`]): a cycle that completes while
     /// the object is unreachable queues the cleanup (S22).
     pub fn stop(&self) {
-        if let Some(core) = self.core.as_ref().and_then(|w| w.upgrade()) {
+        if let Some(core) = self.core.as_ref().and_then(upgrade) {
             self.stop_in(&core);
         }
     }
@@ -83,8 +83,7 @@ impl Cleanup {
         let Some(span) = space.span(self.span) else {
             return;
         };
-        space.ensure_swept(span);
-        let removed = span.specials.with(|list| {
+        let removed = space.edit_specials_swept(span, |list| {
             let at = list.iter().position(|s| {
                 s.word == self.word
                     && s.kind == SpecialKind::Cleanup
@@ -264,15 +263,15 @@ impl<B: Barrier> Mutator<B> {
                 .fetch_add(1, StdOrdering::Relaxed);
         });
         Cleanup {
-            core: Some(weak_core(&self.core)),
+            core: Some(heap_ref(&self.core)),
             id,
             span: span.index,
             word,
         }
     }
 
-    /// [`Cleanup::stop`] through this mutator's heap (the form loom models use: there
-    /// the cleanup holds no reference to its heap).
+    /// [`Cleanup::stop`] through this mutator's heap (the same `stop`, for a caller that
+    /// has the mutator at hand).
     pub fn stop_cleanup(&self, c: &Cleanup) {
         c.stop_in(&self.core);
     }
@@ -510,18 +509,34 @@ impl Drop for UnstartedPlain<'_> {
     }
 }
 
+/// How a [`Cleanup`] reaches its heap: a weak reference, so that a cleanup does not keep
+/// its heap alive (and `stop` does nothing once the heap is gone).
 #[cfg(not(loom))]
-fn weak_core(
-    core: &crate::sync::unmodelled::Arc<HeapCore>,
-) -> crate::sync::unmodelled::Weak<HeapCore> {
-    crate::sync::unmodelled::Arc::downgrade(core)
+type HeapRef = crate::sync::unmodelled::Weak<HeapCore>;
+/// How a [`Cleanup`] reaches its heap: under loom, which has no `Weak`, a strong
+/// reference (models drop their cleanups before their heaps), so that models run the
+/// real `Cleanup::stop`.
+#[cfg(loom)]
+type HeapRef = crate::sync::Arc<HeapCore>;
+
+#[cfg(not(loom))]
+fn heap_ref(core: &crate::sync::Arc<HeapCore>) -> HeapRef {
+    crate::sync::Arc::downgrade(core)
+}
+
+#[cfg(not(loom))]
+fn upgrade(r: &HeapRef) -> Option<crate::sync::Arc<HeapCore>> {
+    r.upgrade()
 }
 
 #[cfg(loom)]
-fn weak_core(_core: &crate::sync::Arc<HeapCore>) -> crate::sync::unmodelled::Weak<HeapCore> {
-    // Under loom the heap core is in a loom `Arc`; models stop cleanups with
-    // `Mutator::stop_cleanup`.
-    crate::sync::unmodelled::Weak::new()
+fn heap_ref(core: &crate::sync::Arc<HeapCore>) -> HeapRef {
+    core.clone()
+}
+
+#[cfg(loom)]
+fn upgrade(r: &HeapRef) -> Option<crate::sync::Arc<HeapCore>> {
+    Some(r.clone())
 }
 
 /// A cleanup worker's batch: a mutator for as long as cleanups are queued.

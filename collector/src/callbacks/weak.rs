@@ -1,20 +1,19 @@
 //! Weak handles (Go's `weak.Pointer`, S30, S34, S47): a reference that does not keep its
 //! object alive. It reads as gone from the cycle that finds the object dead — cleared by
 //! the sweep that queues the object's finalizer, so before that finalizer runs — and
-//! stays gone if a finalizer resurrects the object. One cell per heap object: every weak
-//! handle made from one object compares equal, as Go's weak pointers do (not on a global
-//! or the zero-sized sentinel: each `weak` call there makes a new cell, which never
-//! goes).
+//! stays gone if a finalizer resurrects the object. One cell per object: every weak
+//! handle made from one object compares equal, as Go's weak pointers do, globals and the
+//! zero-sized sentinel included (their cells sit on immortal spans, which are never
+//! swept, so they never go).
 //!
 //! Invariants: a cell's word goes from the object's reference to 0 once, when a sweep
-//! finds the object dead (`heap::special_deaths`), and never back. A heap object has at most
+//! finds the object dead (`heap::special_deaths`), and never back. An object has at most
 //! one weak special per registered word, found or inserted under the span's specials lock,
 //! in one running step after the span is swept. `upgrade` reads the cell again after
 //! sweeping the object's span and makes the handle in the same running step (shading it
 //! while marking), so it never hands out an object that a finished mark found dead.
 
 use crate::barrier::Barrier;
-use crate::heap::span::SpanKind;
 use crate::heap::specials::{Payload, Special, SpecialKind, WeakCell};
 use crate::mutator::handle::Handle;
 use crate::mutator::Mutator;
@@ -64,18 +63,14 @@ impl WeakHandle {
 }
 
 impl<B: Barrier> Mutator<B> {
-    /// Go's `weak.Make`: a weak handle to `obj`. Weak handles to globals and the
-    /// zero-sized sentinel never go.
+    /// Go's `weak.Make`: a weak handle to `obj`, equal to every other made from it.
+    /// Weak handles to globals and the zero-sized sentinel never go.
     pub fn weak(&self, obj: &Handle<'_, B>) -> WeakHandle {
         self.check_same_heap(obj);
         let span = obj.span();
         let r = obj.reference();
-        if span.kind() == SpanKind::Immortal {
-            return WeakHandle {
-                heap_id: self.core.id,
-                cell: Arc::new(WeakCell::new(r)),
-            };
-        }
+        // A global's or the sentinel's cell is a special of its immortal span too (so
+        // that it is canonical), which no sweep ever reads: it never goes.
         let cell = self.running(|| {
             self.core.space.ensure_swept(span);
             let word = obj.base() as u32;

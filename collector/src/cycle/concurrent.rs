@@ -134,28 +134,39 @@ impl<'h> ConcurrentCycle<'h> {
 
     /// The concurrent mark of an automatic or `gc()` cycle: background mark workers by
     /// Go's 25% rule (or `HeapConfig::mark_workers`) mark while this thread scans the
-    /// roots, until no grey work is visible. Under loom (no threads of the collector's
-    /// own) it is [`ConcurrentCycle::scan_roots`] then [`ConcurrentCycle::mark`].
+    /// roots, until no grey work is visible. Under loom the workers are model threads
+    /// (`Heap::run_mark_worker`), as many as `HeapConfig::mark_workers` names; with none
+    /// named it is [`ConcurrentCycle::scan_roots`] then [`ConcurrentCycle::mark`].
     pub(crate) fn mark_with_workers(&mut self) {
+        use crate::mark::workers;
+        use crate::pacer::WorkerPlan;
+        self.check_caller();
+        let core = self.core;
         #[cfg(not(loom))]
-        {
-            use crate::mark::workers;
-            use crate::pacer::WorkerPlan;
-            self.check_caller();
-            let core = self.core;
-            let plan = match core.config.mark_workers {
-                Some(n) => WorkerPlan::fixed(n),
-                None => WorkerPlan::go_rule(core.config.gomaxprocs, self.running_at_start),
-            }
-            .capped(core.cpus);
-            self.start.workers = plan.threads() as u32;
-            workers::run(core, plan, || scan_roots_concurrently(core));
+        let plan = match core.config.mark_workers {
+            Some(n) => WorkerPlan::fixed(n),
+            None => WorkerPlan::go_rule(core.config.gomaxprocs, self.running_at_start),
         }
+        .capped(core.cpus);
         #[cfg(loom)]
-        {
-            self.scan_roots();
-            self.mark();
-        }
+        let plan = match core.config.mark_workers {
+            Some(n) => WorkerPlan::fixed(n),
+            None => {
+                self.scan_roots();
+                return self.mark();
+            }
+        };
+        self.start.workers = plan.threads() as u32;
+        workers::run(core, plan, || scan_roots_concurrently(core));
+    }
+
+    /// The concurrent mark with mark workers (loom builds): what `gc()` and the
+    /// background GC thread run between the first pause and mark termination
+    /// (`mark::workers::run`); the model runs the `HeapConfig::mark_workers` workers on
+    /// its threads with [`crate::Heap::run_mark_worker`].
+    #[cfg(loom)]
+    pub fn mark_with_workers_inline(&mut self) {
+        self.mark_with_workers();
     }
 
     /// Mark termination: a ragged handshake collects every barrier buffer and the mark

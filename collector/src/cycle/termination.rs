@@ -91,9 +91,9 @@ pub(super) fn finish_in_pause(
         .store(start.cycle, StatsOrdering::Relaxed);
     let end = record_pause_and_start(core, stopped, start.cycle);
     if let Some((findings, queue)) = go_fatal {
-        // Go's mode ends the process at the end of the cycle, the world running again:
-        // exiting inside the pause would run this thread's exit hooks (which take the
-        // world lock the pause holds).
+        // Go's mode ends the process at the end of the cycle, the world running again
+        // (the cycle lock still held), with `_exit`: no thread-local destructor or exit
+        // hook of this thread runs (one that used the heap would wait for that lock).
         leakcheck::report_go_and_exit(&findings, &queue);
     }
     let clocks = Clocks {

@@ -118,10 +118,26 @@ impl Special {
 }
 
 /// A span's specials.
-#[derive(Default)]
 pub(crate) struct SpanSpecials {
     list: Mutex<Vec<Special>>,
     any: AtomicBool,
+    /// The sweep generation in which [`SpanSpecials::edit`] last changed the list
+    /// ([`NEVER_EDITED`] before any), written under the list's lock: a sweep of that
+    /// same generation would read a list changed after the mark it acts on had ended.
+    edited_in: crate::sync::unmodelled::AtomicU32,
+}
+
+/// `SpanSpecials::edited_in` of a list never edited: odd, and generations are even.
+const NEVER_EDITED: u32 = 1;
+
+impl Default for SpanSpecials {
+    fn default() -> Self {
+        SpanSpecials {
+            list: Mutex::default(),
+            any: AtomicBool::default(),
+            edited_in: crate::sync::unmodelled::AtomicU32::new(NEVER_EDITED),
+        }
+    }
 }
 
 impl SpanSpecials {
@@ -137,6 +153,32 @@ impl SpanSpecials {
         let r = f(&mut list);
         self.any.store(!list.is_empty(), Release);
         r
+    }
+
+    /// Runs `f` on the list as an edit made in generation `gen()`, which is read under
+    /// the list's lock and may refuse (`None`: `f` does not run).
+    pub(crate) fn edit<R>(
+        &self,
+        gen: impl FnOnce() -> Option<u32>,
+        f: impl FnOnce(&mut Vec<Special>) -> R,
+    ) -> Option<R> {
+        self.with(|list| {
+            let g = gen()?;
+            self.edited_in.store(g, StdOrdering::Relaxed);
+            Some(f(list))
+        })
+    }
+
+    /// Checks (debug builds, loom's included) that no [`SpanSpecials::edit`] changed the
+    /// list in generation `h`, which the span `index` is being swept for: an edit must
+    /// sweep the span first (S25), so one made in `h` would be made after the mark that
+    /// the sweep acts on had ended, and the sweep would read a list that mark never saw.
+    pub(crate) fn debug_check_unedited(&self, index: usize, h: u32) {
+        debug_assert!(
+            self.edited_in.load(StdOrdering::Relaxed) != h,
+            "collector: internal error: span {index}'s specials were changed after its mark \
+             ended and before its sweep (S25)"
+        );
     }
 
     /// Inserts `s` in (word, kind) order. Cleanups go before equal entries (Go's forced

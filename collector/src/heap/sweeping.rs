@@ -19,6 +19,7 @@
 
 use super::span::{Span, SpanKind};
 use super::special_deaths::sweep_specials;
+use super::specials::Special;
 use super::{Pools, Space};
 use crate::size_class::SpanClass;
 use crate::sync::{lock, Ordering::*};
@@ -82,6 +83,7 @@ impl Space {
         span.sweepgen
             .compare_exchange(h.wrapping_sub(2), h.wrapping_sub(1), AcqRel, Acquire)
             .ok()?;
+        span.specials.debug_check_unedited(span.index, h);
         sweep_specials(span, self);
         let out = match span.kind() {
             SpanKind::Small => {
@@ -214,6 +216,38 @@ impl Space {
                 crate::sync::yield_now();
             } else {
                 return;
+            }
+        }
+    }
+
+    /// Runs `f` on `span`'s specials with the span swept in the current generation
+    /// (S25), from any thread, a running mutator or not: it sweeps the span, then checks
+    /// under the specials' lock that no generation has begun since, and sweeps again if
+    /// one has. A generation that begins after the check sweeps the span under the same
+    /// lock, so it reads the list as `f` left it: the edit is as if made before that
+    /// generation's pause. (Go's `Cleanup.Stop` holds the pause off instead, with
+    /// `acquirem`; here a stop may come from a thread that is no mutator.)
+    pub(crate) fn edit_specials_swept<R>(
+        &self,
+        span: &Span,
+        f: impl FnOnce(&mut Vec<Special>) -> R,
+    ) -> R {
+        #[cfg(loom)]
+        let unchecked = self.faults.stop_edits_unswept;
+        #[cfg(not(loom))]
+        let unchecked = false;
+        let mut f = Some(f);
+        loop {
+            self.ensure_swept(span);
+            let current = || {
+                let h = self.sweepgen();
+                let swept = matches!(span.kind(), SpanKind::Free | SpanKind::Immortal)
+                    || span.sweepgen.load(Acquire) == h;
+                (swept || unchecked).then_some(h)
+            };
+            let edit = |list: &mut Vec<Special>| f.take().map(|f| f(list));
+            if let Some(Some(r)) = span.specials.edit(current, edit) {
+                return r;
             }
         }
     }

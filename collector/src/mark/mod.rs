@@ -14,7 +14,6 @@
 pub(crate) mod assist;
 pub(crate) mod pool;
 pub(crate) mod state;
-#[cfg(not(loom))]
 pub(crate) mod workers;
 
 use crate::heap::span::{prefetch, Span, SpanKind};
@@ -204,6 +203,12 @@ impl<'h, P: GreyPool> Marker<'h, P> {
                 .collect();
             self.pool.put(batch);
         }
+    }
+
+    /// Drops the local stack: grey objects nobody will scan (a loom fault's worker).
+    #[cfg(loom)]
+    pub(crate) fn discard(&mut self) {
+        self.stack.clear();
     }
 
     #[inline(always)]

@@ -8,7 +8,7 @@
 //! inside its pause), so loom need not explore them. Three fields do decide it: the grey
 //! pool (loom's own mutex queue under loom), `busy`, the markers' termination count that
 //! an assist shares with the pool's markers (a loom atomic: loom models step assists),
-//! and `abandoned`, which only the holder of `cycle_lock` writes and reads.
+//! the workers' stop flag and (loom) their count, and `abandoned`, which only the holder of `cycle_lock` writes and reads.
 //!
 //! Invariant: the ledger belongs to one cycle at a time. The cycle controller, holding
 //! `cycle_lock`, resets it in sweep termination with `begin`, which publishes the new
@@ -16,7 +16,7 @@
 //! add to it, and background credit is taken only by `steal_credit`, which never takes more
 //! than is there, so it never goes negative.
 
-// Workers and the pacing ledger's users do not exist under loom.
+// The pacing ledger's users do not exist under loom.
 #![cfg_attr(loom, allow(dead_code))]
 
 use super::pool::DefaultPool;
@@ -35,6 +35,13 @@ pub(crate) struct MarkState {
     /// Markers holding grey work now (counted before they take any, uncounted after
     /// they publish what is left): zero with empty pools means no work is visible.
     pub(crate) busy: crate::sync::AtomicUsize,
+    /// Set when a concurrent mark's workers are to stop (`mark::workers`; reset when they
+    /// start). A loom atomic: it ends the workers, and under loom their join.
+    pub(crate) workers_stop: crate::sync::AtomicBool,
+    /// Mark workers inside their loop (loom builds, where workers are model threads and
+    /// `mark::workers::run` joins them by this count).
+    #[cfg(loom)]
+    pub(crate) workers_in: crate::sync::AtomicUsize,
     /// Markers planned for the current concurrent mark (workers), for load balancing.
     pub(crate) planned: AtomicUsize,
     /// Scan work (bytes of reference slots scanned) done by this cycle's mark so far.

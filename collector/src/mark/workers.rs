@@ -1,31 +1,42 @@
-//! Background mark workers of a concurrent cycle (normal builds; loom models step the
-//! mark inline), run as the pacer's `WorkerPlan` says (Go's 25% rule: dedicated
-//! workers, a fractional worker in time slices, idle workers on cores no mutator runs
-//! on; Go's `gcControllerState.startCycle` and `findRunnableGCWorker`).
+//! Background mark workers of a concurrent cycle, run as the pacer's `WorkerPlan` says
+//! (Go's 25% rule: dedicated workers, a fractional worker in time slices, idle workers on
+//! cores no mutator runs on; Go's `gcControllerState.startCycle` and
+//! `findRunnableGCWorker`).
 //!
 //! Workers live for one concurrent mark. They take grey work from the shared pool and
 //! the barrier-shaded references in slices of [`SLICE_WORK`], publish what a slice
-//! leaves, and bank their scan work as credit for mutator assists.
+//! leaves, and bank their scan work as credit for mutator assists. In normal builds they
+//! are scoped threads of [`run`]; under loom, where the collector starts no threads, a
+//! model thread runs a worker's loop ([`serve`], through `Heap::run_mark_worker`), and
+//! [`run`] joins it through `MarkState::workers_in`.
 //!
-//! Invariant: workers are scoped threads of [`run`], so none outlives the call. A worker
-//! counts itself in `MarkState::busy` from before it takes work until it has published the
-//! rest of its slice, so when `run` sees no marker busy and both pools empty, no worker
-//! holds private grey work; every worker has recorded its finds and CPU time before `run`
-//! returns.
+//! Invariant: no worker outlives [`run`] (scoped threads; under loom, [`run`] waits until
+//! `workers_in` is zero after setting `workers_stop`, and a worker counts itself in before
+//! it reads the flag, so one that missed the flag is waited for). A worker counts itself
+//! in `MarkState::busy` from before it takes work until it has published the rest of its
+//! slice, so when `run` sees no marker busy and both pools empty, no worker holds private
+//! grey work; every worker has recorded its finds and CPU time before `run` returns.
 
 use super::pool::GreyPool;
 use super::state::MarkState;
 use super::Marker;
 use crate::core::HeapCore;
 use crate::pacer::WorkerPlan;
-use crate::sync::unmodelled::{AtomicBool, Ordering::*};
+use crate::sync::unmodelled::Ordering as Stats;
+use crate::sync::{AtomicBool, Ordering::*};
 use crate::telemetry::nanos;
 use std::time::{Duration, Instant};
 
 /// Scan work a worker does between two looks at its stop flag and its time budget.
+#[cfg(not(loom))]
 pub(crate) const SLICE_WORK: u64 = 256 << 10;
+/// Scan work a worker does between two looks at its stop flag: under loom one object's
+/// reference slot, so that a slice ends with grey work left to publish.
+#[cfg(loom)]
+pub(crate) const SLICE_WORK: u64 = crate::object::WORD_BYTES as u64;
 
 #[derive(Clone, Copy, PartialEq)]
+#[cfg_attr(loom, allow(dead_code))]
 enum Kind {
     Dedicated,
     Fractional,
@@ -36,43 +47,76 @@ enum Kind {
 /// roots), then waits until no grey work is visible and stops them. With no workers the
 /// caller waits for assists to empty the pools, and gives up waiting (leaving the rest
 /// to mark termination) once the heap stops growing, as no assist will then come.
+#[cfg(not(loom))]
 pub(crate) fn run(core: &HeapCore, plan: WorkerPlan, coordinate: impl FnOnce()) {
     let state = &core.mark;
-    state.planned.store(plan.threads(), Relaxed);
-    let stop = AtomicBool::new(false);
+    state.planned.store(plan.threads(), Stats::Relaxed);
+    state.workers_stop.store(false, SeqCst);
     let start = Instant::now();
     crate::sync::unmodelled::thread::scope(|s| {
         let kinds = std::iter::repeat_n(Kind::Dedicated, plan.dedicated)
             .chain(std::iter::repeat_n(Kind::Idle, plan.idle))
             .chain((plan.fractional_cores > 0.0).then_some(Kind::Fractional));
         for kind in kinds {
-            let stop = &stop;
             crate::sync::unmodelled::thread::Builder::new()
                 .name("gc-mark-worker".into())
-                .spawn_scoped(s, move || {
-                    worker(core, kind, stop, plan.fractional_cores, start)
-                })
+                .spawn_scoped(s, move || worker(core, kind, plan.fractional_cores, start))
                 .expect("spawning a mark worker");
         }
         coordinate();
-        let mut last_live = core.space.heap_live();
-        let mut polls = 0u32;
-        loop {
-            if no_work_visible(core, state) {
+        wait_until_no_work(core, plan);
+        state.workers_stop.store(true, SeqCst);
+    });
+}
+
+/// [`run`] under loom: the plan's workers are model threads in [`serve`] (the model
+/// starts them); after the wait it joins them, waiting until none is counted in.
+#[cfg(loom)]
+pub(crate) fn run(core: &HeapCore, plan: WorkerPlan, coordinate: impl FnOnce()) {
+    let state = &core.mark;
+    state.planned.store(plan.threads(), Stats::Relaxed);
+    state.workers_stop.store(false, SeqCst);
+    coordinate();
+    wait_until_no_work(core, plan);
+    state.workers_stop.store(true, SeqCst);
+    if core.config.faults.workers_unjoined {
+        return;
+    }
+    while state.workers_in.load(SeqCst) != 0 {
+        crate::sync::yield_now();
+    }
+}
+
+/// A mark worker's loop on the calling thread (loom builds: a model thread stands for a
+/// worker thread of [`run`]): it counts itself in, then runs as a dedicated worker until
+/// [`run`] stops it; nothing if that has happened already.
+#[cfg(loom)]
+pub(crate) fn serve(core: &HeapCore) {
+    let state = &core.mark;
+    state.workers_in.fetch_add(1, SeqCst);
+    worker(core, Kind::Dedicated, 0.0, Instant::now());
+    state.workers_in.fetch_sub(1, SeqCst);
+}
+
+/// Polls until no grey work is visible (see [`run`]).
+fn wait_until_no_work(core: &HeapCore, plan: WorkerPlan) {
+    let state = &core.mark;
+    let mut last_live = core.space.heap_live();
+    let mut polls = 0u32;
+    loop {
+        if no_work_visible(core, state) {
+            break;
+        }
+        polls += 1;
+        backoff(polls);
+        if plan.threads() == 0 && polls.is_multiple_of(16) {
+            let live = core.space.heap_live();
+            if live == last_live {
                 break;
             }
-            polls += 1;
-            backoff(polls);
-            if plan.threads() == 0 && polls.is_multiple_of(16) {
-                let live = core.space.heap_live();
-                if live == last_live {
-                    break;
-                }
-                last_live = live;
-            }
+            last_live = live;
         }
-        stop.store(true, Release);
-    });
+    }
 }
 
 /// Whether no marker holds grey work and both pools are empty (the count is read first:
@@ -82,30 +126,34 @@ fn no_work_visible(core: &HeapCore, state: &MarkState) -> bool {
 }
 
 /// Waits a little between two looks for work: spins, then yields, then sleeps up to
-/// 200 µs (a worker idles only until roots or barrier buffers bring work).
+/// 200 µs (a worker idles only until roots or barrier buffers bring work). Under loom it
+/// yields to loom's scheduler.
 fn backoff(polls: u32) {
-    if polls < 16 {
+    if cfg!(loom) {
+        crate::sync::yield_now();
+    } else if polls < 16 {
         std::hint::spin_loop();
     } else if polls < 32 {
-        crate::sync::unmodelled::thread::yield_now();
+        crate::sync::yield_now();
     } else {
         let us = (polls - 31).min(200) as u64;
         crate::sync::unmodelled::thread::sleep(Duration::from_micros(us));
     }
 }
 
-fn worker(core: &HeapCore, kind: Kind, stop: &AtomicBool, fractional_cores: f64, start: Instant) {
+fn worker(core: &HeapCore, kind: Kind, fractional_cores: f64, start: Instant) {
     let slice = core.telemetry.trace.slice(match kind {
         Kind::Dedicated => "mark worker (dedicated)",
         Kind::Fractional => "mark worker (fractional)",
         Kind::Idle => "mark worker (idle)",
     });
     let state = &core.mark;
-    let markers = state.planned.load(Relaxed).max(1);
+    let stop = &state.workers_stop;
+    let markers = state.planned.load(Stats::Relaxed).max(1);
     let mut m = Marker::new(&core.space, &state.grey, &core.shaded, &state.busy, markers);
     let mut cpu_ns = 0u64;
     let mut polls = 0u32;
-    while !stop.load(Acquire) {
+    while !stop.load(SeqCst) {
         if state.grey.is_empty() && core.shaded.is_empty() {
             polls += 1;
             backoff(polls);
@@ -117,16 +165,16 @@ fn worker(core: &HeapCore, kind: Kind, stop: &AtomicBool, fractional_cores: f64,
         let before = m.scan_work;
         m.budget = before + SLICE_WORK;
         m.drain();
-        m.publish();
+        publish(core, &mut m);
         state.busy.fetch_sub(1, SeqCst);
         let work = m.scan_work - before;
-        state.scan_work.fetch_add(work, Relaxed);
-        state.bg_credit.fetch_add(work as i64, Release);
+        state.scan_work.fetch_add(work, Stats::Relaxed);
+        state.bg_credit.fetch_add(work as i64, Stats::Release);
         let ns = nanos(t.elapsed());
         cpu_ns += ns;
         match kind {
-            Kind::Idle => state.idle_ns.fetch_add(ns, Relaxed),
-            _ => state.background_ns.fetch_add(ns, Relaxed),
+            Kind::Idle => state.idle_ns.fetch_add(ns, Stats::Relaxed),
+            _ => state.background_ns.fetch_add(ns, Stats::Relaxed),
         };
         if kind == Kind::Fractional {
             throttle(stop, cpu_ns, fractional_cores, start);
@@ -138,11 +186,23 @@ fn worker(core: &HeapCore, kind: Kind, stop: &AtomicBool, fractional_cores: f64,
     core.telemetry.trace.leave_thread();
 }
 
+/// Publishes what a worker's slice left (under loom's `worker_drops_grey` fault, drops
+/// it instead: marked objects that nobody will scan).
+fn publish(core: &HeapCore, m: &mut Marker<'_, crate::mark::pool::DefaultPool>) {
+    #[cfg(loom)]
+    if core.config.faults.worker_drops_grey {
+        m.discard();
+        return;
+    }
+    let _ = core;
+    m.publish();
+}
+
 /// Keeps the fractional worker at its share: sleeps while its marking time exceeds
 /// `cores × elapsed`, looking at the stop flag every millisecond.
 fn throttle(stop: &AtomicBool, cpu_ns: u64, cores: f64, start: Instant) {
     let earned_at = Duration::from_nanos((cpu_ns as f64 / cores) as u64);
-    while !stop.load(Acquire) {
+    while !stop.load(SeqCst) {
         let elapsed = start.elapsed();
         if elapsed >= earned_at {
             return;
