@@ -36,9 +36,10 @@
 //! real imports, and that no file but `sync` names `std::sync` or `std::thread`.
 //!
 //! 1. `sync`, `config`, `size_class`, `object`, `telemetry`, `gctrace`, `background`,
-//!    `pacer` — foundations: the loom/std shim, configuration, Go's size classes,
-//!    references and shapes, counters and records, Go's gctrace line, the service
-//!    threads' mailbox, the pacer (goal, trigger, worker plan, assist pricing).
+//!    `pacer`, `phases` — foundations: the loom/std shim, configuration, Go's size
+//!    classes, references and shapes, counters and records, Go's gctrace line, the
+//!    service threads' mailbox, the pacer (goal, trigger, worker plan, assist pricing),
+//!    the whole-heap fork-join phases' rayon threads.
 //! 2. `barrier`, `mark::pool`, `mark::state` — the barrier policies and their root
 //!    rules, the grey-work pool, the mark's shared ledger.
 //! 3. `heap::specials`, `callbacks::queue`, `heap::span`, `heap::span_table`,
@@ -80,6 +81,7 @@ mod mark;
 mod mutator;
 mod object;
 mod pacer;
+mod phases;
 #[cfg(not(loom))]
 mod rayon_pool;
 mod size_class;
