@@ -12,7 +12,7 @@
 # then it rebuilds the table in results/compare/README.md from every workload's runs.jsonl.
 #
 # Usage: scripts/compare-go.sh [--pairs P] [options] [WORKLOAD...] [-- ARGS...]
-#   WORKLOAD: gcbench finbench cleanupbench binary-trees lru finalizer-chain head-of-line
+#   WORKLOAD: gcbench finbench cleanupbench binary-trees binary-trees-rayon lru finalizer-chain head-of-line
 #     cycles resurrection exit-flush intern fd-churn allocbench rootsbench (default: all)
 #   --pairs P: pairs of runs per workload (default 9); --help lists the load gate's options
 #   ARGS: extra flags given to both sides of every workload (e.g. -- --objects 200000);

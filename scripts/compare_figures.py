@@ -115,6 +115,7 @@ OWN = {
     ],
 }
 OWN["cleanupbench"] = OWN["finbench"]
+OWN["binary-trees-rayon"] = OWN["binary-trees"]
 
 
 def _row_getter(match, field):

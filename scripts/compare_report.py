@@ -250,7 +250,7 @@ def write_workload(out, workload, runs, targets, info, run_dir=None):
             f.write(latency_svg(workload, runs, run_dir))
 
 
-ORDER = ["gcbench", "finbench", "cleanupbench", "binary-trees", "lru", "finalizer-chain",
+ORDER = ["gcbench", "finbench", "cleanupbench", "binary-trees", "binary-trees-rayon", "lru", "finalizer-chain",
          "head-of-line", "cycles", "resurrection", "exit-flush", "intern", "fd-churn",
          "allocbench", "rootsbench"]
 COLUMNS = ["wall_s", "cpu_s", "gc_cycles", "pause_p99_ms", "heap_peak_mib", "register_ms", "collect_run_ms"]

@@ -216,6 +216,16 @@ pub struct HeapConfig {
     /// Protections the loom suite's negative controls switch off (loom builds only).
     #[cfg(loom)]
     pub faults: LoomFaults,
+    /// The whole-heap fork-join phases run on GOMAXPROCS threads (a rayon pool shared by
+    /// the process's heaps, at most one thread per CPU) once the heap holds at least the
+    /// parallel mark's threshold (1 MiB): the checkmark re-trace (`verify`), the leak
+    /// checker's per-special traces, and the sweep that [`crate::Heap::gc`] finishes
+    /// before it returns. Default off: Go's `runtime.GC` finishes the sweep on the calling
+    /// goroutine, and Go's `gccheckmark` and `checkfinalizers` traces run on one thread;
+    /// and on 2 busy cores it was not measurably faster (`results/rayon-phases.md`). With
+    /// it on, callbacks queued by that sweep are queued in the order the threads reach
+    /// the spans, not in span order, and lost-object reports come in trace order.
+    pub parallel_phases: bool,
 }
 
 /// Test-only bugs the differential test against Go must find (issue 23).
@@ -316,6 +326,7 @@ impl Default for HeapConfig {
             planted_bug: None,
             #[cfg(loom)]
             faults: LoomFaults::default(),
+            parallel_phases: false,
         }
     }
 }

@@ -133,6 +133,22 @@ impl HeapCore {
         }
     }
 
+    /// The threads of a whole-heap fork-join phase (`phases`) run by the calling thread:
+    /// with `HeapConfig::parallel_phases` and a heap past the parallel mark's threshold,
+    /// one per P of GOMAXPROCS, at most one per CPU; else the calling thread alone.
+    pub(crate) fn phase_threads(&self) -> crate::phases::PhaseThreads {
+        let parallel = self.config.parallel_phases
+            && self.space.heap_live() >= crate::mark::PARALLEL_MARK_MIN_BYTES;
+        let procs = if parallel { self.config.gomaxprocs } else { 1 };
+        crate::phases::PhaseThreads::new(procs, self.cpus)
+    }
+
+    /// Finishes the sweep `gc()` waits for, on the phase threads (with
+    /// `HeapConfig::parallel_phases`; else on the calling thread, as Go's `runtime.GC`).
+    pub(crate) fn finish_sweep_for_gc(&self) {
+        self.space.finish_sweep_on(&self.phase_threads());
+    }
+
     /// Panics if the heap has been shut down.
     #[inline(always)]
     pub(crate) fn check_live(&self) {

@@ -35,6 +35,7 @@ use crate::heap::specials::Payload;
 use crate::heap::Space;
 use crate::mark::load_racy;
 use crate::object::Ref;
+use crate::phases::PhaseThreads;
 use crate::telemetry::{fatal, stderr_line, MAX_LEAK_REPORTS};
 use std::collections::{HashMap, VecDeque};
 
@@ -104,10 +105,46 @@ struct Start {
     r: Ref,
 }
 
-/// Runs the check over every special of `space` (the world is stopped, after the mark,
-/// before the sweep) and returns the reports and the queue line.
-pub(crate) fn check(space: &Space, cycle: u64) -> (Vec<Finding>, String) {
-    let mut reports = Vec::new();
+/// One special to check: its kind, object, shape, whether it is in a tiny block, and its
+/// trace's roots.
+struct Job {
+    kind: &'static str,
+    obj: Ref,
+    target: (usize, usize),
+    shape: Option<(u32, u32)>,
+    tiny: bool,
+    starts: Vec<Start>,
+}
+
+/// The trace roots of a finalizer on the object at `slot` of `span`: the object's
+/// references (self-pointers excepted) and the finalizer's box.
+fn finalizer_starts(span: &crate::heap::span::Span, slot: usize, env: Option<Ref>) -> Vec<Start> {
+    let mut starts = Vec::new();
+    if let Some(meta) = span.meta(slot) {
+        if !span.noscan() {
+            let base = span.slot_base(slot);
+            for j in 0..meta.ptr_slots as usize {
+                if let Some(r) = Ref::from_word(load_racy(span.word(base + j))) {
+                    if r.span() != span.index || r.slot() != slot {
+                        starts.push(Start {
+                            label: format!("object's slot {j} -> {r}"),
+                            r,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    starts.extend(env.map(|r| Start {
+        label: format!("box {r}"),
+        r,
+    }));
+    starts
+}
+
+/// Every finalizer and cleanup of `space`, in span and list order.
+fn jobs(space: &Space) -> Vec<Job> {
+    let mut jobs = Vec::new();
     for i in 0..space.table.len() {
         let Some(span) = space.span(i) else { continue };
         if !matches!(span.kind(), SpanKind::Small | SpanKind::Large) || !span.specials.any() {
@@ -115,30 +152,10 @@ pub(crate) fn check(space: &Space, cycle: u64) -> (Vec<Finding>, String) {
         }
         span.specials.with(|list| {
             for s in list.iter() {
+                let slot = s.slot as usize;
                 let (kind, starts) = match &s.payload {
                     Payload::Finalizer { env, .. } => {
-                        let mut starts = Vec::new();
-                        if let Some(meta) = span.meta(s.slot as usize) {
-                            if !span.noscan() {
-                                let base = span.slot_base(s.slot as usize);
-                                for j in 0..meta.ptr_slots as usize {
-                                    if let Some(r) = Ref::from_word(load_racy(span.word(base + j)))
-                                    {
-                                        if r.span() != span.index || r.slot() != s.slot as usize {
-                                            starts.push(Start {
-                                                label: format!("object's slot {j} -> {r}"),
-                                                r,
-                                            });
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                        starts.extend(env.map(|r| Start {
-                            label: format!("box {r}"),
-                            r,
-                        }));
-                        ("finalizer", starts)
+                        ("finalizer", finalizer_starts(span, slot, *env))
                     }
                     Payload::Cleanup { env, .. } => (
                         "cleanup",
@@ -151,23 +168,43 @@ pub(crate) fn check(space: &Space, cycle: u64) -> (Vec<Finding>, String) {
                     ),
                     Payload::Weak(_) => continue,
                 };
-                let target = (span.index, s.slot as usize);
-                let meta = span.meta(s.slot as usize);
-                let finding = |issue| Finding {
-                    cycle,
+                let meta = span.meta(slot);
+                jobs.push(Job {
                     kind,
                     obj: s.obj,
+                    target: (span.index, slot),
                     shape: meta.map(|m| (m.ptr_slots, m.words)),
-                    issue,
-                };
-                if let Some(path) = path_to(space, &starts, target) {
-                    reports.push(finding(Issue::Reachable(path)));
-                }
-                if meta.is_some_and(|m| m.tiny) {
-                    reports.push(finding(Issue::TinyBlock));
-                }
+                    tiny: meta.is_some_and(|m| m.tiny),
+                    starts,
+                });
             }
         });
+    }
+    jobs
+}
+
+/// Runs the check over every special of `space` (the world is stopped, after the mark,
+/// before the sweep) and returns the reports and the queue line. The specials are listed
+/// on this thread; their traces, each independent, run on `phase`'s threads, and the
+/// reports keep the specials' order.
+pub(crate) fn check(space: &Space, cycle: u64, phase: &PhaseThreads) -> (Vec<Finding>, String) {
+    let jobs = jobs(space);
+    let paths = phase.map(&jobs, |j| path_to(space, &j.starts, j.target));
+    let mut reports = Vec::new();
+    for (j, path) in jobs.iter().zip(paths) {
+        let finding = |issue| Finding {
+            cycle,
+            kind: j.kind,
+            obj: j.obj,
+            shape: j.shape,
+            issue,
+        };
+        if let Some(path) = path {
+            reports.push(finding(Issue::Reachable(path)));
+        }
+        if j.tiny {
+            reports.push(finding(Issue::TinyBlock));
+        }
     }
     let pending = |c: &crate::callbacks::queue::CallbackCounters| {
         let queued = c.queued.load(crate::sync::unmodelled::Ordering::Relaxed);

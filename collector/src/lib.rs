@@ -36,9 +36,10 @@
 //! real imports, and that no file but `sync` names `std::sync` or `std::thread`.
 //!
 //! 1. `sync`, `config`, `size_class`, `object`, `trace`, `telemetry`, `gctrace`,
-//!    `background`, `pacer` — foundations: the loom/std shim, configuration, Go's size
-//!    classes, references and shapes, the per-thread timeline, counters and records,
-//!    Go's gctrace line, the service threads' mailbox, the pacer (goal, trigger, worker plan, assist pricing).
+//!    `background`, `pacer`, `phases` — foundations: the loom/std shim, configuration,
+//!    Go's size classes, references and shapes, the per-thread timeline, counters and
+//!    records, Go's gctrace line, the service threads' mailbox, the pacer (goal, trigger,
+//!    worker plan, assist pricing), the whole-heap fork-join phases' rayon threads.
 //! 2. `barrier`, `mark::pool`, `mark::state` — the barrier policies and their root
 //!    rules, the grey-work pool, the mark's shared ledger.
 //! 3. `heap::specials`, `callbacks::queue`, `heap::span`, `heap::span_table`,
@@ -63,6 +64,7 @@
 //! 9. `callbacks::runner`, `callbacks`, `callbacks::finalizer`, `callbacks::cleanup`,
 //!    `callbacks::weak` — callback runner threads, then finalizers, cleanups and weak
 //!    handles as the API offers them.
+//! 10. `rayon_pool` — a rayon thread pool whose workers are mutators (not under loom).
 //!
 //! This file, the crate root, comes last: [`Heap`] and the public re-exports.
 
@@ -79,6 +81,9 @@ mod mark;
 mod mutator;
 mod object;
 mod pacer;
+mod phases;
+#[cfg(not(loom))]
+mod rayon_pool;
 mod size_class;
 mod sweep;
 mod sync;
@@ -105,6 +110,8 @@ pub use heap::{BadRef, OutOfMemory};
 pub use mutator::handle::{Global, Handle, InteriorHandle};
 pub use mutator::Mutator;
 pub use object::{Ref, Shape, POISON, WORD_BYTES};
+#[cfg(not(loom))]
+pub use rayon_pool::MutatorPool;
 pub use telemetry::{CycleReason, CycleRecord, PauseRecord, MAX_LOST_REPORTS};
 pub use trace::{CounterSample, ThreadTrace, Trace, TraceSlice, MAX_SLICES_PER_THREAD};
 
@@ -243,6 +250,27 @@ impl<B: Barrier> Heap<B> {
     /// Registers a mutator for the calling thread. Panics after [`Heap::shutdown`].
     pub fn mutator(&self) -> Mutator<B> {
         Mutator::new(self.core.clone())
+    }
+
+    /// A rayon thread pool of `threads` workers (0: rayon's default, `RAYON_NUM_THREADS`
+    /// or one per CPU), each a mutator of this heap, blocked while idle (see
+    /// [`MutatorPool`]). Panics after [`Heap::shutdown`].
+    #[cfg(not(loom))]
+    pub fn mutator_pool(
+        &self,
+        threads: usize,
+    ) -> Result<MutatorPool<B>, rayon::ThreadPoolBuildError> {
+        self.mutator_pool_with(rayon::ThreadPoolBuilder::new().num_threads(threads))
+    }
+
+    /// [`Heap::mutator_pool`] from a rayon builder (thread count, names, stack size,
+    /// start and exit handlers; its spawn handler is replaced).
+    #[cfg(not(loom))]
+    pub fn mutator_pool_with(
+        &self,
+        builder: rayon::ThreadPoolBuilder,
+    ) -> Result<MutatorPool<B>, rayon::ThreadPoolBuildError> {
+        MutatorPool::build(self.core.clone(), builder)
     }
 
     /// Runs one full cycle, as Go's `runtime.GC()`, from a thread without a running

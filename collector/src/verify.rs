@@ -16,6 +16,7 @@ use crate::core::HeapCore;
 use crate::heap::span::SpanKind;
 use crate::mark::{for_each_global, load_racy, special_refs};
 use crate::object::Ref;
+use crate::sync::unmodelled::{AtomicU64, Ordering::Relaxed};
 use crate::world::Stopped;
 
 /// Clears every span's checkmark bits (each verification starts from none).
@@ -28,17 +29,18 @@ fn clear_checkmarks(space: &crate::heap::Space) {
 }
 
 /// Re-traces the heap; returns the number of lost objects found (each also recorded in
-/// telemetry with its edge).
+/// telemetry with its edge). The roots are taken on this thread; the trace from them
+/// runs on the heap's phase threads (`phases`): each object is claimed by the one thread
+/// whose checkmark sets its bit first.
 pub(crate) fn checkmark(core: &HeapCore, stopped: &Stopped<'_>, cycle: u64) -> u64 {
     let space = &core.space;
     clear_checkmarks(space);
-    let mut lost = 0u64;
-    let mut stack: Vec<Ref> = Vec::new();
-    let mut visit = |r: Ref, from: &dyn Fn() -> String, stack: &mut Vec<Ref>| {
+    let lost = AtomicU64::new(0);
+    let visit = |r: Ref, from: &dyn Fn() -> String, stack: &mut Vec<Ref>| {
         let loc = match space.locate(r) {
             Ok(loc) => loc,
             Err(e) => {
-                lost += 1;
+                lost.fetch_add(1, Relaxed);
                 core.telemetry.record_lost(format!(
                     "cycle {cycle}: {} holds {r}, which names no live object ({e})",
                     from()
@@ -54,7 +56,7 @@ pub(crate) fn checkmark(core: &HeapCore, stopped: &Stopped<'_>, cycle: u64) -> u
             return;
         }
         if !loc.span.is_marked(slot) {
-            lost += 1;
+            lost.fetch_add(1, Relaxed);
             core.telemetry.record_lost(format!(
                 "cycle {cycle}: checkmark found unmarked object {r} ({} refs + {} words) reached from {}",
                 loc.ptr_slots,
@@ -66,10 +68,32 @@ pub(crate) fn checkmark(core: &HeapCore, stopped: &Stopped<'_>, cycle: u64) -> u
             stack.push(r.block());
         }
     };
+    let mut stack: Vec<Ref> = Vec::new();
+    root_edges(core, stopped, |r, from| visit(r, from, &mut stack));
+    let phase = core.phase_threads();
+    phase.trace(stack, |src, out| {
+        let Ok(loc) = space.locate(src) else { return };
+        for k in 0..loc.ptr_slots as usize {
+            if let Some(r) = Ref::from_word(load_racy(loc.span.word(loc.base + k))) {
+                visit(r, &|| format!("reference slot {k} of object {src}"), out);
+            }
+        }
+    });
+    lost.into_inner()
+}
+
+/// Calls `edge` with every root reference the mark has, and where it was found: the
+/// mutators' handles, the globals, the specials' and queued callbacks' roots.
+fn root_edges(
+    core: &HeapCore,
+    stopped: &Stopped<'_>,
+    mut edge: impl FnMut(Ref, &dyn Fn() -> String),
+) {
+    let space = &core.space;
     for m in stopped.mutators() {
         m.roots_stopped(stopped, |t| {
             for (i, r) in t.iter() {
-                visit(r, &|| format!("handle {i} of mutator {}", m.id), &mut stack);
+                edge(r, &|| format!("handle {i} of mutator {}", m.id));
             }
         });
     }
@@ -77,36 +101,15 @@ pub(crate) fn checkmark(core: &HeapCore, stopped: &Stopped<'_>, cycle: u64) -> u
         for k in 0..ptr_slots {
             if let Some(r) = Ref::from_word(load_racy(span.word(base + k))) {
                 let g = Ref::new(span.index, base / span.elem_words().max(1), 0);
-                visit(
-                    r,
-                    &|| format!("reference slot {k} of global {g}"),
-                    &mut stack,
-                );
+                edge(r, &|| format!("reference slot {k} of global {g}"));
             }
         }
     });
     // The specials' and queued callbacks' roots, as the mark takes them (a finalizer's
     // object's referents, the environment boxes, the queued entries).
     for r in special_refs(space, true) {
-        visit(
-            r,
-            &|| "a special or a queued callback".to_string(),
-            &mut stack,
-        );
+        edge(r, &|| "a special or a queued callback".to_string());
     }
-    while let Some(src) = stack.pop() {
-        let Ok(loc) = space.locate(src) else { continue };
-        for k in 0..loc.ptr_slots as usize {
-            if let Some(r) = Ref::from_word(load_racy(loc.span.word(loc.base + k))) {
-                visit(
-                    r,
-                    &|| format!("reference slot {k} of object {src}"),
-                    &mut stack,
-                );
-            }
-        }
-    }
-    lost
 }
 
 #[cfg(all(test, not(loom)))]
@@ -228,6 +231,58 @@ mod tests {
             // The child is reachable from a handle and from `parent`: un-marking it makes
             // sweep free it although a handle still names it.
             assert_eq!(cycle_losing(&heap, child), 1);
+            done_tx.send(()).unwrap();
+        });
+    }
+
+    /// A graph wide enough for the re-trace to split across the phase threads (600
+    /// chains of three under one object): the one object un-marked deep in it is found,
+    /// with its edge, and nothing else is reported.
+    #[test]
+    fn a_split_re_trace_finds_a_deep_unmarked_object() {
+        static WIDE: Shape = Shape::new("wide", 600, 0);
+        const { assert!(600 > crate::phases::SPLIT_AT) };
+        let heap = Heap::new(HeapConfig {
+            gogc: Gogc::Off,
+            verify: true,
+            parallel_phases: true,
+            ..HeapConfig::default()
+        })
+        .unwrap();
+        crate::sync::unmodelled::thread::scope(|s| {
+            let (tx, rx) = crate::sync::unmodelled::mpsc::channel();
+            let (done_tx, done_rx) = crate::sync::unmodelled::mpsc::channel::<()>();
+            let h = heap.clone();
+            s.spawn(move || {
+                let m = h.mutator();
+                // Past the 1 MiB under which a phase runs on one thread.
+                for _ in 0..(1 << 20) / 16 {
+                    m.alloc(&NODE);
+                }
+                let wide = m.alloc(&WIDE);
+                let mut victim = None;
+                for i in 0..600 {
+                    let a = m.alloc(&NODE);
+                    let b = m.alloc(&NODE);
+                    let c = m.alloc(&NODE);
+                    a.set(0, Some(&b));
+                    b.set(0, Some(&c));
+                    wide.set(i, Some(&a));
+                    if i == 450 {
+                        victim = Some((c.reference(), b.reference()));
+                    }
+                }
+                tx.send(victim.unwrap()).unwrap();
+                m.blocking(|| done_rx.recv().unwrap());
+            });
+            let (victim, parent) = rx.recv().unwrap();
+            let threads = heap.core.phase_threads().threads();
+            assert!(threads > 1 || crate::default_gomaxprocs() == 1, "{threads}");
+            assert_eq!(cycle_losing(&heap, victim), 1);
+            let reports = heap.stats().lost_reports;
+            assert_eq!(reports.len(), 1, "{reports:?}");
+            let want = format!("unmarked object {victim} (1 refs + 1 words) reached from reference slot 0 of object {parent}");
+            assert!(reports[0].contains(&want), "{}", reports[0]);
             done_tx.send(()).unwrap();
         });
     }

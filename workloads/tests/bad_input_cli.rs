@@ -197,6 +197,28 @@ const BINARIES: &[Binary] = &[
         tiny: &[("--depth", "4"), ("--mutators", "1")],
     },
     Binary {
+        name: "binary-trees-rayon",
+        path: env!("CARGO_BIN_EXE_binary-trees-rayon"),
+        harness: true,
+        own: &[
+            value(
+                "--depth",
+                &[
+                    ("3", "3 is not in 4..=24"),
+                    ("25", RANGE),
+                    ("-4", "-4 is not in 4..=24"),
+                    ("4.5", NOT_A_NUMBER),
+                ],
+            ),
+            value(
+                "--iterations",
+                &[("0", RANGE), ("-1", NOT_A_NUMBER), ("once", NOT_A_NUMBER)],
+            ),
+        ],
+        extra: &[],
+        tiny: &[("--depth", "4"), ("--mutators", "1")],
+    },
+    Binary {
         name: "cleanupbench",
         path: env!("CARGO_BIN_EXE_cleanupbench"),
         harness: true,
@@ -919,7 +941,7 @@ fn check_unusable_out(b: &Binary) -> usize {
 #[test]
 fn an_unusable_out_fails_cleanly_on_every_harness_binary() {
     let harness: Vec<&Binary> = BINARIES.iter().filter(|b| b.harness).collect();
-    assert_eq!(harness.len(), 13);
+    assert_eq!(harness.len(), 14);
     std::thread::scope(|s| {
         let threads: Vec<_> = harness
             .iter()

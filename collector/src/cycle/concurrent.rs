@@ -219,7 +219,7 @@ impl<'h> ConcurrentCycle<'h> {
             // A forced or stepped cycle returns with the sweep done (Go's runtime.GC);
             // the background thread hands an automatic cycle's sweep to the sweeper.
             if self.start.reason != CycleReason::Automatic {
-                core.space.finish_sweep();
+                core.finish_sweep_for_gc();
             }
             core.enter_phase(Phase::Off);
             return;

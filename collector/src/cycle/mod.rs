@@ -71,7 +71,7 @@ fn gc(core: &HeapCore) {
     // cycles); an automatic one left its sweep to the sweeper, which Go's runtime.GC
     // finishes.
     drop(guard);
-    core.space.finish_sweep();
+    core.finish_sweep_for_gc();
 }
 
 /// Runs one cycle (concurrent or stop-the-world, as the heap is configured) with the

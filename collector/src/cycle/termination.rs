@@ -112,7 +112,7 @@ fn leak_check(core: &HeapCore, cycle: u64) -> Option<(Vec<leakcheck::Finding>, S
     if core.config.leak_check == LeakCheck::Off {
         return None;
     }
-    let (findings, queue) = leakcheck::check(&core.space, cycle);
+    let (findings, queue) = leakcheck::check(&core.space, cycle, &core.phase_threads());
     if core.config.leak_check == LeakCheck::Go && !findings.is_empty() {
         return Some((findings, queue));
     }

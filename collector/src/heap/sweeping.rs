@@ -276,6 +276,23 @@ impl Space {
         }
     }
 
+    /// [`Space::finish_sweep`] on the threads of `phase`: each sweeps spans until none is
+    /// left to claim, then checks its share of the span table (every `threads`-th span).
+    pub(crate) fn finish_sweep_on(&self, phase: &crate::phases::PhaseThreads) {
+        let n = phase.threads();
+        if n == 1 {
+            return self.finish_sweep();
+        }
+        phase.each_thread(|_| while self.sweep_one() {});
+        phase.each_thread(|t| {
+            for i in (t..self.table.len()).step_by(n) {
+                if let Some(span) = self.span(i) {
+                    self.ensure_swept(span);
+                }
+            }
+        });
+    }
+
     /// Spans on the unswept lists (some may have been swept out of turn).
     pub(crate) fn unswept_spans(&self) -> usize {
         let pools = lock(&self.pools);
