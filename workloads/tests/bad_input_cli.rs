@@ -169,6 +169,7 @@ const BINARIES: &[Binary] = &[
                     ("1.5", NOT_A_NUMBER),
                 ],
             ),
+            value("--api", &[("gc", "possible values: handle, scope")]),
             switch("--json"),
         ],
         extra: &[],
