@@ -320,3 +320,78 @@ fn the_heap_cap_refuses_a_scope_allocation_without_a_cycle() {
     m.alloc(&NODE);
     assert!(m.gc_cycles() > cycles);
 }
+
+/// A scope delays a pause requested while it runs, and the pause's record shows the
+/// wait in its time to safepoint. Another thread, started inside the scope, calls
+/// `Heap::gc` (its first step is a stop-the-world pause, sweep termination or the whole
+/// stop-the-world cycle); the scope waits (by
+/// the heap's own state, not a sleep) until the collector has requested the stop, then
+/// works on — loads, stores and safepoint polls that do not let the pause in — and
+/// notes how long it ran after seeing the request. The stop was requested before the
+/// scope saw it and reached after the scope ended, so the record's `ttsp_ns` is at least
+/// that long.
+fn a_scope_delays_the_pause(concurrent: bool) {
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Off,
+        concurrent,
+        verify: true,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let m = heap.mutator();
+    let root = m.alloc(&NODE);
+    let cycle = m.gc_cycles() + 1;
+    let (collector, in_scope_ns) = m.scope(|s| {
+        // Started inside the scope, so that its first pause cannot come before it.
+        let h = heap.clone();
+        let collector = crate::sync::unmodelled::thread::spawn(move || h.gc());
+        let a = s.get(&root);
+        while m.core.flags.load(SeqCst) & crate::world::FLAG_STOP == 0 {
+            std::hint::spin_loop();
+        }
+        let seen = std::time::Instant::now();
+        for i in 0..1000 {
+            let b = s.alloc(&NODE);
+            b.write(0, i);
+            s.store(a, 0, Some(b));
+            assert_eq!(s.load(a, 0).unwrap().read(0), i);
+            // Safepoints inside the scope do not park.
+            m.safepoint();
+            assert!(root.get(0).is_some());
+        }
+        assert_ne!(
+            m.core.flags.load(SeqCst) & crate::world::FLAG_STOP,
+            0,
+            "the pause is still waiting for the scope"
+        );
+        assert_eq!(m.gc_cycles(), cycle - 1, "no cycle ran inside the scope");
+        (collector, seen.elapsed().as_nanos() as u64)
+    });
+    // Leaving the scope was a safepoint: the pause went ahead.
+    m.blocking(|| collector.join().unwrap());
+    let stats = heap.stats();
+    let first = stats
+        .pauses
+        .iter()
+        .find(|p| p.cycle == cycle)
+        .expect("the cycle's first pause is recorded");
+    assert!(
+        first.ttsp_ns >= in_scope_ns,
+        "time to safepoint {} ns, but the scope ran {} ns after the stop was requested",
+        first.ttsp_ns,
+        in_scope_ns
+    );
+    assert!(first.duration_ns >= first.ttsp_ns);
+    assert_eq!(stats.lost_objects, 0);
+    assert_eq!(root.get(0).unwrap().read(0), 999, "the last store survives");
+}
+
+#[test]
+fn a_long_scope_delays_a_stop_the_world_pause_and_its_record_shows_it() {
+    a_scope_delays_the_pause(false);
+}
+
+#[test]
+fn a_long_scope_delays_a_concurrent_cycles_first_pause_and_its_record_shows_it() {
+    a_scope_delays_the_pause(true);
+}
