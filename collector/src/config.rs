@@ -211,6 +211,10 @@ pub struct LoomFaults {
     /// A mark assist (`Mutator::mark_assist`) runs in the blocking state, so a pause does
     /// not wait for it: mark termination can end while the assist holds grey objects.
     pub assist_while_blocking: bool,
+    /// A scope (`Mutator::scope`) is preemptible: a safepoint inside it parks for a pause
+    /// and serves handshakes, so the collector may scan the mutator's roots while the
+    /// scope's `Gc` references (not roots) are live.
+    pub preemptible_scopes: bool,
 }
 
 impl Default for HeapConfig {

@@ -219,7 +219,7 @@ impl<B: Barrier> Mutator<B> {
         }
         // Inside a scope the mutator is not preemptible: the pause or handshake waits
         // for the scope to end (`mutator::scope`).
-        if self.shared.blocking_depth.get() != 0 || self.in_scope() {
+        if self.shared.blocking_depth.get() != 0 || (self.in_scope() && !self.scope_fault()) {
             return;
         }
         if f & FLAG_STOP != 0 {
@@ -256,6 +256,15 @@ impl<B: Barrier> Mutator<B> {
     #[inline(always)]
     pub(crate) fn in_scope(&self) -> bool {
         self.scope_depth.get() != 0
+    }
+
+    /// The loom fault that makes scopes preemptible (always false outside loom).
+    #[inline(always)]
+    fn scope_fault(&self) -> bool {
+        #[cfg(loom)]
+        return self.core.config.faults.preemptible_scopes;
+        #[cfg(not(loom))]
+        false
     }
 
     /// Completed collection cycles of this mutator's heap (a cheap read, also from
