@@ -9,7 +9,8 @@
 //! a new object neither rooted nor black. Cycles and the waits for them (automatic,
 //! heap-limit, past the hard goal) run only in refills and large allocations, in the
 //! blocking state, before the slot is taken, and never inside a scope (`mutator::scope`:
-//! there the cycle is requested or deferred, and the cap refuses without one).
+//! there the cycle is requested or deferred to the scope's end, and the cap refuses
+//! without one).
 
 use super::{Mutator, POLL_MASK};
 use crate::barrier::Barrier;
@@ -266,8 +267,9 @@ impl<B: Barrier> Mutator<B> {
         let _ = bytes;
     }
 
-    /// Starts an automatic cycle if the heap has reached its goal.
-    fn maybe_collect(&self) {
+    /// Starts an automatic cycle if the heap has reached its goal (also when a scope ends:
+    /// the cycles its allocations deferred).
+    pub(super) fn maybe_collect(&self) {
         // GOGC=off without a memory limit: the goal and trigger are usize::MAX.
         let live = self.core.space.heap_live();
         #[cfg(not(loom))]
@@ -294,7 +296,7 @@ impl<B: Barrier> Mutator<B> {
             }
             return;
         }
-        // Inside a scope the cycle waits for the first refill after it.
+        // Inside a scope the cycle waits for the scope to end (`mutator::scope`).
         if live < self.core.goal.load(Relaxed) || self.in_scope() {
             return;
         }

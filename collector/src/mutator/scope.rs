@@ -13,8 +13,9 @@
 //! time-to-safepoint (`PauseRecord::ttsp_ns`). Entering and leaving the outermost scope
 //! are safepoints. Inside a scope the mutator may not block ([`Mutator::blocking`],
 //! `gc()`, the drains panic), and allocation never waits for a cycle: an automatic
-//! cycle the heap reaches its trigger for is requested (concurrent heaps) or left to the
-//! first span refill after the scope (stop-the-world heaps), an assist past the hard goal
+//! cycle the heap reaches its trigger for is requested (concurrent heaps) or run when the
+//! outermost scope ends (stop-the-world heaps; the end checks the goal as a refill
+//! does), an assist past the hard goal
 //! pays what grey work it finds and does not wait for the cycle, and a heap cap
 //! (`HeapConfig::heap_limit`) that the allocation would pass refuses it at once, without
 //! the full cycle an allocation outside a scope runs first ([`Scope::alloc`] panics with
@@ -194,6 +195,9 @@ impl<B: Barrier> Mutator<B> {
         drop(leave);
         if outermost {
             self.safepoint();
+            // The cycle the scope's allocations may have deferred (a stop-the-world heap
+            // past its goal; a concurrent one past its trigger asks the GC thread again).
+            self.maybe_collect();
         }
         r
     }

@@ -272,7 +272,7 @@ fn scopes_nest_and_run_from_inside_blocking() {
 }
 
 #[test]
-fn a_stop_the_world_heap_past_its_goal_collects_after_the_scope_not_in_it() {
+fn a_stop_the_world_heap_past_its_goal_collects_when_the_scope_ends_not_in_it() {
     let heap = Heap::new(HeapConfig {
         concurrent: false,
         gogc: Gogc::Percent(100),
@@ -289,11 +289,7 @@ fn a_stop_the_world_heap_past_its_goal_collects_after_the_scope_not_in_it() {
         }
         assert_eq!(m.gc_cycles(), cycles, "no cycle inside the scope");
     });
-    assert!(heap.stats().heap_live_bytes as usize >= goal);
-    for _ in 0..(2 * goal / NODE.bytes()) {
-        m.alloc(&NODE);
-    }
-    assert!(m.gc_cycles() > cycles, "the next refill collects");
+    assert!(m.gc_cycles() > cycles, "the scope's end collects");
 }
 
 #[test]
