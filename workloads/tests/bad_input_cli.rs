@@ -193,6 +193,7 @@ const BINARIES: &[Binary] = &[
                 "--iterations",
                 &[("0", RANGE), ("-1", NOT_A_NUMBER), ("once", NOT_A_NUMBER)],
             ),
+            value("--api", &[("gc", "possible values: handle, scope")]),
         ],
         extra: &[],
         tiny: &[("--depth", "4"), ("--mutators", "1")],
@@ -339,7 +340,7 @@ const BINARIES: &[Binary] = &[
         name: "gcbench",
         path: env!("CARGO_BIN_EXE_gcbench"),
         harness: true,
-        own: &[],
+        own: &[value("--api", &[("gc", "possible values: handle, scope")])],
         extra: ONE_MUTATOR,
         // GCBench's size is fixed (about a second).
         tiny: &[],
