@@ -301,6 +301,10 @@ pub struct LoomFaults {
     /// A mark worker drops the grey objects its slice leaves instead of publishing them:
     /// marked objects that nobody scans.
     pub worker_drops_grey: bool,
+    /// A scope (`Mutator::scope`) is preemptible: a safepoint inside it parks for a pause
+    /// and serves handshakes, so the collector may scan the mutator's roots while the
+    /// scope's `Gc` references (not roots) are live.
+    pub preemptible_scopes: bool,
 }
 
 impl Default for HeapConfig {

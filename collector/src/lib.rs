@@ -58,9 +58,9 @@
 //!    mark workers, the stop-the-world sweep, checkmark verification, and the cycle
 //!    controller (pauses, root scanning, termination, the concurrent cycle, `gc()`, the
 //!    background GC thread and sweeper).
-//! 8. `mutator`, `mutator::handle`, `mutator::write_barrier`, `mutator::alloc` —
-//!    mutators, handles, the write barrier's store path, allocation (which starts
-//!    cycles and pays assists).
+//! 8. `mutator`, `mutator::handle`, `mutator::write_barrier`, `mutator::alloc`,
+//!    `mutator::scope` — mutators, handles, the write barrier's store path, allocation
+//!    (which starts cycles and pays assists), and scopes (references at hardware cost).
 //! 9. `callbacks::runner`, `callbacks`, `callbacks::finalizer`, `callbacks::cleanup`,
 //!    `callbacks::weak` — callback runner threads, then finalizers, cleanups and weak
 //!    handles as the API offers them.
@@ -108,6 +108,7 @@ pub use config::{
 pub use cycle::concurrent::ConcurrentCycle;
 pub use heap::{BadRef, OutOfMemory};
 pub use mutator::handle::{Global, Handle, InteriorHandle};
+pub use mutator::scope::{Gc, Scope};
 pub use mutator::Mutator;
 pub use object::{Ref, Shape, POISON, WORD_BYTES};
 #[cfg(not(loom))]

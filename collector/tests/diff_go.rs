@@ -13,7 +13,9 @@ mod common;
 mod difftest;
 #[allow(dead_code)]
 mod random {
+    pub mod oracle;
     pub mod program;
+    pub mod scoped;
 }
 
 use collector::PlantedBug;

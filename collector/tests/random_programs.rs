@@ -93,14 +93,16 @@ fn random_programs_agree_with_the_oracle() {
             }
         }
     }
-    eprintln!("{cases} random programs ({ops} operations) agreed with the oracle; exercised: {exercised:?}");
+    let scope_accesses = random::scoped::SCOPE_ACCESSES.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("{cases} random programs ({ops} operations) agreed with the oracle; exercised: {exercised:?}, {scope_accesses} scope loads and stores");
     // The checks are only as good as what the programs reach.
     assert!(
         cases < 1000
             || (exercised.finalizers > 0
                 && exercised.cleanups > 0
                 && exercised.weak_gone > 0
-                && exercised.barrier_slow_paths > 0),
+                && exercised.barrier_slow_paths > 0
+                && scope_accesses > 0),
         "the programs never exercised some check: {exercised:?}"
     );
 }

@@ -28,6 +28,32 @@ fn every_barrier_runs_and_summarises() {
 }
 
 #[test]
+fn the_scope_api_runs_under_every_barrier() {
+    for barrier in ["hybrid", "go-hybrid", "dijkstra", "yuasa", "none"] {
+        for stores in ["0", "1", "1001", "1002"] {
+            let out = run_ok(
+                bin(),
+                &[
+                    "--api",
+                    "scope",
+                    "--barrier",
+                    barrier,
+                    "--stores",
+                    stores,
+                    "--loads",
+                    "5",
+                    "--json",
+                ],
+            );
+            let v: Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+            assert_eq!(v["api"], "scope");
+            assert_eq!(v["barrier"], barrier);
+            assert_eq!(v["loads"], 5);
+        }
+    }
+}
+
+#[test]
 fn json_and_zero_counts() {
     let out = run_ok(
         bin(),

@@ -102,6 +102,21 @@ fn iterations_and_mutators_share_the_work() {
 }
 
 #[test]
+fn both_apis_check_every_tree_and_lose_nothing() {
+    for api in ["handle", "scope"] {
+        let v = binary_trees_json(
+            &format!("api-{api}"),
+            &["--depth", "10", "--verify", "--gogc", "10", "--api", api],
+        );
+        let f = &v["findings"];
+        assert_eq!(f["api"], api);
+        assert_eq!(f["checks_ok"], true, "{api}");
+        assert_eq!(v["verify"]["lost_objects"], 0, "{api}");
+        assert!(v["gc_cycles"].as_u64().unwrap() > 0, "{api}");
+    }
+}
+
+#[test]
 fn duration_repeats_rounds() {
     let v = binary_trees_json("duration", &["--depth", "6", "--duration", "0.2"]);
     let f = &v["findings"];

@@ -59,6 +59,19 @@ fn stw_verified_run_loses_nothing_and_checks_every_cycle() {
     assert_eq!(v["mutator_latency_ns"]["count"].as_u64().unwrap(), built);
 }
 
+#[test]
+fn both_apis_build_the_same_trees_and_lose_nothing() {
+    for api in ["handle", "scope"] {
+        let v = gcbench_json(&format!("api-{api}"), &["--stw", "--verify", "--api", api]);
+        let f = &v["findings"];
+        assert_eq!(f["api"], api);
+        assert_eq!(f["long_lived_nodes"], (1 << 17) - 1, "{api}");
+        assert_eq!(f["long_lived_ok"], true, "{api}");
+        assert_eq!(v["verify"]["lost_objects"], 0, "{api}");
+        assert!(v["gc_cycles"].as_u64().unwrap() > 0, "{api}");
+    }
+}
+
 /// A concurrent run under `barrier`, verified: nothing lost, two pauses a cycle.
 fn concurrent_run_loses_nothing(barrier: &str) {
     let v = gcbench_json(barrier, &["--barrier", barrier, "--verify"]);

@@ -192,6 +192,13 @@ impl Span {
         &self.words[index]
     }
 
+    /// Every heap word of the span (the storage is fixed at creation: its address and
+    /// length never change while the heap lives).
+    #[inline(always)]
+    pub(crate) fn words(&self) -> &[AtomicUsize] {
+        &self.words
+    }
+
     /// The first word of `slot`.
     #[inline(always)]
     pub(crate) fn slot_base(&self, slot: usize) -> usize {

@@ -8,7 +8,9 @@
 //! `FLAG_MARKING` is set, then the root-table slot — there is no safepoint, so no pause sees
 //! a new object neither rooted nor black. Cycles and the waits for them (automatic,
 //! heap-limit, past the hard goal) run only in refills and large allocations, in the
-//! blocking state, before the slot is taken.
+//! blocking state, before the slot is taken, and never inside a scope (`mutator::scope`:
+//! there the cycle is requested or deferred to the scope's end, and the cap refuses
+//! without one).
 
 use super::{Mutator, POLL_MASK};
 use crate::barrier::Barrier;
@@ -45,7 +47,7 @@ impl<B: Barrier> Mutator<B> {
 
     /// Sets the mark bit of a new object while marking is on (allocate-black).
     #[inline(always)]
-    fn allocate_black(&self, span: &Span, slot: usize) {
+    pub(super) fn allocate_black(&self, span: &Span, slot: usize) {
         if self.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
             span.try_mark(slot);
         }
@@ -87,7 +89,7 @@ impl<B: Barrier> Mutator<B> {
     }
 
     #[inline(always)]
-    fn poll_for_alloc(&self) {
+    pub(super) fn poll_for_alloc(&self) {
         if self.core.flags.load(Relaxed) & POLL_MASK != 0 {
             self.poll_slow();
         }
@@ -144,7 +146,10 @@ impl<B: Barrier> Mutator<B> {
 
     /// Tiny, zero-sized and large allocations.
     #[inline(never)]
-    fn alloc_special<const FALLIBLE: bool>(&self, shape: &Shape) -> Option<Handle<'_, B>> {
+    pub(super) fn alloc_special<const FALLIBLE: bool>(
+        &self,
+        shape: &Shape,
+    ) -> Option<Handle<'_, B>> {
         let (r, loc) = if shape.is_tiny() {
             self.alloc_tiny::<FALLIBLE>()?
         } else if shape.is_zero_sized() {
@@ -158,7 +163,7 @@ impl<B: Barrier> Mutator<B> {
 
     /// Takes a free slot of `sc` from the cache, refilling it as needed.
     #[inline(always)]
-    fn alloc_slot<const FALLIBLE: bool>(&self, sc: SpanClass) -> Option<(&Span, usize)> {
+    pub(super) fn alloc_slot<const FALLIBLE: bool>(&self, sc: SpanClass) -> Option<(&Span, usize)> {
         loop {
             if let Some((span, slot)) = self.with_cache(|c| c.alloc(sc)) {
                 // SAFETY: cached span pointers point into the span table, which lives as
@@ -205,9 +210,13 @@ impl<B: Barrier> Mutator<B> {
         if fits() {
             return Some(());
         }
-        self.blocking(|| cycle::collect(&self.core, CycleReason::HeapLimit));
-        if fits() {
-            return Some(());
+        // Inside a scope no cycle may run (its references are not roots): the cap refuses
+        // at once (`mutator::scope`).
+        if !self.in_scope() {
+            self.blocking(|| cycle::collect(&self.core, CycleReason::HeapLimit));
+            if fits() {
+                return Some(());
+            }
         }
         let e = OutOfMemory {
             requested_bytes: bytes,
@@ -245,7 +254,12 @@ impl<B: Barrier> Mutator<B> {
                 debt
             };
             self.assist_debt.set(left);
-            if left > 0 && live >= hard && core.config.concurrent && core.background.busy() {
+            if left > 0
+                && live >= hard
+                && core.config.concurrent
+                && core.background.busy()
+                && !self.in_scope()
+            {
                 self.blocking(|| core.background.wait_idle());
             }
         }
@@ -253,8 +267,9 @@ impl<B: Barrier> Mutator<B> {
         let _ = bytes;
     }
 
-    /// Starts an automatic cycle if the heap has reached its goal.
-    fn maybe_collect(&self) {
+    /// Starts an automatic cycle if the heap has reached its goal (also when a scope ends:
+    /// the cycles its allocations deferred).
+    pub(super) fn maybe_collect(&self) {
         // GOGC=off without a memory limit: the goal and trigger are usize::MAX.
         let live = self.core.space.heap_live();
         #[cfg(not(loom))]
@@ -273,6 +288,7 @@ impl<B: Barrier> Mutator<B> {
                 // next one and waits for it to begin.
                 if live >= self.core.goal.load(Relaxed)
                     && self.core.flags.load(Relaxed) & FLAG_MARKING == 0
+                    && !self.in_scope()
                 {
                     bg.request_again();
                     self.blocking(|| bg.wait_started_after(seen));
@@ -280,7 +296,8 @@ impl<B: Barrier> Mutator<B> {
             }
             return;
         }
-        if live < self.core.goal.load(Relaxed) {
+        // Inside a scope the cycle waits for the scope to end (`mutator::scope`).
+        if live < self.core.goal.load(Relaxed) || self.in_scope() {
             return;
         }
         self.blocking(|| cycle::collect(&self.core, CycleReason::Automatic));

@@ -293,7 +293,7 @@ impl Global {
 
 #[cold]
 #[inline(never)]
-fn slot_panic(what: &str, index: usize, len: usize, r: Ref) -> ! {
+pub(super) fn slot_panic(what: &str, index: usize, len: usize, r: Ref) -> ! {
     panic!("collector: {what} {index} is out of range: object {r} has {len}")
 }
 
@@ -324,6 +324,6 @@ impl<B: Barrier> Mutator<B> {
 
 #[cold]
 #[inline(never)]
-fn stale_panic(r: Ref, e: crate::heap::BadRef, from: String) -> ! {
+pub(super) fn stale_panic(r: Ref, e: crate::heap::BadRef, from: String) -> ! {
     panic!("collector: use of a freed object: the reference {r} read from {from} is stale ({e})")
 }

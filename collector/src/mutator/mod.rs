@@ -13,6 +13,7 @@
 
 mod alloc;
 pub(crate) mod handle;
+pub(crate) mod scope;
 mod write_barrier;
 
 use crate::barrier::{Barrier, Hybrid};
@@ -88,6 +89,9 @@ pub struct Mutator<B: Barrier = Hybrid> {
     /// Barrier slow paths taken and not yet added to the heap's count (kept per mutator
     /// so the slow path shares no counter).
     slow_paths: Cell<u64>,
+    /// Scopes (`Mutator::scope`) this thread is inside: while above 0 the mutator reaches
+    /// no safepoint and may not block (`mutator::scope`).
+    scope_depth: Cell<u32>,
     _not_send: PhantomData<(*const (), B)>,
 }
 
@@ -139,6 +143,7 @@ impl<B: Barrier> Mutator<B> {
             assist_cycle: Cell::new(0),
             out_of_memory: Cell::new(None),
             slow_paths: Cell::new(0),
+            scope_depth: Cell::new(0),
             _not_send: PhantomData,
         }
     }
@@ -212,7 +217,9 @@ impl<B: Barrier> Mutator<B> {
         if f & FLAG_SHUTDOWN != 0 {
             shut_down_panic();
         }
-        if self.shared.blocking_depth.get() != 0 {
+        // Inside a scope the mutator is not preemptible: the pause or handshake waits
+        // for the scope to end (`mutator::scope`).
+        if self.shared.blocking_depth.get() != 0 || (self.in_scope() && !self.scope_fault()) {
             return;
         }
         if f & FLAG_STOP != 0 {
@@ -228,7 +235,13 @@ impl<B: Barrier> Mutator<B> {
     /// waits for this thread nor stops it, so `f` may sleep or wait indefinitely without
     /// delaying a pause. A heap access inside `f` re-enters the running state for that
     /// access (waiting out a pause in progress).
+    ///
+    /// Panics inside [`Mutator::scope`]: a pause let in there would find the scope's
+    /// references, which are not roots.
     pub fn blocking<R>(&self, f: impl FnOnce() -> R) -> R {
+        if self.in_scope() {
+            blocking_in_scope_panic();
+        }
         // Declared first, so dropped last: the slice includes the wait to run again.
         let _slice = self.core.telemetry.trace.slice("blocked");
         if self.shared.blocking_depth.get() == 0 {
@@ -239,6 +252,22 @@ impl<B: Barrier> Mutator<B> {
             .set(self.shared.blocking_depth.get() + 1);
         let _unblock = Unblock(self);
         f()
+    }
+
+    /// Whether this mutator is inside a scope (`mutator::scope`): it must not block or
+    /// reach a safepoint.
+    #[inline(always)]
+    pub(crate) fn in_scope(&self) -> bool {
+        self.scope_depth.get() != 0
+    }
+
+    /// The loom fault that makes scopes preemptible (always false outside loom).
+    #[inline(always)]
+    fn scope_fault(&self) -> bool {
+        #[cfg(loom)]
+        return self.core.config.faults.preemptible_scopes;
+        #[cfg(not(loom))]
+        false
     }
 
     /// Completed collection cycles of this mutator's heap (a cheap read, also from
@@ -301,6 +330,16 @@ impl<B: Barrier> Drop for Mutator<B> {
                 .with_mut(|c| unsafe { &mut *c }.flush(|s| space.uncache(s)));
         });
     }
+}
+
+#[cold]
+#[inline(never)]
+fn blocking_in_scope_panic() -> ! {
+    panic!(
+        "collector: blocking inside Mutator::scope: a pause let in there would miss the \
+         scope's references (they are not roots); end the scope first, rooting what must \
+         survive with Scope::root"
+    )
 }
 
 #[cfg(all(test, not(loom)))]

@@ -27,7 +27,7 @@ const SLOW_PATH_FLUSH: u64 = 1024;
 /// plain store racing with one could be overwritten by the value it replaced (a lost
 /// store that hardware, with one modification order per word, never shows).
 #[inline(always)]
-fn store_ref(word: &AtomicUsize, new: usize) {
+pub(super) fn store_ref(word: &AtomicUsize, new: usize) {
     #[cfg(loom)]
     word.swap(new, Release);
     #[cfg(not(loom))]

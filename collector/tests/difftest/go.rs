@@ -20,7 +20,8 @@ pub fn sequential_program(seed: u64) -> Program {
         .iter()
         .filter_map(|&op| match op {
             Op::Churn { .. } => Some(Op::Gc),
-            Op::Drain | Op::Spawn { .. } | Op::Join { .. } => None,
+            // A scope block is the testbed's own API: Go has no twin of it.
+            Op::Drain | Op::Scope { .. } | Op::Spawn { .. } | Op::Join { .. } => None,
             op => Some(op),
         })
         .collect();
@@ -46,7 +47,7 @@ fn op_line(op: Op) -> String {
         Op::Weak { reg, weak } => format!("weak {reg} {weak}"),
         Op::Upgrade { dst, weak } => format!("upgrade {dst} {weak}"),
         Op::Gc => "gc".to_string(),
-        Op::Churn { .. } | Op::Drain | Op::Spawn { .. } | Op::Join { .. } => {
+        Op::Churn { .. } | Op::Drain | Op::Scope { .. } | Op::Spawn { .. } | Op::Join { .. } => {
             panic!("`{op}` is not in the sequential subset")
         }
     }

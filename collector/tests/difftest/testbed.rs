@@ -186,9 +186,11 @@ impl<'m, B: Barrier> State<'m, B> {
             Op::Gc => {
                 self.collect(false)?;
             }
-            Op::Churn { .. } | Op::Drain | Op::Spawn { .. } | Op::Join { .. } => {
-                return Err(format!("`{op}` is not in the sequential subset"))
-            }
+            Op::Churn { .. }
+            | Op::Drain
+            | Op::Scope { .. }
+            | Op::Spawn { .. }
+            | Op::Join { .. } => return Err(format!("`{op}` is not in the sequential subset")),
             _ => self.apply_special(op),
         }
         Ok(())

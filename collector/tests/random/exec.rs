@@ -547,6 +547,18 @@ fn apply<'m, B: Barrier>(
             }
         }
         Op::Gc => m.gc(),
+        Op::Scope { steps } => crate::random::scoped::run(
+            crate::random::scoped::Block {
+                m,
+                oracle,
+                regs: &mut r.regs,
+                tid,
+                node: &NODE,
+                blob: &BLOB,
+                magic: MAGIC,
+            },
+            &steps,
+        )?,
         Op::Drain => {
             m.drain_finalizers();
             m.drain_cleanups();

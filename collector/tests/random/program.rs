@@ -8,6 +8,7 @@
 //! does nothing. That is what lets a failure shrink by deleting operations.
 
 use crate::common::Rng;
+use crate::random::scoped::{random_steps, Step, STEPS};
 use collector::BarrierKind;
 use std::fmt;
 
@@ -60,6 +61,8 @@ pub enum Op {
     Churn { objects: u16 },
     /// `runtime.GC()`.
     Gc,
+    /// A block of steps in one scope, on `Gc` temporaries (`random::scoped`).
+    Scope { steps: [Step; STEPS] },
     /// Waits until the queued finalizers and cleanups have run.
     Drain,
     /// Main thread only: starts thread `child` (1-based).
@@ -172,7 +175,7 @@ impl Program {
 fn random_ops(rng: &mut Rng, n: usize) -> Vec<Op> {
     let reg = |rng: &mut Rng| rng.below(REGS as usize) as u8;
     (0..n)
-        .map(|_| match rng.below(100) {
+        .map(|_| match rng.below(125) {
             0..=15 => Op::Alloc { dst: reg(rng) },
             16..=28 => Op::Store {
                 obj: reg(rng),
@@ -219,7 +222,10 @@ fn random_ops(rng: &mut Rng, n: usize) -> Vec<Op> {
                 objects: 50 + rng.below(400) as u16,
             },
             94..=97 => Op::Gc,
-            _ => Op::Drain,
+            98..=99 => Op::Drain,
+            _ => Op::Scope {
+                steps: random_steps(rng),
+            },
         })
         .collect()
 }
@@ -244,6 +250,10 @@ impl fmt::Display for Op {
             Op::Upgrade { dst, weak } => write!(f, "r{dst} = w{weak}.Value()"),
             Op::Churn { objects } => write!(f, "churn({objects} blobs)"),
             Op::Gc => write!(f, "runtime.GC()"),
+            Op::Scope { steps } => {
+                let steps: Vec<String> = steps.iter().map(|s| s.to_string()).collect();
+                write!(f, "scope {{ {} }}", steps.join("; "))
+            }
             Op::Drain => write!(f, "drain()"),
             Op::Spawn { child } => write!(f, "go thread{child}()"),
             Op::Join { child } => write!(f, "join(thread{child})"),

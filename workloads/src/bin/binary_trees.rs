@@ -12,10 +12,15 @@
 //! (per depth: `trees` built, summed `check`, `expected` = trees × (2^(d+1) - 1), `ok`),
 //! `rounds` per thread, and `checks_ok` (every check right; false makes the exit status 1).
 //!
-//! `cargo run --release -p workloads --bin binary-trees -- [--depth 16] [--mutators 2]`
+//! With `--api scope` (the default) each tree is built and checked inside one
+//! `Mutator::scope` on `Gc` references, where a Go program uses plain pointers (the
+//! long-lived tree is rooted by a handle between scopes); `--api handle` builds and walks
+//! trees through handles, a root per live node reference.
+//!
+//! `cargo run --release -p workloads --bin binary-trees -- [--depth 16] [--mutators 2] [--api handle|scope]`
 
 use clap::Parser;
-use collector::{Barrier, Handle, Heap, Mutator, Shape};
+use collector::{Barrier, Gc, Handle, Heap, Mutator, Scope, Shape};
 use serde_json::{json, Map};
 use std::time::{Duration, Instant};
 use workloads::harness::cli::{self, Args, DurationUse, Workload};
@@ -52,6 +57,10 @@ struct Cli {
     /// Rounds over the depths (ignored with --duration).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
     iterations: u64,
+    /// How trees are built and walked: `scope` (Gc references inside a scope per tree)
+    /// or `handle`.
+    #[arg(long, default_value = "scope", value_parser = ["handle", "scope"])]
+    api: String,
     #[command(flatten)]
     common: Args,
 }
@@ -88,6 +97,40 @@ fn check<B: Barrier>(node: &Handle<'_, B>) -> u64 {
     1 + node.get(0).map_or(0, |l| check(&l)) + node.get(1).map_or(0, |r| check(&r))
 }
 
+/// [`make_tree`] inside a scope.
+fn make_tree_gc<'s, B: Barrier>(s: &Scope<'s, '_, B>, depth: u32) -> Gc<'s> {
+    let node = s.alloc(&NODE);
+    if depth > 0 {
+        let left = make_tree_gc(s, depth - 1);
+        let right = make_tree_gc(s, depth - 1);
+        s.store(node, 0, Some(left));
+        s.store(node, 1, Some(right));
+    }
+    node
+}
+
+/// [`check`] inside a scope.
+fn check_gc<'s, B: Barrier>(s: &Scope<'s, '_, B>, node: Gc<'s>) -> u64 {
+    1 + s.load(node, 0).map_or(0, |l| check_gc(s, l))
+        + s.load(node, 1).map_or(0, |r| check_gc(s, r))
+}
+
+/// Builds a tree of `depth`, checks it and drops it; returns the check.
+fn build_and_check<B: Barrier>(m: &Mutator<B>, scope: bool, depth: u32) -> u64 {
+    if scope {
+        return m.scope(|s| check_gc(s, make_tree_gc(s, depth)));
+    }
+    check(&make_tree(m, depth))
+}
+
+/// What a run is: the maximum depth, the rounds, and the API.
+#[derive(Clone, Copy)]
+struct Plan {
+    max: u32,
+    rounds: u64,
+    scope: bool,
+}
+
 /// What one mutator thread did: per depth (in `depths` order) the trees it built and
 /// their summed checks, its rounds, and its latencies.
 struct Share {
@@ -103,11 +146,11 @@ fn worker<B: Barrier>(
     heap: &Heap<B>,
     index: u64,
     threads: u64,
-    max: u32,
-    rounds: u64,
+    plan: Plan,
     deadline: Option<Instant>,
     progress: &Progress,
 ) -> Share {
+    let Plan { max, rounds, scope } = plan;
     let m = heap.mutator();
     let ds = depths(max);
     let mut share = Share {
@@ -122,9 +165,7 @@ fn worker<B: Barrier>(
             let mine = per_round / threads + u64::from(index < per_round % threads);
             for _ in 0..mine {
                 let start = Instant::now();
-                let tree = make_tree(&m, d);
-                let c = check(&tree);
-                drop(tree);
+                let c = build_and_check(&m, scope, d);
                 share
                     .latency
                     .saturating_record(start.elapsed().as_nanos() as u64);
@@ -174,11 +215,18 @@ fn binary_trees<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     let m = heap.mutator();
     let progress = run.progress();
 
-    let stretch = make_tree(&m, max + 1);
-    let stretch_check = check(&stretch);
-    drop(stretch);
+    let plan = Plan {
+        max,
+        rounds: cli.iterations,
+        scope: cli.api == "scope",
+    };
+    let stretch_check = build_and_check(&m, plan.scope, max + 1);
     progress.advance(nodes(max + 1));
-    let long_lived = make_tree(&m, max);
+    let long_lived = if plan.scope {
+        m.scope(|s| s.root(make_tree_gc(s, max)))
+    } else {
+        make_tree(&m, max)
+    };
     progress.advance(nodes(max));
 
     // The workers run while this thread's mutator blocks (it holds the long-lived tree).
@@ -187,9 +235,7 @@ fn binary_trees<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
             let handles: Vec<_> = (0..threads)
                 .map(|i| {
                     let heap = &heap;
-                    s.spawn(move || {
-                        worker(heap, i, threads, max, cli.iterations, deadline, progress)
-                    })
+                    s.spawn(move || worker(heap, i, threads, plan, deadline, progress))
                 })
                 .collect();
             handles
@@ -198,7 +244,11 @@ fn binary_trees<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
                 .collect()
         })
     });
-    let long_lived_check = check(&long_lived);
+    let long_lived_check = if plan.scope {
+        m.scope(|s| check_gc(s, s.get(&long_lived)))
+    } else {
+        check(&long_lived)
+    };
     drop(long_lived);
     drop(m);
 
@@ -226,6 +276,7 @@ fn binary_trees<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
             .expect("histograms of one shape add");
     }
     let findings = json!({
+        "api": if plan.scope { "scope" } else { "handle" },
         "stretch": {"depth": max + 1, "check": stretch_check, "ok": stretch_check == nodes(max + 1)},
         "long_lived": {"depth": max, "check": long_lived_check, "ok": long_lived_check == nodes(max)},
         "depths": rows,

@@ -10,10 +10,14 @@
 //! element written still reads back) and `long_lived_ok` (both; false makes the exit
 //! status 1).
 //!
-//! `cargo run --release -p workloads --bin gcbench -- [--stw] [--gogc N|off] [--verify] [--json]`
+//! With `--api scope` (the default) each tree is built, walked and dropped inside one
+//! `Mutator::scope` on `Gc` references, where a Go program uses plain pointers; `--api
+//! handle` builds them through handles (a root per live node reference), as before.
+//!
+//! `cargo run --release -p workloads --bin gcbench -- [--stw] [--gogc N|off] [--verify] [--json] [--api handle|scope]`
 
 use clap::Parser;
-use collector::{Barrier, Handle, Mutator, Shape};
+use collector::{Barrier, Gc, Handle, Mutator, Scope, Shape};
 use serde_json::{json, Map, Value};
 use std::time::Instant;
 use workloads::harness::cli::{self, Args, DurationUse, Workload};
@@ -48,6 +52,9 @@ const WORKLOAD: Workload = Workload {
 struct Cli {
     #[command(flatten)]
     common: Args,
+    /// How trees are built: `scope` (Gc references inside a scope per tree) or `handle`.
+    #[arg(long, default_value = "scope", value_parser = ["handle", "scope"])]
+    api: String,
 }
 
 fn tree_size(depth: u32) -> u64 {
@@ -98,6 +105,88 @@ fn count_nodes<B: Barrier>(node: &Handle<'_, B>) -> u64 {
     1 + node.get(0).map_or(0, |l| count_nodes(&l)) + node.get(1).map_or(0, |r| count_nodes(&r))
 }
 
+/// [`populate`] inside a scope.
+fn populate_gc<'s, B: Barrier>(s: &Scope<'s, '_, B>, depth: u32, node: Gc<'s>) {
+    if depth == 0 {
+        return;
+    }
+    let left = s.alloc(&NODE);
+    let right = s.alloc(&NODE);
+    s.store(node, 0, Some(left));
+    s.store(node, 1, Some(right));
+    populate_gc(s, depth - 1, left);
+    populate_gc(s, depth - 1, right);
+}
+
+/// [`make_tree`] inside a scope.
+fn make_tree_gc<'s, B: Barrier>(s: &Scope<'s, '_, B>, depth: u32) -> Gc<'s> {
+    let node = s.alloc(&NODE);
+    if depth > 0 {
+        let left = make_tree_gc(s, depth - 1);
+        let right = make_tree_gc(s, depth - 1);
+        s.store(node, 0, Some(left));
+        s.store(node, 1, Some(right));
+    }
+    node
+}
+
+/// [`count_nodes`] inside a scope.
+fn count_nodes_gc<'s, B: Barrier>(s: &Scope<'s, '_, B>, node: Gc<'s>) -> u64 {
+    1 + s.load(node, 0).map_or(0, |l| count_nodes_gc(s, l))
+        + s.load(node, 1).map_or(0, |r| count_nodes_gc(s, r))
+}
+
+/// The tree operations of one API.
+#[derive(Clone, Copy)]
+struct Api {
+    scope: bool,
+}
+
+impl Api {
+    /// A tree of `depth` built top-down from a new root node, then dropped.
+    fn top_down<B: Barrier>(self, m: &Mutator<B>, depth: u32) {
+        if self.scope {
+            m.scope(|s| populate_gc(s, depth, s.alloc(&NODE)));
+        } else {
+            let temp = m.alloc(&NODE);
+            populate(m, depth, &temp);
+        }
+    }
+
+    /// A tree of `depth` built bottom-up, then dropped.
+    fn bottom_up<B: Barrier>(self, m: &Mutator<B>, depth: u32) {
+        if self.scope {
+            m.scope(|s| {
+                make_tree_gc(s, depth);
+            });
+        } else {
+            drop(make_tree(m, depth));
+        }
+    }
+
+    /// A tree of `depth` built top-down and kept.
+    fn kept<'m, B: Barrier>(self, m: &'m Mutator<B>, depth: u32) -> Handle<'m, B> {
+        if self.scope {
+            return m.scope(|s| {
+                let root = s.alloc(&NODE);
+                populate_gc(s, depth, root);
+                s.root(root)
+            });
+        }
+        let root = m.alloc(&NODE);
+        populate(m, depth, &root);
+        root
+    }
+
+    /// The nodes of the tree under `root`.
+    fn count<B: Barrier>(self, m: &Mutator<B>, root: &Handle<'_, B>) -> u64 {
+        if self.scope {
+            return m.scope(|s| count_nodes_gc(s, s.get(root)));
+        }
+        count_nodes(root)
+    }
+}
+
 /// What the benchmark body reports.
 struct Body {
     text: Vec<String>,
@@ -108,7 +197,13 @@ struct Body {
 }
 
 /// Builds `num_iters(depth)` trees each way, each tree one latency sample.
-fn time_construction<B: Barrier>(m: &Mutator<B>, depth: u32, progress: &Progress, body: &mut Body) {
+fn time_construction<B: Barrier>(
+    m: &Mutator<B>,
+    api: Api,
+    depth: u32,
+    progress: &Progress,
+    body: &mut Body,
+) {
     let iters = num_iters(depth);
     let nodes = tree_size(depth);
     body.text
@@ -116,9 +211,7 @@ fn time_construction<B: Barrier>(m: &Mutator<B>, depth: u32, progress: &Progress
     let start = Instant::now();
     for _ in 0..iters {
         let t = Instant::now();
-        let temp = m.alloc(&NODE);
-        populate(m, depth, &temp);
-        drop(temp);
+        api.top_down(m, depth);
         body.latency
             .saturating_record(t.elapsed().as_nanos() as u64);
         progress.advance(nodes);
@@ -131,7 +224,7 @@ fn time_construction<B: Barrier>(m: &Mutator<B>, depth: u32, progress: &Progress
     let start = Instant::now();
     for _ in 0..iters {
         let t = Instant::now();
-        drop(make_tree(m, depth));
+        api.bottom_up(m, depth);
         body.latency
             .saturating_record(t.elapsed().as_nanos() as u64);
         progress.advance(nodes);
@@ -150,7 +243,7 @@ fn time_construction<B: Barrier>(m: &Mutator<B>, depth: u32, progress: &Progress
 }
 
 /// The benchmark on one mutator.
-fn benchmark<B: Barrier>(m: &Mutator<B>, progress: &Progress) -> Body {
+fn benchmark<B: Barrier>(m: &Mutator<B>, api: Api, progress: &Progress) -> Body {
     let mut body = Body {
         text: vec![
             "Garbage Collector Test".to_string(),
@@ -161,14 +254,13 @@ fn benchmark<B: Barrier>(m: &Mutator<B>, progress: &Progress) -> Body {
         long_lived_nodes: 0,
         array_ok: false,
     };
-    drop(make_tree(m, STRETCH_TREE_DEPTH));
+    api.bottom_up(m, STRETCH_TREE_DEPTH);
     progress.advance(tree_size(STRETCH_TREE_DEPTH));
 
     body.text.push(format!(
         " Creating a long-lived binary tree of depth {LONG_LIVED_TREE_DEPTH}"
     ));
-    let long_lived = m.alloc(&NODE);
-    populate(m, LONG_LIVED_TREE_DEPTH, &long_lived);
+    let long_lived = api.kept(m, LONG_LIVED_TREE_DEPTH);
     progress.advance(tree_size(LONG_LIVED_TREE_DEPTH));
 
     body.text.push(format!(
@@ -180,9 +272,9 @@ fn benchmark<B: Barrier>(m: &Mutator<B>, progress: &Progress) -> Body {
     }
 
     for depth in depths() {
-        time_construction(m, depth, progress, &mut body);
+        time_construction(m, api, depth, progress, &mut body);
     }
-    body.long_lived_nodes = count_nodes(&long_lived);
+    body.long_lived_nodes = api.count(m, &long_lived);
     body.array_ok = (1..ARRAY_SIZE / 2).all(|i| array.read_f64(i) == 1.0 / i as f64);
     body
 }
@@ -191,20 +283,24 @@ fn main() {
     let cli: Cli = cli::parse(&WORKLOAD);
     let run = Run::start(WORKLOAD.name, &cli.common, Map::new())
         .unwrap_or_else(|e| fail(WORKLOAD.name, &e));
-    let status = with_barrier!(cli.common.barrier, gcbench(run));
+    let api = Api {
+        scope: cli.api == "scope",
+    };
+    let status = with_barrier!(cli.common.barrier, gcbench(run, api));
     std::process::exit(status);
 }
 
-fn gcbench<B: Barrier>(mut run: Run) -> i32 {
+fn gcbench<B: Barrier>(mut run: Run, api: Api) -> i32 {
     let heap = run
         .heap::<B>(Goal::Work(total_nodes()))
         .unwrap_or_else(|e| fail(WORKLOAD.name, &e));
     let m = heap.mutator();
-    let body = benchmark(&m, run.progress());
+    let body = benchmark(&m, api, run.progress());
     drop(m);
     let (text, stw, verify) = (run.text(), run.args().stw, run.args().verify);
     let tree_ok = body.long_lived_nodes == tree_size(LONG_LIVED_TREE_DEPTH);
     let findings = json!({
+        "api": if api.scope { "scope" } else { "handle" },
         "trees": body.trees,
         "long_lived_ok": tree_ok && body.array_ok,
         "long_lived_nodes": body.long_lived_nodes,
