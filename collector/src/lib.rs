@@ -39,8 +39,9 @@
 //!    `pacer` — foundations: the loom/std shim, configuration, Go's size classes,
 //!    references and shapes, counters and records, Go's gctrace line, the service
 //!    threads' mailbox, the pacer (goal, trigger, worker plan, assist pricing).
-//! 2. `barrier`, `mark::pool`, `mark::state` — the barrier policies and their root
-//!    rules, the grey-work pool, the mark's shared ledger.
+//! 2. `barrier`, `mark::pool`, `mark::park`, `mark::state` — the barrier policies and
+//!    their root rules, the grey-work pool, the queue where assists park, the mark's
+//!    shared ledger.
 //! 3. `heap::specials`, `callbacks::queue`, `heap::span`, `heap::span_table`,
 //!    `heap::cache`, `heap`, `heap::special_deaths`, `heap::sweeping` — the heap:
 //!    specials on spans, the finalizer and cleanup queues the sweep fills, spans, the

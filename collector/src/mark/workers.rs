@@ -116,7 +116,7 @@ fn worker(core: &HeapCore, kind: Kind, stop: &AtomicBool, fractional_cores: f64,
         state.busy.fetch_sub(1, SeqCst);
         let work = m.scan_work - before;
         state.scan_work.fetch_add(work, Relaxed);
-        state.bg_credit.fetch_add(work as i64, Release);
+        state.flush_credit(work as i64);
         let ns = nanos(t.elapsed());
         cpu_ns += ns;
         match kind {

@@ -186,11 +186,21 @@ impl<B: Barrier> Mutator<B> {
         self.maybe_collect();
         let pages = crate::size_class::class_pages(sc.size_class(), space.page_bytes);
         self.make_room::<FALLIBLE>(pages * space.page_bytes)?;
+        // The assist comes before the span, as Go's `mallocgc` assists before it
+        // allocates: a parked assist blocks this mutator, and a cycle beginning meanwhile
+        // would empty the cache this refill fills. It is charged for the span's whole
+        // capacity; what the span already holds is credited back once it is known.
+        let elem_bytes = class_words(sc.size_class()) * crate::object::WORD_BYTES;
+        let capacity = pages * space.page_bytes / elem_bytes * elem_bytes;
+        let marking = self.core.flags.load(Relaxed) & FLAG_MARKING != 0;
+        if marking {
+            self.charge_assist(capacity);
+        }
         let span = space.refill(sc);
         self.with_cache(|c| c.install(sc, span));
-        if self.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
-            let free = span.nslots() - span.allocated_count();
-            self.charge_assist(free * span.elem_words() * crate::object::WORD_BYTES);
+        if marking {
+            let free = (span.nslots() - span.allocated_count()) * elem_bytes;
+            self.credit_assist(capacity.saturating_sub(free));
         }
         Some(())
     }
@@ -224,8 +234,9 @@ impl<B: Barrier> Mutator<B> {
     /// Charges `bytes` of allocation during a concurrent mark to this mutator's assist
     /// debt and pays it (Go's `gcAssistAlloc`, charged per span refill rather than per
     /// object, to keep the fast path free of it). A debt that finds no grey work to pay
-    /// with carries over; past the hard goal the mutator waits for the cycle instead (Go
-    /// parks it until background credit arrives).
+    /// with parks the mutator, blocked, until background credit pays it or the mark ends
+    /// (Go's `gcParkAssist`); where the mark parks no assist (a stepped cycle), it carries
+    /// over.
     #[cold]
     fn charge_assist(&self, bytes: usize) {
         #[cfg(not(loom))]
@@ -239,15 +250,36 @@ impl<B: Barrier> Mutator<B> {
             let (live, goal) = (core.space.heap_live(), core.goal.load(Relaxed));
             let hard = crate::pacer::hard_goal(&core.config, goal);
             let debt = self.assist_debt.get() + state.debt_for(bytes, live, goal, hard);
-            let left = if debt > 0 {
+            let mut left = if debt > 0 {
                 crate::mark::assist::assist(&core.space, &core.shaded, state, debt)
             } else {
                 debt
             };
-            self.assist_debt.set(left);
-            if left > 0 && live >= hard && core.config.concurrent && core.background.busy() {
-                self.blocking(|| core.background.wait_idle());
+            if left > 0 {
+                left = self.blocking(|| state.parked.park(&state.bg_credit, cycle, left));
             }
+            self.assist_debt.set(left);
+        }
+        #[cfg(loom)]
+        let _ = bytes;
+    }
+
+    /// Takes back the debt `charge_assist` charged for `bytes` not allocated after all
+    /// (the slots a refilled span already held), if the same mark still runs.
+    #[cold]
+    fn credit_assist(&self, bytes: usize) {
+        #[cfg(not(loom))]
+        {
+            let core = &*self.core;
+            let state = &core.mark;
+            let cycle = state.cycle.load(crate::sync::unmodelled::Ordering::Acquire);
+            if bytes == 0 || self.assist_cycle.get() != cycle {
+                return;
+            }
+            let (live, goal) = (core.space.heap_live(), core.goal.load(Relaxed));
+            let hard = crate::pacer::hard_goal(&core.config, goal);
+            let credit = state.debt_for(bytes, live, goal, hard);
+            self.assist_debt.set(self.assist_debt.get() - credit);
         }
         #[cfg(loom)]
         let _ = bytes;
