@@ -191,7 +191,7 @@ impl<B: Barrier> Heap<B> {
     /// a message naming the bad field of `config`.
     pub fn with_barrier(config: HeapConfig) -> Result<Heap<B>, String> {
         config.validate()?;
-        let goal = pacer::heap_goal(&config, 0);
+        let pacing = pacer::initial(&config);
         let roots = root_rules::<B>(&config);
         let id = NEXT_HEAP_ID.fetch_add(1, StdOrdering::Relaxed);
         let core = HeapCore {
@@ -212,11 +212,11 @@ impl<B: Barrier> Heap<B> {
             telemetry: telemetry::Telemetry::new(),
             cycle_lock: Mutex::new(()),
             phase: Default::default(),
-            goal: AtomicUsize::new(goal),
+            goal: AtomicUsize::new(pacing.goal),
             barrier: B::KIND,
             shaded: Default::default(),
             mark: Default::default(),
-            trigger: AtomicUsize::new(pacer::trigger(goal, 0)),
+            trigger: AtomicUsize::new(pacing.trigger),
             background: Default::default(),
             sweeper: Default::default(),
             roots,

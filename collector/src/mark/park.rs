@@ -73,8 +73,13 @@ impl AssistQueue {
     /// one). The caller's mutator is blocked.
     pub(crate) fn park(&self, bank: &AtomicI64, cycle: u64, debt: i64) -> i64 {
         let mut q = lock(&self.queue);
-        if q.open != cycle {
-            return if q.closed >= cycle { 0 } else { debt };
+        if cycle == 0 || q.open != cycle {
+            // Cycle 0: no mark has begun (a test that sets the marking flag by hand).
+            return if cycle != 0 && q.closed >= cycle {
+                0
+            } else {
+                debt
+            };
         }
         // Credit that came meanwhile (a worker saw no one parked) is taken first, as
         // Go's gcParkAssist retries while bgScanCredit is positive.
@@ -172,6 +177,7 @@ mod tests {
         );
         q.open(2);
         assert_eq!(q.park(&bank, 3, 10), 10, "a mark that parks none");
+        assert_eq!(q.park(&bank, 0, 10), 10, "no mark has begun");
         std::thread::scope(|s| {
             let parked = s.spawn(|| q.park(&bank, 2, 10));
             while q.waiting.load(SeqCst) < 1 {

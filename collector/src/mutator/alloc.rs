@@ -247,7 +247,7 @@ impl<B: Barrier> Mutator<B> {
             if self.assist_cycle.replace(cycle) != cycle {
                 self.assist_debt.set(0);
             }
-            let (live, goal) = (core.space.heap_live(), core.goal.load(Relaxed));
+            let (live, goal) = (core.space.heap_live(), self.assist_goal());
             let hard = crate::pacer::hard_goal(&core.config, goal);
             let debt = self.assist_debt.get() + state.debt_for(bytes, live, goal, hard);
             let mut left = if debt > 0 {
@@ -264,6 +264,17 @@ impl<B: Barrier> Mutator<B> {
         let _ = bytes;
     }
 
+    /// The goal this mark's assists pace to (`pacer::assist_goal`).
+    #[cfg(not(loom))]
+    fn assist_goal(&self) -> usize {
+        let core = &*self.core;
+        let triggered = core
+            .mark
+            .heap_start
+            .load(crate::sync::unmodelled::Ordering::Relaxed);
+        crate::pacer::assist_goal(&core.config, core.goal.load(Relaxed), triggered as usize)
+    }
+
     /// Takes back the debt `charge_assist` charged for `bytes` not allocated after all
     /// (the slots a refilled span already held), if the same mark still runs.
     #[cold]
@@ -276,7 +287,7 @@ impl<B: Barrier> Mutator<B> {
             if bytes == 0 || self.assist_cycle.get() != cycle {
                 return;
             }
-            let (live, goal) = (core.space.heap_live(), core.goal.load(Relaxed));
+            let (live, goal) = (core.space.heap_live(), self.assist_goal());
             let hard = crate::pacer::hard_goal(&core.config, goal);
             let credit = state.debt_for(bytes, live, goal, hard);
             self.assist_debt.set(self.assist_debt.get() - credit);
@@ -297,15 +308,15 @@ impl<B: Barrier> Mutator<B> {
                 let bg = &self.core.background;
                 let seen = bg.starts();
                 cycle::service::request_background(&self.core);
-                // Go starts the cycle on the allocating goroutine itself; here the GC
-                // thread does, so a mutator already past the goal waits for marking to
-                // begin (from then on assists pace it) rather than outrun a GC thread
-                // that has not been scheduled yet. If a cycle is ending (its mark is
-                // over, the thread has not taken a new request yet), this asks for the
-                // next one and waits for it to begin.
-                if live >= self.core.goal.load(Relaxed)
-                    && self.core.flags.load(Relaxed) & FLAG_MARKING == 0
-                {
+                // Go starts the cycle on the allocating goroutine itself (`gcStart`
+                // returns once marking is on); here the GC thread does, so the mutator
+                // that crosses the trigger waits for marking to begin (from then on
+                // assists pace it) rather than outrun a GC thread that has not been
+                // scheduled yet: on a busy machine that ran the heap to its goal before
+                // the mark began. If a cycle is ending (its mark is over, the thread has
+                // not taken a new request yet), this asks for the next one and waits for
+                // it to begin.
+                if self.core.flags.load(Relaxed) & FLAG_MARKING == 0 {
                     bg.request_again();
                     self.blocking(|| bg.wait_started_after(seen));
                 }
