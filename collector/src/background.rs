@@ -69,12 +69,6 @@ impl Background {
         }
     }
 
-    /// Whether a requested cycle has not finished yet.
-    pub(crate) fn busy(&self) -> bool {
-        let g = self.lock();
-        g.requested || g.in_cycle
-    }
-
     /// The thread's side: the cycle has begun its work.
     pub(crate) fn started(&self) {
         self.lock().starts += 1;

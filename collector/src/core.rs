@@ -118,6 +118,9 @@ impl HeapCore {
         self.mark
             .abandoned
             .store(true, unmodelled::Ordering::Relaxed);
+        self.mark
+            .parked
+            .close(self.mark.cycle.load(unmodelled::Ordering::Relaxed));
         self.enter_phase(Phase::Off);
     }
 

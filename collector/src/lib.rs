@@ -40,8 +40,9 @@
 //!    Go's size classes, references and shapes, the per-thread timeline, counters and
 //!    records, Go's gctrace line, the service threads' mailbox, the pacer (goal, trigger,
 //!    worker plan, assist pricing), the whole-heap fork-join phases' rayon threads.
-//! 2. `barrier`, `mark::pool`, `mark::state` — the barrier policies and their root
-//!    rules, the grey-work pool, the mark's shared ledger.
+//! 2. `barrier`, `mark::pool`, `mark::park`, `mark::state` — the barrier policies and
+//!    their root rules, the grey-work pool, the queue where assists park, the mark's
+//!    shared ledger.
 //! 3. `heap::specials`, `callbacks::queue`, `heap::span`, `heap::span_table`,
 //!    `heap::cache`, `heap`, `heap::special_deaths`, `heap::sweeping` — the heap:
 //!    specials on spans, the finalizer and cleanup queues the sweep fills, spans, the
@@ -201,7 +202,7 @@ impl<B: Barrier> Heap<B> {
     /// a message naming the bad field of `config`.
     pub fn with_barrier(config: HeapConfig) -> Result<Heap<B>, String> {
         config.validate()?;
-        let goal = pacer::heap_goal(&config, 0);
+        let pacing = pacer::initial(&config);
         let roots = root_rules::<B>(&config);
         let id = NEXT_HEAP_ID.fetch_add(1, StdOrdering::Relaxed);
         let core = HeapCore {
@@ -222,11 +223,11 @@ impl<B: Barrier> Heap<B> {
             world: World::new(id),
             cycle_lock: Mutex::new(()),
             phase: Default::default(),
-            goal: AtomicUsize::new(goal),
+            goal: AtomicUsize::new(pacing.goal),
             barrier: B::KIND,
             shaded: Default::default(),
             mark: Default::default(),
-            trigger: AtomicUsize::new(pacer::trigger(goal, 0)),
+            trigger: AtomicUsize::new(pacing.trigger),
             background: Default::default(),
             sweeper: Default::default(),
             roots,

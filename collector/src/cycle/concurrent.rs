@@ -157,6 +157,9 @@ impl<'h> ConcurrentCycle<'h> {
             }
         };
         self.start.workers = plan.threads() as u32;
+        // Background workers (or the coordinator, with none) end this mark, so an
+        // assist may park until they pay it or the mark is over.
+        core.mark.parked.open(self.start.cycle);
         workers::run(core, plan, || scan_roots_concurrently(core));
     }
 

@@ -82,10 +82,10 @@ pub(super) fn finish_in_pause(
     } else {
         sweep::sweep_all(core, &stopped).live_bytes
     };
-    let goal = pacer::heap_goal(&core.config, live_bytes);
+    let pacing = pacer::pace(&core.config, live_bytes);
+    let goal = pacing.goal;
     core.goal.store(goal, Relaxed);
-    core.trigger
-        .store(pacer::trigger(goal, live_bytes), Relaxed);
+    core.trigger.store(pacing.trigger, Relaxed);
     core.telemetry
         .cycles
         .store(start.cycle, StatsOrdering::Relaxed);

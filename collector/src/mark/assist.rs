@@ -1,8 +1,10 @@
 //! Mark assists: a mutator that allocates while a concurrent mark runs pays for its
 //! allocation with mark work (Go's `gcAssistAlloc`), so a fast allocator cannot outrun
 //! the mark. The debt is priced by the pacer (`pacer::assist_debt`, through
-//! [`MarkState::debt_for`]); background workers' surplus
-//! credit is taken first; what is left is marked here, on the mutator's thread.
+//! [`MarkState::debt_for`]); background workers' surplus credit is taken first; what is
+//! left is marked here, on the mutator's thread. A debt that finds no grey work to pay
+//! with parks the mutator in `mark::park`'s queue (Go's `gcParkAssist`) until background
+//! workers' credit pays it (`gcFlushBgCredit`) or the mark ends (`gcWakeAllAssists`).
 //!
 //! This is the one call from the mutator layer up into marking: an assist is an
 //! allocation slow path that runs a [`Marker`].

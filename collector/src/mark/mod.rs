@@ -12,6 +12,7 @@
 //! work.
 
 pub(crate) mod assist;
+pub(crate) mod park;
 pub(crate) mod pool;
 pub(crate) mod state;
 pub(crate) mod workers;

@@ -13,12 +13,14 @@
 //! Invariant: the ledger belongs to one cycle at a time. The cycle controller, holding
 //! `cycle_lock`, resets it in sweep termination with `begin`, which publishes the new
 //! `cycle` last (release), and closes it with `end`; in between, workers and assists only
-//! add to it, and background credit is taken only by `steal_credit`, which never takes more
-//! than is there, so it never goes negative.
+//! add to it, and background credit is taken only by `steal_credit` and by the park
+//! queue (`mark::park`, which hands it to parked assists), neither taking more than is
+//! there, so it never goes negative.
 
 // The pacing ledger's users do not exist under loom.
 #![cfg_attr(loom, allow(dead_code))]
 
+use super::park::{steal, AssistQueue};
 use super::pool::DefaultPool;
 use crate::pacer::{assist_debt, MarkProgress};
 use crate::sync::unmodelled::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::*};
@@ -73,6 +75,8 @@ pub(crate) struct MarkState {
     /// A cycle was abandoned (a panic in a stepped cycle): its mark bits stay set, and the
     /// next cycle's first pause clears them.
     pub(crate) abandoned: AtomicBool,
+    /// Assists parked for background credit (Go's `work.assistQueue`).
+    pub(crate) parked: AssistQueue,
 }
 
 impl MarkState {
@@ -93,10 +97,18 @@ impl MarkState {
         self.cycle.store(cycle, Release);
     }
 
-    /// Closes the ledger: this cycle's scan work becomes the next one's expectation.
+    /// Closes the ledger: this cycle's scan work becomes the next one's expectation, and
+    /// parked assists wake (Go's `gcWakeAllAssists`, in mark termination's pause).
     pub(crate) fn end(&self) {
         self.last_scan_work
             .store(self.scan_work.load(Relaxed).max(1), Relaxed);
+        self.parked.close(self.cycle.load(Relaxed));
+    }
+
+    /// Banks a background worker's `work` (Go's `gcFlushBgCredit`): parked assists are
+    /// paid first.
+    pub(crate) fn flush_credit(&self, work: i64) {
+        self.parked.flush_credit(&self.bg_credit, work);
     }
 
     /// The scan work an allocation of `bytes` owes this mark (`pacer::assist_debt`).
@@ -124,12 +136,7 @@ impl MarkState {
 
     /// Takes up to `want` units of background credit; returns how much it took.
     pub(crate) fn steal_credit(&self, want: i64) -> i64 {
-        let mut taken = 0;
-        let _ = self.bg_credit.fetch_update(AcqRel, Acquire, |c| {
-            taken = c.min(want).max(0);
-            Some(c - taken)
-        });
-        taken
+        steal(&self.bg_credit, want)
     }
 }
 

@@ -169,7 +169,7 @@ fn worker(core: &HeapCore, kind: Kind, fractional_cores: f64, start: Instant) {
         state.busy.fetch_sub(1, SeqCst);
         let work = m.scan_work - before;
         state.scan_work.fetch_add(work, Stats::Relaxed);
-        state.bg_credit.fetch_add(work as i64, Stats::Release);
+        state.flush_credit(work as i64);
         let ns = nanos(t.elapsed());
         cpu_ns += ns;
         match kind {

@@ -191,11 +191,21 @@ impl<B: Barrier> Mutator<B> {
         self.maybe_collect();
         let pages = crate::size_class::class_pages(sc.size_class(), space.page_bytes);
         self.make_room::<FALLIBLE>(pages * space.page_bytes)?;
+        // The assist comes before the span, as Go's `mallocgc` assists before it
+        // allocates: a parked assist blocks this mutator, and a cycle beginning meanwhile
+        // would empty the cache this refill fills. It is charged for the span's whole
+        // capacity; what the span already holds is credited back once it is known.
+        let elem_bytes = class_words(sc.size_class()) * crate::object::WORD_BYTES;
+        let capacity = pages * space.page_bytes / elem_bytes * elem_bytes;
+        let marking = self.core.flags.load(Relaxed) & FLAG_MARKING != 0;
+        if marking {
+            self.charge_assist(capacity);
+        }
         let span = space.refill(sc);
         self.with_cache(|c| c.install(sc, span));
-        if self.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
-            let free = span.nslots() - span.allocated_count();
-            self.charge_assist(free * span.elem_words() * crate::object::WORD_BYTES);
+        if marking {
+            let free = (span.nslots() - span.allocated_count()) * elem_bytes;
+            self.credit_assist(capacity.saturating_sub(free));
         }
         Some(())
     }
@@ -233,8 +243,9 @@ impl<B: Barrier> Mutator<B> {
     /// Charges `bytes` of allocation during a concurrent mark to this mutator's assist
     /// debt and pays it (Go's `gcAssistAlloc`, charged per span refill rather than per
     /// object, to keep the fast path free of it). A debt that finds no grey work to pay
-    /// with carries over; past the hard goal the mutator waits for the cycle instead (Go
-    /// parks it until background credit arrives).
+    /// with parks the mutator, blocked, until background credit pays it or the mark ends
+    /// (Go's `gcParkAssist`); where the mark parks no assist (a stepped cycle), it carries
+    /// over.
     #[cold]
     fn charge_assist(&self, bytes: usize) {
         #[cfg(not(loom))]
@@ -245,23 +256,51 @@ impl<B: Barrier> Mutator<B> {
             if self.assist_cycle.replace(cycle) != cycle {
                 self.assist_debt.set(0);
             }
-            let (live, goal) = (core.space.heap_live(), core.goal.load(Relaxed));
+            let (live, goal) = (core.space.heap_live(), self.assist_goal());
             let hard = crate::pacer::hard_goal(&core.config, goal);
             let debt = self.assist_debt.get() + state.debt_for(bytes, live, goal, hard);
-            let left = if debt > 0 {
+            let mut left = if debt > 0 {
                 crate::mark::assist::assist(&core.space, &core.shaded, state, debt)
             } else {
                 debt
             };
-            self.assist_debt.set(left);
-            if left > 0
-                && live >= hard
-                && core.config.concurrent
-                && core.background.busy()
-                && !self.in_scope()
-            {
-                self.blocking(|| core.background.wait_idle());
+            // A scope never waits (it is not preemptible): its debt carries over.
+            if left > 0 && !self.in_scope() {
+                left = self.blocking(|| state.parked.park(&state.bg_credit, cycle, left));
             }
+            self.assist_debt.set(left);
+        }
+        #[cfg(loom)]
+        let _ = bytes;
+    }
+
+    /// The goal this mark's assists pace to (`pacer::assist_goal`).
+    #[cfg(not(loom))]
+    fn assist_goal(&self) -> usize {
+        let core = &*self.core;
+        let triggered = core
+            .mark
+            .heap_start
+            .load(crate::sync::unmodelled::Ordering::Relaxed);
+        crate::pacer::assist_goal(&core.config, core.goal.load(Relaxed), triggered as usize)
+    }
+
+    /// Takes back the debt `charge_assist` charged for `bytes` not allocated after all
+    /// (the slots a refilled span already held), if the same mark still runs.
+    #[cold]
+    fn credit_assist(&self, bytes: usize) {
+        #[cfg(not(loom))]
+        {
+            let core = &*self.core;
+            let state = &core.mark;
+            let cycle = state.cycle.load(crate::sync::unmodelled::Ordering::Acquire);
+            if bytes == 0 || self.assist_cycle.get() != cycle {
+                return;
+            }
+            let (live, goal) = (core.space.heap_live(), self.assist_goal());
+            let hard = crate::pacer::hard_goal(&core.config, goal);
+            let credit = state.debt_for(bytes, live, goal, hard);
+            self.assist_debt.set(self.assist_debt.get() - credit);
         }
         #[cfg(loom)]
         let _ = bytes;
@@ -280,16 +319,15 @@ impl<B: Barrier> Mutator<B> {
                 let bg = &self.core.background;
                 let seen = bg.starts();
                 cycle::service::request_background(&self.core);
-                // Go starts the cycle on the allocating goroutine itself; here the GC
-                // thread does, so a mutator already past the goal waits for marking to
-                // begin (from then on assists pace it) rather than outrun a GC thread
-                // that has not been scheduled yet. If a cycle is ending (its mark is
-                // over, the thread has not taken a new request yet), this asks for the
-                // next one and waits for it to begin.
-                if live >= self.core.goal.load(Relaxed)
-                    && self.core.flags.load(Relaxed) & FLAG_MARKING == 0
-                    && !self.in_scope()
-                {
+                // Go starts the cycle on the allocating goroutine itself (`gcStart`
+                // returns once marking is on); here the GC thread does, so the mutator
+                // that crosses the trigger waits for marking to begin (from then on
+                // assists pace it) rather than outrun a GC thread that has not been
+                // scheduled yet: on a busy machine that ran the heap to its goal before
+                // the mark began. If a cycle is ending (its mark is over, the thread has
+                // not taken a new request yet), this asks for the next one and waits for
+                // it to begin. A scope never waits.
+                if self.core.flags.load(Relaxed) & FLAG_MARKING == 0 && !self.in_scope() {
                     bg.request_again();
                     self.blocking(|| bg.wait_started_after(seen));
                 }

@@ -1,0 +1,195 @@
+//! The queue where mark assists park (Go's `work.assistQueue`): an assist that still owes
+//! scan work and finds no grey work waits here, its mutator blocked, until background
+//! workers' credit pays it (Go's `gcFlushBgCredit`, which pays parked assists before it
+//! banks the rest) or the mark ends (`gcWakeAllAssists`, in mark termination's pause).
+//!
+//! Invariant: an assist waits only while the queue is open for its cycle (opened by a
+//! mark that background workers run, closed at that mark's end or abandonment), and
+//! closing it wakes every parked assist, so no assist parks past its mark. Credit is
+//! never lost: what pays no parked assist is added to the bank, and a parking assist
+//! takes what the bank holds before it waits.
+
+// Under loom no mark parks assists (workers do not exist).
+#![cfg_attr(loom, allow(dead_code))]
+
+use crate::sync::unmodelled::Ordering::*;
+use crate::sync::unmodelled::{lock, AtomicI64, AtomicUsize, Condvar, Mutex};
+use std::collections::VecDeque;
+
+/// Takes up to `want` units of the banked credit `bank`; returns how much it took.
+pub(crate) fn steal(bank: &AtomicI64, want: i64) -> i64 {
+    let mut taken = 0;
+    let _ = bank.fetch_update(AcqRel, Acquire, |c| {
+        taken = c.min(want).max(0);
+        Some(c - taken)
+    });
+    taken
+}
+
+#[derive(Default)]
+struct Queue {
+    /// The cycle whose mark parks assists (0: none; assists do not park).
+    open: u64,
+    /// The last cycle whose mark is over.
+    closed: u64,
+    next_ticket: u64,
+    /// Parked assists in arrival order: ticket and debt left.
+    parked: VecDeque<(u64, i64)>,
+}
+
+/// Where assists with a debt and no grey work wait for background credit (Go's
+/// `work.assistQueue`). Open only during a mark that background workers run (the
+/// background GC thread's cycles and `gc()`): a stepped cycle's caller may be the
+/// mutator's own thread, which no parked assist could wait for.
+#[derive(Default)]
+pub(crate) struct AssistQueue {
+    queue: Mutex<Queue>,
+    cv: Condvar,
+    /// Assists parked now, read by workers before they take the lock.
+    waiting: AtomicUsize,
+}
+
+impl AssistQueue {
+    /// Opens the queue for the mark of cycle `cycle`.
+    pub(crate) fn open(&self, cycle: u64) {
+        lock(&self.queue).open = cycle;
+    }
+
+    /// Closes the queue and wakes every parked assist: the mark of cycle `cycle` is over
+    /// (or abandoned).
+    pub(crate) fn close(&self, cycle: u64) {
+        let mut q = lock(&self.queue);
+        q.open = 0;
+        q.closed = q.closed.max(cycle);
+        q.parked.clear();
+        self.waiting.store(0, SeqCst);
+        drop(q);
+        self.cv.notify_all();
+    }
+
+    /// Parks an assist of cycle `cycle` that still owes `debt` and found no grey work,
+    /// until background credit pays it or the mark ends; returns the debt left (0 once
+    /// paid or when the mark is over; `debt` where the mark parks no assist, a stepped
+    /// one). The caller's mutator is blocked.
+    pub(crate) fn park(&self, bank: &AtomicI64, cycle: u64, debt: i64) -> i64 {
+        let mut q = lock(&self.queue);
+        if cycle == 0 || q.open != cycle {
+            // Cycle 0: no mark has begun (a test that sets the marking flag by hand).
+            return if cycle != 0 && q.closed >= cycle {
+                0
+            } else {
+                debt
+            };
+        }
+        // Credit that came meanwhile (a worker saw no one parked) is taken first, as
+        // Go's gcParkAssist retries while bgScanCredit is positive.
+        let debt = debt - steal(bank, debt);
+        if debt <= 0 {
+            return debt;
+        }
+        let ticket = q.next_ticket;
+        q.next_ticket += 1;
+        q.parked.push_back((ticket, debt));
+        self.waiting.fetch_add(1, SeqCst);
+        while q.open == cycle && q.parked.iter().any(|&(t, _)| t == ticket) {
+            q = self.cv.wait(q).unwrap_or_else(|p| p.into_inner());
+        }
+        0
+    }
+
+    /// Banks `work` units of background scan work: pays parked assists first, in their
+    /// order, waking those it pays in full, and adds the rest to the background credit
+    /// (Go's `gcFlushBgCredit`).
+    pub(crate) fn flush_credit(&self, bank: &AtomicI64, work: i64) {
+        if self.waiting.load(SeqCst) == 0 {
+            bank.fetch_add(work, Release);
+            return;
+        }
+        let mut q = lock(&self.queue);
+        // Credit banked while an assist was parking counts too.
+        let mut credit = work + bank.swap(0, AcqRel).max(0);
+        let mut woke = false;
+        while credit > 0 {
+            let Some(front) = q.parked.front_mut() else {
+                break;
+            };
+            if front.1 > credit {
+                front.1 -= credit;
+                credit = 0;
+            } else {
+                credit -= front.1;
+                q.parked.pop_front();
+                self.waiting.fetch_sub(1, SeqCst);
+                woke = true;
+            }
+        }
+        drop(q);
+        if credit > 0 {
+            bank.fetch_add(credit, Release);
+        }
+        if woke {
+            self.cv.notify_all();
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::sync::unmodelled::AtomicI64;
+
+    #[test]
+    fn credit_pays_parked_assists_in_order_and_the_rest_is_banked() {
+        let (bank, q) = (AtomicI64::new(0), AssistQueue::default());
+        let q = &q;
+        q.open(1);
+        std::thread::scope(|s| {
+            let first = s.spawn(|| q.park(&bank, 1, 100));
+            while q.waiting.load(SeqCst) < 1 {
+                std::thread::yield_now();
+            }
+            let second = s.spawn(|| q.park(&bank, 1, 50));
+            while q.waiting.load(SeqCst) < 2 {
+                std::thread::yield_now();
+            }
+            q.flush_credit(&bank, 60);
+            assert_eq!(lock(&q.queue).parked, [(0, 40), (1, 50)], "partly paid");
+            q.flush_credit(&bank, 60);
+            assert_eq!(first.join().unwrap(), 0);
+            assert_eq!(lock(&q.queue).parked, [(1, 30)]);
+            q.flush_credit(&bank, 35);
+            assert_eq!(second.join().unwrap(), 0);
+        });
+        assert_eq!(bank.load(SeqCst), 5, "the surplus is banked");
+        // With credit in the bank, an assist takes it instead of parking.
+        assert_eq!(q.park(&bank, 1, 3), 0);
+        assert_eq!(bank.load(SeqCst), 2);
+    }
+
+    #[test]
+    fn the_marks_end_wakes_parked_assists_and_a_closed_queue_parks_none() {
+        let (bank, q) = (AtomicI64::new(0), AssistQueue::default());
+        let q = &q;
+        assert_eq!(
+            q.park(&bank, 1, 10),
+            10,
+            "a mark that parks none: the debt stays"
+        );
+        q.open(2);
+        assert_eq!(q.park(&bank, 3, 10), 10, "a mark that parks none");
+        assert_eq!(q.park(&bank, 0, 10), 10, "no mark has begun");
+        std::thread::scope(|s| {
+            let parked = s.spawn(|| q.park(&bank, 2, 10));
+            while q.waiting.load(SeqCst) < 1 {
+                std::thread::yield_now();
+            }
+            q.close(2);
+            assert_eq!(parked.join().unwrap(), 0);
+        });
+        assert_eq!(
+            q.park(&bank, 2, 10),
+            0,
+            "the mark is over: no parking, no debt"
+        );
+    }
+}
