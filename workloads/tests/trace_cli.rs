@@ -42,21 +42,25 @@ fn a_traced_concurrent_gcbench_has_mark_worker_and_sweeper_tracks() {
 }
 
 #[test]
-fn a_traced_finbench_shows_the_finalizer_thread_running_batches() {
+fn a_traced_finbench_shows_the_finalizer_thread() {
     let finbench = env!("CARGO_BIN_EXE_finbench");
     let (names, slices) = traced(
         finbench,
         "trace-finbench",
         &["--trace", "--objects", "20000"],
     );
-    let batch_tids: Vec<u64> = slices
+    let finalizer = names
         .iter()
-        .filter(|(_, s)| s == "callback batch")
+        .find(|(_, n)| n.contains("final"))
         .map(|(t, _)| *t)
-        .collect();
-    assert!(!batch_tids.is_empty(), "no callback batch in {names:?}");
+        .unwrap_or_else(|| panic!("no finalizer thread track: {names:?}"));
     assert!(
-        batch_tids.iter().all(|t| names[t].contains("final")),
-        "{names:?}"
+        slices.iter().any(|(t, _)| *t == finalizer),
+        "the finalizer thread recorded nothing"
     );
+    // A batch is recorded when it ends, and the report is taken once the queue is
+    // drained, possibly before the runner has left its batch: so a batch may be missing,
+    // but every batch recorded is a runner's.
+    let batches = slices.iter().filter(|(_, s)| s == "callback batch");
+    assert!(batches.clone().all(|(t, _)| *t == finalizer), "{names:?}");
 }
