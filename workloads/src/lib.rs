@@ -1,11 +1,13 @@
 //! The workload harness: what every workload binary shares — the common flags, the run
-//! and its report directory, the summary and its files (`harness`).
+//! and its report directory, the summary and its files (`harness`) — and the binary trees
+//! gcbench and binary-trees build on the scope API in scopes of bounded size (`trees`).
 //!
 //! Every binary declares mimalloc as its global allocator with [`use_mimalloc!`] (the
 //! collector's own heap is separate; mimalloc serves the Rust-side allocations such as
 //! root tables).
 
 pub mod harness;
+pub mod trees;
 
 pub use mimalloc::MiMalloc;
 

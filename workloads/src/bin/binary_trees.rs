@@ -12,21 +12,22 @@
 //! (per depth: `trees` built, summed `check`, `expected` = trees × (2^(d+1) - 1), `ok`),
 //! `rounds` per thread, and `checks_ok` (every check right; false makes the exit status 1).
 //!
-//! With `--api scope` (the default) each tree is built and checked inside one
-//! `Mutator::scope` on `Gc` references, where a Go program uses plain pointers (the
-//! long-lived tree is rooted by a handle between scopes); `--api handle` builds and walks
+//! With `--api scope` (the default) each tree is built and checked on `Gc` references in
+//! scopes of at most 2,047 nodes (`workloads::trees`: the levels above go through
+//! handles), where a Go program uses plain pointers; `--api handle` builds and walks
 //! trees through handles, a root per live node reference.
 //!
 //! `cargo run --release -p workloads --bin binary-trees -- [--depth 16] [--mutators 2] [--api handle|scope]`
 
 use clap::Parser;
-use collector::{Barrier, Gc, Handle, Heap, Mutator, Scope, Shape};
+use collector::{Barrier, Handle, Heap, Mutator, Shape};
 use serde_json::{json, Map};
 use std::time::{Duration, Instant};
 use workloads::harness::cli::{self, Args, DurationUse, Workload};
 use workloads::harness::latency::LatencyRecorder;
 use workloads::harness::progress::{Goal, Progress};
 use workloads::harness::run::{exit_status, fail, latency_histogram, Run};
+use workloads::trees;
 use workloads::with_barrier;
 
 workloads::use_mimalloc!();
@@ -57,7 +58,7 @@ struct Cli {
     /// Rounds over the depths (ignored with --duration).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
     iterations: u64,
-    /// How trees are built and walked: `scope` (Gc references inside a scope per tree)
+    /// How trees are built and walked: `scope` (Gc references in bounded scopes)
     /// or `handle`.
     #[arg(long, default_value = "scope", value_parser = ["handle", "scope"])]
     api: String,
@@ -97,28 +98,10 @@ fn check<B: Barrier>(node: &Handle<'_, B>) -> u64 {
     1 + node.get(0).map_or(0, |l| check(&l)) + node.get(1).map_or(0, |r| check(&r))
 }
 
-/// [`make_tree`] inside a scope.
-fn make_tree_gc<'s, B: Barrier>(s: &Scope<'s, '_, B>, depth: u32) -> Gc<'s> {
-    let node = s.alloc(&NODE);
-    if depth > 0 {
-        let left = make_tree_gc(s, depth - 1);
-        let right = make_tree_gc(s, depth - 1);
-        s.store(node, 0, Some(left));
-        s.store(node, 1, Some(right));
-    }
-    node
-}
-
-/// [`check`] inside a scope.
-fn check_gc<'s, B: Barrier>(s: &Scope<'s, '_, B>, node: Gc<'s>) -> u64 {
-    1 + s.load(node, 0).map_or(0, |l| check_gc(s, l))
-        + s.load(node, 1).map_or(0, |r| check_gc(s, r))
-}
-
 /// Builds a tree of `depth`, checks it and drops it; returns the check.
 fn build_and_check<B: Barrier>(m: &Mutator<B>, scope: bool, depth: u32) -> u64 {
     if scope {
-        return m.scope(|s| check_gc(s, make_tree_gc(s, depth)));
+        return trees::count(m, &trees::make_tree(m, &NODE, depth));
     }
     check(&make_tree(m, depth))
 }
@@ -223,7 +206,7 @@ fn binary_trees<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     let stretch_check = build_and_check(&m, plan.scope, max + 1);
     progress.advance(nodes(max + 1));
     let long_lived = if plan.scope {
-        m.scope(|s| s.root(make_tree_gc(s, max)))
+        trees::make_tree(&m, &NODE, max)
     } else {
         make_tree(&m, max)
     };
@@ -245,7 +228,7 @@ fn binary_trees<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         })
     });
     let long_lived_check = if plan.scope {
-        m.scope(|s| check_gc(s, s.get(&long_lived)))
+        trees::count(&m, &long_lived)
     } else {
         check(&long_lived)
     };

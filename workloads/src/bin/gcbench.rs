@@ -10,20 +10,22 @@
 //! element written still reads back) and `long_lived_ok` (both; false makes the exit
 //! status 1).
 //!
-//! With `--api scope` (the default) each tree is built, walked and dropped inside one
-//! `Mutator::scope` on `Gc` references, where a Go program uses plain pointers; `--api
+//! With `--api scope` (the default) each tree is built, walked and dropped on `Gc`
+//! references in scopes of at most 2,047 nodes (`workloads::trees`, the levels above
+//! through handles), where a Go program uses plain pointers; `--api
 //! handle` builds them through handles (a root per live node reference), as before.
 //!
 //! `cargo run --release -p workloads --bin gcbench -- [--stw] [--gogc N|off] [--verify] [--json] [--api handle|scope]`
 
 use clap::Parser;
-use collector::{Barrier, Gc, Handle, Mutator, Scope, Shape};
+use collector::{Barrier, Handle, Mutator, Shape};
 use serde_json::{json, Map, Value};
 use std::time::Instant;
 use workloads::harness::cli::{self, Args, DurationUse, Workload};
 use workloads::harness::latency::LatencyRecorder;
 use workloads::harness::progress::{Goal, Progress};
 use workloads::harness::run::{exit_status, fail, latency_histogram, Run};
+use workloads::trees;
 use workloads::with_barrier;
 
 workloads::use_mimalloc!();
@@ -52,7 +54,7 @@ const WORKLOAD: Workload = Workload {
 struct Cli {
     #[command(flatten)]
     common: Args,
-    /// How trees are built: `scope` (Gc references inside a scope per tree) or `handle`.
+    /// How trees are built: `scope` (Gc references in bounded scopes) or `handle`.
     #[arg(long, default_value = "scope", value_parser = ["handle", "scope"])]
     api: String,
 }
@@ -105,37 +107,6 @@ fn count_nodes<B: Barrier>(node: &Handle<'_, B>) -> u64 {
     1 + node.get(0).map_or(0, |l| count_nodes(&l)) + node.get(1).map_or(0, |r| count_nodes(&r))
 }
 
-/// [`populate`] inside a scope.
-fn populate_gc<'s, B: Barrier>(s: &Scope<'s, '_, B>, depth: u32, node: Gc<'s>) {
-    if depth == 0 {
-        return;
-    }
-    let left = s.alloc(&NODE);
-    let right = s.alloc(&NODE);
-    s.store(node, 0, Some(left));
-    s.store(node, 1, Some(right));
-    populate_gc(s, depth - 1, left);
-    populate_gc(s, depth - 1, right);
-}
-
-/// [`make_tree`] inside a scope.
-fn make_tree_gc<'s, B: Barrier>(s: &Scope<'s, '_, B>, depth: u32) -> Gc<'s> {
-    let node = s.alloc(&NODE);
-    if depth > 0 {
-        let left = make_tree_gc(s, depth - 1);
-        let right = make_tree_gc(s, depth - 1);
-        s.store(node, 0, Some(left));
-        s.store(node, 1, Some(right));
-    }
-    node
-}
-
-/// [`count_nodes`] inside a scope.
-fn count_nodes_gc<'s, B: Barrier>(s: &Scope<'s, '_, B>, node: Gc<'s>) -> u64 {
-    1 + s.load(node, 0).map_or(0, |l| count_nodes_gc(s, l))
-        + s.load(node, 1).map_or(0, |r| count_nodes_gc(s, r))
-}
-
 /// The tree operations of one API.
 #[derive(Clone, Copy)]
 struct Api {
@@ -146,7 +117,8 @@ impl Api {
     /// A tree of `depth` built top-down from a new root node, then dropped.
     fn top_down<B: Barrier>(self, m: &Mutator<B>, depth: u32) {
         if self.scope {
-            m.scope(|s| populate_gc(s, depth, s.alloc(&NODE)));
+            let temp = m.scope(|s| s.root(s.alloc(&NODE)));
+            trees::populate(m, &NODE, depth, &temp);
         } else {
             let temp = m.alloc(&NODE);
             populate(m, depth, &temp);
@@ -156,9 +128,7 @@ impl Api {
     /// A tree of `depth` built bottom-up, then dropped.
     fn bottom_up<B: Barrier>(self, m: &Mutator<B>, depth: u32) {
         if self.scope {
-            m.scope(|s| {
-                make_tree_gc(s, depth);
-            });
+            drop(trees::make_tree(m, &NODE, depth));
         } else {
             drop(make_tree(m, depth));
         }
@@ -167,11 +137,9 @@ impl Api {
     /// A tree of `depth` built top-down and kept.
     fn kept<'m, B: Barrier>(self, m: &'m Mutator<B>, depth: u32) -> Handle<'m, B> {
         if self.scope {
-            return m.scope(|s| {
-                let root = s.alloc(&NODE);
-                populate_gc(s, depth, root);
-                s.root(root)
-            });
+            let root = m.scope(|s| s.root(s.alloc(&NODE)));
+            trees::populate(m, &NODE, depth, &root);
+            return root;
         }
         let root = m.alloc(&NODE);
         populate(m, depth, &root);
@@ -181,7 +149,7 @@ impl Api {
     /// The nodes of the tree under `root`.
     fn count<B: Barrier>(self, m: &Mutator<B>, root: &Handle<'_, B>) -> u64 {
         if self.scope {
-            return m.scope(|s| count_nodes_gc(s, s.get(root)));
+            return trees::count(m, root);
         }
         count_nodes(root)
     }
