@@ -1,5 +1,6 @@
-//! Binary trees on the scope API (`Mutator::scope`, `Gc` references), as gcbench and
-//! binary-trees build them, in scopes of bounded size: a subtree of at most
+//! Binary trees as gcbench and binary-trees (and binary-trees-rayon) build them: through
+//! handles (the `*_with_handles` functions: a root per live node reference), and on the
+//! scope API (`Mutator::scope`, `Gc` references) in scopes of bounded size: a subtree of at most
 //! [`SCOPE_DEPTH`] levels (2,047 nodes) is built or walked inside one scope, and the levels
 //! above it go from scope to scope through handles. A scope is not preemptible, so its
 //! length bounds how long a pause waits for the mutator (its time-to-safepoint); a Go
@@ -109,6 +110,46 @@ pub fn count<B: Barrier>(m: &Mutator<B>, root: &Handle<'_, B>) -> u64 {
     total
 }
 
+/// [`make_tree`] through handles.
+pub fn make_tree_with_handles<'m, B: Barrier>(
+    m: &'m Mutator<B>,
+    shape: &Shape,
+    depth: u32,
+) -> Handle<'m, B> {
+    let node = m.alloc(shape);
+    if depth > 0 {
+        let left = make_tree_with_handles(m, shape, depth - 1);
+        let right = make_tree_with_handles(m, shape, depth - 1);
+        node.set(0, Some(&left));
+        node.set(1, Some(&right));
+    }
+    node
+}
+
+/// [`populate`] through handles.
+pub fn populate_with_handles<B: Barrier>(
+    m: &Mutator<B>,
+    shape: &Shape,
+    depth: u32,
+    node: &Handle<'_, B>,
+) {
+    if depth == 0 {
+        return;
+    }
+    let left = m.alloc(shape);
+    let right = m.alloc(shape);
+    node.set(0, Some(&left));
+    node.set(1, Some(&right));
+    populate_with_handles(m, shape, depth - 1, &left);
+    populate_with_handles(m, shape, depth - 1, &right);
+}
+
+/// [`count`] through handles.
+pub fn count_with_handles<B: Barrier>(node: &Handle<'_, B>) -> u64 {
+    1 + node.get(0).map_or(0, |l| count_with_handles(&l))
+        + node.get(1).map_or(0, |r| count_with_handles(&r))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,10 +170,16 @@ mod tests {
             let t = make_tree(&m, &NODE, depth);
             m.gc();
             assert_eq!(count(&m, &t), want, "bottom-up, depth {depth}");
+            assert_eq!(count_with_handles(&t), want);
+            let h = make_tree_with_handles(&m, &NODE, depth);
+            assert_eq!(count(&m, &h), want, "bottom-up with handles, depth {depth}");
             let root = m.alloc(&NODE);
             populate(&m, &NODE, depth, &root);
             m.gc();
             assert_eq!(count(&m, &root), want, "top-down, depth {depth}");
+            let root = m.alloc(&NODE);
+            populate_with_handles(&m, &NODE, depth, &root);
+            assert_eq!(count_with_handles(&root), want, "top-down with handles");
         }
         assert_eq!(heap.lost_objects(), 0);
     }

@@ -20,7 +20,7 @@
 //! `cargo run --release -p workloads --bin binary-trees -- [--depth 16] [--mutators 2] [--api handle|scope]`
 
 use clap::Parser;
-use collector::{Barrier, Handle, Heap, Mutator, Shape};
+use collector::{Barrier, Heap, Mutator, Shape};
 use serde_json::{json, Map};
 use std::time::{Duration, Instant};
 use workloads::harness::cli::{self, Args, DurationUse, Workload};
@@ -81,29 +81,12 @@ fn trees_per_round(max: u32, depth: u32) -> u64 {
     1u64 << (max - depth + MIN_DEPTH)
 }
 
-/// Builds a tree of `depth` bottom-up.
-fn make_tree<B: Barrier>(m: &Mutator<B>, depth: u32) -> Handle<'_, B> {
-    let node = m.alloc(&NODE);
-    if depth > 0 {
-        let left = make_tree(m, depth - 1);
-        let right = make_tree(m, depth - 1);
-        node.set(0, Some(&left));
-        node.set(1, Some(&right));
-    }
-    node
-}
-
-/// Counts the nodes of the tree under `node`.
-fn check<B: Barrier>(node: &Handle<'_, B>) -> u64 {
-    1 + node.get(0).map_or(0, |l| check(&l)) + node.get(1).map_or(0, |r| check(&r))
-}
-
 /// Builds a tree of `depth`, checks it and drops it; returns the check.
 fn build_and_check<B: Barrier>(m: &Mutator<B>, scope: bool, depth: u32) -> u64 {
     if scope {
         return trees::count(m, &trees::make_tree(m, &NODE, depth));
     }
-    check(&make_tree(m, depth))
+    trees::count_with_handles(&trees::make_tree_with_handles(m, &NODE, depth))
 }
 
 /// What a run is: the maximum depth, the rounds, and the API.
@@ -208,7 +191,7 @@ fn binary_trees<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     let long_lived = if plan.scope {
         trees::make_tree(&m, &NODE, max)
     } else {
-        make_tree(&m, max)
+        trees::make_tree_with_handles(&m, &NODE, max)
     };
     progress.advance(nodes(max));
 
@@ -230,7 +213,7 @@ fn binary_trees<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     let long_lived_check = if plan.scope {
         trees::count(&m, &long_lived)
     } else {
-        check(&long_lived)
+        trees::count_with_handles(&long_lived)
     };
     drop(long_lived);
     drop(m);

@@ -15,7 +15,7 @@
 //! `cargo run --release -p workloads --bin binary-trees-rayon -- [--depth 16] [--mutators 2]`
 
 use clap::Parser;
-use collector::{Barrier, Handle, Mutator, MutatorPool, Shape};
+use collector::{Barrier, MutatorPool, Shape};
 use rayon::prelude::*;
 use serde_json::{json, Map};
 use std::time::{Duration, Instant};
@@ -23,6 +23,7 @@ use workloads::harness::cli::{self, Args, DurationUse, Workload};
 use workloads::harness::latency::LatencyRecorder;
 use workloads::harness::progress::{Goal, Progress};
 use workloads::harness::run::{exit_status, fail, latency_histogram, Run};
+use workloads::trees;
 use workloads::with_barrier;
 
 workloads::use_mimalloc!();
@@ -72,23 +73,6 @@ fn trees_per_round(max: u32, depth: u32) -> u64 {
     1u64 << (max - depth + MIN_DEPTH)
 }
 
-/// Builds a tree of `depth` bottom-up.
-fn make_tree<B: Barrier>(m: &Mutator<B>, depth: u32) -> Handle<'_, B> {
-    let node = m.alloc(&NODE);
-    if depth > 0 {
-        let left = make_tree(m, depth - 1);
-        let right = make_tree(m, depth - 1);
-        node.set(0, Some(&left));
-        node.set(1, Some(&right));
-    }
-    node
-}
-
-/// Counts the nodes of the tree under `node`.
-fn check<B: Barrier>(node: &Handle<'_, B>) -> u64 {
-    1 + node.get(0).map_or(0, |l| check(&l)) + node.get(1).map_or(0, |r| check(&r))
-}
-
 /// One depth's task in one round: its trees built, checked and dropped on whichever
 /// worker took it. Returns the summed checks and the latencies.
 fn depth_task<B: Barrier>(
@@ -102,8 +86,8 @@ fn depth_task<B: Barrier>(
         let mut sum = 0;
         for _ in 0..trees_per_round(max, d) {
             let start = Instant::now();
-            let tree = make_tree(m, d);
-            sum += check(&tree);
+            let tree = trees::make_tree_with_handles(m, &NODE, d);
+            sum += trees::count_with_handles(&tree);
             drop(tree);
             latency.saturating_record(start.elapsed().as_nanos() as u64);
             progress.advance(nodes(d));
@@ -193,16 +177,16 @@ fn binary_trees_rayon<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     let m = heap.mutator();
     let progress = run.progress();
 
-    let stretch = make_tree(&m, max + 1);
-    let stretch_check = check(&stretch);
+    let stretch = trees::make_tree_with_handles(&m, &NODE, max + 1);
+    let stretch_check = trees::count_with_handles(&stretch);
     drop(stretch);
     progress.advance(nodes(max + 1));
-    let long_lived = make_tree(&m, max);
+    let long_lived = trees::make_tree_with_handles(&m, &NODE, max);
     progress.advance(nodes(max));
 
     // The pool runs while this thread's mutator blocks (it holds the long-lived tree).
     let r = m.blocking(|| parallel_rounds(&pool, max, cli.iterations, deadline, progress));
-    let long_lived_check = check(&long_lived);
+    let long_lived_check = trees::count_with_handles(&long_lived);
     drop(long_lived);
     drop(m);
     let pool_threads = pool.current_num_threads();

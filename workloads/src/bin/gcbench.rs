@@ -77,36 +77,6 @@ fn total_nodes() -> u64 {
     tree_size(STRETCH_TREE_DEPTH) + tree_size(LONG_LIVED_TREE_DEPTH) + trees
 }
 
-/// Builds a tree top-down below `node`.
-fn populate<B: Barrier>(m: &Mutator<B>, depth: u32, node: &Handle<'_, B>) {
-    if depth == 0 {
-        return;
-    }
-    let left = m.alloc(&NODE);
-    let right = m.alloc(&NODE);
-    node.set(0, Some(&left));
-    node.set(1, Some(&right));
-    populate(m, depth - 1, &left);
-    populate(m, depth - 1, &right);
-}
-
-/// Builds a tree bottom-up.
-fn make_tree<'m, B: Barrier>(m: &'m Mutator<B>, depth: u32) -> Handle<'m, B> {
-    let node = m.alloc(&NODE);
-    if depth > 0 {
-        let left = make_tree(m, depth - 1);
-        let right = make_tree(m, depth - 1);
-        node.set(0, Some(&left));
-        node.set(1, Some(&right));
-    }
-    node
-}
-
-/// Counts the nodes of the tree under `node`.
-fn count_nodes<B: Barrier>(node: &Handle<'_, B>) -> u64 {
-    1 + node.get(0).map_or(0, |l| count_nodes(&l)) + node.get(1).map_or(0, |r| count_nodes(&r))
-}
-
 /// The tree operations of one API.
 #[derive(Clone, Copy)]
 struct Api {
@@ -121,7 +91,7 @@ impl Api {
             trees::populate(m, &NODE, depth, &temp);
         } else {
             let temp = m.alloc(&NODE);
-            populate(m, depth, &temp);
+            trees::populate_with_handles(m, &NODE, depth, &temp);
         }
     }
 
@@ -130,7 +100,7 @@ impl Api {
         if self.scope {
             drop(trees::make_tree(m, &NODE, depth));
         } else {
-            drop(make_tree(m, depth));
+            drop(trees::make_tree_with_handles(m, &NODE, depth));
         }
     }
 
@@ -142,7 +112,7 @@ impl Api {
             return root;
         }
         let root = m.alloc(&NODE);
-        populate(m, depth, &root);
+        trees::populate_with_handles(m, &NODE, depth, &root);
         root
     }
 
@@ -151,7 +121,7 @@ impl Api {
         if self.scope {
             return trees::count(m, root);
         }
-        count_nodes(root)
+        trees::count_with_handles(root)
     }
 }
 
