@@ -167,6 +167,14 @@ impl world::ThreadExit for HeapCore {
     fn thread_exited(&self, m: &crate::sync::Arc<MutatorShared>) {
         self.world.thread_exited(m);
     }
+
+    fn block(&self, m: &crate::sync::Arc<MutatorShared>) {
+        self.world.enter_blocking(m);
+    }
+
+    fn unblock(&self, m: &crate::sync::Arc<MutatorShared>) {
+        self.world.exit_blocking(m);
+    }
 }
 
 #[cold]

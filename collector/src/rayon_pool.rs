@@ -147,7 +147,19 @@ impl<B: Barrier> MutatorPool<B> {
     /// `op` run on this pool. The calling thread waits: if it has a running mutator of
     /// the heap, call this inside `m.blocking(|| …)`.
     pub fn install<R: Send>(&self, op: impl FnOnce() -> R + Send) -> R {
+        self.refuse_waiting_while_running("install");
         self.pool().install(op)
+    }
+
+    /// Panics if the calling thread, not one of the pool's workers, has a running mutator
+    /// of the heap: waiting for the pool then would hold up every pause, and the pool's
+    /// tasks may need one to finish (a silent deadlock otherwise, found in review).
+    fn refuse_waiting_while_running(&self, what: &str) {
+        if !self.is_worker() && running_mutator_on_this_thread(self.core.id) {
+            panic!(
+                "collector: MutatorPool::{what} called on a thread whose mutator of the heap is                  running: the thread would wait for the pool with its mutator running, holding                  up every pause (and a task's gc() with it). Call it inside m.blocking(|| ...),                  outside any scope"
+            );
+        }
     }
 
     /// Runs `f` with the calling worker's mutator running, and blocks it again after
@@ -167,6 +179,7 @@ impl<B: Barrier> MutatorPool<B> {
     /// thread's mutator running, and returns the results in worker order. The calling
     /// thread waits, as in [`MutatorPool::install`].
     pub fn broadcast<R: Send>(&self, op: impl Fn(&Mutator<B>) -> R + Sync) -> Vec<R> {
+        self.refuse_waiting_while_running("broadcast");
         self.pool().broadcast(|_| self.with_mutator(&op))
     }
 
@@ -181,7 +194,8 @@ impl<B: Barrier> MutatorPool<B> {
     ) -> (RA, RB) {
         let fork = || rayon::join(|| self.with_mutator(a), || self.with_mutator(b));
         if !self.is_worker() {
-            return self.install(fork);
+            self.refuse_waiting_while_running("join");
+            return self.pool().install(fork);
         }
         let m = self.worker_mutator();
         m.blocking(fork)

@@ -108,13 +108,16 @@ pub(crate) struct SliceGuard<'a> {
 
 impl SliceGuard<'_> {
     /// Ends the slice without recording it (it turned out to be nothing worth showing).
-    pub(crate) fn discard(self) {
-        std::mem::forget(self);
+    pub(crate) fn discard(mut self) {
+        self.name = "";
     }
 }
 
 impl Drop for SliceGuard<'_> {
     fn drop(&mut self) {
+        if self.name.is_empty() {
+            return; // discarded
+        }
         let end = Instant::now();
         let slice = TraceSlice {
             name: self.name,
@@ -339,6 +342,24 @@ mod tests {
         assert_eq!(trace.threads.len(), 2, "two live at most, so two tracks");
         let slices: usize = trace.threads.iter().map(|t| t.slices.len()).sum();
         assert_eq!(slices, 5);
+    }
+
+    #[test]
+    fn a_discarded_slice_is_not_recorded_and_lets_its_track_go() {
+        let t = Tracer::new(true, Instant::now());
+        drop(t.slice("kept"));
+        t.slice("dropped").unwrap().discard();
+        let trace = t.snapshot();
+        let names: Vec<_> = trace.threads[0].slices.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["kept"]);
+        // The tracer's list and this thread's hold the track, nothing else (a forgotten
+        // guard used to keep a count of its own forever).
+        let track = lock(&t.tracks)[0].clone();
+        assert_eq!(
+            Arc::strong_count(&track),
+            3,
+            "tracer, thread, and this test's clone"
+        );
     }
 
     #[test]

@@ -279,6 +279,29 @@ fn with_mutator_outside_the_pool_panics() {
 }
 
 #[test]
+fn waiting_for_the_pool_with_a_running_mutator_panics_instead_of_deadlocking() {
+    let heap = common::verified_heap(Gogc::Off);
+    let pool = heap.mutator_pool(1).unwrap();
+    let m = heap.mutator();
+    // Each used to wait forever (found in review): the task's gc() waits for m.
+    let msg = panic_of(|| pool.install(|| pool.with_mutator(|w| w.gc())));
+    assert!(
+        msg.contains("install called on a thread whose mutator"),
+        "{msg}"
+    );
+    let msg = panic_of(|| drop(pool.broadcast(|w| w.gc())));
+    assert!(msg.contains("broadcast called"), "{msg}");
+    let msg = panic_of(|| {
+        pool.join(|w| w.gc(), |_| ());
+    });
+    assert!(msg.contains("join called"), "{msg}");
+    let msg = panic_of(|| m.scope(|_| pool.install(|| ())));
+    assert!(msg.contains("install called"), "{msg}");
+    // Blocked, the same call is fine.
+    m.blocking(|| pool.install(|| pool.with_mutator(|w| w.gc())));
+}
+
+#[test]
 fn a_pool_after_shutdown_panics_saying_so() {
     let heap = common::verified_heap(Gogc::Off);
     let pool = heap.mutator_pool(1).unwrap();

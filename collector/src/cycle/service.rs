@@ -54,9 +54,23 @@ fn request_sweep(core: &unmodelled::Arc<HeapCore>) {
     bg.request_again();
 }
 
+/// Marks the GC thread gone if it dies by a panic (an internal error): waiters for a
+/// cycle's start or end return instead of waiting forever for a thread that is gone.
+struct ExitOnUnwind<'a>(&'a crate::background::Background);
+
+impl Drop for ExitOnUnwind<'_> {
+    fn drop(&mut self) {
+        if unmodelled::thread::panicking() {
+            self.0.signal_exit();
+            self.0.cycle_done();
+        }
+    }
+}
+
 /// The background GC thread: runs a concurrent cycle per request until the heap is
 /// gone or shut down, coordinating the cycle's mark workers.
 fn background_main(bg: &crate::background::Background, heap: unmodelled::Weak<HeapCore>) {
+    let _exit_on_unwind = ExitOnUnwind(bg);
     while bg.next_request() {
         let Some(core) = heap.upgrade() else {
             bg.cycle_done();

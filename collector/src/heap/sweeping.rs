@@ -57,7 +57,7 @@ impl Space {
     }
 
     /// Whether `span` waits to be swept in this generation.
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg_attr(any(not(test), loom), allow(dead_code))]
     pub(crate) fn is_unswept(&self, span: &Span) -> bool {
         span.sweepgen.load(Acquire) == self.sweepgen().wrapping_sub(2)
     }

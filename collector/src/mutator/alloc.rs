@@ -23,7 +23,7 @@ use crate::object::{Ref, Shape, META_TINY};
 use crate::size_class::{class_words, SpanClass, TINY_CLASS};
 use crate::sync::Ordering::*;
 use crate::telemetry::CycleReason;
-use crate::world::FLAG_MARKING;
+use crate::world::{this_thread, FLAG_MARKING};
 
 /// Panics with an out-of-memory error (kept out of line, off the fast path).
 #[cold]
@@ -264,8 +264,9 @@ impl<B: Barrier> Mutator<B> {
             } else {
                 debt
             };
-            // A scope never waits (it is not preemptible): its debt carries over.
-            if left > 0 && !self.in_scope() {
+            // A scope never waits (it is not preemptible), nor a thread with a running
+            // mutator of another heap (`may_wait`): the debt carries over.
+            if left > 0 && self.may_wait() {
                 left = self.blocking(|| state.parked.park(&state.bg_credit, cycle, left));
             }
             self.assist_debt.set(left);
@@ -306,6 +307,16 @@ impl<B: Barrier> Mutator<B> {
         let _ = bytes;
     }
 
+    /// Whether allocation may wait for this heap's collector on this thread: not inside a
+    /// scope (not preemptible), and not while the thread holds a running mutator of another
+    /// heap, which the wait would leave running (two threads each waiting on one heap's
+    /// cycle, each holding the other heap's running mutator, would wait for each other).
+    /// Where it may not, the heap overshoots its goal a little: debt carries over, the
+    /// cycle starts without waiting for it.
+    fn may_wait(&self) -> bool {
+        !self.in_scope() && !this_thread::running_mutator_of_another_heap(self.core.id)
+    }
+
     /// Starts an automatic cycle if the heap has reached its goal (also when a scope ends:
     /// the cycles its allocations deferred).
     pub(super) fn maybe_collect(&self) {
@@ -326,16 +337,18 @@ impl<B: Barrier> Mutator<B> {
                 // scheduled yet: on a busy machine that ran the heap to its goal before
                 // the mark began. If a cycle is ending (its mark is over, the thread has
                 // not taken a new request yet), this asks for the next one and waits for
-                // it to begin. A scope never waits.
-                if self.core.flags.load(Relaxed) & FLAG_MARKING == 0 && !self.in_scope() {
+                // it to begin. A scope never waits, nor a thread with a running mutator
+                // of another heap (`may_wait`).
+                if self.core.flags.load(Relaxed) & FLAG_MARKING == 0 && self.may_wait() {
                     bg.request_again();
                     self.blocking(|| bg.wait_started_after(seen));
                 }
             }
             return;
         }
-        // Inside a scope the cycle waits for the scope to end (`mutator::scope`).
-        if live < self.core.goal.load(Relaxed) || self.in_scope() {
+        // Inside a scope the cycle waits for the scope to end (`mutator::scope`); with a
+        // running mutator of another heap, for the next allocation after it blocks.
+        if live < self.core.goal.load(Relaxed) || !self.may_wait() {
             return;
         }
         self.blocking(|| cycle::collect(&self.core, CycleReason::Automatic));

@@ -224,6 +224,8 @@ impl<B: Barrier> Mutator<B> {
         }
         if f & FLAG_STOP != 0 {
             let _slice = self.core.telemetry.trace.slice("safepoint wait");
+            // The thread's running mutators of other heaps count as blocked meanwhile.
+            let _others = crate::world::this_thread::block_others(self.core.id);
             self.core.world.park();
         }
         if f & FLAG_HANDSHAKE != 0 {

@@ -18,11 +18,67 @@ use crate::callbacks::queue::{inside_callback, Kind};
 use crate::sync::Arc;
 use crate::world::mutator_state::MutatorShared;
 
-/// What a heap does when a thread exits still holding one of its mutators.
+/// What a heap does when a thread exits still holding one of its mutators, or parks at a
+/// safepoint of another heap.
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) trait ThreadExit: Send + Sync {
     /// `m`'s thread has exited without dropping it.
     fn thread_exited(&self, m: &Arc<MutatorShared>);
+    /// `m` (running, of the calling thread) counts as blocked until [`ThreadExit::unblock`]:
+    /// its thread is about to wait for another heap's collector.
+    fn block(&self, m: &Arc<MutatorShared>);
+    /// `m` runs again (once this heap's pause in progress, if any, has ended).
+    fn unblock(&self, m: &Arc<MutatorShared>);
+}
+
+/// The thread's other running mutators, blocked while it waits for one heap's collector
+/// ([`block_others`]); running again when dropped.
+pub(crate) struct OthersBlocked {
+    #[cfg(not(loom))]
+    blocked: Vec<(
+        crate::sync::unmodelled::Arc<dyn ThreadExit>,
+        Arc<MutatorShared>,
+    )>,
+}
+
+impl Drop for OthersBlocked {
+    fn drop(&mut self) {
+        #[cfg(not(loom))]
+        for (owner, m) in self.blocked.drain(..) {
+            owner.unblock(&m);
+        }
+    }
+}
+
+/// Blocks the calling thread's running mutators of heaps other than `heap` until the
+/// guard drops: a thread parked at heap `heap`'s safepoint must not hold up another
+/// heap's pause (whose own parked threads may hold up `heap`'s: two threads, each parked
+/// at one heap's pause with its mutator of the other heap running, would wait for each
+/// other forever).
+pub(crate) fn block_others(heap: u64) -> OthersBlocked {
+    #[cfg(not(loom))]
+    {
+        let others: Vec<_> = MUTATORS
+            .try_with(|v| {
+                v.borrow()
+                    .0
+                    .iter()
+                    .filter(|h| h.heap != heap && h.running)
+                    .filter_map(|h| Some((h.owner.upgrade()?, h.m.clone())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Outside the borrow: blocking records the mutator as not running here.
+        for (owner, m) in &others {
+            owner.block(m);
+        }
+        OthersBlocked { blocked: others }
+    }
+    #[cfg(loom)]
+    {
+        let _ = heap;
+        OthersBlocked {}
+    }
 }
 
 /// One mutator of this thread.
@@ -143,6 +199,22 @@ pub(crate) fn running_mutator_on_this_thread(heap: u64) -> bool {
     #[cfg(not(loom))]
     return MUTATORS
         .try_with(|v| v.borrow().0.iter().any(|h| h.heap == heap && h.running))
+        .unwrap_or(false);
+    #[cfg(loom)]
+    {
+        let _ = heap;
+        false
+    }
+}
+
+/// Whether the calling thread has a running mutator of a heap other than `heap`: a wait
+/// the collector would make on this thread for heap `heap`'s cycle could then deadlock (a
+/// thread of that cycle's heap may be waiting, the other way round, for a cycle of the
+/// other heap that waits for this thread's running mutator of it).
+pub(crate) fn running_mutator_of_another_heap(heap: u64) -> bool {
+    #[cfg(not(loom))]
+    return MUTATORS
+        .try_with(|v| v.borrow().0.iter().any(|h| h.heap != heap && h.running))
         .unwrap_or(false);
     #[cfg(loom)]
     {

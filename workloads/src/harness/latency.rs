@@ -5,8 +5,11 @@
 //! Invariant: every value recorded goes into the whole-run histogram and into exactly one
 //! interval, so the intervals' counts add up to the whole run's. A value's interval is the
 //! second (since [`process_zero`]) in which the recorder last read the clock, which it
-//! does at the first value and then every [`CLOCK_EVERY`] values: a value lands at most
-//! that many values late, never in an interval before its own.
+//! does at the first value, then after every [`CLOCK_EVERY`] values or once the values
+//! recorded since add up to [`CLOCK_AFTER_NS`], whichever comes first: a value recorded
+//! when it completes can land in the second before its own, by at most that much work
+//! (63 fast operations, or 10 ms of slow ones), never later. A workload that records
+//! after the run (head-of-line) gets one interval.
 
 use hdrhistogram::{AdditionError, Histogram};
 use std::ops::Deref;
@@ -16,8 +19,11 @@ use std::time::Instant;
 /// An interval's length: one second.
 pub const INTERVAL_NS: u64 = 1_000_000_000;
 
-/// How many values a recorder records between two reads of the clock.
+/// How many values a recorder records between two reads of the clock, at most.
 pub const CLOCK_EVERY: u32 = 64;
+
+/// The recorded nanoseconds after which the clock is read again, however few values.
+pub const CLOCK_AFTER_NS: u64 = 10_000_000;
 
 /// The moment interval 0 starts: the first time any recorder (or the run's clock) asked.
 pub fn process_zero() -> Instant {
@@ -42,6 +48,8 @@ pub struct LatencyRecorder {
     intervals: Vec<Option<Histogram<u64>>>,
     slot: usize,
     until_clock: u32,
+    /// Nanoseconds recorded since the clock was last read.
+    since_clock_ns: u64,
 }
 
 impl Default for LatencyRecorder {
@@ -59,18 +67,21 @@ impl LatencyRecorder {
             intervals: Vec::new(),
             slot: 0,
             until_clock: 0,
+            since_clock_ns: 0,
         }
     }
 
     /// Records `ns`, clamped at an hour (as `Histogram::saturating_record`).
     #[inline]
     pub fn saturating_record(&mut self, ns: u64) {
-        if self.until_clock == 0 {
+        if self.until_clock == 0 || self.since_clock_ns >= CLOCK_AFTER_NS {
             let since = process_zero().elapsed().as_nanos() / u128::from(INTERVAL_NS);
             self.slot = usize::try_from(since).unwrap_or(usize::MAX - 1);
             self.until_clock = CLOCK_EVERY;
+            self.since_clock_ns = 0;
         }
         self.until_clock -= 1;
+        self.since_clock_ns = self.since_clock_ns.saturating_add(ns);
         self.total.saturating_record(ns);
         self.interval(self.slot).saturating_record(ns);
     }
@@ -148,6 +159,7 @@ mod tests {
         // b's values as if recorded three seconds later.
         b.slot = a.slot + 3;
         b.until_clock = u32::MAX;
+        b.since_clock_ns = 0;
         for v in 1..=10 {
             b.saturating_record(v * 1000);
         }
@@ -165,6 +177,19 @@ mod tests {
         assert_eq!((counts[0], counts[1], counts[3]), (1000, 0, 10));
         assert_eq!(intervals[3].0 - intervals[0].0, 3 * INTERVAL_NS);
         assert!(intervals.iter().all(|i| i.1 == INTERVAL_NS));
+    }
+
+    #[test]
+    fn slow_values_read_the_clock_again_before_sixty_four() {
+        let mut r = LatencyRecorder::new();
+        r.saturating_record(CLOCK_AFTER_NS);
+        r.slot = usize::MAX - 1; // a stale slot: the next value must read the clock
+        r.saturating_record(1);
+        assert_ne!(
+            r.slot,
+            usize::MAX - 1,
+            "10 ms recorded: the clock was read again"
+        );
     }
 
     #[test]
