@@ -150,6 +150,25 @@ pub fn count_with_handles<B: Barrier>(node: &Handle<'_, B>) -> u64 {
         + node.get(1).map_or(0, |r| count_with_handles(&r))
 }
 
+/// The Benchmarks Game's binary-trees plan (binary-trees and binary-trees-rayon): the
+/// shallowest short-lived trees.
+pub const MIN_DEPTH: u32 = 4;
+
+/// Nodes in a complete tree of `depth`.
+pub fn nodes(depth: u32) -> u64 {
+    (1u64 << (depth + 1)) - 1
+}
+
+/// The short-lived depths of a binary-trees run with maximum depth `max`.
+pub fn depths(max: u32) -> Vec<u32> {
+    (MIN_DEPTH..=max).step_by(2).collect()
+}
+
+/// Short-lived trees per binary-trees round at `depth`.
+pub fn trees_per_round(max: u32, depth: u32) -> u64 {
+    1u64 << (max - depth + MIN_DEPTH)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,7 +185,7 @@ mod tests {
         .unwrap();
         let m = heap.mutator();
         for depth in [0, 3, SCOPE_DEPTH, SCOPE_DEPTH + 2] {
-            let want = (1u64 << (depth + 1)) - 1;
+            let want = nodes(depth);
             let t = make_tree(&m, &NODE, depth);
             m.gc();
             assert_eq!(count(&m, &t), want, "bottom-up, depth {depth}");

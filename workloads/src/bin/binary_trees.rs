@@ -35,9 +35,6 @@ workloads::use_mimalloc!();
 /// A tree node: left and right children.
 static NODE: Shape = Shape::new("TreeNode", 2, 0);
 
-/// The shallowest short-lived trees.
-const MIN_DEPTH: u32 = 4;
-
 const WORKLOAD: Workload = Workload {
     name: "binary-trees",
     mutators: 2,
@@ -64,21 +61,6 @@ struct Cli {
     api: String,
     #[command(flatten)]
     common: Args,
-}
-
-/// Nodes in a complete tree of `depth`.
-fn nodes(depth: u32) -> u64 {
-    (1u64 << (depth + 1)) - 1
-}
-
-/// The short-lived depths of a run with maximum depth `max`.
-fn depths(max: u32) -> Vec<u32> {
-    (MIN_DEPTH..=max).step_by(2).collect()
-}
-
-/// Short-lived trees per round at `depth`.
-fn trees_per_round(max: u32, depth: u32) -> u64 {
-    1u64 << (max - depth + MIN_DEPTH)
 }
 
 /// Builds a tree of `depth`, checks it and drops it; returns the check.
@@ -118,7 +100,7 @@ fn worker<B: Barrier>(
 ) -> Share {
     let Plan { max, rounds, scope } = plan;
     let m = heap.mutator();
-    let ds = depths(max);
+    let ds = trees::depths(max);
     let mut share = Share {
         trees: vec![0; ds.len()],
         checks: vec![0; ds.len()],
@@ -127,7 +109,7 @@ fn worker<B: Barrier>(
     };
     loop {
         for (i, &d) in ds.iter().enumerate() {
-            let per_round = trees_per_round(max, d);
+            let per_round = trees::trees_per_round(max, d);
             let mine = per_round / threads + u64::from(index < per_round % threads);
             for _ in 0..mine {
                 let start = Instant::now();
@@ -137,7 +119,7 @@ fn worker<B: Barrier>(
                     .saturating_record(start.elapsed().as_nanos() as u64);
                 share.checks[i] += c;
                 share.trees[i] += 1;
-                progress.advance(nodes(d));
+                progress.advance(trees::nodes(d));
             }
         }
         share.rounds += 1;
@@ -166,13 +148,13 @@ fn binary_trees<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     let max = cli.depth;
     let threads = cli.common.mutators as u64;
     let duration = cli.common.duration.map(Duration::from_secs_f64);
-    let work: u64 = depths(max)
+    let work: u64 = trees::depths(max)
         .iter()
-        .map(|&d| trees_per_round(max, d) * nodes(d))
+        .map(|&d| trees::trees_per_round(max, d) * trees::nodes(d))
         .sum::<u64>()
         * cli.iterations
-        + nodes(max + 1)
-        + nodes(max);
+        + trees::nodes(max + 1)
+        + trees::nodes(max);
     let goal = duration.map_or(Goal::Work(work), Goal::Time);
     let heap = run
         .heap::<B>(goal)
@@ -187,13 +169,13 @@ fn binary_trees<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         scope: cli.api == "scope",
     };
     let stretch_check = build_and_check(&m, plan.scope, max + 1);
-    progress.advance(nodes(max + 1));
+    progress.advance(trees::nodes(max + 1));
     let long_lived = if plan.scope {
         trees::make_tree(&m, &NODE, max)
     } else {
         trees::make_tree_with_handles(&m, &NODE, max)
     };
-    progress.advance(nodes(max));
+    progress.advance(trees::nodes(max));
 
     // The workers run while this thread's mutator blocks (it holds the long-lived tree).
     let shares: Vec<Share> = m.blocking(|| {
@@ -224,11 +206,12 @@ fn binary_trees<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         max + 1
     )];
     let mut rows = Vec::new();
-    let mut checks_ok = stretch_check == nodes(max + 1) && long_lived_check == nodes(max);
-    for (i, &d) in depths(max).iter().enumerate() {
+    let mut checks_ok =
+        stretch_check == trees::nodes(max + 1) && long_lived_check == trees::nodes(max);
+    for (i, &d) in trees::depths(max).iter().enumerate() {
         let trees: u64 = shares.iter().map(|s| s.trees[i]).sum();
         let sum: u64 = shares.iter().map(|s| s.checks[i]).sum();
-        let expected = trees * nodes(d);
+        let expected = trees * trees::nodes(d);
         checks_ok &= sum == expected;
         text.push(format!("{trees}\t trees of depth {d}\t check: {sum}"));
         rows.push(json!({"depth": d, "trees": trees, "check": sum, "expected": expected, "ok": sum == expected}));
@@ -243,8 +226,8 @@ fn binary_trees<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     }
     let findings = json!({
         "api": if plan.scope { "scope" } else { "handle" },
-        "stretch": {"depth": max + 1, "check": stretch_check, "ok": stretch_check == nodes(max + 1)},
-        "long_lived": {"depth": max, "check": long_lived_check, "ok": long_lived_check == nodes(max)},
+        "stretch": {"depth": max + 1, "check": stretch_check, "ok": stretch_check == trees::nodes(max + 1)},
+        "long_lived": {"depth": max, "check": long_lived_check, "ok": long_lived_check == trees::nodes(max)},
         "depths": rows,
         "rounds": shares.iter().map(|s| s.rounds).collect::<Vec<u64>>(),
         "checks_ok": checks_ok,

@@ -31,9 +31,6 @@ workloads::use_mimalloc!();
 /// A tree node: left and right children.
 static NODE: Shape = Shape::new("TreeNode", 2, 0);
 
-/// The shallowest short-lived trees.
-const MIN_DEPTH: u32 = 4;
-
 const WORKLOAD: Workload = Workload {
     name: "binary-trees-rayon",
     mutators: 2,
@@ -58,21 +55,6 @@ struct Cli {
     common: Args,
 }
 
-/// Nodes in a complete tree of `depth`.
-fn nodes(depth: u32) -> u64 {
-    (1u64 << (depth + 1)) - 1
-}
-
-/// The short-lived depths of a run with maximum depth `max`.
-fn depths(max: u32) -> Vec<u32> {
-    (MIN_DEPTH..=max).step_by(2).collect()
-}
-
-/// Short-lived trees per round at `depth`.
-fn trees_per_round(max: u32, depth: u32) -> u64 {
-    1u64 << (max - depth + MIN_DEPTH)
-}
-
 /// One depth's task in one round: its trees built, checked and dropped on whichever
 /// worker took it. Returns the summed checks and the latencies.
 fn depth_task<B: Barrier>(
@@ -84,13 +66,13 @@ fn depth_task<B: Barrier>(
     pool.with_mutator(|m| {
         let mut latency = latency_histogram();
         let mut sum = 0;
-        for _ in 0..trees_per_round(max, d) {
+        for _ in 0..trees::trees_per_round(max, d) {
             let start = Instant::now();
             let tree = trees::make_tree_with_handles(m, &NODE, d);
             sum += trees::count_with_handles(&tree);
             drop(tree);
             latency.saturating_record(start.elapsed().as_nanos() as u64);
-            progress.advance(nodes(d));
+            progress.advance(trees::nodes(d));
         }
         (sum, latency)
     })
@@ -114,7 +96,7 @@ fn parallel_rounds<B: Barrier>(
     deadline: Option<Instant>,
     progress: &Progress,
 ) -> Rounds {
-    let ds = depths(max);
+    let ds = trees::depths(max);
     let mut r = Rounds {
         trees: vec![0; ds.len()],
         checks: vec![0; ds.len()],
@@ -129,7 +111,7 @@ fn parallel_rounds<B: Barrier>(
         });
         for (i, (sum, latency)) in results.into_iter().enumerate() {
             r.checks[i] += sum;
-            r.trees[i] += trees_per_round(max, ds[i]);
+            r.trees[i] += trees::trees_per_round(max, ds[i]);
             r.latency
                 .add(&latency)
                 .expect("histograms of one shape add");
@@ -159,13 +141,13 @@ fn main() {
 fn binary_trees_rayon<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     let max = cli.depth;
     let duration = cli.common.duration.map(Duration::from_secs_f64);
-    let work: u64 = depths(max)
+    let work: u64 = trees::depths(max)
         .iter()
-        .map(|&d| trees_per_round(max, d) * nodes(d))
+        .map(|&d| trees::trees_per_round(max, d) * trees::nodes(d))
         .sum::<u64>()
         * cli.iterations
-        + nodes(max + 1)
-        + nodes(max);
+        + trees::nodes(max + 1)
+        + trees::nodes(max);
     let goal = duration.map_or(Goal::Work(work), Goal::Time);
     let heap = run
         .heap::<B>(goal)
@@ -180,9 +162,9 @@ fn binary_trees_rayon<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     let stretch = trees::make_tree_with_handles(&m, &NODE, max + 1);
     let stretch_check = trees::count_with_handles(&stretch);
     drop(stretch);
-    progress.advance(nodes(max + 1));
+    progress.advance(trees::nodes(max + 1));
     let long_lived = trees::make_tree_with_handles(&m, &NODE, max);
-    progress.advance(nodes(max));
+    progress.advance(trees::nodes(max));
 
     // The pool runs while this thread's mutator blocks (it holds the long-lived tree).
     let r = m.blocking(|| parallel_rounds(&pool, max, cli.iterations, deadline, progress));
@@ -197,10 +179,11 @@ fn binary_trees_rayon<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         max + 1
     )];
     let mut rows = Vec::new();
-    let mut checks_ok = stretch_check == nodes(max + 1) && long_lived_check == nodes(max);
-    for (i, &d) in depths(max).iter().enumerate() {
+    let mut checks_ok =
+        stretch_check == trees::nodes(max + 1) && long_lived_check == trees::nodes(max);
+    for (i, &d) in trees::depths(max).iter().enumerate() {
         let (trees, sum) = (r.trees[i], r.checks[i]);
-        let expected = trees * nodes(d);
+        let expected = trees * trees::nodes(d);
         checks_ok &= sum == expected;
         text.push(format!("{trees}\t trees of depth {d}\t check: {sum}"));
         rows.push(json!({"depth": d, "trees": trees, "check": sum, "expected": expected, "ok": sum == expected}));
@@ -209,8 +192,8 @@ fn binary_trees_rayon<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         "long lived tree of depth {max}\t check: {long_lived_check}"
     ));
     let findings = json!({
-        "stretch": {"depth": max + 1, "check": stretch_check, "ok": stretch_check == nodes(max + 1)},
-        "long_lived": {"depth": max, "check": long_lived_check, "ok": long_lived_check == nodes(max)},
+        "stretch": {"depth": max + 1, "check": stretch_check, "ok": stretch_check == trees::nodes(max + 1)},
+        "long_lived": {"depth": max, "check": long_lived_check, "ok": long_lived_check == trees::nodes(max)},
         "depths": rows,
         "rounds": [r.rounds],
         "pool_threads": pool_threads,
