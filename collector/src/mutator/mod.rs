@@ -159,6 +159,9 @@ impl<B: Barrier> Mutator<B> {
         tests::before_unblock();
         self.core.world.exit_blocking(&self.shared);
         let _reblock = Reblock(self, self.shared.blocking_depth.replace(0));
+        // Dropped before `_reblock`: the timeline shows the access running inside the
+        // enclosing "blocked" slice.
+        let _slice = self.core.telemetry.trace.slice("running");
         f()
     }
 

@@ -183,3 +183,29 @@ fn objects_allocated_while_marking_are_black() {
     assert!(!marked(&before));
     assert!(marked(&during) && marked(&tiny) && marked(&large));
 }
+
+/// The timeline shows a heap access made inside `blocking` as "running" within the
+/// "blocked" slice (a rayon pool's worker runs its tasks so; found in review: the whole
+/// task read as blocked).
+#[test]
+fn an_access_inside_blocking_shows_as_running_within_blocked() {
+    static NODE: Shape = Shape::new("node", 1, 1);
+    let heap = Heap::new(HeapConfig {
+        trace: true,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let m = heap.mutator();
+    let h = m.alloc(&NODE);
+    m.blocking(|| h.write(0, 5));
+    let trace = heap.trace();
+    let mine = trace
+        .threads
+        .iter()
+        .find(|t| t.slices.iter().any(|s| s.name == "blocked"))
+        .expect("a blocked slice");
+    let names: Vec<_> = mine.slices.iter().map(|s| s.name).collect();
+    assert_eq!(names, ["blocked", "running"]);
+    let (b, r) = (mine.slices[0], mine.slices[1]);
+    assert!(b.start_ns <= r.start_ns && r.start_ns + r.dur_ns <= b.start_ns + b.dur_ns);
+}
