@@ -157,21 +157,28 @@ fn the_queue_line_counts_what_is_queued_at_termination() {
     m.drain_finalizers();
 }
 
-/// Go's mode (`LeakCheck::Go`, `GODEBUG=checkfinalizers=1`): the cycle that finds the
-/// leak prints Go's words first (with the testbed's path after each finding), then Go's
-/// fatal error, and the process exits with status 2, as Go's `throw` does.
-#[test]
-fn go_mode_prints_gos_words_and_exits_2() {
+/// Runs the ignored test `child` of this binary in a child process in Go's mode and
+/// returns its stderr, after checking that it exited with status 2 (Go's `throw`).
+fn go_mode_child_stderr(child: &str) -> String {
     use std::process::{Command, Stdio};
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "go_mode_child", "--ignored", "--nocapture"])
+        .args(["--exact", child, "--ignored", "--nocapture"])
         .env("LEAKCHECK_GO_CHILD", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(2), "{err}");
+    err
+}
+
+/// Go's mode (`LeakCheck::Go`, `GODEBUG=checkfinalizers=1`): the cycle that finds the
+/// leak prints Go's words first (with the testbed's path after each finding), then Go's
+/// fatal error, and the process exits with status 2, as Go's `throw` does.
+#[test]
+fn go_mode_prints_gos_words_and_exits_2() {
+    let err = go_mode_child_stderr("go_mode_child");
     let lines: Vec<&str> = err.lines().collect();
     let warning = lines
         .iter()
@@ -227,16 +234,7 @@ fn go_mode_child() {
 /// with the cycle lock still held by its exit) does not run. `std::process::exit` ran it.
 #[test]
 fn go_mode_exit_runs_no_thread_local_destructor() {
-    use std::process::{Command, Stdio};
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "go_mode_tls_child", "--ignored", "--nocapture"])
-        .env("LEAKCHECK_GO_CHILD", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = go_mode_child_stderr("go_mode_tls_child");
     assert!(
         err.contains("fatal error: detected possible issues with cleanups and/or finalizers"),
         "{err}"

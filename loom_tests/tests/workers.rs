@@ -1,5 +1,6 @@
-//! Mark termination with a real mark worker, and an assist on a mutator that loads and
-//! stores, model-checked.
+//! Mark termination with a real mark worker, model-checked. (The assist beside
+//! termination, on a mutator that loads and stores, is `mark.rs`'s model: the two
+//! together in one model did not finish in 15 minutes at the suite's bound.)
 //!
 //! Under loom the collector starts no threads; a model thread runs a mark worker's own
 //! loop (`Heap::run_mark_worker`: `mark::workers::serve`, the `worker` loop that the
@@ -9,14 +10,11 @@
 //! scans the roots, waits until no marker is busy and both pools are empty, stops the
 //! workers and joins them), then mark termination (`ConcurrentCycle::finish`).
 //!
-//! Setup (before the threads start): a global G → A → B → C. Threads: a mark worker; a
-//! mutator that waits (blocked) until the cycle has begun, loads A from G and B from A
-//! (a handle: a root), deletes A → B, runs an assist (`Mutator::mark_assist`), then blocks
-//! until the model is over and checks B and C; the main thread begins a cycle, starts
-//! the others, runs the concurrent mark with its worker, and finishes the cycle.
-//! Property: nothing reachable is lost (checkmark verification, in the termination
-//! pause), the marked bytes that the worker and the assist count match the mark bits
-//! (checked in the same pause), and B and C are intact.
+//! Setup (before the threads start): a global G → A → B → C. Threads: a mark worker that
+//! starts once the cycle has begun; the main thread begins a cycle, runs the concurrent
+//! mark with its worker, and finishes the cycle. Property: nothing reachable is lost
+//! (checkmark verification, in the termination pause), and the marked bytes the worker
+//! counts match the mark bits (checked in the same pause).
 //!
 //! Negative controls (`LoomFaults`):
 //! - `workers_unjoined`: the coordinator stops its worker without waiting for it to
@@ -45,9 +43,12 @@ fn heap(faults: LoomFaults) -> Heap<Hybrid> {
     .unwrap()
 }
 
-fn workers_model(faults: LoomFaults, with_mutator: bool) {
+/// G → A → B → C, one real mark worker beside the cycle's coordinator and termination.
+/// (A mutator loading and deleting beside them, with an assist, made a model that did not
+/// finish in 15 minutes at the suite's bound: `mark.rs` models the assist on its own.)
+fn workers_model(faults: LoomFaults) {
     let heap = heap(faults);
-    let g = {
+    {
         let m0 = heap.mutator();
         let g = m0.alloc_global(&NODE);
         let a = m0.alloc(&NODE);
@@ -58,51 +59,27 @@ fn workers_model(faults: LoomFaults, with_mutator: bool) {
         b.set(0, Some(&c));
         a.set(0, Some(&b));
         m0.global(&g).set(0, Some(&a));
-        g
-    };
-    let (began_w, began_m, done) = (
-        Arc::new(Notify::new()),
-        Arc::new(Notify::new()),
-        Arc::new(Notify::new()),
-    );
-    let (h, bw) = (heap.clone(), began_w.clone());
+    }
+    let began = Arc::new(Notify::new());
+    let (h, b) = (heap.clone(), began.clone());
     let worker = thread::spawn(move || {
-        bw.wait();
+        b.wait();
         h.run_mark_worker();
-    });
-    let (h, bm, d) = (heap.clone(), began_m.clone(), done.clone());
-    let mutator = with_mutator.then(|| {
-        thread::spawn(move || {
-            let m = h.mutator();
-            m.blocking(|| bm.wait());
-            let a = m.global(&g).get(0).unwrap();
-            let b = a.get(0).unwrap();
-            a.set(0, None);
-            m.mark_assist(1);
-            m.blocking(|| d.wait());
-            assert_eq!(b.read(0), 22, "B was freed");
-            assert_eq!(b.get(0).unwrap().read(0), 33, "C was freed");
-        })
     });
     {
         let mut cycle = heap.begin_cycle();
-        began_w.notify();
-        began_m.notify();
+        began.notify();
         cycle.mark_with_workers_inline();
         cycle.finish();
     }
     assert_nothing_lost(&heap.stats());
-    done.notify();
     worker.join().unwrap();
-    if let Some(t) = mutator {
-        t.join().unwrap();
-    }
 }
 
 #[test]
 fn mark_termination_with_a_worker_loses_nothing() {
     explore("workers: a mark worker beside termination", || {
-        workers_model(LoomFaults::default(), false)
+        workers_model(LoomFaults::default())
     });
 }
 
@@ -110,7 +87,7 @@ fn mark_termination_with_a_worker_loses_nothing() {
 fn negative_control_termination_without_joining_the_worker() {
     assert_control(
         "workers/unjoined",
-        || workers_model(faults(|f| f.workers_unjoined = true), false),
+        || workers_model(faults(|f| f.workers_unjoined = true)),
         "collector: internal error: the mark counted 0 bytes marked, the mark bits hold 48",
     );
 }
@@ -119,7 +96,7 @@ fn negative_control_termination_without_joining_the_worker() {
 fn negative_control_a_worker_that_drops_its_grey_objects() {
     assert_control(
         "workers/drops grey",
-        || workers_model(faults(|f| f.worker_drops_grey = true), false),
+        || workers_model(faults(|f| f.worker_drops_grey = true)),
         "lost object: [\"cycle 1: checkmark found unmarked object span 2 slot 2 (1 refs + 1 \
          words) reached from reference slot 0 of object span 2 slot 1\"]",
     );
