@@ -91,7 +91,6 @@ pub struct Mutator<B: Barrier = Hybrid> {
     slow_paths: Cell<u64>,
     /// Scopes (`Mutator::scope`) this thread is inside: while above 0 the mutator reaches
     /// no safepoint and may not block (`mutator::scope`).
-    scope_depth: Cell<u32>,
     _not_send: PhantomData<(*const (), B)>,
 }
 
@@ -143,7 +142,6 @@ impl<B: Barrier> Mutator<B> {
             assist_cycle: Cell::new(0),
             out_of_memory: Cell::new(None),
             slow_paths: Cell::new(0),
-            scope_depth: Cell::new(0),
             _not_send: PhantomData,
         }
     }
@@ -263,7 +261,7 @@ impl<B: Barrier> Mutator<B> {
     /// reach a safepoint.
     #[inline(always)]
     pub(crate) fn in_scope(&self) -> bool {
-        self.scope_depth.get() != 0
+        self.shared.scope_depth.get() != 0
     }
 
     /// The loom fault that makes scopes preemptible (always false outside loom).

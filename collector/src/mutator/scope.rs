@@ -146,7 +146,10 @@ struct Leave<'a, B: Barrier>(&'a Mutator<B>);
 
 impl<B: Barrier> Drop for Leave<'_, B> {
     fn drop(&mut self) {
-        self.0.scope_depth.set(self.0.scope_depth.get() - 1);
+        self.0
+            .shared
+            .scope_depth
+            .set(self.0.shared.scope_depth.get() - 1);
     }
 }
 
@@ -184,7 +187,9 @@ impl<B: Barrier> Mutator<B> {
             self.core.check_live();
             self.safepoint();
         }
-        self.scope_depth.set(self.scope_depth.get() + 1);
+        self.shared
+            .scope_depth
+            .set(self.shared.scope_depth.get() + 1);
         let leave = Leave(self);
         let r = f(&Scope {
             m: self,

@@ -57,12 +57,17 @@ pub(crate) struct MutatorShared {
     /// raises it so that any later use of a forgotten mutator re-enters the running state
     /// through the world, as a use inside `blocking` does. The collector never reads it.
     pub(crate) blocking_depth: std::cell::Cell<u32>,
+    /// How deep the owner is in `Mutator::scope` (0: in none). Owner-only, as
+    /// `blocking_depth`: read by the owner's thread when it waits for another heap's
+    /// collector (`this_thread::block_others` leaves a mutator inside a scope running:
+    /// its `Gc` references are not roots, so it must not count as blocked).
+    pub(crate) scope_depth: std::cell::Cell<u32>,
 }
 
 // SAFETY: the cells are touched by the owning thread only while it is running, and by the
 // collector only with an `Exclusive` proof (no mutator running, or this one held while
-// blocked); the world lock's acquire/release orders the two. `blocking_depth` is touched
-// only on the owning thread.
+// blocked); the world lock's acquire/release orders the two. `blocking_depth` and
+// `scope_depth` are touched only on the owning thread.
 unsafe impl Send for MutatorShared {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for MutatorShared {}
@@ -78,6 +83,7 @@ impl MutatorShared {
             roots_scanned: AtomicBool::new(false),
             requests: AtomicU32::new(0),
             blocking_depth: std::cell::Cell::new(0),
+            scope_depth: std::cell::Cell::new(0),
         }
     }
 

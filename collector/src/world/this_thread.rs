@@ -63,7 +63,9 @@ pub(crate) fn block_others(heap: u64) -> OthersBlocked {
                 v.borrow()
                     .0
                     .iter()
-                    .filter(|h| h.heap != heap && h.running)
+                    // A mutator inside a scope stays running: its `Gc` references are
+                    // not roots, so its collector must go on waiting for it.
+                    .filter(|h| h.heap != heap && h.running && h.m.scope_depth.get() == 0)
                     .filter_map(|h| Some((h.owner.upgrade()?, h.m.clone())))
                     .collect()
             })
