@@ -124,6 +124,14 @@ impl<B: Barrier> MutatorPool<B> {
                 Ok(())
             })
             .build()?;
+        if pool.current_thread_index().is_some() {
+            // rayon's `use_current_thread`: the building thread became a worker without
+            // going through the spawn handler, so it has no worker mutator.
+            panic!(
+                "collector: a MutatorPool cannot be built with rayon's use_current_thread: \
+                 the building thread would be a worker with no mutator of its own"
+            );
+        }
         Ok(MutatorPool {
             id,
             core,
@@ -245,19 +253,17 @@ fn nested_panic() -> ! {
 /// drops it when the loop ends (the pool was dropped).
 fn worker_main<B: Barrier>(core: Arc<HeapCore>, pool: u64, worker: rayon::ThreadBuilder) {
     // A heap shut down before this worker started: the pool still runs tasks, and
-    // `with_mutator` panics saying the heap is shut down.
-    let shut = || {
+    // `with_mutator` panics saying the heap is shut down. One check (a second one inside
+    // `Mutator::new` could panic and kill the worker, leaving rayon waiting for it).
+    let Some(m) = Mutator::<B>::new_if_live(core) else {
         set_worker(Some(Worker {
             pool,
             mutator: None,
-        }))
-    };
-    if core.flags.load(crate::sync::Ordering::Relaxed) & crate::world::FLAG_SHUTDOWN != 0 {
-        shut();
+        }));
         worker.run();
         return;
-    }
-    let m = Rc::new(Mutator::<B>::new(core));
+    };
+    let m = Rc::new(m);
     let any: Rc<dyn Any> = m.clone();
     set_worker(Some(Worker {
         pool,

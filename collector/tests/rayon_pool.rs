@@ -312,6 +312,27 @@ fn a_pool_after_shutdown_panics_saying_so() {
     assert!(msg.contains("shut down"), "{msg}");
 }
 
+/// rayon's `use_current_thread` would make the building thread a worker that never went
+/// through the spawn handler, so it would have no mutator: the build refuses it, saying why.
+#[test]
+fn a_pool_built_with_use_current_thread_panics_saying_why() {
+    let heap = common::verified_heap(Gogc::Off);
+    let builder = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .use_current_thread();
+    let msg = panic_of(|| drop(heap.mutator_pool_with(builder)));
+    assert!(msg.contains("use_current_thread"), "{msg}");
+    // The heap is still usable from this thread afterwards.
+    let pool = heap.mutator_pool(1).unwrap();
+    let ran = pool.install(|| {
+        pool.with_mutator(|m| {
+            m.gc();
+            7
+        })
+    });
+    assert_eq!(ran, 7);
+}
+
 /// The negative control: the same tasks on a heap without a barrier lose objects (in
 /// every run tried, 69 to 340 of them over about 1,000 cycles), so the tests above can
 /// see a loss. A run that happens to lose nothing is retried, twice at most.

@@ -123,7 +123,15 @@ impl<B: Barrier> Drop for Unblock<'_, B> {
 
 impl<B: Barrier> Mutator<B> {
     pub(crate) fn new(core: Arc<HeapCore>) -> Mutator<B> {
-        core.check_live();
+        Mutator::new_if_live(core).unwrap_or_else(|| crate::core::shut_down_panic())
+    }
+
+    /// A new mutator, or `None` if the heap has been shut down (one check, so a caller
+    /// that must not panic has no window between its own check and this one).
+    pub(crate) fn new_if_live(core: Arc<HeapCore>) -> Option<Mutator<B>> {
+        if core.flags.load(Acquire) & FLAG_SHUTDOWN != 0 {
+            return None;
+        }
         let shared = Arc::new(MutatorShared::new(core.world.next_id()));
         #[cfg(not(loom))]
         {
@@ -135,7 +143,7 @@ impl<B: Barrier> Mutator<B> {
         if core.flags.load(Acquire) & FLAG_MARKING != 0 {
             shared.roots_scanned.store(true, Release);
         }
-        Mutator {
+        Some(Mutator {
             core,
             shared,
             assist_debt: Cell::new(0),
@@ -143,7 +151,7 @@ impl<B: Barrier> Mutator<B> {
             out_of_memory: Cell::new(None),
             slow_paths: Cell::new(0),
             _not_send: PhantomData,
-        }
+        })
     }
 
     /// Runs `f` with this mutator running: re-enters the running state for the call if it
