@@ -29,7 +29,7 @@ mod common;
 mod random;
 
 use random::exec::{run_case, Exercised};
-use random::program::Program;
+use random::program::{Op, Program};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     match std::env::var(name) {
@@ -133,4 +133,31 @@ fn the_checks_catch_the_no_barrier_ablation() {
         }
     }
     panic!("{tried} programs without a barrier never lost an object: the checks cannot see a lost object");
+}
+
+/// The negative control of the scope path: programs whose only stores are made inside
+/// scope blocks (every handle store removed), without a barrier, must lose objects and
+/// the checks must say so — so the random programs can see a scope store that does not
+/// shade, not only a handle store.
+#[test]
+fn the_checks_catch_a_missing_barrier_in_scopes() {
+    let mut tried = 0;
+    for seed in 1..=2000 {
+        let mut program = Program::generate(seed);
+        program.config.barrier = collector::BarrierKind::None;
+        program.config.concurrent = true;
+        for ops in &mut program.threads {
+            ops.retain(|op| !matches!(op, Op::Store { .. } | Op::StoreGlobal { .. }));
+        }
+        tried += 1;
+        if let Err(error) = run_case(&program) {
+            assert!(
+                error.contains("lost objects") || error.contains("freed"),
+                "the scope ablation failed for another reason: {error}"
+            );
+            eprintln!("the scope ablation failed at seed {seed} (case {tried}): {error}");
+            return;
+        }
+    }
+    panic!("{tried} programs storing only in scopes, without a barrier, never lost an object");
 }

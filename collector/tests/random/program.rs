@@ -171,63 +171,78 @@ impl Program {
     }
 }
 
-/// `n` random operations (no spawns or joins).
+/// `n` random operations (no spawns or joins), and a churn before some scope blocks.
 fn random_ops(rng: &mut Rng, n: usize) -> Vec<Op> {
+    (0..n).flat_map(|_| random_op(rng)).collect()
+}
+
+/// One random operation; a scope block comes after a churn half the time, so that it
+/// often begins while the mark the churn started is on (the trigger-crossing mutator
+/// waits for marking to begin, and nothing ends the mark before this thread's next
+/// safepoint).
+fn random_op(rng: &mut Rng) -> Vec<Op> {
     let reg = |rng: &mut Rng| rng.below(REGS as usize) as u8;
-    (0..n)
-        .map(|_| match rng.below(125) {
-            0..=15 => Op::Alloc { dst: reg(rng) },
-            16..=28 => Op::Store {
-                obj: reg(rng),
-                slot: rng.below(SLOTS as usize) as u8,
-                val: (rng.below(6) != 0).then(|| reg(rng)),
-            },
-            29..=38 => Op::Load {
-                dst: reg(rng),
-                obj: reg(rng),
-                slot: rng.below(SLOTS as usize) as u8,
-            },
-            39..=42 => Op::Copy {
-                dst: reg(rng),
-                src: reg(rng),
-            },
-            43..=51 => Op::Drop { reg: reg(rng) },
-            52..=53 => Op::KeepAlive { reg: reg(rng) },
-            54..=57 => Op::StoreGlobal {
-                g: rng.below(GLOBALS as usize) as u8,
-                src: (rng.below(4) != 0).then(|| reg(rng)),
-            },
-            58..=60 => Op::LoadGlobal {
-                dst: reg(rng),
-                g: rng.below(GLOBALS as usize) as u8,
-            },
-            61..=65 => Op::SetFinalizer { reg: reg(rng) },
-            66 => Op::ClearFinalizer { reg: reg(rng) },
-            67..=72 => Op::AddCleanup {
-                reg: reg(rng),
-                token: rng.below(TOKENS as usize) as u8,
-            },
-            73..=75 => Op::Stop {
-                token: rng.below(TOKENS as usize) as u8,
-            },
-            76..=81 => Op::Weak {
-                reg: reg(rng),
-                weak: rng.below(WEAKS as usize) as u8,
-            },
-            82..=89 => Op::Upgrade {
-                dst: reg(rng),
-                weak: rng.below(WEAKS as usize) as u8,
-            },
-            90..=93 => Op::Churn {
+    let op = match rng.below(125) {
+        0..=15 => Op::Alloc { dst: reg(rng) },
+        16..=28 => Op::Store {
+            obj: reg(rng),
+            slot: rng.below(SLOTS as usize) as u8,
+            val: (rng.below(6) != 0).then(|| reg(rng)),
+        },
+        29..=38 => Op::Load {
+            dst: reg(rng),
+            obj: reg(rng),
+            slot: rng.below(SLOTS as usize) as u8,
+        },
+        39..=42 => Op::Copy {
+            dst: reg(rng),
+            src: reg(rng),
+        },
+        43..=51 => Op::Drop { reg: reg(rng) },
+        52..=53 => Op::KeepAlive { reg: reg(rng) },
+        54..=57 => Op::StoreGlobal {
+            g: rng.below(GLOBALS as usize) as u8,
+            src: (rng.below(4) != 0).then(|| reg(rng)),
+        },
+        58..=60 => Op::LoadGlobal {
+            dst: reg(rng),
+            g: rng.below(GLOBALS as usize) as u8,
+        },
+        61..=65 => Op::SetFinalizer { reg: reg(rng) },
+        66 => Op::ClearFinalizer { reg: reg(rng) },
+        67..=72 => Op::AddCleanup {
+            reg: reg(rng),
+            token: rng.below(TOKENS as usize) as u8,
+        },
+        73..=75 => Op::Stop {
+            token: rng.below(TOKENS as usize) as u8,
+        },
+        76..=81 => Op::Weak {
+            reg: reg(rng),
+            weak: rng.below(WEAKS as usize) as u8,
+        },
+        82..=89 => Op::Upgrade {
+            dst: reg(rng),
+            weak: rng.below(WEAKS as usize) as u8,
+        },
+        90..=93 => Op::Churn {
+            objects: 50 + rng.below(400) as u16,
+        },
+        94..=97 => Op::Gc,
+        98..=99 => Op::Drain,
+        _ => Op::Scope {
+            steps: random_steps(rng),
+        },
+    };
+    match op {
+        Op::Scope { .. } if rng.below(2) == 0 => vec![
+            Op::Churn {
                 objects: 50 + rng.below(400) as u16,
             },
-            94..=97 => Op::Gc,
-            98..=99 => Op::Drain,
-            _ => Op::Scope {
-                steps: random_steps(rng),
-            },
-        })
-        .collect()
+            op,
+        ],
+        _ => vec![op],
+    }
 }
 
 impl fmt::Display for Op {
