@@ -454,6 +454,7 @@ const BINARIES: &[Binary] = &[
                     ("-3", RANGE),
                 ],
             ),
+            value("--api", &[("gc", "possible values: handle, scope")]),
         ],
         extra: &[],
         tiny: &[
