@@ -242,6 +242,7 @@ const BINARIES: &[Binary] = &[
                     ("1ms", NOT_A_NUMBER),
                 ],
             ),
+            value("--api", &[("gc", "possible values: handle, scope")]),
         ],
         extra: ONE_MUTATOR,
         tiny: &[("--objects", "10")],
@@ -346,15 +347,18 @@ const BINARIES: &[Binary] = &[
         name: "finbench",
         path: env!("CARGO_BIN_EXE_finbench"),
         harness: true,
-        own: &[value(
-            "--objects",
-            &[
-                ("0", RANGE),
-                ("100000001", RANGE),
-                ("-1", NOT_A_NUMBER),
-                ("1M", NOT_A_NUMBER),
-            ],
-        )],
+        own: &[
+            value(
+                "--objects",
+                &[
+                    ("0", RANGE),
+                    ("100000001", RANGE),
+                    ("-1", NOT_A_NUMBER),
+                    ("1M", NOT_A_NUMBER),
+                ],
+            ),
+            value("--api", &[("gc", "possible values: handle, scope")]),
+        ],
         extra: ONE_MUTATOR,
         tiny: &[("--objects", "10")],
     },
