@@ -331,15 +331,18 @@ const BINARIES: &[Binary] = &[
         name: "finalizer-chain",
         path: env!("CARGO_BIN_EXE_finalizer-chain"),
         harness: true,
-        own: &[value(
-            "--length",
-            &[
-                ("0", RANGE),
-                ("1000001", RANGE),
-                ("-1", NOT_A_NUMBER),
-                ("long", NOT_A_NUMBER),
-            ],
-        )],
+        own: &[
+            value(
+                "--length",
+                &[
+                    ("0", RANGE),
+                    ("1000001", RANGE),
+                    ("-1", NOT_A_NUMBER),
+                    ("long", NOT_A_NUMBER),
+                ],
+            ),
+            value("--api", &[("gc", "possible values: handle, scope")]),
+        ],
         extra: ONE_MUTATOR,
         tiny: &[("--length", "2")],
     },
