@@ -100,6 +100,11 @@ const BINARIES: &[Binary] = &[
                 "--runs",
                 &[("0", RANGE), ("-3", NOT_A_NUMBER), ("many", NOT_A_NUMBER)],
             ),
+            value(
+                "--only",
+                &[("gc", "possible values: scope, handle, mimalloc")],
+            ),
+            value("--shape", &[("3", RANGE), ("-1", RANGE), ("one", NOT_A_NUMBER)]),
             switch("--json"),
         ],
         extra: &[],
