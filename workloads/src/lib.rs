@@ -1,12 +1,14 @@
 //! The workload harness: what every workload binary shares — the common flags, the run
 //! and its report directory, the summary and its files (`harness`) — and the binary trees
-//! gcbench and binary-trees build on the scope API in scopes of bounded size (`trees`).
+//! gcbench and binary-trees build on the scope API in scopes of bounded size (`trees`), and
+//! lru's cache, written once for both APIs (`lru_cache`).
 //!
 //! Every binary declares mimalloc as its global allocator with [`use_mimalloc!`] (the
 //! collector's own heap is separate; mimalloc serves the Rust-side allocations such as
 //! root tables).
 
 pub mod harness;
+pub mod lru_cache;
 pub mod trees;
 
 pub use mimalloc::MiMalloc;

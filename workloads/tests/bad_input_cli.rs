@@ -100,6 +100,11 @@ const BINARIES: &[Binary] = &[
                 "--runs",
                 &[("0", RANGE), ("-3", NOT_A_NUMBER), ("many", NOT_A_NUMBER)],
             ),
+            value(
+                "--only",
+                &[("gc", "possible values: scope, handle, mimalloc")],
+            ),
+            value("--shape", &[("3", RANGE), ("-1", RANGE), ("one", NOT_A_NUMBER)]),
             switch("--json"),
         ],
         extra: &[],
@@ -242,6 +247,7 @@ const BINARIES: &[Binary] = &[
                     ("1ms", NOT_A_NUMBER),
                 ],
             ),
+            value("--api", &[("gc", "possible values: handle, scope")]),
         ],
         extra: ONE_MUTATOR,
         tiny: &[("--objects", "10")],
@@ -330,15 +336,18 @@ const BINARIES: &[Binary] = &[
         name: "finalizer-chain",
         path: env!("CARGO_BIN_EXE_finalizer-chain"),
         harness: true,
-        own: &[value(
-            "--length",
-            &[
-                ("0", RANGE),
-                ("1000001", RANGE),
-                ("-1", NOT_A_NUMBER),
-                ("long", NOT_A_NUMBER),
-            ],
-        )],
+        own: &[
+            value(
+                "--length",
+                &[
+                    ("0", RANGE),
+                    ("1000001", RANGE),
+                    ("-1", NOT_A_NUMBER),
+                    ("long", NOT_A_NUMBER),
+                ],
+            ),
+            value("--api", &[("gc", "possible values: handle, scope")]),
+        ],
         extra: ONE_MUTATOR,
         tiny: &[("--length", "2")],
     },
@@ -346,15 +355,18 @@ const BINARIES: &[Binary] = &[
         name: "finbench",
         path: env!("CARGO_BIN_EXE_finbench"),
         harness: true,
-        own: &[value(
-            "--objects",
-            &[
-                ("0", RANGE),
-                ("100000001", RANGE),
-                ("-1", NOT_A_NUMBER),
-                ("1M", NOT_A_NUMBER),
-            ],
-        )],
+        own: &[
+            value(
+                "--objects",
+                &[
+                    ("0", RANGE),
+                    ("100000001", RANGE),
+                    ("-1", NOT_A_NUMBER),
+                    ("1M", NOT_A_NUMBER),
+                ],
+            ),
+            value("--api", &[("gc", "possible values: handle, scope")]),
+        ],
         extra: ONE_MUTATOR,
         tiny: &[("--objects", "10")],
     },
@@ -454,6 +466,7 @@ const BINARIES: &[Binary] = &[
                     ("-3", RANGE),
                 ],
             ),
+            value("--api", &[("gc", "possible values: handle, scope")]),
         ],
         extra: &[],
         tiny: &[

@@ -102,6 +102,40 @@ fn cleanupbench_runs_every_cleanup_on_its_workers() {
 }
 
 #[test]
+fn scope_and_handle_apis_register_run_and_lose_the_same() {
+    // GOGC=10 runs automatic cycles during registration, so objects stored from a scope
+    // and registered through a handle made there must survive them (verified), and
+    // every callback runs once either way (S3, S34).
+    let n = OBJECTS.to_string();
+    for (bin, counters) in [(FINBENCH, "finalizers"), (CLEANUPBENCH, "cleanups")] {
+        let mut seen = Vec::new();
+        for api in ["scope", "handle"] {
+            let args = ["--objects", &n, "--gogc", "10", "--verify", "--api", api];
+            let v = run_report(bin, &format!("api-{counters}-{api}"), &args);
+            let (c, f) = (&v[counters], &v["findings"]);
+            assert_eq!(f["api"], api);
+            assert_eq!(v["verify"]["lost_objects"], 0, "{counters} {api}");
+            assert!(
+                v["gc_cycles"].as_u64().unwrap() > 1,
+                "{counters} {api}: {v}"
+            );
+            assert_eq!(f["executed_ok"], true, "{counters} {api}");
+            if counters == "cleanups" {
+                assert_eq!(f["args_ok"], true, "{api}: each cleanup got its argument");
+            }
+            seen.push((
+                c["registered"].clone(),
+                c["queued"].clone(),
+                c["executed"].clone(),
+                f["executed"].clone(),
+            ));
+        }
+        assert_eq!(seen[0], seen[1], "{counters}: scope vs handle");
+        assert_eq!(seen[0].2, OBJECTS, "{counters}");
+    }
+}
+
+#[test]
 fn invalid_flags_exit_2() {
     let scratch = Scratch::new("callbench-invalid");
     let out_dir = scratch.join("never");
@@ -112,6 +146,7 @@ fn invalid_flags_exit_2() {
             (&["--mutators", "2"], "at most 1 mutator"),
             (&["--gogc", "fast"], "invalid GOGC value"),
             (&["--frobnicate"], "--frobnicate"),
+            (&["--api", "gc"], "--api"),
         ] {
             let mut all = args.to_vec();
             all.extend(["--out", &out_dir]);

@@ -164,7 +164,34 @@ fn allocbench_runs_and_reports_both_allocators() {
     let rows = v.as_array().unwrap();
     assert_eq!(rows.len(), 3);
     for r in rows {
-        assert!(r["testbed_ns"].as_f64().unwrap() > 0.0);
-        assert!(r["mimalloc_ns"].as_f64().unwrap() > 0.0);
+        let f = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
+        for k in ["testbed_ns", "scope_ns", "handle_ns", "mimalloc_ns"] {
+            assert!(f(k) > 0.0, "{k} in {r}");
+        }
+        // testbed_ns, which the comparison with Go reads, is the scope API's.
+        assert_eq!(f("testbed_ns"), f("scope_ns"));
+        let near = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs();
+        assert!(near(f("ratio"), f("scope_ns") / f("mimalloc_ns")), "{r}");
+        assert!(
+            near(f("handle_ratio"), f("handle_ns") / f("mimalloc_ns")),
+            "{r}"
+        );
+    }
+    // The loops callgrind measures run alone and print nothing.
+    for only in ["scope", "handle", "mimalloc"] {
+        let out = run_ok(
+            env!("CARGO_BIN_EXE_allocbench"),
+            &[
+                "--objects",
+                "1000",
+                "--runs",
+                "1",
+                "--only",
+                only,
+                "--shape",
+                "2",
+            ],
+        );
+        assert!(out.stdout.is_empty(), "--only {only}");
     }
 }

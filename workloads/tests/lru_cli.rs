@@ -117,3 +117,54 @@ fn bad_workload_flags_are_usage_errors() {
     assert_usage_error(LRU, &["--value-words", "2"], Some("--value-words"));
     assert_usage_error(LRU, &["--capacity", "0"], Some("--capacity"));
 }
+
+#[test]
+fn scope_and_handle_apis_run_the_same_cache() {
+    // One mutator at a rate it keeps up with: the same keys in the same order on either
+    // API, so the same hits, evictions and entries; values of 1024 words make cycles run
+    // during the operations (verified: nothing reachable is lost on either API).
+    let run = |api: &str| {
+        lru_json(
+            &format!("api-{api}"),
+            &[
+                "--mutators",
+                "1",
+                "--rate",
+                "4000",
+                "--duration",
+                "0.5",
+                "--capacity",
+                "300",
+                "--keys",
+                "2000",
+                "--value-words",
+                "1024",
+                "--gogc",
+                "25",
+                "--verify",
+                "--api",
+                api,
+            ],
+        )
+    };
+    let (scope, handle) = (run("scope"), run("handle"));
+    for (api, v) in [("scope", &scope), ("handle", &handle)] {
+        let f = &v["findings"];
+        assert_eq!(f["api"], api);
+        assert_eq!(
+            f["ops_missed"], 0,
+            "{api}: the comparison needs every op run"
+        );
+        assert_eq!(f["structure_ok"], true, "{api}");
+        assert_eq!(f["corrupt_values"], 0, "{api}");
+        assert_eq!(f["lost_objects"], 0, "{api}");
+        assert!(
+            u(&v["gc_cycles"]) > 0,
+            "{api}: cycles ran during the operations"
+        );
+    }
+    for k in ["ops", "gets", "puts", "hits", "evictions", "entries"] {
+        assert_eq!(scope["findings"][k], handle["findings"][k], "{k}");
+    }
+    assert!(u(&scope["findings"]["evictions"]) > 0);
+}

@@ -62,6 +62,37 @@ fn run_report(bin: &str, workload: &str, args: &[&str]) -> Value {
 }
 
 #[test]
+fn finalizer_chain_scope_and_handle_apis_agree_across_scopes() {
+    // 1200 links: the scope API builds them in two scopes (1000 a scope), so the link
+    // between scopes goes through a handle; were it lost, two heads would be finalized
+    // by the first cycle. Either API: one finalizer per cycle, L cycles (S45); one cycle
+    // for all cleanups (S42, S44).
+    let mut seen = Vec::new();
+    for api in ["scope", "handle"] {
+        let v = run_report(
+            CHAIN,
+            "finalizer-chain",
+            &["--length", "1200", "--api", api],
+        );
+        let f = &v["findings"];
+        assert_eq!(f["api"], api);
+        assert_eq!(f["finalizer"]["ok"], true, "{api}: {f}");
+        assert_eq!(f["cleanup"]["ok"], true, "{api}: {f}");
+        let pick = |p: &str| {
+            let x = &f[p];
+            (
+                x["cycles"].clone(),
+                x["max_per_cycle"].clone(),
+                x["executed"].clone(),
+            )
+        };
+        seen.push((pick("finalizer"), pick("cleanup")));
+    }
+    assert_eq!(seen[0], seen[1], "scope vs handle");
+    assert_eq!(seen[0].0 .0, 1200, "one cycle per link");
+}
+
+#[test]
 fn finalizer_chain_takes_a_cycle_per_link_and_cleanups_one() {
     let v = run_report(CHAIN, "finalizer-chain", &["--length", "20"]);
     assert_eq!(v["config"]["length"], 20);

@@ -8,7 +8,10 @@
 // over --keys keys, Zipf-like or uniform (--dist), from --seed, drawn exactly as the
 // testbed draws them. Findings as the testbed's (corrupt values or a broken structure
 // make the exit status 1; verified is false and lost_objects 0: Go has no checkmark mode
-// for programs).
+// for programs). Where each side keeps what: the cache (bucket array, entries, values,
+// the short-lived requests) is in the collected heap on both; the latency samples are
+// outside it on both (the testbed's histograms; here memory mapped by
+// twin.OffHeapSamples), so that they do not grow the heap the collector paces by.
 //
 //	go run ./lru [--duration 2] [--rate 50000] [--json] [--out DIR]
 package main
@@ -219,7 +222,7 @@ func (w *worker) run(c *cache, p params, index uint64, t0 time.Time, duration ti
 	interval := 1e9 / float64(p.rate)
 	offset := interval * float64(index) / float64(p.mutators)
 	total := uint64(max(math.Ceil((float64(duration.Nanoseconds())-offset)/interval), 0))
-	w.latency = make([]int64, 0, total)
+	w.latency = twin.OffHeapSamples(int(total))
 	giveUp := t0.Add(2 * duration)
 	for i := range total {
 		due := t0.Add(time.Duration(offset + float64(i)*interval))
@@ -303,7 +306,11 @@ func main() {
 	cache.mu.Unlock()
 
 	var t tally
-	var latency []int64
+	n := 0
+	for _, w := range workers {
+		n += len(w.latency)
+	}
+	latency := twin.OffHeapSamples(n)
 	for _, w := range workers {
 		latency = append(latency, w.latency...)
 		t.ops += w.tally.ops

@@ -19,10 +19,15 @@
 //! `cleanups_per_s` (executed over `collect_run_ms`). A missing cleanup or a wrong sum
 //! makes the exit status 1. `workloads/go/cleanupbench` is its Go twin.
 //!
-//! `cargo run --release -p workloads --bin cleanupbench -- [--objects 1000000] [--work-us 0] [--cleanup-workers N|auto]`
+//! With `--api scope` (the default) each batch of 1000 objects is allocated and stored
+//! in the table inside one scope on `Gc` references, where a Go program uses plain
+//! pointers (the registration itself takes a handle); `--api handle` does it through
+//! handles. Findings also name the `api`.
+//!
+//! `cargo run --release -p workloads --bin cleanupbench -- [--objects 1000000] [--api handle|scope] [--work-us 0] [--cleanup-workers N|auto]`
 
 use clap::Parser;
-use collector::{Barrier, Shape};
+use collector::{Barrier, Handle, Mutator, Shape};
 use serde_json::{json, Map};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -63,6 +68,10 @@ struct Cli {
     /// Microseconds each cleanup busy-spins (its simulated work).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000), allow_negative_numbers = true)]
     work_us: u64,
+    /// How objects are allocated and stored: `scope` (`Gc` references, a scope per batch
+    /// of 1000) or `handle`.
+    #[arg(long, default_value = "scope", value_parser = ["handle", "scope"])]
+    api: String,
     #[command(flatten)]
     common: Args,
 }
@@ -87,7 +96,10 @@ fn main() {
     own.insert("work_us".into(), json!(cli.work_us));
     let run =
         Run::start(WORKLOAD.name, &cli.common, own).unwrap_or_else(|e| fail(WORKLOAD.name, &e));
-    let status = with_barrier!(cli.common.barrier, cleanupbench(&cli, run));
+    let status = with_barrier!(
+        cli.common.barrier,
+        cleanupbench(&cli, cli.api == "scope", run)
+    );
     std::process::exit(status);
 }
 
@@ -95,7 +107,30 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn cleanupbench<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
+/// Registers the cleanup on `obj`, with its index as the argument.
+fn register<B: Barrier>(m: &Mutator<B>, obj: &Handle<'_, B>, j: u64) {
+    m.add_cleanup(obj, j, cleanup);
+}
+
+/// Allocates, registers and stores objects `range` inside one scope (`Gc` references,
+/// as Go's plain pointers); registration takes a handle, made and dropped per object.
+fn register_batch_in_scope<B: Barrier>(
+    m: &Mutator<B>,
+    table: &Handle<'_, B>,
+    range: std::ops::Range<u64>,
+) {
+    m.scope(|s| {
+        let table = s.get(table);
+        for j in range {
+            let obj = s.alloc(&OBJ);
+            obj.write(0, j);
+            s.store(table, j as usize, Some(obj));
+            register(m, &s.root(obj), j);
+        }
+    });
+}
+
+fn cleanupbench<B: Barrier>(cli: &Cli, scope: bool, mut run: Run) -> i32 {
     let n = cli.objects;
     WORK_NS.store(cli.work_us * 1000, Relaxed);
     let heap = run
@@ -111,11 +146,15 @@ fn cleanupbench<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     while i < n {
         let end = (i + BATCH).min(n);
         let t = Instant::now();
-        for j in i..end {
-            let obj = m.alloc(&OBJ);
-            obj.write(0, j);
-            m.add_cleanup(&obj, j, cleanup);
-            table.set(j as usize, Some(&obj));
+        if scope {
+            register_batch_in_scope(&m, &table, i..end);
+        } else {
+            for j in i..end {
+                let obj = m.alloc(&OBJ);
+                obj.write(0, j);
+                register(&m, &obj, j);
+                table.set(j as usize, Some(&obj));
+            }
         }
         latency.saturating_record(t.elapsed().as_nanos() as u64);
         run.progress().advance(end - i);
@@ -137,6 +176,7 @@ fn cleanupbench<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     let standby = heap.config().cleanup_standby;
 
     let findings = json!({
+        "api": cli.api,
         "objects": n,
         "work_us": cli.work_us,
         "cleanup_workers": workers,

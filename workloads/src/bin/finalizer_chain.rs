@@ -22,10 +22,14 @@
 //! 2L + 10 `gc()` calls gives up, and any phase that is not as expected makes the exit
 //! status 1.
 //!
-//! `cargo run --release -p workloads --bin finalizer-chain -- [--length 1000] [--json]`
+//! With `--api scope` (the default) the chains are built on `Gc` references in scopes of
+//! 1000 links, where a Go program uses plain pointers; `--api handle` builds them through
+//! handles. Findings also name the `api`.
+//!
+//! `cargo run --release -p workloads --bin finalizer-chain -- [--length 1000] [--json] [--api handle|scope]`
 
 use clap::Parser;
-use collector::{Barrier, Mutator, Shape};
+use collector::{Barrier, Handle, Mutator, Shape};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -56,6 +60,10 @@ struct Cli {
     /// Links in the chain, each with a finalizer (then, in the second phase, a cleanup).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000), allow_negative_numbers = true)]
     length: u64,
+    /// How the chains are built: `scope` (`Gc` references, 1000 links a scope) or
+    /// `handle`.
+    #[arg(long, default_value = "scope", value_parser = ["handle", "scope"])]
+    api: String,
     #[command(flatten)]
     common: Args,
 }
@@ -95,12 +103,40 @@ impl Phase {
     }
 }
 
-/// Builds a chain of `n` links, registering `register` on each, and drops every handle.
+/// Links built inside one scope on the scope API.
+const SCOPE_LINKS: u64 = 1000;
+
+/// Builds a chain of `n` links, registering `register` on each, and drops every handle:
+/// on the scope API (`scope`) in scopes of [`SCOPE_LINKS`] links on `Gc` references (the
+/// last link of one scope reaches the next as a handle; registration takes a handle made
+/// per link), else through handles.
 fn build_chain<B: Barrier>(
     m: &Mutator<B>,
     n: u64,
-    mut register: impl FnMut(&collector::Handle<'_, B>),
+    scope: bool,
+    mut register: impl FnMut(&Handle<'_, B>),
 ) {
+    if scope {
+        let (mut prev, mut i) = (None::<Handle<'_, B>>, 0);
+        while i < n {
+            let end = (i + SCOPE_LINKS).min(n);
+            prev = Some(m.scope(|s| {
+                let mut last = prev.as_ref().map(|h| s.get(h));
+                for j in i..end {
+                    let link = s.alloc(&LINK);
+                    link.write(0, j);
+                    register(&s.root(link));
+                    if let Some(p) = last {
+                        s.store(p, 0, Some(link));
+                    }
+                    last = Some(link);
+                }
+                s.root(last.expect("a scope builds at least one link"))
+            }));
+            i = end;
+        }
+        return;
+    }
     let head = m.alloc(&LINK);
     head.write(0, 0);
     register(&head);
@@ -151,6 +187,7 @@ fn max_per_cycle(recorded: &[u64]) -> u64 {
 }
 
 fn finalizer_chain<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
+    let scope = cli.api == "scope";
     let n = cli.length;
     let heap = run
         .heap::<B>(Goal::Work(2 * n))
@@ -161,7 +198,7 @@ fn finalizer_chain<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     // Phase 1: finalizers, each recording the cycle count it runs after.
     let t0 = Instant::now();
     let fin_cycles: Arc<Mutex<Vec<u64>>> = Arc::default();
-    build_chain(&m, n, |h| {
+    build_chain(&m, n, scope, |h| {
         let rec = Arc::clone(&fin_cycles);
         m.set_finalizer(h, move |obj| {
             let cycle = obj.mutator().gc_cycles();
@@ -197,7 +234,7 @@ fn finalizer_chain<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     let t1 = Instant::now();
     let call_no = Arc::new(AtomicU64::new(0));
     let cl_cycles: Arc<Mutex<Vec<u64>>> = Arc::default();
-    build_chain(&m, n, |h| {
+    build_chain(&m, n, scope, |h| {
         let (rec, call_no) = (Arc::clone(&cl_cycles), Arc::clone(&call_no));
         m.add_cleanup(h, (), move |()| {
             let call = call_no.load(Relaxed);
@@ -228,6 +265,7 @@ fn finalizer_chain<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     let fin_ok = fin.finished && fin.cycles == n && fin.max_per_cycle == 1;
     let cl_ok = cl.finished && cl.cycles == 1 && cl.executed == n;
     let findings = json!({
+        "api": cli.api,
         "length": n,
         "finalizer": fin.json(fin_ok),
         "cleanup": cl.json(cl_ok),

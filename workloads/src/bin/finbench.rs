@@ -17,10 +17,15 @@
 //! finalizers than objects make the exit status 1. `workloads/go/finbench` is its Go
 //! twin.
 //!
-//! `cargo run --release -p workloads --bin finbench -- [--objects 1000000] [--json]`
+//! With `--api scope` (the default) each batch of 1000 objects is allocated and stored
+//! in the table inside one scope on `Gc` references, where a Go program uses plain
+//! pointers (the registration itself takes a handle); `--api handle` does it through
+//! handles. Findings also name the `api`.
+//!
+//! `cargo run --release -p workloads --bin finbench -- [--objects 1000000] [--api handle|scope] [--json]`
 
 use clap::Parser;
-use collector::{Barrier, Shape};
+use collector::{Barrier, Handle, Mutator, Shape};
 use serde_json::{json, Map};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -54,6 +59,10 @@ struct Cli {
     /// Objects to allocate, each with a finalizer.
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000), allow_negative_numbers = true)]
     objects: u64,
+    /// How objects are allocated and stored: `scope` (`Gc` references, a scope per batch
+    /// of 1000) or `handle`.
+    #[arg(long, default_value = "scope", value_parser = ["handle", "scope"])]
+    api: String,
     #[command(flatten)]
     common: Args,
 }
@@ -64,7 +73,7 @@ fn main() {
     own.insert("objects".into(), json!(cli.objects));
     let run =
         Run::start(WORKLOAD.name, &cli.common, own).unwrap_or_else(|e| fail(WORKLOAD.name, &e));
-    let status = with_barrier!(cli.common.barrier, finbench(&cli, run));
+    let status = with_barrier!(cli.common.barrier, finbench(&cli, cli.api == "scope", run));
     std::process::exit(status);
 }
 
@@ -72,7 +81,32 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn finbench<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
+/// Registers the finalizer on `obj`.
+fn register<B: Barrier>(m: &Mutator<B>, obj: &Handle<'_, B>, _j: u64) {
+    m.set_finalizer(obj, |_obj| {
+        EXECUTED.fetch_add(1, Relaxed);
+    });
+}
+
+/// Allocates, registers and stores objects `range` inside one scope (`Gc` references,
+/// as Go's plain pointers); registration takes a handle, made and dropped per object.
+fn register_batch_in_scope<B: Barrier>(
+    m: &Mutator<B>,
+    table: &Handle<'_, B>,
+    range: std::ops::Range<u64>,
+) {
+    m.scope(|s| {
+        let table = s.get(table);
+        for j in range {
+            let obj = s.alloc(&OBJ);
+            obj.write(0, j);
+            s.store(table, j as usize, Some(obj));
+            register(m, &s.root(obj), j);
+        }
+    });
+}
+
+fn finbench<B: Barrier>(cli: &Cli, scope: bool, mut run: Run) -> i32 {
     let n = cli.objects;
     let heap = run
         .heap::<B>(Goal::Work(n))
@@ -87,13 +121,15 @@ fn finbench<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     while i < n {
         let end = (i + BATCH).min(n);
         let t = Instant::now();
-        for j in i..end {
-            let obj = m.alloc(&OBJ);
-            obj.write(0, j);
-            m.set_finalizer(&obj, |_obj| {
-                EXECUTED.fetch_add(1, Relaxed);
-            });
-            table.set(j as usize, Some(&obj));
+        if scope {
+            register_batch_in_scope(&m, &table, i..end);
+        } else {
+            for j in i..end {
+                let obj = m.alloc(&OBJ);
+                obj.write(0, j);
+                register(&m, &obj, j);
+                table.set(j as usize, Some(&obj));
+            }
         }
         latency.saturating_record(t.elapsed().as_nanos() as u64);
         run.progress().advance(end - i);
@@ -111,6 +147,7 @@ fn finbench<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     let executed = EXECUTED.load(Relaxed);
 
     let findings = json!({
+        "api": cli.api,
         "objects": n,
         "executed": executed,
         "executed_ok": executed == n,

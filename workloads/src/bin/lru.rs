@@ -18,46 +18,45 @@
 //! `--capacity` evicts the tail. Keys come from splitmix64 over
 //! `--keys` keys, Zipf-like (P(key k) ∝ 1/(k+1)) or uniform (`--dist`), from `--seed`.
 //!
+//! With `--api scope` (the default) each operation runs inside one scope on `Gc`
+//! references, where a Go program uses plain pointers (the lock is taken first, in the
+//! blocking state, so a scope never waits); `--api handle` runs the same cache code
+//! (`workloads::lru_cache`, written once over its `Access` trait) through handles, a root per live reference.
+//!
+//! What is kept where, here and in the Go twin (`workloads/go/lru`): the cache — global,
+//! bucket array, entries, values — and the requests are in the collected heap on both
+//! sides; the lock and its two counters (`len`, `evictions`) are outside it here and a
+//! few words of Go's heap there; the latency samples are outside the heap on both (the
+//! histograms here, memory mapped by `twin.OffHeapSamples` in Go: kept in Go's heap
+//! they were 1.6 MB at the defaults and raised its peak from 6.7 to 10.2 MiB).
+//!
 //! Findings: `ops` (done), `gets`, `puts`, `hits`, `misses`, `hit_rate` (hits per get),
 //! `evictions`, `entries` at the end, `ops_missed` (due but not run because the run fell
 //! past twice its duration), `corrupt_values` (values whose checksum failed), `structure_ok`
 //! (the chains and the list agree at the end), `verified` and `lost_objects` (with
-//! `--verify`, must be 0). A corrupt value or a broken structure makes the exit status 1.
+//! `--verify`, must be 0), `api`. A corrupt value or a broken structure makes the exit status 1.
 //!
-//! `cargo run --release -p workloads --bin lru -- [--duration 2] [--rate 50000] [--verify]`
+//! `cargo run --release -p workloads --bin lru -- [--duration 2] [--rate 50000] [--verify] [--api handle|scope]`
 
 use clap::Parser;
-use collector::{Barrier, Global, Handle, Heap, Mutator, Shape};
+use collector::{Barrier, Heap, Mutator, Shape};
 use serde_json::{json, Value};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use workloads::harness::cli::{self, Args, DurationUse, Workload};
 use workloads::harness::latency::LatencyRecorder;
 use workloads::harness::progress::Goal;
 use workloads::harness::run::{exit_status, fail, latency_histogram, Run, SplitMix64};
+use workloads::lru_cache::{
+    with_cache, Access, Api, Cache, Corrupt, Meta, Op, OpFn, BUCKET_ARRAY, ROOT, R_BUCKETS, R_HEAD,
+    R_TAIL,
+};
 use workloads::with_barrier;
 
 workloads::use_mimalloc!();
 
-/// Hash chains in the bucket array.
-const BUCKETS: usize = 4096;
-/// The global: the bucket array, the recency list's head and tail.
-static ROOT: Shape = Shape::new("lru root", 3, 0);
-static BUCKET_ARRAY: Shape = Shape::new("lru buckets", BUCKETS as u32, 0);
-/// An entry: chain next, list prev, list next, value; key.
-static ENTRY: Shape = Shape::new("lru entry", 4, 1);
 /// A request: the key and scratch words, garbage once the operation is done.
 static REQUEST: Shape = Shape::new("lru request", 0, 4);
-
-/// The global's reference slots.
-const R_BUCKETS: usize = 0;
-const R_HEAD: usize = 1;
-const R_TAIL: usize = 2;
-/// An entry's reference slots.
-const E_CHAIN: usize = 0;
-const E_PREV: usize = 1;
-const E_NEXT: usize = 2;
-const E_VALUE: usize = 3;
 
 const WORKLOAD: Workload = Workload {
     name: "lru",
@@ -97,6 +96,10 @@ struct Cli {
     /// Data words of each value object (3..=4096).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(3..=4096), allow_negative_numbers = true)]
     value_words: u32,
+    /// How operations reach the cache: `scope` (Gc references, one scope per operation)
+    /// or `handle`.
+    #[arg(long, default_value = "scope", value_parser = ["handle", "scope"])]
+    api: String,
     #[command(flatten)]
     common: Args,
 }
@@ -110,197 +113,54 @@ fn draw_key(rng: &mut SplitMix64, keys: u64, dist: Dist) -> u64 {
     }
 }
 
-fn bucket_of(key: u64) -> usize {
-    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize % BUCKETS
+/// One scheduled operation: a short-lived request object, then a put (`writes` percent)
+/// or a get that inserts the key on a miss.
+struct Operate<'r> {
+    key: u64,
+    version: u64,
+    writes: u8,
+    rng: &'r mut SplitMix64,
+    tally: &'r mut Tally,
 }
 
-fn checksum(key: u64, version: u64) -> u64 {
-    SplitMix64::new(key ^ version.rotate_left(32)).next_u64()
-}
-
-/// Counters guarded by the cache lock.
-#[derive(Default)]
-struct Meta {
-    len: u64,
-    evictions: u64,
-}
-
-/// The shared cache: its global, its lock, and the shape of its values.
-struct Cache {
-    root: Global,
-    lock: Mutex<Meta>,
-    capacity: u64,
-    value: Shape,
-}
-
-/// One operation's view of the cache: handles to the root and the bucket array, and the
-/// lock held for as long as it lives.
-struct Op<'a, 'm, B: Barrier> {
-    m: &'m Mutator<B>,
-    cache: &'a Cache,
-    meta: MutexGuard<'a, Meta>,
-    root: Handle<'m, B>,
-    buckets: Handle<'m, B>,
-}
-
-impl<'a, 'm, B: Barrier> Op<'a, 'm, B> {
-    /// Takes the lock, waiting for it in the blocking state.
-    fn begin(m: &'m Mutator<B>, cache: &'a Cache) -> Self {
-        let meta = m.blocking(|| cache.lock.lock().unwrap_or_else(|p| p.into_inner()));
-        let root = m.global(&cache.root);
-        let buckets = root.get(R_BUCKETS).expect("the bucket array");
-        Op {
-            m,
-            cache,
-            meta,
-            root,
-            buckets,
-        }
-    }
-
-    fn find(&self, key: u64) -> Option<Handle<'m, B>> {
-        let mut cur = self.buckets.get(bucket_of(key));
-        while let Some(e) = cur {
-            if e.read(0) == key {
-                return Some(e);
+impl OpFn<()> for Operate<'_> {
+    fn call<A: Access>(self, mut op: Op<'_, A>) {
+        let (key, version, tally) = (self.key, self.version, self.tally);
+        let request = op.a.alloc(&REQUEST);
+        op.a.write(&request, 0, key);
+        if self.rng.below(100) < u64::from(self.writes) {
+            tally.puts += 1;
+            op.put(key, version);
+        } else {
+            tally.gets += 1;
+            match op.get(key) {
+                Ok(Some(_)) => tally.hits += 1,
+                Ok(None) => op.put(key, version),
+                Err(Corrupt) => tally.corrupt += 1,
             }
-            cur = e.get(E_CHAIN);
         }
-        None
-    }
-
-    fn unlink(&self, e: &Handle<'m, B>) {
-        let (prev, next) = (e.get(E_PREV), e.get(E_NEXT));
-        match &prev {
-            Some(p) => p.set(E_NEXT, next.as_ref()),
-            None => self.root.set(R_HEAD, next.as_ref()),
-        }
-        match &next {
-            Some(n) => n.set(E_PREV, prev.as_ref()),
-            None => self.root.set(R_TAIL, prev.as_ref()),
-        }
-    }
-
-    fn push_front(&self, e: &Handle<'m, B>) {
-        let head = self.root.get(R_HEAD);
-        e.set(E_PREV, None);
-        e.set(E_NEXT, head.as_ref());
-        match &head {
-            Some(h) => h.set(E_PREV, Some(e)),
-            None => self.root.set(R_TAIL, Some(e)),
-        }
-        self.root.set(R_HEAD, Some(e));
-    }
-
-    fn touch(&self, e: &Handle<'m, B>) {
-        if !self.root.get(R_HEAD).is_some_and(|h| h.same_object(e)) {
-            self.unlink(e);
-            self.push_front(e);
-        }
-    }
-
-    fn new_value(&self, key: u64, version: u64) -> Handle<'m, B> {
-        let v = self.m.alloc(&self.cache.value);
-        v.write(0, key);
-        v.write(1, version);
-        v.write(2, checksum(key, version));
-        v
-    }
-
-    /// The value's version if `key` is cached (and makes it most recent); `Err` if its
-    /// value object fails its checksum.
-    fn get(&self, key: u64) -> Result<Option<u64>, ()> {
-        let Some(e) = self.find(key) else {
-            return Ok(None);
-        };
-        self.touch(&e);
-        let v = e.get(E_VALUE).ok_or(())?;
-        let version = v.read(1);
-        if v.read(0) != key || v.read(2) != checksum(key, version) {
-            return Err(());
-        }
-        Ok(Some(version))
-    }
-
-    /// Caches `key` at `version`, evicting the least recently used entry when full.
-    fn put(&mut self, key: u64, version: u64) {
-        let value = self.new_value(key, version);
-        if let Some(e) = self.find(key) {
-            e.set(E_VALUE, Some(&value));
-            self.touch(&e);
-            return;
-        }
-        let e = self.m.alloc(&ENTRY);
-        e.write(0, key);
-        e.set(E_VALUE, Some(&value));
-        let b = bucket_of(key);
-        e.set(E_CHAIN, self.buckets.get(b).as_ref());
-        self.buckets.set(b, Some(&e));
-        self.push_front(&e);
-        self.meta.len += 1;
-        if self.meta.len > self.cache.capacity {
-            self.evict();
-        }
-    }
-
-    fn evict(&mut self) {
-        let tail = self.root.get(R_TAIL).expect("a full cache has a tail");
-        self.unlink(&tail);
-        let b = bucket_of(tail.read(0));
-        let (mut prev, mut cur) = (None::<Handle<'m, B>>, self.buckets.get(b));
-        while let Some(e) = cur {
-            if e.same_object(&tail) {
-                match &prev {
-                    Some(p) => p.set(E_CHAIN, e.get(E_CHAIN).as_ref()),
-                    None => self.buckets.set(b, e.get(E_CHAIN).as_ref()),
-                }
-                break;
-            }
-            cur = e.get(E_CHAIN);
-            prev = Some(e);
-        }
-        self.meta.len -= 1;
-        self.meta.evictions += 1;
-    }
-
-    /// Whether the list and the chains agree: the list is consistent both ways, every
-    /// entry on it is found through its chain with a sound value, and both hold `len`.
-    fn consistent(&self) -> bool {
-        let (mut n, mut prev, mut cur) = (0u64, None::<Handle<'m, B>>, self.root.get(R_HEAD));
-        while let Some(e) = cur {
-            let linked = same(e.get(E_PREV).as_ref(), prev.as_ref());
-            let key = e.read(0);
-            let found = self.find(key).is_some_and(|f| f.same_object(&e));
-            let sound = e
-                .get(E_VALUE)
-                .is_some_and(|v| v.read(0) == key && v.read(2) == checksum(key, v.read(1)));
-            if !(linked && found && sound) || n > self.meta.len {
-                return false;
-            }
-            n += 1;
-            cur = e.get(E_NEXT);
-            prev = Some(e);
-        }
-        let tail_ok = same(self.root.get(R_TAIL).as_ref(), prev.as_ref());
-        let chained: u64 = (0..BUCKETS)
-            .map(|b| {
-                let (mut k, mut cur) = (0, self.buckets.get(b));
-                while let Some(e) = cur {
-                    k += 1;
-                    cur = e.get(E_CHAIN);
-                }
-                k
-            })
-            .sum();
-        tail_ok && n == self.meta.len && chained == n
+        drop(request);
     }
 }
 
-/// Whether both name the same object, or both are null.
-fn same<B: Barrier>(a: Option<&Handle<'_, B>>, b: Option<&Handle<'_, B>>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => a.same_object(b),
-        (a, b) => a.is_none() && b.is_none(),
+/// Caches `key` at `version`.
+struct Put {
+    key: u64,
+    version: u64,
+}
+
+impl OpFn<()> for Put {
+    fn call<A: Access>(self, mut op: Op<'_, A>) {
+        op.put(self.key, self.version)
+    }
+}
+
+/// The structure check, the entries and the evictions.
+struct Check;
+
+impl OpFn<(bool, u64, u64)> for Check {
+    fn call<A: Access>(self, op: Op<'_, A>) -> (bool, u64, u64) {
+        (op.consistent(), op.meta.len, op.meta.evictions)
     }
 }
 
@@ -338,11 +198,13 @@ fn worker<B: Barrier>(
     heap: &Heap<B>,
     cache: &Cache,
     cli: &Cli,
+    api: Api,
     index: u64,
     t0: Instant,
     duration: Duration,
 ) -> (Tally, LatencyRecorder) {
     let m = heap.mutator();
+    let global = m.global(&cache.root);
     let mut rng =
         SplitMix64::new(cli.common.seed ^ (index + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
     let mut latency = latency_histogram();
@@ -362,22 +224,14 @@ fn worker<B: Barrier>(
         }
         let key = draw_key(&mut rng, cli.keys, cli.dist);
         let version = (index << 48) | i;
-        let request = m.alloc(&REQUEST);
-        request.write(0, key);
-        let mut op = Op::begin(&m, cache);
-        if rng.below(100) < u64::from(cli.writes) {
-            tally.puts += 1;
-            op.put(key, version);
-        } else {
-            tally.gets += 1;
-            match op.get(key) {
-                Ok(Some(_)) => tally.hits += 1,
-                Ok(None) => op.put(key, version),
-                Err(()) => tally.corrupt += 1,
-            }
-        }
-        drop(op);
-        drop(request);
+        let body = Operate {
+            key,
+            version,
+            writes: cli.writes,
+            rng: &mut rng,
+            tally: &mut tally,
+        };
+        with_cache(&m, api, cache, &global, body);
         latency.saturating_record(due.elapsed().as_nanos() as u64);
         tally.ops += 1;
     }
@@ -398,11 +252,14 @@ fn main() {
     };
     let run =
         Run::start(WORKLOAD.name, &cli.common, own).unwrap_or_else(|e| fail(WORKLOAD.name, &e));
-    let status = with_barrier!(cli.common.barrier, lru(&cli, run));
+    let api = Api {
+        scope: cli.api == "scope",
+    };
+    let status = with_barrier!(cli.common.barrier, lru(&cli, api, run));
     std::process::exit(status);
 }
 
-fn lru<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
+fn lru<B: Barrier>(cli: &Cli, api: Api, mut run: Run) -> i32 {
     let duration =
         Duration::from_secs_f64(cli.common.duration.expect("lru has a default duration"));
     let heap = run
@@ -418,9 +275,10 @@ fn lru<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         capacity: cli.capacity,
         value: Shape::new("lru value", 0, cli.value_words),
     };
+    let global = m.global(&cache.root);
     // Warm the cache with the most likely keys.
     for key in 0..cli.capacity.min(cli.keys) {
-        Op::begin(&m, &cache).put(key, 0);
+        with_cache(&m, api, &cache, &global, Put { key, version: 0 });
     }
     let t0 = Instant::now();
     let results: Vec<(Tally, LatencyRecorder)> = m.blocking(|| {
@@ -428,7 +286,7 @@ fn lru<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
             let handles: Vec<_> = (0..cli.common.mutators as u64)
                 .map(|i| {
                     let (heap, cache) = (&heap, &cache);
-                    s.spawn(move || worker(heap, cache, cli, i, t0, duration))
+                    s.spawn(move || worker(heap, cache, cli, api, i, t0, duration))
                 })
                 .collect();
             handles
@@ -437,10 +295,8 @@ fn lru<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
                 .collect()
         })
     });
-    let op = Op::begin(&m, &cache);
-    let structure_ok = op.consistent();
-    let (entries, evictions) = (op.meta.len, op.meta.evictions);
-    drop(op);
+    let (structure_ok, entries, evictions) = with_cache(&m, api, &cache, &global, Check);
+    drop(global);
     // Detach the cache from its global, so that a leak check finds nothing reachable.
     for slot in [R_BUCKETS, R_HEAD, R_TAIL] {
         m.global(&cache.root).set(slot, None);
@@ -465,7 +321,7 @@ fn lru<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         "ops": t.ops, "gets": t.gets, "puts": t.puts, "hits": t.hits, "misses": t.gets - t.hits,
         "hit_rate": hit_rate, "evictions": evictions, "entries": entries, "ops_missed": t.missed,
         "corrupt_values": t.corrupt, "structure_ok": structure_ok,
-        "verified": cli.common.verify, "lost_objects": lost,
+        "verified": cli.common.verify, "lost_objects": lost, "api": cli.api,
     });
     let show = run.text();
     let summary = run
