@@ -322,6 +322,18 @@ const BINARIES: &[Binary] = &[
                 "--payload-words",
                 &[("4097", RANGE), ("-1", NOT_A_NUMBER), ("8.5", NOT_A_NUMBER)],
             ),
+            value(
+                "--idle-ms",
+                &[
+                    ("600001", RANGE),
+                    ("-1", NOT_A_NUMBER),
+                    ("0.5", NOT_A_NUMBER),
+                ],
+            ),
+            value(
+                "--sample-ms",
+                &[("0", RANGE), ("10001", RANGE), ("-1", NOT_A_NUMBER)],
+            ),
         ],
         extra: ONE_MUTATOR,
         tiny: &[("--objects", "10")],
