@@ -404,15 +404,41 @@ const BINARIES: &[Binary] = &[
         name: "intern",
         path: env!("CARGO_BIN_EXE_intern"),
         harness: true,
-        own: &[value(
-            "--sample-every",
-            &[
-                ("0", RANGE),
-                ("1000000001", RANGE),
-                ("-1", NOT_A_NUMBER),
-                ("often", NOT_A_NUMBER),
-            ],
-        )],
+        own: &[
+            value(
+                "--sample-every",
+                &[
+                    ("0", RANGE),
+                    ("1000000001", RANGE),
+                    ("-1", NOT_A_NUMBER),
+                    ("often", NOT_A_NUMBER),
+                ],
+            ),
+            value(
+                "--rate",
+                &[
+                    ("10000001", RANGE),
+                    ("-1", NOT_A_NUMBER),
+                    ("fast", NOT_A_NUMBER),
+                ],
+            ),
+            value(
+                "--value-words",
+                &[("1", RANGE), ("4097", RANGE), ("-2", RANGE)],
+            ),
+            value(
+                "--cleanup-work-us",
+                &[
+                    ("1000001", RANGE),
+                    ("-1", NOT_A_NUMBER),
+                    ("0.5", NOT_A_NUMBER),
+                ],
+            ),
+            value(
+                "--sample-ms",
+                &[("0", RANGE), ("60001", RANGE), ("-1", NOT_A_NUMBER)],
+            ),
+        ],
         extra: &[],
         tiny: &[("--duration", "0.1"), ("--mutators", "1")],
     },

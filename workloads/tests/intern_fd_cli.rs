@@ -1,5 +1,6 @@
 //! intern and fd-churn as a user runs them, checked on counts only, never on timings:
-//! intern's map ends no larger than what it inserted and its cleanups ran; fd-churn
+//! intern's map ends no larger than what it inserted and its cleanups ran, and its serial
+//! runner finishes at most one waiting cleanup per wait; fd-churn
 //! releases every entry in each release mode, with one entry open at a time when closed
 //! explicitly, gives a finalized object's memory back one `gc()` round after a cleaned-up
 //! one's, and leaves dropped descriptors open while the program does not allocate.
@@ -92,6 +93,60 @@ fn fd_churn_releases_every_entry_in_each_mode() {
     }
 }
 
+/// intern's serial runner (golang/go#71825; S40: one cleanup worker below GOMAXPROCS 8):
+/// with cleanups that each wait 5 ms, one worker can have finished at most t / 5 ms + 1 of
+/// them t ms into the run, whatever the machine's speed (a wait is never shorter), and the
+/// series shows it at every sample; the clock-paced rate never runs ahead of its schedule.
+/// Fails if cleanups ran on more threads than Go's rule allows, or the pacing let
+/// operations through early.
+#[test]
+fn intern_paced_serial_runner_finishes_at_most_one_cleanup_per_wait() {
+    let v = report(
+        INTERN,
+        "intern",
+        &[
+            "--mutators",
+            "1",
+            "--rate",
+            "1000",
+            "--value-words",
+            "512",
+            "--cleanup-work-us",
+            "5000",
+            "--duration",
+            "0.5",
+            "--gogc",
+            "10",
+            "--gomaxprocs",
+            "4",
+            "--sample-ms",
+            "20",
+        ],
+    );
+    let f = &v["findings"];
+    assert_eq!(u(&f["cleanup_workers"]), 1, "{f}");
+    assert!(
+        u(&f["ops"]) <= 501,
+        "paced: at most rate x duration + 1: {f}"
+    );
+    let series = f["series"].as_array().unwrap();
+    assert!(series.len() >= 2, "{f}");
+    let mut queued_behind = false;
+    for s in series {
+        let (t_ms, size, inserted, ran) = (u(&s[0]), u(&s[1]), u(&s[2]), u(&s[3]));
+        assert!(ran <= t_ms / 5 + 1, "one worker, 5 ms each: {s} in {f}");
+        assert!(size <= inserted, "{s}");
+        queued_behind |= size > 0 && ran > 0;
+    }
+    assert!(queued_behind, "cycles queued cleanups during the run: {f}");
+    assert!(f["growth_per_s"].is_f64(), "{f}");
+    assert_eq!(
+        u(&f["map_size"]["final"]),
+        0,
+        "every cleanup ran by the end: {f}"
+    );
+}
+
 /// S43/S44 (fd-churn, heap bloat): with GOGC off nothing is collected during the churn, so
 /// the end's first `gc()` round finds every object dead. It closes every descriptor in
 /// every mode, but a finalized object's memory comes back only in the second round (its
@@ -163,6 +218,10 @@ fn bad_flags_are_usage_errors() {
         &["--duration", "-1"],
         &["--sample-every", "0"],
         &["--cleanup-workers", "0"],
+        &["--rate", "10000001"],
+        &["--value-words", "1"],
+        &["--cleanup-work-us", "1000001"],
+        &["--sample-ms", "0"],
         &["--bogus"],
     ] {
         let mut all = args.to_vec();
