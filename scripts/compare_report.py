@@ -62,7 +62,17 @@ NOTES = {
     "two rounds of a full cycle and a drain. Go's cleanup goroutines: max(GOMAXPROCS/4, 1), the "
     "testbed's automatic worker count is the same.",
     "fd-churn": "- release delay: completed cycles at the release minus at the object's last use "
-    "(Go: `/gc/cycles/total:gc-cycles`).",
+    "(Go: `/gc/cycles/total:gc-cycles`). Span MiB: bytes of the spans holding objects (the testbed: its "
+    "small and large spans, a page each; Go: `/memory/classes/heap/objects:bytes` plus "
+    "`.../heap/unused:bytes`), sampled every 10 ms, so objects a sweep revived for their finalizers "
+    "count. End rounds: `gc()` / `runtime.GC()` then a drain, at least 3. Idle: one second without "
+    "allocation after the churn. series.csv and series.svg: open descriptors over time, every run.",
+    "intern-serial": "- a fixed rate (4,000 operations a second by the clock, one mutator), cleanups that "
+    "wait 500 µs each; GOMAXPROCS 4 on both sides, so one cleanup worker (goroutine): the serial runner "
+    "of Go before golang/go#71825. map growth: least-squares slope of the map's size sampled every 100 ms. "
+    "series.csv and series.svg: the map's size over time, every run.",
+    "intern-executor": "- as intern-serial, with GOMAXPROCS 16 on both sides: Go 1.27's executor with "
+    "4 cleanup workers (goroutines), started lazily (S40).",
     "allocbench": "- ns per allocation: median of the runs, GOGC off; the testbed's `testbed_ns` beside "
     "Go's `go_ns` (`new(T)` into a package-level variable). The testbed's mimalloc column has no Go "
     "counterpart and is not shown.",
@@ -197,8 +207,9 @@ def notes_lines(workload):
     lines = ["", "How each side measures:", ""] + MEASURE_NOTES
     if workload in ("finbench", "cleanupbench"):
         lines.append(FIN_NOTE)
-    if workload in NOTES:
-        lines.append(NOTES[workload])
+    note = NOTES.get(workload) or NOTES.get(compare_figures.binary(workload))
+    if note:
+        lines.append(note)
     return lines + ["", "latency.svg: each side's operation latency (`mutator_latency_ns`; for finbench and "
                     "cleanupbench one operation is a batch of 1000 registrations) by percentile, from the "
                     "`latency.hgrm` of that side's median-wall-time run.", ""]
@@ -210,7 +221,7 @@ def workload_readme(workload, runs, stats, pairs, info):
         f"Made by `scripts/compare-go.sh --pairs {info['pairs']} {workload}` (flags on both sides: "
         f"`{' '.join(info['both']) or 'none'}`) on {platform.machine()}, {os.cpu_count()} cores; the "
         f"testbed at {info['revision']}; {info['rustc']}; {info['go']}. Testbed and Go twin "
-        f"(`workloads/go/{workload}`) with the same sizes and both sides' defaults (GOGC 100, "
+        f"(`workloads/go/{compare_figures.binary(workload)}`) with the same sizes and both sides' defaults (GOGC 100, "
         "GOMAXPROCS all cores, the testbed concurrent with the hybrid barrier). "
         + METHOD.format(**info["gate"])
     )
@@ -251,8 +262,8 @@ def write_workload(out, workload, runs, targets, info, run_dir=None):
 
 
 ORDER = ["gcbench", "finbench", "cleanupbench", "binary-trees", "binary-trees-rayon", "lru", "finalizer-chain",
-         "head-of-line", "cycles", "resurrection", "exit-flush", "intern", "fd-churn",
-         "allocbench", "rootsbench"]
+         "head-of-line", "cycles", "resurrection", "exit-flush", "intern-serial", "intern-executor",
+         "fd-churn-finalizer", "fd-churn-cleanup", "fd-churn-explicit", "allocbench", "rootsbench"]
 COLUMNS = ["wall_s", "cpu_s", "gc_cycles", "pause_p99_ms", "heap_peak_mib", "register_ms", "collect_run_ms"]
 HEADER = ("| workload | pairs | load | wall s | CPU s | GC cycles | pause p99 ms | heap peak MiB | "
           "register ms | collect+run ms | headline | targets |")

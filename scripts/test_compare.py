@@ -164,6 +164,40 @@ class FakeComparison(unittest.TestCase):
         self.assertIn("wall s <= 0.50: **missed**", overview)
 
 
+class ClaimRuns(unittest.TestCase):
+    """A claim's run (compare_figures.VARIANTS) runs its binary with its flags on both sides,
+    and runs whose findings carry a series get series.csv and series.svg."""
+
+    def test_a_claim_s_run_is_its_binary_with_its_flags(self):
+        import compare_figures
+        import compare_go
+        a = compare_go.parse(["--testbed-dir", "T", "--go-dir", "G", "intern-serial"])
+        flags = compare_figures.variant_flags("intern-serial")
+        self.assertEqual(flags[flags.index("--gomaxprocs") + 1], "4")
+        for side, folder in (("testbed", "T"), ("go", "G")):
+            cmd = compare_go.side_command(a, "intern-serial", side, flags, "/o")
+            self.assertEqual(cmd[0], os.path.join(folder, "intern"))
+            self.assertEqual(cmd[1:1 + len(flags)], flags)
+        executor = compare_figures.variant_flags("intern-executor")
+        self.assertEqual(executor[executor.index("--gomaxprocs") + 1], "16")
+        self.assertEqual(compare_figures.binary("gcbench"), "gcbench")
+
+    def test_series_are_written_for_every_run(self):
+        import compare_series
+        rec = lambda side, pair, rows: {"side": side, "pair": pair, "summary": {"findings": {
+            "series_columns": ["t_ms", "map_size"], "series": rows}}}
+        records = [rec("testbed", 1, [[0, 1], [100, 5]]), rec("go", 1, [[0, 2], [100, 9], [200, 12]])]
+        with tempfile.TemporaryDirectory() as d:
+            self.assertTrue(compare_series.write_series(d, "intern-serial", records))
+            lines = read(os.path.join(d, "series.csv")).splitlines()
+            self.assertEqual(lines[0], "side,pair,t_ms,map_size")
+            self.assertEqual(lines[1:], ["testbed,1,0,1", "testbed,1,100,5", "go,1,0,2", "go,1,100,9",
+                                         "go,1,200,12"])
+            self.assertEqual(read(os.path.join(d, "series.svg")).count("<polyline"), 2)
+            self.assertFalse(compare_series.write_series(d, "gcbench", [{"side": "go", "pair": 1,
+                                                                         "summary": {"findings": {}}}]))
+
+
 class FakeLoad:
     """A load source whose busy seconds advance by the given steps, one per reading pair."""
 

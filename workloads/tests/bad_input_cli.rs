@@ -328,6 +328,18 @@ const BINARIES: &[Binary] = &[
                 "--payload-words",
                 &[("4097", RANGE), ("-1", NOT_A_NUMBER), ("8.5", NOT_A_NUMBER)],
             ),
+            value(
+                "--idle-ms",
+                &[
+                    ("600001", RANGE),
+                    ("-1", NOT_A_NUMBER),
+                    ("0.5", NOT_A_NUMBER),
+                ],
+            ),
+            value(
+                "--sample-ms",
+                &[("0", RANGE), ("10001", RANGE), ("-1", NOT_A_NUMBER)],
+            ),
         ],
         extra: ONE_MUTATOR,
         tiny: &[("--objects", "10")],
@@ -404,15 +416,41 @@ const BINARIES: &[Binary] = &[
         name: "intern",
         path: env!("CARGO_BIN_EXE_intern"),
         harness: true,
-        own: &[value(
-            "--sample-every",
-            &[
-                ("0", RANGE),
-                ("1000000001", RANGE),
-                ("-1", NOT_A_NUMBER),
-                ("often", NOT_A_NUMBER),
-            ],
-        )],
+        own: &[
+            value(
+                "--sample-every",
+                &[
+                    ("0", RANGE),
+                    ("1000000001", RANGE),
+                    ("-1", NOT_A_NUMBER),
+                    ("often", NOT_A_NUMBER),
+                ],
+            ),
+            value(
+                "--rate",
+                &[
+                    ("10000001", RANGE),
+                    ("-1", NOT_A_NUMBER),
+                    ("fast", NOT_A_NUMBER),
+                ],
+            ),
+            value(
+                "--value-words",
+                &[("1", RANGE), ("4097", RANGE), ("-2", RANGE)],
+            ),
+            value(
+                "--cleanup-work-us",
+                &[
+                    ("1000001", RANGE),
+                    ("-1", NOT_A_NUMBER),
+                    ("0.5", NOT_A_NUMBER),
+                ],
+            ),
+            value(
+                "--sample-ms",
+                &[("0", RANGE), ("60001", RANGE), ("-1", NOT_A_NUMBER)],
+            ),
+        ],
         extra: &[],
         tiny: &[("--duration", "0.1"), ("--mutators", "1")],
     },

@@ -8,20 +8,41 @@
 //! the map when its weak handle is gone (and not when a newer value took the key).
 //!
 //! `--mutators` threads (default 2) run for `--duration` seconds (default 2), interning
-//! short-lived values at full speed: keys come from a shared growing counter, so most
-//! values die at once (each mutator keeps only its last 8 values); one operation in four
-//! re-interns a recent key instead (a hit when that value is still alive). Every
-//! `--sample-every` operations a mutator samples the map's size. The map grows by every
-//! value whose cleanup has not run yet: with one cleanup worker (`--cleanup-workers 1`)
-//! the removals can fall behind the insertions; more workers bound the map.
+//! short-lived values: keys come from a shared growing counter, so most values die at
+//! once (each mutator keeps only its last 8 values); one operation in four re-interns a
+//! recent key instead (a hit when that value is still alive). By default they run at full
+//! speed; `--rate R` paces them by the clock instead, R operations a second in all (each
+//! mutator's i-th operation waits, in the blocking state, until its due time), so that
+//! both sides of a comparison insert at the same rate whatever their speed. Each value
+//! carries `--value-words` data words (default 2: the key and a payload word; more make
+//! the allocation that paces the cycles, as interned strings of that size would).
+//! `--cleanup-work-us W` (default 0) makes each cleanup wait W microseconds before it
+//! removes its key (a blocking wait, as a cleanup that closes a connection would make):
+//! on a machine of 2 cores, work that needs a CPU would not show how many runners there
+//! are, a wait does. Every `--sample-every` operations a mutator samples the map's size.
+//!
+//! The map grows by every value whose cleanup has not run yet. Go before golang/go#71825
+//! ran cleanups on one goroutine (Go 1.24: the finalizer goroutine); Go 1.27 runs them on
+//! up to `max(GOMAXPROCS/4, 1)` goroutines (S40), so below GOMAXPROCS 8 it is still one.
+//! The testbed follows the same rule, so `--gomaxprocs 4` is the serial runner on both
+//! sides (one worker, cleanups one after another; `--cleanup-workers 1` is the same on
+//! the testbed) and `--gomaxprocs 16` Go 1.27's executor with 4 workers. When the
+//! insertion rate exceeds what the runners remove (R > workers x 1e6 / W), the map grows
+//! for as long as the run lasts. A sampler thread, outside the heap, records
+//! `[t_ms, map_size, inserted, cleanups_run]` every `--sample-ms` (default 100) into
+//! `series`; `growth_per_s` is the least-squares slope of the map's size over the run.
 //!
 //! At the end every handle is dropped and two rounds of `gc()` then `drain_cleanups()`
 //! run, so every dead value's cleanup has run. Findings: `cleanup_workers` (the pool's
-//! size; its workers start lazily, as Go's, S40), `ops`, `inserted`, `hits`, `cleanups_run`, `map_size: {max, median,
-//! samples, before_drain, final}` (`final` after the drain, at most `inserted`). No
-//! timing is asserted; the exit status is the harness's.
+//! size; its workers start lazily, as Go's, S40), `rate`, `value_words`,
+//! `cleanup_work_us`, `ops`, `inserted`, `hits`, `cleanups_run`, `map_size: {max, median,
+//! samples, before_drain, final}` (`final` after the drain, at most `inserted`),
+//! `growth_per_s`, `series_columns` and `series`. No timing is asserted; the exit status
+//! is the harness's.
 //!
 //! `cargo run --release -p workloads --bin intern -- [--duration 2] [--cleanup-workers 1]`
+//! (the serial runner against the executor: `--mutators 1 --rate 3000 --value-words 128
+//! --cleanup-work-us 500 --duration 10` with `--gomaxprocs 4`, then `--gomaxprocs 16`)
 
 use clap::Parser;
 use collector::{Barrier, Handle, Heap, Mutator, Shape, WeakHandle};
@@ -38,9 +59,10 @@ use workloads::with_barrier;
 
 workloads::use_mimalloc!();
 
-/// An interned value: its key and a payload word; one reference slot so that it is never
-/// a pointer-free tiny object (S51), whose cleanup could wait on a neighbour.
-static VALUE: Shape = Shape::new("interned value", 1, 2);
+/// An interned value's name: its key, a payload word and `--value-words` - 2 more; one
+/// reference slot so that it is never a pointer-free tiny object (S51), whose cleanup
+/// could wait on a neighbour.
+const VALUE: &str = "interned value";
 
 /// Values each mutator keeps alive (its most recent ones).
 const KEEP: usize = 8;
@@ -59,6 +81,18 @@ struct Cli {
     /// Operations between two samples of the map's size (per mutator).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000), allow_negative_numbers = true)]
     sample_every: u64,
+    /// Operations a second in all, paced by the clock (0: as fast as possible).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000_000), allow_negative_numbers = true)]
+    rate: u64,
+    /// Data words of each value (the key, a payload word and padding).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=4096), allow_negative_numbers = true)]
+    value_words: u32,
+    /// Microseconds each cleanup waits (blocked) before it removes its key.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000), allow_negative_numbers = true)]
+    cleanup_work_us: u64,
+    /// Milliseconds between two samples of the series.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000), allow_negative_numbers = true)]
+    sample_ms: u64,
     #[command(flatten)]
     common: Args,
 }
@@ -71,6 +105,9 @@ struct Shared {
     map: InternMap,
     cleanups: Arc<AtomicU64>,
     next_key: AtomicU64,
+    inserted: AtomicU64,
+    value: Shape,
+    work: Duration,
 }
 
 /// One mutator's tally.
@@ -86,6 +123,10 @@ fn main() {
     let cli: Cli = cli::parse(&WORKLOAD);
     let mut own = Map::new();
     own.insert("sample_every".into(), json!(cli.sample_every));
+    own.insert("rate".into(), json!(cli.rate));
+    own.insert("value_words".into(), json!(cli.value_words));
+    own.insert("cleanup_work_us".into(), json!(cli.cleanup_work_us));
+    own.insert("sample_ms".into(), json!(cli.sample_ms));
     let run =
         Run::start(WORKLOAD.name, &cli.common, own).unwrap_or_else(|e| fail(WORKLOAD.name, &e));
     let status = with_barrier!(cli.common.barrier, intern_run(&cli, run));
@@ -107,13 +148,18 @@ fn intern<'m, B: Barrier>(m: &'m Mutator<B>, shared: &Shared, key: u64) -> (Hand
     if let Some(h) = map.get(&key).and_then(|w| w.upgrade(m)) {
         return (h, true);
     }
-    let h = m.alloc(&VALUE);
+    let h = m.alloc(&shared.value);
     h.write(0, key);
     h.write(1, key.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     map.insert(key, m.weak(&h));
     drop(map);
+    shared.inserted.fetch_add(1, Relaxed);
     let (map, ran) = (Arc::clone(&shared.map), Arc::clone(&shared.cleanups));
+    let work = shared.work;
     m.add_cleanup(&h, key, move |key| {
+        if !work.is_zero() {
+            std::thread::sleep(work);
+        }
         let mut map = map.lock().unwrap();
         if map.get(&key).is_some_and(WeakHandle::is_gone) {
             map.remove(&key);
@@ -135,8 +181,22 @@ fn worker<B: Barrier>(
     let mut latency = latency_histogram();
     let mut tally = Tally::default();
     let mut kept: Vec<Option<Handle<'_, B>>> = (0..KEEP).map(|_| None).collect();
+    // The pace: this mutator's share of `--rate`, its n-th operation due n periods in.
+    let period = (cli.rate > 0)
+        .then(|| Duration::from_secs_f64(cli.common.mutators as f64 / cli.rate as f64));
+    let start = Instant::now();
     while Instant::now() < until {
         for _ in 0..64 {
+            if let Some(period) = period {
+                let due = start + period.mul_f64(tally.ops as f64);
+                let now = Instant::now();
+                if due > until {
+                    break;
+                }
+                if due > now {
+                    m.blocking(|| std::thread::sleep(due - now));
+                }
+            }
             let t = Instant::now();
             let key = if rng.below(4) == 0 {
                 shared.next_key.load(Relaxed).saturating_sub(rng.below(64))
@@ -162,6 +222,47 @@ fn worker<B: Barrier>(
     (tally, latency)
 }
 
+/// One sample of the series: milliseconds since the start, the map's size, values
+/// inserted, cleanups run.
+type Sample = [u64; 4];
+
+/// Samples the map every `every` until `until`.
+fn sample(shared: &Shared, t0: Instant, every: Duration, until: Instant) -> Vec<Sample> {
+    let mut series = Vec::new();
+    loop {
+        let size = shared.map.lock().unwrap().len() as u64;
+        let (inserted, ran) = (shared.inserted.load(Relaxed), shared.cleanups.load(Relaxed));
+        series.push([t0.elapsed().as_millis() as u64, size, inserted, ran]);
+        let now = Instant::now();
+        if now >= until {
+            return series;
+        }
+        std::thread::sleep(every.min(until - now));
+    }
+}
+
+/// The least-squares slope of the map's size over the series, in entries a second.
+fn growth_per_s(series: &[Sample]) -> f64 {
+    let n = series.len() as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let (mx, my) = series.iter().fold((0.0, 0.0), |(x, y), s| {
+        (x + s[0] as f64 / 1e3 / n, y + s[1] as f64 / n)
+    });
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for s in series {
+        let dx = s[0] as f64 / 1e3 - mx;
+        sxy += dx * (s[1] as f64 - my);
+        sxx += dx * dx;
+    }
+    if sxx > 0.0 {
+        sxy / sxx
+    } else {
+        0.0
+    }
+}
+
 fn intern_run<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     let duration =
         Duration::from_secs_f64(cli.common.duration.expect("intern has a default duration"));
@@ -174,20 +275,30 @@ fn intern_run<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         map: InternMap::default(),
         cleanups: Arc::default(),
         next_key: AtomicU64::new(0),
+        inserted: AtomicU64::new(0),
+        value: Shape::new(VALUE, 1, cli.value_words),
+        work: Duration::from_micros(cli.cleanup_work_us),
     };
-    let until = Instant::now() + duration;
+    let t0 = Instant::now();
+    let until = t0 + duration;
+    let every = Duration::from_millis(cli.sample_ms);
+    let mut series = Vec::new();
     let results: Vec<(Tally, LatencyRecorder)> = std::thread::scope(|s| {
+        let sampler = s.spawn(|| sample(&shared, t0, every, until));
         let handles: Vec<_> = (0..cli.common.mutators as u64)
             .map(|i| {
                 let (heap, shared) = (&heap, &shared);
                 s.spawn(move || worker(heap, shared, cli, i, until))
             })
             .collect();
-        handles
+        let results = handles
             .into_iter()
             .map(|h| h.join().expect("a mutator thread panicked"))
-            .collect()
+            .collect();
+        series = sampler.join().expect("the sampler panicked");
+        results
     });
+    let growth = growth_per_s(&series);
     let mut latency = latency_histogram();
     let mut t = Tally::default();
     for (tally, h) in results {
@@ -217,6 +328,12 @@ fn intern_run<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         .unwrap_or(before_drain);
     let findings = json!({
         "cleanup_workers": workers,
+        "rate": cli.rate,
+        "value_words": cli.value_words,
+        "cleanup_work_us": cli.cleanup_work_us,
+        "growth_per_s": growth,
+        "series_columns": ["t_ms", "map_size", "inserted", "cleanups_run"],
+        "series": series,
         "ops": t.ops,
         "inserted": t.inserted,
         "hits": t.hits,
@@ -242,6 +359,7 @@ fn intern_run<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
             "map size: max {max}, median {median} over {} samples; {before_drain} at the end, {final_size} after the drain; {cleanups_run} cleanups ran",
             sorted.len()
         );
+        println!("map growth: {growth:.0} entries a second (least squares over the series)");
     }
     exit_status(&summary)
 }
