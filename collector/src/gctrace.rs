@@ -11,8 +11,12 @@
 //!
 //! Clock: sweep termination + mark + mark termination. CPU: sweep termination, then the
 //! mark's assist / background / idle time, then mark termination (pauses count once per
-//! P, as Go counts them). Heap: at the start, at mark termination, and live (marked). The
-//! testbed has no goroutine stacks: `0 MB stacks`. Forced cycles end with ` (forced)`.
+//! P, as Go counts them). Heap, `A->B->C MB, D MB goal`, from the quantities Go prints
+//! there (`gcMarkTermination`): `heapLive` at the start (`work.heap0`,
+//! [`CycleRecord::heap_live_start_bytes`]) and when mark termination began (`work.heap1`,
+//! `heap_live_end_bytes`), `heapMarked` (`work.heap2`, `heap_marked_bytes`), and the goal
+//! this cycle paced to (`lastHeapGoal`, `heap_goal_bytes`). The testbed has no goroutine
+//! stacks: `0 MB stacks`; globals are `globals_bytes`. Forced cycles end with ` (forced)`.
 //!
 //! Invariant: no state — pure functions of a [`CycleRecord`] or of a line. A line that
 //! `gctrace_line` writes parses back with `parse_gctrace_line` to the record's fields in
@@ -68,9 +72,9 @@ pub fn gctrace_line(c: &CycleRecord) -> String {
         ms(c.background_mark_ns),
         ms(c.idle_mark_ns),
         ms(c.clock_mark_term_ns * procs),
-        mb(c.heap_start_bytes),
-        mb(c.heap_end_bytes),
-        mb(c.heap_live_bytes),
+        mb(c.heap_live_start_bytes),
+        mb(c.heap_live_end_bytes),
+        mb(c.heap_marked_bytes),
         mb(c.heap_goal_bytes),
         mb(c.globals_bytes),
         c.gomaxprocs,
@@ -239,9 +243,12 @@ mod tests {
         let c = CycleRecord {
             cycle: 3,
             reason: CycleReason::Forced,
-            heap_start_bytes: 9 << 20,
-            heap_live_bytes: 2 << 20,
-            heap_goal_bytes: 4 << 20,
+            heap_live_start_bytes: 9 << 20,
+            heap_live_end_bytes: 10 << 20,
+            heap_marked_bytes: 2 << 20,
+            heap_goal_bytes: 12 << 20,
+            trigger_bytes: 8 << 20,
+            next_heap_goal_bytes: 4 << 20,
             mark_ns: 1_500_000,
             mark_threads: 2,
             marked_objects: 10,
@@ -258,7 +265,6 @@ mod tests {
             clock_sweep_term_ns: 50_000,
             clock_mark_ns: 1_500_000,
             clock_mark_term_ns: 120_000,
-            heap_end_bytes: 10 << 20,
             globals_bytes: 1 << 20,
             gomaxprocs: 2,
             cumulative_gc_cpu_ns: 234_700_000,
@@ -271,7 +277,7 @@ mod tests {
         assert_eq!(l.clock_ms, [0.05, 1.5, 0.12]);
         assert_eq!(l.cpu_ms, [0.1, 0.2, 0.7, 1.1, 0.24]);
         assert_eq!(l.heap_mb, [9, 10, 2]);
-        assert_eq!((l.goal_mb, l.globals_mb, l.procs), (4, Some(1), 2));
+        assert_eq!((l.goal_mb, l.globals_mb, l.procs), (12, Some(1), 2));
         assert!(l.forced);
     }
 }

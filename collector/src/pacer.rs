@@ -1,5 +1,6 @@
 //! The pacer (Go's `mgcpacer.go`): when the next automatic cycle starts, and how a
-//! concurrent mark keeps up — Go's GOGC heap goal, `live × (1 + GOGC/100)`, floored at
+//! concurrent mark keeps up — Go's GOGC heap goal, `live + (live + globals) × GOGC/100`
+//! (the testbed has no goroutine stacks, Go's third term), floored at
 //! Go's scaled `heapMinimum`, lowered to a soft memory limit; for concurrent heaps a
 //! trigger between Go's bounds below the goal so that marking, which runs while the heap
 //! grows, can end near the goal; the goal a mark's assists pace to (`minRunway`); the
@@ -30,8 +31,9 @@ pub(crate) struct Pacing {
 }
 
 /// The goal and trigger after a cycle that found `marked` bytes live (Go's
-/// `heapMarked`): the GOGC goal, or the memory limit's when that is lower, and the
-/// trigger between Go's bounds ([`trigger`]).
+/// `heapMarked`), with `globals` bytes of globals to scan (Go's `globalsScan`): the GOGC
+/// goal, or the memory limit's when that is lower, and the trigger between Go's bounds
+/// ([`trigger`]).
 ///
 /// Not Go's yet: while the sweep is unfinished (always, for a concurrent heap, when the
 /// goal is set) Go's `commit` also keeps goal and trigger `sweepMinHeapDistance` (1 MiB)
@@ -39,20 +41,23 @@ pub(crate) struct Pacing {
 /// `gogc_zero_...`'s program, Go 57-60), but `concurrent_mutators`' small-heap tests
 /// then saw no automatic cycle among their forced ones; it waits for those tests'
 /// rework (issue 19).
-pub(crate) fn pace(config: &HeapConfig, marked: usize) -> Pacing {
-    let goal = gogc_goal(config, marked).min(memory_limit_goal(config, marked));
+pub(crate) fn pace(config: &HeapConfig, marked: usize, globals: usize) -> Pacing {
+    let goal = gogc_goal(config, marked, globals).min(memory_limit_goal(config, marked));
     Pacing {
         goal,
         trigger: trigger(goal, marked, 0),
     }
 }
 
-/// Go's GOGC goal, `marked × (1 + GOGC/100)`, floored at its scaled `heapMinimum`.
-fn gogc_goal(config: &HeapConfig, marked: usize) -> usize {
+/// Go's GOGC goal (`commit`): `marked + (marked + globals) × GOGC/100`, the growth
+/// counting the scan work of the roots too (Go ≥ 1.18), floored at its scaled
+/// `heapMinimum`.
+fn gogc_goal(config: &HeapConfig, marked: usize, globals: usize) -> usize {
     match config.gogc {
         Gogc::Off => usize::MAX,
         Gogc::Percent(p) => {
-            let goal = marked as u128 * (100 + p as u128) / 100;
+            let growth = (marked as u128 + globals as u128) * p as u128 / 100;
+            let goal = marked as u128 + growth;
             (goal.min(usize::MAX as u128) as usize).max(config.scaled_min_heap())
         }
     }
@@ -114,7 +119,7 @@ fn trigger_bounds(goal: usize, marked: usize, min_trigger: usize) -> (usize, usi
 /// A new heap's goal and trigger (Go's `gcControllerState.init`: nothing marked, no
 /// sweep, and no runway estimate yet, so Go's trigger is its highest bound).
 pub(crate) fn initial(config: &HeapConfig) -> Pacing {
-    let goal = pace(config, 0).goal;
+    let goal = pace(config, 0, 0).goal;
     Pacing {
         goal,
         trigger: trigger_bounds(goal, 0, 0).1,
@@ -288,7 +293,16 @@ mod tests {
 
     /// The goal after a cycle found `live_bytes` live, its sweep done.
     fn heap_goal(config: &HeapConfig, live_bytes: usize) -> usize {
-        pace(config, live_bytes).goal
+        pace(config, live_bytes, 0).goal
+    }
+
+    #[test]
+    fn the_goal_grows_by_the_globals_scan_work_too() {
+        // Go's commit: heapMarked + (heapMarked + lastStackScan + globalsScan) × GOGC/100.
+        let mut c = HeapConfig::default();
+        assert_eq!(pace(&c, 10 << 20, 1 << 20).goal, 21 << 20);
+        c.gogc = Gogc::Percent(50);
+        assert_eq!(pace(&c, 10 << 20, 2 << 20).goal, 16 << 20);
     }
 
     #[test]

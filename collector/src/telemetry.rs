@@ -47,12 +47,28 @@ pub struct CycleRecord {
     pub cycle: u64,
     /// Why it ran.
     pub reason: CycleReason,
-    /// Heap bytes when it started.
-    pub heap_start_bytes: u64,
-    /// Heap bytes found live by the mark.
-    pub heap_live_bytes: u64,
-    /// The goal set for the next cycle.
+    /// Go's `heapLive` when the cycle started, just before its first pause (Go's
+    /// `work.heap0`, gctrace's first heap figure): object bytes allocated since the last
+    /// mark counted whole spans at a time (a span cached for allocation counts its free
+    /// slots too), on top of the last cycle's `heap_marked_bytes`.
+    pub heap_live_start_bytes: u64,
+    /// Go's `heapLive` when mark termination began, before the allocation caches were
+    /// emptied (Go's `work.heap1`, gctrace's second heap figure).
+    pub heap_live_end_bytes: u64,
+    /// Go's `heapMarked` (`work.bytesMarked`, gctrace's third heap figure): the bytes
+    /// the mark found live, objects allocated black during the mark included. The next
+    /// goal is computed from it, and `heapLive` restarts from it.
+    pub heap_marked_bytes: u64,
+    /// The goal this cycle paced its assists to (Go's `lastHeapGoal`, gctrace's
+    /// `# MB goal`): the goal set by the last cycle, at least Go's `minRunway` (64 KiB)
+    /// above `heap_live_start_bytes`.
     pub heap_goal_bytes: u64,
+    /// The trigger in force when the cycle started: an automatic cycle starts once
+    /// `heapLive` reaches it (the goal, for stop-the-world heaps).
+    pub trigger_bytes: u64,
+    /// The goal set for the next cycle from `heap_marked_bytes` (Go's `heapGoal` after
+    /// this cycle's `commit`).
+    pub next_heap_goal_bytes: u64,
     /// Nanoseconds spent marking.
     pub mark_ns: u64,
     /// Threads that marked (GOMAXPROCS for heaps of at least 1 MiB, else 1).
@@ -89,9 +105,7 @@ pub struct CycleRecord {
     /// Wall time of mark termination, the last pause (stop-the-world: the rest of the one
     /// pause after the mark).
     pub clock_mark_term_ns: u64,
-    /// Heap bytes at mark termination, before sweeping.
-    pub heap_end_bytes: u64,
-    /// Bytes of globals (scanned as roots every cycle).
+    /// Bytes of globals (scanned as roots every cycle; Go's `globalsScan`).
     pub globals_bytes: u64,
     /// GOMAXPROCS during the cycle.
     pub gomaxprocs: u32,

@@ -58,7 +58,12 @@ fn run_four_mutators(concurrent: bool) -> HeapStats {
 /// assists stop a mark that outruns its estimate) plus one cached span per mutator and
 /// size class in use (cached spans count whole).
 fn hard_bound(s: &HeapStats) -> u64 {
-    let goal = s.cycles.iter().map(|c| c.heap_goal_bytes).max().unwrap();
+    let goal = s
+        .cycles
+        .iter()
+        .map(|c| c.next_heap_goal_bytes)
+        .max()
+        .unwrap();
     2 * goal + 4 * 4 * 8192
 }
 
@@ -76,7 +81,12 @@ fn concurrent_automatic_cycles_keep_four_mutators_within_the_bound_losing_nothin
         "two pauses a cycle"
     );
     let bound = hard_bound(&s);
-    let goal = s.cycles.iter().map(|c| c.heap_goal_bytes).max().unwrap();
+    let goal = s
+        .cycles
+        .iter()
+        .map(|c| c.next_heap_goal_bytes)
+        .max()
+        .unwrap();
     eprintln!(
         "concurrent: peak {} bytes = {:.2} × the highest goal",
         s.heap_peak_bytes,
@@ -98,7 +108,11 @@ fn stop_the_world_mode_gives_the_same_results_with_one_pause_per_cycle() {
     assert_eq!(s.pauses.len() as u64, s.gc_cycles, "one pause per cycle");
     assert!(s.cycles.iter().all(|c| c.mark_workers == 0));
     let goals: Vec<u64> = s.cycles.iter().map(|c| c.heap_goal_bytes >> 10).collect();
-    let starts: Vec<u64> = s.cycles.iter().map(|c| c.heap_start_bytes >> 10).collect();
+    let starts: Vec<u64> = s
+        .cycles
+        .iter()
+        .map(|c| c.heap_live_start_bytes >> 10)
+        .collect();
     assert!(
         s.heap_peak_bytes <= hard_bound(&s),
         "peak {} KiB; goals {goals:?} KiB; starts {starts:?} KiB",
@@ -127,12 +141,14 @@ fn every_cycle_has_a_gctrace_line_in_gos_layout() {
         assert_eq!(
             l.heap_mb,
             [
-                c.heap_start_bytes >> 20,
-                c.heap_end_bytes >> 20,
-                c.heap_live_bytes >> 20
+                c.heap_live_start_bytes >> 20,
+                c.heap_live_end_bytes >> 20,
+                c.heap_marked_bytes >> 20
             ]
         );
         assert_eq!(l.goal_mb, c.heap_goal_bytes >> 20);
+        assert_eq!(l.stacks_mb, Some(0));
+        assert_eq!(l.globals_mb, Some(c.globals_bytes >> 20));
         assert_eq!(l.procs, c.gomaxprocs as u64);
         assert_eq!(
             l.forced,
@@ -144,6 +160,61 @@ fn every_cycle_has_a_gctrace_line_in_gos_layout() {
     }
     // Cycles follow one another in time.
     assert!(s.cycles.windows(2).all(|w| w[0].end_ns <= w[1].start_ns));
+}
+
+/// The cycle record holds Go's pacing quantities under Go's names, so that gctrace lines
+/// compare one by one (`mgcpacer.go`): the goal a cycle prints is the one it paced to
+/// (Go's `lastHeapGoal`: the goal the last cycle's `commit` set from its `heapMarked`, at
+/// least `minRunway` above where this cycle started, `heapGoalInternal`), an automatic
+/// cycle starts once `heapLive` has reached its trigger, which lies between 0.7 and 0.95
+/// of the runway from the last `heapMarked` to the goal (`trigger`), and the next goal is
+/// `heapMarked + (heapMarked + globals) × GOGC/100` (`commit`). Checked to fail with the
+/// record's old meaning (the goal set for the next cycle in `heap_goal_bytes`).
+#[test]
+fn cycle_records_hold_gos_heap_live_heap_marked_goal_and_trigger() {
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Percent(100),
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let m = heap.mutator();
+    // A live set that keeps growing (every fourth node kept), so the goals differ.
+    let mut kept = Vec::new();
+    for i in 0..1_500_000u64 {
+        let n = m.alloc(&NODE);
+        if i % 4 == 0 {
+            kept.push(n);
+        }
+    }
+    m.blocking(|| heap.wait_for_background());
+    let s = heap.stats();
+    assert!(s.gc_cycles >= 4, "{} cycles", s.gc_cycles);
+    let mut automatic = 0;
+    for w in s.cycles.windows(2) {
+        let (last, c) = (&w[0], &w[1]);
+        let min_runway = c.heap_live_start_bytes + (64 << 10);
+        assert_eq!(
+            c.heap_goal_bytes,
+            last.next_heap_goal_bytes.max(min_runway),
+            "cycle {}: the goal it paced to",
+            c.cycle
+        );
+        let grown = last.heap_marked_bytes * 2 + last.globals_bytes;
+        assert_eq!(last.next_heap_goal_bytes, grown.max(4 << 20));
+        if c.reason == collector::CycleReason::Automatic {
+            automatic += 1;
+            assert!(c.heap_live_start_bytes >= c.trigger_bytes, "{c:?}");
+            let (marked, goal) = (last.heap_marked_bytes, last.next_heap_goal_bytes);
+            let runway = goal - marked.min(goal);
+            assert!(c.trigger_bytes >= marked + runway / 20 * 14, "{c:?}");
+            assert!(c.trigger_bytes <= goal, "{c:?}");
+        }
+    }
+    assert!(automatic >= 3, "{automatic} automatic cycles");
+    let goals: std::collections::BTreeSet<u64> =
+        s.cycles.iter().map(|c| c.heap_goal_bytes).collect();
+    assert!(goals.len() >= 3, "the goals should differ: {goals:?}");
+    drop(kept);
 }
 
 fn heap_cap_gives_out_of_memory(concurrent: bool) {
@@ -215,16 +286,16 @@ fn a_soft_memory_limit_runs_cycles_with_gogc_off() {
     // headroom under it (a slow mark, as under valgrind, counts more as live): then the
     // goal is that live heap plus the headroom, never more.
     for c in &s.cycles {
-        let floor = c.heap_live_bytes + (c.heap_live_bytes / 32).max(64 << 10);
+        let floor = c.heap_marked_bytes + (c.heap_marked_bytes / 32).max(64 << 10);
         assert!(
-            c.heap_goal_bytes <= (16 << 20).max(floor),
+            c.next_heap_goal_bytes <= (16 << 20).max(floor),
             "cycle {}: goal {} with live {}",
             c.cycle,
-            c.heap_goal_bytes,
-            c.heap_live_bytes
+            c.next_heap_goal_bytes,
+            c.heap_marked_bytes
         );
     }
-    assert!(s.cycles.iter().any(|c| c.heap_goal_bytes <= 16 << 20));
+    assert!(s.cycles.iter().any(|c| c.next_heap_goal_bytes <= 16 << 20));
     assert!(s.heap_peak_bytes <= 32 << 20, "peak {}", s.heap_peak_bytes);
 }
 

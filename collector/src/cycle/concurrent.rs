@@ -12,7 +12,7 @@ use super::pause::{
 };
 use super::phase::Phase;
 use super::roots::{handshake, scan_roots_concurrently};
-use super::termination::{finish_in_pause, CycleStart};
+use super::termination::{finish_in_pause, pacing_at_start, CycleStart};
 use crate::core::{AbandonOnUnwind, CycleGuard, HeapCore};
 use crate::mark::pool::GreyPool;
 use crate::mark::{global_refs, mark_from, MarkResult, Roots};
@@ -75,6 +75,7 @@ impl<'h> ConcurrentCycle<'h> {
         reason: CycleReason,
     ) -> ConcurrentCycle<'h> {
         let (stopped, _abandon, heap_start, cycle) = sweep_termination(core);
+        let (trigger, goal) = pacing_at_start(core, heap_start);
         let running_at_start = stopped.running_mutators();
         flush_mutators(core, &stopped, true);
         let live_at_mark_start = core.space.heap_live();
@@ -98,6 +99,9 @@ impl<'h> ConcurrentCycle<'h> {
                 cycle,
                 reason,
                 heap_start,
+                trigger,
+                goal,
+                heap_live_end: 0,
                 requested,
                 sweep_term_ns: nanos(end - requested).max(1),
                 mark_start,
@@ -192,6 +196,7 @@ impl<'h> ConcurrentCycle<'h> {
             }
             self.mark();
             let stopped = stop(core);
+            self.start.heap_live_end = core.space.heap_live();
             core.enter_phase(Phase::MarkTermination);
             flush_mutators(core, &stopped, flushes);
             let rescan = core.roots.rescan_at_termination;

@@ -37,7 +37,7 @@ use pause::{flush_mutators, mark_threads, sweep_termination};
 use phase::Phase;
 use roots::{put_in_batches, scans_finalizer_objects};
 use std::time::Instant;
-use termination::{finish_in_pause, CycleStart};
+use termination::{finish_in_pause, pacing_at_start, CycleStart};
 
 /// Runs a cycle for `reason`. A forced one is Go's `runtime.GC` ([`gc`]). Any other waits
 /// for a cycle in progress (its caller is over the goal, and must not go on allocating
@@ -99,6 +99,7 @@ pub(crate) fn start_threshold(core: &HeapCore) -> usize {
 /// The whole cycle in one pause.
 fn collect_stopped(core: &HeapCore, reason: CycleReason) {
     let (stopped, _abandon, heap_start, cycle) = sweep_termination(core);
+    let (trigger, goal) = pacing_at_start(core, heap_start);
     let requested = stopped.requested;
     flush_mutators(core, &stopped, true);
     core.enter_phase(Phase::Mark);
@@ -124,6 +125,10 @@ fn collect_stopped(core: &HeapCore, reason: CycleReason) {
         cycle,
         reason,
         heap_start,
+        trigger,
+        goal,
+        // Nothing allocates in the one pause: heapLive as the mark left it.
+        heap_live_end: core.space.heap_live(),
         requested,
         sweep_term_ns: 0,
         mark_start,

@@ -29,7 +29,14 @@ use std::time::Instant;
 pub(super) struct CycleStart {
     pub(super) cycle: u64,
     pub(super) reason: CycleReason,
+    /// Go's `heapLive` just before the first pause (`work.heap0`).
     pub(super) heap_start: usize,
+    /// The trigger and this cycle's goal when it started (for its record).
+    pub(super) trigger: usize,
+    pub(super) goal: usize,
+    /// Go's `heapLive` when mark termination began, before the caches were emptied
+    /// (`work.heap1`; set by the last step of the mark).
+    pub(super) heap_live_end: usize,
     /// When the cycle's first stop was requested.
     pub(super) requested: Instant,
     /// The first pause (sweep termination) of a concurrent cycle; 0 for stop-the-world.
@@ -43,6 +50,13 @@ pub(super) struct CycleStart {
     /// unused slots come off when the cache gives it back), so mark termination's live
     /// heap is the bytes the markers marked plus the growth since this.
     pub(super) live_at_mark_start: usize,
+}
+
+/// The trigger in force and the goal a cycle that starts with `heap_start` bytes paces to
+/// (Go's `heapGoal`, `minRunway` included), for its record.
+pub(super) fn pacing_at_start(core: &HeapCore, heap_start: usize) -> (usize, usize) {
+    let goal = pacer::assist_goal(&core.config, core.goal.load(Relaxed), heap_start);
+    (core.trigger.load(Relaxed), goal)
 }
 
 /// Whether this cycle's sweep runs after its last pause, beside the mutators (concurrent
@@ -82,7 +96,7 @@ pub(super) fn finish_in_pause(
     } else {
         sweep::sweep_all(core, &stopped).live_bytes
     };
-    let pacing = pacer::pace(&core.config, live_bytes);
+    let pacing = pacer::pace(&core.config, live_bytes, core.space.globals_bytes());
     let goal = pacing.goal;
     core.goal.store(goal, Relaxed);
     core.trigger.store(pacing.trigger, Relaxed);
@@ -102,7 +116,7 @@ pub(super) fn finish_in_pause(
         sweep: t_sweep,
         end,
     };
-    record_cycle(core, &start, &marked, clocks, heap_end, live_bytes, goal);
+    record_cycle(core, &start, &marked, clocks, live_bytes, goal);
 }
 
 /// Runs the leak checker in its mode. Report mode records its findings; Go's mode
@@ -136,9 +150,8 @@ fn record_cycle(
     start: &CycleStart,
     marked: &MarkResult,
     clocks: Clocks,
-    heap_end: usize,
-    live_bytes: usize,
-    goal: usize,
+    marked_bytes: usize,
+    next_goal: usize,
 ) {
     let Clocks {
         term_requested,
@@ -180,15 +193,17 @@ fn record_cycle(
         clock_sweep_term_ns: sweep_term,
         clock_mark_ns: mark,
         clock_mark_term_ns: mark_term,
-        heap_end_bytes: heap_end as u64,
         globals_bytes: core.space.globals_bytes() as u64,
         gomaxprocs: procs as u32,
         cumulative_gc_cpu_ns,
         cycle: start.cycle,
         reason: start.reason,
-        heap_start_bytes: start.heap_start as u64,
-        heap_live_bytes: live_bytes as u64,
-        heap_goal_bytes: goal as u64,
+        heap_live_start_bytes: start.heap_start as u64,
+        heap_live_end_bytes: start.heap_live_end as u64,
+        heap_marked_bytes: marked_bytes as u64,
+        heap_goal_bytes: start.goal as u64,
+        trigger_bytes: start.trigger as u64,
+        next_heap_goal_bytes: next_goal as u64,
         mark_ns: nanos(t_verify - start.mark_start),
         mark_threads: marked.threads as u32,
         marked_objects: marked.marked_objects,

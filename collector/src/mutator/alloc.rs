@@ -307,6 +307,33 @@ impl<B: Barrier> Mutator<B> {
         let _ = bytes;
     }
 
+    /// Pays the assist debt a scope carried over (at the end of the outermost scope, a
+    /// safepoint): Go's `gcAssistAlloc` runs at every allocation a goroutine makes,
+    /// assisting and parking there, and a scope, which may not wait, defers only the
+    /// wait. Without this a mutator that allocates in scopes never parks, and its heap
+    /// outruns the mark (binary-trees' default: the heap at twice its goal at mark
+    /// termination).
+    pub(super) fn settle_assist(&self) {
+        #[cfg(not(loom))]
+        {
+            let core = &*self.core;
+            let state = &core.mark;
+            let debt = self.assist_debt.get();
+            if debt <= 0 || core.flags.load(Relaxed) & FLAG_MARKING == 0 {
+                return;
+            }
+            let cycle = state.cycle.load(crate::sync::unmodelled::Ordering::Acquire);
+            if self.assist_cycle.get() != cycle {
+                return;
+            }
+            let mut left = crate::mark::assist::assist(&core.space, &core.shaded, state, debt);
+            if left > 0 && self.may_wait() {
+                left = self.blocking(|| state.parked.park(&state.bg_credit, cycle, left));
+            }
+            self.assist_debt.set(left);
+        }
+    }
+
     /// Whether allocation may wait for this heap's collector on this thread: not inside a
     /// scope (not preemptible), and not while the thread holds a running mutator of another
     /// heap, which the wait would leave running (two threads each waiting on one heap's

@@ -16,7 +16,8 @@
 //! cycle the heap reaches its trigger for is requested (concurrent heaps) or run when the
 //! outermost scope ends (stop-the-world heaps; the end checks the goal as a refill
 //! does), an assist past the hard goal
-//! pays what grey work it finds and does not wait for the cycle, and a heap cap
+//! pays what grey work it finds and does not wait for the cycle (the debt left is paid
+//! when the outermost scope ends, parking there as Go's assists do), and a heap cap
 //! (`HeapConfig::heap_limit`) that the allocation would pass refuses it at once, without
 //! the full cycle an allocation outside a scope runs first ([`Scope::alloc`] panics with
 //! the out-of-memory message, [`Scope::try_alloc`] returns it). A long scope therefore
@@ -200,6 +201,8 @@ impl<B: Barrier> Mutator<B> {
         drop(leave);
         if outermost {
             self.safepoint();
+            // The assist debt its allocations could not wait for (`settle_assist`).
+            self.settle_assist();
             // The cycle the scope's allocations may have deferred (a stop-the-world heap
             // past its goal; a concurrent one past its trigger asks the GC thread again).
             self.maybe_collect();

@@ -67,7 +67,8 @@ func worker(index, threads uint64, max int, rounds uint64, deadline time.Time) *
 		perRoundMine += treesPerRound(max, d)/threads + 1
 	}
 	if deadline.IsZero() {
-		s.latency = make([]int64, 0, perRoundMine*rounds)
+		// Outside Go's heap, as the testbed's histograms are outside its heap.
+		s.latency = twin.OffHeapSamples(int(perRoundMine * rounds))
 	}
 	for {
 		for i, d := range ds {

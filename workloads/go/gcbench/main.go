@@ -72,7 +72,8 @@ func main() {
 	for d := minTreeDepth; d <= maxTreeDepth; d += 2 {
 		total += 2 * numIters(d)
 	}
-	latency := make([]int64, 0, total)
+	// Samples outside Go's heap, as the testbed's histograms are outside its heap.
+	latency := twin.OffHeapSamples(int(total))
 	text := []string{"Garbage Collector Test",
 		fmt.Sprintf(" Stretching memory with a binary tree of depth %d", stretchTreeDepth)}
 	var trees []map[string]any

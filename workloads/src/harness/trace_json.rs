@@ -52,8 +52,11 @@ fn counter(name: &str, at_ns: u64, args: Value) -> Value {
 fn cycle_events(c: &CycleRecord, events: &mut Vec<Value>) {
     let end = c.end_ns.max(c.start_ns);
     let args = json!({
-        "reason": format!("{:?}", c.reason), "heap_start_bytes": c.heap_start_bytes,
-        "heap_live_bytes": c.heap_live_bytes, "heap_goal_bytes": c.heap_goal_bytes,
+        "reason": format!("{:?}", c.reason),
+        "heap_live_start_bytes": c.heap_live_start_bytes,
+        "heap_live_end_bytes": c.heap_live_end_bytes,
+        "heap_marked_bytes": c.heap_marked_bytes, "heap_goal_bytes": c.heap_goal_bytes,
+        "trigger_bytes": c.trigger_bytes, "next_heap_goal_bytes": c.next_heap_goal_bytes,
         "mark_threads": c.mark_threads, "mark_workers": c.mark_workers,
     });
     let name = format!("GC cycle {}", c.cycle);
@@ -78,12 +81,12 @@ fn cycle_events(c: &CycleRecord, events: &mut Vec<Value>) {
     events.push(counter(
         "heap",
         c.start_ns,
-        json!({"live": c.heap_start_bytes, "goal": c.heap_goal_bytes}),
+        json!({"live": c.heap_live_start_bytes, "goal": c.heap_goal_bytes}),
     ));
     events.push(counter(
         "heap",
         end,
-        json!({"live": c.heap_live_bytes, "goal": c.heap_goal_bytes}),
+        json!({"live": c.heap_marked_bytes, "goal": c.next_heap_goal_bytes}),
     ));
 }
 

@@ -391,3 +391,47 @@ fn a_long_scope_delays_a_stop_the_world_pause_and_its_record_shows_it() {
 fn a_long_scope_delays_a_concurrent_cycles_first_pause_and_its_record_shows_it() {
     a_scope_delays_the_pause(true);
 }
+
+/// Go's `gcAssistAlloc` runs at every allocation, so a goroutine never carries assist
+/// debt past grey work it could mark. A scope may not wait, so its allocations' debt
+/// carries over; the outermost scope's end pays it from the grey work there is then
+/// (`Mutator::settle_assist`). Checked to fail without the call in `scope_running`: the
+/// debt stays as the scope left it.
+#[test]
+fn the_outermost_scopes_end_pays_the_assist_debt_its_allocations_carried() {
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Percent(100),
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let m = heap.mutator();
+    // A long rooted chain: grey work once the roots are scanned.
+    let head = m.alloc(&NODE);
+    let mut tail = head.clone();
+    for _ in 0..50_000 {
+        let n = m.alloc(&NODE);
+        tail.set(0, Some(&n));
+        tail = n;
+    }
+    drop(tail);
+    let mut cycle = m.blocking(|| heap.begin_cycle());
+    // Marking is on and no root is scanned yet: the grey pool holds only the globals,
+    // so the scope's refills charge debt that no grey work pays.
+    m.scope(|s| {
+        for _ in 0..(256 << 10) / NODE.bytes() {
+            s.alloc(&NODE);
+        }
+    });
+    let carried = m.assist_debt.get();
+    assert!(carried > 0, "the scope carried no debt: {carried}");
+    m.blocking(|| cycle.scan_roots());
+    assert!(!heap.core.mark.grey.is_empty() || !heap.core.shaded.is_empty());
+    m.scope(|_| {});
+    let left = m.assist_debt.get();
+    assert!(
+        left < carried,
+        "the scope's end paid nothing: {carried} carried, {left} left"
+    );
+    m.blocking(|| cycle.finish());
+    assert!(head.get(0).is_some());
+}
