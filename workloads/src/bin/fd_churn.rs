@@ -314,7 +314,7 @@ fn churn_live(cycles: &[CycleRecord], from: u64, to: u64) -> (u64, u64) {
     let mut live: Vec<u64> = cycles
         .iter()
         .filter(|c| (from..=to).contains(&c.cycle))
-        .map(|c| c.heap_live_bytes)
+        .map(|c| c.heap_marked_bytes)
         .collect();
     live.sort_unstable();
     let median = live.get(live.len() / 2).copied().unwrap_or(0);
