@@ -27,7 +27,8 @@
 # runner of Go before golang/go#71825) and 16 (Go 1.27's executor, four workers);
 # fd-churn-finalizer, -cleanup and -explicit run fd-churn's churn released each way, then
 # one second without allocation. Their runs' series (the map's size; open descriptors)
-# go to series.csv and series.svg beside the README (compare_series.py). Both sides of
+# go to series.csv and series.svg beside the README (compare_series.py), and
+# intern-serial/serial-vs-executor.svg plots both intern runs together. Both sides of
 # head-of-line run their defaults, Go's (max(GOMAXPROCS/4, 1) cleanup workers started
 # lazily, blocks of 20, no standby); the testbed's run adds a phase with its standby on,
 # shown as a row of its own labelled so. allocbench and rootsbench are not on the shared harness: both sides

@@ -158,6 +158,8 @@ def main(argv):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         print(f"compare-go.sh: {os.path.join(a.results, w, 'README.md')}", file=sys.stderr)
+    for path in compare_series.write_contrasts(a.results):
+        print(f"compare-go.sh: {path}", file=sys.stderr)
     compare_report.write_overview(a.results, targets, top)
     print(f"compare-go.sh: {os.path.join(a.results, 'README.md')}{', ' + top if top else ''}", file=sys.stderr)
     return 0

@@ -194,6 +194,12 @@ class ClaimRuns(unittest.TestCase):
             self.assertEqual(lines[1:], ["testbed,1,0,1", "testbed,1,100,5", "go,1,0,2", "go,1,100,9",
                                          "go,1,200,12"])
             self.assertEqual(read(os.path.join(d, "series.svg")).count("<polyline"), 2)
+            for w, rows in (("intern-serial", [[0, 1], [100, 50]]), ("intern-executor", [[0, 1], [100, 2]])):
+                os.makedirs(os.path.join(d, w))
+                write(os.path.join(d, w, "runs.jsonl"), json.dumps(rec("go", 1, rows)) + "\n")
+            [path] = compare_series.write_contrasts(d)
+            self.assertEqual(path, os.path.join(d, "intern-serial", "serial-vs-executor.svg"))
+            self.assertEqual(read(path).count("stroke-dasharray"), 1)
             self.assertFalse(compare_series.write_series(d, "gcbench", [{"side": "go", "pair": 1,
                                                                          "summary": {"findings": {}}}]))
 
