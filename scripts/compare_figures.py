@@ -136,6 +136,9 @@ OWN = {
         ("map_last", "map size at the run's end (last sample)",
          _f(lambda f: f["series"][-1][1] if f.get("series") else None)),
         ("cleanups_run", "cleanups run", _f(lambda f: f["cleanups_run"])),
+        ("cleanup_rate", "cleanups run a second during the run (series' last sample)",
+         _f(lambda f: f["series"][-1][3] / (f["series"][-1][0] / 1e3) if f.get("series") and f["series"][-1][0]
+            else None)),
     ],
     "lru": [
         ("op_p999_ms", "operation p99.9 ms", _s(lambda s: s["mutator_latency_ns"]["p999"] / 1e6)),
