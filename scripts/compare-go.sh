@@ -21,7 +21,7 @@
 #
 # Per-workload flags (both sides, unless ARGS are given): exit-flush --flush queued.
 # The claims' runs (scripts/compare_figures.py VARIANTS) are one binary with flags of its
-# own on both sides, ARGS added after them: intern-serial and intern-executor run intern
+# own on both sides, ARGS added after them (replacing any they give again): intern-serial and intern-executor run intern
 # at a fixed rate (4,000 operations a second by the clock, one mutator, 1 KiB values,
 # cleanups that wait 500 µs, 10 s) with GOMAXPROCS 4 (one cleanup worker: the serial
 # runner of Go before golang/go#71825) and 16 (Go 1.27's executor, four workers);

@@ -28,9 +28,14 @@ def binary(workload):
     return VARIANTS.get(workload, (workload, []))[0]
 
 
-def variant_flags(workload):
-    """The flags a claim's run gives both sides ([] for a plain workload)."""
-    return VARIANTS.get(workload, (workload, []))[1]
+def variant_flags(workload, extra=()):
+    """The flags a claim's run gives both sides ([] for a plain workload), less those that
+    `extra` (flags given on the command line, added after these) names again: every
+    variant flag is a `--name value` pair, and the testbed refuses a flag given twice."""
+    flags = VARIANTS.get(workload, (workload, []))[1]
+    named = {f for f in extra if f.startswith("--")}
+    pairs = [flags[i:i + 2] for i in range(0, len(flags), 2)]
+    return [x for pair in pairs if pair[0] not in named for x in pair]
 HEADLINES = {
     "finalizer-chain": ["fin_calls", "fin_wall_ms"],
     "head-of-line": ["cl_p99_ms", "fin_p99_ms"],

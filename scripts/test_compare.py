@@ -181,6 +181,12 @@ class ClaimRuns(unittest.TestCase):
         executor = compare_figures.variant_flags("intern-executor")
         self.assertEqual(executor[executor.index("--gomaxprocs") + 1], "16")
         self.assertEqual(compare_figures.binary("gcbench"), "gcbench")
+        # A flag given on the command line replaces the variant's own (not given twice).
+        extra = ["--duration", "3", "--json"]
+        merged = compare_figures.variant_flags("intern-serial", extra) + extra
+        self.assertEqual(merged.count("--duration"), 1)
+        self.assertEqual(merged[merged.index("--duration") + 1], "3")
+        self.assertEqual(merged[merged.index("--gomaxprocs") + 1], "4")
 
     def test_series_are_written_for_every_run(self):
         import compare_series
