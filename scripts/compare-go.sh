@@ -21,13 +21,14 @@
 #
 # Per-workload flags (both sides, unless ARGS are given): exit-flush --flush queued.
 # The claims' runs (scripts/compare_figures.py VARIANTS) are one binary with flags of its
-# own on both sides, ARGS added after them: intern-serial and intern-executor run intern
+# own on both sides, ARGS added after them (replacing any they give again): intern-serial and intern-executor run intern
 # at a fixed rate (4,000 operations a second by the clock, one mutator, 1 KiB values,
 # cleanups that wait 500 µs, 10 s) with GOMAXPROCS 4 (one cleanup worker: the serial
 # runner of Go before golang/go#71825) and 16 (Go 1.27's executor, four workers);
 # fd-churn-finalizer, -cleanup and -explicit run fd-churn's churn released each way, then
 # one second without allocation. Their runs' series (the map's size; open descriptors)
-# go to series.csv and series.svg beside the README (compare_series.py). Both sides of
+# go to series.csv and series.svg beside the README (compare_series.py), and
+# intern-serial/serial-vs-executor.svg plots both intern runs together. Both sides of
 # head-of-line run their defaults, Go's (max(GOMAXPROCS/4, 1) cleanup workers started
 # lazily, blocks of 20, no standby); the testbed's run adds a phase with its standby on,
 # shown as a row of its own labelled so. allocbench and rootsbench are not on the shared harness: both sides

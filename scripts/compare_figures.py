@@ -28,9 +28,14 @@ def binary(workload):
     return VARIANTS.get(workload, (workload, []))[0]
 
 
-def variant_flags(workload):
-    """The flags a claim's run gives both sides ([] for a plain workload)."""
-    return VARIANTS.get(workload, (workload, []))[1]
+def variant_flags(workload, extra=()):
+    """The flags a claim's run gives both sides ([] for a plain workload), less those that
+    `extra` (flags given on the command line, added after these) names again: every
+    variant flag is a `--name value` pair, and the testbed refuses a flag given twice."""
+    flags = VARIANTS.get(workload, (workload, []))[1]
+    named = {f for f in extra if f.startswith("--")}
+    pairs = [flags[i:i + 2] for i in range(0, len(flags), 2)]
+    return [x for pair in pairs if pair[0] not in named for x in pair]
 HEADLINES = {
     "finalizer-chain": ["fin_calls", "fin_wall_ms"],
     "head-of-line": ["cl_p99_ms", "fin_p99_ms"],
@@ -136,6 +141,9 @@ OWN = {
         ("map_last", "map size at the run's end (last sample)",
          _f(lambda f: f["series"][-1][1] if f.get("series") else None)),
         ("cleanups_run", "cleanups run", _f(lambda f: f["cleanups_run"])),
+        ("cleanup_rate", "cleanups run a second during the run (series' last sample)",
+         _f(lambda f: f["series"][-1][3] / (f["series"][-1][0] / 1e3) if f.get("series") and f["series"][-1][0]
+            else None)),
     ],
     "lru": [
         ("op_p999_ms", "operation p99.9 ms", _s(lambda s: s["mutator_latency_ns"]["p999"] / 1e6)),

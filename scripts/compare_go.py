@@ -6,7 +6,8 @@ time (the child's rusage from wait4), rerun when others disturbed it; then the r
 
 Usage: compare_go.py [options] [WORKLOAD...] [-- ARGS...]
   ARGS replace the per-workload flags given to both sides (see compare-go.sh); a claim's
-  run (compare_figures.VARIANTS) keeps its own flags and takes ARGS after them.
+  run (compare_figures.VARIANTS) keeps its own flags, less those ARGS give again, and
+  takes ARGS after them.
 Python 3 standard library only.
 """
 
@@ -114,7 +115,7 @@ def side_command(a, workload, side, both, out_dir):
 def run_workload(a, load, workload, tmp):
     """Every pair of one workload; returns its run records."""
     both = a.extra if a.extra is not None else DEFAULT_FLAGS.get(workload, [])
-    both = compare_figures.variant_flags(workload) + both
+    both = compare_figures.variant_flags(workload, both) + both
     kind = "rows" if workload in compare_figures.ROWS_KIND else "summary"
     records = []
     for pair in range(1, a.pairs + 1):
@@ -158,6 +159,8 @@ def main(argv):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         print(f"compare-go.sh: {os.path.join(a.results, w, 'README.md')}", file=sys.stderr)
+    for path in compare_series.write_contrasts(a.results):
+        print(f"compare-go.sh: {path}", file=sys.stderr)
     compare_report.write_overview(a.results, targets, top)
     print(f"compare-go.sh: {os.path.join(a.results, 'README.md')}{', ' + top if top else ''}", file=sys.stderr)
     return 0

@@ -69,8 +69,11 @@ NOTES = {
     "allocation after the churn. series.csv and series.svg: open descriptors over time, every run.",
     "intern-serial": "- a fixed rate (4,000 operations a second by the clock, one mutator), cleanups that "
     "wait 500 µs each; GOMAXPROCS 4 on both sides, so one cleanup worker (goroutine): the serial runner "
-    "of Go before golang/go#71825. map growth: least-squares slope of the map's size sampled every 100 ms. "
-    "series.csv and series.svg: the map's size over time, every run.",
+    "of Go before golang/go#71825. map growth: least-squares slope of the map's size sampled every 100 ms. Cleanups run a second: what "
+    "the runners removed; a 500 µs wait lasts longer on Go (its timers are coarser), so Go's serial runner "
+    "removes fewer and its map grows faster. "
+    "series.csv and series.svg: the map's size over time, every run; serial-vs-executor.svg: these runs "
+    "beside intern-executor's.",
     "intern-executor": "- as intern-serial, with GOMAXPROCS 16 on both sides: Go 1.27's executor with "
     "4 cleanup workers (goroutines), started lazily (S40).",
     "allocbench": "- ns per allocation: median of the runs, GOGC off; the testbed's `testbed_ns` beside "

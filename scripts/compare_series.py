@@ -2,13 +2,18 @@
 summaries carry `findings.series` (rows of numbers) and `findings.series_columns` (their
 names, time in ms first), results/compare/<workload>/series.csv (every run's rows, with
 its side and pair) and series.svg (the second column over time, one line per run: the
-testbed's blue, Go's red). Python 3 standard library only.
+testbed's blue, Go's red). Workloads compared with each other (CONTRASTS: intern's serial
+runner and Go 1.27's executor) also get one plot of both, once both have runs: the first
+one's runs solid, the second's dashed. Python 3 standard library only.
 """
 
 import html
+import json
 import os
 
 COLORS = {"testbed": "#1f77b4", "go": "#d62728"}
+# (first, second, file written into first's folder): both workloads' series in one plot.
+CONTRASTS = [("intern-serial", "intern-executor", "serial-vs-executor.svg")]
 
 
 def runs_with_series(records):
@@ -29,7 +34,9 @@ def csv_text(runs):
     return "\n".join(lines) + "\n"
 
 
-def svg_text(runs, title):
+def svg_text(runs, title, dashed=()):
+    """The plot of runs' (side, pair, columns, rows); runs whose index is in dashed are drawn
+    dashed."""
     W, H, L, R, T, B = 820, 440, 90, 170, 50, 60
     ylabel = runs[0][2][1]
     xmax = max(row[0] for _, _, _, rows in runs for row in rows) or 1
@@ -48,10 +55,11 @@ def svg_text(runs, title):
     out.append(f'<text x="{(L + W - R) / 2}" y="{H - 18}" text-anchor="middle">seconds since the start</text>')
     out.append(f'<text x="18" y="{(T + H - B) / 2}" text-anchor="middle" '
                f'transform="rotate(-90 18 {(T + H - B) / 2})">{html.escape(ylabel)}</text>')
-    for side, pair, _, rows in runs:
+    for i, (side, pair, _, rows) in enumerate(runs):
         pts = " ".join(f"{x(r[0]):.1f},{y(r[1]):.1f}" for r in rows)
+        dash = ' stroke-dasharray="6 4"' if i in dashed else ""
         out.append(f'<polyline fill="none" stroke="{COLORS.get(side, "black")}" stroke-width="1.2" '
-                   f'stroke-opacity="0.7" points="{pts}"><title>{side} pair {pair}</title></polyline>')
+                   f'stroke-opacity="0.7"{dash} points="{pts}"><title>{side} pair {pair}</title></polyline>')
     for i, (side, name) in enumerate((("testbed", "testbed"), ("go", "Go"))):
         yy = T + 20 * i
         out.append(f'<line x1="{W - R + 15}" y1="{yy}" x2="{W - R + 40}" y2="{yy}" stroke="{COLORS[side]}" stroke-width="2"/>')
@@ -71,3 +79,29 @@ def write_series(out, workload, records):
     with open(os.path.join(out, "series.svg"), "w") as f:
         f.write(svg_text(runs, f"{workload}: {runs[0][2][1]} over time, every run"))
     return True
+
+
+def read_records(folder):
+    """The records of folder/runs.jsonl ([] when there is none)."""
+    try:
+        with open(os.path.join(folder, "runs.jsonl")) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except OSError:
+        return []
+
+
+def write_contrasts(root):
+    """Writes each CONTRASTS plot whose two workloads both have runs with series under root;
+    returns the paths written."""
+    written = []
+    for first, second, name in CONTRASTS:
+        a = runs_with_series(read_records(os.path.join(root, first)))
+        b = runs_with_series(read_records(os.path.join(root, second)))
+        if not a or not b:
+            continue
+        title = f"{a[0][2][1]} over time: {first} (solid) and {second} (dashed), every run"
+        path = os.path.join(root, first, name)
+        with open(path, "w") as f:
+            f.write(svg_text(a + b, title, dashed=range(len(a), len(a) + len(b))))
+        written.append(path)
+    return written

@@ -181,6 +181,12 @@ class ClaimRuns(unittest.TestCase):
         executor = compare_figures.variant_flags("intern-executor")
         self.assertEqual(executor[executor.index("--gomaxprocs") + 1], "16")
         self.assertEqual(compare_figures.binary("gcbench"), "gcbench")
+        # A flag given on the command line replaces the variant's own (not given twice).
+        extra = ["--duration", "3", "--json"]
+        merged = compare_figures.variant_flags("intern-serial", extra) + extra
+        self.assertEqual(merged.count("--duration"), 1)
+        self.assertEqual(merged[merged.index("--duration") + 1], "3")
+        self.assertEqual(merged[merged.index("--gomaxprocs") + 1], "4")
 
     def test_series_are_written_for_every_run(self):
         import compare_series
@@ -194,6 +200,12 @@ class ClaimRuns(unittest.TestCase):
             self.assertEqual(lines[1:], ["testbed,1,0,1", "testbed,1,100,5", "go,1,0,2", "go,1,100,9",
                                          "go,1,200,12"])
             self.assertEqual(read(os.path.join(d, "series.svg")).count("<polyline"), 2)
+            for w, rows in (("intern-serial", [[0, 1], [100, 50]]), ("intern-executor", [[0, 1], [100, 2]])):
+                os.makedirs(os.path.join(d, w))
+                write(os.path.join(d, w, "runs.jsonl"), json.dumps(rec("go", 1, rows)) + "\n")
+            [path] = compare_series.write_contrasts(d)
+            self.assertEqual(path, os.path.join(d, "intern-serial", "serial-vs-executor.svg"))
+            self.assertEqual(read(path).count("stroke-dasharray"), 1)
             self.assertFalse(compare_series.write_series(d, "gcbench", [{"side": "go", "pair": 1,
                                                                          "summary": {"findings": {}}}]))
 

@@ -16,7 +16,8 @@
 // all; each goroutine's i-th operation sleeps until its due time), --value-words the
 // value's data words (default 2; more make it one allocation of a reflect.StructOf type
 // whose first fields are value's, the testbed's shape), --cleanup-work-us W makes each
-// cleanup sleep W microseconds before it removes its key, and a sampler goroutine
+// cleanup sleep W microseconds before it removes its key (not after the run's time is
+// up: the drain would take the backlog times the wait), and a sampler goroutine
 // records [t_ms, map_size, inserted, cleanups_run] every --sample-ms (default 100) into
 // a slice allocated before the run (series; growth_per_s is the least-squares slope of
 // the map's size). The serial runner of Go before golang/go#71825 is Go 1.27's own
@@ -68,8 +69,9 @@ var (
 	inserts  atomic.Uint64
 	// bigValue is the type of a value of more than 2 data words (nil: value itself).
 	bigValue reflect.Type
-	// work is what each cleanup sleeps before it removes its key.
-	work time.Duration
+	// work is what each cleanup sleeps before it removes its key (nanoseconds); zeroed
+	// when the run ends, so that the drain does not take the backlog times the wait.
+	work atomic.Int64
 )
 
 // newValue allocates a value (of bigValue's size when set).
@@ -82,8 +84,8 @@ func newValue() *value {
 
 // remove is a value's cleanup: it drops key if its weak pointer is nil.
 func remove(key uint64) {
-	if work > 0 {
-		time.Sleep(work)
+	if w := work.Load(); w > 0 {
+		time.Sleep(time.Duration(w))
 	}
 	mu.Lock()
 	if w, ok := interned[key]; ok && w.Value() == nil {
@@ -245,7 +247,7 @@ func main() {
 			{Name: "Pad", Type: reflect.ArrayOf(int(*valueWords-2), reflect.TypeFor[uint64]())},
 		})
 	}
-	work = time.Duration(*workUs) * time.Microsecond
+	work.Store(int64(time.Duration(*workUs) * time.Microsecond))
 	var period time.Duration
 	if *rate > 0 {
 		period = time.Duration(float64(c.Mutators) / float64(*rate) * float64(time.Second))
@@ -269,6 +271,7 @@ func main() {
 	wg.Wait()
 	<-sampled
 	growth := growthPerS(series)
+	work.Store(0)
 	var ops, inserted, hits uint64
 	var samples []uint64
 	n := 0

@@ -11,15 +11,16 @@
 //! - `finalizer`: a finalizer registered on the object (Go's `os.File`) closes it;
 //! - `cleanup`: a cleanup (`add_cleanup_with`, its box a global clock) closes it.
 //!
-//! `--idle-ms` MS (default 0) then stops: after the churn the program allocates nothing for
-//! MS milliseconds (its mutator sleeps in the blocking state). No cycle starts without
-//! allocation (S57: cycles are paced by the heap's growth), so the entries of objects
-//! dropped since the last cycle stay open for the whole idle under `finalizer` and
-//! `cleanup`, while under `explicit` none is open (SEMANTICS.md S43/S44: callbacks are
-//! queued only by a cycle that finds the object dead). A sampler thread, outside the heap,
-//! records `[t_ms, open, gc_cycles, span_bytes]` every `--sample-ms` (default 10) from the start of
-//! the churn to the end of the run (`series`; `phases` says where the churn and the idle
-//! end), and `idle` reports the open entries and completed cycles at its start and end.
+//! With `--idle-ms` MS (default 0) the program then allocates nothing for MS milliseconds
+//! (its mutator sleeps in the blocking state). No cycle starts without allocation (S57:
+//! cycles are paced by the heap's growth), and callbacks are queued only by a cycle that
+//! finds the object dead (S43/S44), so the entries of objects dropped since the last
+//! cycle stay open for the whole idle under `finalizer` and `cleanup` (those a cycle had
+//! already queued can still close meanwhile), while under `explicit` none is open. A
+//! sampler thread, outside the heap, records `[t_ms, open, gc_cycles, span_bytes]` every
+//! `--sample-ms` (default 10) from the start of the churn to the end of the run
+//! (`series`; `phases` says where the churn and the idle end), and `idle` reports the open
+//! entries and completed cycles at its first and last samples.
 //!
 //! Then the end: rounds of `gc()` and draining the finalizer and cleanup queues, at
 //! least 3 and until every entry is released (at most 10). Each round records the
@@ -33,8 +34,8 @@
 //! finalizer keeps it alive through the cycle that queues it), a cleaned-up object's with
 //! the cycle that queues the cleanup (S44). `span_bytes_peak` is the most span bytes the
 //! series saw and `span_bytes_mean` their mean over the churn's samples (the heap that
-//! revived finalized objects bloat; `heap_peak_bytes`, Go's
-//! `heapLive`, does not count them on the testbed). `live_bytes_median` and
+//! revived finalized objects bloat; `heap_peak_bytes`, Go's `heapLive`, does not count
+//! them on the testbed). `live_bytes_median` and
 //! `live_bytes_max` are the bytes the churn's cycles' marks found live.
 //!
 //! Findings: `release`, `objects`, `peak_open` (the most entries open at once: 1 when

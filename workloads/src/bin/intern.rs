@@ -19,7 +19,9 @@
 //! `--cleanup-work-us W` (default 0) makes each cleanup wait W microseconds before it
 //! removes its key (a blocking wait, as a cleanup that closes a connection would make):
 //! on a machine of 2 cores, work that needs a CPU would not show how many runners there
-//! are, a wait does. Every `--sample-every` operations a mutator samples the map's size.
+//! are, a wait does (once the run's time is up the cleanups stop waiting, so that the drain
+//! below does not take the backlog times the wait). Every `--sample-every` operations a
+//! mutator samples the map's size.
 //!
 //! The map grows by every value whose cleanup has not run yet. Go before golang/go#71825
 //! ran cleanups on one goroutine (Go 1.24: the finalizer goroutine); Go 1.27 runs them on
@@ -107,7 +109,9 @@ struct Shared {
     next_key: AtomicU64,
     inserted: AtomicU64,
     value: Shape,
-    work: Duration,
+    /// Microseconds each cleanup waits; zeroed when the run ends, so that the drain does
+    /// not take the backlog times the wait.
+    work_us: Arc<AtomicU64>,
 }
 
 /// One mutator's tally.
@@ -155,10 +159,11 @@ fn intern<'m, B: Barrier>(m: &'m Mutator<B>, shared: &Shared, key: u64) -> (Hand
     drop(map);
     shared.inserted.fetch_add(1, Relaxed);
     let (map, ran) = (Arc::clone(&shared.map), Arc::clone(&shared.cleanups));
-    let work = shared.work;
+    let work = Arc::clone(&shared.work_us);
     m.add_cleanup(&h, key, move |key| {
-        if !work.is_zero() {
-            std::thread::sleep(work);
+        let us = work.load(Relaxed);
+        if us > 0 {
+            std::thread::sleep(Duration::from_micros(us));
         }
         let mut map = map.lock().unwrap();
         if map.get(&key).is_some_and(WeakHandle::is_gone) {
@@ -277,7 +282,7 @@ fn intern_run<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         next_key: AtomicU64::new(0),
         inserted: AtomicU64::new(0),
         value: Shape::new(VALUE, 1, cli.value_words),
-        work: Duration::from_micros(cli.cleanup_work_us),
+        work_us: Arc::new(AtomicU64::new(cli.cleanup_work_us)),
     };
     let t0 = Instant::now();
     let until = t0 + duration;
@@ -299,6 +304,7 @@ fn intern_run<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         results
     });
     let growth = growth_per_s(&series);
+    shared.work_us.store(0, Relaxed);
     let mut latency = latency_histogram();
     let mut t = Tally::default();
     for (tally, h) in results {
