@@ -10,7 +10,8 @@
 # (--cleanup-workers 2 --cleanup-eager-start --cleanup-batches adaptive); cycles and
 # resurrection at their defaults; exit-flush with --flush explicit, finalizer and queued;
 # barrier-ablation with each barrier (hybrid, go-hybrid, dijkstra, yuasa, none), --verify
-# --duration 2 (and its default 100 driven rounds); and intern and fd-churn at their defaults when their binaries exist.
+# --duration 2 (and its default 100 driven rounds); intern with a serial cleanup runner and
+# with Go 1.27's executor; fd-churn releasing by finalizer, cleanup and explicit close.
 # --quick shrinks every size (a smoke test of the script, not a result).
 #
 # Each run writes its report to results/<workload>/<variant> (the previous one there is
@@ -76,8 +77,13 @@ for b in hybrid go-hybrid dijkstra yuasa none; do
   run barrier-ablation "$b" --barrier "$b" --verify --duration "$(pick 2 0.3)" \
     $(pick "" "--nodes 1000")
 done
-for w in intern fd-churn; do
-  if [ -x "$BIN/$w" ] || [ -x "$BIN/${w//-/_}" ]; then run "$w" default; fi
+# The claims' configurations, as compare-go.sh runs them (shorter): a serial cleanup
+# runner (GOMAXPROCS 4: one worker) against Go 1.27's executor (GOMAXPROCS 16: four).
+INTERN=(--mutators 1 --rate 4000 --value-words 128 --cleanup-work-us 500 --duration "$(pick 5 0.5)")
+run intern serial "${INTERN[@]}" --gomaxprocs 4
+run intern executor "${INTERN[@]}" --gomaxprocs 16
+for r in finalizer cleanup explicit; do
+  run fd-churn "$r" --release "$r" --idle-ms "$(pick 1000 100)"
 done
 
 ELAPSED=$(( $(date +%s) - START ))
@@ -97,8 +103,8 @@ WHAT = {
     "resurrection": "A finalizer that resurrects its object into a global.",
     "exit-flush": "Whether a buffered writer's data reaches the file at exit when only a finalizer would flush it.",
     "barrier-ablation": "Under each write barrier: driven rounds hide a pointer between a stepped cycle's scan and mark (`none` must lose it in every round, each real barrier in none), then concurrent mutators re-link a shared graph free-running (its loss rate per checked cycle).",
-    "intern": "String interning with weak references.",
-    "fd-churn": "File descriptors closed by cleanups under churn.",
+    "intern": "String interning with weak references at a fixed rate, cleanups that take 500 µs: the map grows under one serial cleanup runner and not under Go 1.27's executor (golang/go#71772, #71825).",
+    "fd-churn": "File descriptors released by finalizer, cleanup or explicit close under churn, then an idle second: finalized memory comes back a cycle later, and nothing runs while nothing allocates.",
 }
 
 def flat(prefix, v, out):
