@@ -104,7 +104,10 @@ const BINARIES: &[Binary] = &[
                 "--only",
                 &[("gc", "possible values: scope, handle, mimalloc")],
             ),
-            value("--shape", &[("3", RANGE), ("-1", RANGE), ("one", NOT_A_NUMBER)]),
+            value(
+                "--shape",
+                &[("3", RANGE), ("-1", RANGE), ("one", NOT_A_NUMBER)],
+            ),
             switch("--json"),
         ],
         extra: &[],
