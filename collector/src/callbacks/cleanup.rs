@@ -21,7 +21,7 @@
 use super::run_guarded;
 use super::runner::RunnerRole;
 use crate::barrier::Barrier;
-use crate::callbacks::queue::{CallbackQueue, Kind, QueuedCleanup};
+use crate::callbacks::queue::{CallbackQueue, InsideCallback, Kind, QueuedCleanup};
 use crate::config::{CleanupBatches, CLEANUP_BLOCK};
 use crate::core::HeapCore;
 use crate::heap::span::SpanKind;
@@ -319,7 +319,9 @@ impl<B: Barrier> Mutator<B> {
                 },
             };
             let unwinding = super::Unwinding(r.q, std::cell::Cell::new(1));
+            let inside = InsideCallback::enter(self.core.id, Kind::Cleanup);
             self.run_one_cleanup(env, f);
+            drop(inside);
             drop(unwinding);
             r.done = 1;
             r.ran += 1;
@@ -335,11 +337,15 @@ impl<B: Barrier> Mutator<B> {
         let unwinding = super::Unwinding(q, std::cell::Cell::new(r.done + fs.len()));
         // Dropped before `unwinding`: on a panic the batch's rest is queued again first.
         let mut unstarted = UnstartedPlain(q, fs.into_iter());
+        // Inside a cleanup for the whole batch: between two, only this loop runs (one
+        // thread-local push and pop a batch, not one a cleanup).
+        let inside = InsideCallback::enter(self.core.id, Kind::Cleanup);
         for f in unstarted.1.by_ref() {
             self.run_one_cleanup(None, f);
             r.done += 1;
             r.ran += 1;
         }
+        drop(inside);
         drop(unstarted);
         drop(unwinding);
         if let Some(t) = started {
@@ -364,23 +370,18 @@ impl<B: Barrier> Mutator<B> {
         })
     }
 
-    /// Runs one cleanup under the heap's panic policy.
+    /// Runs one cleanup under the heap's panic policy; the caller holds the
+    /// `InsideCallback` record.
     fn run_one_cleanup(&self, env: Option<Handle<'_, B>>, f: Callback) {
         let q = &self.core.space.queues.cleanups;
         let policy = self.core.config.callback_panic;
-        run_guarded(
-            policy,
-            self.core.id,
-            Kind::Cleanup,
-            &q.counters,
-            || match (env, f) {
-                (Some(env), f) => f.typed::<EnvCleanupCall<B>>()(env),
-                (None, Callback::Plain(call)) => call(),
-                (None, Callback::Typed(_)) => {
-                    panic!("collector: internal error: a cleanup without its box")
-                }
-            },
-        );
+        run_guarded(policy, Kind::Cleanup, &q.counters, || match (env, f) {
+            (Some(env), f) => f.typed::<EnvCleanupCall<B>>()(env),
+            (None, Callback::Plain(call)) => call(),
+            (None, Callback::Typed(_)) => {
+                panic!("collector: internal error: a cleanup without its box")
+            }
+        });
     }
 }
 

@@ -18,7 +18,7 @@
 
 use super::{fatal, run_guarded};
 use crate::barrier::Barrier;
-use crate::callbacks::queue::{Kind, QueuedFinalizer};
+use crate::callbacks::queue::{InsideCallback, Kind, QueuedFinalizer};
 use crate::heap::span::SpanKind;
 use crate::heap::specials::{Payload, Special, SpecialKind};
 use crate::mutator::handle::{Handle, InteriorHandle};
@@ -233,15 +233,16 @@ impl<B: Barrier> Mutator<B> {
             // One blocking section for the chunk: each finalizer's heap accesses (its
             // handle's drop, at least) re-enter the running state for themselves.
             self.blocking(|| {
+                // Inside a finalizer for the whole chunk: between two, only this loop runs
+                // (one thread-local push and pop a chunk, not one a finalizer).
+                let _inside = InsideCallback::enter(self.core.id, Kind::Finalizer);
                 for (h, field, env, f) in unstarted.rest.by_ref() {
                     if q.exiting() {
                         // Shutdown: the rest of the chunk is neither run nor counted as run.
                         break;
                     }
                     let call = f.typed::<FinalizerCall<B>>();
-                    run_guarded(policy, self.core.id, Kind::Finalizer, &q.counters, || {
-                        call(h, field, env)
-                    });
+                    run_guarded(policy, Kind::Finalizer, &q.counters, || call(h, field, env));
                     ran += 1;
                 }
             });

@@ -33,7 +33,7 @@ pub(crate) mod runner;
 pub(crate) mod weak;
 
 use crate::barrier::Barrier;
-use crate::callbacks::queue::{CallbackCounters, InsideCallback, Kind};
+use crate::callbacks::queue::{CallbackCounters, Kind};
 use crate::config::CallbackPanic;
 use crate::mutator::handle::Handle;
 use crate::mutator::Mutator;
@@ -153,21 +153,21 @@ impl<T> Drop for Unwinding<'_, T> {
 
 pub(crate) use crate::telemetry::fatal;
 
-/// Runs one callback of `kind` of heap `heap`, catching a panic and applying the heap's
-/// policy (Go's traces name the runner `runtime.runFinalizers` / `runtime.runCleanups`;
-/// so do the messages). While it runs, the thread is recorded as inside it (a drain of
-/// its own queue would wait for it, and `Heap::mutator` says why it cannot be had).
+/// Runs one callback of `kind`, catching a panic and applying the heap's policy (Go's
+/// traces name the runner `runtime.runFinalizers` / `runtime.runCleanups`; so do the
+/// messages). The caller records the thread as inside a callback of `kind` for as long
+/// as it runs (`InsideCallback`, a drain of its own queue would wait for it, and
+/// `Heap::mutator` says why it cannot be had); the runners hold one record around a
+/// whole chunk or batch, where only their own code runs between two callbacks, so no
+/// callback pays a thread-local push and pop.
 pub(crate) fn run_guarded(
     policy: CallbackPanic,
-    heap: u64,
     kind: Kind,
     counters: &CallbackCounters,
     f: impl FnOnce(),
 ) {
     counters.started.fetch_add(1, Relaxed);
-    let inside = InsideCallback::enter(heap, kind);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    drop(inside);
     counters.executed.fetch_add(1, Relaxed);
     if let Err(payload) = result {
         counters.panicked.fetch_add(1, Relaxed);
