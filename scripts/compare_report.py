@@ -76,9 +76,10 @@ NOTES = {
     "beside intern-executor's.",
     "intern-executor": "- as intern-serial, with GOMAXPROCS 16 on both sides: Go 1.27's executor with "
     "4 cleanup workers (goroutines), started lazily (S40).",
-    "allocbench": "- ns per allocation: median of the runs, GOGC off; the testbed's `testbed_ns` beside "
-    "Go's `go_ns` (`new(T)` into a package-level variable). The testbed's mimalloc column has no Go "
-    "counterpart and is not shown.",
+    "allocbench": "- ns per allocation: median of the runs, GOGC off; the testbed's `testbed_ns` (its "
+    "scope API, `Scope::alloc`, the ported workloads' default) beside Go's `go_ns` (`new(T)` into a "
+    "package-level variable). The testbed's handle-API and mimalloc columns have no Go counterpart "
+    "and are not shown.",
     "rootsbench": "- pauses: the testbed's hybrid-barrier rows (medians of its exact pauses; its "
     "termination pause includes its sweep). Go's from GODEBUG=gctrace=1 in a child process "
     "(sweep termination and mark termination, two significant digits); Go sweeps outside its "
