@@ -44,12 +44,12 @@
 //!    their root rules, the grey-work pool, the queue where assists park, the mark's
 //!    shared ledger.
 //! 3. `heap::specials`, `callbacks::queue`, `heap::pages`, `heap::span`,
-//!    `heap::span_table`, `heap::cache`, `heap`, `heap::scavenge`,
+//!    `heap::span_table`, `heap::cache`, `heap`, `heap::scavenge`, `heap::scavenger`,
 //!    `heap::special_deaths`, `heap::sweeping` — the heap: specials on spans, the
 //!    finalizer and cleanup queues the sweep fills, span storage that gives its pages
 //!    back, spans, the span table, allocation caches, the space, the page pool's reuse
-//!    and release of free spans, what a dead object's specials become, and span
-//!    sweeping by generation.
+//!    and release of free spans, the background scavenger (not under loom), what a dead
+//!    object's specials become, and span sweeping by generation.
 //! 4. `world::roots`, `world::mutator_state`, `world::this_thread`, `world` — what the
 //!    collector may read of a mutator, each thread's record of its mutators, and the
 //!    registry with its stop-the-world handshake.
@@ -241,8 +241,18 @@ impl<B: Barrier> Heap<B> {
             roots,
             cpus: default_gomaxprocs(),
         };
+        let core = Arc::new(core);
+        #[cfg(not(loom))]
+        heap::scavenger::spawn(
+            Arc::downgrade(&core),
+            heap::scavenger::HeapView {
+                space: |c: &HeapCore| &c.space,
+                goal: |c: &HeapCore| c.goal.load(Relaxed),
+                stopped: |c: &HeapCore| c.flags.load(Relaxed) & FLAG_SHUTDOWN != 0,
+            },
+        );
         Ok(Heap {
-            core: Arc::new(core),
+            core,
             _barrier: std::marker::PhantomData,
         })
     }

@@ -17,6 +17,8 @@
 pub(crate) mod cache;
 pub(crate) mod pages;
 pub(crate) mod scavenge;
+#[cfg(not(loom))]
+pub(crate) mod scavenger;
 pub(crate) mod span;
 pub(crate) mod span_table;
 pub(crate) mod special_deaths;

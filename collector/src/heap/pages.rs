@@ -236,12 +236,10 @@ pub(crate) struct Retained {
     /// Bytes of `retained` held by free spans (so `retained - free_retained` is Go's
     /// `heapInUse`).
     free_retained: AtomicUsize,
-    /// Go's `gcPercentGoal`: the span bytes in use when the goal was last set, scaled by
-    /// the goal's change, plus 10 % (`retainExtraPercent`); `usize::MAX` for none (GOGC
-    /// off, or no cycle yet).
+    /// Go's `gcPercentGoal`: the memory the heap needs at its goal, plus 10 %
+    /// (`retainExtraPercent`; see `set_heap_goal`); `usize::MAX` for none (GOGC
+    /// off, or not set yet).
     gc_percent_goal: AtomicUsize,
-    /// The heap goal `gc_percent_goal` was computed for.
-    last_goal: AtomicUsize,
     /// The memory limit the allocating thread scavenges down to (Go's inline rule in
     /// `allocSpan`): the lower of `heap_limit` and `memory_limit`; `usize::MAX` for none.
     pub(crate) limit: usize,
@@ -249,6 +247,9 @@ pub(crate) struct Retained {
 
 /// Go's `retainExtraPercent`.
 const RETAIN_EXTRA_PERCENT: usize = 10;
+
+/// Go's `reduceExtraPercent`.
+const REDUCE_EXTRA_PERCENT: usize = 5;
 
 impl Retained {
     pub(crate) fn new(limit: Option<usize>) -> Retained {
@@ -258,7 +259,6 @@ impl Retained {
             released_total: AtomicUsize::new(0),
             free_retained: AtomicUsize::new(0),
             gc_percent_goal: AtomicUsize::new(usize::MAX),
-            last_goal: AtomicUsize::new(0),
             limit: limit.unwrap_or(usize::MAX),
         }
     }
@@ -278,29 +278,40 @@ impl Retained {
         self.released_total.load(Relaxed)
     }
 
-    /// Notes the heap goal (`usize::MAX`: none), read by each allocation that takes a span.
-    /// The first to see a new goal sets the retention goal as Go's `gcPaceScavenger`
-    /// does at the end of a cycle: the span bytes in use now, times the new goal over the
-    /// last, plus 10 %.
-    pub(crate) fn set_heap_goal(&self, goal: usize) {
-        let last = self.last_goal.swap(goal, Relaxed);
-        if last == goal {
-            return;
-        }
+    /// Sets the retention goal from the heap goal (`usize::MAX`: none) and the bytes
+    /// live now: the goal times the span bytes in use per live byte (1 to 1.5), plus 10 %.
+    /// Go (`gcPaceScavenger`) scales the span bytes in use at the last mark termination by
+    /// the goal's change instead; both ask for the memory the heap needs to grow back to
+    /// its goal, and this one can be read at any time (by allocations taking a span and
+    /// by the background scavenger).
+    pub(crate) fn set_heap_goal(&self, goal: usize, heap_live: usize) {
         if goal == usize::MAX {
             self.gc_percent_goal.store(usize::MAX, Relaxed);
             return;
         }
         let in_use = self
             .retained()
-            .saturating_sub(self.free_retained.load(Relaxed)) as u128;
-        let scaled = match last {
-            0 | usize::MAX => in_use,
-            _ => in_use * goal as u128 / last as u128,
+            .saturating_sub(self.free_retained.load(Relaxed));
+        let (num, den) = (in_use.max(heap_live) as u128, heap_live.max(1) as u128);
+        let (num, den) = if num * 2 > den * 3 {
+            (3, 2)
+        } else {
+            (num, den)
         };
+        let scaled = goal as u128 * num / den;
         let g = scaled + scaled * RETAIN_EXTRA_PERCENT as u128 / 100;
         self.gc_percent_goal
             .store(g.min(usize::MAX as u128 - 1) as usize, Relaxed);
+    }
+
+    /// What the background scavenger releases down to: the lower of the retention goal
+    /// and 95 % of the memory limit (Go's `reduceExtraPercent`).
+    pub(crate) fn background_goal(&self) -> usize {
+        let limit_goal = match self.limit {
+            usize::MAX => usize::MAX,
+            l => l / 100 * (100 - REDUCE_EXTRA_PERCENT),
+        };
+        self.gc_percent_goal.load(Relaxed).min(limit_goal)
     }
 
     /// Counts `bytes` retained by a span entering (`true`) or leaving the page pool.
@@ -356,15 +367,22 @@ mod tests {
         assert_eq!(r.to_scavenge(0), 200, "over the limit");
         let r = Retained::new(None);
         assert_eq!(r.to_scavenge(100), 0, "no goal yet");
-        r.grow(1000);
-        r.set_heap_goal(500);
-        r.grow(150);
+        r.grow(1150);
+        r.set_heap_goal(1000, 1150);
         assert_eq!(r.to_scavenge(0), 0, "no growth");
         assert_eq!(r.to_scavenge(30), 30, "at most the growth");
-        assert_eq!(r.to_scavenge(500), 50, "down to in-use plus 10 %");
-        r.pool(true, 400);
-        r.set_heap_goal(1000);
-        assert_eq!(r.to_scavenge(10_000), 0, "in use 750, doubled, plus 10 %");
+        assert_eq!(r.to_scavenge(500), 50, "down to the goal plus 10 %");
+        r.pool(true, 150);
+        r.set_heap_goal(1000, 800);
+        assert_eq!(r.to_scavenge(500), 0, "1000 in use for 800 live: goal 1375");
+        r.set_heap_goal(1000, 100);
+        assert_eq!(
+            r.to_scavenge(10_000),
+            0,
+            "fragmentation counted at most 1.5: 1650"
+        );
+        r.set_heap_goal(usize::MAX, 0);
+        assert_eq!(r.to_scavenge(10_000), 0, "GOGC off");
         r.shrink(150);
         assert_eq!((r.retained(), r.released_total()), (1000, 150));
     }

@@ -106,7 +106,7 @@ impl Space {
 
     /// Releases the pages of free spans, largest first, until `todo` bytes are released
     /// or none is left in memory. Returns the bytes released.
-    fn release_free(&self, pools: &Pools, todo: usize) -> usize {
+    pub(super) fn release_free(&self, pools: &Pools, todo: usize) -> usize {
         let mut done = 0;
         for list in pools.free.values().rev() {
             for &i in list {
