@@ -528,6 +528,13 @@ impl<B: Barrier> Heap<B> {
         self.core.space.finish_sweep();
     }
 
+    /// The scavenger's work with no goal (loom builds, where no scavenger thread runs):
+    /// releases the pages of every free span, as [`Heap::free_os_memory`] does after its
+    /// collection. Returns the bytes released.
+    pub fn run_scavenger(&self) -> usize {
+        self.core.space.free_os_memory()
+    }
+
     /// Runs a mark worker's loop on the calling thread (loom builds, where the collector
     /// starts no threads): what each worker thread of a concurrent mark runs
     /// (`mark::workers`), taking grey work in slices until the mark's coordinator

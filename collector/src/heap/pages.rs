@@ -249,6 +249,7 @@ pub(crate) struct Retained {
 const RETAIN_EXTRA_PERCENT: usize = 10;
 
 /// Go's `reduceExtraPercent`.
+#[cfg_attr(loom, allow(dead_code))]
 const REDUCE_EXTRA_PERCENT: usize = 5;
 
 impl Retained {
@@ -306,6 +307,7 @@ impl Retained {
 
     /// What the background scavenger releases down to: the lower of the retention goal
     /// and 95 % of the memory limit (Go's `reduceExtraPercent`).
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn background_goal(&self) -> usize {
         let limit_goal = match self.limit {
             usize::MAX => usize::MAX,

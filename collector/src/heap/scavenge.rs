@@ -132,6 +132,17 @@ impl Space {
     /// Gives every free span's pages back to the OS (the second half of Go's
     /// `debug.FreeOSMemory`; the caller collects first). Returns the bytes released.
     pub(crate) fn free_os_memory(&self) -> usize {
-        self.release_free(&crate::sync::lock(&self.pools), usize::MAX)
+        let pools = crate::sync::lock(&self.pools);
+        #[cfg(loom)]
+        if self.faults.scavenge_outside_lock {
+            let chosen: Vec<usize> = pools.free.values().flatten().copied().collect();
+            drop(pools);
+            return chosen
+                .into_iter()
+                .filter_map(|i| self.span(i))
+                .map(|span| span.release_pages(0))
+                .sum();
+        }
+        self.release_free(&pools, usize::MAX)
     }
 }
