@@ -105,7 +105,9 @@ impl Space {
     }
 
     /// Releases the pages of free spans, largest first, until `todo` bytes are released
-    /// or none is left in memory. Returns the bytes released.
+    /// or none is left in memory: whole spans, but from the last span only its tail
+    /// pages beyond what `todo` needs (a span's `retained` is a prefix of its words).
+    /// Returns the bytes released.
     pub(super) fn release_free(&self, pools: &Pools, todo: usize) -> usize {
         let mut done = 0;
         for list in pools.free.values().rev() {
@@ -119,11 +121,12 @@ impl Space {
                     continue;
                 }
                 debug_assert_eq!(span.kind(), SpanKind::Free);
-                span.release_pages(0);
-                span.retained.store(0, Relaxed);
-                self.pages.shrink(had);
-                self.pages.pool(false, had);
-                done += had;
+                let keep = had.saturating_sub(todo - done) / self.page_bytes * self.page_bytes;
+                span.release_pages(keep);
+                span.retained.store(keep, Relaxed);
+                self.pages.shrink(had - keep);
+                self.pages.pool(false, had - keep);
+                done += had - keep;
             }
         }
         done

@@ -6,9 +6,8 @@
 //! step took. With nothing to do it looks again every `IDLE` (Go parks it until the
 //! sweeper wakes it; here a heap's threads do not know of each other).
 //!
-//! Go releases 64 KiB at a time; here a step releases free spans, largest first, until
-//! at least `STEP_BYTES` are released (a span is released whole, so one step may release
-//! more).
+//! As Go's, a step releases 64 KiB (`STEP_BYTES`): from the largest free spans first,
+//! the last one only in part (its tail pages).
 //!
 //! Invariant: the thread holds only a weak reference to the heap between steps (so a
 //! heap whose last user is gone is freed and the thread exits at its next look, as it
@@ -103,5 +102,27 @@ mod tests {
         while space.scavenge_step() > 0 {}
         assert_eq!(space.pages.retained(), 8192, "only the span in use");
         assert_eq!(space.pages.released_total(), 32 * 8192);
+    }
+
+    #[test]
+    fn a_step_releases_only_a_chunk_of_a_large_free_span() {
+        let space = Space::new(8192);
+        let span = space.alloc_large(&crate::object::Shape::new("big", 0, 1 << 16));
+        let index = span.index;
+        space.rebuild_pools(SweptLists::empty(), vec![index]);
+        space.pages.set_heap_goal(0, 0);
+        assert_eq!(space.scavenge_step(), STEP_BYTES);
+        assert_eq!(
+            span.retained.load(crate::sync::Ordering::Relaxed),
+            (512 << 10) - STEP_BYTES
+        );
+        space.free_os_memory();
+        assert_eq!(span.retained.load(crate::sync::Ordering::Relaxed), 0);
+        let again = space.alloc_large(&crate::object::Shape::new("big", 0, 1 << 10));
+        assert_eq!(
+            again.index, index,
+            "the free span, reused for a smaller object"
+        );
+        assert_eq!(again.retained.load(crate::sync::Ordering::Relaxed), 8192);
     }
 }
