@@ -269,6 +269,14 @@ impl Retained {
         self.retained.load(Relaxed)
     }
 
+    /// Bytes of the spans in use (Go's `heapInUse`: retained minus what free spans
+    /// hold). Less the heap's live bytes, it is what the heap holds beyond its objects
+    /// (fragmentation): what Go's memory-limit goal subtracts as non-heap memory.
+    pub(crate) fn in_use(&self) -> usize {
+        self.retained()
+            .saturating_sub(self.free_retained.load(Relaxed))
+    }
+
     /// Bytes of span storage ever mapped.
     pub(crate) fn mapped(&self) -> usize {
         self.mapped.load(Relaxed)
@@ -290,9 +298,7 @@ impl Retained {
             self.gc_percent_goal.store(usize::MAX, Relaxed);
             return;
         }
-        let in_use = self
-            .retained()
-            .saturating_sub(self.free_retained.load(Relaxed));
+        let in_use = self.in_use();
         let (num, den) = (in_use.max(heap_live) as u128, heap_live.max(1) as u128);
         let (num, den) = if num * 2 > den * 3 {
             (3, 2)
