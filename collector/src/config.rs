@@ -283,6 +283,10 @@ pub struct LoomFaults {
     /// span (the bug 21c3deb fixed): a span another sweeper popped or claimed is left to
     /// it, and swept late.
     pub finish_sweep_on_empty_lists: bool,
+    /// The scavenger chooses the free spans to release under the span lock but releases
+    /// them after dropping it: an allocator can take one of them meanwhile and have its
+    /// new object's words released under it.
+    pub scavenge_outside_lock: bool,
     /// `sweep_span` publishes a span as swept before it files it (the bug 2b6aa44
     /// fixed): `finish_sweep` no longer waits for the filing.
     pub publish_before_filing: bool,

@@ -43,11 +43,13 @@
 //! 2. `barrier`, `mark::pool`, `mark::park`, `mark::state` — the barrier policies and
 //!    their root rules, the grey-work pool, the queue where assists park, the mark's
 //!    shared ledger.
-//! 3. `heap::specials`, `callbacks::queue`, `heap::span`, `heap::span_table`,
-//!    `heap::cache`, `heap`, `heap::special_deaths`, `heap::sweeping` — the heap:
-//!    specials on spans, the finalizer and cleanup queues the sweep fills, spans, the
-//!    span table, allocation caches, the space, what a dead object's specials become,
-//!    and span sweeping by generation.
+//! 3. `heap::specials`, `callbacks::queue`, `heap::pages`, `heap::span`,
+//!    `heap::span_table`, `heap::cache`, `heap`, `heap::scavenge`, `heap::scavenger`,
+//!    `heap::special_deaths`, `heap::sweeping` — the heap: specials on spans, the
+//!    finalizer and cleanup queues the sweep fills, span storage that gives its pages
+//!    back, spans, the span table, allocation caches, the space, the page pool's reuse
+//!    and release of free spans, the background scavenger (not under loom), what a dead
+//!    object's specials become, and span sweeping by generation.
 //! 4. `world::roots`, `world::mutator_state`, `world::this_thread`, `world` — what the
 //!    collector may read of a mutator, each thread's record of its mutators, and the
 //!    registry with its stop-the-world handshake.
@@ -209,7 +211,13 @@ impl<B: Barrier> Heap<B> {
             id,
             space: {
                 #[allow(unused_mut)]
-                let mut space = heap::Space::new(config.page_bytes).poisoning(config.verify);
+                let limit = match (config.heap_limit, config.memory_limit) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let mut space = heap::Space::new(config.page_bytes)
+                    .poisoning(config.verify)
+                    .limited(limit);
                 space.planted_bug = config.planted_bug;
                 #[cfg(loom)]
                 {
@@ -233,8 +241,18 @@ impl<B: Barrier> Heap<B> {
             roots,
             cpus: default_gomaxprocs(),
         };
+        let core = Arc::new(core);
+        #[cfg(not(loom))]
+        heap::scavenger::spawn(
+            Arc::downgrade(&core),
+            heap::scavenger::HeapView {
+                space: |c: &HeapCore| &c.space,
+                goal: |c: &HeapCore| c.goal.load(Relaxed),
+                stopped: |c: &HeapCore| c.flags.load(Relaxed) & FLAG_SHUTDOWN != 0,
+            },
+        );
         Ok(Heap {
-            core: Arc::new(core),
+            core,
             _barrier: std::marker::PhantomData,
         })
     }
@@ -284,6 +302,29 @@ impl<B: Barrier> Heap<B> {
         self.core.check_live();
         self.core.refuse_running_caller("Heap::gc");
         cycle::collect(&self.core, CycleReason::Forced);
+    }
+
+    /// Collects (as [`Heap::gc`], which finishes the sweep), then gives the pages of every
+    /// free span back to the OS (Go's `debug.FreeOSMemory`). Returns the bytes released.
+    /// Like [`Heap::gc`], call it inside [`Mutator::blocking`] on a mutator's thread.
+    pub fn free_os_memory(&self) -> usize {
+        self.gc();
+        self.core.space.free_os_memory()
+    }
+
+    /// Bytes the heap's spans hold in memory now: mapped minus released (Go's
+    /// `heapRetained`), what allocation releases free pages to keep under the heap's
+    /// limit (`heap_limit`, `memory_limit`). Span metadata (bitmaps, slot metadata of a
+    /// span in use, the span table) is not counted.
+    pub fn retained_bytes(&self) -> usize {
+        self.core.space.pages.retained()
+    }
+
+    /// Bytes of span storage ever mapped (address space, which never shrinks: a free span
+    /// keeps its addresses for reuse) and bytes released to the OS so far.
+    pub fn mapped_and_released_bytes(&self) -> (usize, usize) {
+        let p = &self.core.space.pages;
+        (p.mapped(), p.released_total())
     }
 
     /// Waits until the background GC thread has no cycle requested or running (concurrent
@@ -485,6 +526,13 @@ impl<B: Barrier> Heap<B> {
     /// Go's `bgsweep`). The sweeper is no mutator: pauses do not stop it.
     pub fn run_background_sweep(&self) {
         self.core.space.finish_sweep();
+    }
+
+    /// The scavenger's work with no goal (loom builds, where no scavenger thread runs):
+    /// releases the pages of every free span, as [`Heap::free_os_memory`] does after its
+    /// collection. Returns the bytes released.
+    pub fn run_scavenger(&self) -> usize {
+        self.core.space.free_os_memory()
     }
 
     /// Runs a mark worker's loop on the calling thread (loom builds, where the collector

@@ -47,7 +47,7 @@ pub(crate) fn sweep_all(core: &HeapCore, _stopped: &Stopped<'_>) -> SweepResult 
             SpanKind::Large => {
                 if span.is_marked(0) {
                     span.mark_bits(0).store(0, Relaxed);
-                    res.live_bytes += span.pages * space.page_bytes;
+                    res.live_bytes += span.large_bytes();
                     lists.large.push(i);
                 } else {
                     free_slot(span, 0, poison);

@@ -15,6 +15,10 @@
 //! metadata in a span in use.
 
 pub(crate) mod cache;
+pub(crate) mod pages;
+pub(crate) mod scavenge;
+#[cfg(not(loom))]
+pub(crate) mod scavenger;
 pub(crate) mod span;
 pub(crate) mod span_table;
 pub(crate) mod special_deaths;
@@ -24,6 +28,7 @@ pub(crate) mod sweeping;
 use crate::object::{Ref, Shape, WORD_BYTES};
 use crate::size_class::{class_pages, class_words, SpanClass};
 use crate::sync::{lock, AtomicU32, AtomicUsize, Mutex, Ordering::*};
+use pages::Fit;
 use span::{Span, SpanKind};
 use span_table::SpanTable;
 use std::collections::BTreeMap;
@@ -174,7 +179,8 @@ pub(crate) struct Pools {
     large: Vec<usize>,
     /// Large spans waiting to be swept.
     unswept_large: Vec<usize>,
-    /// Free spans by (pages, slot capacity): a span is reused only where its bitmaps fit.
+    /// Free spans by (pages, slot capacity): a span is reused only where its bitmaps fit
+    /// (`heap::scavenge`); no list is empty.
     free: BTreeMap<(usize, usize), Vec<usize>>,
     /// The current immortal span per span class.
     immortal: Vec<Option<usize>>,
@@ -185,6 +191,8 @@ pub(crate) struct Space {
     pub(crate) page_bytes: usize,
     pub(crate) table: SpanTable,
     pools: Mutex<Pools>,
+    /// What the spans hold in memory, and the scavenging goals (`heap::scavenge`).
+    pub(crate) pages: pages::Retained,
     /// Bytes of live and newly allocated objects: cached spans count whole, others by
     /// their allocated slots, large objects by their pages (Go's `heapLive`).
     heap_live: AtomicUsize,
@@ -224,6 +232,7 @@ impl Space {
                 free: BTreeMap::new(),
                 immortal: vec![None; SpanClass::COUNT],
             }),
+            pages: pages::Retained::new(None),
             heap_live: AtomicUsize::new(0),
             heap_peak: AtomicUsize::new(0),
             zero_sentinel: Ref::new(0, 0, 0),
@@ -268,6 +277,13 @@ impl Space {
         self.table.get(index)
     }
 
+    /// Sets the memory limit down to which allocation releases free pages (the lower of
+    /// `heap_limit` and `memory_limit`; `None`: none).
+    pub(crate) fn limited(mut self, limit: Option<usize>) -> Space {
+        self.pages = pages::Retained::new(limit);
+        self
+    }
+
     /// Sets whether sweeping poisons freed slots (verification).
     pub(crate) fn poisoning(mut self, poison: bool) -> Space {
         self.poison = poison;
@@ -287,11 +303,8 @@ impl Space {
                     let mut pools = lock(&self.pools);
                     let pages = class_pages(sc.size_class(), self.page_bytes);
                     let elem = class_words(sc.size_class());
-                    let span = self.take_free_span(
-                        &mut pools,
-                        pages,
-                        pages * self.page_bytes / WORD_BYTES / elem,
-                    );
+                    let slots = pages * self.page_bytes / WORD_BYTES / elem;
+                    let span = self.take_free_span(&mut pools, Fit::Small { pages, slots });
                     // Swept before it is Small: `finish_sweep` reads the kind, then
                     // claims a Small span of the previous generation.
                     self.mark_swept(span);
@@ -315,32 +328,13 @@ impl Space {
         lock(&self.pools).file_small(span, free > 0);
     }
 
-    fn take_free_span(&self, pools: &mut Pools, pages: usize, max_slots: usize) -> &Span {
-        if let Some(list) = pools.free.get_mut(&(pages, max_slots)) {
-            if let Some(i) = list.pop() {
-                return self.span(i).expect("free span exists");
-            }
-        }
-        let page_bytes = self.page_bytes;
-        let index = self
-            .table
-            .push(|index| Span::new(index, pages, page_bytes, max_slots))
-            .unwrap_or_else(|| {
-                panic!(
-                    "collector: out of memory: the span table is full ({} spans)",
-                    SpanTable::CAPACITY
-                )
-            });
-        self.span(index).expect("span just created")
-    }
-
     /// Allocates a large object in a span of its own. The object's words are zero.
     pub(crate) fn alloc_large(&self, shape: &Shape) -> &Span {
         let words = shape.words();
         let pages = (words * WORD_BYTES).div_ceil(self.page_bytes);
         self.sweep_one_large();
         let mut pools = lock(&self.pools);
-        let span = self.take_free_span(&mut pools, pages, 1);
+        let span = self.take_free_span(&mut pools, Fit::Large { pages });
         // Swept before it is Large (see `refill`).
         self.mark_swept(span);
         span.init(SpanKind::Large, SpanClass::new(0, shape.is_noscan()), words);
@@ -370,7 +364,7 @@ impl Space {
         let mut pools = lock(&self.pools);
         if class == 0 {
             let pages = (words * WORD_BYTES).div_ceil(self.page_bytes);
-            let span = self.take_free_span(&mut pools, pages, 1);
+            let span = self.take_free_span(&mut pools, Fit::Large { pages });
             span.init(
                 SpanKind::Immortal,
                 SpanClass::new(0, shape.is_noscan()),
@@ -400,11 +394,8 @@ impl Space {
             }
             let pages = class_pages(class, self.page_bytes);
             let elem = class_words(class);
-            let span = self.take_free_span(
-                &mut pools,
-                pages,
-                pages * self.page_bytes / WORD_BYTES / elem,
-            );
+            let slots = pages * self.page_bytes / WORD_BYTES / elem;
+            let span = self.take_free_span(&mut pools, Fit::Small { pages, slots });
             span.init(SpanKind::Immortal, sc, elem);
             pools.immortal[sc.index()] = Some(span.index);
         }
@@ -457,18 +448,8 @@ impl Space {
         pools.full = swept.full;
         pools.large = swept.large;
         for i in freed {
-            Self::free_span(&mut pools, self.span(i).expect("freed span exists"));
+            self.free_span(&mut pools, self.span(i).expect("freed span exists"));
         }
-    }
-
-    /// Returns an empty span to the page pool.
-    fn free_span(pools: &mut Pools, span: &Span) {
-        span.release();
-        pools
-            .free
-            .entry((span.pages, span.max_slots()))
-            .or_default()
-            .push(span.index);
     }
 
     /// Clears every span's mark bits: the start of the cycle after an abandoned one,

@@ -4,8 +4,10 @@
 //! them without undefined behaviour and loom can model them.
 //!
 //! A span's storage is fixed at creation and never freed while the heap lives: an empty
-//! span returns to the page pool and is reused, possibly for another class. So a reference
-//! to a span is valid for the heap's whole life.
+//! span returns to the page pool and is reused, possibly for another class or a smaller
+//! large object. So a reference to a span is valid for the heap's whole life. A free
+//! span's physical pages may be given back to the OS (`heap::pages`): its words and
+//! metadata then read as zero, the values a free span holds anyway.
 //!
 //! Invariants: every field is an atomic or fixed at creation, and every access indexes a
 //! boxed slice, so a bad index panics and a race is never undefined behaviour. `init` (by
@@ -15,7 +17,8 @@
 //! slot's metadata with a release store and `meta` reads it with acquire, so whoever finds
 //! it sees the words its allocator wrote first (every allocator zeroes them first).
 
-use crate::object::{Meta, META_VALID, POISON};
+use super::pages::PageBox;
+use crate::object::{Meta, META_VALID, POISON, WORD_BYTES};
 use crate::size_class::SpanClass;
 use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 
@@ -60,11 +63,14 @@ pub(crate) struct Span {
     class: AtomicU32,
     elem_words: AtomicUsize,
     nslots: AtomicUsize,
-    words: Box<[AtomicUsize]>,
+    words: PageBox<AtomicUsize>,
     alloc_bits: Box<[AtomicU64]>,
     mark_bits: Box<[AtomicU64]>,
     check_bits: Box<[AtomicU64]>,
-    meta: Box<[AtomicU64]>,
+    meta: PageBox<AtomicU64>,
+    /// Bytes of the span's words that may be resident (`heap::Space` keeps it, under the
+    /// span lock): all of them once used, none once released.
+    pub(crate) retained: AtomicUsize,
     /// The sweep generation the span was last swept in (see `heap::sweeping`).
     pub(crate) sweepgen: AtomicU32,
     /// Finalizers, cleanups and weak handles of the span's objects.
@@ -79,7 +85,7 @@ impl Span {
     /// Creates a free span of `pages` pages of `page_bytes` bytes. `max_slots` bounds the
     /// number of objects it will ever hold (its bitmaps are sized for that).
     pub(crate) fn new(index: usize, pages: usize, page_bytes: usize, max_slots: usize) -> Span {
-        let nwords = pages * page_bytes / crate::object::WORD_BYTES;
+        let nwords = pages * page_bytes / WORD_BYTES;
         let bitmap_words = max_slots.div_ceil(64);
         Span {
             index,
@@ -88,11 +94,12 @@ impl Span {
             class: AtomicU32::new(0),
             elem_words: AtomicUsize::new(0),
             nslots: AtomicUsize::new(0),
-            words: atomics(nwords, || AtomicUsize::new(0)),
+            words: PageBox::zeroed(nwords),
             alloc_bits: atomics(bitmap_words, || AtomicU64::new(0)),
             mark_bits: atomics(bitmap_words, || AtomicU64::new(0)),
             check_bits: atomics(bitmap_words, || AtomicU64::new(0)),
-            meta: atomics(max_slots, || AtomicU64::new(0)),
+            meta: PageBox::zeroed(max_slots),
+            retained: AtomicUsize::new(0),
             sweepgen: AtomicU32::new(0),
             specials: Default::default(),
         }
@@ -175,10 +182,33 @@ impl Span {
     #[inline(always)]
     pub(crate) fn slot_bytes(&self) -> usize {
         if self.kind.load(Relaxed) == SpanKind::Large as u32 {
-            self.words.len() * crate::object::WORD_BYTES
+            self.large_bytes()
         } else {
-            self.elem_words() * crate::object::WORD_BYTES
+            self.elem_words() * WORD_BYTES
         }
+    }
+
+    /// The bytes of the whole pages a large object covers (its span may be longer: a
+    /// free span is reused for a smaller large object, its tail released).
+    pub(crate) fn large_bytes(&self) -> usize {
+        let page_bytes = self.words.len() * WORD_BYTES / self.pages;
+        (self.elem_words() * WORD_BYTES).div_ceil(page_bytes) * page_bytes
+    }
+
+    /// The bytes of the span's words.
+    pub(crate) fn bytes(&self) -> usize {
+        self.words.len() * WORD_BYTES
+    }
+
+    /// Gives back to the OS the pages of the words from byte `from` on (and of the slot
+    /// metadata, for a release of the whole span, which must be free: all its metadata
+    /// is clear). They read as zero afterwards. Returns the bytes of words released.
+    pub(crate) fn release_pages(&self, from: usize) -> usize {
+        if from == 0 {
+            debug_assert_eq!(self.kind(), SpanKind::Free);
+            self.meta.release_from(0);
+        }
+        self.words.release_from(from / WORD_BYTES)
     }
 
     /// The bitmap words covering the span's slots.

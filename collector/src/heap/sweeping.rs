@@ -146,7 +146,7 @@ impl Space {
     /// page pool.
     fn file(&self, pools: &mut Pools, span: &Span, swept: Swept) {
         match (swept, span.kind()) {
-            (Swept::Empty, _) => Self::free_span(pools, span),
+            (Swept::Empty, _) => self.free_span(pools, span),
             (Swept::Partial, _) => pools.file_small(span, true),
             (Swept::Full, SpanKind::Small) => pools.file_small(span, false),
             (Swept::Full, SpanKind::Large) => pools.large.push(span.index),

@@ -1,0 +1,419 @@
+//! Span storage whose physical pages can be given back to the OS while its address stays
+//! valid: a zeroed, page-aligned array of atomics (a span's words and slot metadata).
+//!
+//! Go's scavenger returns free pages with `madvise(MADV_DONTNEED)` and keeps the address
+//! range (`sysUnused`, mgcscavenge.go); so does this. A span keeps its storage for the
+//! heap's whole life (so a `&Span` and every slice into it stay valid, as `heap::span`
+//! requires), but a free span's pages can be released: the kernel drops them, the
+//! process's resident set falls, and the next access faults in a fresh zero page.
+//!
+//! `Retained` counts what the spans hold in memory (Go's `heapRetained`: mapped minus
+//! released) and decides how much an allocation must release (Go's `allocSpan` rules).
+//!
+//! Invariant: a `PageBox` owns one allocation of `len` elements for its whole life (its
+//! address and length never change until it is dropped); `release` only drops the
+//! physical pages of whole OS pages inside it, after which those elements read as zero,
+//! a valid value of every element type (`ZeroValid`). So a reader racing a release reads
+//! the old value or zero, never freed memory. Under loom the storage is an ordinary boxed
+//! slice and a release stores zero into each element: the same values a reader may see.
+
+use crate::sync::unmodelled::{AtomicUsize, Ordering::Relaxed};
+#[cfg(not(loom))]
+use std::ptr::NonNull;
+
+/// Element types for which all-zero bytes are a valid value (and zero the initial one).
+///
+/// # Safety
+/// The implementor must have the size and bit validity of an integer type.
+pub(crate) unsafe trait ZeroValid: Sized {
+    /// The zero value (built one by one under loom, whose atomics are not plain memory).
+    #[cfg_attr(not(loom), allow(dead_code))]
+    fn zero() -> Self;
+    /// Stores zero (what a released page reads as; loom's stand-in for the release).
+    #[cfg_attr(not(loom), allow(dead_code))]
+    fn store_zero(&self);
+}
+
+// SAFETY: `std`'s `AtomicUsize` has the size and bit validity of `usize`.
+unsafe impl ZeroValid for crate::sync::AtomicUsize {
+    fn zero() -> Self {
+        Self::new(0)
+    }
+    fn store_zero(&self) {
+        self.store(0, crate::sync::Ordering::Relaxed);
+    }
+}
+
+// SAFETY: `std`'s `AtomicU64` has the size and bit validity of `u64`.
+unsafe impl ZeroValid for crate::sync::AtomicU64 {
+    fn zero() -> Self {
+        Self::new(0)
+    }
+    fn store_zero(&self) {
+        self.store(0, crate::sync::Ordering::Relaxed);
+    }
+}
+
+/// The OS page size.
+#[cfg(not(loom))]
+fn os_page() -> usize {
+    // SAFETY: `sysconf` with a valid name has no precondition.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as usize
+    } else {
+        4096
+    }
+}
+
+/// A fixed array of `T`s, zeroed at creation, whose whole OS pages can be released.
+#[cfg(not(loom))]
+pub(crate) struct PageBox<T: ZeroValid> {
+    ptr: NonNull<T>,
+    len: usize,
+}
+
+// SAFETY: a `PageBox` owns its elements like a `Box<[T]>` does.
+#[cfg(not(loom))]
+unsafe impl<T: ZeroValid + Send> Send for PageBox<T> {}
+// SAFETY: as above; shared access hands out only `&T`.
+#[cfg(not(loom))]
+unsafe impl<T: ZeroValid + Sync> Sync for PageBox<T> {}
+
+#[cfg(not(loom))]
+impl<T: ZeroValid> PageBox<T> {
+    /// Whether `len` elements are mapped from the OS (whole OS pages) rather than taken
+    /// from the global allocator (a span smaller than a page: never released).
+    fn mapped(len: usize) -> bool {
+        let bytes = len * std::mem::size_of::<T>();
+        bytes >= os_page() && bytes.is_multiple_of(os_page())
+    }
+
+    fn layout(len: usize) -> std::alloc::Layout {
+        std::alloc::Layout::array::<T>(len).expect("span storage layout")
+    }
+
+    /// `len` zero elements: whole pages mapped from the OS, which cost memory only once
+    /// touched (adjacent mappings merge into one kernel mapping, so one per span costs
+    /// no kernel limit); anything smaller from the global allocator.
+    pub(crate) fn zeroed(len: usize) -> PageBox<T> {
+        if len == 0 {
+            return PageBox {
+                ptr: NonNull::dangling(),
+                len,
+            };
+        }
+        let p = if Self::mapped(len) {
+            // SAFETY: an anonymous private mapping of a non-zero length, at an address
+            // the kernel chooses, touches no existing memory.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len * std::mem::size_of::<T>(),
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            if p == libc::MAP_FAILED {
+                std::alloc::handle_alloc_error(Self::layout(len))
+            }
+            p.cast::<T>()
+        } else {
+            // SAFETY: the layout's size is not zero.
+            unsafe { std::alloc::alloc_zeroed(Self::layout(len)) }.cast::<T>()
+        };
+        let Some(ptr) = NonNull::new(p) else {
+            std::alloc::handle_alloc_error(Self::layout(len))
+        };
+        PageBox { ptr, len }
+    }
+
+    /// Drops the physical pages of the whole OS pages inside elements `from..`; returns
+    /// the bytes released. The elements read as zero afterwards.
+    pub(crate) fn release_from(&self, from: usize) -> usize {
+        if from >= self.len {
+            return 0;
+        }
+        let page = os_page();
+        let start = self.ptr.as_ptr() as usize + from * std::mem::size_of::<T>();
+        let end = self.ptr.as_ptr() as usize + self.len * std::mem::size_of::<T>();
+        let (lo, hi) = (start.next_multiple_of(page), end / page * page);
+        if hi <= lo {
+            return 0;
+        }
+        // SAFETY: `lo..hi` is whole OS pages inside this live allocation, which no one
+        // else owns (a mapping of its own, or pages inside a global-allocator block, where
+        // the allocator keeps nothing while the block is live). `MADV_DONTNEED` on private
+        // anonymous memory only replaces the pages with zero-fill ones: every element
+        // stays a valid `T` (`ZeroValid`), and all accesses are atomic, so a racing
+        // reader sees the old value or zero.
+        let rc = unsafe { libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_DONTNEED) };
+        if rc == 0 {
+            hi - lo
+        } else {
+            0
+        }
+    }
+}
+
+#[cfg(not(loom))]
+impl<T: ZeroValid> std::ops::Deref for PageBox<T> {
+    type Target = [T];
+    #[inline(always)]
+    fn deref(&self) -> &[T] {
+        // SAFETY: `ptr` holds `len` initialised elements (zeroed, a valid `T`) for the
+        // box's life, or is dangling with `len` 0.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+#[cfg(not(loom))]
+impl<T: ZeroValid> Drop for PageBox<T> {
+    fn drop(&mut self) {
+        if self.len == 0 {
+            return;
+        }
+        let p = self.ptr.as_ptr();
+        // SAFETY: made in `zeroed`, by `mmap` of this length or the global allocator with
+        // this layout (`mapped` decides both ways alike); `&mut self` means no reference
+        // into it is alive, and `T` (an atomic) needs no drop.
+        unsafe {
+            if Self::mapped(self.len) {
+                libc::munmap(p.cast(), self.len * std::mem::size_of::<T>());
+            } else {
+                std::alloc::dealloc(p.cast(), Self::layout(self.len));
+            }
+        }
+    }
+}
+
+/// Loom's stand-in: a boxed slice; a release stores zero into the elements.
+#[cfg(loom)]
+pub(crate) struct PageBox<T: ZeroValid>(Box<[T]>);
+
+#[cfg(loom)]
+impl<T: ZeroValid> PageBox<T> {
+    pub(crate) fn zeroed(len: usize) -> PageBox<T> {
+        PageBox((0..len).map(|_| T::zero()).collect())
+    }
+
+    pub(crate) fn release_from(&self, from: usize) -> usize {
+        for e in self.0.get(from..).unwrap_or(&[]) {
+            e.store_zero();
+        }
+        self.0.len().saturating_sub(from) * std::mem::size_of::<T>()
+    }
+}
+
+#[cfg(loom)]
+impl<T: ZeroValid> std::ops::Deref for PageBox<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+/// What a span is taken for.
+#[derive(Clone, Copy)]
+pub(crate) enum Fit {
+    /// A small-object span: exactly `pages`, bitmaps for at least `slots` slots.
+    Small { pages: usize, slots: usize },
+    /// A large object of `pages` pages: any free span at least that long.
+    Large { pages: usize },
+}
+
+/// The heap's page accounting and the scavenger's goals (Go's `heapRetained`, and the
+/// goals of mgcscavenge.go). Changed under the span lock; read anywhere.
+pub(crate) struct Retained {
+    /// Bytes of span words that may be resident: mapped minus released.
+    retained: AtomicUsize,
+    /// Bytes of span words created (address space; never falls).
+    mapped: AtomicUsize,
+    /// Bytes released to the OS so far.
+    released_total: AtomicUsize,
+    /// Bytes of `retained` held by free spans (so `retained - free_retained` is Go's
+    /// `heapInUse`).
+    free_retained: AtomicUsize,
+    /// Go's `gcPercentGoal`: the memory the heap needs at its goal, plus 10 %
+    /// (`retainExtraPercent`; see `set_heap_goal`); `usize::MAX` for none (GOGC
+    /// off, or not set yet).
+    gc_percent_goal: AtomicUsize,
+    /// The memory limit the allocating thread scavenges down to (Go's inline rule in
+    /// `allocSpan`): the lower of `heap_limit` and `memory_limit`; `usize::MAX` for none.
+    pub(crate) limit: usize,
+}
+
+/// Go's `retainExtraPercent`.
+const RETAIN_EXTRA_PERCENT: usize = 10;
+
+/// Go's `reduceExtraPercent`.
+#[cfg_attr(loom, allow(dead_code))]
+const REDUCE_EXTRA_PERCENT: usize = 5;
+
+impl Retained {
+    pub(crate) fn new(limit: Option<usize>) -> Retained {
+        Retained {
+            retained: AtomicUsize::new(0),
+            mapped: AtomicUsize::new(0),
+            released_total: AtomicUsize::new(0),
+            free_retained: AtomicUsize::new(0),
+            gc_percent_goal: AtomicUsize::new(usize::MAX),
+            limit: limit.unwrap_or(usize::MAX),
+        }
+    }
+
+    /// Bytes the heap's spans hold in memory now (mapped minus released).
+    pub(crate) fn retained(&self) -> usize {
+        self.retained.load(Relaxed)
+    }
+
+    /// Bytes of the spans in use (Go's `heapInUse`: retained minus what free spans
+    /// hold). Less the heap's live bytes, it is what the heap holds beyond its objects
+    /// (fragmentation): what Go's memory-limit goal subtracts as non-heap memory.
+    pub(crate) fn in_use(&self) -> usize {
+        self.retained()
+            .saturating_sub(self.free_retained.load(Relaxed))
+    }
+
+    /// Bytes of span storage ever mapped.
+    pub(crate) fn mapped(&self) -> usize {
+        self.mapped.load(Relaxed)
+    }
+
+    /// Bytes released to the OS so far.
+    pub(crate) fn released_total(&self) -> usize {
+        self.released_total.load(Relaxed)
+    }
+
+    /// Sets the retention goal from the heap goal (`usize::MAX`: none) and the bytes
+    /// live now: the goal times the span bytes in use per live byte (1 to 1.5), plus 10 %.
+    /// Go (`gcPaceScavenger`) scales the span bytes in use at the last mark termination by
+    /// the goal's change instead; both ask for the memory the heap needs to grow back to
+    /// its goal, and this one can be read at any time (by allocations taking a span and
+    /// by the background scavenger).
+    pub(crate) fn set_heap_goal(&self, goal: usize, heap_live: usize) {
+        if goal == usize::MAX {
+            self.gc_percent_goal.store(usize::MAX, Relaxed);
+            return;
+        }
+        let in_use = self.in_use();
+        let (num, den) = (in_use.max(heap_live) as u128, heap_live.max(1) as u128);
+        let (num, den) = if num * 2 > den * 3 {
+            (3, 2)
+        } else {
+            (num, den)
+        };
+        let scaled = goal as u128 * num / den;
+        let g = scaled + scaled * RETAIN_EXTRA_PERCENT as u128 / 100;
+        self.gc_percent_goal
+            .store(g.min(usize::MAX as u128 - 1) as usize, Relaxed);
+    }
+
+    /// What the background scavenger releases down to: the lower of the retention goal
+    /// and 95 % of the memory limit (Go's `reduceExtraPercent`).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn background_goal(&self) -> usize {
+        let limit_goal = match self.limit {
+            usize::MAX => usize::MAX,
+            l => l / 100 * (100 - REDUCE_EXTRA_PERCENT),
+        };
+        self.gc_percent_goal.load(Relaxed).min(limit_goal)
+    }
+
+    /// Counts `bytes` retained by a span entering (`true`) or leaving the page pool.
+    pub(crate) fn pool(&self, entering: bool, bytes: usize) {
+        if entering {
+            self.free_retained.fetch_add(bytes, Relaxed);
+        } else {
+            self.free_retained.fetch_sub(bytes, Relaxed);
+        }
+    }
+
+    /// Counts `bytes` of new span storage.
+    pub(crate) fn map(&self, bytes: usize) {
+        self.mapped.fetch_add(bytes, Relaxed);
+    }
+
+    /// Counts `bytes` becoming resident.
+    pub(crate) fn grow(&self, bytes: usize) {
+        self.retained.fetch_add(bytes, Relaxed);
+    }
+
+    /// Counts `bytes` released.
+    pub(crate) fn shrink(&self, bytes: usize) {
+        self.retained.fetch_sub(bytes, Relaxed);
+        self.released_total.fetch_add(bytes, Relaxed);
+    }
+
+    /// Bytes to release after an allocation made `growth` bytes resident (Go's
+    /// `allocSpan`, after `HaveSpan`): down to the memory limit, and on growth the lower
+    /// of the growth and the excess over the GOGC retention goal.
+    pub(crate) fn to_scavenge(&self, growth: usize) -> usize {
+        let retained = self.retained();
+        let over_limit = retained.saturating_sub(self.limit);
+        let goal = self.gc_percent_goal.load(Relaxed);
+        let over_goal = if growth > 0 {
+            growth.min(retained.saturating_sub(goal))
+        } else {
+            0
+        };
+        over_limit.max(over_goal)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::sync::{AtomicUsize, Ordering::Relaxed};
+
+    #[test]
+    fn scavenging_goes_down_to_the_limit_and_on_growth_to_the_goal() {
+        let r = Retained::new(Some(1000));
+        r.grow(1200);
+        assert_eq!(r.to_scavenge(0), 200, "over the limit");
+        let r = Retained::new(None);
+        assert_eq!(r.to_scavenge(100), 0, "no goal yet");
+        r.grow(1150);
+        r.set_heap_goal(1000, 1150);
+        assert_eq!(r.to_scavenge(0), 0, "no growth");
+        assert_eq!(r.to_scavenge(30), 30, "at most the growth");
+        assert_eq!(r.to_scavenge(500), 50, "down to the goal plus 10 %");
+        r.pool(true, 150);
+        r.set_heap_goal(1000, 800);
+        assert_eq!(r.to_scavenge(500), 0, "1000 in use for 800 live: goal 1375");
+        r.set_heap_goal(1000, 100);
+        assert_eq!(
+            r.to_scavenge(10_000),
+            0,
+            "fragmentation counted at most 1.5: 1650"
+        );
+        r.set_heap_goal(usize::MAX, 0);
+        assert_eq!(r.to_scavenge(10_000), 0, "GOGC off");
+        r.shrink(150);
+        assert_eq!((r.retained(), r.released_total()), (1000, 150));
+    }
+
+    #[test]
+    fn released_pages_read_as_zero_and_the_rest_keeps_its_values() {
+        let n = 4 * os_page() / 8;
+        let b = PageBox::<AtomicUsize>::zeroed(n);
+        assert_eq!(b.as_ptr() as usize % os_page(), 0, "page-aligned");
+        for (i, w) in b.iter().enumerate() {
+            w.store(i + 1, Relaxed);
+        }
+        let half = n / 2;
+        assert_eq!(b.release_from(half), 2 * os_page());
+        assert!(b[half..].iter().all(|w| w.load(Relaxed) == 0));
+        assert!(b[..half]
+            .iter()
+            .enumerate()
+            .all(|(i, w)| w.load(Relaxed) == i + 1));
+        // Part of a page is not released.
+        assert_eq!(b.release_from(1), 3 * os_page());
+        assert_eq!(b[0].load(Relaxed), 1);
+        assert_eq!(b.release_from(n), 0);
+        assert_eq!(PageBox::<AtomicUsize>::zeroed(0).len(), 0);
+    }
+}

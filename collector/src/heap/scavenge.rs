@@ -1,0 +1,151 @@
+//! The page pool: free spans reused across sizes, and free spans' pages given back to the
+//! OS (Go's page heap and scavenger, simplified).
+//!
+//! Go's page heap splits and coalesces free page runs in one address space
+//! (mpagealloc.go). Here each span keeps its own storage for the heap's life (see
+//! `heap::span`), so a free span is reused without splitting: a large object takes the
+//! smallest free span of at least its pages (best fit) and the tail it does not cover is
+//! released; a small span takes a free span of its class's pages whose bitmaps fit. No
+//! two spans coalesce, so address space (not memory) can grow with the number of distinct
+//! large sizes alive at once.
+//!
+//! Release follows Go's rules in `allocSpan` (mheap.go) at each span taken: down to the
+//! memory limit (`heap_limit`, or `memory_limit` if lower), and on growth, by at most the
+//! growth, down to the GOGC retention goal (the heap goal plus 10 %). The largest free
+//! spans are released first. [`Space::free_os_memory`] releases every free span (Go's
+//! `debug.FreeOSMemory` after its GC). Releases happen under the span lock (Go drops its
+//! heap lock for them; here allocation of new spans waits meanwhile).
+//!
+//! Invariant: a span's `retained` and the heap's [`super::pages::Retained`] change only
+//! under the span lock, and a span's pages are released only while it is in the page
+//! pool (free: no cache, list or allocator owns it) or, for the uncovered tail of a large
+//! span, before its object is published. So no one but a stale reader (which reads zero)
+//! reads the words released.
+
+use super::pages::Fit;
+use super::span::{Span, SpanKind};
+use super::{Pools, Space};
+use crate::sync::Ordering::Relaxed;
+
+impl Space {
+    /// Takes a free span that fits (best fit), or creates one; counts the bytes it will
+    /// hold in memory, and releases free pages as the scavenging rules ask.
+    pub(crate) fn take_free_span(&self, pools: &mut Pools, fit: Fit) -> &Span {
+        let span = match self.pop_free(pools, fit) {
+            Some(span) => span,
+            None => self.new_span(fit),
+        };
+        let need = match fit {
+            Fit::Small { .. } => span.bytes(),
+            Fit::Large { pages } => pages * self.page_bytes,
+        };
+        let had = span.retained.load(Relaxed);
+        if had > need {
+            span.release_pages(need);
+            self.pages.shrink(had - need);
+        }
+        let growth = need.saturating_sub(had);
+        self.pages.grow(growth);
+        span.retained.store(need, Relaxed);
+        let todo = self.pages.to_scavenge(growth);
+        if todo > 0 {
+            self.release_free(pools, todo);
+        }
+        span
+    }
+
+    fn pop_free(&self, pools: &mut Pools, fit: Fit) -> Option<&Span> {
+        let key = match fit {
+            Fit::Small { pages, slots } => pools
+                .free
+                .range((pages, slots)..=(pages, usize::MAX))
+                .map(|(k, _)| *k)
+                .next(),
+            Fit::Large { pages } => pools.free.range((pages, 0)..).map(|(k, _)| *k).next(),
+        }?;
+        let list = pools.free.get_mut(&key).expect("key just found");
+        let i = list.pop().expect("free lists are never left empty");
+        if list.is_empty() {
+            pools.free.remove(&key);
+        }
+        let span = self.span(i).expect("free span exists");
+        self.pages.pool(false, span.retained.load(Relaxed));
+        Some(span)
+    }
+
+    fn new_span(&self, fit: Fit) -> &Span {
+        let (pages, slots) = match fit {
+            Fit::Small { pages, slots } => (pages, slots),
+            Fit::Large { pages } => (pages, 1),
+        };
+        let page_bytes = self.page_bytes;
+        let index = self
+            .table
+            .push(|index| Span::new(index, pages, page_bytes, slots))
+            .unwrap_or_else(|| {
+                panic!(
+                    "collector: out of memory: the span table is full ({} spans)",
+                    super::span_table::SpanTable::CAPACITY
+                )
+            });
+        let span = self.span(index).expect("span just created");
+        self.pages.map(span.bytes());
+        span
+    }
+
+    /// Returns an empty span to the page pool (its pages stay until released).
+    pub(crate) fn free_span(&self, pools: &mut Pools, span: &Span) {
+        span.release();
+        self.pages.pool(true, span.retained.load(Relaxed));
+        pools
+            .free
+            .entry((span.pages, span.max_slots()))
+            .or_default()
+            .push(span.index);
+    }
+
+    /// Releases the pages of free spans, largest first, until `todo` bytes are released
+    /// or none is left in memory: whole spans, but from the last span only its tail
+    /// pages beyond what `todo` needs (a span's `retained` is a prefix of its words).
+    /// Returns the bytes released.
+    pub(super) fn release_free(&self, pools: &Pools, todo: usize) -> usize {
+        let mut done = 0;
+        for list in pools.free.values().rev() {
+            for &i in list {
+                if done >= todo {
+                    return done;
+                }
+                let span = self.span(i).expect("free span exists");
+                let had = span.retained.load(Relaxed);
+                if had == 0 {
+                    continue;
+                }
+                debug_assert_eq!(span.kind(), SpanKind::Free);
+                let keep = had.saturating_sub(todo - done) / self.page_bytes * self.page_bytes;
+                span.release_pages(keep);
+                span.retained.store(keep, Relaxed);
+                self.pages.shrink(had - keep);
+                self.pages.pool(false, had - keep);
+                done += had - keep;
+            }
+        }
+        done
+    }
+
+    /// Gives every free span's pages back to the OS (the second half of Go's
+    /// `debug.FreeOSMemory`; the caller collects first). Returns the bytes released.
+    pub(crate) fn free_os_memory(&self) -> usize {
+        let pools = crate::sync::lock(&self.pools);
+        #[cfg(loom)]
+        if self.faults.scavenge_outside_lock {
+            let chosen: Vec<usize> = pools.free.values().flatten().copied().collect();
+            drop(pools);
+            return chosen
+                .into_iter()
+                .filter_map(|i| self.span(i))
+                .map(|span| span.release_pages(0))
+                .sum();
+        }
+        self.release_free(&pools, usize::MAX)
+    }
+}

@@ -1,0 +1,128 @@
+//! The background scavenger (Go's `bgscavenge`, mgcscavenge.go): a thread per heap that
+//! gives free spans' pages back to the OS while the heap holds more than its retention
+//! goal — the lower of Go's `gcPercentGoal` (span bytes in use scaled to the heap goal,
+//! plus 10 %) and 95 % of the memory limit (`reduceExtraPercent`) — paced to about 1 % of
+//! one CPU (Go's `scavengePercent`): after each step it sleeps 99 times as long as the
+//! step took. With nothing to do it looks again every `IDLE` (Go parks it until the
+//! sweeper wakes it; here a heap's threads do not know of each other).
+//!
+//! As Go's, a step releases 64 KiB (`STEP_BYTES`): from the largest free spans first,
+//! the last one only in part (its tail pages).
+//!
+//! Invariant: the thread holds only a weak reference to the heap between steps (so a
+//! heap whose last user is gone is freed and the thread exits at its next look, as it
+//! does once the heap is shut down), and releases only through
+//! [`Space::scavenge_step`], which releases free spans only, under the span lock.
+
+use super::Space;
+use crate::sync::lock;
+use crate::sync::unmodelled::{thread, Weak};
+use std::time::{Duration, Instant};
+
+/// Bytes a step releases at least (Go's scavenger works in 64 KiB chunks).
+const STEP_BYTES: usize = 64 << 10;
+
+/// How often an idle scavenger looks again.
+const IDLE: Duration = Duration::from_millis(100);
+
+/// Go's `scavengePercent`: the share of one CPU the scavenger aims to use.
+const CPU_PERCENT: u32 = 1;
+
+impl Space {
+    /// One background step: releases free spans until `STEP_BYTES` are released or the
+    /// heap holds no more than its background goal. Returns the bytes released.
+    pub(crate) fn scavenge_step(&self) -> usize {
+        let pools = lock(&self.pools);
+        let over = self
+            .pages
+            .retained()
+            .saturating_sub(self.pages.background_goal());
+        if over == 0 {
+            return 0;
+        }
+        self.release_free(&pools, over.min(STEP_BYTES))
+    }
+}
+
+/// What the scavenger reads of the heap that holds a space.
+pub(crate) struct HeapView<T> {
+    /// The heap's space.
+    pub(crate) space: fn(&T) -> &Space,
+    /// The heap goal now.
+    pub(crate) goal: fn(&T) -> usize,
+    /// Whether the heap was shut down.
+    pub(crate) stopped: fn(&T) -> bool,
+}
+
+/// Starts the scavenger of the heap `heap` points to.
+pub(crate) fn spawn<T: Send + Sync + 'static>(heap: Weak<T>, view: HeapView<T>) {
+    thread::Builder::new()
+        .name("gc-scavenger".into())
+        .spawn(move || loop {
+            let Some(h) = heap.upgrade() else { return };
+            if (view.stopped)(&h) {
+                return;
+            }
+            let t = Instant::now();
+            let space = (view.space)(&h);
+            space
+                .pages
+                .set_heap_goal((view.goal)(&h), space.heap_live());
+            let released = space.scavenge_step();
+            drop(h);
+            let pause = if released == 0 {
+                IDLE
+            } else {
+                t.elapsed() * (100 - CPU_PERCENT) / CPU_PERCENT
+            };
+            thread::sleep(pause);
+        })
+        .expect("spawning the scavenger");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::heap::SweptLists;
+    use crate::size_class::SpanClass;
+
+    #[test]
+    fn a_step_releases_a_chunk_down_to_the_goal_and_no_further() {
+        let space = Space::new(8192);
+        let sc = SpanClass::new(4, false);
+        let spans: Vec<usize> = (0..32).map(|_| space.refill(sc).index).collect();
+        let in_use = space.pages.retained();
+        assert_eq!(in_use, 33 * 8192, "32 spans and the sentinel's");
+        space.pages.set_heap_goal(1 << 20, 1 << 20);
+        space.rebuild_pools(SweptLists::empty(), spans);
+        assert_eq!(space.scavenge_step(), 0, "within the goal + 10 %");
+        space.pages.set_heap_goal(8192, 8192);
+        assert_eq!(space.scavenge_step(), STEP_BYTES, "one chunk of free spans");
+        assert_eq!(space.pages.retained(), in_use - STEP_BYTES);
+        while space.scavenge_step() > 0 {}
+        assert_eq!(space.pages.retained(), 8192, "only the span in use");
+        assert_eq!(space.pages.released_total(), 32 * 8192);
+    }
+
+    #[test]
+    fn a_step_releases_only_a_chunk_of_a_large_free_span() {
+        let space = Space::new(8192);
+        let span = space.alloc_large(&crate::object::Shape::new("big", 0, 1 << 16));
+        let index = span.index;
+        space.rebuild_pools(SweptLists::empty(), vec![index]);
+        space.pages.set_heap_goal(0, 0);
+        assert_eq!(space.scavenge_step(), STEP_BYTES);
+        assert_eq!(
+            span.retained.load(crate::sync::Ordering::Relaxed),
+            (512 << 10) - STEP_BYTES
+        );
+        space.free_os_memory();
+        assert_eq!(span.retained.load(crate::sync::Ordering::Relaxed), 0);
+        let again = space.alloc_large(&crate::object::Shape::new("big", 0, 1 << 10));
+        assert_eq!(
+            again.index, index,
+            "the free span, reused for a smaller object"
+        );
+        assert_eq!(again.retained.load(crate::sync::Ordering::Relaxed), 8192);
+    }
+}
