@@ -26,47 +26,54 @@ pub const LATENCY_TAG: &str = "latency";
 /// Histogram values are ns; the max column of each interval line is in ms.
 const MAX_VALUE_DIVISOR: f64 = 1e6;
 
-/// One interval of a log: when it began and how long it lasted, both from the run's
-/// zero, and what was recorded in it.
-pub struct Interval {
-    /// Nanoseconds from the run's zero to the interval's start.
+/// One cycle's pauses: when the first began and how long from there to the last one's
+/// end, both from the run's zero, and each pause's duration (ns).
+pub struct PauseGroup {
+    /// Nanoseconds from the run's zero to the first pause's start.
     pub start_ns: u64,
-    /// The interval's length in nanoseconds.
+    /// From the first pause's start to the last one's end, in ns.
     pub length_ns: u64,
-    /// The values recorded in it, in ns.
-    pub histogram: Histogram<u64>,
+    /// The pauses' durations, in ns.
+    pub durations: Vec<u64>,
 }
 
-/// The pauses grouped by cycle, one [`Interval`] each, in cycle order.
-pub fn pause_intervals(pauses: &[PauseRecord]) -> Vec<Interval> {
+/// The pauses grouped by cycle, in cycle order.
+pub fn pause_groups(pauses: &[PauseRecord]) -> Vec<PauseGroup> {
     let mut sorted: Vec<&PauseRecord> = pauses.iter().collect();
     sorted.sort_by_key(|p| (p.cycle, p.start_ns));
-    let mut intervals: Vec<(u64, Interval)> = Vec::new();
+    let mut groups: Vec<(u64, PauseGroup)> = Vec::new();
     for p in sorted {
         let end = p.start_ns.saturating_add(p.duration_ns);
-        let interval = match intervals.last_mut() {
-            Some((cycle, interval)) if *cycle == p.cycle => interval,
+        let group = match groups.last_mut() {
+            Some((cycle, group)) if *cycle == p.cycle => group,
             _ => {
-                let fresh = Interval {
+                let fresh = PauseGroup {
                     start_ns: p.start_ns,
                     length_ns: 0,
-                    histogram: super::latency::ns_histogram(),
+                    durations: Vec::new(),
                 };
-                intervals.push((p.cycle, fresh));
-                &mut intervals.last_mut().expect("just pushed").1
+                groups.push((p.cycle, fresh));
+                &mut groups.last_mut().expect("just pushed").1
             }
         };
-        interval.length_ns = interval
-            .length_ns
-            .max(end.saturating_sub(interval.start_ns));
-        interval.histogram.saturating_record(p.duration_ns);
+        group.length_ns = group.length_ns.max(end.saturating_sub(group.start_ns));
+        group.durations.push(p.duration_ns);
     }
-    intervals.into_iter().map(|(_, i)| i).collect()
+    groups.into_iter().map(|(_, g)| g).collect()
 }
 
-/// The interval log of `intervals`, each tagged `tag`, with `StartTime` and `BaseTime`
-/// at `zero` (the wall-clock time of the run's zero) and `comment` as the first line.
-pub fn interval_log(intervals: &[Interval], tag: &str, comment: &str, zero: SystemTime) -> Vec<u8> {
+/// The interval log of `intervals` (`(start_ns, length_ns, histogram)`, from the run's
+/// zero), each tagged `tag`, with `StartTime` and `BaseTime` at `zero` (the wall-clock
+/// time of the run's zero) and `comment` as the first line. Each histogram is written
+/// as it comes, so a lazy iterator keeps one alive at a time (a full-range histogram is
+/// about 256 KiB: one per cycle, all at once, was what made a long run's RSS climb by
+/// hundreds of MiB while it wrote its report).
+pub fn interval_log<H: std::borrow::Borrow<Histogram<u64>>>(
+    intervals: impl IntoIterator<Item = (u64, u64, H)>,
+    tag: &str,
+    comment: &str,
+    zero: SystemTime,
+) -> Vec<u8> {
     let tag = Tag::new(tag).expect("the harness's tags have no ',' or whitespace");
     let mut log = Vec::new();
     let mut serializer = V2DeflateSerializer::new();
@@ -77,12 +84,12 @@ pub fn interval_log(intervals: &[Interval], tag: &str, comment: &str, zero: Syst
         .with_max_value_divisor(MAX_VALUE_DIVISOR)
         .begin_log_with(&mut log, &mut serializer)
         .expect("writing into memory cannot fail");
-    for i in intervals {
+    for (start_ns, length_ns, histogram) in intervals {
         writer
             .write_histogram(
-                &i.histogram,
-                Duration::from_nanos(i.start_ns),
-                Duration::from_nanos(i.length_ns),
+                histogram.borrow(),
+                Duration::from_nanos(start_ns),
+                Duration::from_nanos(length_ns),
                 Some(tag),
             )
             .expect("a histogram with u64 counts serializes, into memory");
@@ -90,25 +97,29 @@ pub fn interval_log(intervals: &[Interval], tag: &str, comment: &str, zero: Syst
     log
 }
 
-/// `pauses.hlog`: one `pause` interval per cycle.
+/// `pauses.hlog`: one `pause` interval per cycle, its histogram made when it is written.
 pub fn pauses_log(pauses: &[PauseRecord], zero: SystemTime) -> Vec<u8> {
     let comment = "stop-the-world pauses in ns, one interval per GC cycle";
-    interval_log(&pause_intervals(pauses), PAUSE_TAG, comment, zero)
+    let intervals = pause_groups(pauses).into_iter().map(|g| {
+        let mut h = super::latency::ns_histogram();
+        for d in g.durations {
+            h.saturating_record(d);
+        }
+        (g.start_ns, g.length_ns, h)
+    });
+    interval_log(intervals, PAUSE_TAG, comment, zero)
 }
 
 /// `latency.hlog`: the workload's operation latencies, one `latency` interval per second
 /// of the run (`(start_ns, length_ns, histogram)` from [`super::latency::LatencyRecorder`]).
 pub fn latency_log(intervals: &[(u64, u64, Histogram<u64>)], zero: SystemTime) -> Vec<u8> {
-    let intervals: Vec<Interval> = intervals
-        .iter()
-        .map(|(start_ns, length_ns, h)| Interval {
-            start_ns: *start_ns,
-            length_ns: *length_ns,
-            histogram: h.clone(),
-        })
-        .collect();
     let comment = "operation latency in ns, one interval per second of the run";
-    interval_log(&intervals, LATENCY_TAG, comment, zero)
+    interval_log(
+        intervals.iter().map(|(s, l, h)| (*s, *l, h)),
+        LATENCY_TAG,
+        comment,
+        zero,
+    )
 }
 
 /// Reads an interval log back with the crate's `IntervalLogIterator`: each interval's
