@@ -144,7 +144,8 @@ pub struct HeapConfig {
     /// The GOGC pacing goal.
     pub gogc: Gogc,
     /// Go's `heapMinimum` before scaling by GOGC: no automatic cycle starts below
-    /// `min_heap_bytes × GOGC/100` (Go: 4 MiB).
+    /// `min_heap_bytes × GOGC/100` (Go: 4 MiB). A quarter of it is the room an unfinished
+    /// sweep is left (Go's `sweepMinHeapDistance`, 1 MiB).
     pub min_heap_bytes: usize,
     /// Run the checkmark re-trace after every mark and poison freed slots
     /// (Go's `GODEBUG=gccheckmark=1`).

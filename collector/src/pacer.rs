@@ -33,20 +33,35 @@ pub(crate) struct Pacing {
 /// The goal and trigger after a cycle that found `marked` bytes live (Go's
 /// `heapMarked`), with `globals` bytes of globals to scan (Go's `globalsScan`): the GOGC
 /// goal, or the memory limit's when that is lower, and the trigger between Go's bounds
-/// ([`trigger`]).
-///
-/// Not Go's yet: while the sweep is unfinished (always, for a concurrent heap, when the
-/// goal is set) Go's `commit` also keeps goal and trigger `sweepMinHeapDistance` (1 MiB)
-/// above the live heap. Measured with it, GOGC=0 matched Go (54-56 cycles for
-/// `gogc_zero_...`'s program, Go 57-60), but `concurrent_mutators`' small-heap tests
-/// then saw no automatic cycle among their forced ones; it waits for those tests'
-/// rework (issue 19).
-pub(crate) fn pace(config: &HeapConfig, marked: usize, globals: usize) -> Pacing {
-    let goal = gogc_goal(config, marked, globals).min(memory_limit_goal(config, marked));
+/// ([`trigger`]). While the sweep is unfinished (`sweep_done` false: a concurrent heap's
+/// sweep runs after the pause that sets the goal) Go's `commit` keeps the trigger, and
+/// the goal unless the memory limit sets it, `sweepMinHeapDistance` above the live heap
+/// (`heapGoalInternal`), so that the sweep has room to finish before the next cycle:
+/// Go's 1 MiB with Go's 4 MiB heap minimum, scaled with `HeapConfig::min_heap_bytes`
+/// when a test shrinks that.
+pub(crate) fn pace(config: &HeapConfig, marked: usize, globals: usize, sweep_done: bool) -> Pacing {
+    let gogc = gogc_goal(config, marked, globals);
+    let limit = memory_limit_goal(config, marked);
+    let (goal, min_trigger) = if limit < gogc {
+        (limit, 0)
+    } else {
+        let distance = if sweep_done {
+            0
+        } else {
+            marked.saturating_add(sweep_min_heap_distance(config))
+        };
+        (gogc.max(distance), distance)
+    };
     Pacing {
         goal,
-        trigger: trigger(goal, marked, 0),
+        trigger: trigger(goal, marked, min_trigger),
     }
+}
+
+/// Go's `sweepMinHeapDistance`, the least heap growth left for an unfinished sweep:
+/// 1 MiB, a quarter of Go's `defaultHeapMinimum`; a quarter of `min_heap_bytes` here.
+fn sweep_min_heap_distance(config: &HeapConfig) -> usize {
+    config.min_heap_bytes / 4
 }
 
 /// Go's GOGC goal (`commit`): `marked + (marked + globals) × GOGC/100`, the growth
@@ -119,7 +134,7 @@ fn trigger_bounds(goal: usize, marked: usize, min_trigger: usize) -> (usize, usi
 /// A new heap's goal and trigger (Go's `gcControllerState.init`: nothing marked, no
 /// sweep, and no runway estimate yet, so Go's trigger is its highest bound).
 pub(crate) fn initial(config: &HeapConfig) -> Pacing {
-    let goal = pace(config, 0, 0).goal;
+    let goal = pace(config, 0, 0, true).goal;
     Pacing {
         goal,
         trigger: trigger_bounds(goal, 0, 0).1,
@@ -293,16 +308,16 @@ mod tests {
 
     /// The goal after a cycle found `live_bytes` live, its sweep done.
     fn heap_goal(config: &HeapConfig, live_bytes: usize) -> usize {
-        pace(config, live_bytes, 0).goal
+        pace(config, live_bytes, 0, true).goal
     }
 
     #[test]
     fn the_goal_grows_by_the_globals_scan_work_too() {
         // Go's commit: heapMarked + (heapMarked + lastStackScan + globalsScan) × GOGC/100.
         let mut c = HeapConfig::default();
-        assert_eq!(pace(&c, 10 << 20, 1 << 20).goal, 21 << 20);
+        assert_eq!(pace(&c, 10 << 20, 1 << 20, true).goal, 21 << 20);
         c.gogc = Gogc::Percent(50);
-        assert_eq!(pace(&c, 10 << 20, 2 << 20).goal, 16 << 20);
+        assert_eq!(pace(&c, 10 << 20, 2 << 20, true).goal, 16 << 20);
     }
 
     #[test]
@@ -340,6 +355,35 @@ mod tests {
             15 << 20,
             "GOGC=off: the limit alone"
         );
+    }
+
+    #[test]
+    fn an_unfinished_sweep_keeps_goal_and_trigger_a_mebibyte_above_the_live_heap() {
+        // Go's commit with isSweepDone false: sweepDistMinTrigger = heapLive + 1 MiB,
+        // which heapGoalInternal makes the least goal and trigger.
+        let mut c = HeapConfig {
+            gogc: Gogc::Percent(0),
+            ..HeapConfig::default()
+        };
+        let live = 8 << 20;
+        let p = pace(&c, live, 0, false);
+        assert_eq!((p.goal, p.trigger), (live + (1 << 20), live + (1 << 20)));
+        assert_eq!(pace(&c, live, 0, true).goal, live, "swept: GOGC=0's goal");
+        // GOGC 100: the 0.7 bound is above the distance; the trigger is unchanged.
+        c.gogc = Gogc::Percent(100);
+        assert_eq!(pace(&c, live, 0, false), pace(&c, live, 0, true));
+        // GOGC 10 on 8 MiB: goal 8.8 MiB, raised to 9 MiB; the trigger to 9 MiB.
+        c.gogc = Gogc::Percent(10);
+        let p = pace(&c, live, 0, false);
+        assert_eq!((p.goal, p.trigger), (9 << 20, 9 << 20));
+        // Under a memory limit that sets the goal, Go leaves the distance out.
+        c.memory_limit = Some(live + (512 << 10));
+        assert_eq!(pace(&c, live, 0, false).goal, live + (512 << 10));
+        // A heap minimum shrunk 16 times (tests' small heaps) shrinks the distance too.
+        c.memory_limit = None;
+        c.gogc = Gogc::Percent(0);
+        c.min_heap_bytes = 256 << 10;
+        assert_eq!(pace(&c, live, 0, false).trigger, live + (64 << 10));
     }
 
     #[test]

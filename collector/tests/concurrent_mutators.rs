@@ -123,7 +123,7 @@ fn random_graphs_on_six_mutators_lose_nothing_across_forced_cycles() {
 fn random_graphs_with_automatic_cycles_lose_nothing() {
     let heap = Heap::new(HeapConfig {
         gogc: Gogc::Percent(10),
-        min_heap_bytes: 256 * 1024,
+        min_heap_bytes: 64 * 1024,
         verify: true,
         ..HeapConfig::default()
     })
@@ -247,7 +247,7 @@ fn mutators_come_and_go_during_cycles() {
 fn concurrent_random_graphs<B: Barrier>() {
     let heap = Heap::<B>::with_barrier(HeapConfig {
         gogc: Gogc::Percent(25),
-        min_heap_bytes: 256 * 1024,
+        min_heap_bytes: 64 * 1024,
         verify: true,
         concurrent: true,
         ..HeapConfig::default()

@@ -96,7 +96,9 @@ pub(super) fn finish_in_pause(
     } else {
         sweep::sweep_all(core, &stopped).live_bytes
     };
-    let pacing = pacer::pace(&core.config, live_bytes, core.space.globals_bytes());
+    let sweep_done = !sweeps_concurrently(core);
+    let globals = core.space.globals_bytes();
+    let pacing = pacer::pace(&core.config, live_bytes, globals, sweep_done);
     let goal = pacing.goal;
     core.goal.store(goal, Relaxed);
     core.trigger.store(pacing.trigger, Relaxed);

@@ -316,13 +316,22 @@ impl<B: Barrier> Mutator<B> {
     /// wait. Without this a mutator that allocates in scopes never parks, and its heap
     /// outruns the mark (binary-trees' default: the heap at twice its goal at mark
     /// termination).
+    #[inline(always)]
     pub(super) fn settle_assist(&self) {
+        // One load and a branch at every outermost scope's end; the rest out of line.
+        if self.assist_debt.get() > 0 {
+            self.settle_assist_slow();
+        }
+    }
+
+    #[cold]
+    fn settle_assist_slow(&self) {
         #[cfg(not(loom))]
         {
             let core = &*self.core;
             let state = &core.mark;
             let debt = self.assist_debt.get();
-            if debt <= 0 || core.flags.load(Relaxed) & FLAG_MARKING == 0 {
+            if core.flags.load(Relaxed) & FLAG_MARKING == 0 {
                 return;
             }
             let cycle = state.cycle.load(crate::sync::unmodelled::Ordering::Acquire);
