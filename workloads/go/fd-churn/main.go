@@ -228,7 +228,7 @@ func main() {
 		{Name: "Payload", Type: reflect.ArrayOf(int(*payload), reflect.TypeFor[uint64]())},
 	})
 	tab := &table{}
-	latency := make([]int64, 0, *objects)
+	latency := twin.OffHeapSamples(int(*objects)) // off Go's heap, as the testbed's histograms are off its heap
 	finalize := func(obj any) {
 		fd := int(*word(reflect.ValueOf(obj).UnsafePointer(), fdOffset))
 		tab.close(fd, twin.GCCycles())
