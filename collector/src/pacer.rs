@@ -40,8 +40,48 @@ pub(crate) struct Pacing {
 /// Go's 1 MiB with Go's 4 MiB heap minimum, scaled with `HeapConfig::min_heap_bytes`
 /// when a test shrinks that.
 pub(crate) fn pace(config: &HeapConfig, marked: usize, globals: usize, sweep_done: bool) -> Pacing {
+    pace_held(config, marked, globals, sweep_done, MemoryHeld::default())
+}
+
+/// What the heap holds in memory beyond its objects, for the memory limit's goal (Go's
+/// `memoryLimitHeapGoal` reads the same from `mappedReady`, `heapFree` and `heapAlloc`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MemoryHeld {
+    /// Bytes of in-use spans not holding allocated objects (Go's non-heap memory as its
+    /// goal computes it: `mappedReady - heapFree - heapAlloc`; the testbed has no other
+    /// runtime memory it counts).
+    pub(crate) beyond_objects: usize,
+    /// Bytes held (retained: mapped and not released) above the limit (Go's `overage`).
+    pub(crate) overage: usize,
+}
+
+impl MemoryHeld {
+    /// From the span bytes in use, the bytes retained and the allocated bytes.
+    pub(crate) fn new(
+        limit: Option<usize>,
+        in_use: usize,
+        retained: usize,
+        allocated: usize,
+    ) -> Self {
+        MemoryHeld {
+            beyond_objects: in_use.saturating_sub(allocated),
+            overage: limit.map_or(0, |l| retained.saturating_sub(l)),
+        }
+    }
+}
+
+/// [`pace`] with the memory the heap holds beyond its objects subtracted from the
+/// memory limit, as Go's `memoryLimitHeapGoal` does, so the limit bounds the memory the
+/// process holds and not only its objects.
+pub(crate) fn pace_held(
+    config: &HeapConfig,
+    marked: usize,
+    globals: usize,
+    sweep_done: bool,
+    held: MemoryHeld,
+) -> Pacing {
     let gogc = gogc_goal(config, marked, globals);
-    let limit = memory_limit_goal(config, marked);
+    let limit = memory_limit_goal(config, marked, held);
     let (goal, min_trigger) = if limit < gogc {
         (limit, 0)
     } else {
@@ -81,10 +121,12 @@ fn gogc_goal(config: &HeapConfig, marked: usize, globals: usize) -> usize {
 /// The soft memory limit's goal (Go's `memoryLimitHeapGoal`), never below the live heap
 /// plus a small headroom, so that a heap that does not fit under the limit is collected
 /// often rather than continuously; `usize::MAX` without a limit.
-fn memory_limit_goal(config: &HeapConfig, marked: usize) -> usize {
+fn memory_limit_goal(config: &HeapConfig, marked: usize, held: MemoryHeld) -> usize {
     match config.memory_limit {
         None => usize::MAX,
-        Some(limit) => limit.max(marked.saturating_add(memory_limit_headroom(marked))),
+        Some(limit) => limit
+            .saturating_sub(held.beyond_objects.saturating_add(held.overage))
+            .max(marked.saturating_add(memory_limit_headroom(marked))),
     }
 }
 
@@ -329,6 +371,30 @@ mod tests {
         assert_eq!(heap_goal(&c, 10 << 20), 15 << 20);
         c.gogc = Gogc::Off;
         assert_eq!(heap_goal(&c, 10 << 20), usize::MAX);
+    }
+
+    #[test]
+    fn the_memory_limit_counts_what_the_spans_hold_beyond_their_objects() {
+        // Go's memoryLimitHeapGoal: limit - (non-heap memory + overage).
+        let c = HeapConfig {
+            memory_limit: Some(32 << 20),
+            ..HeapConfig::default()
+        };
+        let live = 16 << 20; // GOGC's goal 32 MiB: the limit's decides below it
+        let alone = pace_held(&c, live, 0, true, MemoryHeld::default()).goal;
+        assert_eq!(alone, 32 << 20);
+        // 20 MiB of spans in use holding 14 MiB of objects: 6 MiB beyond them.
+        let held = MemoryHeld::new(c.memory_limit, 20 << 20, 24 << 20, 14 << 20);
+        assert_eq!(held.beyond_objects, 6 << 20);
+        assert_eq!(held.overage, 0);
+        assert_eq!(pace_held(&c, live, 0, true, held).goal, 26 << 20);
+        // Retained 40 MiB against the 32 MiB limit: 8 MiB over, also subtracted.
+        let over = MemoryHeld::new(c.memory_limit, 20 << 20, 40 << 20, 14 << 20);
+        assert_eq!(pace_held(&c, live, 0, true, over).goal, 18 << 20);
+        // Never below the live heap plus the headroom.
+        let huge = MemoryHeld::new(c.memory_limit, 60 << 20, 60 << 20, 0);
+        let floor = live + memory_limit_headroom(live);
+        assert_eq!(pace_held(&c, live, 0, true, huge).goal, floor);
     }
 
     #[test]

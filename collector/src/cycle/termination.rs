@@ -98,7 +98,15 @@ pub(super) fn finish_in_pause(
     };
     let sweep_done = !sweeps_concurrently(core);
     let globals = core.space.globals_bytes();
-    let pacing = pacer::pace(&core.config, live_bytes, globals, sweep_done);
+    // What the spans hold beyond their objects: in-use span bytes less the allocated
+    // bytes before this cycle's sweep frees any (`heap_end`, Go's heapAlloc here).
+    let held = pacer::MemoryHeld::new(
+        core.config.memory_limit,
+        core.space.pages.in_use(),
+        core.space.pages.retained(),
+        heap_end,
+    );
+    let pacing = pacer::pace_held(&core.config, live_bytes, globals, sweep_done, held);
     let goal = pacing.goal;
     core.goal.store(goal, Relaxed);
     core.trigger.store(pacing.trigger, Relaxed);
