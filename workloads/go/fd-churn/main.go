@@ -83,15 +83,16 @@ func (r spanReader) read() (uint64, uint64, uint64) {
 	return r[0].Value.Uint64() + r[1].Value.Uint64(), r[2].Value.Uint64(), r[3].Value.Uint64()
 }
 
-// sampler records [t_ms, open, gc_cycles, span_bytes] every period until stop is set.
-func sampler(tab *table, t0 time.Time, every time.Duration, stop *atomic.Bool, series *[][4]uint64, done chan<- struct{}) {
+// sampler records [t_ms, open, gc_cycles, span_bytes] every period until stop is set,
+// four int64s a sample into series (memory mapped outside Go's heap: twin.OffHeapSamples).
+func sampler(tab *table, t0 time.Time, every time.Duration, stop *atomic.Bool, series *[]int64, done chan<- struct{}) {
 	r := newSpanReader()
 	for {
 		tab.mu.Lock()
 		open := tab.openNow
 		tab.mu.Unlock()
 		spans, cycles, _ := r.read()
-		*series = append(*series, [4]uint64{uint64(time.Since(t0).Milliseconds()), open, cycles, spans})
+		*series = append(*series, time.Since(t0).Milliseconds(), int64(open), int64(cycles), int64(spans))
 		if stop.Load() {
 			close(done)
 			return
@@ -238,9 +239,11 @@ func main() {
 	run := c.Start()
 	t0 := time.Now()
 	var stop atomic.Bool
-	series := make([][4]uint64, 0, 1<<16 + *idleMs / *sampleMs)
+	// The samples stay off Go's heap during the run (the testbed's series is outside its
+	// heap); they become rows for the report once the run is over.
+	flat := twin.OffHeapSamples(4 * int(1<<16 + *idleMs / *sampleMs))
 	sampled := make(chan struct{})
-	go sampler(tab, t0, time.Duration(*sampleMs)*time.Millisecond, &stop, &series, sampled)
+	go sampler(tab, t0, time.Duration(*sampleMs)*time.Millisecond, &stop, &flat, sampled)
 	reader := newSpanReader()
 	live := make([]uint64, 0, 1<<12)
 	lastCycles := twin.GCCycles()
@@ -312,6 +315,12 @@ func main() {
 	var spanPeak, spanSum, spanN uint64
 	var idle any
 	var idleRows [][4]uint64
+	series := make([][4]uint64, len(flat)/4)
+	for i := range series {
+		for j := range 4 {
+			series[i][j] = uint64(flat[4*i+j])
+		}
+	}
 	for _, row := range series {
 		spanPeak = max(spanPeak, row[3])
 		if row[0] <= churnEnd {
