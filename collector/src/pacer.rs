@@ -71,8 +71,12 @@ impl MemoryHeld {
 }
 
 /// [`pace`] with the memory the heap holds beyond its objects subtracted from the
-/// memory limit, as Go's `memoryLimitHeapGoal` does, so the limit bounds the memory the
-/// process holds and not only its objects.
+/// memory limit, as Go's `memoryLimitHeapGoal` does, so the limit bounds the span memory
+/// the heap holds and not only its objects. Two departures from Go: what is counted is
+/// span storage only (not slot metadata, bitmaps, the span table or handle tables, where
+/// Go counts all its runtime memory), and Go's headroom (3 % of the goal, at least 1 MiB,
+/// taken off it) is not applied: the floor is the testbed's own, the live heap plus
+/// [`memory_limit_headroom`], where Go's is the live heap.
 pub(crate) fn pace_held(
     config: &HeapConfig,
     marked: usize,

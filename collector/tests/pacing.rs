@@ -310,7 +310,7 @@ fn a_soft_memory_limit_runs_cycles_with_gogc_off() {
 /// mark may end before the mutator used its runway). Measured: 107 cycles in one run
 /// (193 under valgrind, before the trigger wait); Go 1.27 on this program, GOMAXPROCS=2,
 /// 57 to 60 (it also keeps 1 MiB above the live heap for the sweep, which the testbed
-/// does not yet). The testbed
+/// now does too: `sweepMinHeapDistance`, not remeasured here). The testbed
 /// used to make every allocation past the hard goal (at GOGC=0, the goal itself) wait
 /// for the cycle's end: 1,035 cycles here.
 #[test]
