@@ -331,11 +331,12 @@ impl<B: Barrier> Mutator<B> {
             let core = &*self.core;
             let state = &core.mark;
             let debt = self.assist_debt.get();
-            if core.flags.load(Relaxed) & FLAG_MARKING == 0 {
-                return;
-            }
             let cycle = state.cycle.load(crate::sync::unmodelled::Ordering::Acquire);
-            if self.assist_cycle.get() != cycle {
+            if core.flags.load(Relaxed) & FLAG_MARKING == 0 || self.assist_cycle.get() != cycle {
+                // A debt of a mark that has ended is void (Go resets every goroutine's
+                // assist bytes for the next cycle); cleared, the next scope's end takes
+                // the fast path again.
+                self.assist_debt.set(0);
                 return;
             }
             let mut left = crate::mark::assist::assist(&core.space, &core.shaded, state, debt);
