@@ -133,7 +133,9 @@ impl<T: ZeroValid> PageBox<T> {
     /// Drops the physical pages of the whole OS pages inside elements `from..`; returns
     /// the bytes released. The elements read as zero afterwards.
     pub(crate) fn release_from(&self, from: usize) -> usize {
-        if from >= self.len {
+        // Only a box of its own mapping is released: inside a global-allocator block the
+        // kind of memory is the allocator's business (found in review).
+        if from >= self.len || !Self::mapped(self.len) {
             return 0;
         }
         let page = os_page();
@@ -143,10 +145,9 @@ impl<T: ZeroValid> PageBox<T> {
         if hi <= lo {
             return 0;
         }
-        // SAFETY: `lo..hi` is whole OS pages inside this live allocation, which no one
-        // else owns (a mapping of its own, or pages inside a global-allocator block, where
-        // the allocator keeps nothing while the block is live). `MADV_DONTNEED` on private
-        // anonymous memory only replaces the pages with zero-fill ones: every element
+        // SAFETY: `lo..hi` is whole OS pages inside this box's own private anonymous
+        // mapping (`mapped` checked above), which no one else owns. `MADV_DONTNEED` on
+        // private anonymous memory only replaces the pages with zero-fill ones: every element
         // stays a valid `T` (`ZeroValid`), and all accesses are atomic, so a racing
         // reader sees the old value or zero.
         let rc = unsafe { libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_DONTNEED) };
