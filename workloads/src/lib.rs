@@ -7,6 +7,7 @@
 //! collector's own heap is separate; mimalloc serves the Rust-side allocations such as
 //! root tables).
 
+pub mod callback_batch;
 pub mod harness;
 pub mod lru_cache;
 pub mod trees;

@@ -88,24 +88,6 @@ fn register<B: Barrier>(m: &Mutator<B>, obj: &Handle<'_, B>, _j: u64) {
     });
 }
 
-/// Allocates, registers and stores objects `range` inside one scope (`Gc` references,
-/// as Go's plain pointers); registration takes a handle, made and dropped per object.
-fn register_batch_in_scope<B: Barrier>(
-    m: &Mutator<B>,
-    table: &Handle<'_, B>,
-    range: std::ops::Range<u64>,
-) {
-    m.scope(|s| {
-        let table = s.get(table);
-        for j in range {
-            let obj = s.alloc(&OBJ);
-            obj.write(0, j);
-            s.store(table, j as usize, Some(obj));
-            register(m, &s.root(obj), j);
-        }
-    });
-}
-
 fn finbench<B: Barrier>(cli: &Cli, scope: bool, mut run: Run) -> i32 {
     let n = cli.objects;
     let heap = run
@@ -122,7 +104,7 @@ fn finbench<B: Barrier>(cli: &Cli, scope: bool, mut run: Run) -> i32 {
         let end = (i + BATCH).min(n);
         let t = Instant::now();
         if scope {
-            register_batch_in_scope(&m, &table, i..end);
+            workloads::callback_batch::register_batch_in_scope(&m, &table, i..end, &OBJ, register);
         } else {
             for j in i..end {
                 let obj = m.alloc(&OBJ);
