@@ -250,7 +250,8 @@ impl<B: Barrier> Heap<B> {
                 goal: |c: &HeapCore| c.goal.load(Relaxed),
                 stopped: |c: &HeapCore| c.flags.load(Relaxed) & FLAG_SHUTDOWN != 0,
             },
-        );
+        )
+        .map_err(|e| format!("cannot start the heap's scavenger thread: {e}"))?;
         Ok(Heap {
             core,
             _barrier: std::marker::PhantomData,

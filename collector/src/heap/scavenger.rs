@@ -54,8 +54,11 @@ pub(crate) struct HeapView<T> {
     pub(crate) stopped: fn(&T) -> bool,
 }
 
-/// Starts the scavenger of the heap `heap` points to.
-pub(crate) fn spawn<T: Send + Sync + 'static>(heap: Weak<T>, view: HeapView<T>) {
+/// Starts the scavenger of the heap `heap` points to; the OS's error if it cannot.
+pub(crate) fn spawn<T: Send + Sync + 'static>(
+    heap: Weak<T>,
+    view: HeapView<T>,
+) -> std::io::Result<()> {
     thread::Builder::new()
         .name("gc-scavenger".into())
         .spawn(move || loop {
@@ -77,7 +80,7 @@ pub(crate) fn spawn<T: Send + Sync + 'static>(heap: Weak<T>, view: HeapView<T>) 
             };
             thread::sleep(pause);
         })
-        .expect("spawning the scavenger");
+        .map(drop)
 }
 
 #[cfg(test)]
