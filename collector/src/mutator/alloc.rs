@@ -23,7 +23,7 @@ use crate::object::{Ref, Shape, META_TINY};
 use crate::size_class::{class_words, SpanClass, TINY_CLASS};
 use crate::sync::Ordering::*;
 use crate::telemetry::CycleReason;
-use crate::world::{this_thread, FLAG_MARKING};
+use crate::world::FLAG_MARKING;
 
 /// Panics with an out-of-memory error (kept out of line, off the fast path).
 #[cold]
@@ -224,12 +224,14 @@ impl<B: Barrier> Mutator<B> {
             return Some(());
         }
         // Inside a scope no cycle may run (its references are not roots): the cap refuses
-        // at once (`mutator::scope`).
-        if !self.in_scope() {
-            self.blocking(|| cycle::collect(&self.core, CycleReason::HeapLimit));
-            if fits() {
-                return Some(());
-            }
+        // at once (`mutator::scope`); so it does on a thread whose mutator of another heap
+        // is inside one (`Mutator::wait_for_collector`).
+        if self
+            .wait_for_collector(|| cycle::collect(&self.core, CycleReason::HeapLimit))
+            .is_some()
+            && fits()
+        {
+            return Some(());
         }
         let e = OutOfMemory {
             requested_bytes: bytes,
@@ -267,10 +269,13 @@ impl<B: Barrier> Mutator<B> {
             } else {
                 debt
             };
-            // A scope never waits (it is not preemptible), nor a thread with a running
-            // mutator of another heap (`may_wait`): the debt carries over.
-            if left > 0 && self.may_wait() {
-                left = self.blocking(|| state.parked.park(&state.bg_credit, cycle, left));
+            // A scope never waits (it is not preemptible), nor a thread whose mutator of
+            // another heap is inside one (`Mutator::wait_for_collector`): the debt carries
+            // over.
+            if left > 0 {
+                let parked =
+                    self.wait_for_collector(|| state.parked.park(&state.bg_credit, cycle, left));
+                left = parked.unwrap_or(left);
             }
             self.assist_debt.set(left);
         }
@@ -340,21 +345,13 @@ impl<B: Barrier> Mutator<B> {
                 return;
             }
             let mut left = crate::mark::assist::assist(&core.space, &core.shaded, state, debt);
-            if left > 0 && self.may_wait() {
-                left = self.blocking(|| state.parked.park(&state.bg_credit, cycle, left));
+            if left > 0 {
+                let parked =
+                    self.wait_for_collector(|| state.parked.park(&state.bg_credit, cycle, left));
+                left = parked.unwrap_or(left);
             }
             self.assist_debt.set(left);
         }
-    }
-
-    /// Whether allocation may wait for this heap's collector on this thread: not inside a
-    /// scope (not preemptible), and not while the thread holds a running mutator of another
-    /// heap, which the wait would leave running (two threads each waiting on one heap's
-    /// cycle, each holding the other heap's running mutator, would wait for each other).
-    /// Where it may not, the heap overshoots its goal a little: debt carries over, the
-    /// cycle starts without waiting for it.
-    fn may_wait(&self) -> bool {
-        !self.in_scope() && !this_thread::running_mutator_of_another_heap(self.core.id)
     }
 
     /// Starts an automatic cycle if the heap has reached its goal (also when a scope ends:
@@ -377,21 +374,20 @@ impl<B: Barrier> Mutator<B> {
                 // scheduled yet: on a busy machine that ran the heap to its goal before
                 // the mark began. If a cycle is ending (its mark is over, the thread has
                 // not taken a new request yet), this asks for the next one and waits for
-                // it to begin. A scope never waits, nor a thread with a running mutator
-                // of another heap (`may_wait`).
-                if self.core.flags.load(Relaxed) & FLAG_MARKING == 0 && self.may_wait() {
+                // it to begin. A scope never waits, nor a thread whose mutator of
+                // another heap is inside one (`Mutator::wait_for_collector`).
+                if self.core.flags.load(Relaxed) & FLAG_MARKING == 0 {
                     bg.request_again();
-                    self.blocking(|| bg.wait_started_after(seen));
+                    self.wait_for_collector(|| bg.wait_started_after(seen));
                 }
             }
             return;
         }
         // Inside a scope the cycle waits for the scope to end (`mutator::scope`); with a
-        // running mutator of another heap, for the next allocation after it blocks.
-        if live < self.core.goal.load(Relaxed) || !self.may_wait() {
-            return;
+        // mutator of another heap inside a scope, for the next allocation after it ends.
+        if live >= self.core.goal.load(Relaxed) {
+            self.wait_for_collector(|| cycle::collect(&self.core, CycleReason::Automatic));
         }
-        self.blocking(|| cycle::collect(&self.core, CycleReason::Automatic));
     }
 
     fn alloc_large<const FALLIBLE: bool>(&self, shape: &Shape) -> Option<(Ref, Located<'_>)> {

@@ -265,6 +265,20 @@ impl<B: Barrier> Mutator<B> {
         f()
     }
 
+    /// Runs `f`, a wait for this heap's collector outside a safepoint (a cycle's start, a
+    /// parked assist, a cycle run here), in the blocking state with the thread's running
+    /// mutators of other heaps blocked too, as a safepoint parks (so two threads, each
+    /// waiting for one heap's collector with its mutator of the other running, do not wait
+    /// for each other). `None`, with `f` not run, where the thread may not wait: inside a
+    /// scope (not preemptible), or while its mutator of another heap is inside one.
+    pub(crate) fn wait_for_collector<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        if self.in_scope() {
+            return None;
+        }
+        let _others = world::this_thread::try_block_others(self.core.id)?;
+        Some(self.blocking(f))
+    }
+
     /// Whether this mutator is inside a scope (`mutator::scope`): it must not block or
     /// reach a safepoint.
     #[inline(always)]
@@ -313,6 +327,9 @@ impl<B: Barrier> Mutator<B> {
     /// done, its sweep included (callers that arrive together share one, as in Go).
     pub fn gc(&self) {
         self.core.check_live();
+        // The thread's running mutators of other heaps count as blocked meanwhile, as at
+        // a safepoint (one inside a scope stays running).
+        let _others = world::this_thread::block_others(self.core.id);
         self.blocking(|| cycle::collect(&self.core, CycleReason::Forced));
     }
 }

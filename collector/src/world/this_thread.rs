@@ -83,6 +83,29 @@ pub(crate) fn block_others(heap: u64) -> OthersBlocked {
     }
 }
 
+/// [`block_others`] for a thread about to wait for heap `heap`'s collector outside a
+/// safepoint (a cycle's start, a parked assist, a cycle it runs): `None` if one of the
+/// thread's running mutators of another heap is inside a scope, which cannot be blocked
+/// (its `Gc` references are not roots), so that the wait could deadlock (a thread of that
+/// heap may wait, the other way round, for a cycle of `heap` that waits for this thread's
+/// running mutator of it); the caller then does not wait.
+pub(crate) fn try_block_others(heap: u64) -> Option<OthersBlocked> {
+    #[cfg(not(loom))]
+    {
+        let in_scope = MUTATORS
+            .try_with(|v| {
+                v.borrow()
+                    .0
+                    .iter()
+                    .any(|h| h.heap != heap && h.running && h.m.scope_depth.get() != 0)
+            })
+            .unwrap_or(false);
+        (!in_scope).then(|| block_others(heap))
+    }
+    #[cfg(loom)]
+    Some(block_others(heap))
+}
+
 /// One mutator of this thread.
 #[cfg(not(loom))]
 struct Here {
@@ -201,22 +224,6 @@ pub(crate) fn running_mutator_on_this_thread(heap: u64) -> bool {
     #[cfg(not(loom))]
     return MUTATORS
         .try_with(|v| v.borrow().0.iter().any(|h| h.heap == heap && h.running))
-        .unwrap_or(false);
-    #[cfg(loom)]
-    {
-        let _ = heap;
-        false
-    }
-}
-
-/// Whether the calling thread has a running mutator of a heap other than `heap`: a wait
-/// the collector would make on this thread for heap `heap`'s cycle could then deadlock (a
-/// thread of that cycle's heap may be waiting, the other way round, for a cycle of the
-/// other heap that waits for this thread's running mutator of it).
-pub(crate) fn running_mutator_of_another_heap(heap: u64) -> bool {
-    #[cfg(not(loom))]
-    return MUTATORS
-        .try_with(|v| v.borrow().0.iter().any(|h| h.heap != heap && h.running))
         .unwrap_or(false);
     #[cfg(loom)]
     {
