@@ -5,7 +5,7 @@
 //! Invariant: the fields are either immutable after creation (`id`, `config`,
 //! `barrier`), synchronised by their own type (the space, the world, the pools, the
 //! mark state, the mailboxes), or atomics whose writers are the cycle controller holding
-//! `cycle_lock` (`goal`, `trigger`, the phase) and whose readers tolerate a stale value
+//! `cycle_lock` (`goal`, `trigger`, the phase; `cons_mark`, behind its own lock) and whose readers tolerate a stale value
 //! (the pacer's fast checks). `flags` is the one word every fast path polls.
 
 use crate::background::Background;
@@ -43,6 +43,9 @@ pub(crate) struct HeapCore {
     /// The heap size at which a concurrent heap's background cycle starts (Go's trigger,
     /// below the goal so that the mark can end near the goal).
     pub(crate) trigger: AtomicUsize,
+    /// Go's cons/mark estimate, which places the next trigger (updated at each
+    /// concurrent cycle's end by the holder of `cycle_lock`).
+    pub(crate) cons_mark: unmodelled::Mutex<crate::pacer::ConsMark>,
     /// The heap's write barrier (mutators carry it as a type too).
     pub(crate) barrier: BarrierKind,
     /// The root scanning the barrier needs (`Barrier::ROOTS`).

@@ -236,6 +236,7 @@ impl<B: Barrier> Heap<B> {
             shaded: Default::default(),
             mark: Default::default(),
             trigger: AtomicUsize::new(pacing.trigger),
+            cons_mark: Default::default(),
             background: Default::default(),
             sweeper: Default::default(),
             roots,

@@ -2,14 +2,15 @@
 //! concurrent mark keeps up — Go's GOGC heap goal, `live + (live + globals) × GOGC/100`
 //! (the testbed has no goroutine stacks, Go's third term), floored at
 //! Go's scaled `heapMinimum`, lowered to a soft memory limit; for concurrent heaps a
-//! trigger between Go's bounds below the goal so that marking, which runs while the heap
-//! grows, can end near the goal; the goal a mark's assists pace to (`minRunway`); the
+//! trigger a runway below the goal (Go's cons/mark estimate, [`ConsMark`]), within Go's
+//! bounds, so that marking, which runs while the heap grows, can end near the goal; the goal a mark's assists pace to (`minRunway`); the
 //! hard goal; how many background mark workers run (Go's 25% rule); and what an
 //! allocation owes in assist work (Go's `revise`).
 //!
-//! Invariant: every function here is pure arithmetic on its arguments: the pacer's
-//! decisions are made once per cycle (goal, trigger, worker plan) or per assist (the
-//! debt), and the state they read lives with its owners (`core`, `mark::state`).
+//! Invariant: every function here is pure arithmetic on its arguments (`ConsMark` is a
+//! value its owner updates): the pacer's decisions are made once per cycle (goal,
+//! trigger, worker plan) or per assist (the debt), and the state they read lives with its
+//! owners (`core`, `mark::state`).
 
 use crate::config::{Gogc, HeapConfig};
 
@@ -39,8 +40,16 @@ pub(crate) struct Pacing {
 /// (`heapGoalInternal`), so that the sweep has room to finish before the next cycle:
 /// Go's 1 MiB with Go's 4 MiB heap minimum, scaled with `HeapConfig::min_heap_bytes`
 /// when a test shrinks that.
+/// With no runway estimate the trigger is the earliest Go allows (its lower bound).
 pub(crate) fn pace(config: &HeapConfig, marked: usize, globals: usize, sweep_done: bool) -> Pacing {
-    pace_held(config, marked, globals, sweep_done, MemoryHeld::default())
+    pace_held(
+        config,
+        marked,
+        globals,
+        sweep_done,
+        MemoryHeld::default(),
+        usize::MAX,
+    )
 }
 
 /// What the heap holds in memory beyond its objects, for the memory limit's goal (Go's
@@ -76,13 +85,15 @@ impl MemoryHeld {
 /// span storage only (not slot metadata, bitmaps, the span table or handle tables, where
 /// Go counts all its runtime memory), and Go's headroom (3 % of the goal, at least 1 MiB,
 /// taken off it) is not applied: the floor is the testbed's own, the live heap plus
-/// [`memory_limit_headroom`], where Go's is the live heap.
+/// [`memory_limit_headroom`], where Go's is the live heap. The trigger sits `runway`
+/// below the goal, within Go's bounds ([`trigger`]; the runway from [`ConsMark`]).
 pub(crate) fn pace_held(
     config: &HeapConfig,
     marked: usize,
     globals: usize,
     sweep_done: bool,
     held: MemoryHeld,
+    runway: usize,
 ) -> Pacing {
     let gogc = gogc_goal(config, marked, globals);
     let limit = memory_limit_goal(config, marked, held);
@@ -98,7 +109,7 @@ pub(crate) fn pace_held(
     };
     Pacing {
         goal,
-        trigger: trigger(goal, marked, min_trigger),
+        trigger: trigger(goal, marked, min_trigger, runway),
     }
 }
 
@@ -147,15 +158,90 @@ const MIN_TRIGGER_TWENTIETHS: usize = 14;
 const MAX_TRIGGER_TWENTIETHS: usize = 19;
 
 /// The heap size at which a concurrent cycle starts, for goal `goal` after a cycle that
-/// found `marked` bytes live, at least `min_trigger` (Go's `trigger`): between 0.7 and
-/// 0.95 of the runway above the live heap (for goals past 4 MiB, the upper bound is at
-/// least the goal less 4 MiB), the goal itself when the live heap has reached it. Go
-/// places it in those bounds at `goal - runway`, the runway its cons/mark estimate says a
-/// mark needs; the testbed has no such estimate and takes the lower bound, where Go's
-/// trigger sits when the mark is slow beside the allocation (measured: gcbench's gctrace
-/// starts cycles about 0.7 up the runway in Go too).
-pub(crate) fn trigger(goal: usize, marked: usize, min_trigger: usize) -> usize {
-    trigger_bounds(goal, marked, min_trigger).0
+/// found `marked` bytes live, at least `min_trigger` (Go's `trigger`): `runway` below the
+/// goal (the allocation the next mark is expected to need, [`ConsMark::runway`]), kept
+/// between 0.7 and 0.95 of the way from the live heap to the goal (for goals past 4 MiB,
+/// the upper bound is at least the goal less 4 MiB); the goal itself when the live heap
+/// has reached it.
+pub(crate) fn trigger(goal: usize, marked: usize, min_trigger: usize, runway: usize) -> usize {
+    let (lower, upper) = trigger_bounds(goal, marked, min_trigger);
+    let wanted = if runway > goal { lower } else { goal - runway };
+    wanted.clamp(lower, upper)
+}
+
+/// Go's `gcGoalUtilization`: the share of the CPU the runway is sized for a mark to use.
+const GOAL_UTILIZATION: f64 = BACKGROUND_UTILIZATION;
+
+/// What one concurrent mark cost, the inputs of Go's cons/mark measurement (`endCycle`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct MarkCost {
+    /// How far the heap grew from the cycle's start to mark termination (Go's
+    /// `heapLive - triggered`).
+    pub(crate) growth: usize,
+    /// Bytes the mark scanned (Go's heap, stack and globals scan work together).
+    pub(crate) scan_work: u64,
+    /// Wall time from the mark's start to its end (Go's `assistDuration`).
+    pub(crate) duration_ns: u64,
+    /// CPU time spent in assists, and in idle mark workers, during the mark.
+    pub(crate) assist_ns: u64,
+    pub(crate) idle_ns: u64,
+    /// GOMAXPROCS.
+    pub(crate) procs: usize,
+}
+
+/// Go's cons/mark estimate: how many bytes the mutators allocate per byte the collector
+/// scans, for the same CPU time (`gcControllerState.consMark`). It sizes the next
+/// mark's runway, so a mark that scans fast beside the allocation starts late (near the
+/// goal) and a slow one early.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct ConsMark {
+    /// The last four measurements, oldest first (Go's `lastConsMark`).
+    last: [f64; 4],
+    /// The estimate: the largest of the last five measurements (0 before the first).
+    estimate: f64,
+}
+
+impl ConsMark {
+    /// Takes one mark's measurement (Go's `endCycle`): the estimate becomes the largest
+    /// of it and the four before it (Go biases a noisy measurement toward earlier
+    /// cycles and fewer assists). A mark the heap did not grow during is ignored, as in
+    /// Go. Where Go would divide by zero (no scan work) or by a negative share (assists
+    /// took all the CPU), the measurement is infinite: the next trigger is the earliest.
+    pub(crate) fn update(&mut self, cost: &MarkCost) {
+        if cost.growth == 0 {
+            return;
+        }
+        let cpu = cost.duration_ns as f64 * cost.procs.max(1) as f64;
+        let (assist, idle) = if cpu > 0.0 {
+            (cost.assist_ns as f64 / cpu, cost.idle_ns as f64 / cpu)
+        } else {
+            (0.0, 0.0)
+        };
+        let utilization = BACKGROUND_UTILIZATION + assist;
+        let denominator = cost.scan_work as f64 * (1.0 - utilization);
+        let current = if denominator > 0.0 {
+            cost.growth as f64 * (utilization + idle) / denominator
+        } else {
+            f64::INFINITY
+        };
+        self.estimate = self.last.iter().fold(current, |m, &x| m.max(x));
+        self.last.rotate_left(1);
+        self.last[3] = current;
+    }
+
+    /// The runway a mark expected to scan `scan_work` bytes needs (Go's `commit`):
+    /// the bytes the mutators allocate meanwhile when the mark takes its goal share of
+    /// the CPU. 0 before the first measurement (Go's trigger is then its highest).
+    pub(crate) fn runway(&self, scan_work: u64) -> usize {
+        let runway = self.estimate * (1.0 - GOAL_UTILIZATION) / GOAL_UTILIZATION * scan_work as f64;
+        if runway.is_nan() {
+            // An infinite estimate times no scan work: as infinite (Go's float-to-integer
+            // conversion of NaN on amd64 gives a runway past any goal too).
+            return usize::MAX;
+        }
+        // A float-to-integer `as` saturates (infinity: usize::MAX).
+        runway as usize
+    }
 }
 
 /// Go's lowest and highest trigger (see [`trigger`]).
@@ -349,201 +435,4 @@ pub(crate) fn assist_debt(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The goal after a cycle found `live_bytes` live, its sweep done.
-    fn heap_goal(config: &HeapConfig, live_bytes: usize) -> usize {
-        pace(config, live_bytes, 0, true).goal
-    }
-
-    #[test]
-    fn the_goal_grows_by_the_globals_scan_work_too() {
-        // Go's commit: heapMarked + (heapMarked + lastStackScan + globalsScan) × GOGC/100.
-        let mut c = HeapConfig::default();
-        assert_eq!(pace(&c, 10 << 20, 1 << 20, true).goal, 21 << 20);
-        c.gogc = Gogc::Percent(50);
-        assert_eq!(pace(&c, 10 << 20, 2 << 20, true).goal, 16 << 20);
-    }
-
-    #[test]
-    fn goal_follows_gogc_with_a_floor() {
-        let mut c = HeapConfig::default();
-        assert_eq!(heap_goal(&c, 10 << 20), 20 << 20);
-        assert_eq!(heap_goal(&c, 1 << 20), 4 << 20, "floored at heapMinimum");
-        c.gogc = Gogc::Percent(50);
-        assert_eq!(heap_goal(&c, 10 << 20), 15 << 20);
-        c.gogc = Gogc::Off;
-        assert_eq!(heap_goal(&c, 10 << 20), usize::MAX);
-    }
-
-    #[test]
-    fn the_memory_limit_counts_what_the_spans_hold_beyond_their_objects() {
-        // Go's memoryLimitHeapGoal: limit - (non-heap memory + overage).
-        let c = HeapConfig {
-            memory_limit: Some(32 << 20),
-            ..HeapConfig::default()
-        };
-        let live = 16 << 20; // GOGC's goal 32 MiB: the limit's decides below it
-        let alone = pace_held(&c, live, 0, true, MemoryHeld::default()).goal;
-        assert_eq!(alone, 32 << 20);
-        // 20 MiB of spans in use holding 14 MiB of objects: 6 MiB beyond them.
-        let held = MemoryHeld::new(c.memory_limit, 20 << 20, 24 << 20, 14 << 20);
-        assert_eq!(held.beyond_objects, 6 << 20);
-        assert_eq!(held.overage, 0);
-        assert_eq!(pace_held(&c, live, 0, true, held).goal, 26 << 20);
-        // Retained 40 MiB against the 32 MiB limit: 8 MiB over, also subtracted.
-        let over = MemoryHeld::new(c.memory_limit, 20 << 20, 40 << 20, 14 << 20);
-        assert_eq!(pace_held(&c, live, 0, true, over).goal, 18 << 20);
-        // Never below the live heap plus the headroom.
-        let huge = MemoryHeld::new(c.memory_limit, 60 << 20, 60 << 20, 0);
-        let floor = live + memory_limit_headroom(live);
-        assert_eq!(pace_held(&c, live, 0, true, huge).goal, floor);
-    }
-
-    #[test]
-    fn the_memory_limit_lowers_the_goal_down_to_a_headroom_above_live() {
-        let mut c = HeapConfig {
-            memory_limit: Some(15 << 20),
-            ..HeapConfig::default()
-        };
-        assert_eq!(
-            heap_goal(&c, 10 << 20),
-            15 << 20,
-            "limit under the GOGC goal"
-        );
-        assert_eq!(heap_goal(&c, 4 << 20), 8 << 20, "GOGC goal under the limit");
-        let live = 32 << 20;
-        assert_eq!(
-            heap_goal(&c, live),
-            live + (1 << 20),
-            "over the limit: headroom"
-        );
-        c.gogc = Gogc::Off;
-        assert_eq!(
-            heap_goal(&c, 1 << 20),
-            15 << 20,
-            "GOGC=off: the limit alone"
-        );
-    }
-
-    #[test]
-    fn an_unfinished_sweep_keeps_goal_and_trigger_a_mebibyte_above_the_live_heap() {
-        // Go's commit with isSweepDone false: sweepDistMinTrigger = heapLive + 1 MiB,
-        // which heapGoalInternal makes the least goal and trigger.
-        let mut c = HeapConfig {
-            gogc: Gogc::Percent(0),
-            ..HeapConfig::default()
-        };
-        let live = 8 << 20;
-        let p = pace(&c, live, 0, false);
-        assert_eq!((p.goal, p.trigger), (live + (1 << 20), live + (1 << 20)));
-        assert_eq!(pace(&c, live, 0, true).goal, live, "swept: GOGC=0's goal");
-        // GOGC 100: the 0.7 bound is above the distance; the trigger is unchanged.
-        c.gogc = Gogc::Percent(100);
-        assert_eq!(pace(&c, live, 0, false), pace(&c, live, 0, true));
-        // GOGC 10 on 8 MiB: goal 8.8 MiB, raised to 9 MiB; the trigger to 9 MiB.
-        c.gogc = Gogc::Percent(10);
-        let p = pace(&c, live, 0, false);
-        assert_eq!((p.goal, p.trigger), (9 << 20, 9 << 20));
-        // Under a memory limit that sets the goal, Go leaves the distance out.
-        c.memory_limit = Some(live + (512 << 10));
-        assert_eq!(pace(&c, live, 0, false).goal, live + (512 << 10));
-        // A heap minimum shrunk 16 times (tests' small heaps) shrinks the distance too.
-        c.memory_limit = None;
-        c.gogc = Gogc::Percent(0);
-        c.min_heap_bytes = 256 << 10;
-        assert_eq!(pace(&c, live, 0, false).trigger, live + (64 << 10));
-    }
-
-    #[test]
-    fn trigger_sits_seven_tenths_up_the_runway() {
-        assert_eq!(trigger(20 << 20, 10 << 20, 0), 17 << 20);
-        assert_eq!(trigger(usize::MAX, 10, 0), usize::MAX);
-        assert_eq!(trigger(10, 10, 0), 10, "at the goal: a continuous cycle");
-        // A higher lowest trigger wins, up to Go's upper bound (0.95) or the goal less
-        // 4 MiB, whichever is higher.
-        assert_eq!(trigger(20 << 20, 10 << 20, 18 << 20), 18 << 20);
-        assert_eq!(trigger(20 << 20, 10 << 20, 30 << 20), 20 << 20);
-        let c = HeapConfig::default();
-        assert_eq!(hard_goal(&c, 20 << 20), 40 << 20);
-        // A new heap triggers at 0.95 of its 4 MiB minimum, as Go's first cycle does.
-        let first = initial(&c);
-        assert_eq!((first.goal, first.trigger), (4 << 20, (4 << 20) / 20 * 19));
-    }
-
-    #[test]
-    fn a_marks_goal_is_at_least_the_minimum_runway_above_its_start() {
-        let mut c = HeapConfig::default();
-        assert_eq!(assist_goal(&c, 8 << 20, 4 << 20), 8 << 20);
-        assert_eq!(assist_goal(&c, 8 << 20, 8 << 20), (8 << 20) + MIN_RUNWAY);
-        c.memory_limit = Some(8 << 20);
-        assert_eq!(assist_goal(&c, 8 << 20, 8 << 20), 8 << 20);
-    }
-
-    fn rule(procs: usize, running: usize) -> (usize, f64, usize) {
-        let p = WorkerPlan::go_rule(procs, running);
-        (p.dedicated, p.fractional_cores, p.idle)
-    }
-
-    #[test]
-    fn go_rounds_to_dedicated_workers_when_within_thirty_percent() {
-        // GOMAXPROCS 4: exactly one dedicated worker; 16: four. No fractional worker.
-        assert_eq!(rule(4, 4), (1, 0.0, 0));
-        assert_eq!(rule(16, 16), (4, 0.0, 0));
-        // 8 → 2 dedicated; 10 → 2.5 rounds to 3 (error 0.2, within 0.3).
-        assert_eq!(rule(8, 8), (2, 0.0, 0));
-        assert_eq!(rule(10, 10), (3, 0.0, 0));
-    }
-
-    #[test]
-    fn go_uses_a_fractional_worker_for_small_and_six_procs() {
-        // Go's comment: rounding is more than 30% off for GOMAXPROCS <= 3 or 6.
-        for procs in [1, 2, 3, 6] {
-            let p = WorkerPlan::go_rule(procs, procs);
-            let goal = procs as f64 * BACKGROUND_UTILIZATION;
-            assert!(p.fractional_cores > 0.0, "GOMAXPROCS {procs}: {p:?}");
-            // Each P without a dedicated worker gives it (goal - dedicated) / procs.
-            let per_proc = (goal - p.dedicated as f64) / procs as f64;
-            let expected = per_proc * (procs - p.dedicated) as f64;
-            assert!(
-                (p.fractional_cores - expected).abs() < 1e-9,
-                "GOMAXPROCS {procs}: {p:?}, expected {expected} fractional cores"
-            );
-        }
-        // GOMAXPROCS 2: no dedicated worker, half a core in fractional time.
-        assert_eq!(rule(2, 2), (0, 0.5, 0));
-        assert_eq!(rule(6, 6).0, 1);
-    }
-
-    #[test]
-    fn cores_without_mutators_run_idle_workers() {
-        // Two cores, one mutator: the other core marks full time, the mutator's core
-        // gives the fractional worker its quarter.
-        assert_eq!(rule(2, 1), (0, 0.25, 1));
-        // Sixteen cores, two mutators: four dedicated, ten idle.
-        assert_eq!(rule(16, 2), (4, 0.0, 10));
-        // No mutator running: every non-dedicated core idles.
-        assert_eq!(rule(4, 0), (1, 0.0, 3));
-    }
-
-    #[test]
-    fn a_plan_starts_no_more_threads_than_there_are_cpus() {
-        // GOMAXPROCS 1024 on 2 CPUs: 256 dedicated workers by the rule, 2 threads run.
-        let plan = WorkerPlan::go_rule(1024, 1).capped(2);
-        assert_eq!((plan.dedicated, plan.idle, plan.threads()), (2, 0, 2));
-        // Dedicated first, then idle, then the fractional worker while there is room.
-        assert_eq!(WorkerPlan::go_rule(16, 2).capped(6).dedicated, 4);
-        assert_eq!(WorkerPlan::go_rule(16, 2).capped(6).idle, 2);
-        let two = WorkerPlan::go_rule(2, 1);
-        assert_eq!(two.capped(2), two, "within the CPUs a plan is unchanged");
-        assert_eq!(WorkerPlan::go_rule(2, 2).capped(1).threads(), 1);
-    }
-
-    #[test]
-    fn fixed_plans_have_only_dedicated_workers() {
-        assert_eq!(WorkerPlan::fixed(0).threads(), 0);
-        assert_eq!(WorkerPlan::fixed(3).threads(), 3);
-        assert_eq!(WorkerPlan::go_rule(2, 1).threads(), 2);
-    }
-}
+mod tests;

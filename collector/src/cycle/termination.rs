@@ -106,7 +106,8 @@ pub(super) fn finish_in_pause(
         core.space.pages.retained(),
         heap_end,
     );
-    let pacing = pacer::pace_held(&core.config, live_bytes, globals, sweep_done, held);
+    let runway = next_runway(core, &start, &marked, term_requested);
+    let pacing = pacer::pace_held(&core.config, live_bytes, globals, sweep_done, held, runway);
     let goal = pacing.goal;
     core.goal.store(goal, Relaxed);
     core.trigger.store(pacing.trigger, Relaxed);
@@ -127,6 +128,31 @@ pub(super) fn finish_in_pause(
         end,
     };
     record_cycle(core, &start, &marked, clocks, live_bytes, goal);
+}
+
+/// The next concurrent mark's runway (Go's `endCycle` then `commit`): this mark's
+/// cons/mark measured into the estimate, and the runway it gives for as much scan work as
+/// this mark did. A stop-the-world mark (the mutators stopped) measures nothing.
+fn next_runway(
+    core: &HeapCore,
+    start: &CycleStart,
+    marked: &MarkResult,
+    term_requested: Instant,
+) -> usize {
+    let mut estimate = crate::sync::unmodelled::lock(&core.cons_mark);
+    if start.sweep_term_ns == 0 {
+        return estimate.runway(marked.scan_work);
+    }
+    let cost = pacer::MarkCost {
+        growth: start.heap_live_end.saturating_sub(start.heap_start),
+        scan_work: marked.scan_work,
+        duration_ns: nanos(term_requested.saturating_duration_since(start.mark_start)),
+        assist_ns: core.mark.assist_ns.load(StatsOrdering::Relaxed),
+        idle_ns: core.mark.idle_ns.load(StatsOrdering::Relaxed),
+        procs: core.config.gomaxprocs,
+    };
+    estimate.update(&cost);
+    estimate.runway(marked.scan_work)
 }
 
 /// Runs the leak checker in its mode. Report mode records its findings; Go's mode
