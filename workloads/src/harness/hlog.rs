@@ -112,14 +112,13 @@ pub fn pauses_log(pauses: &[PauseRecord], zero: SystemTime) -> Vec<u8> {
 
 /// `latency.hlog`: the workload's operation latencies, one `latency` interval per second
 /// of the run (`(start_ns, length_ns, histogram)` from [`super::latency::LatencyRecorder`]).
-pub fn latency_log(intervals: &[(u64, u64, Histogram<u64>)], zero: SystemTime) -> Vec<u8> {
+/// Taken one at a time, so a lazy iterator keeps one histogram alive at a time.
+pub fn latency_log(
+    intervals: impl IntoIterator<Item = (u64, u64, Histogram<u64>)>,
+    zero: SystemTime,
+) -> Vec<u8> {
     let comment = "operation latency in ns, one interval per second of the run";
-    interval_log(
-        intervals.iter().map(|(s, l, h)| (*s, *l, h)),
-        LATENCY_TAG,
-        comment,
-        zero,
-    )
+    interval_log(intervals, LATENCY_TAG, comment, zero)
 }
 
 /// Reads an interval log back with the crate's `IntervalLogIterator`: each interval's
@@ -219,7 +218,7 @@ mod tests {
         b.record(12_345).unwrap();
         let second = 1_000_000_000;
         let intervals = [(0, second, a.clone()), (second, second / 2, b.clone())];
-        let log = latency_log(&intervals, SystemTime::now());
+        let log = latency_log(intervals.clone(), SystemTime::now());
         let got = read_intervals(&log).unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].histogram, a, "every count survives the round trip");

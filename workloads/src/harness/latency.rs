@@ -1,6 +1,9 @@
 //! Operation latency over time: a [`LatencyRecorder`] keeps the whole run's histogram and
 //! one histogram per second of the run, so `latency.hlog` can show how latency moved
-//! (a slow second during a long mark, say) where the run's percentiles cannot.
+//! (a slow second during a long mark, say) where the run's percentiles cannot. A second
+//! the recorder has moved past is kept packed (HdrHistogram's compressed V2 encoding, a
+//! few KiB, where a full-range histogram is about 256 KiB), so an hour's run holds
+//! megabytes per thread, not a gigabyte.
 //!
 //! Invariant: every value recorded goes into the whole-run histogram and into exactly one
 //! interval, so the intervals' counts add up to the whole run's. A value's interval is the
@@ -11,6 +14,7 @@
 //! (63 fast operations, or 10 ms of slow ones), never later. A workload that records
 //! after the run (head-of-line) gets one interval.
 
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use hdrhistogram::{AdditionError, Histogram};
 use std::ops::Deref;
 use std::sync::OnceLock;
@@ -40,12 +44,67 @@ pub fn ns_histogram() -> Histogram<u64> {
     h
 }
 
+/// One second's values: live while the recorder may still record into it, packed once
+/// it has moved on (or once merged into a recorder that has).
+#[derive(Clone)]
+enum Interval {
+    Live(Histogram<u64>),
+    Packed(Vec<u8>),
+}
+
+impl Interval {
+    /// The histogram, unpacked.
+    fn histogram(&self) -> Histogram<u64> {
+        match self {
+            Interval::Live(h) => h.clone(),
+            Interval::Packed(bytes) => {
+                let mut h: Histogram<u64> = Deserializer::new()
+                    .deserialize(&mut &bytes[..])
+                    .expect("the recorder's own V2 encoding reads back");
+                h.auto(true);
+                h
+            }
+        }
+    }
+
+    /// The histogram to record into, unpacked first if packed.
+    fn live(&mut self) -> &mut Histogram<u64> {
+        if let Interval::Packed(_) = self {
+            *self = Interval::Live(self.histogram());
+        }
+        match self {
+            Interval::Live(h) => h,
+            Interval::Packed(_) => unreachable!("unpacked above"),
+        }
+    }
+
+    /// Packs a live histogram.
+    fn pack(&mut self) {
+        if let Interval::Live(h) = self {
+            let mut bytes = Vec::new();
+            V2DeflateSerializer::new()
+                .serialize(h, &mut bytes)
+                .expect("a histogram with u64 counts serializes, into memory");
+            *self = Interval::Packed(bytes);
+        }
+    }
+
+    /// The bytes it holds: a packed interval's encoding, a live one's counts.
+    #[cfg(test)]
+    fn held_bytes(&self) -> usize {
+        match self {
+            Interval::Live(h) => h.distinct_values() * std::mem::size_of::<u64>(),
+            Interval::Packed(bytes) => bytes.len(),
+        }
+    }
+}
+
 /// A thread's operation latencies: the whole run's histogram (what it derefs to) and one
 /// per second. Threads merge theirs with [`LatencyRecorder::add`].
 pub struct LatencyRecorder {
     total: Histogram<u64>,
     /// Interval `i` covers seconds `[i, i + 1)` after [`process_zero`].
-    intervals: Vec<Option<Histogram<u64>>>,
+    intervals: Vec<Option<Interval>>,
     slot: usize,
     until_clock: u32,
     /// Nanoseconds recorded since the clock was last read.
@@ -76,7 +135,7 @@ impl LatencyRecorder {
     pub fn saturating_record(&mut self, ns: u64) {
         if self.until_clock == 0 || self.since_clock_ns >= CLOCK_AFTER_NS {
             let since = process_zero().elapsed().as_nanos() / u128::from(INTERVAL_NS);
-            self.slot = usize::try_from(since).unwrap_or(usize::MAX - 1);
+            self.move_to(usize::try_from(since).unwrap_or(usize::MAX - 1));
             self.until_clock = CLOCK_EVERY;
             self.since_clock_ns = 0;
         }
@@ -86,19 +145,37 @@ impl LatencyRecorder {
         self.interval(self.slot).saturating_record(ns);
     }
 
+    /// Records into `slot` from now on, packing the second it leaves.
+    fn move_to(&mut self, slot: usize) {
+        if slot != self.slot {
+            if let Some(Some(left)) = self.intervals.get_mut(self.slot) {
+                left.pack();
+            }
+            self.slot = slot;
+        }
+    }
+
     fn interval(&mut self, slot: usize) -> &mut Histogram<u64> {
         if self.intervals.len() <= slot {
             self.intervals.resize_with(slot + 1, || None);
         }
-        self.intervals[slot].get_or_insert_with(ns_histogram)
+        self.intervals[slot]
+            .get_or_insert_with(|| Interval::Live(ns_histogram()))
+            .live()
     }
 
-    /// Adds `other`'s values, interval by interval.
+    /// Adds `other`'s values, interval by interval (each second but this recorder's
+    /// current one packed again after the addition).
     pub fn add(&mut self, other: &LatencyRecorder) -> Result<(), AdditionError> {
         self.total.add(&other.total)?;
-        for (slot, h) in other.intervals.iter().enumerate() {
-            if let Some(h) = h {
-                self.interval(slot).add(h)?;
+        for (slot, interval) in other.intervals.iter().enumerate() {
+            if let Some(interval) = interval {
+                self.interval(slot).add(interval.histogram())?;
+                if slot != self.slot {
+                    if let Some(Some(merged)) = self.intervals.get_mut(slot) {
+                        merged.pack();
+                    }
+                }
             }
         }
         Ok(())
@@ -114,26 +191,33 @@ impl LatencyRecorder {
     /// began before it starts at 0), each a second long but the last, which ends at
     /// `end_ns` if that comes sooner. Seconds in between that recorded nothing are there,
     /// empty.
-    pub fn intervals(&self, zero: Instant, end_ns: u64) -> Vec<(u64, u64, Histogram<u64>)> {
-        let Some(first) = self.intervals.iter().position(Option::is_some) else {
-            return Vec::new();
+    /// Each is unpacked as the iterator reaches it, so a writer that takes them one at a
+    /// time holds one at a time.
+    pub fn intervals(
+        &self,
+        zero: Instant,
+        end_ns: u64,
+    ) -> impl Iterator<Item = (u64, u64, Histogram<u64>)> + '_ {
+        let first = self.intervals.iter().position(Option::is_some);
+        let slots = match first {
+            Some(first) => first..self.intervals.len(),
+            None => 0..0,
         };
         // Where interval 0 starts relative to the run's zero, in signed nanoseconds.
         let offset = match zero.checked_duration_since(process_zero()) {
             Some(d) => -(d.as_nanos() as i128),
             None => process_zero().duration_since(zero).as_nanos() as i128,
         };
-        let last = self.intervals.len() - 1;
-        (first..=last)
-            .map(|slot| {
-                let start = offset + slot as i128 * i128::from(INTERVAL_NS);
-                let end = (start + i128::from(INTERVAL_NS)).min(i128::from(end_ns).max(start));
-                let start_ns = u64::try_from(start.max(0)).unwrap_or(u64::MAX);
-                let length_ns = u64::try_from((end - start.max(0)).max(0)).unwrap_or(0);
-                let h = self.intervals[slot].clone().unwrap_or_else(ns_histogram);
-                (start_ns, length_ns, h)
-            })
-            .collect()
+        slots.map(move |slot| {
+            let start = offset + slot as i128 * i128::from(INTERVAL_NS);
+            let end = (start + i128::from(INTERVAL_NS)).min(i128::from(end_ns).max(start));
+            let start_ns = u64::try_from(start.max(0)).unwrap_or(u64::MAX);
+            let length_ns = u64::try_from((end - start.max(0)).max(0)).unwrap_or(0);
+            let h = self.intervals[slot]
+                .as_ref()
+                .map_or_else(ns_histogram, Interval::histogram);
+            (start_ns, length_ns, h)
+        })
     }
 }
 
@@ -166,7 +250,7 @@ mod tests {
         a.add(&b).unwrap();
         assert_eq!(a.len(), 1010);
         let zero = process_zero();
-        let intervals = a.intervals(zero, u64::MAX);
+        let intervals: Vec<_> = a.intervals(zero, u64::MAX).collect();
         assert_eq!(
             intervals.len(),
             4,
@@ -177,6 +261,38 @@ mod tests {
         assert_eq!((counts[0], counts[1], counts[3]), (1000, 0, 10));
         assert_eq!(intervals[3].0 - intervals[0].0, 3 * INTERVAL_NS);
         assert!(intervals.iter().all(|i| i.1 == INTERVAL_NS));
+    }
+
+    #[test]
+    fn a_second_left_behind_is_packed_and_reads_back_whole() {
+        let mut r = LatencyRecorder::new();
+        let mut expected = ns_histogram();
+        // A spread of values, as a busy second has (1 ns to about 17 s).
+        for v in 0..100_000u64 {
+            let ns = 1 + (v * v * 7919) % (1 << 34);
+            r.saturating_record(ns);
+            expected.saturating_record(ns);
+        }
+        let full = ns_histogram().distinct_values() * std::mem::size_of::<u64>();
+        let first = r.slot;
+        let held = |r: &LatencyRecorder| r.intervals[first].as_ref().unwrap().held_bytes();
+        assert_eq!(held(&r), full, "live: a full-range histogram's counts");
+        // The next second: the recorder moves on and packs the one it left.
+        r.move_to(first + 1);
+        (r.until_clock, r.since_clock_ns) = (u32::MAX, 0); // no clock read from here
+        r.saturating_record(1);
+        let packed = held(&r);
+        assert!(packed * 20 < full, "packed {packed} bytes of {full}");
+        let got: Vec<_> = r.intervals(process_zero(), u64::MAX).collect();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].2, expected, "every count survives the packing");
+        // Merging packs again every second but the current one.
+        let mut merged = LatencyRecorder::new();
+        merged.slot = r.slot + 5;
+        merged.add(&r).unwrap();
+        assert_eq!(held(&merged), packed, "packed again after the merge");
+        let again: Vec<_> = merged.intervals(process_zero(), u64::MAX).collect();
+        assert_eq!(again[0].2, expected);
     }
 
     #[test]
@@ -197,13 +313,13 @@ mod tests {
         let mut r = LatencyRecorder::new();
         r.saturating_record(5);
         let zero = Instant::now();
-        let intervals = r.intervals(zero, 100);
+        let intervals: Vec<_> = r.intervals(zero, 100).collect();
         assert_eq!(intervals.len(), 1);
         assert_eq!(
             intervals[0].0, 0,
             "the interval began before the run's zero"
         );
         assert!(intervals[0].1 <= 100, "clipped at the run's end");
-        assert!(LatencyRecorder::new().intervals(zero, 100).is_empty());
+        assert_eq!(LatencyRecorder::new().intervals(zero, 100).count(), 0);
     }
 }

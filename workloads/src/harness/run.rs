@@ -260,7 +260,7 @@ fn write_files(
     out.write("latency.hgrm", hgrm(latency))?;
     out.write("pauses.hlog", pauses_log(&t.stats.pauses, t.zero))?;
     let intervals = latency.intervals(t.epoch, t.run_ns);
-    out.write("latency.hlog", latency_log(&intervals, t.zero))?;
+    out.write("latency.hlog", latency_log(intervals, t.zero))?;
     out.write("gctrace.log", gctrace_log(&t.stats.cycles))?;
     let trace = trace_json(label, &t.stats.cycles, &t.stats.pauses, &t.trace);
     out.write("trace.json", trace)?;
