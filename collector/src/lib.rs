@@ -322,6 +322,14 @@ impl<B: Barrier> Heap<B> {
         self.core.space.pages.retained()
     }
 
+    /// Bytes of the spans in use (Go's `heapInUse`, which its runtime/metrics give as
+    /// `/memory/classes/heap/objects:bytes` plus `/memory/classes/heap/unused:bytes`):
+    /// what the spans holding objects (and the immortal span of globals) keep in memory,
+    /// their free slots included.
+    pub fn in_use_bytes(&self) -> usize {
+        self.core.space.pages.in_use()
+    }
+
     /// Bytes of span storage ever mapped (address space, which never shrinks: a free span
     /// keeps its addresses for reuse) and bytes released to the OS so far.
     pub fn mapped_and_released_bytes(&self) -> (usize, usize) {

@@ -330,3 +330,29 @@ fn gogc_scales_the_goal() {
         "GOGC=50 runs more cycles ({c50}) than GOGC=400 ({c400})"
     );
 }
+
+/// `in_use_bytes` is Go's `heapInUse`: the spans holding objects, their free slots
+/// included, so at least the live bytes; it falls when a cycle frees whole spans.
+#[test]
+fn in_use_bytes_counts_the_spans_holding_objects() {
+    let heap = verified_heap(Gogc::Off);
+    let m = heap.mutator();
+    let before = heap.in_use_bytes();
+    let keep: Vec<_> = (0..20_000).map(|_| m.alloc(&LEAF)).collect();
+    let big = m.alloc(&BIG);
+    let grown = heap.in_use_bytes() - before;
+    let leaf_bytes = 20_000 * LEAF.bytes();
+    assert!(
+        grown >= leaf_bytes + BIG.bytes(),
+        "in use grew {grown} bytes for {leaf_bytes} of leaves and a {}-byte object",
+        BIG.bytes()
+    );
+    drop((keep, big));
+    m.gc();
+    assert!(
+        heap.in_use_bytes() < before + grown / 10,
+        "after the objects are freed: {} (before them {before}, with them {})",
+        heap.in_use_bytes(),
+        before + grown
+    );
+}

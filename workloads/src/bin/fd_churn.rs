@@ -25,8 +25,8 @@
 //! Then the end: rounds of `gc()` and draining the finalizer and cleanup queues, at
 //! least 3 and until every entry is released (at most 10). Each round records the
 //! entries still open and the bytes of the spans holding objects after its sweep
-//! (`end_rounds`: `span_bytes`, one page per small or large span; Go's
-//! `/memory/classes/heap/objects:bytes` plus `.../heap/unused:bytes`). `close_rounds` is
+//! (`end_rounds`: `span_bytes`, the bytes of the spans in use, `Heap::in_use_bytes`; Go's
+//! `/memory/classes/heap/objects:bytes` plus `.../heap/unused:bytes`, its `heapInUse`). `close_rounds` is
 //! the first round after which no entry is open; `reclaim_rounds` the first round whose
 //! span bytes are within a slack of the last round's (half the bytes of the objects whose
 //! entries were open when the end began, at least 64 KiB): the memory of
@@ -70,8 +70,8 @@ static CLOCK: Shape = Shape::new("fd-churn clock", 0, 1);
 const FINAL_ROUNDS: u64 = 10;
 /// `gc()` rounds the end takes at least: enough for a finalized object's memory (S43).
 const MIN_ROUNDS: u64 = 3;
-/// The least span bytes within which a round's count as the last round's (8 one-page
-/// spans; the slack is half the bytes of the objects whose entries were open when the end
+/// The least span bytes within which a round's count as the last round's (8 pages of
+/// Go's 8 KiB; the slack is half the bytes of the objects whose entries were open when the end
 /// began, if more).
 const RECLAIM_SLACK: u64 = 64 * 1024;
 
@@ -193,12 +193,11 @@ fn main() {
 /// cycles, bytes of the spans that hold objects.
 type Sample = [u64; 4];
 
-/// Bytes of the spans holding objects (small and large, counted a page each: fd-churn's
-/// objects fit one-page spans): what a revived finalized object keeps in use, which the
-/// heap's `heap_live_bytes` (Go's `heapLive`, reset to the marked bytes) leaves out.
-fn span_bytes<B: Barrier>(heap: &Heap<B>, page: u64) -> u64 {
-    let spans = heap.stats().spans;
-    (spans[0] + spans[1]) as u64 * page
+/// Bytes of the spans in use (`Heap::in_use_bytes`, Go's `heapInUse` as the twin reads
+/// it): what a revived finalized object keeps in use, which the heap's
+/// `heap_live_bytes` (Go's `heapLive`, reset to the marked bytes) leaves out.
+fn span_bytes<B: Barrier>(heap: &Heap<B>) -> u64 {
+    heap.in_use_bytes() as u64
 }
 
 /// Samples the table and the heap's cycles every `every` until `stop` is set.
@@ -208,14 +207,13 @@ fn sample<B: Barrier>(
     t0: Instant,
     every: Duration,
     stop: &AtomicBool,
-    page: u64,
 ) -> Vec<Sample> {
     let mut series = Vec::new();
     loop {
         let open = table.lock().unwrap().open_now;
         let cycles = heap.stats().gc_cycles;
         let t = t0.elapsed().as_millis() as u64;
-        series.push([t, open, cycles, span_bytes(heap, page)]);
+        series.push([t, open, cycles, span_bytes(heap)]);
         if stop.load(Relaxed) {
             return series;
         }
@@ -282,12 +280,7 @@ fn churn<B: Barrier>(
 }
 
 /// The end's rounds of `gc()` and drains: `[open, span bytes]` after each.
-fn end_rounds<B: Barrier>(
-    cli: &Cli,
-    heap: &Heap<B>,
-    table: &Mutex<Table>,
-    page: u64,
-) -> Vec<[u64; 2]> {
+fn end_rounds<B: Barrier>(cli: &Cli, heap: &Heap<B>, table: &Mutex<Table>) -> Vec<[u64; 2]> {
     let m = heap.mutator();
     let mut rounds = Vec::new();
     while (rounds.len() as u64) < MIN_ROUNDS
@@ -299,7 +292,7 @@ fn end_rounds<B: Barrier>(
         m.drain_cleanups();
         // In use after the round's sweep and callbacks: a finalized object revived by the
         // sweep (S43) holds its span.
-        let live = span_bytes(heap, page);
+        let live = span_bytes(heap);
         rounds.push([m.blocking(|| table.lock().unwrap().open_now), live]);
     }
     rounds
@@ -347,9 +340,8 @@ fn fd_churn<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
     let stop = AtomicBool::new(false);
     let t0 = Instant::now();
     let every = Duration::from_millis(cli.sample_ms);
-    let page = cli.common.heap_config().page_bytes as u64;
     let (latency, series, phases, live, rounds) = std::thread::scope(|s| {
-        let sampler = s.spawn(|| sample(&heap, &table, t0, every, &stop, page));
+        let sampler = s.spawn(|| sample(&heap, &table, t0, every, &stop));
         let m = heap.mutator();
         let first = m.gc_cycles() + 1;
         let latency = churn(cli, &run, &m, &table);
@@ -359,7 +351,7 @@ fn fd_churn<B: Barrier>(cli: &Cli, mut run: Run) -> i32 {
         let idle_end = t0.elapsed().as_millis() as u64;
         drop(m);
         let open_at_end = table.lock().unwrap().open_now;
-        let rounds = end_rounds(cli, &heap, &table, page);
+        let rounds = end_rounds(cli, &heap, &table);
         stop.store(true, Relaxed);
         let series = sampler.join().expect("the sampler panicked");
         (
