@@ -12,6 +12,7 @@
 use clap::Parser;
 use collector::{Gogc, Handle, Heap, HeapConfig, Mutator, Shape};
 use serde::Serialize;
+use workloads::harness::cli::parse_gomaxprocs;
 use workloads::harness::summary::median;
 
 workloads::use_mimalloc!();
@@ -23,16 +24,17 @@ static NODE: Shape = Shape::new("Node", 2, 2);
 #[command(name = "markbench", version, about)]
 struct Args {
     /// Depth of the tree (2^(depth+1) - 1 nodes).
-    #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u32).range(1..=24))]
+    #[arg(long, default_value_t = 18, value_parser = clap::value_parser!(u32).range(1..=24), allow_negative_numbers = true)]
     depth: u32,
     /// Forced cycles (medians are reported).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
     cycles: u64,
     /// Mark in one stop-the-world pause (default: concurrently).
     #[arg(long)]
     stw: bool,
-    /// GOMAXPROCS: the most threads that mark at once.
-    #[arg(long, default_value_t = collector::default_gomaxprocs())]
+    /// GOMAXPROCS: the most threads that mark at once (default: all cores).
+    #[arg(long, default_value_t = collector::default_gomaxprocs(),
+          value_parser = parse_gomaxprocs, allow_negative_numbers = true)]
     gomaxprocs: usize,
     /// Print JSON instead of a table.
     #[arg(long)]
