@@ -202,20 +202,19 @@ impl<'h, P: GreyPool> Marker<'h, P> {
         }
     }
 
-    /// The next local grey object to scan: the ring's oldest, after topping the ring up
-    /// from the stack's top and prefetching each object that enters it (its first word
-    /// and its metadata).
+    /// The next local grey object to scan: the stack's top enters the ring, prefetched
+    /// (its first word and its metadata), in exchange for the ring's oldest; once the
+    /// stack is empty, the ring's oldest.
     #[inline(always)]
     fn next_grey(&mut self) -> Option<(&'h Span, usize)> {
-        while self.ring.len < PREFETCH_DISTANCE {
-            let Some((span, slot)) = self.stack.pop() else {
-                break;
-            };
+        while let Some((span, slot)) = self.stack.pop() {
             if let Some(w) = span.words().get(span.slot_base(slot)) {
                 prefetch(w);
             }
             span.prefetch_meta(slot);
-            self.ring.push((span, slot));
+            if let Some(oldest) = self.ring.exchange((span, slot)) {
+                return Some(oldest);
+            }
         }
         self.ring.pop()
     }
@@ -326,34 +325,44 @@ impl<'h, P: GreyPool> Marker<'h, P> {
     }
 }
 
-/// A fixed ring of [`PREFETCH_DISTANCE`] grey objects, first in first out (a power of
-/// two, so an index is masked, never bounds-checked, and nothing is allocated).
+/// A fixed ring of [`PREFETCH_DISTANCE`] grey objects, first in first out: an entry
+/// goes in where `next` points, which holds the oldest entry (or none), and `next`
+/// moves on, so from `next` round the ring the entries are in the order they came in
+/// (with gaps where `pop` took one). A power of two, so an index is masked, never
+/// bounds-checked, and nothing is allocated.
 #[derive(Default)]
 struct Ring<'h> {
     entries: [Option<(&'h Span, usize)>; PREFETCH_DISTANCE],
-    head: usize,
+    next: usize,
+    /// Entries held.
     len: usize,
 }
 
 impl<'h> Ring<'h> {
-    /// Appends `grey`; the caller keeps `len` below [`PREFETCH_DISTANCE`].
+    /// Puts `grey` in and takes out the entry that came in [`PREFETCH_DISTANCE`]
+    /// insertions before it (`None` while the ring has a gap there).
     #[inline(always)]
-    fn push(&mut self, grey: (&'h Span, usize)) {
-        debug_assert!(self.len < PREFETCH_DISTANCE);
-        self.entries[(self.head + self.len) & (PREFETCH_DISTANCE - 1)] = Some(grey);
-        self.len += 1;
+    fn exchange(&mut self, grey: (&'h Span, usize)) -> Option<(&'h Span, usize)> {
+        let oldest = self.entries[self.next].replace(grey);
+        self.next = (self.next + 1) & (PREFETCH_DISTANCE - 1);
+        if oldest.is_none() {
+            self.len += 1;
+        }
+        oldest
     }
 
     /// Takes the oldest entry.
     #[inline(always)]
     fn pop(&mut self) -> Option<(&'h Span, usize)> {
-        if self.len == 0 {
-            return None;
+        while self.len > 0 {
+            let grey = self.entries[self.next].take();
+            self.next = (self.next + 1) & (PREFETCH_DISTANCE - 1);
+            if grey.is_some() {
+                self.len -= 1;
+                return grey;
+            }
         }
-        let grey = self.entries[self.head].take();
-        self.head = (self.head + 1) & (PREFETCH_DISTANCE - 1);
-        self.len -= 1;
-        grey
+        None
     }
 }
 

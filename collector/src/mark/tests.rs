@@ -72,3 +72,33 @@ fn references_to_no_object_are_counted_not_followed() {
     assert!(m.drain());
     assert!(!span.is_marked(3));
 }
+
+#[test]
+fn the_prefetch_ring_hands_entries_out_in_the_order_they_came_in() {
+    let (space, i) = tree(1);
+    let span = space.span(i).unwrap();
+    let mut ring = Ring::default();
+    let mut out = Vec::new();
+    for slot in 0..PREFETCH_DISTANCE {
+        assert!(
+            ring.exchange((span, slot)).is_none(),
+            "the ring fills first"
+        );
+    }
+    // Full: each entry in takes the oldest out; a pop leaves a gap, which an exchange
+    // meets a whole round later and fills without taking anything out.
+    let mut next = 100;
+    for round in 0..3 * PREFETCH_DISTANCE {
+        if round % 5 == 0 {
+            out.extend(ring.pop().map(|e| e.1));
+        }
+        out.extend(ring.exchange((span, next)).map(|e| e.1));
+        next += 1;
+    }
+    while let Some((_, slot)) = ring.pop() {
+        out.push(slot);
+    }
+    assert_eq!(ring.len, 0);
+    let expected: Vec<usize> = (0..PREFETCH_DISTANCE).chain(100..next).collect();
+    assert_eq!(out, expected);
+}
