@@ -37,8 +37,8 @@ pub(crate) enum SpanKind {
 }
 
 /// Hints the processor to fetch the cache line holding `w`. The marker prefetches a grey
-/// object's words and metadata when it pushes it: it is scanned soon after, and the
-/// cache miss on its words dominates marking otherwise.
+/// object's words and metadata as it enters the marker's prefetch ring, some scans
+/// before its own: the cache miss on its words dominates marking otherwise.
 #[inline(always)]
 pub(crate) fn prefetch<T>(w: &T) {
     // SAFETY: SSE is part of the x86_64 baseline, and a prefetch never faults or
