@@ -19,7 +19,7 @@
 //!   harness creates and checks the directory before any work), "cannot create the
 //!   output directory" and the cause on stderr, nothing on stdout even with `--json`,
 //!   and nothing left behind (the parents it created on the way are removed again).
-//!   allocbench, rootsbench and barrier-fastpath write no report: `--out` is an unknown
+//!   allocbench, rootsbench, markbench and barrier-fastpath write no report: `--out` is an unknown
 //!   flag there, checked with the other unknown flags.
 //!
 //! No workload runs: every case is refused before any work (each run still gets the
@@ -553,6 +553,38 @@ const BINARIES: &[Binary] = &[
         ],
         extra: &[],
         tiny: &[("--cycles", "1")],
+    },
+    Binary {
+        name: "markbench",
+        path: env!("CARGO_BIN_EXE_markbench"),
+        harness: false,
+        own: &[
+            value(
+                "--depth",
+                &[
+                    ("0", RANGE),
+                    ("25", RANGE),
+                    ("-1", RANGE),
+                    ("x", NOT_A_NUMBER),
+                ],
+            ),
+            value(
+                "--cycles",
+                &[("0", RANGE), ("-1", NOT_A_NUMBER), ("x", NOT_A_NUMBER)],
+            ),
+            switch("--stw"),
+            value(
+                "--gomaxprocs",
+                &[
+                    ("0", "invalid GOMAXPROCS"),
+                    ("1025", "expected an integer in 1..=1024"),
+                    ("all", "invalid GOMAXPROCS"),
+                ],
+            ),
+            switch("--json"),
+        ],
+        extra: &[],
+        tiny: &[("--depth", "1"), ("--cycles", "1")],
     },
 ];
 

@@ -37,8 +37,8 @@ pub(crate) enum SpanKind {
 }
 
 /// Hints the processor to fetch the cache line holding `w`. The marker prefetches a grey
-/// object's words and metadata when it pushes it: it is scanned soon after, and the
-/// cache miss on its words dominates marking otherwise.
+/// object's words and metadata as it enters the marker's prefetch ring, some scans
+/// before its own: the cache miss on its words dominates marking otherwise.
 #[inline(always)]
 pub(crate) fn prefetch<T>(w: &T) {
     // SAFETY: SSE is part of the x86_64 baseline, and a prefetch never faults or
@@ -51,6 +51,17 @@ pub(crate) fn prefetch<T>(w: &T) {
     };
     #[cfg(not(target_arch = "x86_64"))]
     let _ = w;
+}
+
+/// What [`Span::mark_allocated`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Marking {
+    /// No object is allocated at the slot (a stale or bad reference).
+    Bad,
+    /// The slot was marked already.
+    Already,
+    /// This call marked the slot.
+    New,
 }
 
 /// A span of heap memory.
@@ -300,6 +311,26 @@ impl Span {
             return false;
         }
         w.fetch_or(bit, AcqRel) & bit == 0
+    }
+
+    /// The marker's one step on a reference to `slot`: sets its mark bit if an object is
+    /// allocated there (its allocation bit says so; no bit past `nslots` is ever set,
+    /// and a slot past the bitmap is [`Marking::Bad`], never a panic). Test first, then
+    /// one fetch-or, as [`Span::try_mark`].
+    #[inline(always)]
+    pub(crate) fn mark_allocated(&self, slot: usize) -> Marking {
+        let (i, bit) = (slot / 64, 1u64 << (slot % 64));
+        let Some(alloc) = self.alloc_bits.get(i) else {
+            return Marking::Bad;
+        };
+        if alloc.load(Acquire) & bit == 0 {
+            return Marking::Bad;
+        }
+        let w = &self.mark_bits[i];
+        if w.load(Relaxed) & bit != 0 || w.fetch_or(bit, AcqRel) & bit != 0 {
+            return Marking::Already;
+        }
+        Marking::New
     }
 
     /// Whether `slot` is marked.

@@ -17,7 +17,7 @@ pub(crate) mod pool;
 pub(crate) mod state;
 pub(crate) mod workers;
 
-use crate::heap::span::{prefetch, Span, SpanKind};
+use crate::heap::span::{prefetch, Marking, Span, SpanKind};
 use crate::heap::Space;
 use crate::object::Ref;
 use crate::sync::{AtomicUsize, Ordering::*};
@@ -36,7 +36,8 @@ pub(crate) fn load_racy(w: &AtomicUsize) -> usize {
 }
 
 /// One marking thread's tracer: it sets mark bits and keeps its grey objects in a private
-/// stack, sharing batches through a [`GreyPool`] when other markers may be idle.
+/// stack (and the few it has prefetched in a private ring), sharing batches through a
+/// [`GreyPool`] when other markers may be idle.
 pub(crate) struct Marker<'h, P: GreyPool> {
     space: &'h Space,
     /// Marked objects waiting to be scanned, shared between markers.
@@ -48,6 +49,10 @@ pub(crate) struct Marker<'h, P: GreyPool> {
     active: &'h AtomicUsize,
     markers: usize,
     stack: Vec<(&'h Span, usize)>,
+    /// Grey objects taken off the stack and prefetched, scanned oldest first: the
+    /// prefetch issued as one enters has [`PREFETCH_DISTANCE`] scans to arrive (a stack
+    /// alone scans what it pushed last at once, before its cache line can come).
+    ring: Ring<'h>,
     /// Pushes since the last look at whether a marker is idle.
     since_balance: u32,
     /// References that named no live object (stale, poisoned or out of range). The
@@ -78,6 +83,7 @@ impl<'h, P: GreyPool> Marker<'h, P> {
             active,
             markers,
             stack: Vec::with_capacity(4 * BATCH),
+            ring: Ring::default(),
             since_balance: 0,
             bad_refs: 0,
             marked_objects: 0,
@@ -87,36 +93,41 @@ impl<'h, P: GreyPool> Marker<'h, P> {
         }
     }
 
-    /// Greys `r` if it is not marked yet.
+    /// Greys `r` if it is not marked yet. The span comes from the table's flat index (a
+    /// shift and a load, as Go's `spanOf`); one look at the kind, then the allocation
+    /// and mark bits of the slot's bitmap word (Go's `greyobject`).
     #[inline(always)]
     pub(crate) fn mark(&mut self, r: Ref) {
-        let Some(span) = self.space.span(r.span()) else {
+        let Some(span) = self.space.table.get_by_key(r.word() >> 32) else {
             self.bad_refs += 1;
             return;
         };
-        match span.kind() {
-            SpanKind::Small | SpanKind::Large => {}
+        let large = match span.kind() {
+            SpanKind::Small => false,
+            SpanKind::Large => true,
             // Globals are roots; they are scanned by `mark_globals`, never marked.
             SpanKind::Immortal => return,
             SpanKind::Free => {
                 self.bad_refs += 1;
                 return;
             }
-        }
+        };
         let slot = r.slot();
         // The allocation bit, not the metadata, says whether the slot holds an object:
         // the bitmap is 64 times denser, so it is usually in cache.
-        if slot >= span.nslots() || !span.is_allocated(slot) {
-            self.bad_refs += 1;
-            return;
-        }
-        if span.try_mark(slot) {
-            self.marked_objects += 1;
-            self.marked_bytes += span.slot_bytes() as u64;
-            if !span.noscan() {
-                prefetch(span.word(span.slot_base(slot)));
-                span.prefetch_meta(slot);
-                self.push(span, slot);
+        match span.mark_allocated(slot) {
+            Marking::Already => {}
+            Marking::Bad => self.bad_refs += 1,
+            Marking::New => {
+                self.marked_objects += 1;
+                self.marked_bytes += if large {
+                    span.large_bytes() as u64
+                } else {
+                    (span.elem_words() * crate::object::WORD_BYTES) as u64
+                };
+                if !span.noscan() {
+                    self.push(span, slot);
+                }
             }
         }
     }
@@ -169,7 +180,7 @@ impl<'h, P: GreyPool> Marker<'h, P> {
     /// [`Marker::publish`]).
     pub(crate) fn drain(&mut self) -> bool {
         loop {
-            while let Some((span, slot)) = self.stack.pop() {
+            while let Some((span, slot)) = self.next_grey() {
                 self.scan(span, slot);
                 if self.scan_work >= self.budget {
                     return false;
@@ -191,10 +202,30 @@ impl<'h, P: GreyPool> Marker<'h, P> {
         }
     }
 
+    /// The next local grey object to scan: the stack's top enters the ring, prefetched
+    /// (its first word and its metadata), in exchange for the ring's oldest; once the
+    /// stack is empty, the ring's oldest.
+    #[inline(always)]
+    fn next_grey(&mut self) -> Option<(&'h Span, usize)> {
+        while let Some((span, slot)) = self.stack.pop() {
+            if let Some(w) = span.words().get(span.slot_base(slot)) {
+                prefetch(w);
+            }
+            span.prefetch_meta(slot);
+            if let Some(oldest) = self.ring.exchange((span, slot)) {
+                return Some(oldest);
+            }
+        }
+        self.ring.pop()
+    }
+
     /// Hands the local stack to the pool, for a marker that stops before its work is
     /// done (an assist or a worker at the end of its time slice).
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn publish(&mut self) {
+        while let Some(grey) = self.ring.pop() {
+            self.stack.push(grey);
+        }
         while !self.stack.is_empty() {
             let at = self.stack.len().saturating_sub(BATCH);
             let batch = self
@@ -210,16 +241,19 @@ impl<'h, P: GreyPool> Marker<'h, P> {
     #[cfg(loom)]
     pub(crate) fn discard(&mut self) {
         self.stack.clear();
+        self.ring = Ring::default();
     }
 
+    /// Scans a grey object's reference slots (Go's `scanobject`): its metadata says how
+    /// many, and they are one slice of the span's words.
     #[inline(always)]
     fn scan(&mut self, span: &'h Span, slot: usize) {
         let Some(meta) = span.meta(slot) else { return };
+        let n = meta.ptr_slots as usize;
         let base = span.slot_base(slot);
-        self.scan_work += meta.ptr_slots as u64 * crate::object::WORD_BYTES as u64;
-        for i in 0..meta.ptr_slots as usize {
-            let w = load_racy(span.word(base + i));
-            if let Some(r) = Ref::from_word(w) {
+        self.scan_work += (n * crate::object::WORD_BYTES) as u64;
+        for w in &span.words()[base..base + n] {
+            if let Some(r) = Ref::from_word(load_racy(w)) {
                 self.mark(r);
             }
         }
@@ -291,6 +325,47 @@ impl<'h, P: GreyPool> Marker<'h, P> {
     }
 }
 
+/// A fixed ring of [`PREFETCH_DISTANCE`] grey objects, first in first out: an entry
+/// goes in where `next` points, which holds the oldest entry (or none), and `next`
+/// moves on, so from `next` round the ring the entries are in the order they came in
+/// (with gaps where `pop` took one). A power of two, so an index is masked, never
+/// bounds-checked, and nothing is allocated.
+#[derive(Default)]
+struct Ring<'h> {
+    entries: [Option<(&'h Span, usize)>; PREFETCH_DISTANCE],
+    next: usize,
+    /// Entries held.
+    len: usize,
+}
+
+impl<'h> Ring<'h> {
+    /// Puts `grey` in and takes out the entry that came in [`PREFETCH_DISTANCE`]
+    /// insertions before it (`None` while the ring has a gap there).
+    #[inline(always)]
+    fn exchange(&mut self, grey: (&'h Span, usize)) -> Option<(&'h Span, usize)> {
+        let oldest = self.entries[self.next].replace(grey);
+        self.next = (self.next + 1) & (PREFETCH_DISTANCE - 1);
+        if oldest.is_none() {
+            self.len += 1;
+        }
+        oldest
+    }
+
+    /// Takes the oldest entry.
+    #[inline(always)]
+    fn pop(&mut self) -> Option<(&'h Span, usize)> {
+        while self.len > 0 {
+            let grey = self.entries[self.next].take();
+            self.next = (self.next + 1) & (PREFETCH_DISTANCE - 1);
+            if grey.is_some() {
+                self.len -= 1;
+                return grey;
+            }
+        }
+        None
+    }
+}
+
 /// What a mark found.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct MarkResult {
@@ -316,6 +391,10 @@ impl MarkResult {
         self.threads = self.threads.max(other.threads);
     }
 }
+
+/// Grey objects prefetched ahead of the scan (see `Marker::ring`; a power of two).
+const PREFETCH_DISTANCE: usize = 16;
+const _: () = assert!(PREFETCH_DISTANCE.is_power_of_two());
 
 /// Pushes between two looks at whether another marker needs work.
 const BALANCE_INTERVAL: u32 = 32;
@@ -475,3 +554,6 @@ pub(crate) fn object_refs_except_self(span: &Span, slot: usize, out: &mut Vec<Re
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests;

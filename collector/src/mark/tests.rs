@@ -1,0 +1,104 @@
+//! Unit tests of one marker: the prefetch ring's objects are published with the stack,
+//! and references to no object are counted, never followed.
+
+use super::*;
+use crate::object::Shape;
+use crate::size_class::SpanClass;
+
+static NODE: Shape = Shape::new("node", 2, 2);
+
+/// A space holding a complete binary tree of `n` nodes in one span of 32-byte slots:
+/// slot `i`'s children are slots `2i + 1` and `2i + 2`. Returns the space and the span.
+fn tree(n: usize) -> (Space, usize) {
+    let space = Space::new(8192);
+    let span = space.refill(SpanClass::new(4, false));
+    assert!(n <= span.nslots());
+    for s in 0..n {
+        span.alloc_bits(s / 64).fetch_or(1 << (s % 64), Relaxed);
+        span.set_meta(s, NODE.meta());
+        for (k, child) in [2 * s + 1, 2 * s + 2].into_iter().enumerate() {
+            if child < n {
+                let r = Ref::new(span.index, child, 0);
+                span.word(span.slot_base(s) + k).store(r.word(), Relaxed);
+            }
+        }
+    }
+    let index = span.index;
+    (space, index)
+}
+
+#[test]
+fn a_marker_stopped_by_its_budget_publishes_every_grey_object() {
+    let n = 255;
+    let (space, i) = tree(n);
+    let (pool, shaded) = (DefaultPool::default(), DefaultPool::default());
+    let active = AtomicUsize::new(1);
+    let mut first = Marker::new(&space, &pool, &shaded, &active, 1);
+    // Ten objects' scan work: the ring and the stack both hold grey objects when it stops.
+    first.budget = 10 * 2 * crate::object::WORD_BYTES as u64;
+    first.mark(Ref::new(i, 0, 0));
+    assert!(!first.drain(), "the budget stops the drain");
+    assert!(first.ring.len > 0, "the ring holds grey objects");
+    first.publish();
+    assert_eq!((first.ring.len, first.stack.len()), (0, 0));
+    // A second marker finishes from what was published: nothing was left unscanned.
+    let mut second = Marker::new(&space, &pool, &shaded, &active, 1);
+    second.run();
+    let span = space.span(i).unwrap();
+    assert_eq!(first.marked_objects + second.marked_objects, n as u64);
+    assert!((0..n).all(|s| span.is_marked(s)), "every node is marked");
+    assert_eq!(first.bad_refs + second.bad_refs, 0);
+}
+
+#[test]
+fn references_to_no_object_are_counted_not_followed() {
+    let (space, i) = tree(3);
+    let (pool, shaded) = (DefaultPool::default(), DefaultPool::default());
+    let active = AtomicUsize::new(1);
+    let mut m = Marker::new(&space, &pool, &shaded, &active, 1);
+    let span = space.span(i).unwrap();
+    // A free slot, a slot past the span's bitmaps, a span that does not exist, and
+    // the zero span key.
+    for r in [
+        Ref::new(i, 3, 0),
+        Ref::new(i, 64 * span.bitmap_words() + 5, 0),
+        Ref::new(space.table.len() + 7, 0, 0),
+    ] {
+        m.mark(r);
+    }
+    m.mark(Ref::from_word(1).unwrap());
+    assert_eq!(m.bad_refs, 4);
+    assert_eq!(m.marked_objects, 0);
+    assert!(m.drain());
+    assert!(!span.is_marked(3));
+}
+
+#[test]
+fn the_prefetch_ring_hands_entries_out_in_the_order_they_came_in() {
+    let (space, i) = tree(1);
+    let span = space.span(i).unwrap();
+    let mut ring = Ring::default();
+    let mut out = Vec::new();
+    for slot in 0..PREFETCH_DISTANCE {
+        assert!(
+            ring.exchange((span, slot)).is_none(),
+            "the ring fills first"
+        );
+    }
+    // Full: each entry in takes the oldest out; a pop leaves a gap, which an exchange
+    // meets a whole round later and fills without taking anything out.
+    let mut next = 100;
+    for round in 0..3 * PREFETCH_DISTANCE {
+        if round % 5 == 0 {
+            out.extend(ring.pop().map(|e| e.1));
+        }
+        out.extend(ring.exchange((span, next)).map(|e| e.1));
+        next += 1;
+    }
+    while let Some((_, slot)) = ring.pop() {
+        out.push(slot);
+    }
+    assert_eq!(ring.len, 0);
+    let expected: Vec<usize> = (0..PREFETCH_DISTANCE).chain(100..next).collect();
+    assert_eq!(out, expected);
+}
