@@ -166,6 +166,17 @@ impl Ref {
     /// The largest slot index a reference can name.
     pub const MAX_SLOT: usize = (u32::MAX >> 1) as usize;
 
+    /// Null, as a placeholder (never stored as a reference: `from_word` reads 0 as null).
+    pub(crate) const NULL: Ref = Ref(0);
+
+    /// The reference to the object `n` slots after this one's, in the same span (the
+    /// caller keeps the slot within the span; `self` names word 0 of its slot).
+    #[inline(always)]
+    pub(crate) fn plus_slots(self, n: usize) -> Ref {
+        debug_assert!(self.0 & 1 == 0 && self.slot() + n <= Self::MAX_SLOT);
+        Ref(self.0 + (n << 1))
+    }
+
     /// Encodes a reference to word `tiny` of slot `slot` in span `span`.
     #[inline(always)]
     pub(crate) fn new(span: usize, slot: usize, tiny: usize) -> Ref {

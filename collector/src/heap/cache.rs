@@ -8,32 +8,70 @@
 //! allocation bitmap enough.
 
 use crate::heap::span::Span;
+use crate::object::Ref;
 use crate::size_class::SpanClass;
-use crate::sync::Ordering::Relaxed;
+use crate::sync::{AtomicU64, Ordering::Relaxed};
 use std::ptr;
 
-/// A cached span and the allocator's position in it.
+/// A cached span and the allocator's position in it (Go's `mspan.allocCache` and
+/// `freeindex`: a 64-slot window of the allocation bitmap, inverted, taken by counting
+/// trailing zeros).
 #[derive(Clone, Copy)]
 struct CachedSpan {
-    span: *const Span,
     /// Free slots of the current bitmap word (1 = free).
     free: u64,
     /// The current bitmap word's value as last written.
     alloc_word: u64,
+    /// The current bitmap word in the span (null when no span is cached).
+    bits: *const AtomicU64,
+    /// The first slot the current bitmap word describes (`chunk * 64`).
+    first_slot: usize,
+    /// The reference to that slot (a slot's is this plus its offset: `Ref::plus_slots`).
+    first_ref: Ref,
+    span: *const Span,
     /// Index of the current bitmap word.
     chunk: u32,
     /// Bitmap words in the span.
     chunks: u32,
+    /// The span's `needzero` when it was installed (only the owner frees nothing in it
+    /// meanwhile: the module invariant).
+    needzero: bool,
 }
 
 impl CachedSpan {
     const EMPTY: CachedSpan = CachedSpan {
-        span: ptr::null(),
         free: 0,
         alloc_word: 0,
+        bits: ptr::null(),
+        first_slot: 0,
+        first_ref: Ref::NULL,
+        span: ptr::null(),
         chunk: 0,
         chunks: 0,
+        needzero: false,
     };
+
+    /// Moves to bitmap word `chunk` of `span`.
+    fn load_chunk(&mut self, span: &Span, chunk: u32) {
+        let bits = span.alloc_bits(chunk as usize);
+        self.chunk = chunk;
+        self.bits = bits;
+        self.first_slot = chunk as usize * 64;
+        self.first_ref = Ref::new(span.index, self.first_slot, 0);
+        self.alloc_word = bits.load(Relaxed);
+        self.free = !self.alloc_word & span.valid_mask(chunk as usize);
+    }
+}
+
+/// A slot handed out by [`AllocCache::alloc`].
+#[derive(Clone, Copy)]
+pub(crate) struct Slot {
+    pub(crate) span: *const Span,
+    pub(crate) slot: usize,
+    /// The reference to the slot's object.
+    pub(crate) r: Ref,
+    /// Whether the slot's words may be non-zero (the allocator zeroes them only then).
+    pub(crate) needzero: bool,
 }
 
 /// The tiny allocator's current 16-byte block.
@@ -61,44 +99,79 @@ impl AllocCache {
     /// Allocates a slot of span class `sc` from the cached span, marking it allocated.
     /// `None` when there is no cached span or it is full.
     #[inline(always)]
-    pub(crate) fn alloc(&mut self, sc: SpanClass) -> Option<(*const Span, usize)> {
+    pub(crate) fn alloc(&mut self, sc: SpanClass) -> Option<Slot> {
+        self.alloc_fast(sc)
+            .or_else(|| Self::next_chunk(&mut self.spans[sc.index()]))
+    }
+
+    /// Go's `nextFreeFast`: a slot of class `sc` from the cached 64-slot window (a
+    /// trailing-zero count and one store of the bitmap word). `None` when the window is
+    /// empty (every 64 slots, or no span cached): then [`AllocCache::alloc`] moves on.
+    #[inline(always)]
+    pub(crate) fn alloc_fast(&mut self, sc: SpanClass) -> Option<Slot> {
         let c = &mut self.spans[sc.index()];
-        loop {
-            if c.free != 0 {
-                let bit = c.free.trailing_zeros();
-                c.free &= c.free - 1;
-                c.alloc_word |= 1u64 << bit;
-                // SAFETY: a non-null cached span pointer came from the heap's span table,
-                // whose spans live as long as the heap; the mutator owning this cache
-                // holds the heap alive.
-                let span = unsafe { &*c.span };
-                // Only this cache's owner writes this span's allocation bits (module
-                // invariant), so a plain store of the whole word loses no bit.
-                span.alloc_bits(c.chunk as usize)
-                    .store(c.alloc_word, Relaxed);
-                return Some((c.span, c.chunk as usize * 64 + bit as usize));
-            }
-            if c.span.is_null() || c.chunk + 1 >= c.chunks {
+        if c.free == 0 {
+            return None;
+        }
+        let bit = c.free.trailing_zeros();
+        c.free &= c.free - 1;
+        c.alloc_word |= 1u64 << bit;
+        // SAFETY: `free != 0` only after `install` or `load_chunk` set `bits` to a word
+        // of the cached span's allocation bitmap, a boxed slice fixed at the span's
+        // creation that lives as long as the heap (the mutator owning this cache holds
+        // the heap alive).
+        let bits = unsafe { &*c.bits };
+        // Only this cache's owner writes this span's allocation bits (module invariant),
+        // so a plain store of the whole word loses no bit.
+        bits.store(c.alloc_word, Relaxed);
+        Some(Slot {
+            span: c.span,
+            slot: c.first_slot + bit as usize,
+            r: c.first_ref.plus_slots(bit as usize),
+            needzero: c.needzero,
+        })
+    }
+
+    /// The cached window is empty: moves it to the next bitmap word with a free slot
+    /// and allocates there. `None` when the span is full or none is cached.
+    #[cold]
+    #[inline(never)]
+    fn next_chunk(c: &mut CachedSpan) -> Option<Slot> {
+        if c.span.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null cached span pointer came from the heap's span table, whose
+        // spans live as long as the heap; the mutator owning this cache holds it alive.
+        let span = unsafe { &*c.span };
+        while c.free == 0 {
+            if c.chunk + 1 >= c.chunks {
                 return None;
             }
-            c.chunk += 1;
-            // SAFETY: as above.
-            let span = unsafe { &*c.span };
-            c.alloc_word = span.alloc_bits(c.chunk as usize).load(Relaxed);
-            c.free = !c.alloc_word & span.valid_mask(c.chunk as usize);
+            c.load_chunk(span, c.chunk + 1);
         }
+        let bit = c.free.trailing_zeros();
+        c.free &= c.free - 1;
+        c.alloc_word |= 1u64 << bit;
+        span.alloc_bits(c.chunk as usize)
+            .store(c.alloc_word, Relaxed);
+        Some(Slot {
+            span: c.span,
+            slot: c.first_slot + bit as usize,
+            r: c.first_ref.plus_slots(bit as usize),
+            needzero: c.needzero,
+        })
     }
 
     /// Installs `span` (owned exclusively from now on) as the cached span for `sc`.
     pub(crate) fn install(&mut self, sc: SpanClass, span: &Span) {
-        let alloc_word = span.alloc_bits(0).load(Relaxed);
-        self.spans[sc.index()] = CachedSpan {
+        let mut c = CachedSpan {
             span,
-            free: !alloc_word & span.valid_mask(0),
-            alloc_word,
-            chunk: 0,
             chunks: span.bitmap_words() as u32,
+            needzero: span.needzero(),
+            ..CachedSpan::EMPTY
         };
+        c.load_chunk(span, 0);
+        self.spans[sc.index()] = c;
     }
 
     /// Removes the cached span of class `sc`, returning it.
@@ -135,7 +208,7 @@ mod tests {
         assert!(cache.alloc(sc).is_none(), "nothing cached yet");
         cache.install(sc, span);
         let mut seen = std::collections::HashSet::new();
-        while let Some((s, slot)) = cache.alloc(sc) {
+        while let Some(Slot { span: s, slot, .. }) = cache.alloc(sc) {
             assert!(std::ptr::eq(s, span));
             assert!(slot < span.nslots());
             assert!(seen.insert(slot), "slot {slot} handed out twice");
@@ -158,7 +231,7 @@ mod tests {
         span.alloc_bits(0).store(0x5555_5555_5555_5555, Relaxed);
         let mut cache = AllocCache::new();
         cache.install(sc, span);
-        let first: Vec<usize> = (0..3).map(|_| cache.alloc(sc).unwrap().1).collect();
+        let first: Vec<usize> = (0..3).map(|_| cache.alloc(sc).unwrap().slot).collect();
         assert_eq!(first, vec![1, 3, 5]);
     }
 

@@ -60,6 +60,7 @@ use super::write_barrier::store_ref;
 use super::Mutator;
 use crate::barrier::{Barrier, Hybrid};
 use crate::core::shut_down_panic;
+use crate::heap::cache::Slot;
 use crate::heap::span::Span;
 use crate::heap::span_table::SpanTable;
 use crate::heap::OutOfMemory;
@@ -222,15 +223,28 @@ impl<'s, 'm, B: Barrier> Scope<'s, 'm, B> {
     /// [`OutOfMemory`] message.
     #[inline(always)]
     pub fn alloc(&self, shape: &Shape) -> Gc<'s> {
+        // The fast path (`mutator::alloc`): one flag load for the poll and marking, a
+        // slot from the cache; the rest out of line.
+        if self.m.alloc_fast_ok(shape, self.flags.load(Relaxed)) {
+            if let Some((span, s)) = self.m.cached_slot(shape) {
+                return self.init::<false>(shape, span, s);
+            }
+        }
+        self.alloc_slow(shape)
+    }
+
+    /// Every allocation the fast path does not serve: polls, refills, blackens.
+    #[inline(never)]
+    fn alloc_slow(&self, shape: &Shape) -> Gc<'s> {
         self.m.poll_for_alloc();
         if !shape.is_fast() {
             return self.alloc_special::<false>(shape).expect("infallible");
         }
         let sc = SpanClass::new(shape.size_class(), shape.is_noscan());
-        let Some((span, slot)) = self.m.alloc_slot::<false>(sc) else {
+        let Some((span, s)) = self.m.alloc_slot::<false>(sc) else {
             unreachable!("an infallible allocation returned no slot")
         };
-        self.init(shape, span, slot)
+        self.init::<true>(shape, span, s)
     }
 
     /// Allocates like [`Scope::alloc`], but returns the [`OutOfMemory`] error when the
@@ -241,7 +255,7 @@ impl<'s, 'm, B: Barrier> Scope<'s, 'm, B> {
             let sc = SpanClass::new(shape.size_class(), shape.is_noscan());
             self.m
                 .alloc_slot::<true>(sc)
-                .map(|(span, slot)| self.init(shape, span, slot))
+                .map(|(span, s)| self.init::<true>(shape, span, s))
         } else {
             self.alloc_special::<true>(shape)
         };
@@ -253,14 +267,19 @@ impl<'s, 'm, B: Barrier> Scope<'s, 'm, B> {
         })
     }
 
-    /// Zeroes a new small object, records its shape, blackens it while marking.
+    /// Zeroes a new small object (unless its words are known zero), records its shape,
+    /// blackens it while marking if `MAY_MARK` (the fast path saw marking off).
     #[inline(always)]
-    fn init(&self, shape: &Shape, span: &Span, slot: usize) -> Gc<'s> {
-        let base = slot * shape.slot_words();
-        span.zero_words(base, shape.words());
-        span.set_meta(slot, shape.meta());
-        self.m.allocate_black(span, slot);
-        let r = Ref::new(span.index, slot, 0);
+    fn init<const MAY_MARK: bool>(&self, shape: &Shape, span: &Span, s: Slot) -> Gc<'s> {
+        let base = s.slot * shape.slot_words();
+        if s.needzero {
+            span.zero_words(base, shape.words());
+        }
+        span.set_meta(s.slot, shape.meta());
+        if MAY_MARK {
+            self.m.allocate_black(span, s.slot);
+        }
+        let r = s.r;
         Gc::at(span, base, r, shape.ptr_slots(), shape.words() as u32)
     }
 
