@@ -8,7 +8,10 @@
 //! Invariant: no state, only encodings. `Ref::new` never yields 0 (the span index is
 //! stored plus one), so 0 means null in every heap word and root, and a `Ref` round-trips
 //! through its word; `Shape::MAX_WORDS` keeps the reference-slot count within the 30 bits
-//! below the metadata flags (`META_VALID`, `META_TINY`).
+//! below the metadata flags (`META_VALID`, `META_TINY`); a fast-path shape's words fit
+//! its size class's slot (`words() <= slot_words() == class_words(size_class())`: the
+//! class is the smallest that holds its bytes), which the allocator's unchecked stores
+//! rely on.
 
 use std::fmt;
 

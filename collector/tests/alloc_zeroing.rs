@@ -3,13 +3,21 @@
 //! written (Go's `needzero`), so these tests fill objects with non-zero words, free them,
 //! allocate again until slots are reused, and check every word of every new object. They
 //! fail if the skip is taken for a span with a freed slot (checked by forcing `needzero`
-//! false: every case below fails).
+//! false: both reuse tests fail).
 
-use collector::{Gogc, Handle, Heap, HeapConfig, Ref, Shape};
+use collector::{Gogc, Handle, Heap, HeapConfig, Mutator, Ref, Shape};
 use std::collections::HashSet;
 
-/// One reference slot and two data words (a 24-byte size class: several spans below).
-static NODE: Shape = Shape::new("node", 1, 2);
+/// Shapes of one to seven words, odd and even (the zeroing runs two words a step, then a
+/// tail), each with one reference slot first.
+static SHAPES: [Shape; 5] = [
+    Shape::new("ref", 1, 0),
+    Shape::new("ref+1", 1, 1),
+    Shape::new("ref+2", 1, 2),
+    Shape::new("ref+4", 1, 4),
+    Shape::new("ref+6", 1, 6),
+];
+/// Objects a round: several spans of each class.
 const N: usize = 3000;
 
 fn heap(verify: bool) -> Heap {
@@ -21,11 +29,12 @@ fn heap(verify: bool) -> Heap {
     .unwrap()
 }
 
-/// Allocates `N` objects with every word non-zero (the reference slot names a live
-/// object), keeps those `keep` picks, and collects the rest. Returns the kept handles and
-/// the freed objects' references.
+/// Allocates `N` objects of `shape` with every word non-zero (the reference slot names
+/// `target`, live), keeps those `keep` picks, and collects the rest. Returns the kept
+/// handles and the freed objects' references.
 fn fill_and_free<'m>(
-    m: &'m collector::Mutator,
+    m: &'m Mutator,
+    shape: &Shape,
     target: &Handle<'m>,
     keep: impl Fn(usize) -> bool,
 ) -> (Vec<Handle<'m>>, HashSet<Ref>) {
@@ -33,10 +42,11 @@ fn fill_and_free<'m>(
         let t = s.get(target);
         let (mut kept, mut freed) = (Vec::new(), HashSet::new());
         for i in 0..N {
-            let g = s.alloc(&NODE);
+            let g = s.alloc(shape);
             s.store(g, 0, Some(t));
-            g.write(0, u64::MAX);
-            g.write(1, i as u64 + 1);
+            for w in 0..shape.data_words() as usize {
+                g.write(w, u64::MAX - w as u64);
+            }
             if keep(i) {
                 kept.push(s.root(g));
             } else {
@@ -49,28 +59,38 @@ fn fill_and_free<'m>(
     out
 }
 
-/// Allocates `N` objects through scopes or handles, checks that each reads zero in every
-/// word, and returns how many took a freed object's slot.
-fn reallocate_and_check(m: &collector::Mutator, freed: &HashSet<Ref>, scope_api: bool) -> usize {
+/// Allocates `N` objects of `shape` through scopes or handles, checks that each reads
+/// zero in every word, and returns how many took a freed object's slot.
+fn reallocate_and_check(
+    m: &Mutator,
+    shape: &Shape,
+    freed: &HashSet<Ref>,
+    scope_api: bool,
+) -> usize {
+    let data = 0..shape.data_words() as usize;
     let mut reused = 0;
     if scope_api {
         m.scope(|s| {
             for i in 0..N {
-                let g = s.alloc(&NODE);
+                let g = s.alloc(shape);
                 assert!(
                     s.load(g, 0).is_none(),
                     "object {i}: reference slot not null"
                 );
-                assert_eq!((g.read(0), g.read(1)), (0, 0), "object {i}: data not zero");
+                for w in data.clone() {
+                    assert_eq!(g.read(w), 0, "object {i}: data word {w} not zero");
+                }
                 reused += usize::from(freed.contains(&g.reference()));
             }
         });
     } else {
         let mut hs = Vec::new();
         for i in 0..N {
-            let h = m.alloc(&NODE);
+            let h = m.alloc(shape);
             assert!(h.get(0).is_none(), "object {i}: reference slot not null");
-            assert_eq!((h.read(0), h.read(1)), (0, 0), "object {i}: data not zero");
+            for w in data.clone() {
+                assert_eq!(h.read(w), 0, "object {i}: data word {w} not zero");
+            }
             reused += usize::from(freed.contains(&h.reference()));
             hs.push(h);
         }
@@ -78,22 +98,26 @@ fn reallocate_and_check(m: &collector::Mutator, freed: &HashSet<Ref>, scope_api:
     reused
 }
 
-/// Every case: poisoning off (a freed slot keeps its old words) and on (`verify`: it
-/// holds `POISON`), each API.
+/// Every case: each shape, poisoning off (a freed slot keeps its old words) and on
+/// (`verify`: it holds `POISON`), each API.
 fn each_case(keep: impl Fn(usize) -> bool + Copy) {
-    for verify in [false, true] {
-        for scope_api in [true, false] {
-            let heap = heap(verify);
-            let m = heap.mutator();
-            let target = m.alloc(&NODE);
-            let (kept, freed) = fill_and_free(&m, &target, keep);
-            let reused = reallocate_and_check(&m, &freed, scope_api);
-            assert!(
-                reused >= freed.len() / 2,
-                "the test must reuse freed slots: {reused} of {} (verify {verify}, scope {scope_api})",
-                freed.len()
-            );
-            drop(kept);
+    for shape in &SHAPES {
+        for verify in [false, true] {
+            for scope_api in [true, false] {
+                let heap = heap(verify);
+                let m = heap.mutator();
+                let target = m.alloc(shape);
+                let (kept, freed) = fill_and_free(&m, shape, &target, keep);
+                let reused = reallocate_and_check(&m, shape, &freed, scope_api);
+                assert!(
+                    reused >= freed.len() / 2,
+                    "the test must reuse freed slots: {reused} of {} ({}, verify {verify}, \
+                     scope {scope_api})",
+                    freed.len(),
+                    shape.name()
+                );
+                drop(kept);
+            }
         }
     }
 }
@@ -114,8 +138,10 @@ fn slots_of_a_span_freed_whole_read_zero_when_reused() {
 #[test]
 fn objects_in_fresh_spans_read_zero() {
     // No free ever: every span is fresh, and the allocator skips zeroing throughout.
-    let heap = heap(false);
-    let m = heap.mutator();
-    assert_eq!(reallocate_and_check(&m, &HashSet::new(), true), 0);
-    assert_eq!(reallocate_and_check(&m, &HashSet::new(), false), 0);
+    for shape in &SHAPES {
+        let heap = heap(false);
+        let m = heap.mutator();
+        assert_eq!(reallocate_and_check(&m, shape, &HashSet::new(), true), 0);
+        assert_eq!(reallocate_and_check(&m, shape, &HashSet::new(), false), 0);
+    }
 }

@@ -9,9 +9,9 @@
 
 use crate::heap::span::Span;
 use crate::object::Ref;
-use crate::size_class::SpanClass;
-use crate::sync::{AtomicU64, Ordering::Relaxed};
-use std::ptr;
+use crate::size_class::{class_words, SpanClass};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::ptr::{self, NonNull};
 
 /// A cached span and the allocator's position in it (Go's `mspan.allocCache` and
 /// `freeindex`: a 64-slot window of the allocation bitmap, inverted, taken by counting
@@ -24,6 +24,12 @@ struct CachedSpan {
     alloc_word: u64,
     /// The current bitmap word in the span (null when no span is cached).
     bits: *const AtomicU64,
+    /// The span's first word and first metadata word, and its slots' size in words:
+    /// `install` checked that `nslots` slots of `elem_words` words, and `nslots`
+    /// metadata words, lie inside the span's storage (fixed while the span lives).
+    words: *const AtomicUsize,
+    metas: *const AtomicU64,
+    elem_words: usize,
     /// The first slot the current bitmap word describes (`chunk * 64`).
     first_slot: usize,
     /// The reference to that slot (a slot's is this plus its offset: `Ref::plus_slots`).
@@ -43,6 +49,9 @@ impl CachedSpan {
         free: 0,
         alloc_word: 0,
         bits: ptr::null(),
+        words: ptr::null(),
+        metas: ptr::null(),
+        elem_words: 0,
         first_slot: 0,
         first_ref: Ref::NULL,
         span: ptr::null(),
@@ -50,6 +59,32 @@ impl CachedSpan {
         chunks: 0,
         needzero: false,
     };
+
+    /// The slot of bit `bit` of the current window, just taken.
+    #[inline(always)]
+    fn slot(&self, bit: u32) -> Slot {
+        let slot = self.first_slot + bit as usize;
+        debug_assert!(!self.words.is_null() && self.free & (1 << bit) == 0);
+        // SAFETY: `bit` was free in the window, whose bits are masked to the span's
+        // slots (`valid_mask`), so `slot < nslots`; `install` checked that `nslots`
+        // slots of `elem_words` words and `nslots` metadata words lie inside the span's
+        // storage, whose address and length are fixed while the span lives (as long as
+        // the heap, which the cache's owner keeps alive). Both offsets stay inside.
+        let (words, meta) = unsafe {
+            (
+                NonNull::new_unchecked(self.words.add(slot * self.elem_words).cast_mut()),
+                NonNull::new_unchecked(self.metas.add(slot).cast_mut()),
+            )
+        };
+        Slot {
+            span: self.span,
+            slot,
+            r: self.first_ref.plus_slots(bit as usize),
+            needzero: self.needzero,
+            words,
+            meta,
+        }
+    }
 
     /// Moves to bitmap word `chunk` of `span`.
     fn load_chunk(&mut self, span: &Span, chunk: u32) {
@@ -70,6 +105,11 @@ pub(crate) struct Slot {
     pub(crate) slot: usize,
     /// The reference to the slot's object.
     pub(crate) r: Ref,
+    /// The slot's first word: `class_words(sc)` words from it lie in the span's storage
+    /// (`sc` the class it was taken for; checked at `install`).
+    pub(crate) words: NonNull<AtomicUsize>,
+    /// The slot's metadata word.
+    pub(crate) meta: NonNull<AtomicU64>,
     /// Whether the slot's words may be non-zero (the allocator zeroes them only then).
     pub(crate) needzero: bool,
 }
@@ -83,15 +123,19 @@ pub(crate) struct TinyBlock {
 
 /// One mutator's allocation cache.
 pub(crate) struct AllocCache {
-    spans: [CachedSpan; SpanClass::COUNT],
+    /// Boxed: built in place on the heap, never on a (small: loom's) thread stack.
+    spans: Box<[CachedSpan; SpanClass::COUNT]>,
     /// A tiny block with its second word still free.
     pub(crate) tiny: Option<TinyBlock>,
 }
 
 impl AllocCache {
     pub(crate) fn new() -> AllocCache {
+        let spans = vec![CachedSpan::EMPTY; SpanClass::COUNT].into_boxed_slice();
         AllocCache {
-            spans: [CachedSpan::EMPTY; SpanClass::COUNT],
+            spans: spans
+                .try_into()
+                .unwrap_or_else(|_| unreachable!("COUNT entries")),
             tiny: None,
         }
     }
@@ -124,12 +168,7 @@ impl AllocCache {
         // Only this cache's owner writes this span's allocation bits (module invariant),
         // so a plain store of the whole word loses no bit.
         bits.store(c.alloc_word, Relaxed);
-        Some(Slot {
-            span: c.span,
-            slot: c.first_slot + bit as usize,
-            r: c.first_ref.plus_slots(bit as usize),
-            needzero: c.needzero,
-        })
+        Some(c.slot(bit))
     }
 
     /// The cached window is empty: moves it to the next bitmap word with a free slot
@@ -154,17 +193,28 @@ impl AllocCache {
         c.alloc_word |= 1u64 << bit;
         span.alloc_bits(c.chunk as usize)
             .store(c.alloc_word, Relaxed);
-        Some(Slot {
-            span: c.span,
-            slot: c.first_slot + bit as usize,
-            r: c.first_ref.plus_slots(bit as usize),
-            needzero: c.needzero,
-        })
+        Some(c.slot(bit))
     }
 
     /// Installs `span` (owned exclusively from now on) as the cached span for `sc`.
     pub(crate) fn install(&mut self, sc: SpanClass, span: &Span) {
+        let (nslots, elem_words) = (span.nslots(), span.elem_words());
+        let (words, metas) = (span.words(), span.metas());
+        // What `CachedSpan::slot`'s pointers rely on (once per span, not per object).
+        assert!(
+            elem_words == class_words(sc.size_class())
+                && nslots
+                    .checked_mul(elem_words)
+                    .is_some_and(|n| n <= words.len())
+                && nslots <= metas.len(),
+            "collector: internal error: span {} does not fit its class {}",
+            span.index,
+            sc.size_class()
+        );
         let mut c = CachedSpan {
+            words: words.as_ptr(),
+            metas: metas.as_ptr(),
+            elem_words,
             span,
             chunks: span.bitmap_words() as u32,
             needzero: span.needzero(),
@@ -197,7 +247,6 @@ impl AllocCache {
 mod tests {
     use super::*;
     use crate::heap::Space;
-    use crate::size_class::class_words;
 
     #[test]
     fn allocates_every_free_slot_once_then_reports_full() {

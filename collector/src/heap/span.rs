@@ -245,6 +245,12 @@ impl Span {
         &self.words
     }
 
+    /// Every slot's metadata word (fixed at creation, as the words are).
+    #[inline(always)]
+    pub(crate) fn metas(&self) -> &[AtomicU64] {
+        &self.meta
+    }
+
     /// The first word of `slot`.
     #[inline(always)]
     pub(crate) fn slot_base(&self, slot: usize) -> usize {
@@ -277,7 +283,13 @@ impl Span {
     /// Records that `slot` holds an object with metadata `meta` (see `Shape::meta`).
     #[inline(always)]
     pub(crate) fn set_meta(&self, slot: usize, meta: u64) {
-        self.meta[slot].store(meta | META_VALID, Release);
+        Span::publish_meta(&self.meta[slot], meta);
+    }
+
+    /// [`Span::set_meta`] on a slot's metadata word found beforehand (`metas`).
+    #[inline(always)]
+    pub(crate) fn publish_meta(word: &AtomicU64, meta: u64) {
+        word.store(meta | META_VALID, Release);
     }
 
     /// Clears the metadata of a freed slot; its words are no longer known to be zero.

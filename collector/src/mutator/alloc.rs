@@ -46,6 +46,36 @@ const TINY_BLOCK: Shape = Shape::new("tiny block", 0, 2);
 /// requested, shutdown) or marking (allocate-black).
 pub(super) const ALLOC_SLOW: u32 = POLL_MASK | FLAG_MARKING;
 
+/// Zeroes a new fast-path object of `shape` in `s` (unless its words are known zero) and
+/// publishes its metadata. `s` was taken for `shape`'s span class (`cached_slot`,
+/// `alloc_slot` with the class made from `shape`).
+#[inline(always)]
+pub(super) fn fill_slot(shape: &Shape, s: &Slot) {
+    debug_assert!(shape.is_fast() && shape.words() <= shape.slot_words());
+    if s.needzero {
+        let zero = |i: usize| {
+            // SAFETY: `s.words` is valid for its class's slot size (`cache::Slot`), the
+            // slot size of `shape`'s class, which `shape.words()` does not exceed
+            // (`object`'s invariant); every index below is under `shape.words()`.
+            unsafe { s.words.add(i).as_ref() }.store(0, Relaxed)
+        };
+        // Two words a step: most objects are a few words, where a loop unrolled by eight
+        // spends more on its remainder than on the stores.
+        let n = shape.words();
+        let mut i = 0;
+        while i + 2 <= n {
+            zero(i);
+            zero(i + 1);
+            i += 2;
+        }
+        if i < n {
+            zero(i);
+        }
+    }
+    // SAFETY: `s.meta` is the slot's metadata word, inside the span's (`cache::Slot`).
+    Span::publish_meta(unsafe { s.meta.as_ref() }, shape.meta());
+}
+
 impl<B: Barrier> Mutator<B> {
     /// Runs `f` on this mutator's allocation cache. Callers are the owning thread,
     /// running (allocation goes through `running`).
@@ -177,10 +207,7 @@ impl<B: Barrier> Mutator<B> {
         s: Slot,
     ) -> Handle<'m, B> {
         let base = s.slot * shape.slot_words();
-        if s.needzero {
-            span.zero_words(base, shape.words());
-        }
-        span.set_meta(s.slot, shape.meta());
+        fill_slot(shape, &s);
         if MAY_MARK {
             self.allocate_black(span, s.slot);
         }

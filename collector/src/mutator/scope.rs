@@ -271,16 +271,13 @@ impl<'s, 'm, B: Barrier> Scope<'s, 'm, B> {
     /// blackens it while marking if `MAY_MARK` (the fast path saw marking off).
     #[inline(always)]
     fn init<const MAY_MARK: bool>(&self, shape: &Shape, span: &Span, s: Slot) -> Gc<'s> {
-        let base = s.slot * shape.slot_words();
-        if s.needzero {
-            span.zero_words(base, shape.words());
-        }
-        span.set_meta(s.slot, shape.meta());
+        super::alloc::fill_slot(shape, &s);
         if MAY_MARK {
             self.m.allocate_black(span, s.slot);
         }
-        let r = s.r;
-        Gc::at(span, base, r, shape.ptr_slots(), shape.words() as u32)
+        // SAFETY: `s.words` is valid for the slot size of `shape`'s class, which
+        // `shape.words()` does not exceed (as in `fill_slot`): inside the span's storage.
+        unsafe { Gc::from_slot(s.words, s.r, shape.ptr_slots(), shape.words() as u32) }
     }
 
     /// Tiny, zero-sized and large objects: through a handle, dropped at once (no pause can
@@ -407,6 +404,22 @@ impl<'s> Gc<'s> {
         // SAFETY: `base <= all.len()` (checked above), so the offset stays inside the
         // storage or one past its end, and a slice's pointer is never null.
         let ptr = unsafe { NonNull::from(all).cast::<AtomicUsize>().add(base) };
+        Gc {
+            ptr,
+            r,
+            ptr_slots,
+            words,
+            _brand: PhantomData,
+        }
+    }
+
+    /// A `Gc` for a new object at `ptr` (see [`Gc::at`]).
+    ///
+    /// # Safety
+    /// `ptr..ptr + words` lies inside one span's word storage, and `ptr_slots <= words`.
+    #[inline(always)]
+    unsafe fn from_slot(ptr: NonNull<AtomicUsize>, r: Ref, ptr_slots: u32, words: u32) -> Gc<'s> {
+        debug_assert!(ptr_slots <= words);
         Gc {
             ptr,
             r,
