@@ -8,7 +8,10 @@
 //! Invariant: no state, only encodings. `Ref::new` never yields 0 (the span index is
 //! stored plus one), so 0 means null in every heap word and root, and a `Ref` round-trips
 //! through its word; `Shape::MAX_WORDS` keeps the reference-slot count within the 30 bits
-//! below the metadata flags (`META_VALID`, `META_TINY`).
+//! below the metadata flags (`META_VALID`, `META_TINY`); a fast-path shape's words fit
+//! its size class's slot (`words() <= slot_words() == class_words(size_class())`: the
+//! class is the smallest that holds its bytes), which the allocator's unchecked stores
+//! rely on.
 
 use std::fmt;
 
@@ -165,6 +168,17 @@ impl Ref {
     pub const MAX_SPAN: usize = (u32::MAX - 1) as usize;
     /// The largest slot index a reference can name.
     pub const MAX_SLOT: usize = (u32::MAX >> 1) as usize;
+
+    /// Null, as a placeholder (never stored as a reference: `from_word` reads 0 as null).
+    pub(crate) const NULL: Ref = Ref(0);
+
+    /// The reference to the object `n` slots after this one's, in the same span (the
+    /// caller keeps the slot within the span; `self` names word 0 of its slot).
+    #[inline(always)]
+    pub(crate) fn plus_slots(self, n: usize) -> Ref {
+        debug_assert!(self.0 & 1 == 0 && self.slot() + n <= Self::MAX_SLOT);
+        Ref(self.0 + (n << 1))
+    }
 
     /// Encodes a reference to word `tiny` of slot `slot` in span `span`.
     #[inline(always)]

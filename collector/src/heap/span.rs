@@ -15,12 +15,15 @@
 //! and sets the geometry before it publishes the kind with a release store, so a reader
 //! that acquires a kind other than `Free` sees that use's geometry. `set_meta` publishes a
 //! slot's metadata with a release store and `meta` reads it with acquire, so whoever finds
-//! it sees the words its allocator wrote first (every allocator zeroes them first).
+//! it sees the words its allocator wrote first (every allocator zeroes them first, or
+//! finds them zero: `needzero`). `needzero` is false only while every free slot's words
+//! are zero: a span is created zeroed, and every free (`clear_meta`, `release`) sets it
+//! before the span is handed to anyone else (Go's `mspan.needzero`).
 
 use super::pages::PageBox;
 use crate::object::{Meta, META_VALID, POISON, WORD_BYTES};
 use crate::size_class::SpanClass;
-use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 
 /// What a span is used for now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +87,11 @@ pub(crate) struct Span {
     pub(crate) retained: AtomicUsize,
     /// The sweep generation the span was last swept in (see `heap::sweeping`).
     pub(crate) sweepgen: AtomicU32,
+    /// Whether a free slot's words may be non-zero (Go's `needzero`): false from creation
+    /// (the storage is zeroed) until the first free of a slot or of the whole span. Set
+    /// by the span's owner (the sweeper, or the page pool's lock holder) before it
+    /// publishes the span, so whoever takes it next reads it with the span.
+    needzero: AtomicBool,
     /// Finalizers, cleanups and weak handles of the span's objects.
     pub(crate) specials: super::specials::SpanSpecials,
 }
@@ -112,6 +120,7 @@ impl Span {
             meta: PageBox::zeroed(max_slots),
             retained: AtomicUsize::new(0),
             sweepgen: AtomicU32::new(0),
+            needzero: AtomicBool::new(false),
             specials: Default::default(),
         }
     }
@@ -129,16 +138,21 @@ impl Span {
         self.class.store(class.0 as u32, Relaxed);
         self.elem_words.store(elem_words, Relaxed);
         self.nslots.store(nslots, Relaxed);
-        for b in self
-            .alloc_bits
-            .iter()
-            .chain(&*self.mark_bits)
-            .chain(&*self.check_bits)
-        {
-            b.store(0, Relaxed);
-        }
-        for m in self.meta.iter() {
-            m.store(0, Relaxed);
+        let bitmaps = || {
+            self.alloc_bits
+                .iter()
+                .chain(&*self.mark_bits)
+                .chain(&*self.check_bits)
+        };
+        // A span that never had a slot freed (`needzero` false) has never been
+        // initialised before (a span reaches the page pool only through `release`):
+        // its bitmaps and metadata are still as created, all zero.
+        if self.needzero() {
+            bitmaps().for_each(|b| b.store(0, Relaxed));
+            self.meta.iter().for_each(|m| m.store(0, Relaxed));
+        } else {
+            debug_assert!(bitmaps().all(|b| b.load(Relaxed) == 0));
+            debug_assert!(self.meta.iter().all(|m| m.load(Relaxed) == 0));
         }
         self.kind.store(kind as u32, Release);
     }
@@ -146,6 +160,8 @@ impl Span {
     /// Returns the span to the free state.
     pub(crate) fn release(&self) {
         debug_assert!(!self.specials.any(), "a span with specials was freed");
+        // Its objects' words stay as they were, its next use must zero them.
+        self.needzero.store(true, Relaxed);
         self.kind.store(SpanKind::Free as u32, Release);
     }
 
@@ -240,6 +256,12 @@ impl Span {
         &self.words
     }
 
+    /// Every slot's metadata word (fixed at creation, as the words are).
+    #[inline(always)]
+    pub(crate) fn metas(&self) -> &[AtomicU64] {
+        &self.meta
+    }
+
     /// The first word of `slot`.
     #[inline(always)]
     pub(crate) fn slot_base(&self, slot: usize) -> usize {
@@ -272,13 +294,27 @@ impl Span {
     /// Records that `slot` holds an object with metadata `meta` (see `Shape::meta`).
     #[inline(always)]
     pub(crate) fn set_meta(&self, slot: usize, meta: u64) {
-        self.meta[slot].store(meta | META_VALID, Release);
+        Span::publish_meta(&self.meta[slot], meta);
     }
 
-    /// Clears the metadata of a freed slot.
+    /// [`Span::set_meta`] on a slot's metadata word found beforehand (`metas`).
+    #[inline(always)]
+    pub(crate) fn publish_meta(word: &AtomicU64, meta: u64) {
+        word.store(meta | META_VALID, Release);
+    }
+
+    /// Clears the metadata of a freed slot; its words are no longer known to be zero.
     #[inline(always)]
     pub(crate) fn clear_meta(&self, slot: usize) {
+        self.needzero.store(true, Relaxed);
         self.meta[slot].store(0, Relaxed);
+    }
+
+    /// Whether a free slot's words may be non-zero (see the field): an allocator must
+    /// zero a slot's words only if this is true. Read by the span's owner.
+    #[inline(always)]
+    pub(crate) fn needzero(&self) -> bool {
+        self.needzero.load(Relaxed)
     }
 
     /// Word `i` of the allocation bitmap.
@@ -402,6 +438,10 @@ mod tests {
         assert!(s.is_marked(5));
         s.set_meta(5, crate::object::Shape::new("t", 1, 2).meta());
         assert_eq!(s.meta(5).map(|m| (m.ptr_slots, m.words)), Some((1, 3)));
+        assert!(!s.needzero(), "nothing freed yet");
+        // A used span is initialised again only after it went back to the page pool.
+        s.release();
+        assert!(s.needzero());
         s.init(SpanKind::Small, SpanClass::new(1, true), 1);
         assert_eq!(s.nslots(), 1024);
         assert!(!s.is_marked(5));

@@ -6,7 +6,14 @@
 //! re-enters the running state for a blocked caller), so the cache is its owner's alone.
 //! From taking a slot to rooting the object — zeroed words, metadata, the mark bit while
 //! `FLAG_MARKING` is set, then the root-table slot — there is no safepoint, so no pause sees
-//! a new object neither rooted nor black. Cycles and the waits for them (automatic,
+//! a new object neither rooted nor black. The fast path (`alloc_fast_ok`, `cached_slot`)
+//! loads the flags once, before it takes a slot from the cache without a refill: with no
+//! poll bit and no `FLAG_MARKING` set, the object stays white, which holds because
+//! `FLAG_MARKING` is set only in a pause and no pause begins while this running mutator
+//! has not reached a safepoint (nor while it is in a scope); anything else (a poll bit,
+//! marking, an empty cache, a blocked caller, a shape the cache does not serve) takes
+//! the slow path, which polls, refills and blackens. A slot's words are zeroed only if
+//! its span's `needzero` says they may not be zero (Go's `needzero`). Cycles and the waits for them (automatic,
 //! heap-limit, past the hard goal) run only in refills and large allocations, in the
 //! blocking state, before the slot is taken, and never inside a scope (`mutator::scope`:
 //! there the cycle is requested or deferred to the scope's end, and the cap refuses
@@ -15,7 +22,7 @@
 use super::{Mutator, POLL_MASK};
 use crate::barrier::Barrier;
 use crate::cycle;
-use crate::heap::cache::AllocCache;
+use crate::heap::cache::{AllocCache, Slot};
 use crate::heap::span::Span;
 use crate::heap::{Located, OutOfMemory};
 use crate::mutator::handle::{Global, Handle};
@@ -34,6 +41,40 @@ fn out_of_memory(e: OutOfMemory) -> ! {
 
 /// The shape of a 16-byte tiny block.
 const TINY_BLOCK: Shape = Shape::new("tiny block", 0, 2);
+
+/// The flags that send an allocation off the fast path: a poll bit (a pause or handshake
+/// requested, shutdown) or marking (allocate-black).
+pub(super) const ALLOC_SLOW: u32 = POLL_MASK | FLAG_MARKING;
+
+/// Zeroes a new fast-path object of `shape` in `s` (unless its words are known zero) and
+/// publishes its metadata. `s` was taken for `shape`'s span class (`cached_slot`,
+/// `alloc_slot` with the class made from `shape`).
+#[inline(always)]
+pub(super) fn fill_slot(shape: &Shape, s: &Slot) {
+    debug_assert!(shape.is_fast() && shape.words() <= shape.slot_words());
+    if s.needzero {
+        let zero = |i: usize| {
+            // SAFETY: `s.words` is valid for its class's slot size (`cache::Slot`), the
+            // slot size of `shape`'s class, which `shape.words()` does not exceed
+            // (`object`'s invariant); every index below is under `shape.words()`.
+            unsafe { s.words.add(i).as_ref() }.store(0, Relaxed)
+        };
+        // Two words a step: most objects are a few words, where a loop unrolled by eight
+        // spends more on its remainder than on the stores.
+        let n = shape.words();
+        let mut i = 0;
+        while i + 2 <= n {
+            zero(i);
+            zero(i + 1);
+            i += 2;
+        }
+        if i < n {
+            zero(i);
+        }
+    }
+    // SAFETY: `s.meta` is the slot's metadata word, inside the span's (`cache::Slot`).
+    Span::publish_meta(unsafe { s.meta.as_ref() }, shape.meta());
+}
 
 impl<B: Barrier> Mutator<B> {
     /// Runs `f` on this mutator's allocation cache. Callers are the owning thread,
@@ -63,11 +104,42 @@ impl<B: Barrier> Mutator<B> {
     /// [`Mutator::try_alloc`] to handle that as an error.
     #[inline(always)]
     pub fn alloc(&self, shape: &Shape) -> Handle<'_, B> {
+        if self.alloc_fast_ok(shape, self.core.flags.load(Relaxed))
+            && self.shared.blocking_depth.get() == 0
+        {
+            if let Some((span, s)) = self.cached_slot(shape) {
+                return self.init_object::<false>(shape, span, s);
+            }
+        }
+        self.alloc_slow(shape)
+    }
+
+    /// Every allocation the fast path does not serve (see the module documentation).
+    #[inline(never)]
+    fn alloc_slow(&self, shape: &Shape) -> Handle<'_, B> {
         self.poll_for_alloc();
         if self.shared.blocking_depth.get() != 0 {
             return self.running(|| self.alloc_running(shape));
         }
         self.alloc_running(shape)
+    }
+
+    /// Whether an allocation of `shape` may take the fast path, given the heap's flags
+    /// `flags` loaded before the slot is taken.
+    #[inline(always)]
+    pub(super) fn alloc_fast_ok(&self, shape: &Shape, flags: u32) -> bool {
+        shape.is_fast() && flags & ALLOC_SLOW == 0
+    }
+
+    /// A slot for a fast-path `shape` from the cache's current window (no refill, nor
+    /// the move to the next window), and its span.
+    #[inline(always)]
+    pub(super) fn cached_slot(&self, shape: &Shape) -> Option<(&Span, Slot)> {
+        let sc = SpanClass::new(shape.size_class(), shape.is_noscan());
+        let s = self.with_cache(|c| c.alloc_fast(sc))?;
+        // SAFETY: cached span pointers point into the span table, which lives as long as
+        // `self.core`, which `&self` keeps alive.
+        Some((unsafe { &*s.span }, s))
     }
 
     /// Allocates like [`Mutator::alloc`], but returns an [`OutOfMemory`] error when the
@@ -107,10 +179,10 @@ impl<B: Barrier> Mutator<B> {
             return h;
         }
         let sc = SpanClass::new(shape.size_class(), shape.is_noscan());
-        let Some((span, slot)) = self.alloc_slot::<false>(sc) else {
+        let Some((span, s)) = self.alloc_slot::<false>(sc) else {
             unreachable!("an infallible allocation returned no slot")
         };
-        self.init_object(shape, span, slot)
+        self.init_object::<true>(shape, span, s)
     }
 
     /// The fallible allocation: `None` (the reason left in `out_of_memory`) when the heap
@@ -120,19 +192,26 @@ impl<B: Barrier> Mutator<B> {
             return self.alloc_special::<true>(shape);
         }
         let sc = SpanClass::new(shape.size_class(), shape.is_noscan());
-        let (span, slot) = self.alloc_slot::<true>(sc)?;
-        Some(self.init_object(shape, span, slot))
+        let (span, s) = self.alloc_slot::<true>(sc)?;
+        Some(self.init_object::<true>(shape, span, s))
     }
 
-    /// Zeroes a new small object in `slot` of `span`, records its shape, blackens it if
-    /// marking, and returns a handle to it.
+    /// Zeroes a new small object in `slot` of `span` (unless its words are known zero),
+    /// records its shape, blackens it if `MAY_MARK` and marking (the fast path passes
+    /// false: it saw marking off), and returns a handle to it.
     #[inline(always)]
-    fn init_object<'m>(&'m self, shape: &Shape, span: &'m Span, slot: usize) -> Handle<'m, B> {
-        let base = slot * shape.slot_words();
-        span.zero_words(base, shape.words());
-        span.set_meta(slot, shape.meta());
-        self.allocate_black(span, slot);
-        let r = Ref::new(span.index, slot, 0);
+    fn init_object<'m, const MAY_MARK: bool>(
+        &'m self,
+        shape: &Shape,
+        span: &'m Span,
+        s: Slot,
+    ) -> Handle<'m, B> {
+        let base = s.slot * shape.slot_words();
+        fill_slot(shape, &s);
+        if MAY_MARK {
+            self.allocate_black(span, s.slot);
+        }
+        let r = s.r;
         Handle::new(
             self,
             self.push_root(r),
@@ -161,14 +240,14 @@ impl<B: Barrier> Mutator<B> {
         Some(Handle::located(self, self.push_root(r), r, loc))
     }
 
-    /// Takes a free slot of `sc` from the cache, refilling it as needed.
+    /// Takes a free slot of `sc` from the cache, refilling it as needed, and its span.
     #[inline(always)]
-    pub(super) fn alloc_slot<const FALLIBLE: bool>(&self, sc: SpanClass) -> Option<(&Span, usize)> {
+    pub(super) fn alloc_slot<const FALLIBLE: bool>(&self, sc: SpanClass) -> Option<(&Span, Slot)> {
         loop {
-            if let Some((span, slot)) = self.with_cache(|c| c.alloc(sc)) {
+            if let Some(s) = self.with_cache(|c| c.alloc(sc)) {
                 // SAFETY: cached span pointers point into the span table, which lives as
                 // long as `self.core`, which `&self` keeps alive.
-                return Some((unsafe { &*span }, slot));
+                return Some((unsafe { &*s.span }, s));
             }
             // An infallible allocation's refill panics rather than fail, so its fast
             // path has no failure branch.
@@ -433,9 +512,12 @@ impl<B: Barrier> Mutator<B> {
             };
             return Some((Ref::new(span.index, tb.slot, 1), loc));
         }
-        let (span, slot) = self.alloc_slot::<FALLIBLE>(SpanClass::new(TINY_CLASS, true))?;
+        let (span, Slot { slot, needzero, .. }) =
+            self.alloc_slot::<FALLIBLE>(SpanClass::new(TINY_CLASS, true))?;
         let base = slot * class_words(TINY_CLASS);
-        span.zero_words(base, 2);
+        if needzero {
+            span.zero_words(base, 2);
+        }
         span.set_meta(slot, TINY_BLOCK.meta() | META_TINY);
         let block = crate::heap::cache::TinyBlock { span, slot };
         self.with_cache(|c| c.tiny = Some(block));

@@ -38,8 +38,10 @@
 //!
 //! Invariant: a `Gc` is made only inside a scope, from an object allocated, loaded or
 //! entered there, and its `ptr..ptr + words` lies inside one span's word storage (checked
-//! when it is made; the storage is fixed at the span's creation and freed only with the
-//! heap, which the scope's borrow of the mutator keeps alive), with `ptr_slots <= words`
+//! when it is made — for a new object of the fast path, once per span when the allocation
+//! cache takes the span, `cache::Slot`; the storage is fixed at the span's creation and
+//! freed only with the heap, which the scope's borrow of the mutator keeps alive), with
+//! `ptr_slots <= words`
 //! (every metadata word comes from `Shape::meta`); so every access through it is in
 //! bounds, whatever the span holds now. While any scope of a mutator is open its
 //! `scope_depth` is above 0 and it is running: no pause starts and no handshake is served
@@ -60,6 +62,7 @@ use super::write_barrier::store_ref;
 use super::Mutator;
 use crate::barrier::{Barrier, Hybrid};
 use crate::core::shut_down_panic;
+use crate::heap::cache::Slot;
 use crate::heap::span::Span;
 use crate::heap::span_table::SpanTable;
 use crate::heap::OutOfMemory;
@@ -222,15 +225,28 @@ impl<'s, 'm, B: Barrier> Scope<'s, 'm, B> {
     /// [`OutOfMemory`] message.
     #[inline(always)]
     pub fn alloc(&self, shape: &Shape) -> Gc<'s> {
+        // The fast path (`mutator::alloc`): one flag load for the poll and marking, a
+        // slot from the cache; the rest out of line.
+        if self.m.alloc_fast_ok(shape, self.flags.load(Relaxed)) {
+            if let Some((span, s)) = self.m.cached_slot(shape) {
+                return self.init::<false>(shape, span, s);
+            }
+        }
+        self.alloc_slow(shape)
+    }
+
+    /// Every allocation the fast path does not serve: polls, refills, blackens.
+    #[inline(never)]
+    fn alloc_slow(&self, shape: &Shape) -> Gc<'s> {
         self.m.poll_for_alloc();
         if !shape.is_fast() {
             return self.alloc_special::<false>(shape).expect("infallible");
         }
         let sc = SpanClass::new(shape.size_class(), shape.is_noscan());
-        let Some((span, slot)) = self.m.alloc_slot::<false>(sc) else {
+        let Some((span, s)) = self.m.alloc_slot::<false>(sc) else {
             unreachable!("an infallible allocation returned no slot")
         };
-        self.init(shape, span, slot)
+        self.init::<true>(shape, span, s)
     }
 
     /// Allocates like [`Scope::alloc`], but returns the [`OutOfMemory`] error when the
@@ -241,7 +257,7 @@ impl<'s, 'm, B: Barrier> Scope<'s, 'm, B> {
             let sc = SpanClass::new(shape.size_class(), shape.is_noscan());
             self.m
                 .alloc_slot::<true>(sc)
-                .map(|(span, slot)| self.init(shape, span, slot))
+                .map(|(span, s)| self.init::<true>(shape, span, s))
         } else {
             self.alloc_special::<true>(shape)
         };
@@ -253,15 +269,17 @@ impl<'s, 'm, B: Barrier> Scope<'s, 'm, B> {
         })
     }
 
-    /// Zeroes a new small object, records its shape, blackens it while marking.
+    /// Zeroes a new small object (unless its words are known zero), records its shape,
+    /// blackens it while marking if `MAY_MARK` (the fast path saw marking off).
     #[inline(always)]
-    fn init(&self, shape: &Shape, span: &Span, slot: usize) -> Gc<'s> {
-        let base = slot * shape.slot_words();
-        span.zero_words(base, shape.words());
-        span.set_meta(slot, shape.meta());
-        self.m.allocate_black(span, slot);
-        let r = Ref::new(span.index, slot, 0);
-        Gc::at(span, base, r, shape.ptr_slots(), shape.words() as u32)
+    fn init<const MAY_MARK: bool>(&self, shape: &Shape, span: &Span, s: Slot) -> Gc<'s> {
+        super::alloc::fill_slot(shape, &s);
+        if MAY_MARK {
+            self.m.allocate_black(span, s.slot);
+        }
+        // SAFETY: `s.words` is valid for the slot size of `shape`'s class, which
+        // `shape.words()` does not exceed (as in `fill_slot`): inside the span's storage.
+        unsafe { Gc::from_slot(s.words, s.r, shape.ptr_slots(), shape.words() as u32) }
     }
 
     /// Tiny, zero-sized and large objects: through a handle, dropped at once (no pause can
@@ -388,6 +406,22 @@ impl<'s> Gc<'s> {
         // SAFETY: `base <= all.len()` (checked above), so the offset stays inside the
         // storage or one past its end, and a slice's pointer is never null.
         let ptr = unsafe { NonNull::from(all).cast::<AtomicUsize>().add(base) };
+        Gc {
+            ptr,
+            r,
+            ptr_slots,
+            words,
+            _brand: PhantomData,
+        }
+    }
+
+    /// A `Gc` for a new object at `ptr` (see [`Gc::at`]).
+    ///
+    /// # Safety
+    /// `ptr..ptr + words` lies inside one span's word storage, and `ptr_slots <= words`.
+    #[inline(always)]
+    unsafe fn from_slot(ptr: NonNull<AtomicUsize>, r: Ref, ptr_slots: u32, words: u32) -> Gc<'s> {
+        debug_assert!(ptr_slots <= words);
         Gc {
             ptr,
             r,

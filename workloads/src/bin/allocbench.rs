@@ -13,7 +13,8 @@
 //! `valgrind --tool=callgrind --toggle-collect='*allocbench::scope_loop*' target/release/allocbench --only scope --runs 1`
 //! (and `handle_loop` / `mimalloc_loop` with `--only handle` / `--only mimalloc`):
 //! the instructions collected divided by `--objects` are the cost of one allocation
-//! (the first shape's; `--shape` picks another).
+//! (the first shape's; `--shape` picks another). `scripts/callgrind-alloc.sh` does this
+//! for every loop and shape, in fresh and reused spans.
 //!
 //! `cargo run --release -p workloads --bin allocbench -- [--objects N] [--runs R] [--json] [--only scope|handle|mimalloc] [--shape I]`
 
