@@ -35,8 +35,9 @@
 //! `scripts/check-structure.py` (run by `scripts/test.sh`) checks this list against the
 //! real imports, and that no file but `sync` names `std::sync` or `std::thread`.
 //!
-//! 1. `sync`, `config`, `size_class`, `object`, `trace`, `telemetry`, `gctrace`,
-//!    `background`, `pacer`, `phases` — foundations: the loom/std shim, configuration,
+//! 1. `sync`, `epoch`, `config`, `size_class`, `object`, `trace`, `telemetry`, `gctrace`,
+//!    `background`, `pacer`, `phases` — foundations: the loom/std shim, epoch-based
+//!    reclamation (crossbeam-epoch, a loom stand-in under loom), configuration,
 //!    Go's size classes, references and shapes, the per-thread timeline, counters and
 //!    records, Go's gctrace line, the service threads' mailbox, the pacer (goal, trigger,
 //!    worker plan, assist pricing), the whole-heap fork-join phases' rayon threads.
@@ -77,6 +78,7 @@ mod callbacks;
 mod config;
 mod core;
 mod cycle;
+mod epoch;
 pub mod gctrace;
 mod heap;
 mod leakcheck;
@@ -469,6 +471,9 @@ impl<B: Barrier> Heap<B> {
         }
     }
 }
+
+#[cfg(loom)]
+pub use heap::span_table::RetireModel;
 
 #[cfg(loom)]
 impl<B: Barrier> Mutator<B> {

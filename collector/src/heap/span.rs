@@ -75,6 +75,9 @@ pub(crate) struct Span {
     pub(crate) sweepgen: AtomicU32,
     /// Finalizers, cleanups and weak handles of the span's objects.
     pub(crate) specials: super::specials::SpanSpecials,
+    /// Loom's stand-in for the span's memory being freed (`SpanTable::retire`).
+    #[cfg(loom)]
+    pub(crate) freed: crate::sync::AtomicBool,
 }
 
 fn atomics<T>(n: usize, f: impl Fn() -> T) -> Box<[T]> {
@@ -102,6 +105,8 @@ impl Span {
             retained: AtomicUsize::new(0),
             sweepgen: AtomicU32::new(0),
             specials: Default::default(),
+            #[cfg(loom)]
+            freed: crate::sync::AtomicBool::new(false),
         }
     }
 
