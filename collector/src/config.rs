@@ -227,6 +227,14 @@ pub struct HeapConfig {
     /// it on, callbacks queued by that sweep are queued in the order the threads reach
     /// the spans, not in span order, and lost-object reports come in trace order.
     pub parallel_phases: bool,
+    /// The testbed's improvement (default off, as Go): at each cycle's first pause, free
+    /// spans whose pages were all released are retired: their span structure, bitmaps,
+    /// slot metadata and address space are freed (through crossbeam-epoch, once no
+    /// collector thread can still read them; `heap::retire`), so address space shrinks
+    /// as memory does. Go never unmaps heap arenas (`mheap.go`: `sysFree` is never called
+    /// on arena memory); it coalesces free pages so that address space is reused, which
+    /// this heap, whose spans do not coalesce, cannot.
+    pub unmap_released_spans: bool,
 }
 
 /// Test-only bugs the differential test against Go must find (issue 23).
@@ -336,6 +344,7 @@ impl Default for HeapConfig {
             #[cfg(loom)]
             faults: LoomFaults::default(),
             parallel_phases: false,
+            unmap_released_spans: false,
         }
     }
 }

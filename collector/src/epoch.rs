@@ -18,7 +18,8 @@
 //! Invariant: a deferred object is dropped only after every `Guard` of its domain that
 //! was pinned before the call that deferred it has been dropped; so a reference a reader
 //! obtained under a guard, from a structure whose writer unlinks before deferring, stays
-//! valid until that guard is dropped. A `Guard` is neither `Send` nor `Sync`.
+//! valid until that guard is dropped. A `Guard` is neither `Send` nor `Sync`. Nothing is
+//! deferred on an inert domain (asserted under loom, where its pins do nothing).
 
 use std::marker::PhantomData;
 
@@ -45,13 +46,22 @@ impl Domain {
     pub(crate) fn new() -> Domain {
         Domain {
             #[cfg(loom)]
-            state: loom_epoch::State::new(),
+            state: loom_epoch::State::new(true),
+        }
+    }
+
+    /// A domain whose owner never defers anything (normal builds: as [`Domain::new`]).
+    /// Under loom its pins do nothing, so that models of a heap that never retires a span
+    /// do not explore the pins' interleavings, which guard nothing there.
+    pub(crate) fn inert() -> Domain {
+        Domain {
+            #[cfg(loom)]
+            state: loom_epoch::State::new(false),
         }
     }
 
     /// Pins the calling thread until the guard is dropped. Pins nest.
     #[inline]
-    #[cfg_attr(not(any(test, loom)), allow(dead_code))]
     pub(crate) fn pin(&self) -> Guard<'_> {
         Guard {
             #[cfg(not(loom))]
@@ -67,7 +77,6 @@ impl Domain {
 
 impl Guard<'_> {
     /// Whether this guard pins `domain` (normal builds: one process-wide domain).
-    #[cfg_attr(not(any(test, loom)), allow(dead_code))]
     pub(crate) fn pins(&self, domain: &Domain) -> bool {
         #[cfg(loom)]
         return std::ptr::eq(self.domain, domain);
@@ -83,7 +92,6 @@ impl Guard<'_> {
     /// # Safety
     /// `p` came from `Box::into_raw`, is passed here once, and is already unreachable to a
     /// reader that pins after this call (its owner unlinked it first).
-    #[cfg_attr(not(any(test, loom)), allow(dead_code))]
     pub(crate) unsafe fn defer_drop<T: Send + 'static>(&self, p: *mut T) {
         let owned = Owned(p);
         #[cfg(not(loom))]
@@ -117,14 +125,12 @@ impl Domain {
 }
 
 /// A boxed object handed to a deferred drop.
-#[cfg_attr(not(any(test, loom)), allow(dead_code))]
 struct Owned<T>(*mut T);
 
 // SAFETY: `Owned` is only made by `defer_drop`, whose caller gives up the object, which is
 // `Send`; nothing else reads the pointer.
 unsafe impl<T: Send> Send for Owned<T> {}
 
-#[cfg_attr(not(any(test, loom)), allow(dead_code))]
 impl<T> Owned<T> {
     fn drop_now(self) {
         // SAFETY: `defer_drop`'s contract: from `Box::into_raw`, passed once, and the grace
@@ -144,6 +150,8 @@ mod loom_epoch {
     type Deferred = Box<dyn FnOnce() + Send>;
 
     pub(super) struct State {
+        /// False for an inert domain: pins do nothing and nothing may be deferred.
+        active: bool,
         epoch: AtomicUsize,
         /// 0: free; `e + 1`: pinned at epoch `e`.
         pins: [AtomicUsize; SLOTS],
@@ -151,8 +159,9 @@ mod loom_epoch {
     }
 
     impl State {
-        pub(super) fn new() -> State {
+        pub(super) fn new(active: bool) -> State {
             State {
+                active,
                 epoch: AtomicUsize::new(0),
                 pins: std::array::from_fn(|_| AtomicUsize::new(0)),
                 deferred: Mutex::new(Vec::new()),
@@ -162,6 +171,9 @@ mod loom_epoch {
         /// Claims a free slot, publishing the epoch read (crossbeam's `pin`: the local
         /// epoch stored, then a SeqCst fence before any read of the shared structure).
         pub(super) fn pin(&self) -> usize {
+            if !self.active {
+                return usize::MAX;
+            }
             let e = self.epoch.load(Relaxed);
             for (i, p) in self.pins.iter().enumerate() {
                 if p.compare_exchange(0, e + 1, Relaxed, Relaxed).is_ok() {
@@ -173,12 +185,16 @@ mod loom_epoch {
         }
 
         pub(super) fn unpin(&self, slot: usize) {
+            if slot == usize::MAX {
+                return;
+            }
             self.pins[slot].store(0, Release);
             self.collect();
         }
 
         /// Tags `f` with the epoch after the unlink its caller made, advancing the epoch.
         pub(super) fn defer(&self, f: Deferred) {
+            assert!(self.active, "epoch: a drop deferred on an inert domain");
             // The unlink (before this call) is ordered before the epoch read by the fence:
             // a pin that saw the object published its epoch before the unlink.
             atomic_fence(SeqCst);

@@ -45,7 +45,8 @@
 //!    their root rules, the grey-work pool, the queue where assists park, the mark's
 //!    shared ledger.
 //! 3. `heap::specials`, `callbacks::queue`, `heap::pages`, `heap::span`,
-//!    `heap::span_table`, `heap::cache`, `heap`, `heap::scavenge`, `heap::scavenger`,
+//!    `heap::span_table`, `heap::cache`, `heap`, `heap::retire`, `heap::scavenge`,
+//!    `heap::scavenger`,
 //!    `heap::special_deaths`, `heap::sweeping` — the heap: specials on spans, the
 //!    finalizer and cleanup queues the sweep fills, span storage that gives its pages
 //!    back, spans, the span table, allocation caches, the space, the page pool's reuse
@@ -219,6 +220,7 @@ impl<B: Barrier> Heap<B> {
                 };
                 let mut space = heap::Space::new(config.page_bytes)
                     .poisoning(config.verify)
+                    .retiring(config.unmap_released_spans)
                     .limited(limit);
                 space.planted_bug = config.planted_bug;
                 #[cfg(loom)]
@@ -323,8 +325,9 @@ impl<B: Barrier> Heap<B> {
         self.core.space.pages.retained()
     }
 
-    /// Bytes of span storage ever mapped (address space, which never shrinks: a free span
-    /// keeps its addresses for reuse) and bytes released to the OS so far.
+    /// Bytes of span storage mapped now (address space: a free span keeps its addresses
+    /// for reuse, unless `HeapConfig::unmap_released_spans` retires it once released)
+    /// and bytes released to the OS so far.
     pub fn mapped_and_released_bytes(&self) -> (usize, usize) {
         let p = &self.core.space.pages;
         (p.mapped(), p.released_total())

@@ -3,11 +3,15 @@
 //! per-slot metadata — all shim atomics, so the marker, sweeper and mutators may race on
 //! them without undefined behaviour and loom can model them.
 //!
-//! A span's storage is fixed at creation and never freed while the heap lives: an empty
-//! span returns to the page pool and is reused, possibly for another class or a smaller
-//! large object. So a reference to a span is valid for the heap's whole life. A free
-//! span's physical pages may be given back to the OS (`heap::pages`): its words and
-//! metadata then read as zero, the values a free span holds anyway.
+//! A span's storage is fixed at creation and freed only with the span: an empty span
+//! returns to the page pool and is reused, possibly for another class or a smaller large
+//! object. A free span's physical pages may be given back to the OS (`heap::pages`): its
+//! words and metadata then read as zero, the values a free span holds anyway. A span is
+//! freed while the heap lives only when it is retired (`heap::retire`, with
+//! `HeapConfig::unmap_released_spans`): free, released, unnamed by any root, with the
+//! world stopped, and dropped through the span table's epoch domain; so a `&Span` is
+//! valid while its holder is a running mutator, holds the span lock, is pinned, or names
+//! the span from a root (a handle).
 //!
 //! Invariants: every field is an atomic or fixed at creation, and every access indexes a
 //! boxed slice, so a bad index panics and a race is never undefined behaviour. `init` (by

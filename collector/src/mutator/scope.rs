@@ -39,7 +39,9 @@
 //! Invariant: a `Gc` is made only inside a scope, from an object allocated, loaded or
 //! entered there, and its `ptr..ptr + words` lies inside one span's word storage (checked
 //! when it is made; the storage is fixed at the span's creation and freed only with the
-//! heap, which the scope's borrow of the mutator keeps alive), with `ptr_slots <= words`
+//! heap, which the scope's borrow of the mutator keeps alive, or when the span is retired,
+//! which happens only with the world stopped, so never while a scope is open), with
+//! `ptr_slots <= words`
 //! (every metadata word comes from `Shape::meta`); so every access through it is in
 //! bounds, whatever the span holds now. While any scope of a mutator is open its
 //! `scope_depth` is above 0 and it is running: no pause starts and no handshake is served
