@@ -296,6 +296,9 @@ pub struct LoomFaults {
     /// them after dropping it: an allocator can take one of them meanwhile and have its
     /// new object's words released under it.
     pub scavenge_outside_lock: bool,
+    /// `Heap::stats` walks the span table without pinning the epoch domain: a pause can
+    /// retire and free a span it is reading (`heap::retire`).
+    pub stats_unpinned: bool,
     /// `sweep_span` publishes a span as swept before it files it (the bug 2b6aa44
     /// fixed): `finish_sweep` no longer waits for the filing.
     pub publish_before_filing: bool,

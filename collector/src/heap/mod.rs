@@ -473,23 +473,6 @@ impl Space {
             }
         }
     }
-
-    /// Spans by use: `[small, large, immortal, free]` (from any thread: pinned).
-    pub(crate) fn span_counts(&self) -> [usize; 4] {
-        let mut n = [0; 4];
-        let guard = self.table.pin();
-        for i in 0..self.table.len() {
-            if let Some(s) = self.table.lookup(i, &guard) {
-                n[match s.kind() {
-                    SpanKind::Small => 0,
-                    SpanKind::Large => 1,
-                    SpanKind::Immortal => 2,
-                    SpanKind::Free => 3,
-                }] += 1;
-            }
-        }
-        n
-    }
 }
 
 #[cfg(all(test, not(loom)))]

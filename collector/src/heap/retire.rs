@@ -23,6 +23,7 @@
 //! root names it; it leaves the pool and the table together, and the heap's mapped byte
 //! count drops by its storage.
 
+use super::span::SpanKind;
 use super::Space;
 use crate::sync::{lock, Ordering::Relaxed};
 use std::collections::HashSet;
@@ -51,6 +52,52 @@ impl Space {
             !list.is_empty()
         });
         retired
+    }
+
+    /// Spans by use: `[small, large, immortal, free]` (from any thread: pinned).
+    pub(crate) fn span_counts(&self) -> [usize; 4] {
+        #[cfg(loom)]
+        if self.faults.stats_unpinned {
+            return self.span_counts_unpinned();
+        }
+        let mut n = [0; 4];
+        let guard = self.table.pin();
+        for i in 0..self.table.len() {
+            if let Some(s) = self.table.lookup(i, &guard) {
+                // Under loom the walk yields between the lookup and the read, so that the
+                // retirement model reaches that window within its preemption bound (the
+                // negative control's unpinned walk yields there too).
+                #[cfg(loom)]
+                crate::sync::yield_now();
+                n[use_index(s.kind())] += 1;
+            }
+        }
+        n
+    }
+}
+
+/// A kind's index in `Space::span_counts`.
+fn use_index(kind: SpanKind) -> usize {
+    match kind {
+        SpanKind::Small => 0,
+        SpanKind::Large => 1,
+        SpanKind::Immortal => 2,
+        SpanKind::Free => 3,
+    }
+}
+
+#[cfg(loom)]
+impl Space {
+    /// `span_counts` without the pin (the loom fault `stats_unpinned`).
+    fn span_counts_unpinned(&self) -> [usize; 4] {
+        let mut n = [0; 4];
+        for i in 0..self.table.len() {
+            if let Some(s) = self.span(i) {
+                crate::sync::yield_now();
+                n[use_index(s.kind())] += 1;
+            }
+        }
+        n
     }
 }
 

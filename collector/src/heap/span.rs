@@ -79,9 +79,11 @@ pub(crate) struct Span {
     pub(crate) sweepgen: AtomicU32,
     /// Finalizers, cleanups and weak handles of the span's objects.
     pub(crate) specials: super::specials::SpanSpecials,
-    /// Loom's stand-in for the span's memory being freed (`SpanTable::retire`).
+    /// Loom's stand-in for the span's memory being freed (`SpanTable::retire`): set in
+    /// the execution's real order (a std atomic, which loom does not explore), and
+    /// checked by `kind`, which every reader of a span looked up reads first.
     #[cfg(loom)]
-    pub(crate) freed: crate::sync::AtomicBool,
+    pub(crate) freed: crate::sync::unmodelled::AtomicBool,
 }
 
 fn atomics<T>(n: usize, f: impl Fn() -> T) -> Box<[T]> {
@@ -110,7 +112,7 @@ impl Span {
             sweepgen: AtomicU32::new(0),
             specials: Default::default(),
             #[cfg(loom)]
-            freed: crate::sync::AtomicBool::new(false),
+            freed: crate::sync::unmodelled::AtomicBool::new(false),
         }
     }
 
@@ -150,7 +152,16 @@ impl Span {
     /// What the span holds now.
     #[inline(always)]
     pub(crate) fn kind(&self) -> SpanKind {
-        match self.kind.load(Acquire) {
+        let kind = self.kind.load(Acquire);
+        // After the load: loom may run a retirement before it, and the value read then
+        // came from freed memory.
+        #[cfg(loom)]
+        assert!(
+            !self.freed.load(crate::sync::unmodelled::Ordering::SeqCst),
+            "collector: internal error: span {} read after it was freed",
+            self.index
+        );
+        match kind {
             0 => SpanKind::Free,
             1 => SpanKind::Small,
             2 => SpanKind::Large,

@@ -279,7 +279,7 @@ impl Drop for Tomb {
         // SAFETY: the graveyard frees the span only at the table's drop, so it is live.
         unsafe { &*(self.span as *const Span) }
             .freed
-            .store(true, SeqCst);
+            .store(true, crate::sync::unmodelled::Ordering::SeqCst);
         crate::sync::lock(&self.graveyard).push(self.span);
     }
 }
@@ -342,10 +342,10 @@ impl RetireModel {
         let Some(span) = self.table.lookup_by_key(1, &guard) else {
             return false;
         };
-        let _ = span.kind();
+        let _ = span.index;
         crate::sync::yield_now();
         assert!(
-            !span.freed.load(SeqCst),
+            !span.freed.load(crate::sync::unmodelled::Ordering::SeqCst),
             "a pinned reader's span was freed under it"
         );
         true
