@@ -18,6 +18,9 @@
 //! - the scavenger and allocators read free spans only under the span lock, which the
 //!   retirement holds; markers do not run during the pause.
 //!
+//! Retirement stops once half the span table's capacity is used (indices are never
+//! reused); the table's exhaustion itself panics, with or without the option.
+//!
 //! Invariant: a span is retired only under the span lock, with the world stopped and the
 //! sweep finished, while it is in the page pool with no retained pages and no mutator
 //! root names it; it leaves the pool and the table together, and the heap's mapped byte
@@ -28,11 +31,22 @@ use super::Space;
 use crate::sync::{lock, Ordering::Relaxed};
 use std::collections::HashSet;
 
+/// Spans are retired only while fewer than this many span indices are used.
+const RETIRE_BELOW: usize = super::span_table::SpanTable::CAPACITY / 2;
+
 impl Space {
     /// Retires every free span with no retained pages whose index is not in `rooted`
     /// (the spans mutators' roots name). The world is stopped and the sweep finished.
     /// Returns the number retired.
+    ///
+    /// Indices are never reused, so each retirement uses one up for good: once half the
+    /// table's capacity is used, spans are no longer retired (the heap then keeps its
+    /// free spans as it does without the option), so that retiring never brings the
+    /// table's exhaustion closer than half its capacity.
     pub(crate) fn retire_released(&self, rooted: &HashSet<usize>) -> usize {
+        if self.table.len() >= RETIRE_BELOW {
+            return 0;
+        }
         let guard = self.table.pin();
         let mut pools = lock(&self.pools);
         let mut retired = 0;
