@@ -149,6 +149,39 @@ mod tests {
     static BIG: crate::object::Shape = crate::object::Shape::new("big", 0, 5000);
     static HOLDER: crate::object::Shape = crate::object::Shape::new("holder", 1, 0);
 
+    /// A handle whose object's span was freed under it (a collector bug, or the
+    /// `NoBarrier` ablation) keeps the span from retirement: its root names the span, so
+    /// the span it caches stays allocated and its reads stay in bounds.
+    #[test]
+    fn a_span_a_handle_names_is_not_retired_even_when_freed_under_it() {
+        let heap = crate::Heap::new(crate::HeapConfig {
+            unmap_released_spans: true,
+            ..crate::HeapConfig::default()
+        })
+        .unwrap();
+        let m = heap.mutator();
+        let h = m.alloc(&BIG);
+        h.write(0, 7);
+        let i = h.reference().span();
+        let space = &m.core.space;
+        {
+            // The bug: the live object's span freed under its handle.
+            let mut pools = lock(&space.pools);
+            pools.large.retain(|&j| j != i);
+            space.free_span(&mut pools, space.span(i).unwrap());
+        }
+        m.blocking(|| heap.free_os_memory()); // released
+        m.gc(); // a pause that retires what it may
+        assert!(space.span(i).is_some(), "a span a handle names was retired");
+        assert_eq!(h.read(0), 0, "the released word reads as zero");
+        drop(h);
+        m.gc();
+        assert!(
+            space.span(i).is_none(),
+            "not retired once no handle names it"
+        );
+    }
+
     /// A stale reference to a retired span (planted, as a collector bug or the `NoBarrier`
     /// ablation leaves one) is caught on load as stale: no span has its index (S-none:
     /// the testbed's misuse rule, README "Misuse panics").
