@@ -436,7 +436,7 @@ impl<B: Barrier> Heap<B> {
     /// Whether `r` names an allocated object now (for tests and diagnostics: a reference
     /// kept as a number, not a handle, does not keep its object alive).
     pub fn is_allocated(&self, r: Ref) -> bool {
-        self.core.space.locate(r).is_ok()
+        self.core.space.is_allocated(r)
     }
 
     /// A snapshot of the counters.

@@ -13,7 +13,8 @@
 //!   the pause a stale reference to a retired span finds no span (indices are never
 //!   reused) and is caught as stale;
 //! - threads that are no mutators and may run during the pause (the background sweeper,
-//!   `gc()`'s sweep on phase threads, `Heap::stats`, `Cleanup::stop`) pin the domain
+//!   `gc()`'s sweep on phase threads, `Heap::stats`, `Heap::is_allocated`,
+//!   `Cleanup::stop`) pin the domain
 //!   while they hold a `&Span` they looked up; the span is dropped after they unpin;
 //! - the scavenger and allocators read free spans only under the span lock, which the
 //!   retirement holds; markers do not run during the pause.
@@ -66,6 +67,13 @@ impl Space {
             !list.is_empty()
         });
         retired
+    }
+
+    /// Whether `r` names an allocated object now (from any thread: pinned while
+    /// `locate` holds the span).
+    pub(crate) fn is_allocated(&self, r: crate::object::Ref) -> bool {
+        let _guard = self.table.pin();
+        self.locate(r).is_ok()
     }
 
     /// Spans by use: `[small, large, immortal, free]` (from any thread: pinned).
