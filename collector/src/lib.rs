@@ -312,9 +312,15 @@ impl<B: Barrier> Heap<B> {
     /// Collects (as [`Heap::gc`], which finishes the sweep), then gives the pages of every
     /// free span back to the OS (Go's `debug.FreeOSMemory`). Returns the bytes released.
     /// Like [`Heap::gc`], call it inside [`Mutator::blocking`] on a mutator's thread.
+    /// With `HeapConfig::unmap_released_spans` a second cycle follows, whose first pause
+    /// retires the spans just released, so their address space goes back too.
     pub fn free_os_memory(&self) -> usize {
         self.gc();
-        self.core.space.free_os_memory()
+        let released = self.core.space.free_os_memory();
+        if self.core.config.unmap_released_spans {
+            self.gc();
+        }
+        released
     }
 
     /// Bytes the heap's spans hold in memory now: mapped minus released (Go's

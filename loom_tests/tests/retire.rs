@@ -24,7 +24,8 @@
 //!
 //! **Model 2: the heap's retirement against a reader that is no mutator.** Setup: a heap
 //! with `unmap_released_spans`, an object allocated and dropped, then collected and its
-//! span's pages released (`Heap::free_os_memory`). Threads: a plain thread reads
+//! span's pages released (`Heap::run_scavenger`; `Heap::free_os_memory` would retire the
+//! span itself). Threads: a plain thread reads
 //! `Heap::stats` (which walks the span table, pinned, reading each span's kind); the main
 //! thread, its mutator blocked, runs a cycle whose first pause retires the released span
 //! (`heap::retire`). Property: no span is read after it is freed (under loom a freed
@@ -79,7 +80,8 @@ fn heap_retire_model(faults: LoomFaults) {
     );
     let m = heap.mutator();
     drop(m.alloc(&BLOB));
-    m.blocking(|| heap.free_os_memory());
+    m.gc();
+    heap.run_scavenger();
     let spans_before = heap.stats().spans;
     let h2 = heap.clone();
     let reader = thread::spawn(move || {

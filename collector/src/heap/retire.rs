@@ -157,6 +157,23 @@ mod tests {
     static BIG: crate::object::Shape = crate::object::Shape::new("big", 0, 5000);
     static HOLDER: crate::object::Shape = crate::object::Shape::new("holder", 1, 0);
 
+    /// `Heap::free_os_memory` gives a dead object's span's address space back at once
+    /// (its second cycle retires what its release left).
+    #[test]
+    fn free_os_memory_retires_the_spans_it_releases() {
+        let heap = crate::Heap::new(crate::HeapConfig {
+            unmap_released_spans: true,
+            ..crate::HeapConfig::default()
+        })
+        .unwrap();
+        let m = heap.mutator();
+        let dead = m.alloc(&BIG).reference();
+        let mapped = heap.mapped_and_released_bytes().0;
+        m.blocking(|| heap.free_os_memory());
+        assert!(m.core.space.span(dead.span()).is_none(), "not retired");
+        assert!(heap.mapped_and_released_bytes().0 < mapped);
+    }
+
     /// A handle whose object's span was freed under it (a collector bug, or the
     /// `NoBarrier` ablation) keeps the span from retirement: its root names the span, so
     /// the span it caches stays allocated and its reads stay in bounds.
@@ -204,8 +221,7 @@ mod tests {
         let m = heap.mutator();
         let holder = m.alloc(&HOLDER);
         let stale = m.alloc(&BIG).reference();
-        m.blocking(|| heap.free_os_memory()); // `stale`'s span freed and released
-        m.gc(); // and retired at the cycle's first pause
+        m.blocking(|| heap.free_os_memory()); // `stale`'s span freed, released, retired
         assert!(m.core.space.span(stale.span()).is_none(), "not retired");
         // The bug: the dead object's reference planted in a live object.
         let h = holder.reference();
