@@ -227,6 +227,14 @@ pub struct HeapConfig {
     /// it on, callbacks queued by that sweep are queued in the order the threads reach
     /// the spans, not in span order, and lost-object reports come in trace order.
     pub parallel_phases: bool,
+    /// The testbed's improvement (default off, as Go): at each cycle's first pause, free
+    /// spans whose pages were all released are retired: their span structure, bitmaps,
+    /// slot metadata and address space are freed (through crossbeam-epoch, once no
+    /// collector thread can still read them; `heap::retire`), so address space shrinks
+    /// as memory does. Go never unmaps heap arenas (`mheap.go`: `sysFree` is never called
+    /// on arena memory); it coalesces free pages so that address space is reused, which
+    /// this heap, whose spans do not coalesce, cannot.
+    pub unmap_released_spans: bool,
 }
 
 /// Test-only bugs the differential test against Go must find (issue 23).
@@ -288,6 +296,9 @@ pub struct LoomFaults {
     /// them after dropping it: an allocator can take one of them meanwhile and have its
     /// new object's words released under it.
     pub scavenge_outside_lock: bool,
+    /// `Heap::stats` walks the span table without pinning the epoch domain: a pause can
+    /// retire and free a span it is reading (`heap::retire`).
+    pub stats_unpinned: bool,
     /// `sweep_span` publishes a span as swept before it files it (the bug 2b6aa44
     /// fixed): `finish_sweep` no longer waits for the filing.
     pub publish_before_filing: bool,
@@ -336,6 +347,7 @@ impl Default for HeapConfig {
             #[cfg(loom)]
             faults: LoomFaults::default(),
             parallel_phases: false,
+            unmap_released_spans: false,
         }
     }
 }

@@ -35,8 +35,9 @@
 //! `scripts/check-structure.py` (run by `scripts/test.sh`) checks this list against the
 //! real imports, and that no file but `sync` names `std::sync` or `std::thread`.
 //!
-//! 1. `sync`, `config`, `size_class`, `object`, `trace`, `telemetry`, `gctrace`,
-//!    `background`, `pacer`, `phases` — foundations: the loom/std shim, configuration,
+//! 1. `sync`, `epoch`, `config`, `size_class`, `object`, `trace`, `telemetry`, `gctrace`,
+//!    `background`, `pacer`, `phases` — foundations: the loom/std shim, epoch-based
+//!    reclamation (crossbeam-epoch, a loom stand-in under loom), configuration,
 //!    Go's size classes, references and shapes, the per-thread timeline, counters and
 //!    records, Go's gctrace line, the service threads' mailbox, the pacer (goal, trigger,
 //!    worker plan, assist pricing), the whole-heap fork-join phases' rayon threads.
@@ -44,7 +45,8 @@
 //!    their root rules, the grey-work pool, the queue where assists park, the mark's
 //!    shared ledger.
 //! 3. `heap::specials`, `callbacks::queue`, `heap::pages`, `heap::span`,
-//!    `heap::span_table`, `heap::cache`, `heap`, `heap::scavenge`, `heap::scavenger`,
+//!    `heap::span_table`, `heap::cache`, `heap`, `heap::retire`, `heap::scavenge`,
+//!    `heap::scavenger`,
 //!    `heap::special_deaths`, `heap::sweeping` — the heap: specials on spans, the
 //!    finalizer and cleanup queues the sweep fills, span storage that gives its pages
 //!    back, spans, the span table, allocation caches, the space, the page pool's reuse
@@ -77,6 +79,7 @@ mod callbacks;
 mod config;
 mod core;
 mod cycle;
+mod epoch;
 pub mod gctrace;
 mod heap;
 mod leakcheck;
@@ -217,6 +220,7 @@ impl<B: Barrier> Heap<B> {
                 };
                 let mut space = heap::Space::new(config.page_bytes)
                     .poisoning(config.verify)
+                    .retiring(config.unmap_released_spans)
                     .limited(limit);
                 space.planted_bug = config.planted_bug;
                 #[cfg(loom)]
@@ -309,9 +313,15 @@ impl<B: Barrier> Heap<B> {
     /// Collects (as [`Heap::gc`], which finishes the sweep), then gives the pages of every
     /// free span back to the OS (Go's `debug.FreeOSMemory`). Returns the bytes released.
     /// Like [`Heap::gc`], call it inside [`Mutator::blocking`] on a mutator's thread.
+    /// With `HeapConfig::unmap_released_spans` a second cycle follows, whose first pause
+    /// retires the spans just released, so their address space goes back too.
     pub fn free_os_memory(&self) -> usize {
         self.gc();
-        self.core.space.free_os_memory()
+        let released = self.core.space.free_os_memory();
+        if self.core.config.unmap_released_spans {
+            self.gc();
+        }
+        released
     }
 
     /// Bytes the heap's spans hold in memory now: mapped minus released (Go's
@@ -330,8 +340,9 @@ impl<B: Barrier> Heap<B> {
         self.core.space.pages.in_use()
     }
 
-    /// Bytes of span storage ever mapped (address space, which never shrinks: a free span
-    /// keeps its addresses for reuse) and bytes released to the OS so far.
+    /// Bytes of span storage mapped now (address space: a free span keeps its addresses
+    /// for reuse, unless `HeapConfig::unmap_released_spans` retires it once released)
+    /// and bytes released to the OS so far.
     pub fn mapped_and_released_bytes(&self) -> (usize, usize) {
         let p = &self.core.space.pages;
         (p.mapped(), p.released_total())
@@ -440,7 +451,7 @@ impl<B: Barrier> Heap<B> {
     /// Whether `r` names an allocated object now (for tests and diagnostics: a reference
     /// kept as a number, not a handle, does not keep its object alive).
     pub fn is_allocated(&self, r: Ref) -> bool {
-        self.core.space.locate(r).is_ok()
+        self.core.space.is_allocated(r)
     }
 
     /// A snapshot of the counters.
@@ -478,6 +489,9 @@ impl<B: Barrier> Heap<B> {
         }
     }
 }
+
+#[cfg(loom)]
+pub use heap::span_table::RetireModel;
 
 #[cfg(loom)]
 impl<B: Barrier> Mutator<B> {

@@ -29,6 +29,15 @@ pub(crate) use std::sync::{
     Arc, Condvar, Mutex, MutexGuard,
 };
 
+/// A memory fence (loom's under loom).
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::fence as atomic_fence;
+
+/// A memory fence (loom's under loom).
+#[cfg(not(loom))]
+#[allow(unused_imports)]
+pub(crate) use std::sync::atomic::fence as atomic_fence;
+
 /// Yields the processor (loom's scheduler under loom, which needs it in every spin).
 pub(crate) fn yield_now() {
     #[cfg(loom)]

@@ -80,7 +80,9 @@ impl Cleanup {
             return;
         }
         let space = &core.space;
-        let Some(span) = space.span(self.span) else {
+        // Any thread may stop a cleanup: pinned, as its span may be retired meanwhile.
+        let guard = space.table.pin();
+        let Some(span) = space.table.lookup(self.span, &guard) else {
             return;
         };
         let removed = space.edit_specials_swept(span, |list| {

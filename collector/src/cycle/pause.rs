@@ -30,6 +30,21 @@ fn forget_abandoned_mark(core: &HeapCore, _stopped: &Stopped<'_>) {
     }
 }
 
+/// With `HeapConfig::unmap_released_spans`: retires the free spans whose pages were
+/// released and that no mutator's root names (`heap::retire`). The world is stopped and
+/// the previous sweep finished.
+fn retire_released_spans(core: &HeapCore, stopped: &Stopped<'_>) {
+    if !core.config.unmap_released_spans {
+        return;
+    }
+    let rooted: std::collections::HashSet<usize> = stopped
+        .mutators()
+        .flat_map(|m| m.root_refs(stopped))
+        .map(|r| r.span())
+        .collect();
+    core.space.retire_released(&rooted);
+}
+
 /// The start of every cycle, as Go's `gcStart` begins one: the previous sweep finished,
 /// the world stopped, the phase `SweepTermination` (abandoned if this thread unwinds
 /// before the returned guard is dropped), an abandoned mark's bits cleared, and the mark
@@ -42,6 +57,7 @@ pub(super) fn sweep_termination(core: &HeapCore) -> (Stopped<'_>, AbandonOnUnwin
     let abandon = AbandonOnUnwind(core);
     core.enter_phase(Phase::SweepTermination);
     forget_abandoned_mark(core, &stopped);
+    retire_released_spans(core, &stopped);
     let cycle = core.telemetry.cycles.load(StatsOrdering::Relaxed) + 1;
     core.mark.begin(cycle, heap_start);
     (stopped, abandon, heap_start, cycle)

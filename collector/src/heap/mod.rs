@@ -16,6 +16,7 @@
 
 pub(crate) mod cache;
 pub(crate) mod pages;
+pub(crate) mod retire;
 pub(crate) mod scavenge;
 #[cfg(not(loom))]
 pub(crate) mod scavenger;
@@ -271,7 +272,9 @@ impl Space {
         self.heap_peak.fetch_max(bytes, Relaxed);
     }
 
-    /// The span at `index`.
+    /// The span at `index`, for a mutator while running or a thread holding the span
+    /// lock: spans are retired only under that lock with the world stopped
+    /// (`heap::retire`). Other threads pin and use `self.table.lookup`.
     #[inline(always)]
     pub(crate) fn span(&self, index: usize) -> Option<&Span> {
         self.table.get(index)
@@ -281,6 +284,14 @@ impl Space {
     /// `heap_limit` and `memory_limit`; `None`: none).
     pub(crate) fn limited(mut self, limit: Option<usize>) -> Space {
         self.pages = pages::Retained::new(limit);
+        self
+    }
+
+    /// Sets whether free spans are retired (`HeapConfig::unmap_released_spans`).
+    pub(crate) fn retiring(mut self, on: bool) -> Space {
+        if on {
+            self.table.set_retiring();
+        }
         self
     }
 
@@ -461,22 +472,6 @@ impl Space {
                 span.clear_marks();
             }
         }
-    }
-
-    /// Spans by use: `[small, large, immortal, free]`.
-    pub(crate) fn span_counts(&self) -> [usize; 4] {
-        let mut n = [0; 4];
-        for i in 0..self.table.len() {
-            if let Some(s) = self.span(i) {
-                n[match s.kind() {
-                    SpanKind::Small => 0,
-                    SpanKind::Large => 1,
-                    SpanKind::Immortal => 2,
-                    SpanKind::Free => 3,
-                }] += 1;
-            }
-        }
-        n
     }
 }
 

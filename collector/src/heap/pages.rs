@@ -2,9 +2,9 @@
 //! valid: a zeroed, page-aligned array of atomics (a span's words and slot metadata).
 //!
 //! Go's scavenger returns free pages with `madvise(MADV_DONTNEED)` and keeps the address
-//! range (`sysUnused`, mgcscavenge.go); so does this. A span keeps its storage for the
-//! heap's whole life (so a `&Span` and every slice into it stay valid, as `heap::span`
-//! requires), but a free span's pages can be released: the kernel drops them, the
+//! range (`sysUnused`, mgcscavenge.go); so does this. A span keeps its storage until it
+//! is retired (`heap::retire`; so a `&Span` and every slice into it stay valid as
+//! `heap::span` says), and a free span's pages can be released before: the kernel drops them, the
 //! process's resident set falls, and the next access faults in a fresh zero page.
 //!
 //! `Retained` counts what the spans hold in memory (Go's `heapRetained`: mapped minus
@@ -335,6 +335,11 @@ impl Retained {
     /// Counts `bytes` of new span storage.
     pub(crate) fn map(&self, bytes: usize) {
         self.mapped.fetch_add(bytes, Relaxed);
+    }
+
+    /// Counts `bytes` of span storage unmapped (a retired span's).
+    pub(crate) fn unmap(&self, bytes: usize) {
+        self.mapped.fetch_sub(bytes, Relaxed);
     }
 
     /// Counts `bytes` becoming resident.

@@ -2,8 +2,8 @@
 //! OS (Go's page heap and scavenger, simplified).
 //!
 //! Go's page heap splits and coalesces free page runs in one address space
-//! (mpagealloc.go). Here each span keeps its own storage for the heap's life (see
-//! `heap::span`), so a free span is reused without splitting: a large object takes the
+//! (mpagealloc.go). Here each span keeps its own storage until it is retired (see
+//! `heap::span`, `heap::retire`), so a free span is reused without splitting: a large object takes the
 //! smallest free span of at least its pages (best fit) and the tail it does not cover is
 //! released; a small span takes a free span of its class's pages whose bitmaps fit. No
 //! two spans coalesce, so address space (not memory) can grow with the number of distinct

@@ -3,11 +3,15 @@
 //! per-slot metadata — all shim atomics, so the marker, sweeper and mutators may race on
 //! them without undefined behaviour and loom can model them.
 //!
-//! A span's storage is fixed at creation and never freed while the heap lives: an empty
-//! span returns to the page pool and is reused, possibly for another class or a smaller
-//! large object. So a reference to a span is valid for the heap's whole life. A free
-//! span's physical pages may be given back to the OS (`heap::pages`): its words and
-//! metadata then read as zero, the values a free span holds anyway.
+//! A span's storage is fixed at creation and freed only with the span: an empty span
+//! returns to the page pool and is reused, possibly for another class or a smaller large
+//! object. A free span's physical pages may be given back to the OS (`heap::pages`): its
+//! words and metadata then read as zero, the values a free span holds anyway. A span is
+//! freed while the heap lives only when it is retired (`heap::retire`, with
+//! `HeapConfig::unmap_released_spans`): free, released, unnamed by any root, with the
+//! world stopped, and dropped through the span table's epoch domain; so a `&Span` is
+//! valid while its holder is a running mutator, holds the span lock, is pinned, or names
+//! the span from a root (a handle).
 //!
 //! Invariants: every field is an atomic or fixed at creation, and every access indexes a
 //! boxed slice, so a bad index panics and a race is never undefined behaviour. `init` (by
@@ -94,6 +98,11 @@ pub(crate) struct Span {
     needzero: AtomicBool,
     /// Finalizers, cleanups and weak handles of the span's objects.
     pub(crate) specials: super::specials::SpanSpecials,
+    /// Loom's stand-in for the span's memory being freed (`SpanTable::retire`): set in
+    /// the execution's real order (a std atomic, which loom does not explore), and
+    /// checked by `kind`, which every reader of a span looked up reads first.
+    #[cfg(loom)]
+    pub(crate) freed: crate::sync::unmodelled::AtomicBool,
 }
 
 fn atomics<T>(n: usize, f: impl Fn() -> T) -> Box<[T]> {
@@ -122,6 +131,8 @@ impl Span {
             sweepgen: AtomicU32::new(0),
             needzero: AtomicBool::new(false),
             specials: Default::default(),
+            #[cfg(loom)]
+            freed: crate::sync::unmodelled::AtomicBool::new(false),
         }
     }
 
@@ -168,7 +179,16 @@ impl Span {
     /// What the span holds now.
     #[inline(always)]
     pub(crate) fn kind(&self) -> SpanKind {
-        match self.kind.load(Acquire) {
+        let kind = self.kind.load(Acquire);
+        // After the load: loom may run a retirement before it, and the value read then
+        // came from freed memory.
+        #[cfg(loom)]
+        assert!(
+            !self.freed.load(crate::sync::unmodelled::Ordering::SeqCst),
+            "collector: internal error: span {} read after it was freed",
+            self.index
+        );
+        match kind {
             0 => SpanKind::Free,
             1 => SpanKind::Small,
             2 => SpanKind::Large,

@@ -1,18 +1,30 @@
 //! The span table: span index → span, readable without locks.
 //!
 //! Two levels (a directory of chunks of span pointers), grown under the heap's span lock
-//! and published with release stores; entries are never removed while the heap lives, so
-//! a looked-up `&Span` is valid for the table's lifetime. Beside them a flat index of the
-//! first `FAST_LEN - 1` spans, indexed by a reference's high half (the span index plus
-//! one), serves scope loads with one bounds check and one load (Go's `spanOf`: a shift and
-//! a table load); its zeroed pages cost memory only once touched.
+//! and published with release stores. Beside them a flat index of the first
+//! `FAST_LEN - 1` spans, indexed by a reference's high half (the span index plus one),
+//! serves scope loads with one bounds check and one load (Go's `spanOf`: a shift and a
+//! table load); its zeroed pages cost memory only once touched.
 //!
-//! Invariant: pushes are serialized by the heap's span lock, and each entry is written
-//! once, before `len` is raised with a release store; so for every `i < len()`, `get(i)`
-//! is `Some` and names the same span until the table is dropped, and nothing is freed
-//! before then; `fast[i + 1]` is written with span `i` (when `i + 1 < FAST_LEN`) before
-//! `len` is raised, and null or that span ever after.
+//! A span can be retired ([`SpanTable::retire`]): both of its entries are nulled and the
+//! span is dropped through the table's epoch domain (`crate::epoch`), once every reader
+//! pinned before the null store has unpinned. Span indices are never reused, so a
+//! reference to a retired span finds no span. Readers that may race a retirement look
+//! spans up with [`SpanTable::lookup`] / [`SpanTable::lookup_by_key`], whose `&Span` the
+//! compiler ties to the guard. [`SpanTable::get`] and [`SpanTable::get_by_key`] take no
+//! guard: they serve mutators while running (the heap retires spans only with the world
+//! stopped, see `heap::retire`, so a pause is their grace period) and threads holding
+//! the span lock, which retirement takes too.
+//!
+//! Invariant: pushes and retirements are serialized by the heap's span lock; each entry
+//! is written once, before `len` is raised with a release store, and later only nulled
+//! by `retire` (never written again: indices are not reused); `fast[i + 1]` is written
+//! with span `i` (when `i + 1 < FAST_LEN`) before `len` is raised, and is null or that
+//! span ever after. A span is freed only by `retire`'s deferred drop, after both its
+//! entries are null and every guard pinned before then is dropped, or by the table's
+//! drop.
 
+use crate::epoch::{Domain, Guard};
 use crate::heap::span::Span;
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering::*};
 use std::ptr;
@@ -68,6 +80,12 @@ pub(crate) struct SpanTable {
     fast: Box<FastIndex>,
     dir: Box<[AtomicPtr<Chunk>]>,
     len: AtomicUsize,
+    /// What readers of retired spans pin.
+    domain: Domain,
+    /// Under loom, retired spans once their grace period is over: marked freed, their
+    /// memory returned at the table's drop (see `retire`).
+    #[cfg(loom)]
+    graveyard: crate::sync::Arc<crate::sync::Mutex<Vec<usize>>>,
 }
 
 impl SpanTable {
@@ -81,7 +99,44 @@ impl SpanTable {
                 .map(|_| AtomicPtr::new(ptr::null_mut()))
                 .collect(),
             len: AtomicUsize::new(0),
+            domain: Domain::inert(),
+            #[cfg(loom)]
+            graveyard: Default::default(),
         }
+    }
+
+    /// Makes the table's epoch domain live, before it is shared: a table that may retire
+    /// spans (a new table's domain is inert under loom, see `Domain::inert`).
+    pub(crate) fn set_retiring(&mut self) {
+        self.domain = Domain::new();
+    }
+
+    /// Pins the table's epoch domain: spans looked up under the guard stay allocated
+    /// until it is dropped.
+    #[inline]
+    pub(crate) fn pin(&self) -> Guard<'_> {
+        self.domain.pin()
+    }
+
+    /// The span at `index` (as [`SpanTable::get`]), valid while `guard` is pinned, even
+    /// if the span is retired meanwhile.
+    #[inline(always)]
+    pub(crate) fn lookup<'g>(&'g self, index: usize, guard: &'g Guard<'_>) -> Option<&'g Span> {
+        debug_assert!(guard.pins(&self.domain));
+        self.get(index)
+    }
+
+    /// The span a reference word's high half names (as [`SpanTable::get_by_key`]), valid
+    /// while `guard` is pinned, even if the span is retired meanwhile.
+    #[inline(always)]
+    #[cfg_attr(not(loom), allow(dead_code))] // the loom model's scope-load stand-in
+    pub(crate) fn lookup_by_key<'g>(
+        &'g self,
+        key: usize,
+        guard: &'g Guard<'_>,
+    ) -> Option<&'g Span> {
+        debug_assert!(guard.pins(&self.domain));
+        self.get_by_key(key)
     }
 
     /// The number of spans created so far.
@@ -157,10 +212,90 @@ impl SpanTable {
         self.len.store(index + 1, Release);
         Some(index)
     }
+
+    /// Retires span `index`: nulls its entries and drops it through the epoch domain once
+    /// every guard pinned before now is dropped. Returns whether there was a span. Callers
+    /// serialize retirements with pushes (the heap's span lock) and own the span (it is
+    /// free, in no pool and no cache).
+    ///
+    /// Under loom the drop is the stand-in the model checks: the span's `freed` flag is
+    /// set when its grace period ends, and its memory is returned at the table's drop, so
+    /// that a model whose grace period is broken reads a flag, not freed memory.
+    /// `grace: false` (the negative control) marks it freed at once.
+    pub(crate) fn retire(&self, index: usize, guard: &Guard<'_>, grace: bool) -> bool {
+        debug_assert!(guard.pins(&self.domain));
+        let Some(slot) = self.dir.get(index >> CHUNK_SHIFT) else {
+            return false;
+        };
+        let chunk = slot.load(Acquire);
+        if chunk.is_null() {
+            return false;
+        }
+        // SAFETY: as in `get`.
+        let entry = &unsafe { &*chunk }.spans[index & (CHUNK_LEN - 1)];
+        let span = entry.swap(ptr::null_mut(), SeqCst);
+        if span.is_null() {
+            return false;
+        }
+        if let Some(e) = self.fast.get(index + 1) {
+            e.store(ptr::null_mut(), SeqCst);
+        }
+        #[cfg(not(loom))]
+        {
+            let _ = grace;
+            // SAFETY: `span` came from `Box::into_raw` in `push`; the swap above took the
+            // table's only owning entry (the flat index's copy is nulled too), so it is
+            // deferred once, and a reader that pins from now on finds null.
+            unsafe { guard.defer_drop(span) };
+        }
+        #[cfg(loom)]
+        {
+            let tomb = Tomb {
+                span: span as usize,
+                graveyard: self.graveyard.clone(),
+            };
+            if grace {
+                // SAFETY: as above (the tomb owns the span from here).
+                unsafe { guard.defer_drop(Box::into_raw(Box::new(tomb))) };
+            } else {
+                drop(tomb);
+            }
+        }
+        true
+    }
+}
+
+/// A retired span under loom: marks it freed when dropped, and hands its memory to the
+/// table's graveyard.
+#[cfg(loom)]
+struct Tomb {
+    span: usize,
+    graveyard: crate::sync::Arc<crate::sync::Mutex<Vec<usize>>>,
+}
+
+#[cfg(loom)]
+impl Drop for Tomb {
+    fn drop(&mut self) {
+        // SAFETY: the graveyard frees the span only at the table's drop, so it is live.
+        unsafe { &*(self.span as *const Span) }
+            .freed
+            .store(true, crate::sync::unmodelled::Ordering::SeqCst);
+        crate::sync::lock(&self.graveyard).push(self.span);
+    }
 }
 
 impl Drop for SpanTable {
     fn drop(&mut self) {
+        // Retired spans' deferred drops first (`&mut self`: no guard is pinned).
+        #[cfg(loom)]
+        {
+            self.domain.drain();
+            for span in std::mem::take(&mut *crate::sync::lock(&self.graveyard)) {
+                // SAFETY: retired spans came from `Box::into_raw` in `push`, reach the
+                // graveyard once, and are no longer in the table.
+                drop(unsafe { Box::from_raw(span as *mut Span) });
+            }
+        }
         for slot in self.dir.iter() {
             let chunk = slot.load(Acquire);
             if chunk.is_null() {
@@ -177,6 +312,53 @@ impl Drop for SpanTable {
                 }
             }
         }
+    }
+}
+
+/// The span table's retirement racing a reader, for the loom model
+/// (`loom_tests/tests/retire.rs`): a table holding one span, index 0.
+#[cfg(loom)]
+pub struct RetireModel {
+    table: SpanTable,
+}
+
+#[cfg(loom)]
+impl Default for RetireModel {
+    fn default() -> Self {
+        let mut table = SpanTable::new();
+        table.set_retiring();
+        table.push(|index| Span::new(index, 1, 64, 8));
+        RetireModel { table }
+    }
+}
+
+#[cfg(loom)]
+impl RetireModel {
+    /// A reader as a scope load is one: pins, looks the span up by a reference's key
+    /// (span index + 1), reads it, and checks that its span was not freed while pinned.
+    /// Returns whether it found the span.
+    pub fn read(&self) -> bool {
+        let guard = self.table.pin();
+        let Some(span) = self.table.lookup_by_key(1, &guard) else {
+            return false;
+        };
+        let _ = span.index;
+        crate::sync::yield_now();
+        assert!(
+            !span.freed.load(crate::sync::unmodelled::Ordering::SeqCst),
+            "a pinned reader's span was freed under it"
+        );
+        true
+    }
+
+    /// Retires span 0 (the heap's span lock is the caller: one retirer). `grace: false`
+    /// frees it without waiting for readers (the negative control).
+    pub fn retire(&self, grace: bool) {
+        let guard = self.table.pin();
+        assert!(
+            self.table.retire(0, &guard, grace),
+            "span 0 was retired twice"
+        );
     }
 }
 
@@ -202,5 +384,28 @@ mod tests {
         assert!(t.get_by_key(0).is_none());
         assert!(t.get_by_key(CHUNK_LEN + 4).is_none());
         assert!(t.get_by_key(FAST_LEN + 1).is_none());
+    }
+
+    #[test]
+    fn a_retired_span_is_found_no_more_but_stays_readable_under_an_earlier_guard() {
+        let mut t = SpanTable::new();
+        t.set_retiring();
+        for _ in 0..3 {
+            t.push(|index| Span::new(index, 1, 64, 8)).unwrap();
+        }
+        let early = t.pin();
+        let held = t.lookup_by_key(2, &early).unwrap();
+        let g = t.pin();
+        assert!(t.retire(1, &g, true));
+        assert!(!t.retire(1, &g, true), "retired twice");
+        assert!(t.get(1).is_none() && t.get_by_key(2).is_none());
+        assert!(t.lookup(1, &g).is_none());
+        // Indices are not reused: the next span gets a new one.
+        assert_eq!(t.push(|index| Span::new(index, 1, 64, 8)), Some(3));
+        assert_eq!(t.get(0).unwrap().index, 0);
+        assert_eq!(t.get(2).unwrap().index, 2);
+        // The span retired under `early` is still there to read.
+        assert_eq!(held.index, 1);
+        assert_eq!(held.pages, 1);
     }
 }

@@ -263,14 +263,18 @@ impl Space {
     /// if being swept (its generation becomes `h` once its bits are final and it is
     /// filed). A pop that this misses claims nothing later: it is tied to its generation
     /// (see [`Space::sweep_span`]).
+    ///
+    /// Pinned throughout: the background sweeper is no mutator, so a pause that retires
+    /// spans (`heap::retire`) does not wait for it.
     pub(crate) fn finish_sweep(&self) {
+        let guard = self.table.pin();
         while self.sweep_one() {}
         #[cfg(loom)]
         if self.faults.finish_sweep_on_empty_lists {
             return;
         }
         for i in 0..self.table.len() {
-            if let Some(span) = self.span(i) {
+            if let Some(span) = self.table.lookup(i, &guard) {
                 self.ensure_swept(span);
             }
         }
@@ -283,10 +287,14 @@ impl Space {
         if n == 1 {
             return self.finish_sweep();
         }
-        phase.each_thread(|_| while self.sweep_one() {});
+        phase.each_thread(|_| {
+            let _guard = self.table.pin();
+            while self.sweep_one() {}
+        });
         phase.each_thread(|t| {
+            let guard = self.table.pin();
             for i in (t..self.table.len()).step_by(n) {
-                if let Some(span) = self.span(i) {
+                if let Some(span) = self.table.lookup(i, &guard) {
                     self.ensure_swept(span);
                 }
             }

@@ -9,7 +9,9 @@
 //!
 //! Invariant: a handle owns exactly one slot of its mutator's root table, pushed when it
 //! is made (a clone pushes another) and cleared when it is dropped, holding its reference
-//! throughout; so the span, base and layout it caches at creation stay valid for its life.
+//! throughout; so the span, base and layout it caches at creation stay valid for its life
+//! (a span named by a root is never retired, `heap::retire`, even when a collector bug or
+//! the `NoBarrier` ablation frees the handle's object).
 //! Every heap access through it is bounds-checked against that layout and made with the
 //! mutator running, and a load and the handle it yields happen in one running step.
 

@@ -40,7 +40,9 @@
 //! entered there, and its `ptr..ptr + words` lies inside one span's word storage (checked
 //! when it is made — for a new object of the fast path, once per span when the allocation
 //! cache takes the span, `cache::Slot`; the storage is fixed at the span's creation and
-//! freed only with the heap, which the scope's borrow of the mutator keeps alive), with
+//! freed only with the heap, which the scope's borrow of the mutator keeps alive, or when
+//! the span is retired, which happens only with the world stopped, so never while a scope
+//! is open), with
 //! `ptr_slots <= words`
 //! (every metadata word comes from `Shape::meta`); so every access through it is in
 //! bounds, whatever the span holds now. While any scope of a mutator is open its
