@@ -233,7 +233,11 @@ pub struct HeapConfig {
     /// collector thread can still read them; `heap::retire`), so address space shrinks
     /// as memory does. Go never unmaps heap arenas (`mheap.go`: `sysFree` is never called
     /// on arena memory); it coalesces free pages so that address space is reused, which
-    /// this heap, whose spans do not coalesce, cannot.
+    /// this heap, whose spans do not coalesce, cannot. Costs: span indices are never
+    /// reused, so a run that retires about a million spans leaves the span table's flat
+    /// index (its first 2^20 entries) and every later span takes the two-level lookup;
+    /// retirement stops at half the table's capacity. The retiring pause may also run
+    /// crossbeam's collection of spans retired earlier (their unmapping) inside the pause.
     pub unmap_released_spans: bool,
 }
 

@@ -68,8 +68,9 @@ impl CachedSpan {
         // SAFETY: `bit` was free in the window, whose bits are masked to the span's
         // slots (`valid_mask`), so `slot < nslots`; `install` checked that `nslots`
         // slots of `elem_words` words and `nslots` metadata words lie inside the span's
-        // storage, whose address and length are fixed while the span lives (as long as
-        // the heap, which the cache's owner keeps alive). Both offsets stay inside.
+        // storage, whose address and length are fixed while the span lives: a cached
+        // span is in use, and retirement (`heap::retire`) takes free spans only, so it
+        // lives while cached. Both offsets stay inside.
         let (words, meta) = unsafe {
             (
                 NonNull::new_unchecked(self.words.add(slot * self.elem_words).cast_mut()),
@@ -162,8 +163,8 @@ impl AllocCache {
         c.alloc_word |= 1u64 << bit;
         // SAFETY: `free != 0` only after `install` or `load_chunk` set `bits` to a word
         // of the cached span's allocation bitmap, a boxed slice fixed at the span's
-        // creation that lives as long as the heap (the mutator owning this cache holds
-        // the heap alive).
+        // creation that lives as long as the span, which, in use while cached, is never
+        // retired (`heap::retire` takes free spans only).
         let bits = unsafe { &*c.bits };
         // Only this cache's owner writes this span's allocation bits (module invariant),
         // so a plain store of the whole word loses no bit.
@@ -179,8 +180,8 @@ impl AllocCache {
         if c.span.is_null() {
             return None;
         }
-        // SAFETY: a non-null cached span pointer came from the heap's span table, whose
-        // spans live as long as the heap; the mutator owning this cache holds it alive.
+        // SAFETY: a non-null cached span pointer came from the heap's span table; the span
+        // is in use while cached and retirement takes free spans only (`heap::retire`).
         let span = unsafe { &*c.span };
         while c.free == 0 {
             if c.chunk + 1 >= c.chunks {

@@ -153,15 +153,20 @@ impl SpanTable {
             return None;
         }
         // SAFETY: a non-null directory entry was made by `Box::into_raw` in `push` and
-        // published with a release store; chunks are freed only in `Drop`, which needs
-        // `&mut self`, so the chunk outlives this `&self` borrow.
+        // published with a release store; chunks (unlike spans) are freed only in
+        // `Drop`, which needs `&mut self`, so the chunk outlives this `&self` borrow.
         let chunk = unsafe { &*chunk };
         let span = chunk.spans[index & (CHUNK_LEN - 1)].load(Acquire);
         if span.is_null() {
             return None;
         }
-        // SAFETY: as for the chunk: made by `Box::into_raw` in `push`, published with a
-        // release store, freed only in `Drop`.
+        // SAFETY: made by `Box::into_raw` in `push` and published with a release store; a
+        // span is freed before `Drop` only by retirement (`heap::retire`), which takes
+        // free spans only, with the world stopped and the span lock held, and defers the
+        // free past every pinned reader. Callers of this unpinned lookup are mutators
+        // (running, so no pause is in progress while they hold the span), holders of the
+        // span lock, or threads the retirement excludes (see `heap::retire`); the rest use
+        // `lookup` with a guard.
         Some(unsafe { &*span })
     }
 
@@ -172,7 +177,8 @@ impl SpanTable {
         if key < FAST_LEN {
             let span = self.fast[key].load(Acquire);
             // SAFETY: as in `get`: a non-null entry was made by `Box::into_raw` in `push`,
-            // published with a release store, and is freed only in `Drop`.
+            // published with a release store, and freed only by `Drop` or by a retirement
+            // that no caller of this lookup (a running mutator) can overlap.
             return unsafe { span.as_ref() };
         }
         self.get_far(key)

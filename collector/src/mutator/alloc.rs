@@ -137,8 +137,8 @@ impl<B: Barrier> Mutator<B> {
     pub(super) fn cached_slot(&self, shape: &Shape) -> Option<(&Span, Slot)> {
         let sc = SpanClass::new(shape.size_class(), shape.is_noscan());
         let s = self.with_cache(|c| c.alloc_fast(sc))?;
-        // SAFETY: cached span pointers point into the span table, which lives as long as
-        // `self.core`, which `&self` keeps alive.
+        // SAFETY: cached span pointers name spans in use, which retirement (free spans
+        // only, `heap::retire`) never frees while cached.
         Some((unsafe { &*s.span }, s))
     }
 
@@ -245,8 +245,8 @@ impl<B: Barrier> Mutator<B> {
     pub(super) fn alloc_slot<const FALLIBLE: bool>(&self, sc: SpanClass) -> Option<(&Span, Slot)> {
         loop {
             if let Some(s) = self.with_cache(|c| c.alloc(sc)) {
-                // SAFETY: cached span pointers point into the span table, which lives as
-                // long as `self.core`, which `&self` keeps alive.
+                // SAFETY: cached span pointers name spans in use, which retirement
+                // (free spans only, `heap::retire`) never frees while cached.
                 return Some((unsafe { &*s.span }, s));
             }
             // An infallible allocation's refill panics rather than fail, so its fast
@@ -501,8 +501,9 @@ impl<B: Barrier> Mutator<B> {
     fn alloc_tiny<const FALLIBLE: bool>(&self) -> Option<(Ref, Located<'_>)> {
         let cur = self.with_cache(|c| c.tiny.take());
         if let Some(tb) = cur {
-            // SAFETY: the tiny block's span came from the span table, whose spans live as
-            // long as `self.core`, which `&self` keeps alive.
+            // SAFETY: the tiny block's span came from the span table and holds the block's
+            // object, so it is in use, and retirement takes free spans only
+            // (`heap::retire`).
             let span = unsafe { &*tb.span };
             let loc = Located {
                 span,

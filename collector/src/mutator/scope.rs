@@ -437,8 +437,9 @@ impl<'s> Gc<'s> {
     #[inline(always)]
     fn word(&self, i: usize) -> &AtomicUsize {
         debug_assert!(i < self.words as usize);
-        // SAFETY: `ptr..ptr + words` lies in a span's storage, alive as long as the heap,
-        // which outlives the scope (module invariant), and `i < words`.
+        // SAFETY: `ptr..ptr + words` lies in a span's storage, which lives while the scope
+        // is open (retirement happens only with the world stopped, never during a scope:
+        // module invariant), and `i < words`.
         unsafe { self.ptr.add(i).as_ref() }
     }
 
