@@ -232,9 +232,15 @@ impl<B: Barrier> Mutator<B> {
             return;
         }
         if f & FLAG_STOP != 0 {
+            // The thread's running mutators of other heaps count as blocked meanwhile. A
+            // thread with a scope open on another heap is not preemptible on any heap: it
+            // does not park (the pause waits for it, as for a scope of this heap), or that
+            // heap's pauses, waiting for its scope, would wait for this one, whose other
+            // threads may wait for them.
+            let Some(_others) = crate::world::this_thread::try_block_others(self.core.id) else {
+                return;
+            };
             let _slice = self.core.telemetry.trace.slice("safepoint wait");
-            // The thread's running mutators of other heaps count as blocked meanwhile.
-            let _others = crate::world::this_thread::block_others(self.core.id);
             self.core.world.park();
         }
         if f & FLAG_HANDSHAKE != 0 {
@@ -325,11 +331,20 @@ impl<B: Barrier> Mutator<B> {
     /// Runs one full collection cycle, as Go's `runtime.GC()`: it runs even when
     /// automatic collection is off, and returns when a cycle that began after the call is
     /// done, its sweep included (callers that arrive together share one, as in Go).
+    ///
+    /// Panics inside a scope, and while the thread's mutator of another heap is inside
+    /// one: the cycle's pauses could wait for threads that wait for that heap's pauses,
+    /// which wait for the scope.
     pub fn gc(&self) {
         self.core.check_live();
+        if self.in_scope() {
+            blocking_in_scope_panic();
+        }
         // The thread's running mutators of other heaps count as blocked meanwhile, as at
-        // a safepoint (one inside a scope stays running).
-        let _others = world::this_thread::block_others(self.core.id);
+        // a safepoint.
+        let Some(_others) = world::this_thread::try_block_others(self.core.id) else {
+            gc_in_another_heaps_scope_panic()
+        };
         self.blocking(|| cycle::collect(&self.core, CycleReason::Forced));
     }
 }
@@ -358,6 +373,15 @@ impl<B: Barrier> Drop for Mutator<B> {
                 .with_mut(|c| unsafe { &mut *c }.flush(|s| space.uncache(s)));
         });
     }
+}
+
+#[cold]
+fn gc_in_another_heaps_scope_panic() -> ! {
+    panic!(
+        "collector: Mutator::gc called while this thread's mutator of another heap is inside \
+         a scope: the cycle could wait for threads that wait for that heap's pauses, which \
+         wait for the scope; end that scope first"
+    )
 }
 
 #[cold]
