@@ -3,7 +3,8 @@
 //! (a slow second during a long mark, say) where the run's percentiles cannot. A second
 //! the recorder has moved past is kept packed (HdrHistogram's compressed V2 encoding, a
 //! few KiB, where a full-range histogram is about 256 KiB), so an hour's run holds
-//! megabytes per thread, not a gigabyte.
+//! megabytes per thread, not a gigabyte; the packing runs on a thread of its own, off the
+//! recording thread's timed path.
 //!
 //! Invariant: every value recorded goes into the whole-run histogram and into exactly one
 //! interval, so the intervals' counts add up to the whole run's. A value's interval is the
@@ -17,7 +18,7 @@
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use hdrhistogram::{AdditionError, Histogram};
 use std::ops::Deref;
-use std::sync::OnceLock;
+use std::sync::{mpsc, Arc, OnceLock};
 use std::time::Instant;
 
 /// An interval's length: one second.
@@ -44,22 +45,25 @@ pub fn ns_histogram() -> Histogram<u64> {
     h
 }
 
-/// One second's values: live while the recorder may still record into it, packed once
-/// it has moved on (or once merged into a recorder that has).
+/// One second's values: live while the recorder may still record into it; once it has
+/// moved on (or merged into a recorder that has), handed to the packer thread and then
+/// packed. Packing (a deflate of a full-range histogram) never runs on the recording
+/// thread, whose next operation's latency it would otherwise delay.
 #[derive(Clone)]
 enum Interval {
     Live(Histogram<u64>),
-    Packed(Vec<u8>),
+    /// With the packer thread, which sets the encoding once done.
+    Packing(Arc<OnceLock<Vec<u8>>>),
 }
 
 impl Interval {
-    /// The histogram, unpacked.
+    /// The histogram, unpacked (waiting for the packer if it is not done).
     fn histogram(&self) -> Histogram<u64> {
         match self {
             Interval::Live(h) => h.clone(),
-            Interval::Packed(bytes) => {
+            Interval::Packing(done) => {
                 let mut h: Histogram<u64> = Deserializer::new()
-                    .deserialize(&mut &bytes[..])
+                    .deserialize(&mut &done.wait()[..])
                     .expect("the recorder's own V2 encoding reads back");
                 h.auto(true);
                 h
@@ -69,23 +73,20 @@ impl Interval {
 
     /// The histogram to record into, unpacked first if packed.
     fn live(&mut self) -> &mut Histogram<u64> {
-        if let Interval::Packed(_) = self {
+        if let Interval::Packing(_) = self {
             *self = Interval::Live(self.histogram());
         }
         match self {
             Interval::Live(h) => h,
-            Interval::Packed(_) => unreachable!("unpacked above"),
+            Interval::Packing(_) => unreachable!("unpacked above"),
         }
     }
 
-    /// Packs a live histogram.
+    /// Hands a live histogram to the packer thread.
     fn pack(&mut self) {
         if let Interval::Live(h) = self {
-            let mut bytes = Vec::new();
-            V2DeflateSerializer::new()
-                .serialize(h, &mut bytes)
-                .expect("a histogram with u64 counts serializes, into memory");
-            *self = Interval::Packed(bytes);
+            let h = std::mem::replace(h, Histogram::new(1).expect("1 significant figure"));
+            *self = Interval::Packing(pack_in_background(h));
         }
     }
 
@@ -94,9 +95,47 @@ impl Interval {
     fn held_bytes(&self) -> usize {
         match self {
             Interval::Live(h) => h.distinct_values() * std::mem::size_of::<u64>(),
-            Interval::Packed(bytes) => bytes.len(),
+            Interval::Packing(done) => done.wait().len(),
         }
     }
+}
+
+/// HdrHistogram's compressed V2 encoding of `h`.
+fn encode(h: &Histogram<u64>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut bytes)
+        .expect("a histogram with u64 counts serializes, into memory");
+    bytes
+}
+
+/// Packs `h` on the process's packer thread (started on first use); the returned cell
+/// holds the encoding once done. If the thread cannot be started, packs here.
+fn pack_in_background(h: Histogram<u64>) -> Arc<OnceLock<Vec<u8>>> {
+    type Job = (Histogram<u64>, Arc<OnceLock<Vec<u8>>>);
+    static PACKER: OnceLock<Option<mpsc::Sender<Job>>> = OnceLock::new();
+    let packer = PACKER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("latency-packer".into())
+            .spawn(move || {
+                for (h, done) in rx {
+                    let _ = done.set(encode(&h));
+                }
+            })
+            .ok()
+            .map(|_| tx)
+    });
+    let done = Arc::new(OnceLock::new());
+    let job = (h, Arc::clone(&done));
+    let unsent = match packer {
+        Some(tx) => tx.send(job).err().map(|e| e.0),
+        None => Some(job),
+    };
+    if let Some((h, done)) = unsent {
+        let _ = done.set(encode(&h));
+    }
+    done
 }
 
 /// A thread's operation latencies: the whole run's histogram (what it derefs to) and one
@@ -276,7 +315,6 @@ mod tests {
         let full = ns_histogram().distinct_values() * std::mem::size_of::<u64>();
         let first = r.slot;
         let held = |r: &LatencyRecorder| r.intervals[first].as_ref().unwrap().held_bytes();
-        assert_eq!(held(&r), full, "live: a full-range histogram's counts");
         // The next second: the recorder moves on and packs the one it left.
         r.move_to(first + 1);
         (r.until_clock, r.since_clock_ns) = (u32::MAX, 0); // no clock read from here
