@@ -62,8 +62,8 @@ NOTES = {
     "two rounds of a full cycle and a drain. Go's cleanup goroutines: max(GOMAXPROCS/4, 1), the "
     "testbed's automatic worker count is the same.",
     "fd-churn": "- release delay: completed cycles at the release minus at the object's last use "
-    "(Go: `/gc/cycles/total:gc-cycles`). Span MiB: bytes of the spans holding objects (the testbed: its "
-    "small and large spans, a page each; Go: `/memory/classes/heap/objects:bytes` plus "
+    "(Go: `/gc/cycles/total:gc-cycles`). Span MiB: bytes of the spans in use, Go's `heapInUse` (the "
+    "testbed: `Heap::in_use_bytes`; Go: `/memory/classes/heap/objects:bytes` plus "
     "`.../heap/unused:bytes`), sampled every 10 ms, so objects a sweep revived for their finalizers "
     "count. End rounds: `gc()` / `runtime.GC()` then a drain, at least 3. Idle: one second without "
     "allocation after the churn. series.csv and series.svg: open descriptors over time, every run.",
