@@ -57,18 +57,29 @@ pub(crate) struct HeapCore {
     pub(crate) background: unmodelled::Arc<Background>,
     /// The background sweeper's mailbox (concurrent heaps, normal builds).
     pub(crate) sweeper: unmodelled::Arc<Background>,
+    /// The background scavenger's stop signal (normal builds).
+    #[cfg(not(loom))]
+    pub(crate) scavenger: unmodelled::Arc<crate::heap::scavenger::Stop>,
 }
 
 impl Drop for HeapCore {
     fn drop(&mut self) {
         self.background.stop();
         self.sweeper.stop();
+        self.stop_scavenger();
         self.space.queues.finalizers.stop();
         self.space.queues.cleanups.stop();
     }
 }
 
 impl HeapCore {
+    /// Stops and joins the background scavenger, if one runs; it waits for no mutator, so
+    /// this may be called whatever the calling thread holds.
+    pub(crate) fn stop_scavenger(&self) {
+        #[cfg(not(loom))]
+        self.scavenger.stop();
+    }
+
     /// Panics if the calling thread's mutator of this heap is running: `what` (which
     /// waits for every running mutator) would otherwise wait for it forever.
     pub(crate) fn refuse_running_caller(&self, what: &str) {

@@ -243,6 +243,8 @@ impl<B: Barrier> Heap<B> {
             cons_mark: Default::default(),
             background: Default::default(),
             sweeper: Default::default(),
+            #[cfg(not(loom))]
+            scavenger: Default::default(),
             roots,
             cpus: default_gomaxprocs(),
         };
@@ -255,6 +257,7 @@ impl<B: Barrier> Heap<B> {
                 goal: |c: &HeapCore| c.goal.load(Relaxed),
                 stopped: |c: &HeapCore| c.flags.load(Relaxed) & FLAG_SHUTDOWN != 0,
             },
+            core.scavenger.clone(),
         )
         .map_err(|e| format!("cannot start the heap's scavenger thread: {e}"))?;
         Ok(Heap {
@@ -414,6 +417,7 @@ impl<B: Barrier> Heap<B> {
         self.core.space.queues.finalizers.signal_exit();
         self.core.space.queues.cleanups.signal_exit();
         self.core.flags.fetch_or(FLAG_SHUTDOWN, SeqCst);
+        self.core.stop_scavenger();
         if running_mutator_on_this_thread(self.core.id) {
             // Joining could wait for a cycle that waits for this thread's mutator.
             self.core.background.signal_exit();

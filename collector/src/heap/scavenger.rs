@@ -10,13 +10,14 @@
 //! the last one only in part (its tail pages).
 //!
 //! Invariant: the thread holds only a weak reference to the heap between steps (so a
-//! heap whose last user is gone is freed and the thread exits at its next look, as it
-//! does once the heap is shut down), and releases only through
+//! heap whose last user is gone is freed), sleeps on its [`Stop`], which the heap's drop
+//! and `Heap::shutdown` set (it then exits at once, and the drop joins it unless the
+//! drop runs on the scavenger itself), and releases only through
 //! [`Space::scavenge_step`], which releases free spans only, under the span lock.
 
 use super::Space;
 use crate::sync::lock;
-use crate::sync::unmodelled::{thread, Weak};
+use crate::sync::unmodelled::{self, thread, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// Bytes a step releases at least (Go's scavenger works in 64 KiB chunks).
@@ -54,12 +55,48 @@ pub(crate) struct HeapView<T> {
     pub(crate) stopped: fn(&T) -> bool,
 }
 
-/// Starts the scavenger of the heap `heap` points to; the OS's error if it cannot.
+/// The scavenger's stop signal and its thread, which the heap holds.
+#[derive(Default)]
+pub(crate) struct Stop {
+    stopped: Mutex<bool>,
+    cv: Condvar,
+    thread: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+impl Stop {
+    /// Tells the scavenger to exit and, unless called on the scavenger itself, waits for
+    /// it to be gone.
+    pub(crate) fn stop(&self) {
+        *unmodelled::lock(&self.stopped) = true;
+        self.cv.notify_all();
+        let t = unmodelled::lock(&self.thread).take();
+        if let Some(t) = t {
+            if t.thread().id() != thread::current().id() {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// Sleeps for `d` or until told to stop; true if told.
+    fn sleep(&self, d: Duration) -> bool {
+        let g = unmodelled::lock(&self.stopped);
+        let (g, _) = self
+            .cv
+            .wait_timeout_while(g, d, |stopped| !*stopped)
+            .unwrap_or_else(|p| p.into_inner());
+        *g
+    }
+}
+
+/// Starts the scavenger of the heap `heap` points to, stopped by `stop`; the OS's error
+/// if it cannot.
 pub(crate) fn spawn<T: Send + Sync + 'static>(
     heap: Weak<T>,
     view: HeapView<T>,
+    stop: unmodelled::Arc<Stop>,
 ) -> std::io::Result<()> {
-    thread::Builder::new()
+    let signal = unmodelled::Arc::clone(&stop);
+    let t = thread::Builder::new()
         .name("gc-scavenger".into())
         .spawn(move || loop {
             let Some(h) = heap.upgrade() else { return };
@@ -78,9 +115,12 @@ pub(crate) fn spawn<T: Send + Sync + 'static>(
             } else {
                 t.elapsed() * (100 - CPU_PERCENT) / CPU_PERCENT
             };
-            thread::sleep(pause);
-        })
-        .map(drop)
+            if signal.sleep(pause) {
+                return;
+            }
+        })?;
+    *unmodelled::lock(&stop.thread) = Some(t);
+    Ok(())
 }
 
 #[cfg(test)]
