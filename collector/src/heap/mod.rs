@@ -183,6 +183,10 @@ pub(crate) struct Pools {
     /// Free spans by (pages, slot capacity): a span is reused only where its bitmaps fit
     /// (`heap::scavenge`); no list is empty.
     free: BTreeMap<(usize, usize), Vec<usize>>,
+    /// The free spans whose pages may still be in memory, as (pages, slot capacity,
+    /// index): what a release walks, largest first, so that it never walks the spans
+    /// already released (`heap::scavenge`).
+    holding: std::collections::BTreeSet<(usize, usize, usize)>,
     /// The current immortal span per span class.
     immortal: Vec<Option<usize>>,
 }
@@ -231,6 +235,7 @@ impl Space {
                 large: Vec::new(),
                 unswept_large: Vec::new(),
                 free: BTreeMap::new(),
+                holding: Default::default(),
                 immortal: vec![None; SpanClass::COUNT],
             }),
             pages: pages::Retained::new(None),

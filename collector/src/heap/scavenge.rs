@@ -17,9 +17,10 @@
 //! heap lock for them; here allocation of new spans waits meanwhile).
 //!
 //! Invariant: a span's `retained` and the heap's [`super::pages::Retained`] change only
-//! under the span lock, and a span's pages are released only while it is in the page
-//! pool (free: no cache, list or allocator owns it) or, for the uncovered tail of a large
-//! span, before its object is published. So no one but a stale reader (which reads zero)
+//! under the span lock; a free span is in `Pools::holding` only if its `retained` is not
+//! zero (a release walks nothing else); and a span's pages are released only while it
+//! is in the page pool (free: no cache, list or allocator owns it) or, for the uncovered
+//! tail of a large span, before its object is published. So no one but a stale reader (which reads zero)
 //! reads the words released.
 
 use super::pages::Fit;
@@ -39,14 +40,16 @@ impl Space {
             Fit::Small { .. } => span.bytes(),
             Fit::Large { pages } => pages * self.page_bytes,
         };
-        let had = span.retained.load(Relaxed);
-        if had > need {
-            span.release_pages(need);
-            self.pages.shrink(had - need);
+        let mut held = span.retained.load(Relaxed);
+        if held > need {
+            // The tail the object does not cover, as far as the OS released it.
+            let released = span.release_pages(need).min(held - need);
+            self.pages.shrink(released);
+            held -= released;
         }
-        let growth = need.saturating_sub(had);
+        let growth = need.saturating_sub(held);
         self.pages.grow(growth);
-        span.retained.store(need, Relaxed);
+        span.retained.store(held.max(need), Relaxed);
         let todo = self.pages.to_scavenge(growth);
         if todo > 0 {
             self.release_free(pools, todo);
@@ -68,6 +71,7 @@ impl Space {
         if list.is_empty() {
             pools.free.remove(&key);
         }
+        pools.holding.remove(&(key.0, key.1, i));
         let span = self.span(i).expect("free span exists");
         self.pages.pool(false, span.retained.load(Relaxed));
         Some(span)
@@ -96,38 +100,44 @@ impl Space {
     /// Returns an empty span to the page pool (its pages stay until released).
     pub(crate) fn free_span(&self, pools: &mut Pools, span: &Span) {
         span.release();
-        self.pages.pool(true, span.retained.load(Relaxed));
-        pools
-            .free
-            .entry((span.pages, span.max_slots()))
-            .or_default()
-            .push(span.index);
+        let retained = span.retained.load(Relaxed);
+        self.pages.pool(true, retained);
+        let key = (span.pages, span.max_slots());
+        pools.free.entry(key).or_default().push(span.index);
+        if retained > 0 {
+            pools.holding.insert((key.0, key.1, span.index));
+        }
     }
 
     /// Releases the pages of free spans, largest first, until `todo` bytes are released
     /// or none is left in memory: whole spans, but from the last span only its tail
     /// pages beyond what `todo` needs (a span's `retained` is a prefix of its words).
+    /// Walks only the spans still holding pages (`Pools::holding`), and counts what the
+    /// OS was told to release: a span whose storage is not its own mapping (smaller than
+    /// an OS page) releases nothing, keeps its count, and is not tried again while free.
     /// Returns the bytes released.
-    pub(super) fn release_free(&self, pools: &Pools, todo: usize) -> usize {
+    pub(super) fn release_free(&self, pools: &mut Pools, todo: usize) -> usize {
         let mut done = 0;
-        for list in pools.free.values().rev() {
-            for &i in list {
-                if done >= todo {
-                    return done;
-                }
-                let span = self.span(i).expect("free span exists");
-                let had = span.retained.load(Relaxed);
-                if had == 0 {
-                    continue;
-                }
-                debug_assert_eq!(span.kind(), SpanKind::Free);
-                let keep = had.saturating_sub(todo - done) / self.page_bytes * self.page_bytes;
-                span.release_pages(keep);
-                span.retained.store(keep, Relaxed);
-                self.pages.shrink(had - keep);
-                self.pages.pool(false, had - keep);
-                done += had - keep;
+        let mut settled = Vec::new();
+        for &(pages, slots, i) in pools.holding.iter().rev() {
+            if done >= todo {
+                break;
             }
+            let span = self.span(i).expect("free span exists");
+            let had = span.retained.load(Relaxed);
+            debug_assert_eq!(span.kind(), SpanKind::Free);
+            let keep = had.saturating_sub(todo - done) / self.page_bytes * self.page_bytes;
+            let released = span.release_pages(keep).min(had - keep);
+            span.retained.store(had - released, Relaxed);
+            self.pages.shrink(released);
+            self.pages.pool(false, released);
+            done += released;
+            if released == 0 || had - released == 0 {
+                settled.push((pages, slots, i));
+            }
+        }
+        for k in settled {
+            pools.holding.remove(&k);
         }
         done
     }
@@ -135,7 +145,7 @@ impl Space {
     /// Gives every free span's pages back to the OS (the second half of Go's
     /// `debug.FreeOSMemory`; the caller collects first). Returns the bytes released.
     pub(crate) fn free_os_memory(&self) -> usize {
-        let pools = crate::sync::lock(&self.pools);
+        let mut pools = crate::sync::lock(&self.pools);
         #[cfg(loom)]
         if self.faults.scavenge_outside_lock {
             let chosen: Vec<usize> = pools.free.values().flatten().copied().collect();
@@ -146,6 +156,6 @@ impl Space {
                 .map(|span| span.release_pages(0))
                 .sum();
         }
-        self.release_free(&pools, usize::MAX)
+        self.release_free(&mut pools, usize::MAX)
     }
 }

@@ -33,7 +33,7 @@ impl Space {
     /// One background step: releases free spans until `STEP_BYTES` are released or the
     /// heap holds no more than its background goal. Returns the bytes released.
     pub(crate) fn scavenge_step(&self) -> usize {
-        let pools = lock(&self.pools);
+        let mut pools = lock(&self.pools);
         let over = self
             .pages
             .retained()
@@ -41,7 +41,7 @@ impl Space {
         if over == 0 {
             return 0;
         }
-        self.release_free(&pools, over.min(STEP_BYTES))
+        self.release_free(&mut pools, over.min(STEP_BYTES))
     }
 }
 
@@ -145,6 +145,29 @@ mod tests {
         while space.scavenge_step() > 0 {}
         assert_eq!(space.pages.retained(), 8192, "only the span in use");
         assert_eq!(space.pages.released_total(), 32 * 8192);
+    }
+
+    /// A release walks only the free spans still holding pages: each step takes the
+    /// spans it released whole out of the walk, so a long run's releases do not walk
+    /// every span ever released (they did: quadratic over a run, under the span lock).
+    #[test]
+    fn released_spans_leave_the_walk() {
+        let space = Space::new(8192);
+        let sc = SpanClass::new(4, false);
+        let spans: Vec<usize> = (0..32).map(|_| space.refill(sc).index).collect();
+        space.rebuild_pools(SweptLists::empty(), spans);
+        let holding = || lock(&space.pools).holding.len();
+        assert_eq!(holding(), 32);
+        space.pages.set_heap_goal(8192, 8192);
+        assert_eq!(space.scavenge_step(), STEP_BYTES);
+        assert_eq!(
+            holding(),
+            32 - STEP_BYTES / 8192,
+            "the spans released whole left"
+        );
+        assert_eq!(space.free_os_memory(), (32 - STEP_BYTES / 8192) * 8192);
+        assert_eq!(holding(), 0);
+        assert_eq!(space.free_os_memory(), 0, "nothing left to walk");
     }
 
     #[test]
