@@ -153,7 +153,7 @@ impl Space {
             return chosen
                 .into_iter()
                 .filter_map(|i| self.span(i))
-                .map(|span| span.release_pages(0))
+                .map(|span| span.release_words_unchecked())
                 .sum();
         }
         self.release_free(&mut pools, usize::MAX)

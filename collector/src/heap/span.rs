@@ -258,6 +258,15 @@ impl Span {
         self.words.release_from(from / WORD_BYTES)
     }
 
+    /// The fault `scavenge_outside_lock`'s release: the span's words only, with no check
+    /// that the span is still free (it may have left the pool: that is the fault), so
+    /// that its negative control fails on the zeroed word alone, in whichever order loom
+    /// explores, not on `release_pages`' own check.
+    #[cfg(loom)]
+    pub(crate) fn release_words_unchecked(&self) -> usize {
+        self.words.release_from(0)
+    }
+
     /// The bitmap words covering the span's slots.
     pub(crate) fn bitmap_words(&self) -> usize {
         self.nslots().div_ceil(64)
