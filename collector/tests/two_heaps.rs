@@ -4,7 +4,7 @@
 //! deadlocked (found in review: 0 cycles on either heap; gdb showed thread 1 parked at
 //! A's safepoint for A's pause, which waited for thread 2's A mutator, thread 2 parked at
 //! B's for B's, which waited for thread 1's B mutator). Parked at a safepoint, a thread's
-//! mutators of other heaps now count as blocked (`this_thread::block_others`), and so they
+//! mutators of other heaps now count as blocked (`this_thread::try_block_others`), and so they
 //! do in the waits allocation makes (for marking to begin, a parked assist, a cycle it
 //! runs) and in `Mutator::gc`. Before the fix this test hung 4 times in 4. A mutator of
 //! another heap inside a scope cannot block: with one, the thread neither parks nor

@@ -59,7 +59,7 @@ pub(crate) struct MutatorShared {
     pub(crate) blocking_depth: std::cell::Cell<u32>,
     /// How deep the owner is in `Mutator::scope` (0: in none). Owner-only, as
     /// `blocking_depth`: read by the owner's thread when it waits for another heap's
-    /// collector (`this_thread::block_others` leaves a mutator inside a scope running:
+    /// collector (`this_thread::try_block_others` blocks none while one is inside a scope:
     /// its `Gc` references are not roots, so it must not count as blocked).
     pub(crate) scope_depth: std::cell::Cell<u32>,
 }

@@ -32,7 +32,7 @@ pub(crate) trait ThreadExit: Send + Sync {
 }
 
 /// The thread's other running mutators, blocked while it waits for one heap's collector
-/// ([`block_others`]); running again when dropped.
+/// ([`try_block_others`]); running again when dropped.
 pub(crate) struct OthersBlocked {
     #[cfg(not(loom))]
     blocked: Vec<(
@@ -51,59 +51,43 @@ impl Drop for OthersBlocked {
 }
 
 /// Blocks the calling thread's running mutators of heaps other than `heap` until the
-/// guard drops: a thread parked at heap `heap`'s safepoint must not hold up another
-/// heap's pause (whose own parked threads may hold up `heap`'s: two threads, each parked
-/// at one heap's pause with its mutator of the other heap running, would wait for each
-/// other forever).
-pub(crate) fn block_others(heap: u64) -> OthersBlocked {
+/// guard drops, for a thread about to wait for heap `heap`'s collector (parked at its
+/// safepoint, a cycle's start, a parked assist, a cycle it runs): a thread waiting for
+/// one heap must not hold up another heap's pause (whose own waiting threads may hold up
+/// `heap`'s: two threads, each waiting for one heap with its mutator of the other
+/// running, would wait for each other forever). `None`, blocking nothing, if one of them
+/// is inside a scope, which cannot be blocked (its `Gc` references are not roots): the
+/// caller then does not wait.
+pub(crate) fn try_block_others(heap: u64) -> Option<OthersBlocked> {
     #[cfg(not(loom))]
     {
-        let others: Vec<_> = MUTATORS
+        let others: Option<Vec<_>> = MUTATORS
             .try_with(|v| {
-                v.borrow()
-                    .0
-                    .iter()
-                    // A mutator inside a scope stays running: its `Gc` references are
-                    // not roots, so its collector must go on waiting for it.
-                    .filter(|h| h.heap != heap && h.running && h.m.scope_depth.get() == 0)
-                    .filter_map(|h| Some((h.owner.upgrade()?, h.m.clone())))
-                    .collect()
+                let v = v.borrow();
+                let mut others = Vec::new();
+                for h in v.0.iter().filter(|h| h.heap != heap && h.running) {
+                    if h.m.scope_depth.get() != 0 {
+                        return None;
+                    }
+                    if let Some(owner) = h.owner.upgrade() {
+                        others.push((owner, h.m.clone()));
+                    }
+                }
+                Some(others)
             })
-            .unwrap_or_default();
+            .unwrap_or(Some(Vec::new()));
+        let others = others?;
         // Outside the borrow: blocking records the mutator as not running here.
         for (owner, m) in &others {
             owner.block(m);
         }
-        OthersBlocked { blocked: others }
+        Some(OthersBlocked { blocked: others })
     }
     #[cfg(loom)]
     {
         let _ = heap;
-        OthersBlocked {}
+        Some(OthersBlocked {})
     }
-}
-
-/// [`block_others`] for a thread about to wait for heap `heap`'s collector outside a
-/// safepoint (a cycle's start, a parked assist, a cycle it runs): `None` if one of the
-/// thread's running mutators of another heap is inside a scope, which cannot be blocked
-/// (its `Gc` references are not roots), so that the wait could deadlock (a thread of that
-/// heap may wait, the other way round, for a cycle of `heap` that waits for this thread's
-/// running mutator of it); the caller then does not wait.
-pub(crate) fn try_block_others(heap: u64) -> Option<OthersBlocked> {
-    #[cfg(not(loom))]
-    {
-        let in_scope = MUTATORS
-            .try_with(|v| {
-                v.borrow()
-                    .0
-                    .iter()
-                    .any(|h| h.heap != heap && h.running && h.m.scope_depth.get() != 0)
-            })
-            .unwrap_or(false);
-        (!in_scope).then(|| block_others(heap))
-    }
-    #[cfg(loom)]
-    Some(block_others(heap))
 }
 
 /// One mutator of this thread.
