@@ -158,6 +158,12 @@ impl AllocCache {
         if c.free == 0 {
             return None;
         }
+        Some(Self::take_free(c))
+    }
+
+    /// Takes the window's lowest free slot (`c.free` is not zero).
+    #[inline(always)]
+    fn take_free(c: &mut CachedSpan) -> Slot {
         let bit = c.free.trailing_zeros();
         c.free &= c.free - 1;
         c.alloc_word |= 1u64 << bit;
@@ -169,7 +175,7 @@ impl AllocCache {
         // Only this cache's owner writes this span's allocation bits (module invariant),
         // so a plain store of the whole word loses no bit.
         bits.store(c.alloc_word, Relaxed);
-        Some(c.slot(bit))
+        c.slot(bit)
     }
 
     /// The cached window is empty: moves it to the next bitmap word with a free slot
@@ -189,12 +195,7 @@ impl AllocCache {
             }
             c.load_chunk(span, c.chunk + 1);
         }
-        let bit = c.free.trailing_zeros();
-        c.free &= c.free - 1;
-        c.alloc_word |= 1u64 << bit;
-        span.alloc_bits(c.chunk as usize)
-            .store(c.alloc_word, Relaxed);
-        Some(c.slot(bit))
+        Some(Self::take_free(c))
     }
 
     /// Installs `span` (owned exclusively from now on) as the cached span for `sc`.
