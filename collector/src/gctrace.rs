@@ -257,6 +257,7 @@ mod tests {
             verify_ns: 0,
             scan_work_bytes: 0,
             mark_workers: 2,
+            running_mutators: 1,
             assist_ns: 200_000,
             background_mark_ns: 700_000,
             idle_mark_ns: 1_100_000,

@@ -106,6 +106,7 @@ impl<'h> ConcurrentCycle<'h> {
                 sweep_term_ns: nanos(end - requested).max(1),
                 mark_start,
                 workers: 0,
+                running: running_at_start as u32,
                 live_at_mark_start,
             },
             marked: MarkResult::default(),

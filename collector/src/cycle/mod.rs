@@ -133,6 +133,7 @@ fn collect_stopped(core: &HeapCore, reason: CycleReason) {
         sweep_term_ns: 0,
         mark_start,
         workers: 0,
+        running: 0,
         live_at_mark_start: 0,
     };
     finish_in_pause(core, stopped, start, marked);

@@ -44,6 +44,8 @@ pub(super) struct CycleStart {
     pub(super) mark_start: Instant,
     /// Mark worker threads the concurrent mark ran (0 for stop-the-world cycles).
     pub(super) workers: u32,
+    /// Mutators running when the cycle began (0 for stop-the-world cycles).
+    pub(super) running: u32,
     /// The heap's live bytes once the first pause had emptied the allocation caches.
     /// Everything allocated from then until mark termination is allocated black, and
     /// grows the live bytes by exactly its slots (a cached span counts whole, and its
@@ -248,6 +250,7 @@ fn record_cycle(
         verify_ns: nanos(t_sweep - t_verify),
         scan_work_bytes: marked.scan_work,
         mark_workers: start.workers,
+        running_mutators: start.running,
         assist_ns: assist,
         background_mark_ns: background,
         idle_mark_ns: idle,

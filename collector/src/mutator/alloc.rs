@@ -76,6 +76,19 @@ pub(super) fn fill_slot(shape: &Shape, s: &Slot) {
     Span::publish_meta(unsafe { s.meta.as_ref() }, shape.meta());
 }
 
+/// Clears a mutator's wait for a cycle's start in the registry when the wait ends (also
+/// on unwinding).
+#[cfg(not(loom))]
+struct AwaitingStart<'a, B: Barrier>(&'a Mutator<B>);
+
+#[cfg(not(loom))]
+impl<B: Barrier> Drop for AwaitingStart<'_, B> {
+    fn drop(&mut self) {
+        let m = self.0;
+        m.core.world.awaiting_cycle_start(&m.shared, false);
+    }
+}
+
 impl<B: Barrier> Mutator<B> {
     /// Runs `f` on this mutator's allocation cache. Callers are the owning thread,
     /// running (allocation goes through `running`).
@@ -455,8 +468,13 @@ impl<B: Barrier> Mutator<B> {
                 // not taken a new request yet), this asks for the next one and waits for
                 // it to begin. A scope never waits, nor a thread whose mutator of
                 // another heap is inside one (`Mutator::wait_for_collector`).
+                // While it waits it counts as running when the mark's workers are
+                // planned, as Go's allocating goroutine does (`Stopped::running_mutators`).
                 if self.core.flags.load(Relaxed) & FLAG_MARKING == 0 {
                     bg.request_again();
+                    let world = &self.core.world;
+                    world.awaiting_cycle_start(&self.shared, true);
+                    let _back = AwaitingStart(self);
                     self.wait_for_collector(|| bg.wait_started_after(seen));
                 }
             }

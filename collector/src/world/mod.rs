@@ -48,6 +48,9 @@ struct Entry {
     blocked: bool,
     /// Held by the collector through a [`Claim`]: it may not leave the blocking state.
     claimed: bool,
+    /// Blocked only to wait for the cycle its allocation asked for to start
+    /// ([`World::awaiting_cycle_start`]): it runs on the moment the mark begins.
+    awaiting_start: bool,
 }
 
 /// The registry state behind the world lock.
@@ -141,9 +144,16 @@ impl Stopped<'_> {
         self.guard.mutators.iter().map(|e| &e.m)
     }
 
-    /// How many mutators were running (not blocking) when the world stopped.
+    /// How many mutators were running (not blocking) when the world stopped, counting
+    /// those blocked only until this cycle starts: in Go the goroutine whose allocation
+    /// crosses the trigger runs `gcStart` itself, so its P is busy, not idle, when the
+    /// mark's workers are planned.
     pub(crate) fn running_mutators(&self) -> usize {
-        self.guard.mutators.iter().filter(|e| !e.blocked).count()
+        self.guard
+            .mutators
+            .iter()
+            .filter(|e| !e.blocked || e.awaiting_start)
+            .count()
     }
 }
 
@@ -186,6 +196,7 @@ impl World {
             m,
             blocked: false,
             claimed: false,
+            awaiting_start: false,
         });
         note_running(self.heap, true);
     }
@@ -274,6 +285,14 @@ impl World {
         g.entry(m).blocked = false;
         g.running += 1;
         note_running(self.heap, true);
+    }
+
+    /// Mutator `m` (the caller's) is about to block only to wait for the cycle its
+    /// allocation asked for to start (`on`), or is back from that wait: see
+    /// [`Stopped::running_mutators`].
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn awaiting_cycle_start(&self, m: &Arc<MutatorShared>, on: bool) {
+        lock(&self.state).entry(m).awaiting_start = on;
     }
 
     /// Holds a blocked mutator for which `wanted` is true and that nobody holds yet.

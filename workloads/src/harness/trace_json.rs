@@ -58,6 +58,7 @@ fn cycle_events(c: &CycleRecord, events: &mut Vec<Value>) {
         "heap_marked_bytes": c.heap_marked_bytes, "heap_goal_bytes": c.heap_goal_bytes,
         "trigger_bytes": c.trigger_bytes, "next_heap_goal_bytes": c.next_heap_goal_bytes,
         "mark_threads": c.mark_threads, "mark_workers": c.mark_workers,
+        "running_mutators": c.running_mutators,
     });
     let name = format!("GC cycle {}", c.cycle);
     events.push(slice(

@@ -1,0 +1,64 @@
+//! The mutators Go's 25% rule plans a concurrent mark's idle workers around
+//! (`CycleRecord::running_mutators`). In Go the goroutine whose allocation crosses the
+//! trigger runs `gcStart` itself (malloc.go's `mallocgc` → mgc.go's `gcStart`), so its P
+//! is busy when `gcControllerState.startCycle` counts the Ps an idle worker may take; a
+//! goroutine blocked in a system call or a channel receive has left its P idle. Here the
+//! GC thread starts the cycle while the allocating mutator waits for it, so that wait
+//! must not make it look idle: it did, and a 2-core heap with one mutator ran two idle
+//! workers beside it on two cores, where Go runs one.
+
+use collector::{CycleReason, Gogc, Heap, HeapConfig, Shape};
+use std::sync::mpsc;
+
+static NODE: Shape = Shape::new("node", 1, 2);
+
+/// One allocating mutator and one blocked for the whole run: every automatic cycle counts
+/// the allocating one as running, the blocked one not.
+#[test]
+fn the_allocating_mutator_counts_as_running_when_its_cycle_starts() {
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Percent(100),
+        concurrent: true,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let (release, parked) = mpsc::channel::<()>();
+    let (ready, is_ready) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let heap = &heap;
+        s.spawn(move || {
+            let other = heap.mutator();
+            other.blocking(|| {
+                ready.send(()).unwrap();
+                parked.recv().unwrap();
+            });
+        });
+        is_ready.recv().unwrap();
+        let m = heap.mutator();
+        let keep = m.alloc(&NODE);
+        while heap.stats().gc_cycles < 3 {
+            // Garbage, beside a small live chain.
+            for _ in 0..1000 {
+                let n = m.alloc(&NODE);
+                n.set(0, Some(&keep));
+            }
+        }
+        m.blocking(|| heap.wait_for_background());
+        release.send(()).unwrap();
+        drop(keep);
+    });
+    let s = heap.stats();
+    let automatic: Vec<_> = s
+        .cycles
+        .iter()
+        .filter(|c| c.reason == CycleReason::Automatic)
+        .collect();
+    assert!(automatic.len() >= 3, "{:?}", s.cycles);
+    for c in automatic {
+        assert_eq!(
+            c.running_mutators, 1,
+            "cycle {}: one mutator allocated, one was blocked",
+            c.cycle
+        );
+    }
+}
