@@ -144,6 +144,10 @@ fn scope_and_handle_apis_run_the_same_cache() {
                 "--verify",
                 "--api",
                 api,
+                // However slow the machine, every operation runs: a run that fell behind
+                // would give up on some and no longer compare with the other.
+                "--give-up",
+                "600",
             ],
         )
     };
