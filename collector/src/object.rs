@@ -7,8 +7,10 @@
 //!
 //! Invariant: no state, only encodings. `Ref::new` never yields 0 (the span index is
 //! stored plus one), so 0 means null in every heap word and root, and a `Ref` round-trips
-//! through its word; `Shape::MAX_WORDS` keeps the reference-slot count within the 30 bits
-//! below the metadata flags (`META_VALID`, `META_TINY`); a fast-path shape's words fit
+//! through its word; `Shape::MAX_WORDS` keeps the word count within 30 bits (the high
+//! half of a metadata word) and so the reference-slot count (no more than the words)
+//! within the 30 bits below the metadata flags (`META_VALID`, `META_TINY`, the top two
+//! bits of the low half, never both set); a fast-path shape's words fit
 //! its size class's slot (`words() <= slot_words() == class_words(size_class())`: the
 //! class is the smallest that holds its bytes), which the allocator's unchecked stores
 //! rely on.
@@ -127,16 +129,25 @@ impl Shape {
         self.ptr_slots == 0 && self.data_words == 1
     }
 
-    /// The per-slot metadata word recorded for an allocated object.
+    /// The per-slot metadata word recorded for an allocated object (flags clear): its
+    /// words in the high half, its reference slots in the low 30 bits — the layout a
+    /// scope's `Gc` keeps, so a scope load uses the word as read.
     pub(crate) const fn meta(&self) -> u64 {
-        ((self.ptr_slots as u64) << 32) | (self.ptr_slots as u64 + self.data_words as u64)
+        ((self.ptr_slots as u64 + self.data_words as u64) << 32) | self.ptr_slots as u64
     }
 }
 
-/// Metadata flag: a slot holds an object (set while allocated).
-pub(crate) const META_VALID: u64 = 1 << 63;
-/// Metadata flag: the slot is a tiny block shared by one-word pointer-free objects.
-pub(crate) const META_TINY: u64 = 1 << 62;
+/// Metadata flag: a slot holds an object that is not a tiny block (set while allocated).
+/// The sign bit of the low half, so that a scope load tests it with one instruction and
+/// a branch.
+pub(crate) const META_VALID: u64 = 1 << 31;
+/// Metadata flag: a slot holds a tiny block shared by one-word pointer-free objects (set
+/// while allocated, instead of `META_VALID`).
+pub(crate) const META_TINY: u64 = 1 << 30;
+/// Either flag: the slot holds something (the word is 0 while it is free).
+pub(crate) const META_ALLOCATED: u64 = META_VALID | META_TINY;
+/// The reference slots' bits of a metadata word (below the flags).
+pub(crate) const META_PTR_SLOTS: u32 = (META_TINY - 1) as u32;
 
 /// Decoded per-slot metadata: what was allocated in a slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,8 +161,8 @@ impl Meta {
     /// Decodes a metadata word (flags included).
     pub(crate) const fn decode(m: u64) -> Meta {
         Meta {
-            ptr_slots: ((m >> 32) & 0x3FFF_FFFF) as u32,
-            words: m as u32,
+            ptr_slots: m as u32 & META_PTR_SLOTS,
+            words: (m >> 32) as u32,
             tiny: m & META_TINY != 0,
         }
     }
@@ -203,10 +214,11 @@ impl Ref {
         self.0
     }
 
-    /// The span index.
+    /// The span index (`usize::MAX`, which no span has, for a word below 2^32: never a
+    /// reference `Ref::new` made, but a corrupt word may be read as one).
     #[inline(always)]
     pub fn span(self) -> usize {
-        (self.0 >> 32) - 1
+        (self.0 >> 32).wrapping_sub(1)
     }
 
     /// The slot index within the span.

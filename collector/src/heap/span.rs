@@ -25,7 +25,7 @@
 //! before the span is handed to anyone else (Go's `mspan.needzero`).
 
 use super::pages::PageBox;
-use crate::object::{Meta, META_VALID, POISON, WORD_BYTES};
+use crate::object::{Meta, META_ALLOCATED, META_TINY, META_VALID, POISON, WORD_BYTES};
 use crate::size_class::SpanClass;
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 
@@ -301,11 +301,18 @@ impl Span {
     #[inline(always)]
     pub(crate) fn meta(&self, slot: usize) -> Option<Meta> {
         let m = self.meta.get(slot)?.load(Acquire);
-        if m & META_VALID == 0 {
+        if m & META_ALLOCATED == 0 {
             None
         } else {
             Some(Meta::decode(m))
         }
+    }
+
+    /// The raw metadata word of `slot` (flags included), or 0 — no object — past the
+    /// span's metadata: for a scope load, which tests the flags itself.
+    #[inline(always)]
+    pub(crate) fn meta_word(&self, slot: usize) -> u64 {
+        self.meta.get(slot).map_or(0, |m| m.load(Acquire))
     }
 
     /// Hints the processor to fetch `slot`'s metadata.
@@ -320,15 +327,22 @@ impl Span {
         self.alloc_bits[slot / 64].load(Acquire) & (1u64 << (slot % 64)) != 0
     }
 
-    /// Records that `slot` holds an object with metadata `meta` (see `Shape::meta`).
+    /// Records that `slot` holds an object with metadata `meta` (see `Shape::meta`), or a
+    /// tiny block if `meta` has `META_TINY`.
     #[inline(always)]
     pub(crate) fn set_meta(&self, slot: usize, meta: u64) {
-        Span::publish_meta(&self.meta[slot], meta);
+        if meta & META_TINY != 0 {
+            self.meta[slot].store(meta, Release);
+        } else {
+            Span::publish_meta(&self.meta[slot], meta);
+        }
     }
 
-    /// [`Span::set_meta`] on a slot's metadata word found beforehand (`metas`).
+    /// Records an object (not a tiny block) with metadata `meta` in a slot's metadata
+    /// word found beforehand (`metas`).
     #[inline(always)]
     pub(crate) fn publish_meta(word: &AtomicU64, meta: u64) {
+        debug_assert!(meta & META_TINY == 0);
         word.store(meta | META_VALID, Release);
     }
 
@@ -467,6 +481,15 @@ mod tests {
         assert!(s.is_marked(5));
         s.set_meta(5, crate::object::Shape::new("t", 1, 2).meta());
         assert_eq!(s.meta(5).map(|m| (m.ptr_slots, m.words)), Some((1, 3)));
+        // An object's word has `META_VALID`, a tiny block's `META_TINY`, never both.
+        assert_eq!(s.meta_word(5) & META_ALLOCATED, META_VALID);
+        s.set_meta(6, crate::object::Shape::new("b", 0, 2).meta() | META_TINY);
+        assert_eq!(s.meta_word(6) & META_ALLOCATED, META_TINY);
+        assert_eq!(
+            s.meta(6).map(|m| (m.ptr_slots, m.words, m.tiny)),
+            Some((0, 2, true))
+        );
+        assert_eq!(s.meta_word(usize::MAX), 0, "past the metadata: no object");
         assert!(!s.needzero(), "nothing freed yet");
         // A used span is initialised again only after it went back to the page pool.
         s.release();
