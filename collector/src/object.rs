@@ -169,16 +169,20 @@ impl Meta {
 }
 
 /// A reference as stored in a heap word or a root: `0` is null; otherwise the span index
-/// plus one in the high half, the slot shifted left by one, and the tiny-block word offset
-/// in the lowest bit.
+/// plus one (the span table's key) from bit 33 up, the tiny-block word offset in bit 32,
+/// and the slot in the low half (so a load's slot is a 32-bit move). A non-zero word below
+/// 2^33 (never one `Ref::new` makes, but a corrupt word may be read as a reference) has
+/// key 0, which the span table maps to no span.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Ref(usize);
 
 impl Ref {
     /// The largest span index a reference can name.
-    pub const MAX_SPAN: usize = (u32::MAX - 1) as usize;
+    pub const MAX_SPAN: usize = (u32::MAX >> 1) as usize - 1;
     /// The largest slot index a reference can name.
-    pub const MAX_SLOT: usize = (u32::MAX >> 1) as usize;
+    pub const MAX_SLOT: usize = u32::MAX as usize;
+    /// The tiny-block word offset's bit.
+    const TINY_BIT: usize = 1 << 32;
 
     /// Null, as a placeholder (never stored as a reference: `from_word` reads 0 as null).
     pub(crate) const NULL: Ref = Ref(0);
@@ -187,15 +191,15 @@ impl Ref {
     /// caller keeps the slot within the span; `self` names word 0 of its slot).
     #[inline(always)]
     pub(crate) fn plus_slots(self, n: usize) -> Ref {
-        debug_assert!(self.0 & 1 == 0 && self.slot() + n <= Self::MAX_SLOT);
-        Ref(self.0 + (n << 1))
+        debug_assert!(self.0 & Self::TINY_BIT == 0 && self.slot() + n <= Self::MAX_SLOT);
+        Ref(self.0 + n)
     }
 
     /// Encodes a reference to word `tiny` of slot `slot` in span `span`.
     #[inline(always)]
     pub(crate) fn new(span: usize, slot: usize, tiny: usize) -> Ref {
         debug_assert!(span <= Self::MAX_SPAN && slot <= Self::MAX_SLOT && tiny <= 1);
-        Ref(((span + 1) << 32) | (slot << 1) | tiny)
+        Ref(((span + 1) << 33) | (tiny << 32) | slot)
     }
 
     /// Reinterprets a raw heap word; `None` for null.
@@ -214,29 +218,36 @@ impl Ref {
         self.0
     }
 
-    /// The span index (`usize::MAX`, which no span has, for a word below 2^32: never a
+    /// The span table's key of the reference's span: its index plus one (0 for a word
+    /// below 2^33, which no span has).
+    #[inline(always)]
+    pub(crate) fn key(self) -> usize {
+        self.0 >> 33
+    }
+
+    /// The span index (`usize::MAX`, which no span has, for a word below 2^33: never a
     /// reference `Ref::new` made, but a corrupt word may be read as one).
     #[inline(always)]
     pub fn span(self) -> usize {
-        (self.0 >> 32).wrapping_sub(1)
+        self.key().wrapping_sub(1)
     }
 
     /// The slot index within the span.
     #[inline(always)]
     pub fn slot(self) -> usize {
-        (self.0 & 0xFFFF_FFFF) >> 1
+        self.0 as u32 as usize
     }
 
     /// The word offset within a tiny block (0 for every other object).
     #[inline(always)]
     pub fn tiny_offset(self) -> usize {
-        self.0 & 1
+        (self.0 >> 32) & 1
     }
 
     /// The same reference with the tiny offset cleared: the whole block.
     #[inline(always)]
     pub(crate) fn block(self) -> Ref {
-        Ref(self.0 & !1)
+        Ref(self.0 & !Self::TINY_BIT)
     }
 }
 

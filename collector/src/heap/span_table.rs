@@ -2,7 +2,7 @@
 //!
 //! Two levels (a directory of chunks of span pointers), grown under the heap's span lock
 //! and published with release stores. Beside them a flat index of the first
-//! `FAST_LEN - 1` spans, indexed by a reference's high half (the span index plus one),
+//! `FAST_LEN - 1` spans, indexed by a reference's key (`Ref::key`: the span index plus one),
 //! serves scope loads and the marker with one bounds check (against `fast.len`, the
 //! keys it holds) and one load (Go's `spanOf`: a shift and a table load); its zeroed
 //! pages cost memory only once touched. Its entries are never null up to `fast.len`:
@@ -149,7 +149,7 @@ impl SpanTable {
         self.get(index)
     }
 
-    /// The span a reference word's high half names (as [`SpanTable::get_by_key`]), valid
+    /// The span a reference's key (`Ref::key`) names (as [`SpanTable::get_by_key`]), valid
     /// while `guard` is pinned, even if the span is retired meanwhile.
     #[inline(always)]
     #[cfg_attr(not(loom), allow(dead_code))] // the loom model's scope-load stand-in
@@ -193,7 +193,7 @@ impl SpanTable {
         Some(unsafe { &*span })
     }
 
-    /// The span a reference word's high half names (`key` = span index + 1): the flat
+    /// The span a reference's key (`Ref::key`) names (`key` = span index + 1): the flat
     /// index for the first spans, the two levels beyond. `None` for no span.
     #[inline(always)]
     pub(crate) fn get_by_key(&self, key: usize) -> Option<&Span> {
@@ -201,7 +201,7 @@ impl SpanTable {
         (!ptr::eq(span, &*self.empty)).then_some(span)
     }
 
-    /// The span a reference word's high half names, or the table's empty span (no
+    /// The span a reference's key (`Ref::key`) names, or the table's empty span (no
     /// storage, no metadata words, `Free`) for no span (see [`Flat::span_or_empty`]).
     #[inline(always)]
     pub(crate) fn span_or_empty(&self, key: usize) -> &Span {
@@ -314,7 +314,7 @@ pub(crate) struct Flat<'t> {
 }
 
 impl<'t> Flat<'t> {
-    /// The span a reference word's high half names, or the table's empty span (no
+    /// The span a reference's key (`Ref::key`) names, or the table's empty span (no
     /// storage, no metadata words, `Free`) for no span: one bounds check and one load for
     /// the first spans, no null test. Callers as for [`SpanTable::get`].
     #[inline(always)]

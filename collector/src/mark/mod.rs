@@ -99,7 +99,7 @@ impl<'h, P: GreyPool> Marker<'h, P> {
     /// word (Go's `greyobject`).
     #[inline(always)]
     pub(crate) fn mark(&mut self, r: Ref) {
-        let span = self.space.table.span_or_empty(r.word() >> 32);
+        let span = self.space.table.span_or_empty(r.key());
         let large = match span.kind() {
             SpanKind::Small => false,
             SpanKind::Large => true,

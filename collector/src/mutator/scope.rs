@@ -345,7 +345,7 @@ impl<'s, 'm, B: Barrier> Scope<'s, 'm, B> {
     /// the span's metadata).
     #[inline(always)]
     fn resolve(&self, r: Ref, obj: Ref, slot: usize) -> Gc<'s> {
-        let span = self.flat.span_or_empty(r.word() >> 32);
+        let span = self.flat.span_or_empty(r.key());
         let meta = span.meta_word(r.slot());
         // `META_VALID` (the low half's sign bit): an allocated object, not a tiny block.
         let base = r.slot() * span.elem_words();

@@ -246,7 +246,7 @@ fn a_stale_reference_to_a_freed_tiny_block_is_caught_on_load() {
     );
 }
 
-/// Words that name no span — span key 0 (a word below 2^32), a key past the table's
+/// Words that name no span — span key 0 (a word below 2^33), a key past the table's
 /// spans, a key past the flat index — resolve to the table's empty span, whose lack of
 /// metadata makes the load stale, not a read through a null span (S-none: README
 /// "Misuse panics").
@@ -255,11 +255,11 @@ fn a_word_naming_no_span_is_caught_on_load() {
     let heap = heap::<Hybrid>();
     let m = heap.mutator();
     let spans = m.core.space.table.len();
-    for key in [0, spans + 2, 1 << 31] {
+    for key in [0, spans + 2, 1 << 30] {
         let msg = m.scope(|s| {
             let a = s.alloc(&NODE);
             // A corrupt reference slot (a collector bug, a fault).
-            a.ptr_word(0).store(key << 32 | 2, Relaxed);
+            a.ptr_word(0).store(key << 33 | 1, Relaxed);
             panic_message(|| {
                 s.load(a, 0);
             })
