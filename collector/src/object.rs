@@ -7,7 +7,7 @@
 //!
 //! Invariant: no state, only encodings. `Ref::new` never yields 0 (the span index is
 //! stored plus one), so 0 means null in every heap word and root, and a `Ref` round-trips
-//! through its word; `Shape::MAX_WORDS` keeps the word count within 30 bits (the high
+//! through its word; `Shape::MAX_WORDS` keeps the byte count within 32 bits (the high
 //! half of a metadata word) and so the reference-slot count (no more than the words)
 //! within the 30 bits below the metadata flags (`META_VALID`, `META_TINY`, the top two
 //! bits of the low half, never both set); a fast-path shape's words fit
@@ -41,7 +41,7 @@ pub struct Shape {
 
 impl Shape {
     /// The most words an object may have.
-    pub const MAX_WORDS: usize = (u32::MAX >> 2) as usize;
+    pub const MAX_WORDS: usize = (u32::MAX >> 3) as usize;
 
     /// Describes a type named `name` with `ptr_slots` references and `data_words` raw words.
     pub const fn new(name: &'static str, ptr_slots: u32, data_words: u32) -> Shape {
@@ -130,10 +130,10 @@ impl Shape {
     }
 
     /// The per-slot metadata word recorded for an allocated object (flags clear): its
-    /// words in the high half, its reference slots in the low 30 bits — the layout a
+    /// bytes in the high half, its reference slots in the low 30 bits — the layout a
     /// scope's `Gc` keeps, so a scope load uses the word as read.
     pub(crate) const fn meta(&self) -> u64 {
-        ((self.ptr_slots as u64 + self.data_words as u64) << 32) | self.ptr_slots as u64
+        ((self.bytes() as u64) << 32) | self.ptr_slots as u64
     }
 }
 
@@ -162,7 +162,7 @@ impl Meta {
     pub(crate) const fn decode(m: u64) -> Meta {
         Meta {
             ptr_slots: m as u32 & META_PTR_SLOTS,
-            words: (m >> 32) as u32,
+            words: (m >> 35) as u32,
             tiny: m & META_TINY != 0,
         }
     }

@@ -80,8 +80,12 @@ pub(crate) struct Span {
     kind: AtomicU32,
     class: AtomicU32,
     elem_words: AtomicUsize,
+    /// `elem_words` in bytes (a scope load's byte offset is one multiplication).
+    elem_bytes: AtomicUsize,
     nslots: AtomicUsize,
     words: PageBox<AtomicUsize>,
+    /// The bytes of `words` (fixed).
+    bytes: usize,
     alloc_bits: Box<[AtomicU64]>,
     mark_bits: Box<[AtomicU64]>,
     check_bits: Box<[AtomicU64]>,
@@ -121,8 +125,10 @@ impl Span {
             kind: AtomicU32::new(SpanKind::Free as u32),
             class: AtomicU32::new(0),
             elem_words: AtomicUsize::new(0),
+            elem_bytes: AtomicUsize::new(0),
             nslots: AtomicUsize::new(0),
             words: PageBox::zeroed(nwords),
+            bytes: nwords * WORD_BYTES,
             alloc_bits: atomics(bitmap_words, || AtomicU64::new(0)),
             mark_bits: atomics(bitmap_words, || AtomicU64::new(0)),
             check_bits: atomics(bitmap_words, || AtomicU64::new(0)),
@@ -148,6 +154,7 @@ impl Span {
         debug_assert!(nslots <= self.meta.len());
         self.class.store(class.0 as u32, Relaxed);
         self.elem_words.store(elem_words, Relaxed);
+        self.elem_bytes.store(elem_words * WORD_BYTES, Relaxed);
         self.nslots.store(nslots, Relaxed);
         let bitmaps = || {
             self.alloc_bits
@@ -213,6 +220,12 @@ impl Span {
         self.elem_words.load(Relaxed)
     }
 
+    /// Bytes per slot (`elem_words` in bytes).
+    #[inline(always)]
+    pub(crate) fn elem_bytes(&self) -> usize {
+        self.elem_bytes.load(Relaxed)
+    }
+
     /// Slots in the span.
     #[inline(always)]
     pub(crate) fn nslots(&self) -> usize {
@@ -243,8 +256,9 @@ impl Span {
     }
 
     /// The bytes of the span's words.
+    #[inline(always)]
     pub(crate) fn bytes(&self) -> usize {
-        self.words.len() * WORD_BYTES
+        self.bytes
     }
 
     /// Gives back to the OS the pages of the words from byte `from` on (and of the slot

@@ -35,9 +35,10 @@
 //! span: key 0, a retired span, a key past the table), then the slot's metadata word, 0
 //! past the span's metadata, with `META_VALID` set (an object) or `META_TINY` (a tiny
 //! block, out of the straight path); every free clears it (`sweeping::free_slot`,
-//! `Span::init`). The metadata word is the `Gc`'s layout as read (words in the high
-//! half, reference slots in the low 30 bits, flags above them), so nothing is decoded.
-//! Last, the object's words against the span's storage (see [`Gc::at`]). A stale
+//! `Span::init`). The metadata word is the `Gc`'s layout as read (the object's bytes in
+//! the high half, reference slots in the low 30 bits, flags above them), so nothing is
+//! decoded. Last, the object's bytes at its byte offset (the slot times the span's
+//! element size in bytes) against the span's storage (see [`Gc::at`]). A stale
 //! reference (a freed object's, which only a collector bug or the `NoBarrier` ablation
 //! leaves in the heap) panics as `Handle::get`'s does. Data reads and writes check their
 //! index against the object's data words. The instructions of a load, and what a lower
@@ -83,6 +84,9 @@ use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
+
+/// Bytes per heap word.
+const WORD: usize = std::mem::size_of::<AtomicUsize>();
 
 /// The brand of a scope: invariant in `'s`, neither `Send` nor `Sync`.
 type Brand<'s> = PhantomData<(Cell<&'s ()>, *const ())>;
@@ -149,7 +153,7 @@ pub struct Gc<'s> {
     /// The object's first word.
     ptr: NonNull<AtomicUsize>,
     r: Ref,
-    /// The object's words in the high half, its reference slots in the low 30 bits: a
+    /// The object's bytes in the high half, its reference slots in the low 30 bits: a
     /// metadata word (`Shape::meta`; its flags, if set, are ignored).
     layout: u64,
     _brand: Brand<'s>,
@@ -307,12 +311,12 @@ impl<'s, 'm, B: Barrier> Scope<'s, 'm, B> {
         if !self.m.same_heap(h.mutator()) {
             foreign_panic();
         }
-        let words = (h.ptr_slots() + h.data_words()) as u64;
+        let bytes = ((h.ptr_slots() + h.data_words()) * WORD) as u64;
         Gc::at(
             h.span(),
-            h.base(),
+            h.base() * WORD,
             h.reference(),
-            words << 32 | h.ptr_slots() as u64,
+            bytes << 32 | h.ptr_slots() as u64,
         )
     }
 
@@ -348,14 +352,15 @@ impl<'s, 'm, B: Barrier> Scope<'s, 'm, B> {
         let span = self.flat.span_or_empty(r.key());
         let meta = span.meta_word(r.slot());
         // `META_VALID` (the low half's sign bit): an allocated object, not a tiny block.
-        let base = r.slot() * span.elem_words();
+        let offset = r.slot() * span.elem_bytes();
         if meta & META_VALID == 0 {
             if meta & META_TINY == 0 {
                 self.stale(r, obj, slot)
             }
-            return Gc::at(span, base + r.tiny_offset(), r, 1 << 32);
+            let tiny = (WORD as u64) << 32;
+            return Gc::at(span, offset + r.tiny_offset() * WORD, r, tiny);
         }
-        Gc::at(span, base, r, meta)
+        Gc::at(span, offset, r, meta)
     }
 
     #[cold]
@@ -404,21 +409,27 @@ impl<'s, 'm, B: Barrier> Scope<'s, 'm, B> {
 }
 
 impl<'s> Gc<'s> {
-    /// A `Gc` for the object of layout `layout` (a metadata word: words in the high half,
-    /// reference slots in the low 30 bits) at word `base` of `span`; panics
-    /// unless it lies inside the span's storage (only a stale reference racing with the
-    /// span's reuse can fail this). `base` is a slot (below 2^31) times a span's element
-    /// size (a `u32` word count), plus at most 1, so `base + words` cannot overflow.
+    /// A `Gc` for the object of layout `layout` (a metadata word: bytes in the high half,
+    /// reference slots in the low 30 bits) at byte `offset` of `span`'s storage (a
+    /// multiple of a word); panics unless it lies inside the storage (only a stale
+    /// reference racing with the span's reuse can fail this). `offset` is a slot (below
+    /// 2^32) times a span's element size in bytes (below 2^32, `Shape::MAX_WORDS`), plus
+    /// at most a word, so `offset + bytes` cannot overflow.
     #[inline(always)]
-    fn at(span: &Span, base: usize, r: Ref, layout: u64) -> Gc<'s> {
-        let all = span.words();
-        if base + (layout >> 32) as usize > all.len() {
+    fn at(span: &Span, offset: usize, r: Ref, layout: u64) -> Gc<'s> {
+        if offset + (layout >> 32) as usize > span.bytes() {
             layout_panic(r);
         }
-        debug_assert!(layout as u32 & META_PTR_SLOTS <= (layout >> 32) as u32);
-        // SAFETY: `base <= all.len()` (checked above), so the offset stays inside the
-        // storage or one past its end, and a slice's pointer is never null.
-        let ptr = unsafe { NonNull::from(all).cast::<AtomicUsize>().add(base) };
+        debug_assert!(offset.is_multiple_of(WORD) && span.bytes() == span.words().len() * WORD);
+        debug_assert!(layout as u32 & META_PTR_SLOTS <= (layout >> 35) as u32);
+        // SAFETY: `offset <= span.bytes()`, the byte length of the span's words (checked
+        // above), so the pointer stays inside the storage or one past its end, and a
+        // slice's pointer is never null.
+        let ptr = unsafe {
+            NonNull::from(span.words())
+                .cast::<AtomicUsize>()
+                .byte_add(offset)
+        };
         Gc {
             ptr,
             r,
@@ -434,7 +445,7 @@ impl<'s> Gc<'s> {
     /// (`layout`'s fields).
     #[inline(always)]
     unsafe fn from_slot(ptr: NonNull<AtomicUsize>, r: Ref, layout: u64) -> Gc<'s> {
-        debug_assert!(layout as u32 & META_PTR_SLOTS <= (layout >> 32) as u32);
+        debug_assert!(layout as u32 & META_PTR_SLOTS <= (layout >> 35) as u32);
         Gc {
             ptr,
             r,
@@ -446,7 +457,7 @@ impl<'s> Gc<'s> {
     /// The object's words.
     #[inline(always)]
     fn words(&self) -> usize {
-        (self.layout >> 32) as usize
+        (self.layout >> 35) as usize
     }
 
     /// Word `i` of the object; the caller has checked `i < words`.
