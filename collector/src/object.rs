@@ -294,5 +294,10 @@ mod tests {
         assert!(Shape::new("int", 0, 1).is_tiny());
         assert!(Shape::new("empty", 0, 0).is_zero_sized());
         assert_eq!(s.bytes(), 5 * WORD_BYTES);
+        // The largest shape's bytes fit the metadata word's high half.
+        let max = Shape::new("max", 1, Shape::MAX_WORDS as u32 - 1);
+        let m = Meta::decode(max.meta() | META_VALID);
+        assert_eq!((m.ptr_slots, m.words as usize), (1, Shape::MAX_WORDS));
+        assert_eq!((max.meta() >> 32) as usize, Shape::MAX_WORDS * WORD_BYTES);
     }
 }

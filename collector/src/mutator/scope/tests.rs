@@ -271,6 +271,32 @@ fn a_word_naming_no_span_is_caught_on_load() {
     }
 }
 
+/// The storage check: a metadata word from another use of the span (the sweeper reused it
+/// at another size class while a stale reference was being resolved) cannot send a `Gc`
+/// past the span's storage. Simulated: the span's last slot gets a metadata word too wide
+/// for it, and a reference to that slot is loaded.
+#[test]
+fn a_layout_past_the_span_panics_instead_of_leaving_its_storage() {
+    let heap = heap::<Hybrid>();
+    let m = heap.mutator();
+    let msg = m.scope(|s| {
+        let a = s.alloc(&NODE);
+        let r = a.reference();
+        let span = m.core.space.span(r.span()).unwrap();
+        let last = span.nslots() - 1;
+        let wide = Shape::new("wide", 0, span.elem_words() as u32 * 3);
+        span.set_meta(last, wide.meta());
+        a.ptr_word(0)
+            .store(Ref::new(r.span(), last, 0).word(), Relaxed);
+        let msg = panic_message(|| {
+            s.load(a, 0);
+        });
+        span.clear_meta(last);
+        msg
+    });
+    assert!(msg.contains("lies outside its span"), "{msg}");
+}
+
 #[test]
 fn a_handle_of_another_heap_is_refused() {
     let h1 = heap::<Hybrid>();
