@@ -42,7 +42,7 @@
 //! reference (a freed object's, which only a collector bug or the `NoBarrier` ablation
 //! leaves in the heap) panics as `Handle::get`'s does. Data reads and writes check their
 //! index against the object's data words. The instructions of a load, and what a lower
-//! count would need: `results/barrier-fastpath/README.md`.
+//! count would need: `results/barrier-fastpath/scope-load.md`.
 //!
 //! Invariant: a `Gc` is made only inside a scope, from an object allocated, loaded or
 //! entered there, and its `ptr..ptr + words` lies inside one span's word storage (checked
