@@ -2,33 +2,35 @@
 //!
 //! Two levels (a directory of chunks of span pointers), grown under the heap's span lock
 //! and published with release stores. Beside them a flat index of the first
-//! `FAST_LEN - 1` spans, indexed by a reference's key (`Ref::key`: the span index plus one),
-//! serves scope loads and the marker with one bounds check (against `fast.len`, the
-//! keys it holds) and one load (Go's `spanOf`: a shift and a table load); its zeroed
-//! pages cost memory only once touched. Its entries are never null up to `fast.len`:
-//! entry 0 (the key of no span) and a retired span's entry hold the table's empty span
-//! ([`SpanTable::span_or_empty`]: no storage, no slots), so a scope load's slot bounds
-//! check rejects them with no null test of its own.
+//! `FAST_LEN - 1` spans, indexed by a reference's key (`Ref::key`: the span index plus
+//! one), serves scope loads and the marker with one bounds check (against `fast.len`, the
+//! keys it holds) and one load (Go's `spanOf`: a shift and a table load); its zeroed pages
+//! cost memory only once touched. Its entries are never null up to `fast.len`: entry 0
+//! (key 0, no span's) and a retired span's entry hold the table's empty span
+//! ([`SpanTable::span_or_empty`]: no storage, no slots, `Free`), so a scope load's
+//! metadata bounds check rejects them with no null test of its own.
 //!
 //! A span can be retired ([`SpanTable::retire`]): its two-level entry is nulled, its flat
 //! entry set to the empty span, and the span is dropped through the table's epoch domain
 //! (`crate::epoch`), once every reader pinned before those stores has unpinned. Span
-//! indices are never reused, so a reference to a retired span finds no span. Readers that may race a retirement look
-//! spans up with [`SpanTable::lookup`] / [`SpanTable::lookup_by_key`], whose `&Span` the
-//! compiler ties to the guard. [`SpanTable::get`] and [`SpanTable::get_by_key`] take no
+//! indices are never reused, so a reference to a retired span finds no span. Readers that
+//! may race a retirement look spans up with [`SpanTable::lookup`] /
+//! [`SpanTable::lookup_by_key`], whose `&Span` the compiler ties to the guard.
+//! [`SpanTable::get`], [`SpanTable::get_by_key`] and [`SpanTable::span_or_empty`] take no
 //! guard: they serve mutators while running (the heap retires spans only with the world
 //! stopped, see `heap::retire`, so a pause is their grace period) and threads holding
 //! the span lock, which retirement takes too.
 //!
-//! Invariant: pushes and retirements are serialized by the heap's span lock; each entry
-//! is written once, before `len` is raised with a release store, and later only nulled
-//! by `retire` (never written again: indices are not reused); `fast[0]` is the empty
-//! span from the table's creation; `fast[i + 1]` is written with span `i` (when
-//! `i + 1 < FAST_LEN`) before `len` and `fast.len` are raised (`fast.len` =
+//! Invariant: pushes and retirements are serialized by the heap's span lock; each
+//! two-level entry is written once, before `len` is raised with a release store, and later
+//! only nulled by `retire` (never written again: indices are not reused); `fast.spans[0]`
+//! is the empty span from the table's creation; `fast.spans[i + 1]` is written with span
+//! `i` (when `i + 1 < FAST_LEN`) before `fast.len` and `len` are raised (`fast.len` =
 //! `min(len, FAST_LEN - 1)`, with release stores), and is that span or the empty span
-//! ever after, so every entry at or below `fast.len` is non-null. A span is freed only by
-//! `retire`'s deferred drop, after neither entry names it and every guard pinned before
-//! then is dropped, or by the table's drop; the empty span only by the table's drop.
+//! ever after, so every flat entry at or below `fast.len` is non-null. A span is freed
+//! only by `retire`'s deferred drop, after neither entry names it and every guard pinned
+//! before then is dropped, or by the table's drop; the empty span only by the table's
+//! drop.
 
 use crate::epoch::{Domain, Guard};
 use crate::heap::span::Span;
