@@ -199,15 +199,21 @@ sc = rows[("hybrid", "scope")]
 for what, got, limit in (("store", sc["store"], 10), ("load", sc["load"], 12)):
     verdict = "meets" if got <= limit else "MISSES"
     print(f"scope {what} (hybrid): {got:.1f} instructions: {verdict} the target (≤ {limit}).")
-print("\nWhere a scope load's instructions go (`Scope::load`, see `collector/src/mutator/scope.rs`): "
-      "the slot's bounds check; the load and its null test; the span from the reference's "
-      "high half through the span table's flat index (a bounds check, a load, a null test); "
-      "the slot's metadata word (its bounds check, the load, the valid bit: the stale check); "
-      "the object's word offset (the span's element size times the slot); the tiny-block "
-      "test; the object's words against the span's storage (memory safety under a race with "
-      "the sweeper); the layout decoded from the metadata word; the loop. A heap word holds "
-      "a span index and a slot, not an address, so the translation Go does not need "
-      "(its pointers are addresses, and its layouts are static types) is most of the cost.")
+print("\nWhere a scope load's instructions go (`Scope::load`, see `collector/src/mutator/scope.rs`; "
+      "listed instruction by instruction, before and after, in [scope-load.md](scope-load.md)): "
+      "the slot's bounds check; the load and its null test; the span key (the reference's top "
+      "bits) through the span table's flat index (its length, a compare, the entry: no null "
+      "test, a word naming no span finds the table's empty span); the slot (the reference's "
+      "low half); the slot's metadata word (its bounds check, which rejects the empty span "
+      "too, and the load); the stale check (the metadata word's sign bit: an allocated "
+      "object that is not a tiny block); the object's byte offset (the span's element size "
+      "in bytes times the slot); the object's bytes against the span's storage (memory "
+      "safety under a race with the sweeper reusing the span); the address; the loop. The "
+      "metadata word "
+      "is the `Gc`'s layout as read. A heap word holds a span index and a slot, not an "
+      "address, so the translation Go does not need (its pointers are addresses, and its "
+      "layouts are static types) is most of the cost; scope-load.md sketches what "
+      "addresses would take.")
 if check and failed:
     sys.exit(1)
 PY

@@ -7,8 +7,10 @@
 //!
 //! Invariant: no state, only encodings. `Ref::new` never yields 0 (the span index is
 //! stored plus one), so 0 means null in every heap word and root, and a `Ref` round-trips
-//! through its word; `Shape::MAX_WORDS` keeps the reference-slot count within the 30 bits
-//! below the metadata flags (`META_VALID`, `META_TINY`); a fast-path shape's words fit
+//! through its word; `Shape::MAX_WORDS` keeps the byte count within 32 bits (the high
+//! half of a metadata word) and so the reference-slot count (no more than the words)
+//! within the 30 bits below the metadata flags (`META_VALID`, `META_TINY`, the top two
+//! bits of the low half, never both set); a fast-path shape's words fit
 //! its size class's slot (`words() <= slot_words() == class_words(size_class())`: the
 //! class is the smallest that holds its bytes), which the allocator's unchecked stores
 //! rely on.
@@ -39,7 +41,7 @@ pub struct Shape {
 
 impl Shape {
     /// The most words an object may have.
-    pub const MAX_WORDS: usize = (u32::MAX >> 2) as usize;
+    pub const MAX_WORDS: usize = (u32::MAX >> 3) as usize;
 
     /// Describes a type named `name` with `ptr_slots` references and `data_words` raw words.
     pub const fn new(name: &'static str, ptr_slots: u32, data_words: u32) -> Shape {
@@ -127,16 +129,25 @@ impl Shape {
         self.ptr_slots == 0 && self.data_words == 1
     }
 
-    /// The per-slot metadata word recorded for an allocated object.
+    /// The per-slot metadata word recorded for an allocated object (flags clear): its
+    /// bytes in the high half, its reference slots in the low 30 bits — the layout a
+    /// scope's `Gc` keeps, so a scope load uses the word as read.
     pub(crate) const fn meta(&self) -> u64 {
-        ((self.ptr_slots as u64) << 32) | (self.ptr_slots as u64 + self.data_words as u64)
+        ((self.bytes() as u64) << 32) | self.ptr_slots as u64
     }
 }
 
-/// Metadata flag: a slot holds an object (set while allocated).
-pub(crate) const META_VALID: u64 = 1 << 63;
-/// Metadata flag: the slot is a tiny block shared by one-word pointer-free objects.
-pub(crate) const META_TINY: u64 = 1 << 62;
+/// Metadata flag: a slot holds an object that is not a tiny block (set while allocated).
+/// The sign bit of the low half, so that a scope load tests it with one instruction and
+/// a branch.
+pub(crate) const META_VALID: u64 = 1 << 31;
+/// Metadata flag: a slot holds a tiny block shared by one-word pointer-free objects (set
+/// while allocated, instead of `META_VALID`).
+pub(crate) const META_TINY: u64 = 1 << 30;
+/// Either flag: the slot holds something (the word is 0 while it is free).
+pub(crate) const META_ALLOCATED: u64 = META_VALID | META_TINY;
+/// The reference slots' bits of a metadata word (below the flags).
+pub(crate) const META_PTR_SLOTS: u32 = (META_TINY - 1) as u32;
 
 /// Decoded per-slot metadata: what was allocated in a slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,24 +161,28 @@ impl Meta {
     /// Decodes a metadata word (flags included).
     pub(crate) const fn decode(m: u64) -> Meta {
         Meta {
-            ptr_slots: ((m >> 32) & 0x3FFF_FFFF) as u32,
-            words: m as u32,
+            ptr_slots: m as u32 & META_PTR_SLOTS,
+            words: (m >> 35) as u32,
             tiny: m & META_TINY != 0,
         }
     }
 }
 
 /// A reference as stored in a heap word or a root: `0` is null; otherwise the span index
-/// plus one in the high half, the slot shifted left by one, and the tiny-block word offset
-/// in the lowest bit.
+/// plus one (the span table's key) from bit 33 up, the tiny-block word offset in bit 32,
+/// and the slot in the low half (so a load's slot is a 32-bit move). A non-zero word below
+/// 2^33 (never one `Ref::new` makes, but a corrupt word may be read as a reference) has
+/// key 0, which the span table maps to no span.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Ref(usize);
 
 impl Ref {
     /// The largest span index a reference can name.
-    pub const MAX_SPAN: usize = (u32::MAX - 1) as usize;
+    pub const MAX_SPAN: usize = (u32::MAX >> 1) as usize - 1;
     /// The largest slot index a reference can name.
-    pub const MAX_SLOT: usize = (u32::MAX >> 1) as usize;
+    pub const MAX_SLOT: usize = u32::MAX as usize;
+    /// The tiny-block word offset's bit.
+    const TINY_BIT: usize = 1 << 32;
 
     /// Null, as a placeholder (never stored as a reference: `from_word` reads 0 as null).
     pub(crate) const NULL: Ref = Ref(0);
@@ -176,15 +191,15 @@ impl Ref {
     /// caller keeps the slot within the span; `self` names word 0 of its slot).
     #[inline(always)]
     pub(crate) fn plus_slots(self, n: usize) -> Ref {
-        debug_assert!(self.0 & 1 == 0 && self.slot() + n <= Self::MAX_SLOT);
-        Ref(self.0 + (n << 1))
+        debug_assert!(self.0 & Self::TINY_BIT == 0 && self.slot() + n <= Self::MAX_SLOT);
+        Ref(self.0 + n)
     }
 
     /// Encodes a reference to word `tiny` of slot `slot` in span `span`.
     #[inline(always)]
     pub(crate) fn new(span: usize, slot: usize, tiny: usize) -> Ref {
         debug_assert!(span <= Self::MAX_SPAN && slot <= Self::MAX_SLOT && tiny <= 1);
-        Ref(((span + 1) << 32) | (slot << 1) | tiny)
+        Ref(((span + 1) << 33) | (tiny << 32) | slot)
     }
 
     /// Reinterprets a raw heap word; `None` for null.
@@ -203,28 +218,36 @@ impl Ref {
         self.0
     }
 
-    /// The span index.
+    /// The span table's key of the reference's span: its index plus one (0 for a word
+    /// below 2^33, which no span has).
+    #[inline(always)]
+    pub(crate) fn key(self) -> usize {
+        self.0 >> 33
+    }
+
+    /// The span index (`usize::MAX`, which no span has, for a word below 2^33: never a
+    /// reference `Ref::new` made, but a corrupt word may be read as one).
     #[inline(always)]
     pub fn span(self) -> usize {
-        (self.0 >> 32) - 1
+        self.key().wrapping_sub(1)
     }
 
     /// The slot index within the span.
     #[inline(always)]
     pub fn slot(self) -> usize {
-        (self.0 & 0xFFFF_FFFF) >> 1
+        self.0 as u32 as usize
     }
 
     /// The word offset within a tiny block (0 for every other object).
     #[inline(always)]
     pub fn tiny_offset(self) -> usize {
-        self.0 & 1
+        (self.0 >> 32) & 1
     }
 
     /// The same reference with the tiny offset cleared: the whole block.
     #[inline(always)]
     pub(crate) fn block(self) -> Ref {
-        Ref(self.0 & !1)
+        Ref(self.0 & !Self::TINY_BIT)
     }
 }
 
@@ -271,5 +294,10 @@ mod tests {
         assert!(Shape::new("int", 0, 1).is_tiny());
         assert!(Shape::new("empty", 0, 0).is_zero_sized());
         assert_eq!(s.bytes(), 5 * WORD_BYTES);
+        // The largest shape's bytes fit the metadata word's high half.
+        let max = Shape::new("max", 1, Shape::MAX_WORDS as u32 - 1);
+        let m = Meta::decode(max.meta() | META_VALID);
+        assert_eq!((m.ptr_slots, m.words as usize), (1, Shape::MAX_WORDS));
+        assert_eq!((max.meta() >> 32) as usize, Shape::MAX_WORDS * WORD_BYTES);
     }
 }

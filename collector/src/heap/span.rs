@@ -25,7 +25,7 @@
 //! before the span is handed to anyone else (Go's `mspan.needzero`).
 
 use super::pages::PageBox;
-use crate::object::{Meta, META_VALID, POISON, WORD_BYTES};
+use crate::object::{Meta, META_ALLOCATED, META_TINY, META_VALID, POISON, WORD_BYTES};
 use crate::size_class::SpanClass;
 use crate::sync::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 
@@ -80,8 +80,12 @@ pub(crate) struct Span {
     kind: AtomicU32,
     class: AtomicU32,
     elem_words: AtomicUsize,
+    /// `elem_words` in bytes (a scope load's byte offset is one multiplication).
+    elem_bytes: AtomicUsize,
     nslots: AtomicUsize,
     words: PageBox<AtomicUsize>,
+    /// The bytes of `words` (fixed).
+    bytes: usize,
     alloc_bits: Box<[AtomicU64]>,
     mark_bits: Box<[AtomicU64]>,
     check_bits: Box<[AtomicU64]>,
@@ -121,8 +125,10 @@ impl Span {
             kind: AtomicU32::new(SpanKind::Free as u32),
             class: AtomicU32::new(0),
             elem_words: AtomicUsize::new(0),
+            elem_bytes: AtomicUsize::new(0),
             nslots: AtomicUsize::new(0),
             words: PageBox::zeroed(nwords),
+            bytes: nwords * WORD_BYTES,
             alloc_bits: atomics(bitmap_words, || AtomicU64::new(0)),
             mark_bits: atomics(bitmap_words, || AtomicU64::new(0)),
             check_bits: atomics(bitmap_words, || AtomicU64::new(0)),
@@ -148,6 +154,7 @@ impl Span {
         debug_assert!(nslots <= self.meta.len());
         self.class.store(class.0 as u32, Relaxed);
         self.elem_words.store(elem_words, Relaxed);
+        self.elem_bytes.store(elem_words * WORD_BYTES, Relaxed);
         self.nslots.store(nslots, Relaxed);
         let bitmaps = || {
             self.alloc_bits
@@ -213,6 +220,12 @@ impl Span {
         self.elem_words.load(Relaxed)
     }
 
+    /// Bytes per slot (`elem_words` in bytes).
+    #[inline(always)]
+    pub(crate) fn elem_bytes(&self) -> usize {
+        self.elem_bytes.load(Relaxed)
+    }
+
     /// Slots in the span.
     #[inline(always)]
     pub(crate) fn nslots(&self) -> usize {
@@ -243,8 +256,9 @@ impl Span {
     }
 
     /// The bytes of the span's words.
+    #[inline(always)]
     pub(crate) fn bytes(&self) -> usize {
-        self.words.len() * WORD_BYTES
+        self.bytes
     }
 
     /// Gives back to the OS the pages of the words from byte `from` on (and of the slot
@@ -301,11 +315,18 @@ impl Span {
     #[inline(always)]
     pub(crate) fn meta(&self, slot: usize) -> Option<Meta> {
         let m = self.meta.get(slot)?.load(Acquire);
-        if m & META_VALID == 0 {
+        if m & META_ALLOCATED == 0 {
             None
         } else {
             Some(Meta::decode(m))
         }
+    }
+
+    /// The raw metadata word of `slot` (flags included), or 0 — no object — past the
+    /// span's metadata: for a scope load, which tests the flags itself.
+    #[inline(always)]
+    pub(crate) fn meta_word(&self, slot: usize) -> u64 {
+        self.meta.get(slot).map_or(0, |m| m.load(Acquire))
     }
 
     /// Hints the processor to fetch `slot`'s metadata.
@@ -320,15 +341,22 @@ impl Span {
         self.alloc_bits[slot / 64].load(Acquire) & (1u64 << (slot % 64)) != 0
     }
 
-    /// Records that `slot` holds an object with metadata `meta` (see `Shape::meta`).
+    /// Records that `slot` holds an object with metadata `meta` (see `Shape::meta`), or a
+    /// tiny block if `meta` has `META_TINY`.
     #[inline(always)]
     pub(crate) fn set_meta(&self, slot: usize, meta: u64) {
-        Span::publish_meta(&self.meta[slot], meta);
+        if meta & META_TINY != 0 {
+            self.meta[slot].store(meta, Release);
+        } else {
+            Span::publish_meta(&self.meta[slot], meta);
+        }
     }
 
-    /// [`Span::set_meta`] on a slot's metadata word found beforehand (`metas`).
+    /// Records an object (not a tiny block) with metadata `meta` in a slot's metadata
+    /// word found beforehand (`metas`).
     #[inline(always)]
     pub(crate) fn publish_meta(word: &AtomicU64, meta: u64) {
+        debug_assert!(meta & META_TINY == 0);
         word.store(meta | META_VALID, Release);
     }
 
@@ -467,6 +495,15 @@ mod tests {
         assert!(s.is_marked(5));
         s.set_meta(5, crate::object::Shape::new("t", 1, 2).meta());
         assert_eq!(s.meta(5).map(|m| (m.ptr_slots, m.words)), Some((1, 3)));
+        // An object's word has `META_VALID`, a tiny block's `META_TINY`, never both.
+        assert_eq!(s.meta_word(5) & META_ALLOCATED, META_VALID);
+        s.set_meta(6, crate::object::Shape::new("b", 0, 2).meta() | META_TINY);
+        assert_eq!(s.meta_word(6) & META_ALLOCATED, META_TINY);
+        assert_eq!(
+            s.meta(6).map(|m| (m.ptr_slots, m.words, m.tiny)),
+            Some((0, 2, true))
+        );
+        assert_eq!(s.meta_word(usize::MAX), 0, "past the metadata: no object");
         assert!(!s.needzero(), "nothing freed yet");
         // A used span is initialised again only after it went back to the page pool.
         s.release();

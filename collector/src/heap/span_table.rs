@@ -2,26 +2,34 @@
 //!
 //! Two levels (a directory of chunks of span pointers), grown under the heap's span lock
 //! and published with release stores. Beside them a flat index of the first
-//! `FAST_LEN - 1` spans, indexed by a reference's high half (the span index plus one),
-//! serves scope loads with one bounds check and one load (Go's `spanOf`: a shift and a
-//! table load); its zeroed pages cost memory only once touched.
+//! `FAST_LEN - 1` spans, indexed by a reference's key (`Ref::key`: the span index plus
+//! one), serves scope loads and the marker with one bounds check (against `fast.len`, the
+//! keys it holds) and one load (Go's `spanOf`: a shift and a table load); its zeroed pages
+//! cost memory only once touched. Its entries are never null up to `fast.len`: entry 0
+//! (key 0, no span's) and a retired span's entry hold the table's empty span
+//! ([`SpanTable::span_or_empty`]: no storage, no slots, `Free`), so a scope load's
+//! metadata bounds check rejects them with no null test of its own.
 //!
-//! A span can be retired ([`SpanTable::retire`]): both of its entries are nulled and the
-//! span is dropped through the table's epoch domain (`crate::epoch`), once every reader
-//! pinned before the null store has unpinned. Span indices are never reused, so a
-//! reference to a retired span finds no span. Readers that may race a retirement look
-//! spans up with [`SpanTable::lookup`] / [`SpanTable::lookup_by_key`], whose `&Span` the
-//! compiler ties to the guard. [`SpanTable::get`] and [`SpanTable::get_by_key`] take no
+//! A span can be retired ([`SpanTable::retire`]): its two-level entry is nulled, its flat
+//! entry set to the empty span, and the span is dropped through the table's epoch domain
+//! (`crate::epoch`), once every reader pinned before those stores has unpinned. Span
+//! indices are never reused, so a reference to a retired span finds no span. Readers that
+//! may race a retirement look spans up with [`SpanTable::lookup`] /
+//! [`SpanTable::lookup_by_key`], whose `&Span` the compiler ties to the guard.
+//! [`SpanTable::get`], [`SpanTable::get_by_key`] and [`SpanTable::span_or_empty`] take no
 //! guard: they serve mutators while running (the heap retires spans only with the world
 //! stopped, see `heap::retire`, so a pause is their grace period) and threads holding
 //! the span lock, which retirement takes too.
 //!
-//! Invariant: pushes and retirements are serialized by the heap's span lock; each entry
-//! is written once, before `len` is raised with a release store, and later only nulled
-//! by `retire` (never written again: indices are not reused); `fast[i + 1]` is written
-//! with span `i` (when `i + 1 < FAST_LEN`) before `len` is raised, and is null or that
-//! span ever after. A span is freed only by `retire`'s deferred drop, after both its
-//! entries are null and every guard pinned before then is dropped, or by the table's
+//! Invariant: pushes and retirements are serialized by the heap's span lock; each
+//! two-level entry is written once, before `len` is raised with a release store, and later
+//! only nulled by `retire` (never written again: indices are not reused); `fast.spans[0]`
+//! is the empty span from the table's creation; `fast.spans[i + 1]` is written with span
+//! `i` (when `i + 1 < FAST_LEN`) before `fast.len` and `len` are raised (`fast.len` =
+//! `min(len, FAST_LEN - 1)`, with release stores), and is that span or the empty span
+//! ever after, so every flat entry at or below `fast.len` is non-null. A span is freed
+//! only by `retire`'s deferred drop, after neither entry names it and every guard pinned
+//! before then is dropped, or by the table's drop; the empty span only by the table's
 //! drop.
 
 use crate::epoch::{Domain, Guard};
@@ -46,7 +54,14 @@ const FAST_LEN: usize = 1 << 20;
 #[cfg(loom)]
 const FAST_LEN: usize = 8;
 
-type FastIndex = [AtomicPtr<Span>; FAST_LEN];
+/// The flat index: its bound beside its entries, so that one address serves both.
+pub(crate) struct FastIndex {
+    /// The keys it holds: `1..=len`, `len < FAST_LEN`.
+    len: AtomicUsize,
+    /// `spans[i + 1]`: span `i`, for the first `FAST_LEN - 1` spans; `spans[0]`: the
+    /// table's empty span.
+    spans: [AtomicPtr<Span>; FAST_LEN],
+}
 
 /// A flat index of null entries.
 #[cfg(not(loom))]
@@ -59,15 +74,18 @@ fn fast_index() -> Box<FastIndex> {
     }
     // SAFETY: `p` was allocated with the global allocator for `FastIndex`'s layout, as
     // `Box` requires; `std`'s `AtomicPtr<T>` has the in-memory representation of `*mut T`,
-    // for which all-zero bytes are the null pointer, so the zeroed memory is a valid array
-    // of nulls.
+    // for which all-zero bytes are the null pointer, and `AtomicUsize` that of `usize`, so
+    // the zeroed memory is a valid index: a length of 0 and an array of nulls.
     unsafe { Box::from_raw(p) }
 }
 
 /// A flat index of null entries (loom's atomics are built one by one).
 #[cfg(loom)]
 fn fast_index() -> Box<FastIndex> {
-    Box::new(std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())))
+    Box::new(FastIndex {
+        len: AtomicUsize::new(0),
+        spans: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+    })
 }
 
 struct Chunk {
@@ -76,8 +94,11 @@ struct Chunk {
 
 /// Maps span indices to spans.
 pub(crate) struct SpanTable {
-    /// `fast[i + 1]`: span `i`, for the first `FAST_LEN - 1` spans.
+    /// The flat index of the first `FAST_LEN - 1` spans.
     fast: Box<FastIndex>,
+    /// What the flat index holds for no span (key 0, a retired span): no storage, no
+    /// slots. Boxed: its address is in `fast`.
+    empty: Box<Span>,
     dir: Box<[AtomicPtr<Chunk>]>,
     len: AtomicUsize,
     /// What readers of retired spans pin.
@@ -93,8 +114,12 @@ impl SpanTable {
     pub(crate) const CAPACITY: usize = DIR_LEN * CHUNK_LEN;
 
     pub(crate) fn new() -> SpanTable {
+        let fast = fast_index();
+        let empty = Box::new(Span::new(usize::MAX, 0, 0, 0));
+        fast.spans[0].store(ptr::from_ref(&*empty).cast_mut(), Relaxed);
         SpanTable {
-            fast: fast_index(),
+            fast,
+            empty,
             dir: (0..DIR_LEN)
                 .map(|_| AtomicPtr::new(ptr::null_mut()))
                 .collect(),
@@ -126,7 +151,7 @@ impl SpanTable {
         self.get(index)
     }
 
-    /// The span a reference word's high half names (as [`SpanTable::get_by_key`]), valid
+    /// The span a reference's key (`Ref::key`) names (as [`SpanTable::get_by_key`]), valid
     /// while `guard` is pinned, even if the span is retired meanwhile.
     #[inline(always)]
     #[cfg_attr(not(loom), allow(dead_code))] // the loom model's scope-load stand-in
@@ -170,24 +195,34 @@ impl SpanTable {
         Some(unsafe { &*span })
     }
 
-    /// The span a reference word's high half names (`key` = span index + 1): the flat
+    /// The span a reference's key (`Ref::key`) names (`key` = span index + 1): the flat
     /// index for the first spans, the two levels beyond. `None` for no span.
     #[inline(always)]
     pub(crate) fn get_by_key(&self, key: usize) -> Option<&Span> {
-        if key < FAST_LEN {
-            let span = self.fast[key].load(Acquire);
-            // SAFETY: as in `get`: a non-null entry was made by `Box::into_raw` in `push`,
-            // published with a release store, and freed only by `Drop` or by a retirement
-            // that no caller of this lookup (a running mutator) can overlap.
-            return unsafe { span.as_ref() };
+        let span = self.span_or_empty(key);
+        (!ptr::eq(span, &*self.empty)).then_some(span)
+    }
+
+    /// The span a reference's key (`Ref::key`) names, or the table's empty span (no
+    /// storage, no metadata words, `Free`) for no span (see [`Flat::span_or_empty`]).
+    #[inline(always)]
+    pub(crate) fn span_or_empty(&self, key: usize) -> &Span {
+        self.flat().span_or_empty(key)
+    }
+
+    /// The flat index by address, for a loop of lookups to keep in a register.
+    #[inline(always)]
+    pub(crate) fn flat(&self) -> Flat<'_> {
+        Flat {
+            fast: &self.fast,
+            table: self,
         }
-        self.get_far(key)
     }
 
     #[cold]
     #[inline(never)]
-    fn get_far(&self, key: usize) -> Option<&Span> {
-        self.get(key.wrapping_sub(1))
+    fn get_far(&self, key: usize) -> &Span {
+        self.get(key.wrapping_sub(1)).unwrap_or(&self.empty)
     }
 
     /// Adds a span made by `make(index)` and returns its index, or `None` when the table
@@ -212,8 +247,9 @@ impl SpanTable {
         // SAFETY: `chunk` is non-null and live (see `get`); pushes are serialized, so no
         // other thread writes this entry.
         unsafe { &*chunk }.spans[index & (CHUNK_LEN - 1)].store(span, Release);
-        if let Some(e) = self.fast.get(index + 1) {
+        if let Some(e) = self.fast.spans.get(index + 1) {
             e.store(span, Release);
+            self.fast.len.store(index + 1, Release);
         }
         self.len.store(index + 1, Release);
         Some(index)
@@ -243,8 +279,8 @@ impl SpanTable {
         if span.is_null() {
             return false;
         }
-        if let Some(e) = self.fast.get(index + 1) {
-            e.store(ptr::null_mut(), SeqCst);
+        if let Some(e) = self.fast.spans.get(index + 1) {
+            e.store(ptr::from_ref(&*self.empty).cast_mut(), SeqCst);
         }
         #[cfg(not(loom))]
         {
@@ -268,6 +304,43 @@ impl SpanTable {
             }
         }
         true
+    }
+}
+
+/// A span table's flat index, borrowed (what a scope holds: its two addresses stay in
+/// registers across a loop of loads).
+#[derive(Clone, Copy)]
+pub(crate) struct Flat<'t> {
+    fast: &'t FastIndex,
+    table: &'t SpanTable,
+}
+
+impl<'t> Flat<'t> {
+    /// The span a reference's key (`Ref::key`) names, or the table's empty span (no
+    /// storage, no metadata words, `Free`) for no span: one bounds check and one load for
+    /// the first spans, no null test. Callers as for [`SpanTable::get`].
+    #[inline(always)]
+    pub(crate) fn span_or_empty(self, key: usize) -> &'t Span {
+        if key <= self.fast.len.load(Acquire) {
+            debug_assert!(key < FAST_LEN);
+            // SAFETY: `key <= len`, which never exceeds `FAST_LEN - 1` (`push` raises it
+            // only past an entry inside the index): in bounds.
+            let entry = unsafe { self.fast.spans.get_unchecked(key) };
+            let span = entry.load(Acquire);
+            // SAFETY: entries at or below `fast.len` (acquired above) are non-null
+            // (invariant): the empty span, owned by the table, or a span made by
+            // `Box::into_raw` in `push`, published with a release store before `fast.len`
+            // was raised, and freed only by `Drop` or by a retirement that no caller of
+            // this lookup (a running mutator) can overlap.
+            return unsafe { &*span };
+        }
+        self.table.get_far(key)
+    }
+
+    /// The table.
+    #[inline(always)]
+    pub(crate) fn table(self) -> &'t SpanTable {
+        self.table
     }
 }
 
@@ -390,6 +463,13 @@ mod tests {
         assert!(t.get_by_key(0).is_none());
         assert!(t.get_by_key(CHUNK_LEN + 4).is_none());
         assert!(t.get_by_key(FAST_LEN + 1).is_none());
+        // No span: the empty span, which has no storage and no metadata.
+        for key in [0, CHUNK_LEN + 4, FAST_LEN + 1, usize::MAX] {
+            let e = t.span_or_empty(key);
+            assert!(ptr::eq(e, &*t.empty), "key {key}");
+            assert_eq!((e.words().len(), e.max_slots(), e.meta_word(0)), (0, 0, 0));
+        }
+        assert_eq!(t.span_or_empty(CHUNK_LEN + 3).index, CHUNK_LEN + 2);
     }
 
     #[test]
@@ -405,6 +485,10 @@ mod tests {
         assert!(t.retire(1, &g, true));
         assert!(!t.retire(1, &g, true), "retired twice");
         assert!(t.get(1).is_none() && t.get_by_key(2).is_none());
+        assert!(
+            ptr::eq(t.span_or_empty(2), &*t.empty),
+            "the flat entry names it still"
+        );
         assert!(t.lookup(1, &g).is_none());
         // Indices are not reused: the next span gets a new one.
         assert_eq!(t.push(|index| Span::new(index, 1, 64, 8)), Some(3));

@@ -94,14 +94,12 @@ impl<'h, P: GreyPool> Marker<'h, P> {
     }
 
     /// Greys `r` if it is not marked yet. The span comes from the table's flat index (a
-    /// shift and a load, as Go's `spanOf`); one look at the kind, then the allocation
-    /// and mark bits of the slot's bitmap word (Go's `greyobject`).
+    /// shift and a load, as Go's `spanOf`; the table's empty span, which is `Free`, for no
+    /// span); one look at the kind, then the allocation and mark bits of the slot's bitmap
+    /// word (Go's `greyobject`).
     #[inline(always)]
     pub(crate) fn mark(&mut self, r: Ref) {
-        let Some(span) = self.space.table.get_by_key(r.word() >> 32) else {
-            self.bad_refs += 1;
-            return;
-        };
+        let span = self.space.table.span_or_empty(r.key());
         let large = match span.kind() {
             SpanKind::Small => false,
             SpanKind::Large => true,

@@ -30,11 +30,19 @@
 //! scope's objects) — checked by the compiler, at no run-time cost.
 //!
 //! What a load still checks: the slot index against the object's reference slots, and
-//! that the word it read names an allocated object — the span exists and the slot's
-//! metadata word is valid (every free clears it: `sweeping::free_slot`, `Span::init`).
-//! A stale reference (a freed object's, which only a collector bug or the `NoBarrier`
-//! ablation leaves in the heap) panics as `Handle::get`'s does. Data reads and writes
-//! check their index against the object's data words.
+//! that the word it read names an allocated object — its span from the table's flat
+//! index (the table's empty span, which has no metadata words, for a word that names no
+//! span: key 0, a retired span, a key past the table), then the slot's metadata word, 0
+//! past the span's metadata, with `META_VALID` set (an object) or `META_TINY` (a tiny
+//! block, out of the straight path); every free clears it (`sweeping::free_slot`,
+//! `Span::init`). The metadata word is the `Gc`'s layout as read (the object's bytes in
+//! the high half, reference slots in the low 30 bits, flags above them), so nothing is
+//! decoded. Last, the object's bytes at its byte offset (the slot times the span's
+//! element size in bytes) against the span's storage (see [`Gc::at`]). A stale
+//! reference (a freed object's, which only a collector bug or the `NoBarrier` ablation
+//! leaves in the heap) panics as `Handle::get`'s does. Data reads and writes check their
+//! index against the object's data words. The instructions of a load, and what a lower
+//! count would need: `results/barrier-fastpath/scope-load.md`.
 //!
 //! Invariant: a `Gc` is made only inside a scope, from an object allocated, loaded or
 //! entered there, and its `ptr..ptr + words` lies inside one span's word storage (checked
@@ -66,9 +74,9 @@ use crate::barrier::{Barrier, Hybrid};
 use crate::core::shut_down_panic;
 use crate::heap::cache::Slot;
 use crate::heap::span::Span;
-use crate::heap::span_table::SpanTable;
+use crate::heap::span_table::Flat;
 use crate::heap::OutOfMemory;
-use crate::object::{Ref, Shape};
+use crate::object::{Ref, Shape, META_PTR_SLOTS, META_TINY, META_VALID};
 use crate::size_class::SpanClass;
 use crate::sync::{AtomicU32, AtomicUsize, Ordering::*};
 use crate::world::{FLAG_MARKING, FLAG_SHUTDOWN};
@@ -76,6 +84,9 @@ use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
+
+/// Bytes per heap word.
+const WORD: usize = std::mem::size_of::<AtomicUsize>();
 
 /// The brand of a scope: invariant in `'s`, neither `Send` nor `Sync`.
 type Brand<'s> = PhantomData<(Cell<&'s ()>, *const ())>;
@@ -131,7 +142,7 @@ type Brand<'s> = PhantomData<(Cell<&'s ()>, *const ())>;
 pub struct Scope<'s, 'm, B: Barrier = Hybrid> {
     m: &'m Mutator<B>,
     flags: &'m AtomicU32,
-    table: &'m SpanTable,
+    flat: Flat<'m>,
     _brand: Brand<'s>,
 }
 
@@ -142,8 +153,9 @@ pub struct Gc<'s> {
     /// The object's first word.
     ptr: NonNull<AtomicUsize>,
     r: Ref,
-    ptr_slots: u32,
-    words: u32,
+    /// The object's bytes in the high half, its reference slots in the low 30 bits: a
+    /// metadata word (`Shape::meta`; its flags, if set, are ignored).
+    layout: u64,
     _brand: Brand<'s>,
 }
 
@@ -200,7 +212,7 @@ impl<B: Barrier> Mutator<B> {
         let r = f(&Scope {
             m: self,
             flags: &self.core.flags,
-            table: &self.core.space.table,
+            flat: self.core.space.table.flat(),
             _brand: PhantomData,
         });
         drop(leave);
@@ -281,7 +293,7 @@ impl<'s, 'm, B: Barrier> Scope<'s, 'm, B> {
         }
         // SAFETY: `s.words` is valid for the slot size of `shape`'s class, which
         // `shape.words()` does not exceed (as in `fill_slot`): inside the span's storage.
-        unsafe { Gc::from_slot(s.words, s.r, shape.ptr_slots(), shape.words() as u32) }
+        unsafe { Gc::from_slot(s.words, s.r, shape.meta()) }
     }
 
     /// Tiny, zero-sized and large objects: through a handle, dropped at once (no pause can
@@ -299,26 +311,27 @@ impl<'s, 'm, B: Barrier> Scope<'s, 'm, B> {
         if !self.m.same_heap(h.mutator()) {
             foreign_panic();
         }
-        let words = h.ptr_slots() + h.data_words();
+        let bytes = ((h.ptr_slots() + h.data_words()) * WORD) as u64;
         Gc::at(
             h.span(),
-            h.base(),
+            h.base() * WORD,
             h.reference(),
-            h.ptr_slots() as u32,
-            words as u32,
+            bytes << 32 | h.ptr_slots() as u64,
         )
     }
 
     /// A handle (a root) to `gc`'s object, to keep it beyond the scope.
     pub fn root(&self, gc: Gc<'s>) -> Handle<'m, B> {
         let span = self
-            .table
+            .flat
+            .table()
             .get(gc.r.span())
             .expect("collector: internal error: a Gc's span is not in the table");
         let base = (gc.ptr.as_ptr() as usize - span.words().as_ptr() as usize)
             / std::mem::size_of::<AtomicUsize>();
         let root = self.m.push_root(gc.r);
-        Handle::new(self.m, root, gc.r, span, base, gc.ptr_slots, gc.words)
+        let (ptr_slots, words) = (gc.ptr_slots() as u32, gc.words() as u32);
+        Handle::new(self.m, root, gc.r, span, base, ptr_slots, words)
     }
 
     /// Loads reference slot `slot` of `obj`: the object it names, or `None` for null.
@@ -331,21 +344,23 @@ impl<'s, 'm, B: Barrier> Scope<'s, 'm, B> {
     }
 
     /// The `Gc` for a reference read from reference slot `slot` of `obj`: its span from
-    /// the span table, its layout from the slot's metadata word (whose valid bit is the
-    /// stale check).
+    /// the span table (the table's empty span for none: it has no metadata words), its
+    /// layout from the slot's metadata word (whose valid bit is the stale check; 0 past
+    /// the span's metadata).
     #[inline(always)]
     fn resolve(&self, r: Ref, obj: Ref, slot: usize) -> Gc<'s> {
-        let Some(span) = self.table.get_by_key(r.word() >> 32) else {
-            self.stale(r, obj, slot)
-        };
-        let Some(meta) = span.meta(r.slot()) else {
-            self.stale(r, obj, slot)
-        };
-        let base = r.slot() * span.elem_words();
-        if meta.tiny {
-            return Gc::at(span, base + r.tiny_offset(), r, 0, 1);
+        let span = self.flat.span_or_empty(r.key());
+        let meta = span.meta_word(r.slot());
+        // `META_VALID` (the low half's sign bit): an allocated object, not a tiny block.
+        let offset = r.slot() * span.elem_bytes();
+        if meta & META_VALID == 0 {
+            if meta & META_TINY == 0 {
+                self.stale(r, obj, slot)
+            }
+            let tiny = (WORD as u64) << 32;
+            return Gc::at(span, offset + r.tiny_offset() * WORD, r, tiny);
         }
-        Gc::at(span, base, r, meta.ptr_slots, meta.words)
+        Gc::at(span, offset, r, meta)
     }
 
     #[cold]
@@ -394,49 +409,61 @@ impl<'s, 'm, B: Barrier> Scope<'s, 'm, B> {
 }
 
 impl<'s> Gc<'s> {
-    /// A `Gc` for the object of `words` words at word `base` of `span`; panics unless it
-    /// lies inside the span's storage (only a stale reference racing with the span's
-    /// reuse can fail this). `base` is a slot (below 2^31) times a span's element size
-    /// (a `u32` word count), plus at most 1, so `base + words` cannot overflow.
+    /// A `Gc` for the object of layout `layout` (a metadata word: bytes in the high half,
+    /// reference slots in the low 30 bits) at byte `offset` of `span`'s storage (a
+    /// multiple of a word); panics unless it lies inside the storage (only a stale
+    /// reference racing with the span's reuse can fail this). `offset` is a slot (below
+    /// 2^32) times a span's element size in bytes (below 2^32, `Shape::MAX_WORDS`), plus
+    /// at most a word, so `offset + bytes` cannot overflow.
     #[inline(always)]
-    fn at(span: &Span, base: usize, r: Ref, ptr_slots: u32, words: u32) -> Gc<'s> {
-        let all = span.words();
-        if base + words as usize > all.len() {
+    fn at(span: &Span, offset: usize, r: Ref, layout: u64) -> Gc<'s> {
+        if offset + (layout >> 32) as usize > span.bytes() {
             layout_panic(r);
         }
-        debug_assert!(ptr_slots <= words);
-        // SAFETY: `base <= all.len()` (checked above), so the offset stays inside the
-        // storage or one past its end, and a slice's pointer is never null.
-        let ptr = unsafe { NonNull::from(all).cast::<AtomicUsize>().add(base) };
+        debug_assert!(offset.is_multiple_of(WORD) && span.bytes() == span.words().len() * WORD);
+        debug_assert!(layout as u32 & META_PTR_SLOTS <= (layout >> 35) as u32);
+        // SAFETY: `offset <= span.bytes()`, the byte length of the span's words (checked
+        // above), so the pointer stays inside the storage or one past its end, and a
+        // slice's pointer is never null.
+        let ptr = unsafe {
+            NonNull::from(span.words())
+                .cast::<AtomicUsize>()
+                .byte_add(offset)
+        };
         Gc {
             ptr,
             r,
-            ptr_slots,
-            words,
+            layout,
             _brand: PhantomData,
         }
     }
 
-    /// A `Gc` for a new object at `ptr` (see [`Gc::at`]).
+    /// A `Gc` for a new object at `ptr` of layout `layout` (see [`Gc::at`]).
     ///
     /// # Safety
-    /// `ptr..ptr + words` lies inside one span's word storage, and `ptr_slots <= words`.
+    /// `ptr..ptr + words` lies inside one span's word storage, and `ptr_slots <= words`
+    /// (`layout`'s fields).
     #[inline(always)]
-    unsafe fn from_slot(ptr: NonNull<AtomicUsize>, r: Ref, ptr_slots: u32, words: u32) -> Gc<'s> {
-        debug_assert!(ptr_slots <= words);
+    unsafe fn from_slot(ptr: NonNull<AtomicUsize>, r: Ref, layout: u64) -> Gc<'s> {
+        debug_assert!(layout as u32 & META_PTR_SLOTS <= (layout >> 35) as u32);
         Gc {
             ptr,
             r,
-            ptr_slots,
-            words,
+            layout,
             _brand: PhantomData,
         }
+    }
+
+    /// The object's words.
+    #[inline(always)]
+    fn words(&self) -> usize {
+        (self.layout >> 35) as usize
     }
 
     /// Word `i` of the object; the caller has checked `i < words`.
     #[inline(always)]
     fn word(&self, i: usize) -> &AtomicUsize {
-        debug_assert!(i < self.words as usize);
+        debug_assert!(i < self.words());
         // SAFETY: `ptr..ptr + words` lies in a span's storage, which lives while the scope
         // is open (retirement happens only with the world stopped, never during a scope:
         // module invariant), and `i < words`.
@@ -445,8 +472,8 @@ impl<'s> Gc<'s> {
 
     #[inline(always)]
     fn ptr_word(&self, slot: usize) -> &AtomicUsize {
-        if slot >= self.ptr_slots as usize {
-            slot_panic("reference slot", slot, self.ptr_slots as usize, self.r);
+        if slot >= self.ptr_slots() {
+            slot_panic("reference slot", slot, self.ptr_slots(), self.r);
         }
         self.word(slot)
     }
@@ -457,7 +484,7 @@ impl<'s> Gc<'s> {
         if i >= n {
             slot_panic("data word", i, n, self.r);
         }
-        self.word(self.ptr_slots as usize + i)
+        self.word(self.ptr_slots() + i)
     }
 
     /// The reference (for diagnostics and identity).
@@ -472,12 +499,12 @@ impl<'s> Gc<'s> {
 
     /// The number of reference slots of the object.
     pub fn ptr_slots(&self) -> usize {
-        self.ptr_slots as usize
+        (self.layout as u32 & META_PTR_SLOTS) as usize
     }
 
     /// The number of raw data words of the object.
     pub fn data_words(&self) -> usize {
-        (self.words - self.ptr_slots) as usize
+        self.words() - self.ptr_slots()
     }
 
     /// Reads data word `i`. Panics if out of range.
@@ -511,7 +538,7 @@ impl fmt::Debug for Gc<'_> {
             f,
             "Gc({}, {} refs + {} words)",
             self.r,
-            self.ptr_slots,
+            self.ptr_slots(),
             self.data_words()
         )
     }

@@ -222,6 +222,81 @@ fn a_stale_reference_is_caught_on_load() {
     );
 }
 
+/// A freed tiny block's reference is stale too: the tiny path is taken only for a slot
+/// whose metadata says `META_TINY` (S-none: README "Misuse panics").
+#[test]
+fn a_stale_reference_to_a_freed_tiny_block_is_caught_on_load() {
+    let heap = heap::<Hybrid>();
+    let m = heap.mutator();
+    let msg = m.scope(|s| {
+        let a = s.alloc(&NODE);
+        let i = s.alloc(&INT);
+        s.store(a, 0, Some(i));
+        assert_eq!(s.load(a, 0).map(|g| g.data_words()), Some(1));
+        let r = i.reference();
+        let span = m.core.space.span(r.span()).unwrap();
+        crate::heap::sweeping::free_slot(span, r.slot(), false);
+        panic_message(|| {
+            s.load(a, 0);
+        })
+    });
+    assert!(
+        msg.contains("use of a freed object") && msg.contains("reference slot 0 of object"),
+        "{msg}"
+    );
+}
+
+/// Words that name no span — span key 0 (a word below 2^33), a key past the table's
+/// spans, a key past the flat index — resolve to the table's empty span, whose lack of
+/// metadata makes the load stale, not a read through a null span (S-none: README
+/// "Misuse panics").
+#[test]
+fn a_word_naming_no_span_is_caught_on_load() {
+    let heap = heap::<Hybrid>();
+    let m = heap.mutator();
+    let spans = m.core.space.table.len();
+    for key in [0, spans + 2, 1 << 30] {
+        let msg = m.scope(|s| {
+            let a = s.alloc(&NODE);
+            // A corrupt reference slot (a collector bug, a fault).
+            a.ptr_word(0).store(key << 33 | 1, Relaxed);
+            panic_message(|| {
+                s.load(a, 0);
+            })
+        });
+        assert!(
+            msg.contains("use of a freed object") && msg.contains("no span has that index"),
+            "key {key}: {msg}"
+        );
+    }
+}
+
+/// The storage check: a metadata word from another use of the span (the sweeper reused it
+/// at another size class while a stale reference was being resolved) cannot send a `Gc`
+/// past the span's storage. Simulated: the span's last slot gets a metadata word too wide
+/// for it, and a reference to that slot is loaded.
+#[test]
+fn a_layout_past_the_span_panics_instead_of_leaving_its_storage() {
+    let heap = heap::<Hybrid>();
+    let m = heap.mutator();
+    let msg = m.scope(|s| {
+        let a = s.alloc(&NODE);
+        let r = a.reference();
+        let span = m.core.space.span(r.span()).unwrap();
+        let last = span.nslots() - 1;
+        let wide = Shape::new("wide", 0, span.elem_words() as u32 * 3);
+        span.set_meta(last, wide.meta());
+        a.ptr_word(0)
+            .store(Ref::new(r.span(), last, 0).word(), Relaxed);
+        let msg = panic_message(|| {
+            s.load(a, 0);
+        });
+        span.clear_meta(last);
+        msg
+    });
+    assert!(msg.contains("lies outside its span"), "{msg}");
+}
+
 #[test]
 fn a_handle_of_another_heap_is_refused() {
     let h1 = heap::<Hybrid>();
