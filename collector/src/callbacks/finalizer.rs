@@ -209,7 +209,8 @@ impl<B: Barrier> Mutator<B> {
                     return Vec::new();
                 }
                 let n = g.items.len().min(CHUNK);
-                let items: Vec<_> = g.items.drain(..n).collect();
+                let mut items = Vec::with_capacity(n);
+                g.items.take_front(n, &mut items);
                 g.running += n;
                 drop(g);
                 items
