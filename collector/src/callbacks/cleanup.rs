@@ -201,7 +201,8 @@ impl<B: Barrier> Mutator<B> {
             }
         }
         let call: EnvCleanupCall<B> = Box::new(move |env| f(env, arg));
-        self.register_cleanup(obj, None, Some(boxed), Callback::Typed(Box::new(call)))
+        let call = Callback::Typed(Box::new(crate::heap::specials::Packed(call)));
+        self.register_cleanup(obj, None, Some(boxed), call)
     }
 
     fn register_cleanup(
