@@ -93,18 +93,35 @@ impl<T> Blocks<T> {
     /// Moves up to `n` entries from the front into `out`, in order, a block's worth at a
     /// time.
     pub(crate) fn take_front(&mut self, n: usize, out: &mut Vec<T>) {
-        let mut left = n.min(self.len);
-        self.len -= left;
-        while left > 0 {
-            let first = self.blocks.front_mut().expect("len counts these entries");
-            let k = left.min(first.len());
-            out.extend(first.drain(..k));
-            left -= k;
-            if first.is_empty() {
-                let b = self.blocks.pop_front().expect("the first block");
-                self.retire(b);
+        self.take_front_while(n, |_| true, |e| e, out);
+    }
+
+    /// Moves entries from the front into `out` (made by `map`), in order, while fewer
+    /// than `n` are taken and the next one satisfies `take`, a block's worth at a time;
+    /// returns how many it moved.
+    pub(crate) fn take_front_while<U>(
+        &mut self,
+        n: usize,
+        take: impl Fn(&T) -> bool,
+        mut map: impl FnMut(T) -> U,
+        out: &mut Vec<U>,
+    ) -> usize {
+        let mut taken = 0;
+        while taken < n {
+            let Some(first) = self.blocks.front_mut() else {
+                break;
+            };
+            let k = first.iter().take(n - taken).take_while(|e| take(e)).count();
+            out.extend(first.drain(..k).map(&mut map));
+            taken += k;
+            self.len -= k;
+            if !first.is_empty() {
+                break;
             }
+            let b = self.blocks.pop_front().expect("the first block");
+            self.retire(b);
         }
+        taken
     }
 
     /// The first entry.
@@ -165,6 +182,13 @@ mod tests {
             q.take_front(n, &mut taken);
             let k = n.min(model.len());
             assert!(taken.iter().eq(model.drain(..k).collect::<Vec<_>>().iter()));
+            // Up to n entries, stopping at the first multiple of 7.
+            let mut doubled = Vec::new();
+            let n = (round * 43) % (3 * BLOCK);
+            let moved = q.take_front_while(n, |x| x % 7 != 0, |x| 2 * x, &mut doubled);
+            let k = model.iter().take(n).take_while(|&&x| x % 7 != 0).count();
+            assert_eq!(moved, k);
+            assert!(doubled.into_iter().eq(model.drain(..k).map(|x| 2 * x)));
             if round % 3 == 0 {
                 for _ in 0..BLOCK + 5 {
                     q.push_front(next);
