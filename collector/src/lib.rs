@@ -44,12 +44,12 @@
 //! 2. `barrier`, `mark::pool`, `mark::park`, `mark::state` — the barrier policies and
 //!    their root rules, the grey-work pool, the queue where assists park, the mark's
 //!    shared ledger.
-//! 3. `heap::specials`, `callbacks::queue`, `heap::pages`, `heap::span`,
-//!    `heap::span_table`, `heap::cache`, `heap`, `heap::retire`, `heap::scavenge`,
-//!    `heap::scavenger`,
+//! 3. `heap::specials`, `callbacks::blocks`, `callbacks::queue`, `heap::pages`,
+//!    `heap::span`, `heap::span_table`, `heap::cache`, `heap`, `heap::retire`,
+//!    `heap::scavenge`, `heap::scavenger`,
 //!    `heap::special_deaths`, `heap::sweeping` — the heap: specials on spans, the
-//!    finalizer and cleanup queues the sweep fills, span storage that gives its pages
-//!    back, spans, the span table, allocation caches, the space, the page pool's reuse
+//!    finalizer and cleanup queues the sweep fills (in fixed-size blocks), span storage
+//!    that gives its pages back, spans, the span table, allocation caches, the space, the page pool's reuse
 //!    and release of free spans, the background scavenger (not under loom), what a dead
 //!    object's specials become, and span sweeping by generation.
 //! 4. `world::roots`, `world::mutator_state`, `world::this_thread`, `world` — what the

@@ -201,7 +201,8 @@ impl<B: Barrier> Mutator<B> {
             }
         }
         let call: EnvCleanupCall<B> = Box::new(move |env| f(env, arg));
-        self.register_cleanup(obj, None, Some(boxed), Callback::Typed(Box::new(call)))
+        let call = Callback::Typed(Box::new(crate::heap::specials::Packed(call)));
+        self.register_cleanup(obj, None, Some(boxed), call)
     }
 
     fn register_cleanup(
@@ -482,10 +483,8 @@ impl CleanupRun<'_> {
             Some(e) if e.env.is_none() => {
                 let batch = self.batching.batch;
                 let mut fs = Vec::with_capacity(batch);
-                while fs.len() < batch && g.items.front().is_some_and(|e| e.env.is_none()) {
-                    fs.push(g.items.pop_front().expect("the front entry").f);
-                }
-                g.running += fs.len();
+                let plain = |e: &QueuedCleanup| e.env.is_none();
+                g.running += g.items.take_front_while(batch, plain, |e| e.f, &mut fs);
                 Next::Plain(fs)
             }
             Some(_) => Next::Boxed,

@@ -20,16 +20,63 @@ use super::{fatal, run_guarded};
 use crate::barrier::Barrier;
 use crate::callbacks::queue::{InsideCallback, Kind, QueuedFinalizer};
 use crate::heap::span::SpanKind;
-use crate::heap::specials::{Payload, Special, SpecialKind};
+use crate::heap::specials::{Callback, Payload, Special, SpecialKind, Unpack};
 use crate::mutator::handle::{Handle, InteriorHandle};
 use crate::mutator::Mutator;
 use crate::sync::{lock, Ordering::Relaxed};
 use crate::world::FLAG_MARKING;
 
-/// A finalizer as stored: it gets the object, the registered interior field (if any) and
-/// the environment box (if any), as handles of the mutator running it.
-pub(crate) type FinalizerCall<B> =
-    Box<dyn for<'m> FnOnce(Handle<'m, B>, Option<u32>, Option<Handle<'m, B>>) + Send>;
+/// A finalizer as its runner calls it: it gets the object, the registered interior field
+/// (if any) and the environment box (if any), as handles of the mutator running it.
+pub(crate) trait FinalizerCall<B: Barrier>: Send {
+    fn call<'m>(
+        self: Box<Self>,
+        obj: Handle<'m, B>,
+        field: Option<u32>,
+        env: Option<Handle<'m, B>>,
+    );
+}
+
+/// A finalizer's closure as a special stores it: one box holding the closure itself (no
+/// allocation at all for a closure that captures nothing), which the runner takes back as
+/// a `Box<dyn FinalizerCall<B>>` (`Unpack`), the same box. (A boxed closure inside a
+/// `Box<dyn Any>` cost an allocation at registration and a free, from another thread, at
+/// each run.)
+struct Stored<B, C>(C, std::marker::PhantomData<fn(B)>);
+
+impl<B: Barrier, C> FinalizerCall<B> for Stored<B, C>
+where
+    C: for<'m> FnOnce(Handle<'m, B>, Option<u32>, Option<Handle<'m, B>>) + Send,
+{
+    fn call<'m>(
+        self: Box<Self>,
+        obj: Handle<'m, B>,
+        field: Option<u32>,
+        env: Option<Handle<'m, B>>,
+    ) {
+        let Stored(f, _) = *self;
+        f(obj, field, env)
+    }
+}
+
+impl<B: Barrier, C> Unpack for Stored<B, C>
+where
+    C: for<'m> FnOnce(Handle<'m, B>, Option<u32>, Option<Handle<'m, B>>) + Send + 'static,
+{
+    fn unpack(self: Box<Self>, out: &mut dyn std::any::Any) {
+        if let Some(slot) = out.downcast_mut::<Option<Box<dyn FinalizerCall<B>>>>() {
+            *slot = Some(self);
+        }
+    }
+}
+
+/// `f` as a special stores it.
+fn stored<B: Barrier, C>(f: C) -> Callback
+where
+    C: for<'m> FnOnce(Handle<'m, B>, Option<u32>, Option<Handle<'m, B>>) + Send + 'static,
+{
+    Callback::Typed(Box::new(Stored(f, std::marker::PhantomData)))
+}
 
 /// How many queued finalizers the runner takes at a time (each becomes a root of the
 /// running mutator until it has run).
@@ -56,8 +103,7 @@ impl<B: Barrier> Mutator<B> {
     where
         F: for<'m> FnOnce(Handle<'m, B>) + Send + 'static,
     {
-        let call: FinalizerCall<B> = Box::new(move |h, _, _| f(h));
-        self.register_finalizer(obj, None, None, call);
+        self.register_finalizer(obj, None, None, stored(move |h, _, _| f(h)));
     }
 
     /// [`Mutator::set_finalizer`] with an environment box: `env` is kept alive (traced) as
@@ -67,8 +113,8 @@ impl<B: Barrier> Mutator<B> {
     where
         F: for<'m> FnOnce(Handle<'m, B>, Handle<'m, B>) + Send + 'static,
     {
-        let call: FinalizerCall<B> =
-            Box::new(move |h, _, env| f(h, env.expect("the environment box")));
+        let call =
+            stored(move |h, _, env: Option<Handle<'_, B>>| f(h, env.expect("the environment box")));
         self.register_finalizer(obj, None, Some(env), call);
     }
 
@@ -84,8 +130,9 @@ impl<B: Barrier> Mutator<B> {
         if field.field() < obj.ptr_slots() {
             fatal("runtime.SetFinalizer: pointer not at beginning of allocated block");
         }
-        let call: FinalizerCall<B> =
-            Box::new(move |h, field, _| f(h.interior(field.expect("an interior field") as usize)));
+        let call = stored(move |h: Handle<'_, B>, field: Option<u32>, _| {
+            f(h.interior(field.expect("an interior field") as usize))
+        });
         self.register_finalizer(obj, Some(field.field() as u32), None, call);
     }
 
@@ -105,7 +152,7 @@ impl<B: Barrier> Mutator<B> {
         obj: &Handle<'_, B>,
         field: Option<u32>,
         env: Option<&Handle<'_, B>>,
-        call: FinalizerCall<B>,
+        call: Callback,
     ) {
         self.check_same_heap(obj);
         if let Some(e) = env {
@@ -138,7 +185,7 @@ impl<B: Barrier> Mutator<B> {
                 kind: SpecialKind::Finalizer,
                 payload: Payload::Finalizer {
                     env: env.map(|e| e.reference()),
-                    f: crate::heap::specials::Callback::Typed(Box::new(call)),
+                    f: call,
                 },
             };
             if span.specials.insert(special).is_err() {
@@ -209,7 +256,8 @@ impl<B: Barrier> Mutator<B> {
                     return Vec::new();
                 }
                 let n = g.items.len().min(CHUNK);
-                let items: Vec<_> = g.items.drain(..n).collect();
+                let mut items = Vec::with_capacity(n);
+                g.items.take_front(n, &mut items);
                 g.running += n;
                 drop(g);
                 items
@@ -241,8 +289,10 @@ impl<B: Barrier> Mutator<B> {
                         // Shutdown: the rest of the chunk is neither run nor counted as run.
                         break;
                     }
-                    let call = f.typed::<FinalizerCall<B>>();
-                    run_guarded(policy, Kind::Finalizer, &q.counters, || call(h, field, env));
+                    let call = f.typed::<Box<dyn FinalizerCall<B>>>();
+                    run_guarded(policy, Kind::Finalizer, &q.counters, || {
+                        call.call(h, field, env)
+                    });
                     ran += 1;
                 }
             });
@@ -259,12 +309,7 @@ impl<B: Barrier> Mutator<B> {
 
 /// A finalizer a runner took: the object, the interior field, the environment box, the
 /// call.
-type Taken<'m, B> = (
-    Handle<'m, B>,
-    Option<u32>,
-    Option<Handle<'m, B>>,
-    crate::heap::specials::Callback,
-);
+type Taken<'m, B> = (Handle<'m, B>, Option<u32>, Option<Handle<'m, B>>, Callback);
 
 /// The finalizers of a runner's chunk that have not started. If a finalizer's panic
 /// unwinds through the runner (`CallbackPanic::Propagate`), they go back to the front of

@@ -26,6 +26,7 @@
 //! executed whether it returns or panics, and lets its panic out only under
 //! `CallbackPanic::Propagate` on a thread that is not one of the heap's runners.
 
+pub(crate) mod blocks;
 pub(crate) mod cleanup;
 pub(crate) mod finalizer;
 pub(crate) mod queue;

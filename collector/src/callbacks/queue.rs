@@ -10,6 +10,7 @@
 //! counts exactly the workers inside `wait_for_work`'s wait, and `needg` never asks for
 //! more workers than the pool has room for (`max_workers - workers`).
 
+use crate::callbacks::blocks::Blocks;
 use crate::config::CLEANUP_BLOCK;
 use crate::heap::specials::Callback;
 use crate::object::Ref;
@@ -17,7 +18,6 @@ use crate::sync::unmodelled::{
     AtomicBool as StdAtomicBool, AtomicU64 as StdAtomicU64, Ordering as StdOrdering,
 };
 use crate::sync::{lock, AtomicBool, Condvar, Mutex, Ordering::*};
-use std::collections::VecDeque;
 
 /// A finalizer taken off a dead object, waiting to run: the object (its exact registered
 /// word), the environment box and the callback. Queued entries are roots.
@@ -63,7 +63,8 @@ impl CallbackCounters {
 
 /// The state of a callback queue behind its lock.
 pub(crate) struct QueueState<T> {
-    pub(crate) items: VecDeque<T>,
+    /// Queued entries, in fixed-size blocks (`callbacks::blocks`).
+    pub(crate) items: Blocks<T>,
     /// Entries taken by runners and not finished yet.
     pub(crate) running: usize,
     /// The heap is shutting down: runners exit, leaving what is queued.
@@ -114,7 +115,7 @@ impl<T> Default for CallbackQueue<T> {
     fn default() -> Self {
         CallbackQueue {
             state: Mutex::new(QueueState {
-                items: VecDeque::new(),
+                items: Blocks::default(),
                 running: 0,
                 exit: false,
                 threads: Vec::new(),
@@ -286,7 +287,7 @@ impl<T> CallbackQueue<T> {
     /// Calls `f` on every queued entry (the mark's roots); the lock is held meanwhile.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&T)) {
         let g = lock(&self.state);
-        for item in &g.items {
+        for item in g.items.iter() {
             f(item);
         }
     }

@@ -23,6 +23,10 @@ use crate::config::PlantedBug::{
 /// resurrects objects with finalizers (setting their mark bits) and queues their
 /// finalizers; queues the cleanups of objects without; clears their weak handles. Called
 /// by whoever sweeps the span, which owns it until the sweep ends.
+///
+/// Specials that stay (those of live objects, and a finalized object's cleanups) are not
+/// moved: the list is read once to find the dead objects with a finalizer, and what goes
+/// is taken out of it in one more pass (`Vec::extract_if`), in list order.
 pub(crate) fn sweep_specials(span: &Span, space: &Space) {
     let queues = &*space.queues;
     #[cfg(loom)]
@@ -33,45 +37,57 @@ pub(crate) fn sweep_specials(span: &Span, space: &Space) {
         return;
     }
     let planted = |bug| space.planted_bug == Some(bug);
+    let (weak_after, cleanup_beside) = (planted(WeakAfter), planted(CleanupBeside));
+    // Read before any resurrection below sets a mark bit.
+    let dead = |slot: u32| span.is_allocated(slot as usize) && !span.is_marked(slot as usize);
     let mut finalizers = Vec::new();
     let mut cleanups = Vec::new();
     span.specials.with(|list| {
-        // Sized once: in a bulk release most of a span's specials are queued.
-        cleanups.reserve(list.len());
-        let mut old = std::mem::take(list).into_iter().peekable();
-        let mut group = Vec::new();
-        while let Some(first) = old.next() {
-            let slot = first.slot;
-            group.clear();
-            group.push(first);
-            while let Some(s) = old.next_if(|s| s.slot == slot) {
-                group.push(s);
+        // The dead objects with a finalizer, in slot order (the list is sorted by word,
+        // so by slot), and how many specials of dead objects there are.
+        let mut finalized: Vec<u32> = Vec::new();
+        let mut dying = 0;
+        for s in list.iter().filter(|s| dead(s.slot)) {
+            dying += 1;
+            if s.kind == SpecialKind::Finalizer && finalized.last() != Some(&s.slot) {
+                finalized.push(s.slot);
             }
-            let slot = slot as usize;
-            if !span.is_allocated(slot) || span.is_marked(slot) {
-                list.append(&mut group);
-                continue;
+        }
+        if dying == 0 {
+            return;
+        }
+        finalizers.reserve(finalized.len());
+        cleanups.reserve(dying - finalized.len());
+        let mut next = finalized.iter().copied().peekable();
+        let goes = |s: &mut Special| {
+            if !dead(s.slot) {
+                return false;
             }
-            let has_finalizer = group.iter().any(|s| s.kind == SpecialKind::Finalizer);
-            if has_finalizer && resurrect {
-                // Resurrect for this cycle: its referents were marked by its finalizer
-                // special's scan (S28), so the whole subgraph survives.
-                span.try_mark(slot);
+            while next.next_if(|&f| f < s.slot).is_some() {}
+            let has_finalizer = next.peek() == Some(&s.slot);
+            match s.payload {
+                Payload::Finalizer { .. } => true,
+                Payload::Weak(_) => !(has_finalizer && weak_after),
+                Payload::Cleanup { .. } => !has_finalizer || cleanup_beside,
             }
-            for s in group.drain(..) {
-                match s.payload {
-                    Payload::Finalizer { env, f } => finalizers.push(QueuedFinalizer {
-                        obj: s.obj,
-                        field: s.field,
-                        env,
-                        f,
-                    }),
-                    Payload::Weak(cell) if !(has_finalizer && planted(WeakAfter)) => cell.clear(),
-                    Payload::Cleanup { env, f, .. } if !has_finalizer || planted(CleanupBeside) => {
-                        cleanups.push(QueuedCleanup { env, f })
-                    }
-                    payload => list.push(Special { payload, ..s }),
-                }
+        };
+        for s in list.extract_if(.., goes) {
+            match s.payload {
+                Payload::Finalizer { env, f } => finalizers.push(QueuedFinalizer {
+                    obj: s.obj,
+                    field: s.field,
+                    env,
+                    f,
+                }),
+                Payload::Weak(cell) => cell.clear(),
+                Payload::Cleanup { env, f, .. } => cleanups.push(QueuedCleanup { env, f }),
+            }
+        }
+        if resurrect {
+            // Resurrected for this cycle: their referents were marked by their finalizer
+            // specials' scan (S28), so the whole subgraph survives.
+            for &slot in &finalized {
+                span.try_mark(slot as usize);
             }
         }
     });

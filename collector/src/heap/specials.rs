@@ -44,16 +44,39 @@ pub(crate) enum Callback {
     Plain(Box<dyn FnOnce() + Send>),
     /// A callback that takes handles: its type names the heap's barrier, so it is stored
     /// type-erased and recovered by the runner, which knows the barrier.
-    Typed(Box<dyn Any + Send>),
+    Typed(Box<dyn Unpack>),
+}
+
+/// A type-erased callback that the runner recovers by naming the type it wants: `unpack`
+/// moves it into `out` when `out` is an `Option` of a type it can become (a finalizer's
+/// closure becomes its barrier's boxed trait object without a new allocation), and leaves
+/// `out` untouched otherwise.
+pub(crate) trait Unpack: Send {
+    fn unpack(self: Box<Self>, out: &mut dyn Any);
+}
+
+/// Any value as an [`Unpack`]: it unpacks into an `Option<T>`, moved out of its box.
+pub(crate) struct Packed<T>(pub(crate) T);
+
+impl<T: Send + 'static> Unpack for Packed<T> {
+    fn unpack(self: Box<Self>, out: &mut dyn Any) {
+        if let Some(slot) = out.downcast_mut::<Option<T>>() {
+            *slot = Some(self.0);
+        }
+    }
 }
 
 impl Callback {
-    /// The typed callback, of type `T`.
+    /// The typed callback, as a `T`.
     pub(crate) fn typed<T: 'static>(self) -> T {
         match self {
-            Callback::Typed(b) => *b.downcast::<T>().unwrap_or_else(|_| {
-                panic!("collector: internal error: a callback of another type")
-            }),
+            Callback::Typed(b) => {
+                let mut out: Option<T> = None;
+                b.unpack(&mut out);
+                out.unwrap_or_else(|| {
+                    panic!("collector: internal error: a callback of another type")
+                })
+            }
             Callback::Plain(_) => {
                 panic!("collector: internal error: a plain callback where a typed one belongs")
             }

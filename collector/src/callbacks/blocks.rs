@@ -1,0 +1,230 @@
+//! The storage of a callback queue: a FIFO of fixed-size blocks, as Go keeps queued
+//! finalizers in `finblock`s (`mfinal.go`) and cleanups in `cleanupBlock`s
+//! (`mcleanup.go`) rather than in one growable array.
+//!
+//! One growable array (a `VecDeque`) holding a million queued finalizers doubles its
+//! buffer some twenty times while the sweep fills it, each time copying every entry into
+//! fresh memory that the kernel must fault in and zero; how far it grows depends on how
+//! far the runner lags behind the sweep, so the cost varied from run to run by a factor of
+//! three. Blocks are never moved or grown: appending costs
+//! one entry's write, and a block that empties is kept for reuse (up to [`SPARE`] of them,
+//! Go's `finc`), so a runner that keeps up with the sweep reuses the same few blocks.
+//!
+//! Invariant: every block in `blocks` holds between 1 and [`BLOCK`] entries and never
+//! reallocates (its capacity, at least `BLOCK`, is fixed when it is made); `len` is the sum
+//! of their lengths; spare blocks are empty. Entries leave in the order they came (FIFO),
+//! with `push_front` putting one before all others.
+
+use std::collections::VecDeque;
+
+/// Entries per block.
+pub(crate) const BLOCK: usize = 128;
+
+/// Empty blocks kept for reuse; more are freed.
+pub(crate) const SPARE: usize = 64;
+
+/// A FIFO queue in fixed-size blocks.
+pub(crate) struct Blocks<T> {
+    blocks: VecDeque<VecDeque<T>>,
+    spare: Vec<VecDeque<T>>,
+    len: usize,
+}
+
+impl<T> Default for Blocks<T> {
+    fn default() -> Self {
+        Blocks {
+            blocks: VecDeque::new(),
+            spare: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> Blocks<T> {
+    /// Entries queued.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// An empty block: a spare one, or a new one of capacity `BLOCK`.
+    fn fresh(&mut self) -> VecDeque<T> {
+        self.spare
+            .pop()
+            .unwrap_or_else(|| VecDeque::with_capacity(BLOCK))
+    }
+
+    /// Keeps an emptied block for reuse, or frees it.
+    fn retire(&mut self, block: VecDeque<T>) {
+        debug_assert!(block.is_empty());
+        if self.spare.len() < SPARE {
+            self.spare.push(block);
+        }
+    }
+
+    /// Puts `item` before every queued entry.
+    pub(crate) fn push_front(&mut self, item: T) {
+        if self.blocks.front().is_none_or(|b| b.len() == BLOCK) {
+            let b = self.fresh();
+            self.blocks.push_front(b);
+        }
+        self.blocks
+            .front_mut()
+            .expect("a block with room")
+            .push_front(item);
+        self.len += 1;
+    }
+
+    /// Takes the first entry.
+    pub(crate) fn pop_front(&mut self) -> Option<T> {
+        let first = self.blocks.front_mut()?;
+        let item = first.pop_front().expect("blocks are never empty");
+        if first.is_empty() {
+            let b = self.blocks.pop_front().expect("the first block");
+            self.retire(b);
+        }
+        self.len -= 1;
+        Some(item)
+    }
+
+    /// Moves up to `n` entries from the front into `out`, in order, a block's worth at a
+    /// time.
+    pub(crate) fn take_front(&mut self, n: usize, out: &mut Vec<T>) {
+        self.take_front_while(n, |_| true, |e| e, out);
+    }
+
+    /// Moves entries from the front into `out` (made by `map`), in order, while fewer
+    /// than `n` are taken and the next one satisfies `take`, a block's worth at a time;
+    /// returns how many it moved.
+    pub(crate) fn take_front_while<U>(
+        &mut self,
+        n: usize,
+        take: impl Fn(&T) -> bool,
+        mut map: impl FnMut(T) -> U,
+        out: &mut Vec<U>,
+    ) -> usize {
+        let mut taken = 0;
+        while taken < n {
+            let Some(first) = self.blocks.front_mut() else {
+                break;
+            };
+            let k = first.iter().take(n - taken).take_while(|e| take(e)).count();
+            out.extend(first.drain(..k).map(&mut map));
+            taken += k;
+            self.len -= k;
+            if !first.is_empty() {
+                break;
+            }
+            let b = self.blocks.pop_front().expect("the first block");
+            self.retire(b);
+        }
+        taken
+    }
+
+    /// The first entry.
+    pub(crate) fn front(&self) -> Option<&T> {
+        self.blocks.front().and_then(|b| b.front())
+    }
+
+    /// Every entry, first to last.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.blocks.iter().flatten()
+    }
+}
+
+impl<T> Extend<T> for Blocks<T> {
+    /// Appends `items` in order, filling the last block, then fresh ones, a block's room
+    /// at a time.
+    fn extend<I: IntoIterator<Item = T>>(&mut self, items: I) {
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            if self.blocks.back().is_none_or(|b| b.len() == BLOCK) {
+                let b = self.fresh();
+                self.blocks.push_back(b);
+            }
+            let last = self.blocks.back_mut().expect("a block with room");
+            let before = last.len();
+            last.extend(items.by_ref().take(BLOCK - before));
+            self.len += last.len() - before;
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// FIFO order across block boundaries, with entries put back at the front, against a
+    /// `VecDeque` doing the same.
+    #[test]
+    fn keeps_fifo_order_across_blocks() {
+        let mut q = Blocks::default();
+        let mut model = VecDeque::new();
+        let mut next = 0u64;
+        for round in 0..40usize {
+            for _ in 0..(round * 37) % (3 * BLOCK) {
+                q.extend([next]);
+                model.push_back(next);
+                next += 1;
+            }
+            let n = ((round * 29) % (2 * BLOCK)) as u64;
+            q.extend(next..next + n);
+            model.extend(next..next + n);
+            next += n;
+            for _ in 0..(round * 53) % (2 * BLOCK) + 1 {
+                assert_eq!(q.pop_front(), model.pop_front());
+            }
+            let mut taken = Vec::new();
+            let n = (round * 71) % (3 * BLOCK);
+            q.take_front(n, &mut taken);
+            let k = n.min(model.len());
+            assert!(taken.iter().eq(model.drain(..k).collect::<Vec<_>>().iter()));
+            // Up to n entries, stopping at the first multiple of 7.
+            let mut doubled = Vec::new();
+            let n = (round * 43) % (3 * BLOCK);
+            let moved = q.take_front_while(n, |x| x % 7 != 0, |x| 2 * x, &mut doubled);
+            let k = model.iter().take(n).take_while(|&&x| x % 7 != 0).count();
+            assert_eq!(moved, k);
+            assert!(doubled.into_iter().eq(model.drain(..k).map(|x| 2 * x)));
+            if round % 3 == 0 {
+                for _ in 0..BLOCK + 5 {
+                    q.push_front(next);
+                    model.push_front(next);
+                    next += 1;
+                }
+            }
+            assert_eq!(q.len(), model.len());
+            assert_eq!(q.is_empty(), model.is_empty());
+            assert_eq!(q.front(), model.front());
+            assert!(q.iter().eq(model.iter()));
+        }
+        while let Some(x) = model.pop_front() {
+            assert_eq!(q.pop_front(), Some(x));
+        }
+        assert_eq!(q.pop_front(), None);
+        assert!(q.is_empty());
+    }
+
+    /// A block never grows (its buffer stays where it is: no entry is ever copied), and
+    /// a runner that keeps pace with the pushes reuses one block instead of making new
+    /// ones.
+    #[test]
+    fn blocks_never_move_and_are_reused() {
+        let mut q = Blocks::default();
+        q.extend(0..BLOCK as u64);
+        let first = q.front().map(|x| x as *const u64);
+        q.extend(BLOCK as u64..(10 * BLOCK) as u64);
+        assert_eq!(q.front().map(|x| x as *const u64), first);
+        assert!(q.blocks.iter().all(|b| b.capacity() < 2 * BLOCK));
+        while q.pop_front().is_some() {}
+        assert_eq!(q.spare.len(), 10);
+        for i in 0..(100 * BLOCK) as u64 {
+            q.extend([i]);
+            assert_eq!(q.pop_front(), Some(i));
+        }
+        assert_eq!(q.spare.len(), 10, "no block made while one was spare");
+    }
+}
