@@ -508,6 +508,14 @@ const BINARIES: &[Binary] = &[
                 ],
             ),
             value("--api", &[("gc", "possible values: handle, scope")]),
+            value(
+                "--give-up",
+                &[
+                    ("0", "invalid duration"),
+                    ("NaN", "invalid duration"),
+                    ("2s", "invalid duration"),
+                ],
+            ),
         ],
         extra: &[],
         tiny: &[
