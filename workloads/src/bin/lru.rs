@@ -101,7 +101,7 @@ struct Cli {
     #[arg(long, default_value = "scope", value_parser = ["handle", "scope"])]
     api: String,
     /// Seconds from the start after which operations still due are counted in
-    /// `ops_missed` instead of run (default: twice --duration). A test that compares two
+    /// `ops_missed` instead of run (default: twice the run's duration). A test that compares two
     /// runs' operations sets it high, so that a busy machine slows the run down rather
     /// than changing what it does. The Go twin has no such flag: it gives up at twice the
     /// duration.
