@@ -39,6 +39,10 @@ pub struct Shape {
     slot_words: u32,
 }
 
+// A shape's bytes fit the metadata word's high half (`Shape::meta`), which a scope's
+// bounds come from.
+const _: () = assert!(Shape::MAX_WORDS * WORD_BYTES <= u32::MAX as usize);
+
 impl Shape {
     /// The most words an object may have.
     pub const MAX_WORDS: usize = (u32::MAX >> 3) as usize;
@@ -299,5 +303,13 @@ mod tests {
         let m = Meta::decode(max.meta() | META_VALID);
         assert_eq!((m.ptr_slots, m.words as usize), (1, Shape::MAX_WORDS));
         assert_eq!((max.meta() >> 32) as usize, Shape::MAX_WORDS * WORD_BYTES);
+    }
+
+    /// A shape one word past `MAX_WORDS` is refused: its bytes would overflow the
+    /// metadata word's high half, and a scope's bounds would come from a wrapped size.
+    #[test]
+    #[should_panic(expected = "a shape has at most Shape::MAX_WORDS words")]
+    fn a_shape_past_max_words_is_refused() {
+        let _ = Shape::new("too big", 1, Shape::MAX_WORDS as u32);
     }
 }

@@ -87,11 +87,12 @@ pub struct CycleRecord {
     /// Background mark worker threads of the concurrent mark (0: stop-the-world, or
     /// assists only).
     pub mark_workers: u32,
-    /// Mutators running when the cycle began, which Go's 25% rule plans the mark's idle
-    /// workers around (cores neither running a mutator nor a dedicated worker). A mutator
-    /// that is waiting only for this cycle to start counts, as Go's allocating goroutine
-    /// runs `gcStart` on its own P; one in `Mutator::blocking`, a parked assist or `gc()`
-    /// does not. 0 for stop-the-world cycles.
+    /// Mutators running when the cycle began, which the mark's idle workers are planned
+    /// around (one on each core running neither a mutator nor a dedicated worker: Go
+    /// starts idle workers on Ps with nothing else to run). A mutator that is waiting only
+    /// for this cycle to start counts, as Go's allocating goroutine runs `gcStart` on its
+    /// own P and goes on; one in `Mutator::blocking`, a parked assist or `gc()` does not.
+    /// 0 for stop-the-world cycles.
     pub running_mutators: u32,
     /// Nanoseconds mutators spent in mark assists.
     pub assist_ns: u64,

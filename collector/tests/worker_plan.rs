@@ -1,11 +1,13 @@
-//! The mutators Go's 25% rule plans a concurrent mark's idle workers around
-//! (`CycleRecord::running_mutators`). In Go the goroutine whose allocation crosses the
-//! trigger runs `gcStart` itself (malloc.go's `mallocgc` → mgc.go's `gcStart`), so its P
-//! is busy when `gcControllerState.startCycle` counts the Ps an idle worker may take; a
-//! goroutine blocked in a system call or a channel receive has left its P idle. Here the
-//! GC thread starts the cycle while the allocating mutator waits for it, so that wait
-//! must not make it look idle: it did, and a 2-core heap with one mutator ran two idle
-//! workers beside it on two cores, where Go runs one.
+//! The mutators a concurrent mark's idle workers are planned around
+//! (`CycleRecord::running_mutators`). Go starts idle mark workers only on Ps with nothing
+//! else to run (proc.go's `findRunnable`; `startCycle` only caps them at GOMAXPROCS less
+//! the dedicated workers), and the goroutine whose allocation crosses the trigger runs
+//! `gcStart` itself (malloc.go's `mallocgc` → mgc.go's `gcStart`) and goes on running, so
+//! its P is busy; a goroutine blocked in a system call or a channel receive has left its
+//! P idle. The testbed fixes its plan when the cycle starts, while the GC thread starts
+//! the cycle and the allocating mutator waits for it, so that wait must not make it look
+//! idle: it did, and a 2-core heap with one mutator ran two idle workers beside it on
+//! two cores, where Go runs one.
 
 use collector::{CycleReason, Gogc, Heap, HeapConfig, Shape};
 use std::sync::mpsc;

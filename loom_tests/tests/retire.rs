@@ -3,8 +3,9 @@
 //!
 //! **Model 1: the table's protocol.**
 //!
-//! A retired span's table entries are nulled and its memory freed through the epoch
-//! domain once every reader pinned before the null store has unpinned; a reader looks a
+//! A retired span's table entries are taken (its chunk entry nulled, its flat-index entry
+//! set to the table's empty span) and its memory freed through the epoch domain once
+//! every reader pinned before those stores has unpinned; a reader looks a
 //! span up by a reference's key under a guard and may use it until the guard drops.
 //!
 //! What is modelled: the real table (`SpanTable::retire`, `SpanTable::lookup_by_key`) and

@@ -172,3 +172,29 @@ fn scope_and_handle_apis_run_the_same_cache() {
     }
     assert!(u(&scope["findings"]["evictions"]) > 0);
 }
+
+/// `--give-up` before the end of the run: every operation due from then on is counted in
+/// `ops_missed`, not run (a mutator waits until an operation is due before it compares
+/// the clock with the give-up time, so this holds however slow the machine), and the
+/// report's config records the flag.
+#[test]
+fn give_up_counts_the_operations_due_after_it_as_missed() {
+    let v = lru_json(
+        "give-up",
+        &[
+            "--mutators",
+            "1",
+            "--rate",
+            "1000",
+            "--duration",
+            "0.5",
+            "--give-up",
+            "0.1",
+        ],
+    );
+    let f = &v["findings"];
+    // 500 operations due, one a millisecond; the 400 due at 0.1 s or later are missed.
+    assert!(u(&f["ops_missed"]) >= 400, "{f}");
+    assert_eq!(u(&f["ops"]) + u(&f["ops_missed"]), 500, "{f}");
+    assert_eq!(v["config"]["give_up_s"], 0.1, "{}", v["config"]);
+}

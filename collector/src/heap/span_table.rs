@@ -35,7 +35,7 @@
 use crate::epoch::{Domain, Guard};
 use crate::heap::span::Span;
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering::*};
-use std::ptr;
+use std::ptr::{self, NonNull};
 
 #[cfg(not(loom))]
 const CHUNK_SHIFT: usize = 12;
@@ -97,8 +97,9 @@ pub(crate) struct SpanTable {
     /// The flat index of the first `FAST_LEN - 1` spans.
     fast: Box<FastIndex>,
     /// What the flat index holds for no span (key 0, a retired span): no storage, no
-    /// slots. Boxed: its address is in `fast`.
-    empty: Box<Span>,
+    /// slots. Owned through a raw pointer, as every span of the table is: its address is
+    /// in `fast`.
+    empty: EmptySpan,
     dir: Box<[AtomicPtr<Chunk>]>,
     len: AtomicUsize,
     /// What readers of retired spans pin.
@@ -109,14 +110,33 @@ pub(crate) struct SpanTable {
     graveyard: crate::sync::Arc<crate::sync::Mutex<Vec<usize>>>,
 }
 
+/// The table's empty span, made by `Box::leak` in [`SpanTable::new`] and freed by the
+/// table's drop.
+struct EmptySpan(NonNull<Span>);
+
+// SAFETY: the pointer is the table's own `Span` (which is `Send` and `Sync`), shared only as
+// `&Span` while the table lives and freed only by the table's drop, as a `Box<Span>` would
+// be.
+unsafe impl Send for EmptySpan {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for EmptySpan {}
+
+// Every span the table can hold has an index a reference can name.
+const _: () = assert!(SpanTable::CAPACITY - 1 <= crate::object::Ref::MAX_SPAN);
+
 impl SpanTable {
     /// The most spans a table can hold.
     pub(crate) const CAPACITY: usize = DIR_LEN * CHUNK_LEN;
 
     pub(crate) fn new() -> SpanTable {
         let fast = fast_index();
-        let empty = Box::new(Span::new(usize::MAX, 0, 0, 0));
-        fast.spans[0].store(ptr::from_ref(&*empty).cast_mut(), Relaxed);
+        let empty = EmptySpan(NonNull::from(Box::leak(Box::new(Span::new(
+            usize::MAX,
+            0,
+            0,
+            0,
+        )))));
+        fast.spans[0].store(empty.0.as_ptr(), Relaxed);
         SpanTable {
             fast,
             empty,
@@ -200,7 +220,7 @@ impl SpanTable {
     #[inline(always)]
     pub(crate) fn get_by_key(&self, key: usize) -> Option<&Span> {
         let span = self.span_or_empty(key);
-        (!ptr::eq(span, &*self.empty)).then_some(span)
+        (!ptr::eq(span, self.empty())).then_some(span)
     }
 
     /// The span a reference's key (`Ref::key`) names, or the table's empty span (no
@@ -219,10 +239,17 @@ impl SpanTable {
         }
     }
 
+    /// The table's empty span.
+    fn empty(&self) -> &Span {
+        // SAFETY: made from a `Box` in `new`, freed only by the table's drop (`&self`
+        // borrows the table), never written through the pointer.
+        unsafe { self.empty.0.as_ref() }
+    }
+
     #[cold]
     #[inline(never)]
     fn get_far(&self, key: usize) -> &Span {
-        self.get(key.wrapping_sub(1)).unwrap_or(&self.empty)
+        self.get(key.wrapping_sub(1)).unwrap_or(self.empty())
     }
 
     /// Adds a span made by `make(index)` and returns its index, or `None` when the table
@@ -280,13 +307,13 @@ impl SpanTable {
             return false;
         }
         if let Some(e) = self.fast.spans.get(index + 1) {
-            e.store(ptr::from_ref(&*self.empty).cast_mut(), SeqCst);
+            e.store(self.empty.0.as_ptr(), SeqCst);
         }
         #[cfg(not(loom))]
         {
             let _ = grace;
             // SAFETY: `span` came from `Box::into_raw` in `push`; the swap above took the
-            // table's only owning entry (the flat index's copy is nulled too), so it is
+            // table's only owning entry (the flat index's copy now names the empty span), so it is
             // deferred once, and a reader that pins from now on finds null.
             unsafe { guard.defer_drop(span) };
         }
@@ -330,8 +357,10 @@ impl<'t> Flat<'t> {
             // SAFETY: entries at or below `fast.len` (acquired above) are non-null
             // (invariant): the empty span, owned by the table, or a span made by
             // `Box::into_raw` in `push`, published with a release store before `fast.len`
-            // was raised, and freed only by `Drop` or by a retirement that no caller of
-            // this lookup (a running mutator) can overlap.
+            // was raised, and freed only by `Drop` or by a retirement, which happens in a
+            // cycle's first pause: no caller of this lookup overlaps it (a running
+            // mutator, which the pause stops; a marker, which runs only between that
+            // pause and mark termination: `heap/retire.rs`).
             return unsafe { &*span };
         }
         self.table.get_far(key)
@@ -391,6 +420,9 @@ impl Drop for SpanTable {
                 }
             }
         }
+        // SAFETY: made by `Box::leak` in `new`, freed only here; `&mut self`: no borrow
+        // of it is alive, and no chunk entry holds it (only the flat index does).
+        drop(unsafe { Box::from_raw(self.empty.0.as_ptr()) });
     }
 }
 
@@ -466,7 +498,7 @@ mod tests {
         // No span: the empty span, which has no storage and no metadata.
         for key in [0, CHUNK_LEN + 4, FAST_LEN + 1, usize::MAX] {
             let e = t.span_or_empty(key);
-            assert!(ptr::eq(e, &*t.empty), "key {key}");
+            assert!(ptr::eq(e, t.empty()), "key {key}");
             assert_eq!((e.words().len(), e.max_slots(), e.meta_word(0)), (0, 0, 0));
         }
         assert_eq!(t.span_or_empty(CHUNK_LEN + 3).index, CHUNK_LEN + 2);
@@ -486,7 +518,7 @@ mod tests {
         assert!(!t.retire(1, &g, true), "retired twice");
         assert!(t.get(1).is_none() && t.get_by_key(2).is_none());
         assert!(
-            ptr::eq(t.span_or_empty(2), &*t.empty),
+            ptr::eq(t.span_or_empty(2), t.empty()),
             "the flat entry names it still"
         );
         assert!(t.lookup(1, &g).is_none());

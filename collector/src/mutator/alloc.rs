@@ -472,10 +472,12 @@ impl<B: Barrier> Mutator<B> {
                 // planned, as Go's allocating goroutine does (`Stopped::running_mutators`).
                 if self.core.flags.load(Relaxed) & FLAG_MARKING == 0 {
                     bg.request_again();
-                    let world = &self.core.world;
-                    world.awaiting_cycle_start(&self.shared, true);
-                    let _back = AwaitingStart(self);
-                    self.wait_for_collector(|| bg.wait_started_after(seen));
+                    if !self.in_scope() {
+                        let world = &self.core.world;
+                        world.awaiting_cycle_start(&self.shared, true);
+                        let _back = AwaitingStart(self);
+                        self.wait_for_collector(|| bg.wait_started_after(seen));
+                    }
                 }
             }
             return;

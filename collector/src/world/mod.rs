@@ -146,8 +146,8 @@ impl Stopped<'_> {
 
     /// How many mutators were running (not blocking) when the world stopped, counting
     /// those blocked only until this cycle starts: in Go the goroutine whose allocation
-    /// crosses the trigger runs `gcStart` itself, so its P is busy, not idle, when the
-    /// mark's workers are planned.
+    /// crosses the trigger runs `gcStart` itself and goes on running, so its P is busy,
+    /// and Go's idle mark workers run only on idle Ps.
     pub(crate) fn running_mutators(&self) -> usize {
         self.guard
             .mutators

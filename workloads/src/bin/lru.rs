@@ -103,7 +103,8 @@ struct Cli {
     /// Seconds from the start after which operations still due are counted in
     /// `ops_missed` instead of run (default: twice the run's duration). A test that compares two
     /// runs' operations sets it high, so that a busy machine slows the run down rather
-    /// than changing what it does. The Go twin has no such flag: it gives up at twice the
+    /// than changing what it does; one below the duration ends the run early. The report's
+    /// `config` gives it (`give_up_s`, null for the default). The Go twin has no such flag: it gives up at twice the
     /// duration.
     #[arg(long, value_parser = cli::parse_duration)]
     give_up: Option<f64>,
@@ -254,7 +255,9 @@ fn main() {
         "uniform"
     };
     let own = json!({"rate": cli.rate, "capacity": cli.capacity, "keys": cli.keys, "dist": dist,
-                     "writes": cli.writes, "value_words": cli.value_words});
+                     "writes": cli.writes, "value_words": cli.value_words,
+                     // null: the default, twice the duration.
+                     "give_up_s": cli.give_up});
     let Value::Object(own) = own else {
         unreachable!("an object literal")
     };
