@@ -57,6 +57,11 @@ impl AssistQueue {
         lock(&self.queue).open = cycle;
     }
 
+    /// Whether assists of cycle `cycle` may park (its queue is open).
+    pub(crate) fn is_open(&self, cycle: u64) -> bool {
+        cycle != 0 && lock(&self.queue).open == cycle
+    }
+
     /// Closes the queue and wakes every parked assist: the mark of cycle `cycle` is over
     /// (or abandoned).
     pub(crate) fn close(&self, cycle: u64) {
