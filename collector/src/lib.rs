@@ -544,7 +544,7 @@ impl<B: Barrier> Heap<B> {
         self.core
             .refuse_running_caller("Heap::run_background_cycle");
         let guard = core::cycle_guard(&self.core);
-        let mut c = ConcurrentCycle::begin_locked(&self.core, guard, CycleReason::Automatic);
+        let mut c = ConcurrentCycle::begin_with_workers(&self.core, guard, CycleReason::Automatic);
         c.mark_with_workers();
         c.finish();
     }

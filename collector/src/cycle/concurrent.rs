@@ -68,11 +68,36 @@ impl Drop for ConcurrentCycle<'_> {
 impl<'h> ConcurrentCycle<'h> {
     /// Sweep termination: a pause that empties the allocation caches, resets every
     /// mutator's roots-scanned state (Yuasa: scans all roots now), hands the globals to
-    /// the marker, and turns the write barriers on.
+    /// the marker, and turns the write barriers on. A stepped cycle: assists never park
+    /// (its caller may be the allocating mutator's own thread).
     pub(crate) fn begin_locked(
         core: &'h HeapCore,
         guard: CycleGuard<'h>,
         reason: CycleReason,
+    ) -> ConcurrentCycle<'h> {
+        Self::begin(core, guard, reason, false)
+    }
+
+    /// [`ConcurrentCycle::begin_locked`] for a cycle whose mark runs whole
+    /// ([`ConcurrentCycle::mark_with_workers`], then `finish`): assists may park (Go's
+    /// `gcParkAssist`) from the moment marking is on. The park queue opens inside this
+    /// first pause, not when the coordinator reaches its mark: a GC thread starved
+    /// between the two (under valgrind, or a busy core) otherwise left an assist with
+    /// no grey work yet (roots unscanned) or none left free to allocate on, marking on
+    /// and nothing paced; the heap ran to 30 times its goal in one mark.
+    pub(crate) fn begin_with_workers(
+        core: &'h HeapCore,
+        guard: CycleGuard<'h>,
+        reason: CycleReason,
+    ) -> ConcurrentCycle<'h> {
+        Self::begin(core, guard, reason, true)
+    }
+
+    fn begin(
+        core: &'h HeapCore,
+        guard: CycleGuard<'h>,
+        reason: CycleReason,
+        parks_assists: bool,
     ) -> ConcurrentCycle<'h> {
         let (stopped, _abandon, heap_start, cycle) = sweep_termination(core);
         let (trigger, goal) = pacing_at_start(core, heap_start);
@@ -88,6 +113,11 @@ impl<'h> ConcurrentCycle<'h> {
             }
         }
         core.shaded.put(global_refs(&core.space));
+        if parks_assists {
+            // Before the world restarts with marking on; closed at the mark's end or
+            // abandonment (`MarkState::end`, `HeapCore::abandon_cycle`).
+            core.mark.parked.open(cycle);
+        }
         core.enter_phase(Phase::Mark);
         let mark_start = Instant::now();
         let requested = stopped.requested;
@@ -162,9 +192,6 @@ impl<'h> ConcurrentCycle<'h> {
             }
         };
         self.start.workers = plan.threads() as u32;
-        // Background workers (or the coordinator, with none) end this mark, so an
-        // assist may park until they pay it or the mark is over.
-        core.mark.parked.open(self.start.cycle);
         workers::run(core, plan, || scan_roots_concurrently(core));
     }
 
@@ -252,5 +279,55 @@ impl ConcurrentCycle<'_> {
         ms.scan_work
             .store(self.marked.scan_work, StatsOrdering::Relaxed);
         ms.end();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::{Gogc, Heap, HeapConfig};
+
+    /// What an assist of `cycle` that owes 10 units gets from the park queue when the
+    /// bank holds 100: 0 if the queue is open (it takes the credit instead of waiting),
+    /// 10 if it is not (the debt carries over and the mutator allocates on).
+    fn parked_debt(core: &HeapCore, cycle: u64) -> i64 {
+        core.mark.bg_credit.store(100, StatsOrdering::Relaxed);
+        core.mark.parked.park(&core.mark.bg_credit, cycle, 10)
+    }
+
+    /// A whole cycle's assists may park from its first pause on, before the coordinator
+    /// reaches its mark: a GC thread starved between the two (under valgrind) otherwise
+    /// left assists with no grey work free to allocate on, and the heap ran to 30 times
+    /// its goal in one mark (`concurrent_mark`'s assist tests under memcheck). A stepped
+    /// cycle parks none (its caller may be the allocating mutator's thread).
+    #[test]
+    fn a_whole_cycles_assists_may_park_from_its_first_pause() {
+        let heap: Heap = Heap::new(HeapConfig {
+            gogc: Gogc::Off,
+            concurrent: true,
+            ..HeapConfig::default()
+        })
+        .unwrap();
+        let core = &*heap.core;
+        let c = ConcurrentCycle::begin_with_workers(
+            core,
+            crate::core::cycle_guard(core),
+            CycleReason::Forced,
+        );
+        let cycle = c.start.cycle;
+        assert_eq!(parked_debt(core, cycle), 0, "open before the mark begins");
+        c.finish();
+        assert_eq!(parked_debt(core, cycle), 0, "the mark is over: no debt");
+        let c = ConcurrentCycle::begin_locked(
+            core,
+            crate::core::cycle_guard(core),
+            CycleReason::Forced,
+        );
+        assert_eq!(
+            parked_debt(core, c.start.cycle),
+            10,
+            "a stepped cycle parks none"
+        );
+        c.finish();
     }
 }

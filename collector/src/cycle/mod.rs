@@ -78,7 +78,7 @@ fn gc(core: &HeapCore) {
 /// cycle lock held.
 fn run_locked(core: &HeapCore, guard: CycleGuard<'_>, reason: CycleReason) {
     if core.config.concurrent {
-        let mut c = ConcurrentCycle::begin_locked(core, guard, reason);
+        let mut c = ConcurrentCycle::begin_with_workers(core, guard, reason);
         c.mark_with_workers();
         c.finish();
     } else {

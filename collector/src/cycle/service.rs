@@ -81,7 +81,7 @@ fn background_main(bg: &crate::background::Background, heap: unmodelled::Weak<He
             && core.flags.load(Relaxed) & FLAG_SHUTDOWN == 0
         {
             let _slice = core.telemetry.trace.slice("concurrent cycle");
-            let mut c = ConcurrentCycle::begin_locked(&core, guard, CycleReason::Automatic);
+            let mut c = ConcurrentCycle::begin_with_workers(&core, guard, CycleReason::Automatic);
             bg.started();
             c.mark_with_workers();
             c.finish();

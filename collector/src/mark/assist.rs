@@ -6,6 +6,13 @@
 //! with parks the mutator in `mark::park`'s queue (Go's `gcParkAssist`) until background
 //! workers' credit pays it (`gcFlushBgCredit`) or the mark ends (`gcWakeAllAssists`).
 //!
+//! Before it parks, an assist that found no grey work serves itself as Go's does
+//! (`gcDrainN`: `wbBufFlush`, then the root jobs, its own stack a self-scan): its
+//! mutator's barrier buffer and, not yet scanned this mark, its roots go to the marker,
+//! and it assists again. So an assist never waits for a GC thread to ask for work the
+//! mutator holds itself (under valgrind, a starved GC thread's handshake). Only where
+//! it could park: in a stepped cycle the caller steps the root scan itself.
+//!
 //! This is the one call from the mutator layer up into marking: an assist is an
 //! allocation slow path that runs a [`Marker`].
 //!
@@ -13,14 +20,17 @@
 //! running (a span refill or a large allocation, with marking on), and counts itself in
 //! `MarkState::busy` from before it takes grey work until it has published what it has
 //! left, so a look for visible work (`mark::workers`) never misses work an assist holds;
-//! its scan work and finds are in the ledger before it returns.
+//! its scan work and finds are in the ledger before it returns. It serves itself only
+//! as its running owner outside any scope (a safepoint, where a handshake could ask the
+//! same), so the roots it hands over are all its mutator's.
 
 use super::state::{MarkState, MIN_ASSIST_WORK};
 use super::Marker;
 use crate::heap::Space;
-use crate::mark::pool::DefaultPool;
+use crate::mark::pool::{DefaultPool, GreyPool};
 use crate::sync::unmodelled::Ordering::*;
 use crate::telemetry::nanos;
+use crate::world::mutator_state::{MutatorShared, Owner};
 use std::time::Instant;
 
 /// Pays `debt` units of scan work, first from background credit, then by marking at
@@ -43,4 +53,40 @@ pub(crate) fn assist(space: &Space, shaded: &DefaultPool, state: &MarkState, deb
     state.record(m.marked_objects, m.marked_bytes, m.bad_refs);
     state.assist_ns.fetch_add(nanos(t.elapsed()), Relaxed);
     debt - m.scan_work as i64
+}
+
+/// [`assist`], then, if no grey work was visible, the assist's own work: `m`'s barrier
+/// buffer and (unscanned this mark) its roots, and [`assist`] again with them. `m` is the
+/// calling thread's running mutator, outside any scope (see the invariant).
+#[cfg_attr(loom, allow(dead_code))]
+pub(crate) fn assist_or_serve_self(
+    space: &Space,
+    shaded: &DefaultPool,
+    state: &MarkState,
+    m: &MutatorShared,
+    debt: i64,
+) -> i64 {
+    let left = assist(space, shaded, state, debt);
+    if left <= 0 {
+        return left;
+    }
+    let owner = Owner(m);
+    let wbuf = m.take_wbuf_stopped(&owner);
+    let mut found = !wbuf.is_empty();
+    if found {
+        shaded.put(wbuf);
+    }
+    if !m.roots_scanned.load(Acquire) {
+        // Go's markroot self-scan: the roots as a handshake's REQ_SCAN would take them
+        // at this safepoint (one that comes later scans them again, harmlessly).
+        let roots = m.root_refs(&owner);
+        m.roots_scanned.store(true, Release);
+        found |= !roots.is_empty();
+        shaded.put(roots);
+    }
+    if found {
+        assist(space, shaded, state, left)
+    } else {
+        left
+    }
 }

@@ -3,8 +3,10 @@
 //! workers' credit pays it (Go's `gcFlushBgCredit`, which pays parked assists before it
 //! banks the rest) or the mark ends (`gcWakeAllAssists`, in mark termination's pause).
 //!
-//! Invariant: an assist waits only while the queue is open for its cycle (opened by a
-//! mark that background workers run, closed at that mark's end or abandonment), and
+//! Invariant: an assist waits only while the queue is open for its cycle (opened in the
+//! first pause of a cycle whose mark background workers run, before marking is on for
+//! any mutator, as Go's assists may park from `gcStart` on; closed at that mark's end or
+//! abandonment), and
 //! closing it wakes every parked assist, so no assist parks past its mark. Credit is
 //! never lost: what pays no parked assist is added to the bank, and a parking assist
 //! takes what the bank holds before it waits.
@@ -39,8 +41,8 @@ struct Queue {
 
 /// Where assists with a debt and no grey work wait for background credit (Go's
 /// `work.assistQueue`). Open only during a mark that background workers run (the
-/// background GC thread's cycles and `gc()`): a stepped cycle's caller may be the
-/// mutator's own thread, which no parked assist could wait for.
+/// background GC thread's cycles and `gc()`), from its first pause: a stepped cycle's
+/// caller may be the mutator's own thread, which no parked assist could wait for.
 #[derive(Default)]
 pub(crate) struct AssistQueue {
     queue: Mutex<Queue>,
@@ -53,6 +55,11 @@ impl AssistQueue {
     /// Opens the queue for the mark of cycle `cycle`.
     pub(crate) fn open(&self, cycle: u64) {
         lock(&self.queue).open = cycle;
+    }
+
+    /// Whether assists of cycle `cycle` may park (its queue is open).
+    pub(crate) fn is_open(&self, cycle: u64) -> bool {
+        cycle != 0 && lock(&self.queue).open == cycle
     }
 
     /// Closes the queue and wakes every parked assist: the mark of cycle `cycle` is over

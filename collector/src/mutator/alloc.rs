@@ -357,7 +357,7 @@ impl<B: Barrier> Mutator<B> {
             let hard = crate::pacer::hard_goal(&core.config, goal);
             let debt = self.assist_debt.get() + state.debt_for(bytes, live, goal, hard);
             let mut left = if debt > 0 {
-                crate::mark::assist::assist(&core.space, &core.shaded, state, debt)
+                self.assist(debt, cycle)
             } else {
                 debt
             };
@@ -373,6 +373,19 @@ impl<B: Barrier> Mutator<B> {
         }
         #[cfg(loom)]
         let _ = bytes;
+    }
+
+    /// Pays `debt` of cycle `cycle` with mark work (`mark::assist`); where the assist
+    /// could park (outside a scope, a mark that parks assists), with this mutator's own
+    /// barrier buffer and roots too if no other grey work is visible.
+    #[cfg(not(loom))]
+    pub(super) fn assist(&self, debt: i64, cycle: u64) -> i64 {
+        use crate::mark::assist::{assist, assist_or_serve_self};
+        let (core, state) = (&*self.core, &self.core.mark);
+        if self.in_scope() || !state.parked.is_open(cycle) {
+            return assist(&core.space, &core.shaded, state, debt);
+        }
+        assist_or_serve_self(&core.space, &core.shaded, state, &self.shared, debt)
     }
 
     /// The goal this mark's assists pace to (`pacer::assist_goal`).
@@ -436,7 +449,7 @@ impl<B: Barrier> Mutator<B> {
                 self.assist_debt.set(0);
                 return;
             }
-            let mut left = crate::mark::assist::assist(&core.space, &core.shaded, state, debt);
+            let mut left = self.assist(debt, cycle);
             if left > 0 {
                 let parked =
                     self.wait_for_collector(|| state.parked.park(&state.bg_credit, cycle, left));

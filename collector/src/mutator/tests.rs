@@ -209,3 +209,44 @@ fn an_access_inside_blocking_shows_as_running_within_blocked() {
     let (b, r) = (mine.slices[0], mine.slices[1]);
     assert!(b.start_ns <= r.start_ns && r.start_ns + r.dur_ns <= b.start_ns + b.dur_ns);
 }
+
+/// Where an assist could park, one that finds no grey work serves itself first, as Go's
+/// does (`gcDrainN`: `wbBufFlush`, then the root jobs, its own stack a self-scan): its
+/// roots, which no handshake has asked for yet (a starved GC thread), become grey work
+/// that it marks. In a stepped cycle, whose caller steps the root scan, it does not.
+#[test]
+fn an_assist_with_no_grey_work_scans_its_own_roots_where_it_could_park() {
+    for parks in [true, false] {
+        let heap = Heap::new(HeapConfig {
+            gogc: Gogc::Off,
+            concurrent: true,
+            ..HeapConfig::default()
+        })
+        .unwrap();
+        let m = heap.mutator();
+        let head = m.alloc(&NODE);
+        let mut tail = head.clone();
+        for _ in 0..1000 {
+            let n = m.alloc(&NODE);
+            tail.set(0, Some(&n));
+            tail = n;
+        }
+        let core = &*m.core;
+        let cycle = m.blocking(|| {
+            let guard = crate::core::cycle_guard(core);
+            let reason = crate::telemetry::CycleReason::Forced;
+            if parks {
+                crate::ConcurrentCycle::begin_with_workers(core, guard, reason)
+            } else {
+                crate::ConcurrentCycle::begin_locked(core, guard, reason)
+            }
+        });
+        let debt = 1 << 20;
+        let left = m.assist(debt, core.mark.cycle.load(SeqCst));
+        let r = head.reference();
+        let marked = core.space.span(r.span()).unwrap().is_marked(r.slot());
+        assert_eq!(m.shared.roots_scanned.load(SeqCst), parks, "parks: {parks}");
+        assert_eq!((marked, left < debt), (parks, parks), "parks: {parks}");
+        m.blocking(|| cycle.finish());
+    }
+}
