@@ -8,11 +8,13 @@
 //! far the runner lags behind the sweep, so the cost varied from run to run by a factor of
 //! three. Blocks are never moved or grown: appending costs
 //! one entry's write, and a block that empties is kept for reuse (up to [`SPARE`] of them,
-//! Go's `finc`), so a runner that keeps up with the sweep reuses the same few blocks.
+//! as Go's `finc` list reuses finblocks; Go keeps every finblock it made, the cap is the
+//! testbed's), so a runner that keeps up with the sweep reuses the same few blocks.
 //!
 //! Invariant: every block in `blocks` holds between 1 and [`BLOCK`] entries and never
 //! reallocates (its capacity, at least `BLOCK`, is fixed when it is made); `len` is the sum
-//! of their lengths; spare blocks are empty. Entries leave in the order they came (FIFO),
+//! of their lengths; spare blocks are empty. The closures callers pass (`map`, the
+//! appended iterator) must not panic: one that did would leave `len` out of step. Entries leave in the order they came (FIFO),
 //! with `push_front` putting one before all others.
 
 use std::collections::VecDeque;

@@ -13,8 +13,9 @@
 //! one, every special goes: cleanups are queued, weak handles cleared, and the object is
 //! freed in the same sweep.
 //!
-//! Callbacks are stored type-erased (`Box<dyn Any + Send>`): the layer that registers
-//! them knows the heap's barrier type and recovers the closure's type when it runs it.
+//! Callbacks are stored type-erased (one box, `Callback::Typed`'s `Box<dyn Unpack>`): the
+//! layer that registers them knows the heap's barrier type and takes the closure back
+//! as the type it runs.
 //!
 //! Invariants: a span's list is read and changed only through `SpanSpecials::with`,
 //! under the span's own lock, which sets the `any` flag before it unlocks. The list stays
