@@ -10,10 +10,11 @@
 //! for its own goroutine (`gcDrainN`: `wbBufFlush`, then the root jobs, its own stack a
 //! self-scan): its mutator's barrier buffer and, not yet scanned this mark, its roots go
 //! to the marker, and it assists again. Unlike Go's, it takes no other root job (other
-//! mutators' roots, the specials' and the callback queues' roots stay with the GC thread:
-//! Go's assists claim any of `markroot`'s jobs). So an assist never waits for a GC thread to ask for work the
-//! mutator holds itself (under valgrind, a starved GC thread's handshake). Only where
-//! it could park: in a stepped cycle the caller steps the root scan itself.
+//! mutators' roots, the specials' and the callback queues' roots stay with the GC
+//! thread; Go's assists claim any of `markroot`'s jobs). So an assist never waits for a
+//! GC thread to ask for work the mutator holds itself (under valgrind, a starved GC
+//! thread's handshake). Only where it could park: in a stepped cycle the caller steps
+//! the root scan itself.
 //!
 //! This is the one call from the mutator layer up into marking: an assist is an
 //! allocation slow path that runs a [`Marker`].

@@ -15,7 +15,7 @@
 #![cfg_attr(loom, allow(dead_code))]
 
 use crate::sync::unmodelled::Ordering::*;
-use crate::sync::unmodelled::{lock, AtomicI64, AtomicUsize, Condvar, Mutex};
+use crate::sync::unmodelled::{lock, AtomicI64, AtomicU64, AtomicUsize, Condvar, Mutex};
 use std::collections::VecDeque;
 
 /// Takes up to `want` units of the banked credit `bank`; returns how much it took.
@@ -49,17 +49,23 @@ pub(crate) struct AssistQueue {
     cv: Condvar,
     /// Assists parked now, read by workers before they take the lock.
     waiting: AtomicUsize,
+    /// A copy of `Queue::open`, written under the lock, read without it by
+    /// [`AssistQueue::is_open`] (an assist's hint; `park` decides under the lock).
+    open_hint: AtomicU64,
 }
 
 impl AssistQueue {
     /// Opens the queue for the mark of cycle `cycle`.
     pub(crate) fn open(&self, cycle: u64) {
-        lock(&self.queue).open = cycle;
+        let mut q = lock(&self.queue);
+        q.open = cycle;
+        self.open_hint.store(cycle, Relaxed);
     }
 
-    /// Whether assists of cycle `cycle` may park (its queue is open).
+    /// Whether assists of cycle `cycle` may park (its queue is open): a hint read without
+    /// the lock, on every assist; whether an assist parks is decided under it (`park`).
     pub(crate) fn is_open(&self, cycle: u64) -> bool {
-        cycle != 0 && lock(&self.queue).open == cycle
+        cycle != 0 && self.open_hint.load(Relaxed) == cycle
     }
 
     /// Closes the queue and wakes every parked assist: the mark of cycle `cycle` is over
@@ -67,6 +73,7 @@ impl AssistQueue {
     pub(crate) fn close(&self, cycle: u64) {
         let mut q = lock(&self.queue);
         q.open = 0;
+        self.open_hint.store(0, Relaxed);
         q.closed = q.closed.max(cycle);
         q.parked.clear();
         self.waiting.store(0, SeqCst);
