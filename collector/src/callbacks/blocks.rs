@@ -1,31 +1,44 @@
-//! The storage of a callback queue: a FIFO of fixed-size blocks, as Go keeps queued
-//! finalizers in `finblock`s (`mfinal.go`) and cleanups in `cleanupBlock`s
+//! The storage of a callback queue: a FIFO of blocks that are never grown or moved, as Go
+//! keeps queued finalizers in `finblock`s (`mfinal.go`) and cleanups in `cleanupBlock`s
 //! (`mcleanup.go`) rather than in one growable array.
 //!
 //! One growable array (a `VecDeque`) holding a million queued finalizers doubles its
 //! buffer some twenty times while the sweep fills it, each time copying every entry into
 //! fresh memory that the kernel must fault in and zero; how far it grows depends on how
 //! far the runner lags behind the sweep, so the cost varied from run to run by a factor of
-//! three. Blocks are never moved or grown: appending costs
-//! one entry's write, and a block that empties is kept for reuse (up to [`SPARE`] of them,
-//! as Go's `finc` list reuses finblocks; Go keeps every finblock it made, the cap is the
-//! testbed's), so a runner that keeps up with the sweep reuses the same few blocks.
+//! three. Here a batch the sweep queues (one span's dead objects' callbacks, already in a
+//! vector of exactly its size) becomes a block as it is, in constant time under the
+//! queue's lock: nothing is copied, so the sweep holds the lock as briefly as a runner
+//! does (copying every entry under it, as the first version of this module did, made the
+//! cleanup runner wait on the lock behind the sweep). Batches of at most [`SMALL`]
+//! entries are copied into a block with room instead, so single callbacks do not each
+//! make a block; an emptied block of a reusable size is kept for that (up to [`SPARE`] of
+//! them, as Go's free list reuses finblocks; Go keeps every one it made, the cap is the
+//! testbed's).
 //!
-//! Invariant: every block in `blocks` holds between 1 and [`BLOCK`] entries and never
-//! reallocates (its capacity, at least `BLOCK`, is fixed when it is made); `len` is the sum
-//! of their lengths; spare blocks are empty. The closures callers pass (`map`, the
-//! appended iterator) must not panic: one that did would leave `len` out of step. Entries leave in the order they came (FIFO),
-//! with `push_front` putting one before all others.
+//! Invariant: every block in `blocks` holds at least one entry and never reallocates
+//! (entries are added to a block only within its spare capacity); `len` is the sum of
+//! their lengths; spare blocks are empty, with a capacity of at least [`SMALL`]. The
+//! closures callers pass (`take`, `map`) must not panic: one that did would leave `len`
+//! out of step. Entries leave in the order they came (FIFO), with `push_front` putting
+//! one before all others.
 
 use std::collections::VecDeque;
 
-/// Entries per block.
+/// Entries in a block made for small batches.
 pub(crate) const BLOCK: usize = 128;
+
+/// Batches of at most this many entries are copied into a block with room; larger ones
+/// become blocks themselves.
+pub(crate) const SMALL: usize = BLOCK / 4;
+
+/// Emptied blocks larger than this are freed rather than kept.
+const SPARE_MAX_CAPACITY: usize = 8 * BLOCK;
 
 /// Empty blocks kept for reuse; more are freed.
 pub(crate) const SPARE: usize = 64;
 
-/// A FIFO queue in fixed-size blocks.
+/// A FIFO queue in blocks that never move.
 pub(crate) struct Blocks<T> {
     blocks: VecDeque<VecDeque<T>>,
     spare: Vec<VecDeque<T>>,
@@ -62,14 +75,39 @@ impl<T> Blocks<T> {
     /// Keeps an emptied block for reuse, or frees it.
     fn retire(&mut self, block: VecDeque<T>) {
         debug_assert!(block.is_empty());
-        if self.spare.len() < SPARE {
+        let reusable = (SMALL..=SPARE_MAX_CAPACITY).contains(&block.capacity());
+        if reusable && self.spare.len() < SPARE {
             self.spare.push(block);
         }
     }
 
+    /// Appends `batch` in order: a batch of more than [`SMALL`] entries becomes a block
+    /// as it is (no entry copied, constant time); a smaller one is copied into the last
+    /// block if it has room, else into an empty block.
+    pub(crate) fn append(&mut self, batch: Vec<T>) {
+        let n = batch.len();
+        if n == 0 {
+            return;
+        }
+        self.len += n;
+        if n > SMALL {
+            // `VecDeque::from(Vec)` keeps the vector's buffer (no copy, no allocation).
+            self.blocks.push_back(VecDeque::from(batch));
+            return;
+        }
+        let has_room = |b: &VecDeque<T>| b.capacity() - b.len() >= n;
+        if !self.blocks.back().is_some_and(has_room) {
+            let b = self.fresh();
+            self.blocks.push_back(b);
+        }
+        let last = self.blocks.back_mut().expect("a block with room");
+        // Within the block's spare capacity: it does not reallocate.
+        last.extend(batch);
+    }
+
     /// Puts `item` before every queued entry.
     pub(crate) fn push_front(&mut self, item: T) {
-        if self.blocks.front().is_none_or(|b| b.len() == BLOCK) {
+        if self.blocks.front().is_none_or(|b| b.len() == b.capacity()) {
             let b = self.fresh();
             self.blocks.push_front(b);
         }
@@ -137,30 +175,12 @@ impl<T> Blocks<T> {
     }
 }
 
-impl<T> Extend<T> for Blocks<T> {
-    /// Appends `items` in order, filling the last block, then fresh ones, a block's room
-    /// at a time.
-    fn extend<I: IntoIterator<Item = T>>(&mut self, items: I) {
-        let mut items = items.into_iter().peekable();
-        while items.peek().is_some() {
-            if self.blocks.back().is_none_or(|b| b.len() == BLOCK) {
-                let b = self.fresh();
-                self.blocks.push_back(b);
-            }
-            let last = self.blocks.back_mut().expect("a block with room");
-            let before = last.len();
-            last.extend(items.by_ref().take(BLOCK - before));
-            self.len += last.len() - before;
-        }
-    }
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
-    /// FIFO order across block boundaries, with entries put back at the front, against a
-    /// `VecDeque` doing the same.
+    /// FIFO order across block boundaries, for batches small and large, with entries put
+    /// back at the front, against a `VecDeque` doing the same.
     #[test]
     fn keeps_fifo_order_across_blocks() {
         let mut q = Blocks::default();
@@ -168,14 +188,20 @@ mod tests {
         let mut next = 0u64;
         for round in 0..40usize {
             for _ in 0..(round * 37) % (3 * BLOCK) {
-                q.extend([next]);
+                q.append(vec![next]);
                 model.push_back(next);
                 next += 1;
             }
-            let n = ((round * 29) % (2 * BLOCK)) as u64;
-            q.extend(next..next + n);
-            model.extend(next..next + n);
-            next += n;
+            for n in [
+                (round * 29) % (2 * BLOCK),
+                (round * 13) % SMALL + 1,
+                SMALL + 1,
+            ] {
+                let n = n as u64;
+                q.append((next..next + n).collect());
+                model.extend(next..next + n);
+                next += n;
+            }
             for _ in 0..(round * 53) % (2 * BLOCK) + 1 {
                 assert_eq!(q.pop_front(), model.pop_front());
             }
@@ -210,23 +236,35 @@ mod tests {
         assert!(q.is_empty());
     }
 
-    /// A block never grows (its buffer stays where it is: no entry is ever copied), and
-    /// a runner that keeps pace with the pushes reuses one block instead of making new
-    /// ones.
+    /// A large batch becomes a block with its own buffer (nothing copied), no block ever
+    /// grows (a queued entry never moves), small batches share blocks, and a runner that
+    /// keeps pace with single pushes reuses one block instead of making new ones.
     #[test]
     fn blocks_never_move_and_are_reused() {
         let mut q = Blocks::default();
-        q.extend(0..BLOCK as u64);
-        let first = q.front().map(|x| x as *const u64);
-        q.extend(BLOCK as u64..(10 * BLOCK) as u64);
-        assert_eq!(q.front().map(|x| x as *const u64), first);
-        assert!(q.blocks.iter().all(|b| b.capacity() < 2 * BLOCK));
+        let batch: Vec<u64> = (0..BLOCK as u64).collect();
+        let buffer = batch.as_ptr();
+        q.append(batch);
+        assert_eq!(
+            q.front().map(|x| x as *const u64),
+            Some(buffer),
+            "not copied"
+        );
+        for i in 0..(10 * BLOCK) as u64 {
+            q.append(vec![BLOCK as u64 + i]);
+        }
+        assert_eq!(
+            q.front().map(|x| x as *const u64),
+            Some(buffer),
+            "never moved"
+        );
+        assert_eq!(q.blocks.len(), 11, "single entries share blocks");
         while q.pop_front().is_some() {}
-        assert_eq!(q.spare.len(), 10);
+        assert_eq!(q.spare.len(), 11);
         for i in 0..(100 * BLOCK) as u64 {
-            q.extend([i]);
+            q.append(vec![i]);
             assert_eq!(q.pop_front(), Some(i));
         }
-        assert_eq!(q.spare.len(), 10, "no block made while one was spare");
+        assert_eq!(q.spare.len(), 11, "no block made while one was spare");
     }
 }

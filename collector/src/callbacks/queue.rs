@@ -146,7 +146,7 @@ impl<T> CallbackQueue<T> {
         let n = batch.len() as u64;
         let mut g = lock(&self.state);
         let was_empty = g.items.is_empty();
-        g.items.extend(batch);
+        g.items.append(batch);
         self.note_demand(&mut g);
         drop(g);
         self.counters.queued.fetch_add(n, StdOrdering::Relaxed);
