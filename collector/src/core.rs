@@ -46,6 +46,8 @@ pub(crate) struct HeapCore {
     /// Go's cons/mark estimate, which places the next trigger (updated at each
     /// concurrent cycle's end by the holder of `cycle_lock`).
     pub(crate) cons_mark: unmodelled::Mutex<crate::pacer::ConsMark>,
+    /// Go's GC CPU limiter: while it is on, mark assists do not run.
+    pub(crate) limiter: crate::pacer::limiter::CpuLimiter,
     /// The heap's write barrier (mutators carry it as a type too).
     pub(crate) barrier: BarrierKind,
     /// The root scanning the barrier needs (`Barrier::ROOTS`).
@@ -73,6 +75,14 @@ impl Drop for HeapCore {
 }
 
 impl HeapCore {
+    /// Whether mark assists are off because Go's GC CPU limiter is on. A hard heap cap
+    /// (`heap_limit`, the testbed's own; Go has none) keeps assists on: the cap fails
+    /// an allocation only when collection cannot keep the heap under it.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn assists_limited(&self) -> bool {
+        self.limiter.limiting() && self.config.heap_limit.is_none()
+    }
+
     /// Stops and joins the background scavenger, if one runs; it waits for no mutator, so
     /// this may be called whatever the calling thread holds.
     pub(crate) fn stop_scavenger(&self) {

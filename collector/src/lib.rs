@@ -36,11 +36,11 @@
 //! real imports, and that no file but `sync` names `std::sync` or `std::thread`.
 //!
 //! 1. `sync`, `epoch`, `config`, `size_class`, `object`, `trace`, `telemetry`, `gctrace`,
-//!    `background`, `pacer`, `phases` — foundations: the loom/std shim, epoch-based
+//!    `background`, `pacer`, `pacer::limiter`, `phases` — foundations: the loom/std shim, epoch-based
 //!    reclamation (crossbeam-epoch, a loom stand-in under loom), configuration,
 //!    Go's size classes, references and shapes, the per-thread timeline, counters and
 //!    records, Go's gctrace line, the service threads' mailbox, the pacer (goal, trigger,
-//!    worker plan, assist pricing), the whole-heap fork-join phases' rayon threads.
+//!    worker plan, assist pricing, Go's GC CPU limiter), the whole-heap fork-join phases' rayon threads.
 //! 2. `barrier`, `mark::pool`, `mark::park`, `mark::state` — the barrier policies and
 //!    their root rules, the grey-work pool, the queue where assists park, the mark's
 //!    shared ledger.
@@ -64,8 +64,9 @@
 //!    controller (pauses, root scanning, termination, the concurrent cycle, `gc()`, the
 //!    background GC thread and sweeper).
 //! 8. `mutator`, `mutator::handle`, `mutator::write_barrier`, `mutator::alloc`,
-//!    `mutator::scope` — mutators, handles, the write barrier's store path, allocation
-//!    (which starts cycles and pays assists), and scopes (references at hardware cost).
+//!    `mutator::assist_debt`, `mutator::scope` — mutators, handles, the write barrier's
+//!    store path, allocation (which starts cycles), assist debts, and scopes (references
+//!    at hardware cost).
 //! 9. `callbacks::runner`, `callbacks`, `callbacks::finalizer`, `callbacks::cleanup`,
 //!    `callbacks::weak` — callback runner threads, then finalizers, cleanups and weak
 //!    handles as the API offers them.
@@ -119,7 +120,7 @@ pub use mutator::Mutator;
 pub use object::{Ref, Shape, POISON, WORD_BYTES};
 #[cfg(not(loom))]
 pub use rayon_pool::MutatorPool;
-pub use telemetry::{CycleReason, CycleRecord, PauseRecord, MAX_LOST_REPORTS};
+pub use telemetry::{CpuLimiterStats, CycleReason, CycleRecord, PauseRecord, MAX_LOST_REPORTS};
 pub use trace::{CounterSample, ThreadTrace, Trace, TraceSlice, MAX_SLICES_PER_THREAD};
 
 use crate::callbacks::queue::Kind;
@@ -192,6 +193,8 @@ pub struct HeapStats {
     pub leak_reports: Vec<String>,
     /// The last cycle's `checkfinalizers: queue: …` line, when the checker ran.
     pub leak_queue_line: Option<String>,
+    /// Go's GC CPU limiter (`pacer::limiter`).
+    pub cpu_limiter: CpuLimiterStats,
 }
 
 impl Heap<Hybrid> {
@@ -210,6 +213,7 @@ impl<B: Barrier> Heap<B> {
         let pacing = pacer::initial(&config);
         let roots = root_rules::<B>(&config);
         let id = NEXT_HEAP_ID.fetch_add(1, StdOrdering::Relaxed);
+        let limiter = pacer::limiter::CpuLimiter::new(config.gomaxprocs);
         let core = HeapCore {
             id,
             space: {
@@ -241,6 +245,7 @@ impl<B: Barrier> Heap<B> {
             mark: Default::default(),
             trigger: AtomicUsize::new(pacing.trigger),
             cons_mark: Default::default(),
+            limiter,
             background: Default::default(),
             sweeper: Default::default(),
             #[cfg(not(loom))]
@@ -490,33 +495,13 @@ impl<B: Barrier> Heap<B> {
             gc_callers: t.gc_callers.load(StatOrdering::Relaxed),
             leak_reports,
             leak_queue_line,
+            cpu_limiter: c.limiter.record(),
         }
     }
 }
 
 #[cfg(loom)]
 pub use heap::span_table::RetireModel;
-
-#[cfg(loom)]
-impl<B: Barrier> Mutator<B> {
-    /// A mark assist (loom builds): what an allocation during a concurrent mark pays with
-    /// (`mark::assist`, Go's `gcAssistAlloc`), `work` units of scan work (at least its
-    /// minimum), on this thread in the running state, so a pause waits for it. Nothing
-    /// while marking is off. Returns the debt left.
-    pub fn mark_assist(&self, work: i64) -> i64 {
-        let core = &*self.core;
-        let assist = || {
-            if core.flags.load(Relaxed) & world::FLAG_MARKING == 0 {
-                return work;
-            }
-            mark::assist::assist(&core.space, &core.shaded, &core.mark, work)
-        };
-        if core.config.faults.assist_while_blocking {
-            return self.blocking(assist);
-        }
-        self.running(assist)
-    }
-}
 
 /// The root rules of barrier `B` (under loom, less what the config's faults remove).
 fn root_rules<B: Barrier>(config: &HeapConfig) -> barrier::RootRules {

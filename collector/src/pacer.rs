@@ -14,6 +14,8 @@
 
 use crate::config::{Gogc, HeapConfig};
 
+pub(crate) mod limiter;
+
 /// Go's `minRunway` (`heapGoalInternal`): during a mark, the goal the assists pace to is
 /// at least this far above the heap size at which the cycle started.
 pub(crate) const MIN_RUNWAY: usize = 64 << 10;
@@ -81,11 +83,9 @@ impl MemoryHeld {
 
 /// [`pace`] with the memory the heap holds beyond its objects subtracted from the
 /// memory limit, as Go's `memoryLimitHeapGoal` does, so the limit bounds the span memory
-/// the heap holds and not only its objects. Two departures from Go: what is counted is
+/// the heap holds and not only its objects. One departure from Go: what is counted is
 /// span storage only (not slot metadata, bitmaps, the span table or handle tables, where
-/// Go counts all its runtime memory), and Go's headroom (3 % of the goal, at least 1 MiB,
-/// taken off it) is not applied: the floor is the testbed's own, the live heap plus
-/// [`memory_limit_headroom`], where Go's is the live heap. The trigger sits `runway`
+/// Go counts all its runtime memory). The trigger sits `runway`
 /// below the goal, within Go's bounds ([`trigger`]; the runway from [`ConsMark`]).
 pub(crate) fn pace_held(
     config: &HeapConfig,
@@ -133,24 +133,33 @@ fn gogc_goal(config: &HeapConfig, marked: usize, globals: usize) -> usize {
     }
 }
 
-/// The soft memory limit's goal (Go's `memoryLimitHeapGoal`), never below the live heap
-/// plus a small headroom, so that a heap that does not fit under the limit is collected
-/// often rather than continuously; `usize::MAX` without a limit.
+/// The soft memory limit's goal (Go's `memoryLimitHeapGoal`): the limit less what the
+/// heap holds beyond its objects, less a headroom of 3 % of that (at least a quarter of
+/// `min_heap_bytes`: Go's 1 MiB of its 4 MiB `heapMinimum`), never below the live heap;
+/// the live heap itself when the memory beyond the objects exceeds the limit alone. A
+/// heap that does not fit under its limit is then collected continuously, as in Go,
+/// until the GC CPU limiter ([`limiter`]) turns assists off. `usize::MAX` without a
+/// limit.
 fn memory_limit_goal(config: &HeapConfig, marked: usize, held: MemoryHeld) -> usize {
-    match config.memory_limit {
-        None => usize::MAX,
-        Some(limit) => limit
-            .saturating_sub(held.beyond_objects.saturating_add(held.overage))
-            .max(marked.saturating_add(memory_limit_headroom(marked))),
+    let Some(limit) = config.memory_limit else {
+        return usize::MAX;
+    };
+    let beyond = held.beyond_objects.saturating_add(held.overage);
+    if beyond >= limit {
+        return marked;
     }
+    let goal = limit - beyond;
+    let headroom = (goal / 100 * MEMORY_LIMIT_HEADROOM_PERCENT).max(config.min_heap_bytes / 4);
+    let goal = if goal < 2 * headroom {
+        headroom
+    } else {
+        goal - headroom
+    };
+    goal.max(marked)
 }
 
-/// The least room above the live heap that the memory limit leaves: 1/32 of the live
-/// heap, at least 64 KiB (the testbed's stand-in for Go's GC CPU limiter, which caps
-/// collection at half the CPU when the limit cannot be met).
-pub(crate) fn memory_limit_headroom(live_bytes: usize) -> usize {
-    (live_bytes / 32).max(64 << 10)
-}
+/// Go's `memoryLimitHeapGoalHeadroomPercent`.
+const MEMORY_LIMIT_HEADROOM_PERCENT: usize = 3;
 
 /// Go's bounds on the trigger, in twentieths of the runway from the live heap to the
 /// goal: at least 0.7 of it (`minTriggerRatioNum`), at most 0.95 (`maxTriggerRatioNum`).

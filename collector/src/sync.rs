@@ -58,7 +58,7 @@ pub(crate) mod unmodelled {
     pub(crate) use std::sync::mpsc;
     #[cfg(test)]
     pub(crate) use std::sync::Barrier;
-    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+    pub(crate) use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError, Weak};
     pub(crate) use std::thread;
 
     /// Locks a standard mutex, treating poisoning as [`super::lock`] does.

@@ -26,6 +26,17 @@ pub enum CycleReason {
     HeapLimit,
 }
 
+/// Go's GC CPU limiter's state (`HeapStats::cpu_limiter`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuLimiterStats {
+    /// How many times it turned on (mark assists off while it is).
+    pub times_on: u64,
+    /// Whether it is on now.
+    pub on: bool,
+    /// GC CPU time that found its bucket full (Go's `overflow`), in nanoseconds.
+    pub overflow_ns: u64,
+}
+
 /// One stop-the-world pause.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PauseRecord {

@@ -112,6 +112,8 @@ pub(super) fn record_pause_and_start(core: &HeapCore, stopped: Stopped<'_>, cycl
     let end = Instant::now();
     let (requested, reached) = (stopped.requested, stopped.reached);
     core.world.start(stopped);
+    let marking = core.flags.load(StatsOrdering::Relaxed) & crate::world::FLAG_MARKING != 0;
+    core.limiter.pause(requested, end, marking);
     let tel = &core.telemetry;
     tel.record_pause(PauseRecord {
         cycle,

@@ -31,15 +31,22 @@ use super::state::{MarkState, MIN_ASSIST_WORK};
 use super::Marker;
 use crate::heap::Space;
 use crate::mark::pool::{DefaultPool, GreyPool};
+use crate::pacer::limiter::CpuLimiter;
 use crate::sync::unmodelled::Ordering::*;
 use crate::telemetry::nanos;
 use crate::world::mutator_state::{MutatorShared, Owner};
 use std::time::Instant;
 
 /// Pays `debt` units of scan work, first from background credit, then by marking at
-/// least [`MIN_ASSIST_WORK`]. Returns the debt left (negative: credit for later
+/// least [`MIN_ASSIST_WORK`]; its time goes to the GC CPU `limiter`. Returns the debt left (negative: credit for later
 /// allocations), which is positive only if no grey work was visible.
-pub(crate) fn assist(space: &Space, shaded: &DefaultPool, state: &MarkState, debt: i64) -> i64 {
+pub(crate) fn assist(
+    space: &Space,
+    shaded: &DefaultPool,
+    state: &MarkState,
+    limiter: &CpuLimiter,
+    debt: i64,
+) -> i64 {
     let debt = debt - state.steal_credit(debt);
     if debt <= 0 {
         return debt;
@@ -54,7 +61,10 @@ pub(crate) fn assist(space: &Space, shaded: &DefaultPool, state: &MarkState, deb
     state.busy.fetch_sub(1, SeqCst);
     state.scan_work.fetch_add(m.scan_work, Relaxed);
     state.record(m.marked_objects, m.marked_bytes, m.bad_refs);
-    state.assist_ns.fetch_add(nanos(t.elapsed()), Relaxed);
+    let ns = nanos(t.elapsed());
+    state.assist_ns.fetch_add(ns, Relaxed);
+    limiter.add_assist(ns);
+    limiter.maybe_update();
     debt - m.scan_work as i64
 }
 
@@ -66,10 +76,11 @@ pub(crate) fn assist_or_serve_self(
     space: &Space,
     shaded: &DefaultPool,
     state: &MarkState,
+    limiter: &CpuLimiter,
     m: &MutatorShared,
     debt: i64,
 ) -> i64 {
-    let left = assist(space, shaded, state, debt);
+    let left = assist(space, shaded, state, limiter, debt);
     if left <= 0 {
         return left;
     }
@@ -88,7 +99,7 @@ pub(crate) fn assist_or_serve_self(
         shaded.put(roots);
     }
     if found {
-        assist(space, shaded, state, left)
+        assist(space, shaded, state, limiter, left)
     } else {
         left
     }

@@ -109,6 +109,11 @@ fn wait_until_no_work(core: &HeapCore, plan: WorkerPlan) {
         }
         polls += 1;
         backoff(polls);
+        if polls.is_multiple_of(16) {
+            // As Go's scheduler does in `findRunnableGCWorker`: a limiter left on with no
+            // assist to update it would keep assists off for good.
+            core.limiter.maybe_update();
+        }
         if plan.threads() == 0 && polls.is_multiple_of(16) {
             let live = core.space.heap_live();
             if live == last_live {
@@ -173,7 +178,10 @@ fn worker(core: &HeapCore, kind: Kind, fractional_cores: f64, start: Instant) {
         let ns = nanos(t.elapsed());
         cpu_ns += ns;
         match kind {
-            Kind::Idle => state.idle_ns.fetch_add(ns, Stats::Relaxed),
+            Kind::Idle => {
+                core.limiter.add_idle_mark(ns);
+                state.idle_ns.fetch_add(ns, Stats::Relaxed)
+            }
             _ => state.background_ns.fetch_add(ns, Stats::Relaxed),
         };
         if kind == Kind::Fractional {

@@ -12,6 +12,7 @@
 //! state (waiting out a pause) for any heap access.
 
 mod alloc;
+mod assist_debt;
 pub(crate) mod handle;
 pub(crate) mod scope;
 mod write_barrier;

@@ -250,3 +250,43 @@ fn an_assist_with_no_grey_work_scans_its_own_roots_where_it_could_park() {
         m.blocking(|| cycle.finish());
     }
 }
+
+/// With Go's GC CPU limiter on, an allocation during a mark charges its assist debt and
+/// neither assists nor parks (Go's `gcAssistAlloc` returns at once when
+/// `gcCPULimiter.limiting()`); the debt stays for an allocation after it turns off. With
+/// the limiter off, the same allocations assist.
+#[test]
+fn with_the_cpu_limiter_on_an_allocation_owes_its_assist_and_does_not_pay_it() {
+    for limited in [false, true] {
+        let heap = Heap::new(HeapConfig {
+            concurrent: true,
+            ..HeapConfig::default()
+        })
+        .unwrap();
+        let m = heap.mutator();
+        let head = m.alloc(&NODE);
+        let mut tail = head.clone();
+        for _ in 0..10_000 {
+            let n = m.alloc(&NODE);
+            tail.set(0, Some(&n));
+            tail = n;
+        }
+        let core = &*m.core;
+        let cycle = m.blocking(|| {
+            let guard = crate::core::cycle_guard(core);
+            let reason = crate::telemetry::CycleReason::Forced;
+            crate::ConcurrentCycle::begin_locked(core, guard, reason)
+        });
+        core.limiter.force(limited);
+        for _ in 0..100_000 {
+            drop(m.alloc(&NODE));
+        }
+        let assisted = core.mark.assist_ns.load(SeqCst) > 0;
+        assert_eq!(assisted, !limited, "limited: {limited}");
+        if limited {
+            assert!(m.assist_debt.get() > 0, "the debt is kept");
+        }
+        m.blocking(|| cycle.finish());
+        drop((head, tail));
+    }
+}

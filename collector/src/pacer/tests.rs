@@ -31,56 +31,67 @@ fn goal_follows_gogc_with_a_floor() {
 
 #[test]
 fn the_memory_limit_counts_what_the_spans_hold_beyond_their_objects() {
-    // Go's memoryLimitHeapGoal: limit - (non-heap memory + overage).
+    // Go's memoryLimitHeapGoal: limit - (non-heap memory + overage), less a headroom of
+    // 3 % of that, at least 1 MiB (of Go's 4 MiB heapMinimum), never below the live heap.
     let c = HeapConfig {
         memory_limit: Some(32 << 20),
         ..HeapConfig::default()
     };
     let live = 16 << 20; // GOGC's goal 32 MiB: the limit's decides below it
     let alone = pace_held(&c, live, 0, true, MemoryHeld::default(), usize::MAX).goal;
-    assert_eq!(alone, 32 << 20);
+    assert_eq!(alone, 31 << 20, "3 % of 32 MiB is under 1 MiB: 1 MiB off");
     // 20 MiB of spans in use holding 14 MiB of objects: 6 MiB beyond them.
     let held = MemoryHeld::new(c.memory_limit, 20 << 20, 24 << 20, 14 << 20);
     assert_eq!(held.beyond_objects, 6 << 20);
     assert_eq!(held.overage, 0);
     assert_eq!(
         pace_held(&c, live, 0, true, held, usize::MAX).goal,
-        26 << 20
+        25 << 20
     );
     // Retained 40 MiB against the 32 MiB limit: 8 MiB over, also subtracted.
     let over = MemoryHeld::new(c.memory_limit, 20 << 20, 40 << 20, 14 << 20);
     assert_eq!(
         pace_held(&c, live, 0, true, over, usize::MAX).goal,
-        18 << 20
+        17 << 20
     );
-    // Never below the live heap plus the headroom.
+    // More held beyond the objects than the limit: the live heap (Go's heapMarked).
     let huge = MemoryHeld::new(c.memory_limit, 60 << 20, 60 << 20, 0);
-    let floor = live + memory_limit_headroom(live);
-    assert_eq!(pace_held(&c, live, 0, true, huge, usize::MAX).goal, floor);
+    assert_eq!(pace_held(&c, live, 0, true, huge, usize::MAX).goal, live);
+    // Less than twice the headroom left: the headroom, or the live heap if larger.
+    let tight = MemoryHeld::new(c.memory_limit, (31 << 20) + 1, 1, 1);
+    assert_eq!(
+        pace_held(&c, 1 << 10, 0, true, tight, usize::MAX).goal,
+        1 << 20
+    );
+    assert_eq!(pace_held(&c, live, 0, true, tight, usize::MAX).goal, live);
+    // A large limit: 3 % of it.
+    let big = HeapConfig {
+        memory_limit: Some(1000 << 20),
+        gogc: Gogc::Off,
+        ..HeapConfig::default()
+    };
+    let goal = pace_held(&big, live, 0, true, MemoryHeld::default(), usize::MAX).goal;
+    assert_eq!(goal, (1000 << 20) - (1000 << 20) / 100 * 3);
 }
 
 #[test]
-fn the_memory_limit_lowers_the_goal_down_to_a_headroom_above_live() {
+fn the_memory_limit_lowers_the_goal_down_to_the_live_heap() {
     let mut c = HeapConfig {
         memory_limit: Some(15 << 20),
         ..HeapConfig::default()
     };
     assert_eq!(
         heap_goal(&c, 10 << 20),
-        15 << 20,
-        "limit under the GOGC goal"
+        14 << 20,
+        "limit (less its headroom) under the GOGC goal"
     );
     assert_eq!(heap_goal(&c, 4 << 20), 8 << 20, "GOGC goal under the limit");
     let live = 32 << 20;
-    assert_eq!(
-        heap_goal(&c, live),
-        live + (1 << 20),
-        "over the limit: headroom"
-    );
+    assert_eq!(heap_goal(&c, live), live, "over the limit: the live heap");
     c.gogc = Gogc::Off;
     assert_eq!(
         heap_goal(&c, 1 << 20),
-        15 << 20,
+        14 << 20,
         "GOGC=off: the limit alone"
     );
 }
@@ -105,7 +116,8 @@ fn an_unfinished_sweep_keeps_goal_and_trigger_a_mebibyte_above_the_live_heap() {
     let p = pace(&c, live, 0, false);
     assert_eq!((p.goal, p.trigger), (9 << 20, 9 << 20));
     // Under a memory limit that sets the goal, Go leaves the distance out.
-    c.memory_limit = Some(live + (512 << 10));
+    // (The limit's goal: 1 MiB of headroom under it.)
+    c.memory_limit = Some(live + (1536 << 10));
     assert_eq!(pace(&c, live, 0, false).goal, live + (512 << 10));
     // A heap minimum shrunk 16 times (tests' small heaps) shrinks the distance too.
     c.memory_limit = None;

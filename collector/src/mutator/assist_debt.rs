@@ -1,0 +1,177 @@
+//! A mutator's mark-assist debt (Go's `gcAssistBytes`): what its allocation during a
+//! concurrent mark owes in scan work, charged per span refill and paid by assisting
+//! (`mark::assist`), parking for background credit, or, while Go's GC CPU limiter is on
+//! (`pacer::limiter`), not at all until it turns off.
+//!
+//! Invariant: the debt is this mutator's own, read and written only on its thread
+//! (`Cell`s), and belongs to the mark whose cycle `assist_cycle` names; a debt of a mark
+//! that has ended is void. An assist or a park runs only outside a scope with the mutator
+//! running (a scope carries the debt to its end, `settle_assist`).
+
+use super::Mutator;
+use crate::barrier::Barrier;
+use crate::sync::Ordering::*;
+use crate::world::FLAG_MARKING;
+
+impl<B: Barrier> Mutator<B> {
+    /// Charges `bytes` of allocation during a concurrent mark to this mutator's assist
+    /// debt and pays it (Go's `gcAssistAlloc`, charged per span refill rather than per
+    /// object, to keep the fast path free of it). A debt that finds no grey work to pay
+    /// with parks the mutator, blocked, until background credit pays it or the mark ends
+    /// (Go's `gcParkAssist`); where the mark parks no assist (a stepped cycle), it carries
+    /// over.
+    #[cold]
+    pub(super) fn charge_assist(&self, bytes: usize) {
+        #[cfg(not(loom))]
+        {
+            let core = &*self.core;
+            let state = &core.mark;
+            let cycle = state.cycle.load(crate::sync::unmodelled::Ordering::Acquire);
+            if self.assist_cycle.replace(cycle) != cycle {
+                self.assist_debt.set(0);
+            }
+            let (live, goal) = (core.space.heap_live(), self.assist_goal());
+            let hard = crate::pacer::hard_goal(&core.config, goal);
+            let debt = self.assist_debt.get() + state.debt_for(bytes, live, goal, hard);
+            if debt > 0 && core.assists_limited() {
+                // Go's gcAssistAlloc with the CPU limiter on: no assist, no park; the
+                // debt stays for an allocation after the limiter turns off, which an
+                // update here may find (Go's scheduler updates it as often).
+                self.assist_debt.set(debt);
+                core.limiter.maybe_update();
+                return;
+            }
+            let mut left = if debt > 0 {
+                self.assist(debt, cycle)
+            } else {
+                debt
+            };
+            // A scope never waits (it is not preemptible), nor a thread whose mutator of
+            // another heap is inside one (`Mutator::wait_for_collector`): the debt carries
+            // over.
+            if left > 0 {
+                let parked =
+                    self.wait_for_collector(|| state.parked.park(&state.bg_credit, cycle, left));
+                left = parked.unwrap_or(left);
+            }
+            self.assist_debt.set(left);
+        }
+        #[cfg(loom)]
+        let _ = bytes;
+    }
+
+    /// Pays `debt` of cycle `cycle` with mark work (`mark::assist`); where the assist
+    /// could park (outside a scope, a mark that parks assists), with this mutator's own
+    /// barrier buffer and roots too if no other grey work is visible.
+    #[cfg(not(loom))]
+    pub(super) fn assist(&self, debt: i64, cycle: u64) -> i64 {
+        use crate::mark::assist::{assist, assist_or_serve_self};
+        let (core, state) = (&*self.core, &self.core.mark);
+        if self.in_scope() || !state.parked.is_open(cycle) {
+            return assist(&core.space, &core.shaded, state, &core.limiter, debt);
+        }
+        let limiter = &core.limiter;
+        assist_or_serve_self(
+            &core.space,
+            &core.shaded,
+            state,
+            limiter,
+            &self.shared,
+            debt,
+        )
+    }
+
+    /// The goal this mark's assists pace to (`pacer::assist_goal`).
+    #[cfg(not(loom))]
+    fn assist_goal(&self) -> usize {
+        let core = &*self.core;
+        let triggered = core
+            .mark
+            .heap_start
+            .load(crate::sync::unmodelled::Ordering::Relaxed);
+        crate::pacer::assist_goal(&core.config, core.goal.load(Relaxed), triggered as usize)
+    }
+
+    /// Takes back the debt `charge_assist` charged for `bytes` not allocated after all
+    /// (the slots a refilled span already held), if the same mark still runs.
+    #[cold]
+    pub(super) fn credit_assist(&self, bytes: usize) {
+        #[cfg(not(loom))]
+        {
+            let core = &*self.core;
+            let state = &core.mark;
+            let cycle = state.cycle.load(crate::sync::unmodelled::Ordering::Acquire);
+            if bytes == 0 || self.assist_cycle.get() != cycle {
+                return;
+            }
+            let (live, goal) = (core.space.heap_live(), self.assist_goal());
+            let hard = crate::pacer::hard_goal(&core.config, goal);
+            let credit = state.debt_for(bytes, live, goal, hard);
+            self.assist_debt.set(self.assist_debt.get() - credit);
+        }
+        #[cfg(loom)]
+        let _ = bytes;
+    }
+
+    /// Pays the assist debt a scope carried over (at the end of the outermost scope, a
+    /// safepoint): Go's `gcAssistAlloc` runs at every allocation a goroutine makes,
+    /// assisting and parking there, and a scope, which may not wait, defers only the
+    /// wait. Without this a mutator that allocates in scopes never parks, and its heap
+    /// outruns the mark (binary-trees' default: the heap at twice its goal at mark
+    /// termination).
+    #[inline(always)]
+    pub(super) fn settle_assist(&self) {
+        // One load and a branch at every outermost scope's end; the rest out of line.
+        if self.assist_debt.get() > 0 {
+            self.settle_assist_slow();
+        }
+    }
+
+    #[cold]
+    fn settle_assist_slow(&self) {
+        #[cfg(not(loom))]
+        {
+            let core = &*self.core;
+            let state = &core.mark;
+            let debt = self.assist_debt.get();
+            let cycle = state.cycle.load(crate::sync::unmodelled::Ordering::Acquire);
+            if core.flags.load(Relaxed) & FLAG_MARKING == 0 || self.assist_cycle.get() != cycle {
+                // A debt of a mark that has ended is void (Go resets every goroutine's
+                // assist bytes for the next cycle); cleared, the next scope's end takes
+                // the fast path again.
+                self.assist_debt.set(0);
+                return;
+            }
+            if core.assists_limited() {
+                core.limiter.maybe_update();
+                return;
+            }
+            let mut left = self.assist(debt, cycle);
+            if left > 0 {
+                let parked =
+                    self.wait_for_collector(|| state.parked.park(&state.bg_credit, cycle, left));
+                left = parked.unwrap_or(left);
+            }
+            self.assist_debt.set(left);
+        }
+    }
+
+    /// A mark assist (loom builds): what an allocation during a concurrent mark pays with
+    /// (`mark::assist`, Go's `gcAssistAlloc`), `work` units of scan work (at least its
+    /// minimum), on this thread in the running state, so a pause waits for it. Nothing
+    /// while marking is off. Returns the debt left.
+    #[cfg(loom)]
+    pub fn mark_assist(&self, work: i64) -> i64 {
+        let core = &*self.core;
+        let assist = || {
+            if core.flags.load(Relaxed) & FLAG_MARKING == 0 {
+                return work;
+            }
+            crate::mark::assist::assist(&core.space, &core.shaded, &core.mark, &core.limiter, work)
+        };
+        if core.config.faults.assist_while_blocking {
+            return self.blocking(assist);
+        }
+        self.running(assist)
+    }
+}

@@ -1,0 +1,314 @@
+//! Go's GC CPU limiter (`mgclimit.go`): a leaky bucket that fills with the collector's
+//! CPU time and drains with the mutators', holding at most one CPU-second per P. While
+//! it is full the limiter is on and mark assists do not run (Go's `gcAssistAlloc`
+//! returns early when `gcCPULimiter.limiting()`), so a heap that cannot be kept under its
+//! memory limit (or a GOGC so low that the collector runs all the time) is collected at
+//! about half the CPU, the heap growing past its goal, instead of spending every cycle
+//! in assists (a death spiral).
+//!
+//! What counts, as in Go's `updateLocked`: while a mark runs, a quarter of the window's
+//! CPU time (Go's background utilization, whatever the workers used) plus the assists'
+//! time; a pause counts the whole window times GOMAXPROCS (`finishGCTransition`); idle
+//! mark workers' time is taken out of the window's total. One departure: Go also takes
+//! out the time its Ps spend on the idle list; the testbed has no Ps and counts every
+//! P's time as available, so with fewer running mutators than GOMAXPROCS its limiter
+//! turns on later than Go's would.
+//!
+//! Invariant: `fill <= capacity`; `on` is set when an accumulation fills the bucket and
+//! cleared by the next one that changes it without filling it (Go's `accumulate`); the
+//! bucket changes only under its lock, and a window of time is accounted once (the
+//! assist and idle pools are drained under the lock, `last_update` moves forward only).
+
+use crate::sync::unmodelled::{
+    AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering::Relaxed, TryLockError,
+};
+use std::time::Instant;
+
+/// The bucket's capacity per P: one CPU-second (Go's `capacityPerProc`).
+pub(crate) const CAPACITY_PER_PROC_NS: u64 = 1_000_000_000;
+
+/// The most wall time between two updates that an assist lets pass (Go's
+/// `gcCPULimiterUpdatePeriod`).
+pub(crate) const UPDATE_PERIOD_NS: u64 = 10_000_000;
+
+/// Go's `gcBackgroundUtilization`: the share of the CPU a mark is taken to use.
+const BACKGROUND_SHARE: f64 = 0.25;
+
+/// The bucket and what it needs to account a window.
+#[derive(Debug)]
+pub(crate) struct Bucket {
+    pub(crate) fill: u64,
+    pub(crate) capacity: u64,
+    /// GC time that found the bucket full (Go's `overflow`).
+    pub(crate) overflow: u64,
+    /// A mark runs (its background share counts as GC time).
+    pub(crate) marking: bool,
+    pub(crate) procs: u64,
+}
+
+impl Bucket {
+    pub(crate) fn new(procs: usize) -> Bucket {
+        let procs = procs.max(1) as u64;
+        Bucket {
+            fill: 0,
+            capacity: procs * CAPACITY_PER_PROC_NS,
+            overflow: 0,
+            marking: false,
+            procs,
+        }
+    }
+
+    /// Adds a window's GC and mutator time; returns whether the limiter is on after it,
+    /// given whether it was (`on`). Go's `accumulate`: the bucket never goes below 0 nor
+    /// above its capacity; the limiter turns on when the GC's excess over the mutators'
+    /// time fills it (the excess past the capacity is `overflow`), and off at the next
+    /// change that leaves room.
+    pub(crate) fn accumulate(&mut self, mutator_ns: u64, gc_ns: u64, on: bool) -> bool {
+        let headroom = self.capacity - self.fill;
+        if gc_ns > mutator_ns {
+            let excess = gc_ns - mutator_ns;
+            if excess >= headroom {
+                self.overflow += excess - headroom;
+                self.fill = self.capacity;
+                return true;
+            }
+            self.fill += excess;
+        } else {
+            self.fill = self.fill.saturating_sub(mutator_ns - gc_ns);
+        }
+        // A change that leaves room turns it off; no change leaves it as it was.
+        on && gc_ns == mutator_ns
+    }
+
+    /// Accounts `window_ns` of wall time with `assist_ns` of assists and `idle_ns` of
+    /// idle marking in it (Go's `updateLocked`); returns whether the limiter is on after.
+    pub(crate) fn account(
+        &mut self,
+        window_ns: u64,
+        assist_ns: u64,
+        idle_ns: u64,
+        on: bool,
+    ) -> bool {
+        let total = window_ns.saturating_mul(self.procs);
+        let mut gc = assist_ns;
+        if self.marking {
+            gc += (total as f64 * BACKGROUND_SHARE) as u64;
+        }
+        let available = total.saturating_sub(idle_ns);
+        self.accumulate(available.saturating_sub(gc), gc, on)
+    }
+}
+
+/// A heap's limiter: the bucket behind a lock, the flag assists read, and the pools of
+/// time accumulated between updates.
+pub(crate) struct CpuLimiter {
+    epoch: Instant,
+    on: AtomicBool,
+    bucket: Mutex<Bucket>,
+    assist_pool: AtomicU64,
+    idle_pool: AtomicU64,
+    /// Nanoseconds from `epoch` to the end of the last accounted window.
+    last_update: AtomicU64,
+    /// How many times the limiter turned on.
+    turned_on: AtomicU64,
+}
+
+impl CpuLimiter {
+    pub(crate) fn new(procs: usize) -> CpuLimiter {
+        CpuLimiter {
+            epoch: Instant::now(),
+            on: AtomicBool::new(false),
+            bucket: Mutex::new(Bucket::new(procs)),
+            assist_pool: AtomicU64::new(0),
+            idle_pool: AtomicU64::new(0),
+            last_update: AtomicU64::new(0),
+            turned_on: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether the limiter is on: assists do not run (one relaxed load).
+    #[inline]
+    pub(crate) fn limiting(&self) -> bool {
+        self.on.load(Relaxed)
+    }
+
+    /// Turns the limiter on or off as if the bucket said so (unit tests of its users).
+    #[cfg(test)]
+    pub(crate) fn force(&self, on: bool) {
+        self.set(on);
+    }
+
+    /// How many times the limiter has turned on, whether it is on, and the GC time that
+    /// found the bucket full (ns).
+    pub(crate) fn record(&self) -> crate::telemetry::CpuLimiterStats {
+        let overflow_ns = self.lock().overflow;
+        crate::telemetry::CpuLimiterStats {
+            times_on: self.turned_on.load(Relaxed),
+            on: self.limiting(),
+            overflow_ns,
+        }
+    }
+
+    /// Adds an assist's time, counted at the next update.
+    pub(crate) fn add_assist(&self, ns: u64) {
+        self.assist_pool.fetch_add(ns, Relaxed);
+    }
+
+    /// Adds an idle mark worker's time, taken out of the total at the next update.
+    pub(crate) fn add_idle_mark(&self, ns: u64) {
+        self.idle_pool.fetch_add(ns, Relaxed);
+    }
+
+    /// Accounts the time since the last update if [`UPDATE_PERIOD_NS`] has passed and no
+    /// other thread is updating (Go's `needUpdate` and `update`, as after an assist).
+    pub(crate) fn maybe_update(&self) {
+        let now = self.now();
+        if now.saturating_sub(self.last_update.load(Relaxed)) <= UPDATE_PERIOD_NS {
+            return;
+        }
+        let mut b = match self.bucket.try_lock() {
+            Ok(b) => b,
+            Err(TryLockError::WouldBlock) => return,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+        };
+        self.update_locked(&mut b, now);
+    }
+
+    /// A stop-the-world pause from `start` to `end` that leaves a mark running or not
+    /// (Go's `startGCTransition` and `finishGCTransition`): the time before it is
+    /// accounted as it was, the pause as GC time on every P.
+    pub(crate) fn pause(&self, start: Instant, end: Instant, marking_after: bool) {
+        let (start, end) = (self.since_epoch(start), self.since_epoch(end));
+        let mut b = self.lock();
+        self.update_locked(&mut b, start);
+        let last = self.last_update.load(Relaxed);
+        let stopped = end.saturating_sub(last).saturating_mul(b.procs);
+        self.set(b.accumulate(0, stopped, self.limiting()));
+        self.last_update.store(end.max(last), Relaxed);
+        b.marking = marking_after;
+    }
+
+    fn update_locked(&self, b: &mut Bucket, now: u64) {
+        let last = self.last_update.load(Relaxed);
+        if now < last {
+            return;
+        }
+        self.last_update.store(now, Relaxed);
+        let assist = self.assist_pool.swap(0, Relaxed);
+        let idle = self.idle_pool.swap(0, Relaxed);
+        self.set(b.account(now - last, assist, idle, self.limiting()));
+    }
+
+    fn set(&self, on: bool) {
+        if on != self.on.swap(on, Relaxed) && on {
+            self.turned_on.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Bucket> {
+        self.bucket.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn now(&self) -> u64 {
+        crate::telemetry::nanos(self.epoch.elapsed())
+    }
+
+    fn since_epoch(&self, t: Instant) -> u64 {
+        crate::telemetry::nanos(t.saturating_duration_since(self.epoch))
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    /// Go's `accumulate`: the bucket fills with the GC's excess over the mutators' time
+    /// and never leaves [0, capacity]; the limiter turns on when it fills (the excess
+    /// past the capacity is overflow), stays on while nothing changes, and turns off at
+    /// the next change that leaves room.
+    #[test]
+    fn the_bucket_turns_the_limiter_on_when_full_and_off_when_it_drains() {
+        let mut b = Bucket::new(1);
+        assert_eq!(b.capacity, CAPACITY_PER_PROC_NS);
+        assert!(
+            !b.accumulate(100 * MS, 0, false),
+            "mutator time: stays empty"
+        );
+        assert_eq!(b.fill, 0);
+        assert!(!b.accumulate(200 * MS, 700 * MS, false));
+        assert_eq!(b.fill, 500 * MS);
+        assert!(b.accumulate(0, 600 * MS, false), "filled: on");
+        assert_eq!((b.fill, b.overflow), (CAPACITY_PER_PROC_NS, 100 * MS));
+        assert!(b.accumulate(5 * MS, 5 * MS, true), "no change: still on");
+        assert!(b.accumulate(0, 7 * MS, true), "full and more GC: on");
+        assert_eq!(b.overflow, 107 * MS);
+        assert!(!b.accumulate(MS, 0, true), "room again: off");
+        assert_eq!(b.fill, CAPACITY_PER_PROC_NS - MS);
+        assert!(!b.accumulate(5 * CAPACITY_PER_PROC_NS, 0, false));
+        assert_eq!(b.fill, 0, "never below empty");
+    }
+
+    /// Go's `updateLocked`: while a mark runs a quarter of every P's time counts as GC
+    /// time, plus the assists; idle marking is taken out of the total. A mark that
+    /// spends half of two Ps in assists beside its quarter leaves the mutators a
+    /// quarter: 10 ms of excess per 10 ms window, so the 2-CPU-second bucket fills in
+    /// exactly 200 windows.
+    #[test]
+    fn a_mark_spending_three_quarters_of_the_cpu_fills_the_bucket_in_two_seconds() {
+        let mut b = Bucket::new(2);
+        b.marking = true;
+        let mut on = false;
+        for window in 1..=200 {
+            on = b.account(10 * MS, 10 * MS, 0, on);
+            assert_eq!(on, window == 200, "window {window}");
+        }
+        // Without the mark's share and assists, the mutators drain it: off.
+        b.marking = false;
+        assert!(!b.account(10 * MS, 0, 0, on));
+        assert_eq!(b.fill, 2 * CAPACITY_PER_PROC_NS - 20 * MS);
+        // Idle marking is not mutator time: a window all idle marking changes nothing.
+        let fill = b.fill;
+        assert!(!b.account(10 * MS, 0, 20 * MS, false));
+        assert_eq!(b.fill, fill);
+    }
+
+    /// A pause counts every P's time as GC time (`finishGCTransition`), and the window
+    /// before it is accounted with the phase it had.
+    #[test]
+    fn a_pause_counts_all_procs_as_gc_time() {
+        let l = CpuLimiter::new(4);
+        let t0 = l.epoch + std::time::Duration::from_millis(10);
+        l.pause(t0, t0 + std::time::Duration::from_millis(100), true);
+        {
+            let b = l.lock();
+            assert_eq!(
+                b.fill,
+                400 * MS,
+                "100 ms on 4 Ps (the 10 ms before drained nothing)"
+            );
+            assert!(b.marking);
+        }
+        // Another 300 ms stopped, then 150 ms of mark with 3 Ps' worth of assists.
+        let t1 = t0 + std::time::Duration::from_millis(100);
+        l.pause(t1, t1 + std::time::Duration::from_millis(300), true);
+        assert_eq!(l.lock().fill, 1600 * MS);
+        l.add_assist(450 * MS);
+        let t2 = t1 + std::time::Duration::from_millis(450);
+        // 150 ms on 4 Ps: 600 total, 150 background + 450 assists = 600 GC, 0 mutator;
+        // then 1 ms stopped.
+        l.pause(t2, t2 + std::time::Duration::from_millis(1), false);
+        assert_eq!(l.lock().fill, 2204 * MS);
+        assert!(!l.limiting());
+        // 450 ms stopped: 1800 against 1796 of room: on, 4 ms over.
+        let t3 = t2 + std::time::Duration::from_millis(1);
+        l.pause(t3, t3 + std::time::Duration::from_millis(450), false);
+        assert!(l.limiting());
+        let stats = l.record();
+        assert_eq!(
+            (stats.times_on, stats.on, stats.overflow_ns),
+            (1, true, 4 * MS)
+        );
+    }
+}
