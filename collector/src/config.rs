@@ -325,6 +325,10 @@ pub struct LoomFaults {
     /// and serves handshakes, so the collector may scan the mutator's roots while the
     /// scope's `Gc` references (not roots) are live.
     pub preemptible_scopes: bool,
+    /// A blocked mutator clears a dropped handle's root slot as a running one does, with
+    /// exclusive access to its root table, though a collector may be reading the table
+    /// (a pause does not wait for blocked mutators, and a handshake may claim one).
+    pub blocking_clear_unsynchronized: bool,
 }
 
 impl Default for HeapConfig {

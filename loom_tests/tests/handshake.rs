@@ -7,9 +7,20 @@
 //! finish, verification found no lost object and the linked object is intact.
 //! Negative control: the `stop_without_waiting` fault makes the pause start without
 //! waiting for the running mutator; loom must report a causality violation.
+//!
+//! The second model: a blocked mutator drops a handle (as the finalizer thread drops each
+//! finalizer's) without re-entering the running state, while a pause, which does not wait
+//! for blocked mutators, reads its root table. Property: no unsynchronized access (the
+//! blocked owner's clear is an atomic store through a shared reference), and a cycle that
+//! begins after the drop (the mutator, still blocked, says so through a `Notify`) finds
+//! the object unreachable. Negative control: `blocking_clear_unsynchronized` clears the
+//! slot as a running owner does, through exclusive access; loom must report a causality
+//! violation.
 #![cfg(loom)]
 
-use collector::{Gogc, Heap, HeapConfig, LoomFaults, Shape};
+use collector::{Gogc, Heap, HeapConfig, LoomFaults, Shape, WeakHandle};
+use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use loom::sync::{Arc, Mutex, Notify};
 use loom::thread;
 use loom_tests::{assert_control, assert_nothing_lost};
 
@@ -67,5 +78,87 @@ fn negative_control_stop_without_waiting_is_caught() {
             })
         },
         "Causality violation: Concurrent write accesses to `UnsafeCell`.\n",
+    );
+}
+
+/// A one-shot signal: loom's `Notify::wait` may return spuriously, so the flag says
+/// whether it has really been given.
+#[derive(Default)]
+struct Signal(AtomicBool, Notify);
+
+impl Signal {
+    fn give(&self) {
+        self.0.store(true, SeqCst);
+        self.1.notify();
+    }
+
+    fn wait(&self) {
+        while !self.0.load(SeqCst) {
+            self.1.wait();
+        }
+    }
+}
+
+fn blocked_drop_model(faults: LoomFaults) {
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Off,
+        verify: true,
+        concurrent: false,
+        faults,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let weak: Arc<Mutex<Option<WeakHandle>>> = Arc::new(Mutex::new(None));
+    let (dropped, release) = (Arc::new(Signal::default()), Arc::new(Signal::default()));
+    let (h, w, d, r) = (heap.clone(), weak.clone(), dropped.clone(), release.clone());
+    let mutator = thread::spawn(move || {
+        let m = h.mutator();
+        let o = m.alloc(&NODE);
+        *w.lock().unwrap() = Some(m.weak(&o));
+        m.blocking(|| {
+            drop(o);
+            d.give();
+            r.wait();
+        });
+    });
+    // Races the drop: reads the mutator's roots while it is not running (blocked, or not
+    // yet registered), and once it is blocked, without waiting for it.
+    heap.gc();
+    dropped.wait();
+    heap.gc();
+    let gone = weak.lock().unwrap().as_ref().unwrap().is_gone();
+    release.give();
+    mutator.join().unwrap();
+    assert!(
+        gone,
+        "a cycle after the blocked drop found the object still rooted"
+    );
+    assert_nothing_lost(&heap.stats());
+}
+
+#[test]
+fn a_blocked_mutator_drops_a_handle_while_a_pause_reads_its_roots() {
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let r = runs.clone();
+    loom::model(move || {
+        r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        blocked_drop_model(LoomFaults::default())
+    });
+    let n = runs.load(std::sync::atomic::Ordering::Relaxed);
+    println!("blocked drop: {n} executions");
+    assert!(n > 1, "loom explored interleavings");
+}
+
+#[test]
+fn negative_control_blocking_clear_unsynchronized_is_caught() {
+    assert_control(
+        "handshake/blocking clear unsynchronized",
+        || {
+            blocked_drop_model(LoomFaults {
+                blocking_clear_unsynchronized: true,
+                ..LoomFaults::default()
+            })
+        },
+        "Causality violation: Concurrent read and write accesses.\n",
     );
 }

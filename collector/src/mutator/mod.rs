@@ -9,7 +9,9 @@
 //! Invariant: a running mutator polls `HeapCore::flags` at every allocation and
 //! `safepoint()`, so a pause waits for it only until its next poll; a blocked one
 //! (`blocking_depth > 0`) may be acted for by the collector and re-enters the running
-//! state (waiting out a pause) for any heap access.
+//! state (waiting out a pause) for any heap access. Dropping a handle is not one: a
+//! blocked mutator empties the handle's root slot with an atomic store, without the
+//! world's lock (`clear_root_blocking`), and frees the slot when it runs again.
 
 mod alloc;
 mod assist_debt;
@@ -90,6 +92,10 @@ pub struct Mutator<B: Barrier = Hybrid> {
     /// Barrier slow paths taken and not yet added to the heap's count (kept per mutator
     /// so the slow path shares no counter).
     slow_paths: Cell<u64>,
+    /// Root slots this mutator emptied while blocked (`clear_root_blocking`), not yet on
+    /// its root table's free list: it puts them there when it runs again
+    /// (`free_cleared_roots`), since only a running owner may change the table's vectors.
+    cleared_blocked: std::cell::RefCell<Vec<u32>>,
     /// Scopes (`Mutator::scope`) this thread is inside: while above 0 the mutator reaches
     /// no safepoint and may not block (`mutator::scope`).
     _not_send: PhantomData<(*const (), B)>,
@@ -118,6 +124,7 @@ impl<B: Barrier> Drop for Unblock<'_, B> {
             .set(self.0.shared.blocking_depth.get() - 1);
         if self.0.shared.blocking_depth.get() == 0 {
             self.0.core.world.exit_blocking(&self.0.shared);
+            self.0.free_cleared_roots();
         }
     }
 }
@@ -151,6 +158,7 @@ impl<B: Barrier> Mutator<B> {
             assist_cycle: Cell::new(0),
             out_of_memory: Cell::new(None),
             slow_paths: Cell::new(0),
+            cleared_blocked: std::cell::RefCell::new(Vec::new()),
             _not_send: PhantomData,
         })
     }
@@ -165,6 +173,7 @@ impl<B: Barrier> Mutator<B> {
         #[cfg(all(test, not(loom)))]
         tests::before_unblock();
         self.core.world.exit_blocking(&self.shared);
+        self.free_cleared_roots();
         let _reblock = Reblock(self, self.shared.blocking_depth.replace(0));
         // Dropped before `_reblock`: the timeline shows the access running inside the
         // enclosing "blocked" slice.
@@ -195,10 +204,39 @@ impl<B: Barrier> Mutator<B> {
         self.clear_root_running(i)
     }
 
+    /// The blocked owner's clear: it empties the slot without running (no world lock,
+    /// no wait for a pause), while a collector may be reading the table (the claim of a
+    /// handshake, or a pause, which does not wait for blocked mutators), so through a
+    /// shared reference, with an atomic store (`RootTable::clear_shared`); the slot goes
+    /// on the free list when this mutator runs again. A collector reading the table
+    /// meanwhile sees the reference (kept one cycle more, as floating garbage) or not;
+    /// one that reads it after something this thread did next (the finalizer thread's
+    /// end of a chunk, which a drain waits for) sees it empty.
     #[cold]
     #[inline(never)]
     fn clear_root_blocking(&self, i: u32) {
-        self.running(|| self.clear_root_running(i))
+        #[cfg(loom)]
+        if self.core.config.faults.blocking_clear_unsynchronized {
+            return self.clear_root_running(i);
+        }
+        // SAFETY: a shared reference, as the collector's readers take (module invariant
+        // of `world::mutator_state`; the owner changes the vectors only while running,
+        // through `with_mut`, and this thread is not running).
+        self.shared.roots.with(|t| unsafe { &*t }.clear_shared(i));
+        self.cleared_blocked.borrow_mut().push(i);
+    }
+
+    /// Puts the root slots cleared while blocked on the free list: called as this
+    /// mutator starts running again.
+    #[inline(always)]
+    fn free_cleared_roots(&self) {
+        let mut cleared = self.cleared_blocked.borrow_mut();
+        if !cleared.is_empty() {
+            // SAFETY: as in `push_root` (running again).
+            self.shared
+                .roots
+                .with_mut(|t| unsafe { &mut *t }.free_cleared(cleared.drain(..)));
+        }
     }
 
     #[inline(always)]
@@ -209,8 +247,11 @@ impl<B: Barrier> Mutator<B> {
 
     /// The number of handles this mutator holds.
     pub fn live_handles(&self) -> usize {
-        // SAFETY: as in `push_root`; reading needs the same exclusivity.
-        self.running(|| self.shared.roots.with(|t| unsafe { &*t }.live()))
+        self.running(|| {
+            let cleared = self.cleared_blocked.borrow().len();
+            // SAFETY: as in `push_root` (running, so `cleared` is empty).
+            self.shared.roots.with(|t| unsafe { &*t }.live(cleared))
+        })
     }
 
     /// A safepoint: parks here while a stop-the-world pause is in progress.

@@ -9,7 +9,7 @@ use crate::mark::pool::{GreyPool, BATCH};
 use crate::mutator::handle::Handle;
 use crate::object::Shape;
 use crate::sync::unmodelled::mpsc;
-use crate::{Heap, HeapConfig};
+use crate::{keep_alive, Heap, HeapConfig};
 
 thread_local! {
     /// Runs (once) when a mutator of this thread is about to leave the blocking state
@@ -289,4 +289,40 @@ fn with_the_cpu_limiter_on_an_allocation_owes_its_assist_and_does_not_pay_it() {
         m.blocking(|| cycle.finish());
         drop((head, tail));
     }
+}
+
+/// A handle dropped inside `blocking` (as the finalizer thread drops each finalizer's)
+/// empties its root slot without re-entering the running state, so it neither takes the
+/// world's lock nor waits for a pause; a cycle run after it, still blocked, finds the
+/// object unreachable; and the count of handles is right once the mutator runs again.
+#[test]
+fn a_handle_dropped_inside_blocking_is_cleared_without_running() {
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Off,
+        verify: true,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let m = heap.mutator();
+    let keep = m.alloc(&NODE);
+    let o = m.alloc(&NODE);
+    let weak = m.weak(&o);
+    let ran = std::rc::Rc::new(Cell::new(false));
+    let r = ran.clone();
+    BEFORE_UNBLOCK.with(|hook| *hook.borrow_mut() = Some(Box::new(move || r.set(true))));
+    m.blocking(|| {
+        drop(o);
+        assert!(!ran.get(), "the drop re-entered the running state");
+        // Still blocked: the cycle reads this mutator's roots as a blocked one's.
+        m.gc();
+    });
+    BEFORE_UNBLOCK.with(|hook| hook.borrow_mut().take());
+    assert!(
+        weak.is_gone(),
+        "the cleared slot no longer roots the object"
+    );
+    assert_eq!(m.live_handles(), 1);
+    let _again = m.alloc(&NODE);
+    assert_eq!(m.live_handles(), 2);
+    keep_alive(keep);
 }

@@ -5,7 +5,11 @@
 //! the collector touches them only with an [`Exclusive`] proof that the owner is not
 //! running — the whole world stopped, or the mutator blocked and held by a claim — or the
 //! owner itself through [`Owner`]. The world lock's acquire/release orders the two sides.
-//! This is the access protocol every `unsafe` block on these cells relies on.
+//! One exception: the blocked owner may empty a slot of its root table through a shared
+//! reference with an atomic store (`RootTable::clear_shared`, a handle dropped while
+//! blocked), while the collector reads the table through its own shared reference; the
+//! table's vectors change only under the rule above. This is the access protocol every
+//! `unsafe` block on these cells relies on.
 
 use crate::heap::cache::AllocCache;
 use crate::heap::Space;
@@ -39,7 +43,8 @@ impl Exclusive for Owner<'_> {
 pub(crate) struct MutatorShared {
     /// A heap-unique id, for diagnostics.
     pub(crate) id: usize,
-    /// The handles (roots). Owner-only while running (module invariant).
+    /// The handles (roots). Owner-only while running, but for the blocked owner's
+    /// atomic clear of a slot (module invariant).
     pub(crate) roots: UnsafeCell<RootTable>,
     /// The allocation cache. Owner-only while running (module invariant).
     pub(crate) cache: UnsafeCell<AllocCache>,
@@ -64,9 +69,11 @@ pub(crate) struct MutatorShared {
     pub(crate) scope_depth: std::cell::Cell<u32>,
 }
 
-// SAFETY: the cells are touched by the owning thread only while it is running, and by the
-// collector only with an `Exclusive` proof (no mutator running, or this one held while
-// blocked); the world lock's acquire/release orders the two. `blocking_depth` and
+// SAFETY: the cells are touched by the owning thread only while it is running (but for
+// the blocked owner's atomic clear of a root slot through a shared reference, which the
+// collector's shared reads tolerate), and by the collector only with an `Exclusive` proof
+// (no mutator running, or this one held while blocked); the world lock's acquire/release
+// orders the two. `blocking_depth` and
 // `scope_depth` are touched only on the owning thread.
 unsafe impl Send for MutatorShared {}
 // SAFETY: as for `Send`.
