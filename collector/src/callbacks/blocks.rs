@@ -133,7 +133,21 @@ impl<T> Blocks<T> {
     /// Moves up to `n` entries from the front into `out`, in order, a block's worth at a
     /// time.
     pub(crate) fn take_front(&mut self, n: usize, out: &mut Vec<T>) {
-        self.take_front_while(n, |_| true, |e| e, out);
+        let mut taken = 0;
+        while taken < n {
+            let Some(first) = self.blocks.front_mut() else {
+                break;
+            };
+            let k = (n - taken).min(first.len());
+            out.extend(first.drain(..k));
+            taken += k;
+            self.len -= k;
+            if !first.is_empty() {
+                break;
+            }
+            let b = self.blocks.pop_front().expect("the first block");
+            self.retire(b);
+        }
     }
 
     /// Moves entries from the front into `out` (made by `map`), in order, while fewer
