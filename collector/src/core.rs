@@ -62,6 +62,9 @@ pub(crate) struct HeapCore {
     /// The background scavenger's stop signal (normal builds).
     #[cfg(not(loom))]
     pub(crate) scavenger: unmodelled::Arc<crate::heap::scavenger::Stop>,
+    /// The mark workers' threads, kept across cycles (normal builds).
+    #[cfg(not(loom))]
+    pub(crate) worker_pool: crate::mark::worker_pool::WorkerPool,
 }
 
 impl Drop for HeapCore {
@@ -69,6 +72,8 @@ impl Drop for HeapCore {
         self.background.stop();
         self.sweeper.stop();
         self.stop_scavenger();
+        #[cfg(not(loom))]
+        self.worker_pool.stop();
         self.space.queues.finalizers.stop();
         self.space.queues.cleanups.stop();
     }

@@ -41,9 +41,9 @@
 //!    Go's size classes, references and shapes, the per-thread timeline, counters and
 //!    records, Go's gctrace line, the service threads' mailbox, the pacer (goal, trigger,
 //!    worker plan, assist pricing, Go's GC CPU limiter), the whole-heap fork-join phases' rayon threads.
-//! 2. `barrier`, `mark::pool`, `mark::park`, `mark::state` — the barrier policies and
-//!    their root rules, the grey-work pool, the queue where assists park, the mark's
-//!    shared ledger.
+//! 2. `barrier`, `mark::pool`, `mark::park`, `mark::state`, `mark::worker_pool` — the
+//!    barrier policies and their root rules, the grey-work pool, the queue where assists
+//!    park, the mark's shared ledger, the mark workers' threads (kept across cycles).
 //! 3. `heap::specials`, `callbacks::blocks`, `callbacks::queue`, `heap::pages`,
 //!    `heap::span`, `heap::span_table`, `heap::cache`, `heap`, `heap::retire`,
 //!    `heap::scavenge`, `heap::scavenger`,
@@ -250,6 +250,8 @@ impl<B: Barrier> Heap<B> {
             sweeper: Default::default(),
             #[cfg(not(loom))]
             scavenger: Default::default(),
+            #[cfg(not(loom))]
+            worker_pool: Default::default(),
             roots,
             cpus: default_gomaxprocs(),
         };

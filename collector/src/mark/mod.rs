@@ -15,6 +15,8 @@ pub(crate) mod assist;
 pub(crate) mod park;
 pub(crate) mod pool;
 pub(crate) mod state;
+#[cfg(not(loom))]
+pub(crate) mod worker_pool;
 pub(crate) mod workers;
 
 use crate::heap::span::{prefetch, Marking, Span, SpanKind};

@@ -19,6 +19,8 @@
 
 use super::pool::GreyPool;
 use super::state::MarkState;
+#[cfg(not(loom))]
+use super::worker_pool::ScopedJob;
 use super::Marker;
 use crate::core::HeapCore;
 use crate::pacer::WorkerPlan;
@@ -53,19 +55,16 @@ pub(crate) fn run(core: &HeapCore, plan: WorkerPlan, coordinate: impl FnOnce()) 
     state.planned.store(plan.threads(), Stats::Relaxed);
     state.workers_stop.store(false, SeqCst);
     let start = Instant::now();
-    crate::sync::unmodelled::thread::scope(|s| {
-        let kinds = std::iter::repeat_n(Kind::Dedicated, plan.dedicated)
-            .chain(std::iter::repeat_n(Kind::Idle, plan.idle))
-            .chain((plan.fractional_cores > 0.0).then_some(Kind::Fractional));
-        for kind in kinds {
-            crate::sync::unmodelled::thread::Builder::new()
-                .name("gc-mark-worker".into())
-                .spawn_scoped(s, move || worker(core, kind, plan.fractional_cores, start))
-                .expect("spawning a mark worker");
-        }
+    let jobs = std::iter::repeat_n(Kind::Dedicated, plan.dedicated)
+        .chain(std::iter::repeat_n(Kind::Idle, plan.idle))
+        .chain((plan.fractional_cores > 0.0).then_some(Kind::Fractional))
+        .map(|kind| -> ScopedJob<'_> {
+            Box::new(move || worker(core, kind, plan.fractional_cores, start))
+        })
+        .collect();
+    core.worker_pool.run(jobs, &state.workers_stop, || {
         coordinate();
         wait_until_no_work(core, plan);
-        state.workers_stop.store(true, SeqCst);
     });
 }
 
@@ -190,7 +189,8 @@ fn worker(core: &HeapCore, kind: Kind, fractional_cores: f64, start: Instant) {
     }
     state.record(m.marked_objects, m.marked_bytes, m.bad_refs);
     drop(slice);
-    // The next cycle's worker, a new thread, takes this one's track over.
+    // The next mark's worker of this kind may run on another pool thread: it takes this
+    // one's track over.
     core.telemetry.trace.leave_thread();
 }
 
