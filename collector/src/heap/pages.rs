@@ -66,6 +66,65 @@ fn os_page() -> usize {
     }
 }
 
+/// Address space mapped at a time for span storage, carved into spans' boxes in order.
+#[cfg(not(loom))]
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// The unused rest of the last chunk mapped (`start..end`, whole OS pages).
+#[cfg(not(loom))]
+static CHUNK: crate::sync::unmodelled::Mutex<(usize, usize)> =
+    crate::sync::unmodelled::Mutex::new((0, 0));
+
+/// An anonymous private mapping of `len` bytes (whole OS pages), at an address the kernel
+/// chooses.
+#[cfg(not(loom))]
+fn mmap_anonymous(len: usize) -> Option<NonNull<u8>> {
+    // SAFETY: an anonymous private mapping of a non-zero length, at an address the
+    // kernel chooses, touches no existing memory.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        None
+    } else {
+        NonNull::new(p.cast())
+    }
+}
+
+/// `len` bytes (whole OS pages) of zeroed, untouched memory that no one else owns: cut
+/// from the front of a chunk of [`CHUNK_BYTES`] mapped at once (one system call and one
+/// kernel mapping for many spans, where a mapping per span cost binary-trees some 3,000
+/// `mmap` calls a run; as Go maps heap arenas), or mapped alone when larger. Each range
+/// is still its own to release (`madvise`) and to unmap (`munmap` takes a part of a
+/// mapping), so a `PageBox` owns it exactly as a mapping of its own.
+#[cfg(not(loom))]
+fn map_pages(len: usize) -> Option<NonNull<u8>> {
+    if len > CHUNK_BYTES / 4 {
+        return mmap_anonymous(len);
+    }
+    let mut chunk = crate::sync::unmodelled::lock(&CHUNK);
+    let (start, end) = *chunk;
+    if end - start < len {
+        let fresh = mmap_anonymous(CHUNK_BYTES)?.as_ptr() as usize;
+        if end > start {
+            // SAFETY: `start..end` is whole OS pages of the previous chunk that no box
+            // was given: unmapping it touches nothing anyone holds.
+            unsafe { libc::munmap(start as *mut libc::c_void, end - start) };
+        }
+        *chunk = (fresh, fresh + CHUNK_BYTES);
+    }
+    let p = chunk.0;
+    chunk.0 += len;
+    NonNull::new(p as *mut u8)
+}
+
 /// A fixed array of `T`s, zeroed at creation, whose whole OS pages can be released.
 #[cfg(not(loom))]
 pub(crate) struct PageBox<T: ZeroValid> {
@@ -93,9 +152,8 @@ impl<T: ZeroValid> PageBox<T> {
         std::alloc::Layout::array::<T>(len).expect("span storage layout")
     }
 
-    /// `len` zero elements: whole pages mapped from the OS, which cost memory only once
-    /// touched (adjacent mappings merge into one kernel mapping, so one per span costs
-    /// no kernel limit); anything smaller from the global allocator.
+    /// `len` zero elements: whole pages mapped from the OS ([`map_pages`]), which cost
+    /// memory only once touched; anything smaller from the global allocator.
     pub(crate) fn zeroed(len: usize) -> PageBox<T> {
         if len == 0 {
             return PageBox {
@@ -104,22 +162,10 @@ impl<T: ZeroValid> PageBox<T> {
             };
         }
         let p = if Self::mapped(len) {
-            // SAFETY: an anonymous private mapping of a non-zero length, at an address
-            // the kernel chooses, touches no existing memory.
-            let p = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    len * std::mem::size_of::<T>(),
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                    -1,
-                    0,
-                )
-            };
-            if p == libc::MAP_FAILED {
-                std::alloc::handle_alloc_error(Self::layout(len))
+            match map_pages(len * std::mem::size_of::<T>()) {
+                Some(p) => p.as_ptr().cast::<T>(),
+                None => std::alloc::handle_alloc_error(Self::layout(len)),
             }
-            p.cast::<T>()
         } else {
             // SAFETY: the layout's size is not zero.
             unsafe { std::alloc::alloc_zeroed(Self::layout(len)) }.cast::<T>()
@@ -133,7 +179,7 @@ impl<T: ZeroValid> PageBox<T> {
     /// Drops the physical pages of the whole OS pages inside elements `from..`; returns
     /// the bytes released. The elements read as zero afterwards.
     pub(crate) fn release_from(&self, from: usize) -> usize {
-        // Only a box of its own mapping is released: inside a global-allocator block the
+        // Only a box of mapped pages is released: inside a global-allocator block the
         // kind of memory is the allocator's business (found in review).
         if from >= self.len || !Self::mapped(self.len) {
             return 0;
@@ -145,8 +191,9 @@ impl<T: ZeroValid> PageBox<T> {
         if hi <= lo {
             return 0;
         }
-        // SAFETY: `lo..hi` is whole OS pages inside this box's own private anonymous
-        // mapping (`mapped` checked above), which no one else owns. `MADV_DONTNEED` on
+        // SAFETY: `lo..hi` is whole OS pages inside this box's own range of private
+        // anonymous mapped pages (`mapped` checked above; `map_pages`), which no one
+        // else owns. `MADV_DONTNEED` on
         // private anonymous memory only replaces the pages with zero-fill ones: every element
         // stays a valid `T` (`ZeroValid`), and all accesses are atomic, so a racing
         // reader sees the old value or zero.
@@ -177,9 +224,10 @@ impl<T: ZeroValid> Drop for PageBox<T> {
             return;
         }
         let p = self.ptr.as_ptr();
-        // SAFETY: made in `zeroed`, by `mmap` of this length or the global allocator with
-        // this layout (`mapped` decides both ways alike); `&mut self` means no reference
-        // into it is alive, and `T` (an atomic) needs no drop.
+        // SAFETY: made in `zeroed`, by `map_pages` of this length (a range of whole pages
+        // no one else owns, which `munmap` may take out of a larger mapping) or the
+        // global allocator with this layout (`mapped` decides both ways alike); `&mut
+        // self` means no reference into it is alive, and `T` (an atomic) needs no drop.
         unsafe {
             if Self::mapped(self.len) {
                 libc::munmap(p.cast(), self.len * std::mem::size_of::<T>());
@@ -373,6 +421,36 @@ impl Retained {
 mod tests {
     use super::*;
     use crate::sync::{AtomicUsize, Ordering::Relaxed};
+
+    /// Boxes cut from one chunk are disjoint ranges, each released and unmapped alone: a
+    /// neighbour's release or drop leaves a box's values as they were.
+    #[cfg(not(loom))]
+    #[test]
+    fn boxes_cut_from_a_chunk_are_released_and_unmapped_alone() {
+        let words = 2 * os_page() / std::mem::size_of::<usize>();
+        let boxes: Vec<PageBox<AtomicUsize>> = (0..8).map(|_| PageBox::zeroed(words)).collect();
+        for (i, b) in boxes.iter().enumerate() {
+            assert!(b.iter().all(|w| w.load(Relaxed) == 0), "zeroed");
+            b[words - 1].store(i + 1, Relaxed);
+            b[0].store(i + 1, Relaxed);
+        }
+        let mut ranges: Vec<(usize, usize)> = boxes
+            .iter()
+            .map(|b| (b.as_ptr() as usize, b.as_ptr() as usize + 2 * os_page()))
+            .collect();
+        ranges.sort();
+        assert!(ranges.windows(2).all(|w| w[0].1 <= w[1].0), "disjoint");
+        let mut boxes = boxes.into_iter().enumerate();
+        let (_, first) = boxes.next().unwrap();
+        assert_eq!(first.release_from(0), 2 * os_page());
+        drop(first);
+        for (i, b) in boxes {
+            assert_eq!(
+                (b[0].load(Relaxed), b[words - 1].load(Relaxed)),
+                (i + 1, i + 1)
+            );
+        }
+    }
 
     #[test]
     fn scavenging_goes_down_to_the_limit_and_on_growth_to_the_goal() {
