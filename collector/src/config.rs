@@ -325,6 +325,12 @@ pub struct LoomFaults {
     /// and serves handshakes, so the collector may scan the mutator's roots while the
     /// scope's `Gc` references (not roots) are live.
     pub preemptible_scopes: bool,
+    /// The mark's end (`MarkState::end`, Go's `gcWakeAllAssists`) closes the park queue
+    /// and forgets its parked assists without waking them.
+    pub close_without_wake: bool,
+    /// A credit flush (`AssistQueue::flush_credit`, Go's `gcFlushBgCredit`) pays parked
+    /// assists and takes them off the queue without waking them.
+    pub flush_without_wake: bool,
 }
 
 impl Default for HeapConfig {

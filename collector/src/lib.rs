@@ -210,6 +210,7 @@ impl<B: Barrier> Heap<B> {
         let pacing = pacer::initial(&config);
         let roots = root_rules::<B>(&config);
         let id = NEXT_HEAP_ID.fetch_add(1, StdOrdering::Relaxed);
+        let mark = mark::state::MarkState::for_config(&config);
         let core = HeapCore {
             id,
             space: {
@@ -238,7 +239,7 @@ impl<B: Barrier> Heap<B> {
             goal: AtomicUsize::new(pacing.goal),
             barrier: B::KIND,
             shaded: Default::default(),
-            mark: Default::default(),
+            mark,
             trigger: AtomicUsize::new(pacing.trigger),
             cons_mark: Default::default(),
             background: Default::default(),
@@ -498,25 +499,7 @@ impl<B: Barrier> Heap<B> {
 pub use heap::span_table::RetireModel;
 
 #[cfg(loom)]
-impl<B: Barrier> Mutator<B> {
-    /// A mark assist (loom builds): what an allocation during a concurrent mark pays with
-    /// (`mark::assist`, Go's `gcAssistAlloc`), `work` units of scan work (at least its
-    /// minimum), on this thread in the running state, so a pause waits for it. Nothing
-    /// while marking is off. Returns the debt left.
-    pub fn mark_assist(&self, work: i64) -> i64 {
-        let core = &*self.core;
-        let assist = || {
-            if core.flags.load(Relaxed) & world::FLAG_MARKING == 0 {
-                return work;
-            }
-            mark::assist::assist(&core.space, &core.shaded, &core.mark, work)
-        };
-        if core.config.faults.assist_while_blocking {
-            return self.blocking(assist);
-        }
-        self.running(assist)
-    }
-}
+pub use mark::park::ParkModel;
 
 /// The root rules of barrier `B` (under loom, less what the config's faults remove).
 fn root_rules<B: Barrier>(config: &HeapConfig) -> barrier::RootRules {
@@ -534,6 +517,18 @@ fn root_rules<B: Barrier>(config: &HeapConfig) -> barrier::RootRules {
 
 #[cfg(loom)]
 impl<B: Barrier> Heap<B> {
+    /// Begins a cycle whose assists may park, as [`Heap::run_background_cycle`] begins
+    /// one (loom builds): the park queue opens in its first pause
+    /// (`ConcurrentCycle::begin_with_workers`). The caller runs its mark with
+    /// [`ConcurrentCycle::mark_with_workers_inline`], then `finish`.
+    pub fn begin_cycle_with_workers(&self) -> ConcurrentCycle<'_> {
+        self.core.check_live();
+        self.core
+            .refuse_running_caller("Heap::begin_cycle_with_workers");
+        let guard = core::cycle_guard(&self.core);
+        ConcurrentCycle::begin_with_workers(&self.core, guard, CycleReason::Automatic)
+    }
+
     /// Runs one concurrent cycle as the background GC thread runs an automatic one (loom
     /// builds, where that thread does not exist): it returns with the sweep only begun,
     /// left to the background sweeper ([`Heap::run_background_sweep`]), to allocations

@@ -356,29 +356,35 @@ impl<B: Barrier> Mutator<B> {
             let (live, goal) = (core.space.heap_live(), self.assist_goal());
             let hard = crate::pacer::hard_goal(&core.config, goal);
             let debt = self.assist_debt.get() + state.debt_for(bytes, live, goal, hard);
-            let mut left = if debt > 0 {
-                self.assist(debt, cycle)
+            let left = if debt > 0 {
+                self.assist_or_park(debt, cycle)
             } else {
                 debt
             };
-            // A scope never waits (it is not preemptible), nor a thread whose mutator of
-            // another heap is inside one (`Mutator::wait_for_collector`): the debt carries
-            // over.
-            if left > 0 {
-                let parked =
-                    self.wait_for_collector(|| state.parked.park(&state.bg_credit, cycle, left));
-                left = parked.unwrap_or(left);
-            }
             self.assist_debt.set(left);
         }
         #[cfg(loom)]
         let _ = bytes;
     }
 
+    /// Pays `debt` (positive) of cycle `cycle` by marking ([`Mutator::assist`]); what is
+    /// left parks the mutator, blocked, until credit pays it or the mark ends (Go's
+    /// `gcParkAssist`). A scope never waits, nor a thread whose mutator of another heap
+    /// is inside one (`Mutator::wait_for_collector`): there, and where the mark parks no
+    /// assist, the debt left is returned, to carry over. The mutator is running.
+    pub(crate) fn assist_or_park(&self, debt: i64, cycle: u64) -> i64 {
+        let state = &self.core.mark;
+        let left = self.assist(debt, cycle);
+        if left <= 0 {
+            return left;
+        }
+        self.wait_for_collector(|| state.parked.park(&state.bg_credit, cycle, left))
+            .unwrap_or(left)
+    }
+
     /// Pays `debt` of cycle `cycle` with mark work (`mark::assist`); where the assist
     /// could park (outside a scope, a mark that parks assists), with this mutator's own
     /// barrier buffer and roots too if no other grey work is visible.
-    #[cfg(not(loom))]
     pub(super) fn assist(&self, debt: i64, cycle: u64) -> i64 {
         use crate::mark::assist::{assist, assist_or_serve_self};
         let (core, state) = (&*self.core, &self.core.mark);
@@ -449,13 +455,7 @@ impl<B: Barrier> Mutator<B> {
                 self.assist_debt.set(0);
                 return;
             }
-            let mut left = self.assist(debt, cycle);
-            if left > 0 {
-                let parked =
-                    self.wait_for_collector(|| state.parked.park(&state.bg_credit, cycle, left));
-                left = parked.unwrap_or(left);
-            }
-            self.assist_debt.set(left);
+            self.assist_debt.set(self.assist_or_park(debt, cycle));
         }
     }
 

@@ -394,5 +394,45 @@ fn blocking_in_scope_panic() -> ! {
     )
 }
 
+#[cfg(loom)]
+impl<B: Barrier> Mutator<B> {
+    /// A mark assist (loom builds): what an allocation during a concurrent mark pays with
+    /// (`mark::assist`, Go's `gcAssistAlloc`), `work` units of scan work (at least its
+    /// minimum), on this thread in the running state, so a pause waits for it. Nothing
+    /// while marking is off. Returns the debt left.
+    pub fn mark_assist(&self, work: i64) -> i64 {
+        let core = &*self.core;
+        let assist = || {
+            if core.flags.load(Relaxed) & FLAG_MARKING == 0 {
+                return work;
+            }
+            crate::mark::assist::assist(&core.space, &core.shaded, &core.mark, work)
+        };
+        if core.config.faults.assist_while_blocking {
+            return self.blocking(assist);
+        }
+        self.running(assist)
+    }
+
+    /// An allocation's assist where it may park (loom builds): the real path of a span
+    /// refill that owes `debt` units of scan work during a concurrent mark
+    /// (`Mutator::assist_or_park`: `mark::assist::assist_or_serve_self`, then the park
+    /// queue, Go's `gcAssistAlloc` and `gcParkAssist`). Nothing while marking is off.
+    /// Returns the debt left (at most 0 once paid, by marking, credit or the mark's end).
+    pub fn allocation_assist(&self, debt: i64) -> i64 {
+        let core = &*self.core;
+        self.running(|| {
+            if core.flags.load(Relaxed) & FLAG_MARKING == 0 {
+                return debt;
+            }
+            let cycle = core
+                .mark
+                .cycle
+                .load(crate::sync::unmodelled::Ordering::Acquire);
+            Mutator::assist_or_park(self, debt, cycle)
+        })
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests;
