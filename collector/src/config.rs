@@ -306,8 +306,10 @@ pub struct LoomFaults {
     /// `sweep_span` publishes a span as swept before it files it (the bug 2b6aa44
     /// fixed): `finish_sweep` no longer waits for the filing.
     pub publish_before_filing: bool,
-    /// A mark assist (`Mutator::mark_assist`) runs in the blocking state, so a pause does
-    /// not wait for it: mark termination can end while the assist holds grey objects.
+    /// A mark assist (`Mutator::mark_assist`, `Mutator::allocation_assist`) runs in the
+    /// blocking state, so a pause does not wait for it: mark termination can end while
+    /// the assist holds grey objects, and the collector serves a handshake for the
+    /// mutator while its assist takes its own roots and barrier buffer.
     pub assist_while_blocking: bool,
     /// `Cleanup::stop` edits the specials of its object's span once `ensure_swept` has
     /// returned, without checking under the list's lock that no sweep generation has

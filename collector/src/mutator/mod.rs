@@ -421,7 +421,7 @@ impl<B: Barrier> Mutator<B> {
     /// Returns the debt left (at most 0 once paid, by marking, credit or the mark's end).
     pub fn allocation_assist(&self, debt: i64) -> i64 {
         let core = &*self.core;
-        self.running(|| {
+        let assist = || {
             if core.flags.load(Relaxed) & FLAG_MARKING == 0 {
                 return debt;
             }
@@ -430,7 +430,11 @@ impl<B: Barrier> Mutator<B> {
                 .cycle
                 .load(crate::sync::unmodelled::Ordering::Acquire);
             Mutator::assist_or_park(self, debt, cycle)
-        })
+        };
+        if core.config.faults.assist_while_blocking {
+            return self.blocking(assist);
+        }
+        self.running(assist)
     }
 }
 
