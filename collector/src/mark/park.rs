@@ -14,7 +14,11 @@
 //! abandonment), and
 //! closing it wakes every parked assist, so no assist parks past its mark. Credit is
 //! never lost: what pays no parked assist is added to the bank, and a parking assist
-//! takes what the bank holds before it waits.
+//! takes what the bank holds before it waits. (A flush's lockless fast path, taken when
+//! no assist is counted as waiting, can bank credit between a parking assist's look at
+//! the bank and its count: that assist waits for the next flush, whose slow path takes
+//! the bank, or the mark's end, as Go's does: `gcFlushBgCredit`'s "small window";
+//! `loom_tests/tests/park.rs` model 2(b) finds it.)
 
 use crate::sync::unmodelled::Ordering::*;
 use crate::sync::{lock, wait, AtomicI64, AtomicU64, AtomicUsize, Condvar, Mutex};
