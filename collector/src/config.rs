@@ -306,8 +306,10 @@ pub struct LoomFaults {
     /// `sweep_span` publishes a span as swept before it files it (the bug 2b6aa44
     /// fixed): `finish_sweep` no longer waits for the filing.
     pub publish_before_filing: bool,
-    /// A mark assist (`Mutator::mark_assist`) runs in the blocking state, so a pause does
-    /// not wait for it: mark termination can end while the assist holds grey objects.
+    /// A mark assist (`Mutator::mark_assist`, `Mutator::allocation_assist`) runs in the
+    /// blocking state, so a pause does not wait for it: mark termination can end while
+    /// the assist holds grey objects, and the collector serves a handshake for the
+    /// mutator while its assist takes its own roots and barrier buffer.
     pub assist_while_blocking: bool,
     /// `Cleanup::stop` edits the specials of its object's span once `ensure_swept` has
     /// returned, without checking under the list's lock that no sweep generation has
@@ -329,6 +331,12 @@ pub struct LoomFaults {
     /// exclusive access to its root table, though a collector may be reading the table
     /// (a pause does not wait for blocked mutators, and a handshake may claim one).
     pub blocking_clear_unsynchronized: bool,
+    /// The mark's end (`MarkState::end`, Go's `gcWakeAllAssists`) closes the park queue
+    /// and forgets its parked assists without waking them.
+    pub close_without_wake: bool,
+    /// A credit flush (`AssistQueue::flush_credit`, Go's `gcFlushBgCredit`) pays parked
+    /// assists and takes them off the queue without waking them.
+    pub flush_without_wake: bool,
 }
 
 impl Default for HeapConfig {

@@ -214,6 +214,7 @@ impl<B: Barrier> Heap<B> {
         let roots = root_rules::<B>(&config);
         let id = NEXT_HEAP_ID.fetch_add(1, StdOrdering::Relaxed);
         let limiter = pacer::limiter::CpuLimiter::new(config.gomaxprocs);
+        let mark = mark::state::MarkState::for_config(&config);
         let core = HeapCore {
             id,
             space: {
@@ -242,7 +243,7 @@ impl<B: Barrier> Heap<B> {
             goal: AtomicUsize::new(pacing.goal),
             barrier: B::KIND,
             shaded: Default::default(),
-            mark: Default::default(),
+            mark,
             trigger: AtomicUsize::new(pacing.trigger),
             cons_mark: Default::default(),
             limiter,
@@ -505,6 +506,9 @@ impl<B: Barrier> Heap<B> {
 #[cfg(loom)]
 pub use heap::span_table::RetireModel;
 
+#[cfg(loom)]
+pub use mark::park::ParkModel;
+
 /// The root rules of barrier `B` (under loom, less what the config's faults remove).
 fn root_rules<B: Barrier>(config: &HeapConfig) -> barrier::RootRules {
     #[allow(unused_mut)]
@@ -521,6 +525,18 @@ fn root_rules<B: Barrier>(config: &HeapConfig) -> barrier::RootRules {
 
 #[cfg(loom)]
 impl<B: Barrier> Heap<B> {
+    /// Begins a cycle whose assists may park, as [`Heap::run_background_cycle`] begins
+    /// one (loom builds): the park queue opens in its first pause
+    /// (`ConcurrentCycle::begin_with_workers`). The caller runs its mark with
+    /// [`ConcurrentCycle::mark_with_workers_inline`], then `finish`.
+    pub fn begin_cycle_with_workers(&self) -> ConcurrentCycle<'_> {
+        self.core.check_live();
+        self.core
+            .refuse_running_caller("Heap::begin_cycle_with_workers");
+        let guard = core::cycle_guard(&self.core);
+        ConcurrentCycle::begin_with_workers(&self.core, guard, CycleReason::Automatic)
+    }
+
     /// Runs one concurrent cycle as the background GC thread runs an automatic one (loom
     /// builds, where that thread does not exist): it returns with the sweep only begun,
     /// left to the background sweeper ([`Heap::run_background_sweep`]), to allocations

@@ -4,7 +4,7 @@
 //! In normal builds it re-exports the standard library's primitives; under `--cfg loom`
 //! it re-exports loom's, so the collector's real code can be model-checked. Everything
 //! concurrent in the collector (heap words, bitmaps, handshakes, callback queues and
-//! their runners' flags) goes through here.
+//! their runners' flags, the assists' park queue and its credit) goes through here.
 //!
 //! What loom must not see goes through [`unmodelled`], which is `std` in every build:
 //! telemetry counters and process-wide ids, and the threads and mailboxes of the
@@ -19,13 +19,13 @@
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
-    atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering},
     Arc, Condvar, Mutex, MutexGuard,
 };
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
-    atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering},
     Arc, Condvar, Mutex, MutexGuard,
 };
 
@@ -52,7 +52,7 @@ pub(crate) fn yield_now() {
 #[cfg_attr(loom, allow(unused_imports))]
 pub(crate) mod unmodelled {
     pub(crate) use std::sync::atomic::{
-        AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+        AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
     };
     #[cfg(test)]
     pub(crate) use std::sync::mpsc;

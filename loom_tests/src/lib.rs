@@ -130,3 +130,37 @@ pub fn explore_with(b: loom::model::Builder, name: &str, model: impl Fn() + Sync
         t.elapsed().as_secs_f64()
     );
 }
+
+/// Owns a value that holds loom objects and leaks it when dropped during a panic. loom
+/// reports a deadlock by panicking on the thread that blocked last; dropping a loom `Arc`
+/// while that panic unwinds would panic again (no thread is active any more) and abort
+/// the test process, so the models' threads keep what they own in these (the deadlock
+/// controls of `wakeups.rs` and `park.rs`).
+#[cfg(loom)]
+pub struct LeakOnPanic<T>(std::mem::ManuallyDrop<T>);
+
+#[cfg(loom)]
+impl<T> LeakOnPanic<T> {
+    /// Owns `t`.
+    pub fn new(t: T) -> Self {
+        LeakOnPanic(std::mem::ManuallyDrop::new(t))
+    }
+}
+
+#[cfg(loom)]
+impl<T> std::ops::Deref for LeakOnPanic<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+#[cfg(loom)]
+impl<T> Drop for LeakOnPanic<T> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            // SAFETY: dropped once, here; never used again.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.0) }
+        }
+    }
+}

@@ -11,7 +11,7 @@ use collector::{keep_alive, CallbackPanic, Gogc, Heap, HeapConfig, LoomFaults, S
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
-use loom_tests::assert_control;
+use loom_tests::{assert_control, LeakOnPanic};
 
 /// One reference slot (unused) and one data word.
 static OBJ: Shape = Shape::new("obj", 1, 1);
@@ -55,34 +55,6 @@ fn quiet_shutdown_race() {
             }
         }));
     });
-}
-
-/// Owns a value that holds loom objects and leaks it when dropped during a panic. loom
-/// reports a deadlock by panicking on the thread that blocked last; dropping a loom `Arc`
-/// while that panic unwinds would panic again (no thread is active any more) and abort
-/// the test process, so the models' threads keep what they own in these.
-struct LeakOnPanic<T>(std::mem::ManuallyDrop<T>);
-
-impl<T> LeakOnPanic<T> {
-    fn new(t: T) -> Self {
-        LeakOnPanic(std::mem::ManuallyDrop::new(t))
-    }
-}
-
-impl<T> std::ops::Deref for LeakOnPanic<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<T> Drop for LeakOnPanic<T> {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            // SAFETY: dropped once, here; never used again.
-            unsafe { std::mem::ManuallyDrop::drop(&mut self.0) }
-        }
-    }
 }
 
 /// Two cleanup workers park on the empty queue while the main thread (a mutator)

@@ -71,7 +71,6 @@ pub(crate) fn assist(
 /// [`assist`], then, if no grey work was visible, the assist's own work: `m`'s barrier
 /// buffer and (unscanned this mark) its roots, and [`assist`] again with them. `m` is the
 /// calling thread's running mutator, outside any scope (see the invariant).
-#[cfg_attr(loom, allow(dead_code))]
 pub(crate) fn assist_or_serve_self(
     space: &Space,
     shaded: &DefaultPool,

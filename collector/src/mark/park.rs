@@ -3,19 +3,25 @@
 //! workers' credit pays it (Go's `gcFlushBgCredit`, which pays parked assists before it
 //! banks the rest) or the mark ends (`gcWakeAllAssists`, in mark termination's pause).
 //!
+//! The queue's lock, condition variable and counts are loom's under loom (the models in
+//! `loom_tests/tests/park.rs` explore parking against credit and the mark's end); the
+//! bank is the ledger's plain atomic (`mark::state`), read and written here under the
+//! lock or beside the lockless `waiting` check, as Go's `bgScanCredit` is.
+//!
 //! Invariant: an assist waits only while the queue is open for its cycle (opened in the
 //! first pause of a cycle whose mark background workers run, before marking is on for
 //! any mutator, as Go's assists may park from `gcStart` on; closed at that mark's end or
 //! abandonment), and
 //! closing it wakes every parked assist, so no assist parks past its mark. Credit is
 //! never lost: what pays no parked assist is added to the bank, and a parking assist
-//! takes what the bank holds before it waits.
-
-// Under loom no mark parks assists (workers do not exist).
-#![cfg_attr(loom, allow(dead_code))]
+//! takes what the bank holds before it waits. (A flush's lockless fast path, taken when
+//! no assist is counted as waiting, can bank credit between a parking assist's look at
+//! the bank and its count: that assist waits for the next flush, whose slow path takes
+//! the bank, or the mark's end, as Go's does: `gcFlushBgCredit`'s "small window";
+//! `loom_tests/tests/park.rs` model 2(b) finds it.)
 
 use crate::sync::unmodelled::Ordering::*;
-use crate::sync::unmodelled::{lock, AtomicI64, AtomicU64, AtomicUsize, Condvar, Mutex};
+use crate::sync::{lock, wait, AtomicI64, AtomicU64, AtomicUsize, Condvar, Mutex};
 use std::collections::VecDeque;
 
 /// Takes up to `want` units of the banked credit `bank`; returns how much it took.
@@ -52,9 +58,21 @@ pub(crate) struct AssistQueue {
     /// A copy of `Queue::open`, written under the lock, read without it by
     /// [`AssistQueue::is_open`] (an assist's hint; `park` decides under the lock).
     open_hint: AtomicU64,
+    /// The negative controls' faults (loom builds; set from `HeapConfig::faults`).
+    #[cfg(loom)]
+    pub(crate) faults: crate::config::LoomFaults,
 }
 
 impl AssistQueue {
+    /// An empty, closed queue with the negative controls' `faults` (loom builds).
+    #[cfg(loom)]
+    pub(crate) fn with_faults(faults: crate::config::LoomFaults) -> AssistQueue {
+        AssistQueue {
+            faults,
+            ..AssistQueue::default()
+        }
+    }
+
     /// Opens the queue for the mark of cycle `cycle`.
     pub(crate) fn open(&self, cycle: u64) {
         let mut q = lock(&self.queue);
@@ -78,6 +96,10 @@ impl AssistQueue {
         q.parked.clear();
         self.waiting.store(0, SeqCst);
         drop(q);
+        #[cfg(loom)]
+        if self.faults.close_without_wake {
+            return;
+        }
         self.cv.notify_all();
     }
 
@@ -106,7 +128,7 @@ impl AssistQueue {
         q.parked.push_back((ticket, debt));
         self.waiting.fetch_add(1, SeqCst);
         while q.open == cycle && q.parked.iter().any(|&(t, _)| t == ticket) {
-            q = self.cv.wait(q).unwrap_or_else(|p| p.into_inner());
+            q = wait(&self.cv, q);
         }
         0
     }
@@ -141,16 +163,67 @@ impl AssistQueue {
         if credit > 0 {
             bank.fetch_add(credit, Release);
         }
+        #[cfg(loom)]
+        let woke = woke && !self.faults.flush_without_wake;
         if woke {
             self.cv.notify_all();
         }
     }
 }
 
+/// The park queue alone, with its bank, for the loom model (`loom_tests/tests/park.rs`):
+/// assists that park against credit flushes and the mark's end, without a heap.
+#[cfg(loom)]
+pub struct ParkModel {
+    queue: AssistQueue,
+    bank: AtomicI64,
+}
+
+#[cfg(loom)]
+impl ParkModel {
+    /// An empty queue, closed, with `faults`; the bank empty.
+    pub fn new(faults: crate::config::LoomFaults) -> ParkModel {
+        ParkModel {
+            queue: AssistQueue::with_faults(faults),
+            bank: AtomicI64::new(0),
+        }
+    }
+
+    /// Opens the queue for cycle `cycle` (`AssistQueue::open`).
+    pub fn open(&self, cycle: u64) {
+        self.queue.open(cycle);
+    }
+
+    /// An assist of `cycle` owing `debt` parks (`AssistQueue::park`); returns the debt
+    /// left.
+    pub fn park(&self, cycle: u64, debt: i64) -> i64 {
+        self.queue.park(&self.bank, cycle, debt)
+    }
+
+    /// A worker's credit flush of `work` (`AssistQueue::flush_credit`).
+    pub fn flush(&self, work: i64) {
+        self.queue.flush_credit(&self.bank, work);
+    }
+
+    /// The mark of `cycle` ends (`AssistQueue::close`).
+    pub fn close(&self, cycle: u64) {
+        self.queue.close(cycle);
+    }
+
+    /// Assists waiting now (counted under the queue's lock before they wait).
+    pub fn waiting(&self) -> usize {
+        self.queue.waiting.load(SeqCst)
+    }
+
+    /// The credit banked and not taken.
+    pub fn banked(&self) -> i64 {
+        self.bank.load(SeqCst)
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::sync::unmodelled::AtomicI64;
 
     #[test]
     fn credit_pays_parked_assists_in_order_and_the_rest_is_banked() {

@@ -5,10 +5,13 @@
 //!
 //! The ledger and the counters are pacing and accounting on plain `std` atomics, also
 //! under loom: none of them decides correctness (mark termination re-checks the pools
-//! inside its pause), so loom need not explore them. Three fields do decide it: the grey
+//! inside its pause), so loom need not explore them. These fields do decide it: the grey
 //! pool (loom's own mutex queue under loom), `busy`, the markers' termination count that
 //! an assist shares with the pool's markers (a loom atomic: loom models step assists),
-//! the workers' stop flag and (loom) their count, and `abandoned`, which only the holder of `cycle_lock` writes and reads.
+//! the workers' stop flag and (loom) their count, the background credit `bg_credit` and
+//! the park queue, which decide whether an assist waits and who wakes it (loom's under
+//! loom: `loom_tests/tests/park.rs`), and `abandoned`, which only the holder of
+//! `cycle_lock` writes and reads.
 //!
 //! Invariant: the ledger belongs to one cycle at a time. The cycle controller, holding
 //! `cycle_lock`, resets it in sweep termination with `begin`, which publishes the new
@@ -23,7 +26,7 @@
 use super::park::{steal, AssistQueue};
 use super::pool::DefaultPool;
 use crate::pacer::{assist_debt, MarkProgress};
-use crate::sync::unmodelled::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::*};
+use crate::sync::unmodelled::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 
 /// Scan work an assist does at least once it starts (Go's `gcOverAssistWork`, 64 KiB),
 /// so that assists are few and their start-up cost amortized.
@@ -55,7 +58,7 @@ pub(crate) struct MarkState {
     pub(crate) heap_start: AtomicU64,
     /// Scan work background workers did that no assist has claimed yet (Go's
     /// `bgScanCredit`).
-    pub(crate) bg_credit: AtomicI64,
+    pub(crate) bg_credit: crate::sync::AtomicI64,
     /// The cycle the ledger belongs to; an assist debt of another cycle is void.
     pub(crate) cycle: AtomicU64,
     /// CPU nanoseconds this cycle spent in assists.
@@ -80,6 +83,16 @@ pub(crate) struct MarkState {
 }
 
 impl MarkState {
+    /// The state of a heap configured by `config` (under loom, with its faults).
+    pub(crate) fn for_config(config: &crate::config::HeapConfig) -> MarkState {
+        let _ = config;
+        MarkState {
+            #[cfg(loom)]
+            parked: AssistQueue::with_faults(config.faults),
+            ..MarkState::default()
+        }
+    }
+
     /// Resets the ledger for cycle `cycle`, which starts with `heap_start` bytes.
     pub(crate) fn begin(&self, cycle: u64, heap_start: usize) {
         let last = self.last_scan_work.load(Relaxed);

@@ -41,29 +41,35 @@ impl<B: Barrier> Mutator<B> {
                 core.limiter.maybe_update();
                 return;
             }
-            let mut left = if debt > 0 {
-                self.assist(debt, cycle)
+            let left = if debt > 0 {
+                self.assist_or_park(debt, cycle)
             } else {
                 debt
             };
-            // A scope never waits (it is not preemptible), nor a thread whose mutator of
-            // another heap is inside one (`Mutator::wait_for_collector`): the debt carries
-            // over.
-            if left > 0 {
-                let parked =
-                    self.wait_for_collector(|| state.parked.park(&state.bg_credit, cycle, left));
-                left = parked.unwrap_or(left);
-            }
             self.assist_debt.set(left);
         }
         #[cfg(loom)]
         let _ = bytes;
     }
 
+    /// Pays `debt` (positive) of cycle `cycle` by marking ([`Mutator::assist`]); what is
+    /// left parks the mutator, blocked, until credit pays it or the mark ends (Go's
+    /// `gcParkAssist`). A scope never waits, nor a thread whose mutator of another heap
+    /// is inside one (`Mutator::wait_for_collector`): there, and where the mark parks no
+    /// assist, the debt left is returned, to carry over. The mutator is running.
+    pub(crate) fn assist_or_park(&self, debt: i64, cycle: u64) -> i64 {
+        let state = &self.core.mark;
+        let left = self.assist(debt, cycle);
+        if left <= 0 {
+            return left;
+        }
+        self.wait_for_collector(|| state.parked.park(&state.bg_credit, cycle, left))
+            .unwrap_or(left)
+    }
+
     /// Pays `debt` of cycle `cycle` with mark work (`mark::assist`); where the assist
     /// could park (outside a scope, a mark that parks assists), with this mutator's own
     /// barrier buffer and roots too if no other grey work is visible.
-    #[cfg(not(loom))]
     pub(super) fn assist(&self, debt: i64, cycle: u64) -> i64 {
         use crate::mark::assist::{assist, assist_or_serve_self};
         let (core, state) = (&*self.core, &self.core.mark);
@@ -146,13 +152,7 @@ impl<B: Barrier> Mutator<B> {
                 core.limiter.maybe_update();
                 return;
             }
-            let mut left = self.assist(debt, cycle);
-            if left > 0 {
-                let parked =
-                    self.wait_for_collector(|| state.parked.park(&state.bg_credit, cycle, left));
-                left = parked.unwrap_or(left);
-            }
-            self.assist_debt.set(left);
+            self.assist_debt.set(self.assist_or_park(debt, cycle));
         }
     }
 
@@ -168,6 +168,30 @@ impl<B: Barrier> Mutator<B> {
                 return work;
             }
             crate::mark::assist::assist(&core.space, &core.shaded, &core.mark, &core.limiter, work)
+        };
+        if core.config.faults.assist_while_blocking {
+            return self.blocking(assist);
+        }
+        self.running(assist)
+    }
+
+    /// An allocation's assist where it may park (loom builds): the real path of a span
+    /// refill that owes `debt` units of scan work during a concurrent mark
+    /// (`Mutator::assist_or_park`: `mark::assist::assist_or_serve_self`, then the park
+    /// queue, Go's `gcAssistAlloc` and `gcParkAssist`). Nothing while marking is off.
+    /// Returns the debt left (at most 0 once paid, by marking, credit or the mark's end).
+    #[cfg(loom)]
+    pub fn allocation_assist(&self, debt: i64) -> i64 {
+        let core = &*self.core;
+        let assist = || {
+            if core.flags.load(Relaxed) & FLAG_MARKING == 0 {
+                return debt;
+            }
+            let cycle = core
+                .mark
+                .cycle
+                .load(crate::sync::unmodelled::Ordering::Acquire);
+            Mutator::assist_or_park(self, debt, cycle)
         };
         if core.config.faults.assist_while_blocking {
             return self.blocking(assist);

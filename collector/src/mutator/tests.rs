@@ -326,3 +326,87 @@ fn a_handle_dropped_inside_blocking_is_cleared_without_running() {
     assert_eq!(m.live_handles(), 2);
     keep_alive(keep);
 }
+
+/// A whole cycle's first pause (its assists may park), begun from `m`'s thread.
+fn begin_parking_cycle(m: &Mutator<Hybrid>) -> crate::ConcurrentCycle<'_> {
+    let core = &*m.core;
+    m.blocking(|| {
+        let guard = crate::core::cycle_guard(core);
+        let reason = crate::telemetry::CycleReason::Forced;
+        crate::ConcurrentCycle::begin_with_workers(core, guard, reason)
+    })
+}
+
+/// Whether `r`'s object is marked.
+fn is_marked(m: &Mutator<Hybrid>, r: Ref) -> bool {
+    m.core.space.span(r.span()).unwrap().is_marked(r.slot())
+}
+
+/// Where an assist could park, one that finds no grey work hands its own write-barrier
+/// buffer to the marker before it would park (Go's `gcDrainN` flushes the buffer,
+/// `wbBufFlush`, before it looks for work): X, which only the buffer holds (the deletion
+/// P → X shaded it, and the mutator's roots hold P, not X), is marked by the assist, and
+/// the buffer is empty, not left for a GC thread's handshake while the mutator waits.
+#[test]
+fn an_assist_with_no_grey_work_marks_its_own_barrier_buffer_where_it_could_park() {
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Off,
+        concurrent: true,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let m = heap.mutator();
+    let p = m.alloc(&NODE);
+    let x = m.alloc(&NODE);
+    p.set(0, Some(&x));
+    let xr = x.reference();
+    drop(x);
+    let cycle = begin_parking_cycle(&m);
+    p.set(0, None);
+    // SAFETY: the buffer is owner-only while running; this thread runs `m`, and no
+    // GC thread exists to take it by handshake.
+    let buffered = |m: &Mutator<Hybrid>| m.shared.wbuf.with(|b| unsafe { &*b }.len());
+    assert_eq!(buffered(&m), 1, "the deletion shaded X into the buffer");
+    assert!(!is_marked(&m, xr));
+    let debt = 1 << 20;
+    let left = m.assist(debt, m.core.mark.cycle.load(SeqCst));
+    assert!(left < debt);
+    assert_eq!((is_marked(&m, xr), buffered(&m)), (true, 0));
+    m.blocking(|| cycle.finish());
+}
+
+/// Inside a scope an assist does not serve itself (`Mutator::assist`), even where it
+/// could park: the scope's references are not roots, so its roots are not scannable
+/// there (a scan would record them as scanned, and the hybrid barrier stop shading new
+/// values, while the scope holds references no scan saw). Its debt carries over, unpaid
+/// and unparked (a scope never waits), to the scope's end.
+#[test]
+fn an_assist_inside_a_scope_neither_serves_itself_nor_parks() {
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Off,
+        concurrent: true,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let m = heap.mutator();
+    let head = m.alloc(&NODE);
+    let cycle = begin_parking_cycle(&m);
+    let debt = 1 << 20;
+    let core_cycle = m.core.mark.cycle.load(SeqCst);
+    let (left, parked) = m.scope(|_| {
+        (
+            m.assist(debt, core_cycle),
+            m.assist_or_park(debt, core_cycle),
+        )
+    });
+    assert_eq!((left, parked), (debt, debt), "no work, no wait");
+    assert!(
+        !m.shared.roots_scanned.load(SeqCst),
+        "roots scanned in a scope"
+    );
+    assert!(!is_marked(&m, head.reference()));
+    // Outside the scope, the same assist serves itself (the control of this test).
+    assert!(m.assist(debt, core_cycle) < debt);
+    assert!(m.shared.roots_scanned.load(SeqCst) && is_marked(&m, head.reference()));
+    m.blocking(|| cycle.finish());
+}
