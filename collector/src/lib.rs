@@ -186,8 +186,7 @@ pub struct HeapStats {
     /// Write-barrier slow paths taken (reference stores while marking was on), counted
     /// per mutator and added to this figure every 1,024 and when a mutator is dropped.
     pub barrier_slow_paths: u64,
-    /// Threads inside [`Heap::gc`] or [`Mutator::gc`] now, waiting for or running the
-    /// cycle they need.
+    /// Threads inside [`Heap::gc`] or [`Mutator::gc`] now (waiting or running a cycle).
     pub gc_callers: usize,
     /// The first leak checker reports, in the format `leakcheck` documents.
     pub leak_reports: Vec<String>,
@@ -213,8 +212,6 @@ impl<B: Barrier> Heap<B> {
         let pacing = pacer::initial(&config);
         let roots = root_rules::<B>(&config);
         let id = NEXT_HEAP_ID.fetch_add(1, StdOrdering::Relaxed);
-        let limiter = pacer::limiter::CpuLimiter::new(config.gomaxprocs);
-        let mark = mark::state::MarkState::for_config(&config);
         let core = HeapCore {
             id,
             space: {
@@ -235,7 +232,6 @@ impl<B: Barrier> Heap<B> {
                 space
             },
             telemetry: telemetry::Telemetry::new(config.trace),
-            config,
             flags: AtomicU32::new(0),
             world: World::new(id),
             cycle_lock: Mutex::new(()),
@@ -243,10 +239,10 @@ impl<B: Barrier> Heap<B> {
             goal: AtomicUsize::new(pacing.goal),
             barrier: B::KIND,
             shaded: Default::default(),
-            mark,
+            mark: mark::state::MarkState::for_config(&config),
             trigger: AtomicUsize::new(pacing.trigger),
             cons_mark: Default::default(),
-            limiter,
+            limiter: pacer::limiter::CpuLimiter::new(config.gomaxprocs),
             background: Default::default(),
             sweeper: Default::default(),
             #[cfg(not(loom))]
@@ -255,6 +251,7 @@ impl<B: Barrier> Heap<B> {
             worker_pool: Default::default(),
             roots,
             cpus: default_gomaxprocs(),
+            config,
         };
         let core = Arc::new(core);
         #[cfg(not(loom))]
