@@ -46,8 +46,6 @@ pub(crate) struct HeapCore {
     /// Go's cons/mark estimate, which places the next trigger (updated at each
     /// concurrent cycle's end by the holder of `cycle_lock`).
     pub(crate) cons_mark: unmodelled::Mutex<crate::pacer::ConsMark>,
-    /// Go's GC CPU limiter: while it is on, mark assists do not run.
-    pub(crate) limiter: crate::pacer::limiter::CpuLimiter,
     /// The heap's write barrier (mutators carry it as a type too).
     pub(crate) barrier: BarrierKind,
     /// The root scanning the barrier needs (`Barrier::ROOTS`).
@@ -85,7 +83,7 @@ impl HeapCore {
     /// an allocation only when collection cannot keep the heap under it.
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn assists_limited(&self) -> bool {
-        self.limiter.limiting() && self.config.heap_limit.is_none()
+        self.space.limiter.limiting() && self.config.heap_limit.is_none()
     }
 
     /// Stops and joins the background scavenger, if one runs; it waits for no mutator, so

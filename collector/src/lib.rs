@@ -36,11 +36,12 @@
 //! real imports, and that no file but `sync` names `std::sync` or `std::thread`.
 //!
 //! 1. `sync`, `epoch`, `config`, `size_class`, `object`, `trace`, `telemetry`, `gctrace`,
-//!    `background`, `pacer`, `pacer::limiter`, `phases` — foundations: the loom/std shim, epoch-based
-//!    reclamation (crossbeam-epoch, a loom stand-in under loom), configuration,
-//!    Go's size classes, references and shapes, the per-thread timeline, counters and
-//!    records, Go's gctrace line, the service threads' mailbox, the pacer (goal, trigger,
-//!    worker plan, assist pricing, Go's GC CPU limiter), the whole-heap fork-join phases' rayon threads.
+//!    `background`, `pacer`, `pacer::limiter`, `phases` — foundations: the loom/std shim,
+//!    epoch-based reclamation (crossbeam-epoch, a loom stand-in under loom),
+//!    configuration, Go's size classes, references and shapes, the per-thread timeline,
+//!    counters and records, Go's gctrace line, the service threads' mailbox, the pacer
+//!    (goal, trigger, worker plan, assist pricing), Go's GC CPU limiter, the whole-heap
+//!    fork-join phases' rayon threads.
 //! 2. `barrier`, `mark::pool`, `mark::park`, `mark::state`, `mark::worker_pool` — the
 //!    barrier policies and their root rules, the grey-work pool, the queue where assists
 //!    park, the mark's shared ledger, the mark workers' threads (kept across cycles).
@@ -223,7 +224,7 @@ impl<B: Barrier> Heap<B> {
                 let mut space = heap::Space::new(config.page_bytes)
                     .poisoning(config.verify)
                     .retiring(config.unmap_released_spans)
-                    .limited(limit);
+                    .limited(limit, config.heap_limit.is_some(), config.gomaxprocs);
                 space.planted_bug = config.planted_bug;
                 #[cfg(loom)]
                 {
@@ -242,7 +243,6 @@ impl<B: Barrier> Heap<B> {
             mark: mark::state::MarkState::for_config(&config),
             trigger: AtomicUsize::new(pacing.trigger),
             cons_mark: Default::default(),
-            limiter: pacer::limiter::CpuLimiter::new(config.gomaxprocs),
             background: Default::default(),
             sweeper: Default::default(),
             #[cfg(not(loom))]
@@ -495,7 +495,7 @@ impl<B: Barrier> Heap<B> {
             gc_callers: t.gc_callers.load(StatOrdering::Relaxed),
             leak_reports,
             leak_queue_line,
-            cpu_limiter: c.limiter.record(),
+            cpu_limiter: c.space.limiter.record(),
         }
     }
 }

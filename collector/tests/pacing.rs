@@ -342,10 +342,6 @@ fn the_cpu_limiter_turns_on_when_a_memory_limit_below_the_live_heap_spirals() {
         .cycles
         .iter()
         .all(|c| c.next_heap_goal_bytes <= (3 << 20).max(c.heap_marked_bytes)));
-    assert!(
-        s.heap_live_bytes > 4 << 20,
-        "the live heap is above the limit"
-    );
     drop((keep, tail));
 }
 

@@ -111,9 +111,11 @@ pub(super) fn mark_threads(core: &HeapCore, heap_bytes: usize) -> usize {
 pub(super) fn record_pause_and_start(core: &HeapCore, stopped: Stopped<'_>, cycle: u64) -> Instant {
     let end = Instant::now();
     let (requested, reached) = (stopped.requested, stopped.reached);
-    core.world.start(stopped);
+    // Still stopped: no assist can update the limiter between the pause and its record
+    // (Go holds the limiter from `startGCTransition` to `finishGCTransition`).
     let marking = core.flags.load(StatsOrdering::Relaxed) & crate::world::FLAG_MARKING != 0;
-    core.limiter.pause(requested, end, marking);
+    core.space.limiter.pause(requested, end, marking);
+    core.world.start(stopped);
     let tel = &core.telemetry;
     tel.record_pause(PauseRecord {
         cycle,

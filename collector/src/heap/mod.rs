@@ -220,6 +220,12 @@ pub(crate) struct Space {
     globals_bytes: crate::sync::unmodelled::AtomicUsize,
     /// The finalizer and cleanup queues that sweeping fills.
     pub(crate) queues: crate::sync::unmodelled::Arc<crate::callbacks::queue::Queues>,
+    /// Go's GC CPU limiter (`pacer::limiter`): while it is on, mark assists do not run,
+    /// nor does an allocation's scavenging for the memory limit.
+    pub(crate) limiter: crate::pacer::limiter::CpuLimiter,
+    /// A hard heap cap is set (`heap_limit`, the testbed's own): scavenging for the
+    /// limit goes on whatever the limiter says.
+    hard_cap: bool,
 }
 
 impl Space {
@@ -249,6 +255,8 @@ impl Space {
             planted_bug: None,
             globals_bytes: Default::default(),
             queues: Default::default(),
+            limiter: crate::pacer::limiter::CpuLimiter::new(1),
+            hard_cap: false,
         };
         let sentinel = space.alloc_immortal(&Shape::new("zero-sized sentinel", 0, 0));
         debug_assert_eq!(sentinel, space.zero_sentinel);
@@ -287,8 +295,13 @@ impl Space {
 
     /// Sets the memory limit down to which allocation releases free pages (the lower of
     /// `heap_limit` and `memory_limit`; `None`: none).
-    pub(crate) fn limited(mut self, limit: Option<usize>) -> Space {
+    /// Sets the memory limit scavenging keeps to (the lower of `heap_limit` and
+    /// `memory_limit`), whether a hard cap is among them, and GOMAXPROCS (the CPU
+    /// limiter's capacity).
+    pub(crate) fn limited(mut self, limit: Option<usize>, hard_cap: bool, procs: usize) -> Space {
         self.pages = pages::Retained::new(limit);
+        self.hard_cap = hard_cap;
+        self.limiter = crate::pacer::limiter::CpuLimiter::new(procs);
         self
     }
 

@@ -402,11 +402,16 @@ impl Retained {
     }
 
     /// Bytes to release after an allocation made `growth` bytes resident (Go's
-    /// `allocSpan`, after `HaveSpan`): down to the memory limit, and on growth the lower
-    /// of the growth and the excess over the GOGC retention goal.
-    pub(crate) fn to_scavenge(&self, growth: usize) -> usize {
+    /// `allocSpan`, after `HaveSpan`): down to the memory limit (unless `to_limit` is
+    /// false: Go skips it while its GC CPU limiter is on), and on growth the lower of
+    /// the growth and the excess over the GOGC retention goal.
+    pub(crate) fn to_scavenge(&self, growth: usize, to_limit: bool) -> usize {
         let retained = self.retained();
-        let over_limit = retained.saturating_sub(self.limit);
+        let over_limit = if to_limit {
+            retained.saturating_sub(self.limit)
+        } else {
+            0
+        };
         let goal = self.gc_percent_goal.load(Relaxed);
         let over_goal = if growth > 0 {
             growth.min(retained.saturating_sub(goal))
@@ -438,6 +443,13 @@ mod tests {
             .iter()
             .map(|b| (b.as_ptr() as usize, b.as_ptr() as usize + 2 * os_page()))
             .collect();
+        // Cut in order from a chunk: some box starts where the one made before it ends
+        // (other threads' boxes or a chunk's end may come between two; mappings of their
+        // own would come below one another).
+        assert!(
+            ranges.windows(2).any(|w| w[0].1 == w[1].0),
+            "no two boxes made one after the other are adjacent: {ranges:x?}"
+        );
         ranges.sort();
         assert!(ranges.windows(2).all(|w| w[0].1 <= w[1].0), "disjoint");
         let mut boxes = boxes.into_iter().enumerate();
@@ -456,25 +468,34 @@ mod tests {
     fn scavenging_goes_down_to_the_limit_and_on_growth_to_the_goal() {
         let r = Retained::new(Some(1000));
         r.grow(1200);
-        assert_eq!(r.to_scavenge(0), 200, "over the limit");
+        assert_eq!(r.to_scavenge(0, true), 200, "over the limit");
+        assert_eq!(
+            r.to_scavenge(0, false),
+            0,
+            "the CPU limiter on: not to the limit"
+        );
         let r = Retained::new(None);
-        assert_eq!(r.to_scavenge(100), 0, "no goal yet");
+        assert_eq!(r.to_scavenge(100, true), 0, "no goal yet");
         r.grow(1150);
         r.set_heap_goal(1000, 1150);
-        assert_eq!(r.to_scavenge(0), 0, "no growth");
-        assert_eq!(r.to_scavenge(30), 30, "at most the growth");
-        assert_eq!(r.to_scavenge(500), 50, "down to the goal plus 10 %");
+        assert_eq!(r.to_scavenge(0, true), 0, "no growth");
+        assert_eq!(r.to_scavenge(30, true), 30, "at most the growth");
+        assert_eq!(r.to_scavenge(500, true), 50, "down to the goal plus 10 %");
         r.pool(true, 150);
         r.set_heap_goal(1000, 800);
-        assert_eq!(r.to_scavenge(500), 0, "1000 in use for 800 live: goal 1375");
+        assert_eq!(
+            r.to_scavenge(500, true),
+            0,
+            "1000 in use for 800 live: goal 1375"
+        );
         r.set_heap_goal(1000, 100);
         assert_eq!(
-            r.to_scavenge(10_000),
+            r.to_scavenge(10_000, true),
             0,
             "fragmentation counted at most 1.5: 1650"
         );
         r.set_heap_goal(usize::MAX, 0);
-        assert_eq!(r.to_scavenge(10_000), 0, "GOGC off");
+        assert_eq!(r.to_scavenge(10_000, true), 0, "GOGC off");
         r.shrink(150);
         assert_eq!((r.retained(), r.released_total()), (1000, 150));
     }

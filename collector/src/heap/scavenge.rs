@@ -10,7 +10,9 @@
 //! large sizes alive at once.
 //!
 //! Release follows Go's rules in `allocSpan` (mheap.go) at each span taken: down to the
-//! memory limit (`heap_limit`, or `memory_limit` if lower), and on growth, by at most the
+//! memory limit (`heap_limit`, or `memory_limit` if lower; not while Go's GC CPU limiter
+//! is on, unless a hard cap is set), its time counted by the limiter as assist time, and
+//! on growth, by at most the
 //! growth, down to the GOGC retention goal (the heap goal plus 10 %). The largest free
 //! spans are released first. [`Space::free_os_memory`] releases every free span (Go's
 //! `debug.FreeOSMemory` after its GC). Releases happen under the span lock (Go drops its
@@ -50,9 +52,15 @@ impl Space {
         let growth = need.saturating_sub(held);
         self.pages.grow(growth);
         span.retained.store(held.max(need), Relaxed);
-        let todo = self.pages.to_scavenge(growth);
+        let to_limit = self.hard_cap || !self.limiter.limiting();
+        let todo = self.pages.to_scavenge(growth, to_limit);
         if todo > 0 {
+            // Go counts this scavenging as the allocating goroutine's assist time
+            // (`limiterEventScavengeAssist`).
+            let t = std::time::Instant::now();
             self.release_free(pools, todo);
+            self.limiter
+                .add_assist(crate::telemetry::nanos(t.elapsed()));
         }
         span
     }

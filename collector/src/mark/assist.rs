@@ -64,7 +64,8 @@ pub(crate) fn assist(
     let ns = nanos(t.elapsed());
     state.assist_ns.fetch_add(ns, Relaxed);
     limiter.add_assist(ns);
-    limiter.maybe_update();
+    // Go updates the limiter after every assist (`gcAssistAlloc1`).
+    limiter.update();
     debt - m.scan_work as i64
 }
 

@@ -141,8 +141,8 @@ impl EndJobs<'_> {
         while g.unfinished > 0 {
             g = shared.ended.wait(g).unwrap_or_else(|p| p.into_inner());
         }
-        // Jobs not taken yet (a thread that never started) are dropped with the wait.
-        g.jobs.clear();
+        // Every job handed out was taken and ended (a spawn failure withdrew the rest).
+        debug_assert!(g.jobs.is_empty());
         g.panic.take()
     }
 }
@@ -213,6 +213,11 @@ mod tests {
             pool.run(jobs, &stop, || {});
             assert_eq!(done.load(Ordering::SeqCst), 2, "round {round}");
             assert_eq!(started(&pool), 2, "round {round}");
+            assert_eq!(
+                lock(&pool.handles).len(),
+                2,
+                "round {round}: threads spawned"
+            );
         }
         pool.stop();
         assert!(lock(&pool.handles).is_empty());

@@ -6,13 +6,15 @@
 //! Workers live for one concurrent mark. They take grey work from the shared pool and
 //! the barrier-shaded references in slices of [`SLICE_WORK`], publish what a slice
 //! leaves, and bank their scan work as credit for mutator assists. In normal builds they
-//! are scoped threads of [`run`]; under loom, where the collector starts no threads, a
-//! model thread runs a worker's loop ([`serve`], through `Heap::run_mark_worker`), and
-//! [`run`] joins it through `MarkState::workers_in`.
+//! are jobs of the heap's worker pool (`mark::worker_pool`: threads kept across marks);
+//! under loom, where the collector starts no threads, a model thread runs a worker's loop
+//! ([`serve`], through `Heap::run_mark_worker`), and [`run`] joins it through
+//! `MarkState::workers_in`.
 //!
-//! Invariant: no worker outlives [`run`] (scoped threads; under loom, [`run`] waits until
-//! `workers_in` is zero after setting `workers_stop`, and a worker counts itself in before
-//! it reads the flag, so one that missed the flag is waited for). A worker counts itself
+//! Invariant: no worker outlives [`run`] (`WorkerPool::run` waits for every job's end,
+//! also on an unwind; under loom, [`run`] waits until `workers_in` is zero after setting
+//! `workers_stop`, and a worker counts itself in before it reads the flag, so one that
+//! missed the flag is waited for). A worker counts itself
 //! in `MarkState::busy` from before it takes work until it has published the rest of its
 //! slice, so when `run` sees no marker busy and both pools empty, no worker holds private
 //! grey work; every worker has recorded its finds and CPU time before `run` returns.
@@ -111,7 +113,7 @@ fn wait_until_no_work(core: &HeapCore, plan: WorkerPlan) {
         if polls.is_multiple_of(16) {
             // As Go's scheduler does in `findRunnableGCWorker`: a limiter left on with no
             // assist to update it would keep assists off for good.
-            core.limiter.maybe_update();
+            core.space.limiter.maybe_update();
         }
         if plan.threads() == 0 && polls.is_multiple_of(16) {
             let live = core.space.heap_live();
@@ -166,11 +168,12 @@ fn worker(core: &HeapCore, kind: Kind, fractional_cores: f64, start: Instant) {
         polls = 0;
         let t = Instant::now();
         state.busy.fetch_add(1, SeqCst);
+        let busy = Busy(&state.busy);
         let before = m.scan_work;
         m.budget = before + SLICE_WORK;
         m.drain();
         publish(core, &mut m);
-        state.busy.fetch_sub(1, SeqCst);
+        drop(busy);
         let work = m.scan_work - before;
         state.scan_work.fetch_add(work, Stats::Relaxed);
         state.flush_credit(work as i64);
@@ -178,7 +181,7 @@ fn worker(core: &HeapCore, kind: Kind, fractional_cores: f64, start: Instant) {
         cpu_ns += ns;
         match kind {
             Kind::Idle => {
-                core.limiter.add_idle_mark(ns);
+                core.space.limiter.add_idle_mark(ns);
                 state.idle_ns.fetch_add(ns, Stats::Relaxed)
             }
             _ => state.background_ns.fetch_add(ns, Stats::Relaxed),
@@ -192,6 +195,17 @@ fn worker(core: &HeapCore, kind: Kind, fractional_cores: f64, start: Instant) {
     // The next mark's worker of this kind may run on another pool thread: it takes this
     // one's track over.
     core.telemetry.trace.leave_thread();
+}
+
+/// Counts a worker out of `MarkState::busy` when dropped, also when its slice unwinds (a
+/// panic: an internal error), so that the coordinator's wait for no busy marker ends and
+/// the pool raises the panic instead of the mark waiting for it forever.
+struct Busy<'a>(&'a crate::sync::AtomicUsize);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, SeqCst);
+    }
 }
 
 /// Publishes what a worker's slice left (under loom's `worker_drops_grey` fault, drops

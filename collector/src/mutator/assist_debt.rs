@@ -38,7 +38,7 @@ impl<B: Barrier> Mutator<B> {
                 // debt stays for an allocation after the limiter turns off, which an
                 // update here may find (Go's scheduler updates it as often).
                 self.assist_debt.set(debt);
-                core.limiter.maybe_update();
+                core.space.limiter.maybe_update();
                 return;
             }
             let left = if debt > 0 {
@@ -74,9 +74,9 @@ impl<B: Barrier> Mutator<B> {
         use crate::mark::assist::{assist, assist_or_serve_self};
         let (core, state) = (&*self.core, &self.core.mark);
         if self.in_scope() || !state.parked.is_open(cycle) {
-            return assist(&core.space, &core.shaded, state, &core.limiter, debt);
+            return assist(&core.space, &core.shaded, state, &core.space.limiter, debt);
         }
-        let limiter = &core.limiter;
+        let limiter = &core.space.limiter;
         assist_or_serve_self(
             &core.space,
             &core.shaded,
@@ -149,7 +149,7 @@ impl<B: Barrier> Mutator<B> {
                 return;
             }
             if core.assists_limited() {
-                core.limiter.maybe_update();
+                core.space.limiter.maybe_update();
                 return;
             }
             self.assist_debt.set(self.assist_or_park(debt, cycle));
@@ -167,7 +167,13 @@ impl<B: Barrier> Mutator<B> {
             if core.flags.load(Relaxed) & FLAG_MARKING == 0 {
                 return work;
             }
-            crate::mark::assist::assist(&core.space, &core.shaded, &core.mark, &core.limiter, work)
+            crate::mark::assist::assist(
+                &core.space,
+                &core.shaded,
+                &core.mark,
+                &core.space.limiter,
+                work,
+            )
         };
         if core.config.faults.assist_while_blocking {
             return self.blocking(assist);

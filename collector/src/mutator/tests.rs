@@ -277,7 +277,7 @@ fn with_the_cpu_limiter_on_an_allocation_owes_its_assist_and_does_not_pay_it() {
             let reason = crate::telemetry::CycleReason::Forced;
             crate::ConcurrentCycle::begin_locked(core, guard, reason)
         });
-        core.limiter.force(limited);
+        core.space.limiter.force(limited);
         for _ in 0..100_000 {
             drop(m.alloc(&NODE));
         }

@@ -8,11 +8,17 @@
 //!
 //! What counts, as in Go's `updateLocked`: while a mark runs, a quarter of the window's
 //! CPU time (Go's background utilization, whatever the workers used) plus the assists'
-//! time; a pause counts the whole window times GOMAXPROCS (`finishGCTransition`); idle
-//! mark workers' time is taken out of the window's total. One departure: Go also takes
-//! out the time its Ps spend on the idle list; the testbed has no Ps and counts every
-//! P's time as available, so with fewer running mutators than GOMAXPROCS its limiter
-//! turns on later than Go's would.
+//! time (mark assists, and an allocation's scavenging: `heap::scavenge`); a pause counts
+//! the whole window times GOMAXPROCS (`finishGCTransition`); idle mark workers' time is
+//! taken out of the window's total. Updated at every pause, after every assist, and at
+//! most every [`UPDATE_PERIOD_NS`] from the GC thread's wait for the mark's end and a
+//! refill whose assist the limiter skipped (where Go's scheduler updates it).
+//! Departures from Go: (1) Go also takes out the time its Ps spend on the idle list; the
+//! testbed has no Ps and counts every P's time as available, so with fewer running
+//! mutators than GOMAXPROCS its limiter turns on later than Go's would; (2) assist and
+//! idle-mark time is counted when it ends, where Go also counts the running part of an
+//! assist at each update (`limiterEvent.consume`); (3) an assist that is running when
+//! the limiter turns on finishes its budget, where Go's `gcDrainN` stops at once.
 //!
 //! Invariant: `fill <= capacity`; `on` is set when an accumulation fills the bucket and
 //! cleared by the next one that changes it without filling it (Go's `accumulate`); the
@@ -63,10 +69,13 @@ impl Bucket {
     /// above its capacity; the limiter turns on when the GC's excess over the mutators'
     /// time fills it (the excess past the capacity is `overflow`), and off at the next
     /// change that leaves room.
-    pub(crate) fn accumulate(&mut self, mutator_ns: u64, gc_ns: u64, on: bool) -> bool {
+    pub(crate) fn accumulate(&mut self, mutator_ns: i64, gc_ns: i64, on: bool) -> bool {
         let headroom = self.capacity - self.fill;
-        if gc_ns > mutator_ns {
-            let excess = gc_ns - mutator_ns;
+        // Go's `change`; the mutators' time is negative when idle marking took more
+        // than the rest of the window (the total less idle time, less GC time).
+        let change = gc_ns.saturating_sub(mutator_ns);
+        if change > 0 {
+            let excess = change as u64;
             if excess >= headroom {
                 self.overflow += excess - headroom;
                 self.fill = self.capacity;
@@ -74,10 +83,10 @@ impl Bucket {
             }
             self.fill += excess;
         } else {
-            self.fill = self.fill.saturating_sub(mutator_ns - gc_ns);
+            self.fill = self.fill.saturating_sub(change.unsigned_abs());
         }
         // A change that leaves room turns it off; no change leaves it as it was.
-        on && gc_ns == mutator_ns
+        on && change == 0
     }
 
     /// Accounts `window_ns` of wall time with `assist_ns` of assists and `idle_ns` of
@@ -89,12 +98,13 @@ impl Bucket {
         idle_ns: u64,
         on: bool,
     ) -> bool {
-        let total = window_ns.saturating_mul(self.procs);
-        let mut gc = assist_ns;
+        let clamp = |ns: u64| ns.min(i64::MAX as u64) as i64;
+        let total = clamp(window_ns.saturating_mul(self.procs));
+        let mut gc = clamp(assist_ns);
         if self.marking {
-            gc += (total as f64 * BACKGROUND_SHARE) as u64;
+            gc = gc.saturating_add((total as f64 * BACKGROUND_SHARE) as i64);
         }
-        let available = total.saturating_sub(idle_ns);
+        let available = total.saturating_sub(clamp(idle_ns));
         self.accumulate(available.saturating_sub(gc), gc, on)
     }
 }
@@ -111,6 +121,9 @@ pub(crate) struct CpuLimiter {
     last_update: AtomicU64,
     /// How many times the limiter turned on.
     turned_on: AtomicU64,
+    /// Set by `force`: updates do nothing.
+    #[cfg(test)]
+    forced: AtomicBool,
 }
 
 impl CpuLimiter {
@@ -123,6 +136,8 @@ impl CpuLimiter {
             idle_pool: AtomicU64::new(0),
             last_update: AtomicU64::new(0),
             turned_on: AtomicU64::new(0),
+            #[cfg(test)]
+            forced: AtomicBool::new(false),
         }
     }
 
@@ -132,9 +147,11 @@ impl CpuLimiter {
         self.on.load(Relaxed)
     }
 
-    /// Turns the limiter on or off as if the bucket said so (unit tests of its users).
+    /// Turns the limiter on or off and keeps it so: updates stop (unit tests of its
+    /// users, which must not depend on how long they take).
     #[cfg(test)]
     pub(crate) fn force(&self, on: bool) {
+        self.forced.store(true, Relaxed);
         self.set(on);
     }
 
@@ -159,13 +176,22 @@ impl CpuLimiter {
         self.idle_pool.fetch_add(ns, Relaxed);
     }
 
-    /// Accounts the time since the last update if [`UPDATE_PERIOD_NS`] has passed and no
-    /// other thread is updating (Go's `needUpdate` and `update`, as after an assist).
+    /// Accounts the time since the last update if [`UPDATE_PERIOD_NS`] has passed (Go's
+    /// `needUpdate`, then `update`).
     pub(crate) fn maybe_update(&self) {
-        let now = self.now();
-        if now.saturating_sub(self.last_update.load(Relaxed)) <= UPDATE_PERIOD_NS {
+        if self.now().saturating_sub(self.last_update.load(Relaxed)) > UPDATE_PERIOD_NS {
+            self.update();
+        }
+    }
+
+    /// Accounts the time since the last update unless another thread is updating (Go's
+    /// `update`, as after an assist).
+    pub(crate) fn update(&self) {
+        #[cfg(test)]
+        if self.forced.load(Relaxed) {
             return;
         }
+        let now = self.now();
         let mut b = match self.bucket.try_lock() {
             Ok(b) => b,
             Err(TryLockError::WouldBlock) => return,
@@ -183,6 +209,7 @@ impl CpuLimiter {
         self.update_locked(&mut b, start);
         let last = self.last_update.load(Relaxed);
         let stopped = end.saturating_sub(last).saturating_mul(b.procs);
+        let stopped = stopped.min(i64::MAX as u64) as i64;
         self.set(b.accumulate(0, stopped, self.limiting()));
         self.last_update.store(end.max(last), Relaxed);
         b.marking = marking_after;
@@ -224,6 +251,11 @@ mod tests {
 
     const MS: u64 = 1_000_000;
 
+    /// `accumulate` with times in ms.
+    fn add(b: &mut Bucket, mutator_ms: i64, gc_ms: i64, on: bool) -> bool {
+        b.accumulate(mutator_ms * MS as i64, gc_ms * MS as i64, on)
+    }
+
     /// Go's `accumulate`: the bucket fills with the GC's excess over the mutators' time
     /// and never leaves [0, capacity]; the limiter turns on when it fills (the excess
     /// past the capacity is overflow), stays on while nothing changes, and turns off at
@@ -232,22 +264,23 @@ mod tests {
     fn the_bucket_turns_the_limiter_on_when_full_and_off_when_it_drains() {
         let mut b = Bucket::new(1);
         assert_eq!(b.capacity, CAPACITY_PER_PROC_NS);
-        assert!(
-            !b.accumulate(100 * MS, 0, false),
-            "mutator time: stays empty"
-        );
+        assert!(!add(&mut b, 100, 0, false), "mutator time: stays empty");
         assert_eq!(b.fill, 0);
-        assert!(!b.accumulate(200 * MS, 700 * MS, false));
+        assert!(!add(&mut b, 200, 700, false));
         assert_eq!(b.fill, 500 * MS);
-        assert!(b.accumulate(0, 600 * MS, false), "filled: on");
+        assert!(add(&mut b, 0, 600, false), "filled: on");
         assert_eq!((b.fill, b.overflow), (CAPACITY_PER_PROC_NS, 100 * MS));
-        assert!(b.accumulate(5 * MS, 5 * MS, true), "no change: still on");
-        assert!(b.accumulate(0, 7 * MS, true), "full and more GC: on");
+        assert!(add(&mut b, 5, 5, true), "no change: still on");
+        assert!(add(&mut b, 0, 7, true), "full and more GC: on");
         assert_eq!(b.overflow, 107 * MS);
-        assert!(!b.accumulate(MS, 0, true), "room again: off");
+        assert!(!add(&mut b, 1, 0, true), "room again: off");
         assert_eq!(b.fill, CAPACITY_PER_PROC_NS - MS);
-        assert!(!b.accumulate(5 * CAPACITY_PER_PROC_NS, 0, false));
+        assert!(!add(&mut b, 5000, 0, false));
         assert_eq!(b.fill, 0, "never below empty");
+        // Negative mutator time (idle marking beyond the rest): Go's change is GC time
+        // less it, so it adds.
+        assert!(!add(&mut b, -3, 5, false));
+        assert_eq!(b.fill, 8 * MS);
     }
 
     /// Go's `updateLocked`: while a mark runs a quarter of every P's time counts as GC
@@ -272,6 +305,11 @@ mod tests {
         let fill = b.fill;
         assert!(!b.account(10 * MS, 0, 20 * MS, false));
         assert_eq!(b.fill, fill);
+        // Marking, 18 of 20 ms idle marking: 5 ms of GC share against 2 available, so
+        // mutator time -3 and the bucket gains 8 (Go's arithmetic, not clamped).
+        b.marking = true;
+        assert!(!b.account(10 * MS, 0, 18 * MS, false));
+        assert_eq!(b.fill, fill + 8 * MS);
     }
 
     /// A pause counts every P's time as GC time (`finishGCTransition`), and the window
