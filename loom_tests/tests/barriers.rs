@@ -137,7 +137,10 @@ fn check_model(name: &str, model: impl Fn() + Sync + Send + 'static) {
     let runs = std::sync::Arc::new(AtomicUsize::new(0));
     let r = runs.clone();
     let t = std::time::Instant::now();
-    loom::model(move || {
+    // The suite's builder: the merged root-table atomics (a blocked mutator's root clear)
+    // and the park queue's loom types made Yuasa's longest execution pass loom's default
+    // of 1,000 branches.
+    loom_tests::builder().check(move || {
         r.fetch_add(1, Relaxed);
         model();
     });
