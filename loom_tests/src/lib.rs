@@ -107,15 +107,19 @@ pub fn builder_with_bound(min: usize) -> loom::model::Builder {
 }
 
 /// Runs `model` under [`builder`] and prints how many executions loom explored and how
-/// long it took (the figures `README.md` quotes).
+/// long it took (the figures `README.md` quotes); returns the count.
 #[cfg(loom)]
-pub fn explore(name: &str, model: impl Fn() + Sync + Send + 'static) {
-    explore_with(builder(), name, model);
+pub fn explore(name: &str, model: impl Fn() + Sync + Send + 'static) -> usize {
+    explore_with(builder(), name, model)
 }
 
 /// [`explore`] under builder `b`.
 #[cfg(loom)]
-pub fn explore_with(b: loom::model::Builder, name: &str, model: impl Fn() + Sync + Send + 'static) {
+pub fn explore_with(
+    b: loom::model::Builder,
+    name: &str,
+    model: impl Fn() + Sync + Send + 'static,
+) -> usize {
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     let runs = std::sync::Arc::new(AtomicUsize::new(0));
     let r = runs.clone();
@@ -124,11 +128,12 @@ pub fn explore_with(b: loom::model::Builder, name: &str, model: impl Fn() + Sync
         r.fetch_add(1, Relaxed);
         model();
     });
+    let n = runs.load(Relaxed);
     println!(
-        "{name}: {} executions in {:.1} s",
-        runs.load(Relaxed),
+        "{name}: {n} executions in {:.1} s",
         t.elapsed().as_secs_f64()
     );
+    n
 }
 
 /// Owns a value that holds loom objects and leaks it when dropped during a panic. loom

@@ -22,7 +22,7 @@ use collector::{Gogc, Heap, HeapConfig, LoomFaults, Shape, WeakHandle};
 use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use loom::sync::{Arc, Mutex, Notify};
 use loom::thread;
-use loom_tests::{assert_control, assert_nothing_lost};
+use loom_tests::{assert_control, assert_nothing_lost, explore};
 
 static NODE: Shape = Shape::new("node", 1, 1);
 
@@ -56,14 +56,7 @@ fn handshake_model(faults: LoomFaults) {
 
 #[test]
 fn stop_the_world_never_overlaps_a_running_mutator() {
-    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let r = runs.clone();
-    loom::model(move || {
-        r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        handshake_model(LoomFaults::default())
-    });
-    let n = runs.load(std::sync::atomic::Ordering::Relaxed);
-    println!("handshake: {n} executions");
+    let n = explore("handshake", || handshake_model(LoomFaults::default()));
     assert!(n > 1, "loom explored interleavings");
 }
 
@@ -138,14 +131,7 @@ fn blocked_drop_model(faults: LoomFaults) {
 
 #[test]
 fn a_blocked_mutator_drops_a_handle_while_a_pause_reads_its_roots() {
-    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let r = runs.clone();
-    loom::model(move || {
-        r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        blocked_drop_model(LoomFaults::default())
-    });
-    let n = runs.load(std::sync::atomic::Ordering::Relaxed);
-    println!("blocked drop: {n} executions");
+    let n = explore("blocked drop", || blocked_drop_model(LoomFaults::default()));
     assert!(n > 1, "loom explored interleavings");
 }
 

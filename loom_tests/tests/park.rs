@@ -44,31 +44,22 @@
 //! as the running owner, never races the collector over the mutator's private cells.
 #![cfg(loom)]
 
-use collector::{Gogc, Heap, HeapConfig, Hybrid, LoomFaults, ParkModel, Shape};
+use collector::{Hybrid, LoomFaults, ParkModel, Shape};
 use loom::sync::{Arc, Notify};
 use loom::thread;
-use loom_tests::{assert_control, assert_nothing_lost, explore, faults, LeakOnPanic};
+use loom_tests::{
+    assert_control, assert_nothing_lost, concurrent_heap, explore, faults, LeakOnPanic,
+};
 
 /// One reference slot and one data word.
 static NODE: Shape = Shape::new("node", 1, 1);
-
-fn heap(faults: LoomFaults) -> Heap<Hybrid> {
-    Heap::<Hybrid>::with_barrier(HeapConfig {
-        gogc: Gogc::Off,
-        verify: true,
-        concurrent: true,
-        faults,
-        ..HeapConfig::default()
-    })
-    .unwrap()
-}
 
 /// Model 1: an allocation's assist owing `debt` beside the mark and its end. With
 /// `rooted`, the mutator first takes B into a handle and deletes A → B (marking off), so
 /// that B's only reference is its root, which its assist may scan itself (the self-serve
 /// of `assist_or_serve_self`) while the coordinator's root scan asks for it too.
 fn heap_model(faults: LoomFaults, debt: i64, rooted: bool) {
-    let heap = LeakOnPanic::new(heap(faults));
+    let heap = LeakOnPanic::new(concurrent_heap::<Hybrid>(faults));
     let g = {
         let m0 = heap.mutator();
         let g = m0.alloc_global(&NODE);

@@ -224,23 +224,9 @@ fn an_assist_with_no_grey_work_scans_its_own_roots_where_it_could_park() {
         })
         .unwrap();
         let m = heap.mutator();
-        let head = m.alloc(&NODE);
-        let mut tail = head.clone();
-        for _ in 0..1000 {
-            let n = m.alloc(&NODE);
-            tail.set(0, Some(&n));
-            tail = n;
-        }
+        let head = chain(&m, 1000);
         let core = &*m.core;
-        let cycle = m.blocking(|| {
-            let guard = crate::core::cycle_guard(core);
-            let reason = crate::telemetry::CycleReason::Forced;
-            if parks {
-                crate::ConcurrentCycle::begin_with_workers(core, guard, reason)
-            } else {
-                crate::ConcurrentCycle::begin_locked(core, guard, reason)
-            }
-        });
+        let cycle = begin_cycle_from(&m, parks);
         let debt = 1 << 20;
         let left = m.assist(debt, core.mark.cycle.load(SeqCst));
         let r = head.reference();
@@ -264,19 +250,9 @@ fn with_the_cpu_limiter_on_an_allocation_owes_its_assist_and_does_not_pay_it() {
         })
         .unwrap();
         let m = heap.mutator();
-        let head = m.alloc(&NODE);
-        let mut tail = head.clone();
-        for _ in 0..10_000 {
-            let n = m.alloc(&NODE);
-            tail.set(0, Some(&n));
-            tail = n;
-        }
+        let head = chain(&m, 10_000);
         let core = &*m.core;
-        let cycle = m.blocking(|| {
-            let guard = crate::core::cycle_guard(core);
-            let reason = crate::telemetry::CycleReason::Forced;
-            crate::ConcurrentCycle::begin_locked(core, guard, reason)
-        });
+        let cycle = begin_cycle_from(&m, false);
         core.space.limiter.force(limited);
         for _ in 0..100_000 {
             drop(m.alloc(&NODE));
@@ -287,7 +263,7 @@ fn with_the_cpu_limiter_on_an_allocation_owes_its_assist_and_does_not_pay_it() {
             assert!(m.assist_debt.get() > 0, "the debt is kept");
         }
         m.blocking(|| cycle.finish());
-        drop((head, tail));
+        drop(head);
     }
 }
 
@@ -329,12 +305,34 @@ fn a_handle_dropped_inside_blocking_is_cleared_without_running() {
 
 /// A whole cycle's first pause (its assists may park), begun from `m`'s thread.
 fn begin_parking_cycle(m: &Mutator<Hybrid>) -> crate::ConcurrentCycle<'_> {
+    begin_cycle_from(m, true)
+}
+
+/// A cycle's first pause begun from `m`'s thread: one whose assists may park (as the
+/// background GC thread begins one) or a stepped one, whose assists never park.
+fn begin_cycle_from(m: &Mutator<Hybrid>, parks: bool) -> crate::ConcurrentCycle<'_> {
     let core = &*m.core;
     m.blocking(|| {
         let guard = crate::core::cycle_guard(core);
         let reason = crate::telemetry::CycleReason::Forced;
-        crate::ConcurrentCycle::begin_with_workers(core, guard, reason)
+        if parks {
+            crate::ConcurrentCycle::begin_with_workers(core, guard, reason)
+        } else {
+            crate::ConcurrentCycle::begin_locked(core, guard, reason)
+        }
     })
+}
+
+/// A chain of `n` + 1 nodes from the returned head, each linked through slot 0.
+fn chain(m: &Mutator<Hybrid>, n: usize) -> Handle<'_, Hybrid> {
+    let head = m.alloc(&NODE);
+    let mut tail = head.clone();
+    for _ in 0..n {
+        let next = m.alloc(&NODE);
+        tail.set(0, Some(&next));
+        tail = next;
+    }
+    head
 }
 
 /// Whether `r`'s object is marked.
