@@ -81,7 +81,6 @@ impl HeapCore {
     /// Whether mark assists are off because Go's GC CPU limiter is on. A hard heap cap
     /// (`heap_limit`, the testbed's own; Go has none) keeps assists on: the cap fails
     /// an allocation only when collection cannot keep the heap under it.
-    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn assists_limited(&self) -> bool {
         self.space.limiter.limiting() && self.config.heap_limit.is_none()
     }

@@ -68,6 +68,24 @@ pub fn concurrent_heap<B: collector::Barrier>(faults: collector::LoomFaults) -> 
     .unwrap()
 }
 
+/// A global G → A → B, every object of shape `node` (a reference slot and a data word),
+/// B's data word 22, made by a mutator of `heap` that is gone on return: the graph the
+/// assist and park models mark.
+#[cfg(loom)]
+pub fn global_to_a_to_b<B: collector::Barrier>(
+    heap: &collector::Heap<B>,
+    node: &collector::Shape,
+) -> collector::Global {
+    let m0 = heap.mutator();
+    let g = m0.alloc_global(node);
+    let a = m0.alloc(node);
+    let b = m0.alloc(node);
+    b.write(0, 22);
+    a.set(0, Some(&b));
+    m0.global(&g).set(0, Some(&a));
+    g
+}
+
 /// The fault switches with `set` applied to the defaults (`faults(|f| f.x = true)`).
 #[cfg(loom)]
 pub fn faults(set: impl FnOnce(&mut collector::LoomFaults)) -> collector::LoomFaults {

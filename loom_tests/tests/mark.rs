@@ -26,23 +26,16 @@
 use collector::{Hybrid, LoomFaults, Shape};
 use loom::sync::{Arc, Notify};
 use loom::thread;
-use loom_tests::{assert_control, assert_nothing_lost, concurrent_heap, explore, faults};
+use loom_tests::{
+    assert_control, assert_nothing_lost, concurrent_heap, explore, faults, global_to_a_to_b,
+};
 
 /// One reference slot and one data word.
 static NODE: Shape = Shape::new("node", 1, 1);
 
 fn assist_model(faults: LoomFaults, loads_and_stores: bool) {
     let heap = concurrent_heap::<Hybrid>(faults);
-    let g = {
-        let m0 = heap.mutator();
-        let g = m0.alloc_global(&NODE);
-        let a = m0.alloc(&NODE);
-        let b = m0.alloc(&NODE);
-        b.write(0, 22);
-        a.set(0, Some(&b));
-        m0.global(&g).set(0, Some(&a));
-        g
-    };
+    let g = global_to_a_to_b(&heap, &NODE);
     let began = Arc::new(Notify::new());
     let done = Arc::new(Notify::new());
     let (h, bg, d) = (heap.clone(), began.clone(), done.clone());

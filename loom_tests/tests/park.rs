@@ -48,7 +48,8 @@ use collector::{Hybrid, LoomFaults, ParkModel, Shape};
 use loom::sync::{Arc, Notify};
 use loom::thread;
 use loom_tests::{
-    assert_control, assert_nothing_lost, concurrent_heap, explore, faults, LeakOnPanic,
+    assert_control, assert_nothing_lost, concurrent_heap, explore, faults, global_to_a_to_b,
+    LeakOnPanic,
 };
 
 /// One reference slot and one data word.
@@ -60,16 +61,7 @@ static NODE: Shape = Shape::new("node", 1, 1);
 /// of `assist_or_serve_self`) while the coordinator's root scan asks for it too.
 fn heap_model(faults: LoomFaults, debt: i64, rooted: bool) {
     let heap = LeakOnPanic::new(concurrent_heap::<Hybrid>(faults));
-    let g = {
-        let m0 = heap.mutator();
-        let g = m0.alloc_global(&NODE);
-        let a = m0.alloc(&NODE);
-        let b = m0.alloc(&NODE);
-        b.write(0, 22);
-        a.set(0, Some(&b));
-        m0.global(&g).set(0, Some(&a));
-        g
-    };
+    let g = global_to_a_to_b(&*heap, &NODE);
     let ready = LeakOnPanic::new(Arc::new(Notify::new()));
     let began = LeakOnPanic::new(Arc::new(Notify::new()));
     let done = LeakOnPanic::new(Arc::new(Notify::new()));

@@ -33,14 +33,6 @@ impl<B: Barrier> Mutator<B> {
             let (live, goal) = (core.space.heap_live(), self.assist_goal());
             let hard = crate::pacer::hard_goal(&core.config, goal);
             let debt = self.assist_debt.get() + state.debt_for(bytes, live, goal, hard);
-            if debt > 0 && core.assists_limited() {
-                // Go's gcAssistAlloc with the CPU limiter on: no assist, no park; the
-                // debt stays for an allocation after the limiter turns off, which an
-                // update here may find (Go's scheduler updates it as often).
-                self.assist_debt.set(debt);
-                core.space.limiter.maybe_update();
-                return;
-            }
             let left = if debt > 0 {
                 self.assist_or_park(debt, cycle)
             } else {
@@ -56,9 +48,16 @@ impl<B: Barrier> Mutator<B> {
     /// left parks the mutator, blocked, until credit pays it or the mark ends (Go's
     /// `gcParkAssist`). A scope never waits, nor a thread whose mutator of another heap
     /// is inside one (`Mutator::wait_for_collector`): there, and where the mark parks no
-    /// assist, the debt left is returned, to carry over. The mutator is running.
+    /// assist, the debt left is returned, to carry over. With Go's GC CPU limiter on it
+    /// neither assists nor parks (`gcAssistAlloc`'s early return): the whole debt is
+    /// returned, for an allocation after the limiter turns off, which an update here may
+    /// find (Go's scheduler updates it as often). The mutator is running.
     pub(crate) fn assist_or_park(&self, debt: i64, cycle: u64) -> i64 {
         let state = &self.core.mark;
+        if self.core.assists_limited() {
+            self.core.space.limiter.maybe_update();
+            return debt;
+        }
         let left = self.assist(debt, cycle);
         if left <= 0 {
             return left;
@@ -146,10 +145,6 @@ impl<B: Barrier> Mutator<B> {
                 // assist bytes for the next cycle); cleared, the next scope's end takes
                 // the fast path again.
                 self.assist_debt.set(0);
-                return;
-            }
-            if core.assists_limited() {
-                core.space.limiter.maybe_update();
                 return;
             }
             self.assist_debt.set(self.assist_or_park(debt, cycle));
