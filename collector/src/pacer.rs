@@ -8,7 +8,7 @@
 //! allocation owes in assist work (Go's `revise`).
 //!
 //! Invariant: every function here is pure arithmetic on its arguments (`ConsMark` is a
-//! value its owner updates): the pacer's decisions are made once per cycle (goal,
+//! value its owner updates; Go's GC CPU limiter, which keeps state, is `pacer::limiter`): the pacer's decisions are made once per cycle (goal,
 //! trigger, worker plan) or per assist (the debt), and the state they read lives with its
 //! owners (`core`, `mark::state`).
 
