@@ -5,7 +5,9 @@
 //!
 //! Every binary declares mimalloc as its global allocator with [`use_mimalloc!`] (the
 //! collector's own heap is separate; mimalloc serves the Rust-side allocations such as
-//! root tables).
+//! root tables), built with its `no_thp` feature: it does not ask for transparent huge
+//! pages (`MADV_HUGEPAGE`) for its arenas, as Go's runtime does not for its heap, so a
+//! machine with THP set to `madvise` zeroes no 2 MiB pages for the harness's buffers.
 
 pub mod callback_batch;
 pub mod harness;

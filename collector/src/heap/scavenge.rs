@@ -12,8 +12,9 @@
 //! Release follows Go's rules in `allocSpan` (mheap.go) at each span taken: down to the
 //! memory limit (`heap_limit`, or `memory_limit` if lower; not while Go's GC CPU limiter
 //! is on, unless a hard cap is set), its time counted by the limiter as assist time, and
-//! on growth, by at most the
-//! growth, down to the GOGC retention goal (the heap goal plus 10 %). The largest free
+//! on growth (a new span: Go's growth is new address space, `h.grow`, so a released
+//! span taken again is not), by at most the growth, down to the GOGC retention goal (the
+//! heap goal plus 10 %). The largest free
 //! spans are released first. [`Space::free_os_memory`] releases every free span (Go's
 //! `debug.FreeOSMemory` after its GC). Releases happen under the span lock (Go drops its
 //! heap lock for them; here allocation of new spans waits meanwhile).
@@ -34,9 +35,9 @@ impl Space {
     /// Takes a free span that fits (best fit), or creates one; counts the bytes it will
     /// hold in memory, and releases free pages as the scavenging rules ask.
     pub(crate) fn take_free_span(&self, pools: &mut Pools, fit: Fit) -> &Span {
-        let span = match self.pop_free(pools, fit) {
-            Some(span) => span,
-            None => self.new_span(fit),
+        let (span, fresh) = match self.pop_free(pools, fit) {
+            Some(span) => (span, false),
+            None => (self.new_span(fit), true),
         };
         let need = match fit {
             Fit::Small { .. } => span.bytes(),
@@ -49,9 +50,13 @@ impl Space {
             self.pages.shrink(released);
             held -= released;
         }
-        let growth = need.saturating_sub(held);
-        self.pages.grow(growth);
+        let resident = need.saturating_sub(held);
+        self.pages.grow(resident);
         span.retained.store(held.max(need), Relaxed);
+        // Go's growth is new address space only (`h.grow`): released pages used again
+        // are not growth, else each reuse would release another free span, to be faulted
+        // in again at its own reuse.
+        let growth = if fresh { resident } else { 0 };
         let to_limit = self.hard_cap || !self.limiter.limiting();
         let todo = self.pages.to_scavenge(growth, to_limit);
         if todo > 0 {
@@ -165,5 +170,48 @@ impl Space {
                 .sum();
         }
         self.release_free(&mut pools, usize::MAX)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::heap::SweptLists;
+    use crate::size_class::{class_pages, SpanClass, CLASS_BYTES};
+
+    /// mheap.go's `allocSpan` scavenges inline only on growth, and its growth is new
+    /// address space (`h.grow`): a span whose pages were released, taken again, is not
+    /// growth and releases no other span (here it once did, so each reuse released
+    /// a free span that the next reuse faulted in again); a new span still is.
+    #[test]
+    fn only_a_new_span_is_growth_that_releases_others() {
+        let space = Space::new(8192);
+        let sc = SpanClass::new(4, false);
+        let (a, b) = (space.refill(sc).index, space.refill(sc).index);
+        space.rebuild_pools(SweptLists::empty(), vec![a, b]);
+        // Release one span (the highest index first): `b`.
+        let released = space.release_free(&mut crate::sync::lock(&space.pools), 8192);
+        assert_eq!(released, 8192);
+        // A goal far below what the heap holds: any growth is released again.
+        space.pages.set_heap_goal(1, 1);
+        let before = space.pages.released_total();
+        let taken = space.refill(sc).index;
+        assert_eq!(taken, b, "the released span is taken again");
+        assert_eq!(
+            space.pages.released_total(),
+            before,
+            "taking a released span again released nothing"
+        );
+        // A class of more pages than `a` has: a new span.
+        let big = (1..CLASS_BYTES.len())
+            .find(|&c| class_pages(c, 8192) > 1)
+            .expect("a class of several pages");
+        let fresh = space.refill(SpanClass::new(big, true)).index;
+        assert!(fresh != a && fresh != b, "a new span");
+        assert_eq!(
+            space.pages.released_total(),
+            before + 8192,
+            "a new span's growth released the free span `a`"
+        );
     }
 }
