@@ -259,7 +259,6 @@ impl<B: Barrier> Heap<B> {
             Arc::downgrade(&core),
             heap::scavenger::HeapView {
                 space: |c: &HeapCore| &c.space,
-                goal: |c: &HeapCore| c.goal.load(Relaxed),
                 stopped: |c: &HeapCore| c.flags.load(Relaxed) & FLAG_SHUTDOWN != 0,
             },
             core.scavenger.clone(),

@@ -276,3 +276,36 @@ fn growing_large_objects_unmap_their_spans_child() {
     );
     println!("child done");
 }
+
+/// Go's retention goal is set at each mark termination (`gcPaceScavenger`): the span
+/// bytes in use then, scaled to the next goal, plus 10 %. After a 64 MiB heap falls to
+/// one object, the second cycle's end finds almost nothing in use, so the goal lands
+/// far below what the free spans still hold, and the next span that is new address
+/// space (a large object longer than any free span: Go's growth) releases free pages.
+/// Were the goal never set, nothing would be released until the heap shrank below it
+/// (no memory limit here).
+#[test]
+fn a_cycles_end_sets_the_retention_goal_that_growth_releases_down_to() {
+    let heap = Heap::new(HeapConfig::default()).unwrap();
+    let m = heap.mutator();
+    let keep = m.alloc(&KEPT);
+    let mut head = m.alloc(&NODE);
+    for _ in 0..(64 * MIB) / 512 {
+        let node = m.alloc(&NODE);
+        node.set(0, Some(&head));
+        head = node;
+    }
+    drop(head);
+    m.gc();
+    m.gc();
+    let (_, before) = heap.mapped_and_released_bytes();
+    let page = collector::DEFAULT_PAGE_BYTES;
+    let big = m.alloc(&Shape::new("big", 0, (4 * page / 8) as u32));
+    let (_, after) = heap.mapped_and_released_bytes();
+    assert!(
+        after > before,
+        "a new span with 64 MiB free and one object live released nothing \
+         ({before} bytes released before, {after} after)"
+    );
+    drop((big, keep));
+}

@@ -111,7 +111,8 @@ pub(super) fn finish_in_pause(
     let runway = next_runway(core, &start, &marked, term_requested);
     let pacing = pacer::pace_held(&core.config, live_bytes, globals, sweep_done, held, runway);
     let goal = pacing.goal;
-    core.goal.store(goal, Relaxed);
+    let last_goal = core.goal.swap(goal, Relaxed);
+    core.space.pages.pace_scavenger(goal, last_goal);
     core.trigger.store(pacing.trigger, Relaxed);
     core.telemetry
         .cycles

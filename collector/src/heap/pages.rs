@@ -66,6 +66,12 @@ fn os_page() -> usize {
     }
 }
 
+/// The OS page size of the loom build (which maps nothing).
+#[cfg(loom)]
+fn os_page() -> usize {
+    4096
+}
+
 /// Address space mapped at a time for span storage, carved into spans' boxes in order.
 #[cfg(not(loom))]
 const CHUNK_BYTES: usize = 4 << 20;
@@ -286,8 +292,8 @@ pub(crate) struct Retained {
     /// `heapInUse`).
     free_retained: AtomicUsize,
     /// Go's `gcPercentGoal`: the memory the heap needs at its goal, plus 10 %
-    /// (`retainExtraPercent`; see `set_heap_goal`); `usize::MAX` for none (GOGC
-    /// off, or not set yet).
+    /// (`retainExtraPercent`; see `pace_scavenger`); `usize::MAX` for none (before the
+    /// first cycle's end, or while the heap held no more at the last one's).
     gc_percent_goal: AtomicUsize,
     /// The memory limit the allocating thread scavenges down to (Go's inline rule in
     /// `allocSpan`): the lower of `heap_limit` and `memory_limit`; `usize::MAX` for none.
@@ -336,28 +342,21 @@ impl Retained {
         self.released_total.load(Relaxed)
     }
 
-    /// Sets the retention goal from the heap goal (`usize::MAX`: none) and the bytes
-    /// live now: the goal times the span bytes in use per live byte (1 to 1.5), plus 10 %.
-    /// Go (`gcPaceScavenger`) scales the span bytes in use at the last mark termination by
-    /// the goal's change instead; both ask for the memory the heap needs to grow back to
-    /// its goal, and this one can be read at any time (by allocations taking a span and
-    /// by the background scavenger).
-    pub(crate) fn set_heap_goal(&self, goal: usize, heap_live: usize) {
-        if goal == usize::MAX {
-            self.gc_percent_goal.store(usize::MAX, Relaxed);
-            return;
-        }
-        let in_use = self.in_use();
-        let (num, den) = (in_use.max(heap_live) as u128, heap_live.max(1) as u128);
-        let (num, den) = if num * 2 > den * 3 {
-            (3, 2)
-        } else {
-            (num, den)
-        };
-        let scaled = goal as u128 * num / den;
-        let g = scaled + scaled * RETAIN_EXTRA_PERCENT as u128 / 100;
+    /// Go's `gcPaceScavenger` (its GOGC part), called at each mark termination with the
+    /// next heap `goal` and the goal the cycle ran with (`last_goal`; `usize::MAX`: none):
+    /// the retention goal is the span bytes in use now (Go's `lastHeapInUse`, read before
+    /// this cycle's sweep frees any) scaled by the goal's change, plus 10 %
+    /// (`retainExtraPercent`), rounded up to an OS page; none at all (`usize::MAX`) if the
+    /// heap holds no more than that now, so that until the next cycle neither the
+    /// background scavenger nor an allocation's growth releases anything for it.
+    pub(crate) fn pace_scavenger(&self, goal: usize, last_goal: usize) {
+        let ratio = goal as f64 / last_goal.max(1) as f64;
+        let scaled = (self.in_use() as f64 * ratio).min(usize::MAX as f64 / 2.0) as usize;
+        let g = (scaled + scaled / (100 / RETAIN_EXTRA_PERCENT)).next_multiple_of(os_page());
+        let retained = self.retained();
+        let within = retained <= g || retained - g < os_page();
         self.gc_percent_goal
-            .store(g.min(usize::MAX as u128 - 1) as usize, Relaxed);
+            .store(if within { usize::MAX } else { g }, Relaxed);
     }
 
     /// What the background scavenger releases down to: the lower of the retention goal
@@ -476,28 +475,34 @@ mod tests {
         );
         let r = Retained::new(None);
         assert_eq!(r.to_scavenge(100, true), 0, "no goal yet");
-        r.grow(1150);
-        r.set_heap_goal(1000, 1150);
+        let page = os_page();
+        r.grow(100 * page);
+        r.pace_scavenger(1000, 1000);
+        assert_eq!(
+            r.to_scavenge(10 * page, true),
+            0,
+            "all 100 pages in use at the cycle's end: goal 110 pages, not set"
+        );
+        r.pace_scavenger(500, 1000);
         assert_eq!(r.to_scavenge(0, true), 0, "no growth");
         assert_eq!(r.to_scavenge(30, true), 30, "at most the growth");
-        assert_eq!(r.to_scavenge(500, true), 50, "down to the goal plus 10 %");
-        r.pool(true, 150);
-        r.set_heap_goal(1000, 800);
         assert_eq!(
-            r.to_scavenge(500, true),
-            0,
-            "1000 in use for 800 live: goal 1375"
+            r.to_scavenge(90 * page, true),
+            45 * page,
+            "the goal halved: down to 55 pages"
         );
-        r.set_heap_goal(1000, 100);
+        r.pool(true, 40 * page);
+        r.pace_scavenger(500, 1000);
         assert_eq!(
-            r.to_scavenge(10_000, true),
-            0,
-            "fragmentation counted at most 1.5: 1650"
+            r.to_scavenge(90 * page, true),
+            100 * page - 33 * page,
+            "60 pages in use: goal 33 pages"
         );
-        r.set_heap_goal(usize::MAX, 0);
-        assert_eq!(r.to_scavenge(10_000, true), 0, "GOGC off");
+        r.pool(false, 40 * page);
+        r.pace_scavenger(usize::MAX, usize::MAX);
+        assert_eq!(r.to_scavenge(90 * page, true), 0, "GOGC off: ratio 1");
         r.shrink(150);
-        assert_eq!((r.retained(), r.released_total()), (1000, 150));
+        assert_eq!((r.retained(), r.released_total()), (100 * page - 150, 150));
     }
 
     #[test]

@@ -193,7 +193,7 @@ mod tests {
         let released = space.release_free(&mut crate::sync::lock(&space.pools), 8192);
         assert_eq!(released, 8192);
         // A goal far below what the heap holds: any growth is released again.
-        space.pages.set_heap_goal(1, 1);
+        space.pages.pace_scavenger(1, 1 << 20);
         let before = space.pages.released_total();
         let taken = space.refill(sc).index;
         assert_eq!(taken, b, "the released span is taken again");

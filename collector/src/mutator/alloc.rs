@@ -293,9 +293,6 @@ impl<B: Barrier> Mutator<B> {
         if marking {
             self.charge_assist(capacity);
         }
-        space
-            .pages
-            .set_heap_goal(self.core.goal.load(Relaxed), space.heap_live());
         let span = space.refill(sc);
         self.with_cache(|c| c.install(sc, span));
         if marking {
@@ -394,10 +391,6 @@ impl<B: Barrier> Mutator<B> {
             self.charge_assist(shape.words() * crate::object::WORD_BYTES);
         }
         self.make_room::<FALLIBLE>(bytes)?;
-        let space = &self.core.space;
-        space
-            .pages
-            .set_heap_goal(self.core.goal.load(Relaxed), space.heap_live());
         // From here to `allocate_black` there is no safepoint.
         let span = self.core.space.alloc_large(shape);
         let loc = Located {
