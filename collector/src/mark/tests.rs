@@ -102,3 +102,29 @@ fn the_prefetch_ring_hands_entries_out_in_the_order_they_came_in() {
     let expected: Vec<usize> = (0..PREFETCH_DISTANCE).chain(100..next).collect();
     assert_eq!(out, expected);
 }
+
+/// A worker's slice flushes its scan work (background credit, and the mark's progress)
+/// every `CREDIT_SLACK` units, as Go's `gcDrain` does every `gcCreditSlack`, not once at
+/// the slice's end: 255 nodes are 4,080 units, three flushes.
+#[test]
+fn a_workers_slice_flushes_its_credit_every_credit_slack() {
+    use crate::mark::workers::{drain_slice, CREDIT_SLACK};
+    let (space, i) = tree(255);
+    let (pool, shaded) = (DefaultPool::default(), DefaultPool::default());
+    let active = AtomicUsize::new(1);
+    let mut m = Marker::new(&space, &pool, &shaded, &active, 1);
+    m.mark(Ref::new(i, 0, 0));
+    let mut flushes = Vec::new();
+    drain_slice(&mut m, 1 << 20, |w| flushes.push(w));
+    let object = 2 * crate::object::WORD_BYTES as u64;
+    assert_eq!(
+        flushes.iter().sum::<u64>(),
+        255 * object,
+        "all of it flushed"
+    );
+    assert_eq!(flushes.len(), 3, "{flushes:?}");
+    assert!(
+        flushes.iter().all(|&w| w < CREDIT_SLACK + object),
+        "{flushes:?}"
+    );
+}

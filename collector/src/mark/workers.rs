@@ -39,6 +39,9 @@ pub(crate) const SLICE_WORK: u64 = 256 << 10;
 #[cfg(loom)]
 pub(crate) const SLICE_WORK: u64 = crate::object::WORD_BYTES as u64;
 
+/// Scan work a worker does between two flushes of its credit (Go's `gcCreditSlack`).
+pub(crate) const CREDIT_SLACK: u64 = 2000;
+
 #[derive(Clone, Copy, PartialEq)]
 #[cfg_attr(loom, allow(dead_code))]
 enum Kind {
@@ -169,14 +172,12 @@ fn worker(core: &HeapCore, kind: Kind, fractional_cores: f64, start: Instant) {
         let t = Instant::now();
         state.busy.fetch_add(1, SeqCst);
         let busy = Busy(&state.busy);
-        let before = m.scan_work;
-        m.budget = before + SLICE_WORK;
-        m.drain();
+        drain_slice(&mut m, SLICE_WORK, |work| {
+            state.scan_work.fetch_add(work, Stats::Relaxed);
+            state.flush_credit(work as i64);
+        });
         publish(core, &mut m);
         drop(busy);
-        let work = m.scan_work - before;
-        state.scan_work.fetch_add(work, Stats::Relaxed);
-        state.flush_credit(work as i64);
         let ns = nanos(t.elapsed());
         cpu_ns += ns;
         match kind {
@@ -195,6 +196,28 @@ fn worker(core: &HeapCore, kind: Kind, fractional_cores: f64, start: Instant) {
     // The next mark's worker of this kind may run on another pool thread: it takes this
     // one's track over.
     core.telemetry.trace.leave_thread();
+}
+
+/// Marks up to `slice` units of scan work with `m` (less if no grey work is visible),
+/// passing its scan work to `flush` every [`CREDIT_SLACK`] units: Go's `gcDrain` adds
+/// its work to the mark's progress and flushes it as background credit every
+/// `gcCreditSlack` units, so a parked assist waits for at most that much of a worker's
+/// marking and assists price their debt from fresh progress.
+pub(crate) fn drain_slice<P: GreyPool>(
+    m: &mut Marker<'_, P>,
+    slice: u64,
+    mut flush: impl FnMut(u64),
+) {
+    let end = m.scan_work + slice;
+    loop {
+        let before = m.scan_work;
+        m.budget = (before + CREDIT_SLACK).min(end);
+        let visible_done = m.drain();
+        flush(m.scan_work - before);
+        if visible_done || m.scan_work >= end {
+            return;
+        }
+    }
 }
 
 /// Counts a worker out of `MarkState::busy` when dropped, also when its slice unwinds (a
