@@ -42,9 +42,9 @@
 //!    counters and records, Go's gctrace line, the service threads' mailbox, the pacer
 //!    (goal, trigger, worker plan, assist pricing), Go's GC CPU limiter, the whole-heap
 //!    fork-join phases' rayon threads.
-//! 2. `barrier`, `mark::pool`, `mark::park`, `mark::state`, `mark::worker_pool` — the
-//!    barrier policies and their root rules, the grey-work pool, the queue where assists
-//!    park, the mark's shared ledger, the mark workers' threads (kept across cycles).
+//! 2. `barrier`, `mark::spares`, `mark::pool`, `mark::park`, `mark::state`,
+//!    `mark::worker_pool` — barrier policies and root rules, markers' spare buffers, the
+//!    grey pool, the assists' park, the mark's ledger, the mark workers' threads.
 //! 3. `heap::specials`, `callbacks::blocks`, `callbacks::queue`, `heap::pages`,
 //!    `heap::span`, `heap::span_table`, `heap::cache`, `heap`, `heap::retire`,
 //!    `heap::scavenge`, `heap::scavenger`,

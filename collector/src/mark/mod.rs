@@ -14,6 +14,7 @@
 pub(crate) mod assist;
 pub(crate) mod park;
 pub(crate) mod pool;
+pub(crate) mod spares;
 pub(crate) mod state;
 #[cfg(not(loom))]
 pub(crate) mod worker_pool;
@@ -24,7 +25,7 @@ use crate::heap::Space;
 use crate::object::Ref;
 use crate::sync::{AtomicUsize, Ordering::*};
 use crate::world::Stopped;
-use pool::{DefaultPool, GreyPool, BATCH};
+use pool::{Batch, DefaultPool, GreyPool, BATCH};
 
 /// Reads a heap word the collector may race with a mutator on. Under loom it is a
 /// read-modify-write, because loom otherwise can hide the race (loom explores a plain load as reading
@@ -84,7 +85,7 @@ impl<'h, P: GreyPool> Marker<'h, P> {
             shaded,
             active,
             markers,
-            stack: Vec::with_capacity(4 * BATCH),
+            stack: stack_from_spare(pool.buffers().stacks.take()),
             ring: Ring::default(),
             since_balance: 0,
             bad_refs: 0,
@@ -159,18 +160,21 @@ impl<'h, P: GreyPool> Marker<'h, P> {
         // Taking from the front moves the rest of the stack: fine for a tree's shallow
         // stack, quadratic for the millions of entries one huge object pushes, which are
         // shared from the top instead.
-        let batch = if self.stack.len() <= 8 * BATCH {
-            self.stack
-                .drain(..n)
-                .map(|(span, slot)| Ref::new(span.index, slot, 0))
-                .collect()
+        let range = if self.stack.len() <= 8 * BATCH {
+            0..n
         } else {
-            let at = self.stack.len() - n;
-            self.stack
-                .drain(at..)
-                .map(|(span, slot)| Ref::new(span.index, slot, 0))
-                .collect()
+            self.stack.len() - n..self.stack.len()
         };
+        self.hand_over(range);
+    }
+
+    /// Puts the stack's entries in `range` (at most a batch) in the pool, as one batch in
+    /// a spare buffer.
+    #[inline(never)]
+    fn hand_over(&mut self, range: std::ops::Range<usize>) {
+        let mut batch: Batch = self.pool.buffers().batches.take();
+        let refs = self.stack.drain(range);
+        batch.extend(refs.map(|(span, slot)| Ref::new(span.index, slot, 0)));
         self.pool.put(batch);
     }
 
@@ -186,20 +190,34 @@ impl<'h, P: GreyPool> Marker<'h, P> {
                     return false;
                 }
             }
-            if let Some(batch) = self.pool.take() {
-                for r in batch {
-                    if let Some(span) = self.space.span(r.span()) {
-                        self.stack.push((span, r.slot()));
-                    }
-                }
-            } else if let Some(batch) = self.shaded.take() {
-                for r in batch {
-                    self.mark(r);
-                }
-            } else {
+            if !self.refill() {
                 return true;
             }
         }
+    }
+
+    /// Takes a batch from the pool onto the stack, or else marks a batch of shaded
+    /// references; false if neither pool had one. The emptied batch becomes a spare of
+    /// the grey pool, whose spares this marker's hand-overs use (a shaded batch too: the
+    /// barriers' batches have the same capacity). Kept out of [`Marker::drain`]'s loop.
+    #[inline(never)]
+    fn refill(&mut self) -> bool {
+        if let Some(mut batch) = self.pool.take() {
+            for r in batch.drain(..) {
+                if let Some(span) = self.space.span(r.span()) {
+                    self.stack.push((span, r.slot()));
+                }
+            }
+            self.pool.buffers().batches.give(batch);
+        } else if let Some(mut batch) = self.shaded.take() {
+            for r in batch.drain(..) {
+                self.mark(r);
+            }
+            self.pool.buffers().batches.give(batch);
+        } else {
+            return false;
+        }
+        true
     }
 
     /// The next local grey object to scan: the stack's top enters the ring, prefetched
@@ -228,12 +246,7 @@ impl<'h, P: GreyPool> Marker<'h, P> {
         }
         while !self.stack.is_empty() {
             let at = self.stack.len().saturating_sub(BATCH);
-            let batch = self
-                .stack
-                .drain(at..)
-                .map(|(span, slot)| Ref::new(span.index, slot, 0))
-                .collect();
-            self.pool.put(batch);
+            self.hand_over(at..self.stack.len());
         }
     }
 
@@ -323,6 +336,34 @@ impl<'h, P: GreyPool> Marker<'h, P> {
             }
         });
     }
+}
+
+impl<P: GreyPool> Drop for Marker<'_, P> {
+    /// The private stack, emptied (see [`Marker::publish`]), is kept as a spare.
+    fn drop(&mut self) {
+        let stack = std::mem::take(&mut self.stack);
+        self.pool.buffers().stacks.give(stack_to_spare(stack));
+    }
+}
+
+// A stack entry has the layout of a spare stack's element (`pool::Buffers::stacks`).
+const _: () = assert!(size_of::<(&Span, usize)>() == size_of::<[usize; 2]>());
+const _: () = assert!(align_of::<(&Span, usize)>() == align_of::<[usize; 2]>());
+
+/// A spare stack as a marker's private stack (its allocation reused).
+fn stack_from_spare<'h>(spare: Vec<[usize; 2]>) -> Vec<(&'h Span, usize)> {
+    let mut spare = std::mem::ManuallyDrop::new(spare);
+    // SAFETY: the entry types have one size and alignment (asserted above), so the
+    // allocation is one made for this many entries; length 0 reads no element.
+    unsafe { Vec::from_raw_parts(spare.as_mut_ptr().cast(), 0, spare.capacity()) }
+}
+
+/// A marker's private stack, emptied, as a spare stack (its allocation kept).
+fn stack_to_spare(mut stack: Vec<(&Span, usize)>) -> Vec<[usize; 2]> {
+    stack.clear();
+    let mut stack = std::mem::ManuallyDrop::new(stack);
+    // SAFETY: as in `stack_from_spare`; the stack is empty, so no reference outlives it.
+    unsafe { Vec::from_raw_parts(stack.as_mut_ptr().cast(), 0, stack.capacity()) }
 }
 
 /// A fixed ring of [`PREFETCH_DISTANCE`] grey objects, first in first out: an entry

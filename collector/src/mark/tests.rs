@@ -128,3 +128,46 @@ fn a_workers_slice_flushes_its_credit_every_credit_slack() {
         "{flushes:?}"
     );
 }
+
+#[test]
+fn after_warm_up_markers_reuse_their_stacks_and_batches() {
+    let n = 255;
+    let (space, i) = tree(n);
+    let (pool, shaded) = (DefaultPool::default(), DefaultPool::default());
+    let active = AtomicUsize::new(1);
+    // An assist's shape: a budget, then what is left published.
+    let mut first = Marker::new(&space, &pool, &shaded, &active, 1);
+    first.budget = 10 * 2 * crate::object::WORD_BYTES as u64;
+    first.mark(Ref::new(i, 0, 0));
+    assert!(!first.drain());
+    first.publish();
+    let (stack, first_marked) = (first.stack.as_ptr(), first.marked_objects);
+    drop(first);
+    assert_eq!(
+        pool.buffers().stacks.len(),
+        1,
+        "its stack is kept as a spare"
+    );
+    let handed: Vec<Batch> = std::iter::from_fn(|| pool.take()).collect();
+    assert!(!handed.is_empty(), "the marker handed batches over");
+    let mut batches: Vec<*const Ref> = handed.iter().map(|b| b.as_ptr()).collect();
+    handed.into_iter().for_each(|b| pool.put(b));
+    // The next marker (the next assist) gets the first one's stack back, and every batch
+    // it empties becomes a spare for the next hand-over.
+    let mut second = Marker::new(&space, &pool, &shaded, &active, 1);
+    assert_eq!(second.stack.as_ptr(), stack, "the private stack is reused");
+    assert_eq!(pool.buffers().stacks.len(), 0);
+    second.run();
+    assert_eq!(first_marked + second.marked_objects, n as u64);
+    let spares = &pool.buffers().batches;
+    assert_eq!(
+        spares.len(),
+        batches.len(),
+        "every emptied batch is a spare"
+    );
+    let taken: Vec<Batch> = (0..batches.len()).map(|_| spares.take()).collect();
+    let mut reused: Vec<*const Ref> = taken.iter().map(|b| b.as_ptr()).collect();
+    batches.sort();
+    reused.sort();
+    assert_eq!(reused, batches, "the emptied batches are the next spares");
+}
