@@ -33,8 +33,6 @@ use crate::sync::unmodelled::{AtomicU64, Ordering as StdOrdering};
 
 /// A cleanup with an environment box: it gets the box as a handle of the runner's mutator.
 pub(crate) type EnvCleanupCall<B> = Box<dyn for<'m> FnOnce(Handle<'m, B>) + Send>;
-/// A cleanup without one: it needs no mutator.
-pub(crate) type PlainCleanupCall = Box<dyn FnOnce() + Send>;
 
 /// Cleanup ids: a process-wide counter, pre-incremented, 0 reserved for the no-op (S20).
 static NEXT_CLEANUP_ID: AtomicU64 = AtomicU64::new(0);
@@ -142,8 +140,8 @@ impl<B: Barrier> Mutator<B> {
         T: Send + 'static,
         F: FnOnce(T) + Send + 'static,
     {
-        let call: PlainCleanupCall = Box::new(move || f(arg));
-        self.register_cleanup(obj, None, None, Callback::Plain(call))
+        let call = Callback::plain(move || f(arg));
+        self.register_cleanup(obj, None, None, call)
     }
 
     /// [`Mutator::add_cleanup`] on an interior field; it runs when the whole object dies.
@@ -152,13 +150,8 @@ impl<B: Barrier> Mutator<B> {
         T: Send + 'static,
         F: FnOnce(T) + Send + 'static,
     {
-        let call: PlainCleanupCall = Box::new(move || f(arg));
-        self.register_cleanup(
-            field.object(),
-            Some(field.field() as u32),
-            None,
-            Callback::Plain(call),
-        )
+        let call = Callback::plain(move || f(arg));
+        self.register_cleanup(field.object(), Some(field.field() as u32), None, call)
     }
 
     /// [`Mutator::add_cleanup`] with an environment box: the managed references the
@@ -201,7 +194,7 @@ impl<B: Barrier> Mutator<B> {
             }
         }
         let call: EnvCleanupCall<B> = Box::new(move |env| f(env, arg));
-        let call = Callback::Typed(Box::new(crate::heap::specials::Packed(call)));
+        let call = Callback::boxed(crate::heap::specials::Packed(call));
         self.register_cleanup(obj, None, Some(boxed), call)
     }
 
@@ -305,6 +298,7 @@ impl<B: Barrier> Mutator<B> {
             q: &queues.cleanups,
             standby: role == RunnerRole::Standby,
             after_own_take: None,
+            plain: Vec::new(),
             done: 0,
             ran: 0,
             batching: Batching::new(&self.core.config),
@@ -312,8 +306,8 @@ impl<B: Barrier> Mutator<B> {
         self.blocking(|| loop {
             let (env, f) = match r.take_next() {
                 Next::Done => return r.ran,
-                Next::Plain(fs) => {
-                    self.run_plain_batch(&mut r, fs);
+                Next::Plain => {
+                    self.run_plain_batch(&mut r);
                     continue;
                 }
                 Next::Boxed => match self.take_boxed(r.q) {
@@ -333,24 +327,28 @@ impl<B: Barrier> Mutator<B> {
 
     /// Runs a batch of plain cleanups in order; on a panic the unstarted rest goes back
     /// to the front of the queue.
-    fn run_plain_batch(&self, r: &mut CleanupRun<'_>, fs: Vec<Callback>) {
+    fn run_plain_batch(&self, r: &mut CleanupRun<'_>) {
         let q = r.q;
+        // The batch's vector goes back to `r` empty afterwards, for the next batch.
+        let mut fs = std::mem::take(&mut r.plain);
         let started = r.batching.ramp.then(std::time::Instant::now);
         // On a panic, everything taken and not yet settled leaves the count.
         let unwinding = super::Unwinding(q, std::cell::Cell::new(r.done + fs.len()));
         // Dropped before `unwinding`: on a panic the batch's rest is queued again first.
-        let mut unstarted = UnstartedPlain(q, fs.into_iter());
+        let mut unstarted = UnstartedPlain(q, fs.drain(..));
         // Inside a cleanup for the whole batch: between two, only this loop runs (one
         // thread-local push and pop a batch, not one a cleanup).
         let inside = InsideCallback::enter(self.core.id, Kind::Cleanup);
+        let policy = self.core.config.callback_panic;
         for f in unstarted.1.by_ref() {
-            self.run_one_cleanup(None, f);
+            run_guarded(policy, Kind::Cleanup, &q.counters, || f.call());
             r.done += 1;
             r.ran += 1;
         }
         drop(inside);
         drop(unstarted);
         drop(unwinding);
+        r.plain = fs;
         if let Some(t) = started {
             r.batching.after(t.elapsed());
         }
@@ -380,8 +378,8 @@ impl<B: Barrier> Mutator<B> {
         let policy = self.core.config.callback_panic;
         run_guarded(policy, Kind::Cleanup, &q.counters, || match (env, f) {
             (Some(env), f) => run_with_box(env, f),
-            (None, Callback::Plain(call)) => call(),
-            (None, Callback::Typed(_)) => {
+            (None, f) if f.is_plain() => f.call(),
+            (None, _) => {
                 panic!("collector: internal error: a cleanup without its box")
             }
         });
@@ -398,8 +396,8 @@ fn run_with_box<B: Barrier>(env: Handle<'_, B>, f: Callback) {
 
 /// What a cleanup runner takes next.
 enum Next {
-    /// Plain cleanups (no box), in queue order.
-    Plain(Vec<Callback>),
+    /// Plain cleanups (no box), in queue order: taken into the runner's `plain`.
+    Plain,
     /// The front entry has a box: it is taken in a running step.
     Boxed,
     /// Nothing to take (or the standby steps back, or exit).
@@ -460,6 +458,9 @@ struct CleanupRun<'q> {
     standby: bool,
     /// The queue's take count just after this runner's last take.
     after_own_take: Option<u64>,
+    /// The plain cleanups of the batch taken last (empty between batches; kept for its
+    /// buffer).
+    plain: Vec<Callback>,
     /// Cleanups finished since the queue's lock was last taken: they leave the running
     /// count under the next take's lock (one lock per cleanup, not two).
     done: usize,
@@ -488,33 +489,37 @@ impl CleanupRun<'_> {
                 }
                 Next::Done
             }
-            Some(e) if e.env.is_none() => {
+            Some(e) if is_plain(e) => {
                 let batch = self.batching.batch;
-                let mut fs = Vec::with_capacity(batch);
-                let plain = |e: &QueuedCleanup| e.env.is_none();
-                g.running += g.items.take_front_while(batch, plain, |e| e.f, &mut fs);
-                Next::Plain(fs)
+                let fs = &mut self.plain;
+                g.running += g.items.take_front_while(batch, is_plain, |e| e.f, fs);
+                Next::Plain
             }
             Some(_) => Next::Boxed,
         }
     }
 }
 
+/// Whether a queued cleanup has no box (`add_cleanup`, `add_cleanup_at`: a plain
+/// callback, and no box; `add_cleanup_with` queues a typed callback and its box).
+fn is_plain(e: &QueuedCleanup) -> bool {
+    e.f.is_plain()
+}
+
 /// The plain cleanups of a runner's batch that have not started: if a cleanup's panic
 /// unwinds through the runner (`CallbackPanic::Propagate`), they go back to the front of
 /// the queue, in order, for the next runner (they hold no managed reference, so nothing
 /// needs shading).
-struct UnstartedPlain<'q>(
+struct UnstartedPlain<'q, 'v>(
     &'q CallbackQueue<QueuedCleanup>,
-    std::vec::IntoIter<Callback>,
+    std::vec::Drain<'v, Callback>,
 );
 
-impl Drop for UnstartedPlain<'_> {
+impl Drop for UnstartedPlain<'_, '_> {
     fn drop(&mut self) {
         if crate::sync::unmodelled::thread::panicking() {
-            let rest = std::mem::take(&mut self.1);
-            self.0
-                .requeue_front(rest.map(|f| QueuedCleanup { env: None, f }));
+            let rest = self.1.by_ref().map(|f| QueuedCleanup { env: None, f });
+            self.0.requeue_front(rest);
         }
     }
 }

@@ -75,7 +75,7 @@ fn stored<B: Barrier, C>(f: C) -> Callback
 where
     C: for<'m> FnOnce(Handle<'m, B>, Option<u32>, Option<Handle<'m, B>>) + Send + 'static,
 {
-    Callback::Typed(Box::new(Stored(f, std::marker::PhantomData)))
+    Callback::boxed(Stored(f, std::marker::PhantomData))
 }
 
 /// How many queued finalizers the runner takes at a time (each becomes a root of the

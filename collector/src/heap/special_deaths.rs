@@ -26,7 +26,11 @@ use crate::config::PlantedBug::{
 ///
 /// Specials that stay (those of live objects, and a finalized object's cleanups) are not
 /// moved: the list is read once to find the dead objects with a finalizer, and what goes
-/// is taken out of it in one more pass (`Vec::extract_if`), in list order.
+/// is taken out of it in one more pass (`Vec::extract_if`), in list order. When that
+/// first pass finds that everything goes (every special's object is dead, and none is a
+/// cleanup or weak handle kept beside a finalizer: a span whose objects all died), the
+/// second pass takes the whole list instead, without asking each special again whether
+/// its object is dead (callgrind, cleanupbench: 112 -> 81 instructions a cleanup).
 pub(crate) fn sweep_specials(span: &Span, space: &Space) {
     let queues = &*space.queues;
     #[cfg(loom)]
@@ -46,18 +50,24 @@ pub(crate) fn sweep_specials(span: &Span, space: &Space) {
         // The dead objects with a finalizer, in slot order (the list is sorted by word,
         // so by slot), and how many specials of dead objects there are.
         let mut finalized: Vec<u32> = Vec::new();
-        let mut dying = 0;
+        let (mut dying, mut with_finalizer) = (0, 0);
         for s in list.iter().filter(|s| dead(s.slot)) {
             dying += 1;
-            if s.kind == SpecialKind::Finalizer && finalized.last() != Some(&s.slot) {
-                finalized.push(s.slot);
+            if s.kind == SpecialKind::Finalizer {
+                with_finalizer += 1;
+                if finalized.last() != Some(&s.slot) {
+                    finalized.push(s.slot);
+                }
             }
         }
         if dying == 0 {
             return;
         }
-        finalizers.reserve(finalized.len());
-        cleanups.reserve(dying - finalized.len());
+        finalizers.reserve(with_finalizer);
+        cleanups.reserve(dying - with_finalizer);
+        // Every special goes: all are of dead objects, and either none of those has a
+        // finalizer (nothing is resurrected) or all the specials are finalizers.
+        let all_go = dying == list.len() && (with_finalizer == 0 || with_finalizer == dying);
         let mut next = finalized.iter().copied().peekable();
         let goes = |s: &mut Special| {
             if !dead(s.slot) {
@@ -71,16 +81,13 @@ pub(crate) fn sweep_specials(span: &Span, space: &Space) {
                 Payload::Cleanup { .. } => !has_finalizer || cleanup_beside,
             }
         };
-        for s in list.extract_if(.., goes) {
-            match s.payload {
-                Payload::Finalizer { env, f } => finalizers.push(QueuedFinalizer {
-                    obj: s.obj,
-                    field: s.field,
-                    env,
-                    f,
-                }),
-                Payload::Weak(cell) => cell.clear(),
-                Payload::Cleanup { env, f, .. } => cleanups.push(QueuedCleanup { env, f }),
+        if all_go {
+            for s in std::mem::take(list) {
+                gone(s, &mut finalizers, &mut cleanups);
+            }
+        } else {
+            for s in list.extract_if(.., goes) {
+                gone(s, &mut finalizers, &mut cleanups);
             }
         }
         if resurrect {
@@ -93,4 +100,21 @@ pub(crate) fn sweep_specials(span: &Span, space: &Space) {
     });
     queues.finalizers.push_batch(finalizers);
     queues.cleanups.push_batch(cleanups);
+}
+
+/// What becomes of a special that leaves a dead object: a finalizer or a cleanup is
+/// queued, a weak handle cleared. (Inlined into both of the sweep's loops: called through
+/// a closure, each special was moved once more, 17 instructions.)
+#[inline(always)]
+fn gone(s: Special, finalizers: &mut Vec<QueuedFinalizer>, cleanups: &mut Vec<QueuedCleanup>) {
+    match s.payload {
+        Payload::Finalizer { env, f } => finalizers.push(QueuedFinalizer {
+            obj: s.obj,
+            field: s.field,
+            env,
+            f,
+        }),
+        Payload::Weak(cell) => cell.clear(),
+        Payload::Cleanup { env, f, .. } => cleanups.push(QueuedCleanup { env, f }),
+    }
 }
