@@ -408,3 +408,32 @@ fn an_assist_inside_a_scope_neither_serves_itself_nor_parks() {
     assert!(m.shared.roots_scanned.load(SeqCst) && is_marked(&m, head.reference()));
     m.blocking(|| cycle.finish());
 }
+
+/// A full write-barrier buffer goes to the shaded pool and a spare batch of the mark's
+/// (`mark::spares`) takes its place: the buffer does not grow again from nothing, seven
+/// allocations a batch.
+#[test]
+fn a_full_barrier_buffer_is_replaced_by_a_spare_batch() {
+    let heap = Heap::new(HeapConfig::default()).unwrap();
+    let m = heap.mutator();
+    let spares = &m.core.mark.grey.buffers().batches;
+    spares.give(Vec::with_capacity(BATCH));
+    assert_eq!(spares.len(), 1);
+    let r = m.alloc(&NODE).reference();
+    for _ in 0..BATCH {
+        m.record_shade(r);
+    }
+    let (len, cap) = m.shared.wbuf.with(|b| {
+        // SAFETY: the buffer is owner-only while running; this thread runs `m`, and no
+        // cycle runs to take it by handshake.
+        let b = unsafe { &*b };
+        (b.len(), b.capacity())
+    });
+    assert_eq!(
+        (len, cap),
+        (0, BATCH),
+        "the spare took the full buffer's place"
+    );
+    assert_eq!(spares.len(), 0);
+    assert!(!m.core.shaded.is_empty(), "the full buffer was shaded");
+}

@@ -132,13 +132,16 @@ impl<B: Barrier> Mutator<B> {
         }
     }
 
-    /// Records `r` in the write-barrier buffer (shaded for the running mark).
+    /// Records `r` in the write-barrier buffer (shaded for the running mark). A full
+    /// buffer goes to the shaded pool and a spare batch (`mark::spares`) takes its place,
+    /// so the buffer does not grow again from nothing.
     pub(crate) fn record_shade(&self, r: Ref) {
+        let spares = &self.core.mark.grey.buffers().batches;
         let full = self.shared.wbuf.with_mut(|b| {
             // SAFETY: the buffer is owner-only while running, like the roots (`push_root`).
             let b = unsafe { &mut *b };
             b.push(r);
-            (b.len() >= BATCH).then(|| std::mem::take(b))
+            (b.len() >= BATCH).then(|| std::mem::replace(b, spares.take()))
         });
         if let Some(batch) = full {
             self.core.shaded.put(batch);
