@@ -333,12 +333,14 @@ fn a_pool_built_with_use_current_thread_panics_saying_why() {
     assert_eq!(ran, 7);
 }
 
-/// The negative control: the same tasks on a heap without a barrier lose objects (in
-/// every run tried, 69 to 340 of them over about 1,000 cycles), so the tests above can
-/// see a loss. A run that happens to lose nothing is retried, twice at most.
+/// The negative control: the same tasks on a heap without a barrier lose objects, so
+/// the tests above can see a loss. Not in every run: on the 2-core machine with other
+/// builds running, one run in three or so lost nothing (20 tests of three runs each:
+/// 6 and 7 lost nothing in all three), so a run that loses nothing is retried, up to
+/// twenty runs in all (each takes about 50 ms).
 #[test]
 fn without_a_barrier_the_same_tasks_lose_objects() {
-    let lost = (0..3)
+    let lost = (0..20)
         .map(|_| {
             let heap = Heap::<collector::NoBarrier>::with_barrier(HeapConfig {
                 gogc: Gogc::Percent(10),
@@ -358,6 +360,6 @@ fn without_a_barrier_the_same_tasks_lose_objects() {
         .find(|&lost| lost > 0);
     assert!(
         lost.is_some(),
-        "no barrier, and nothing was lost in three runs"
+        "no barrier, and nothing was lost in twenty runs"
     );
 }
