@@ -52,7 +52,7 @@ pub(crate) fn yield_now() {
 #[cfg_attr(loom, allow(unused_imports))]
 pub(crate) mod unmodelled {
     pub(crate) use std::sync::atomic::{
-        AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+        AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
     };
     #[cfg(test)]
     pub(crate) use std::sync::mpsc;

@@ -280,10 +280,12 @@ fn growing_large_objects_unmap_their_spans_child() {
 /// Go's retention goal is set at each mark termination (`gcPaceScavenger`): the span
 /// bytes in use then, scaled to the next goal, plus 10 %. After a 64 MiB heap falls to
 /// one object, the second cycle's end finds almost nothing in use, so the goal lands
-/// far below what the free spans still hold, and the next span that is new address
-/// space (a large object longer than any free span: Go's growth) releases free pages.
-/// Were the goal never set, nothing would be released until the heap shrank below it
-/// (no memory limit here).
+/// far below what the free spans still hold, and the next span taken as growth (a large
+/// object longer than any free span: a new span) releases free pages. Were the goal
+/// never set, nothing would be released until the heap shrank below it (no memory limit
+/// here). (Go would carve this object from its merged free pages without growing, and
+/// leave the release to its background scavenger: `heap::scavenge`'s header names the
+/// departure; the background scavenger here reads the same goal.)
 #[test]
 fn a_cycles_end_sets_the_retention_goal_that_growth_releases_down_to() {
     let heap = Heap::new(HeapConfig::default()).unwrap();

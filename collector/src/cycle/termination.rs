@@ -91,6 +91,10 @@ pub(super) fn finish_in_pause(
         "grey work left after the mark"
     );
     let t_sweep = Instant::now();
+    // Go's `lastHeapInUse` is read after `gcSweep` in the pause: everything swept in a
+    // blocking sweep, nothing yet in a concurrent one (whose sweeper here may still be
+    // finishing the last generation during the pause).
+    let in_use_unswept = core.space.pages.in_use();
     let live_bytes = if sweeps_concurrently(core) {
         let allocated_black = heap_end.saturating_sub(start.live_at_mark_start);
         let counted = marked.marked_bytes as usize + allocated_black;
@@ -112,7 +116,12 @@ pub(super) fn finish_in_pause(
     let pacing = pacer::pace_held(&core.config, live_bytes, globals, sweep_done, held, runway);
     let goal = pacing.goal;
     let last_goal = core.goal.swap(goal, Relaxed);
-    core.space.pages.pace_scavenger(goal, last_goal);
+    let in_use = if sweep_done {
+        core.space.pages.in_use()
+    } else {
+        in_use_unswept
+    };
+    core.space.pages.pace_scavenger(goal, last_goal, in_use);
     core.trigger.store(pacing.trigger, Relaxed);
     core.telemetry
         .cycles

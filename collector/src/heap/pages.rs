@@ -343,15 +343,17 @@ impl Retained {
     }
 
     /// Go's `gcPaceScavenger` (its GOGC part), called at each mark termination with the
-    /// next heap `goal` and the goal the cycle ran with (`last_goal`; `usize::MAX`: none):
-    /// the retention goal is the span bytes in use now (Go's `lastHeapInUse`, read before
-    /// this cycle's sweep frees any) scaled by the goal's change, plus 10 %
-    /// (`retainExtraPercent`), rounded up to an OS page; none at all (`usize::MAX`) if the
-    /// heap holds no more than that now, so that until the next cycle neither the
-    /// background scavenger nor an allocation's growth releases anything for it.
-    pub(crate) fn pace_scavenger(&self, goal: usize, last_goal: usize) {
+    /// next heap `goal`, the goal the cycle ran with (`last_goal`), and the span bytes in
+    /// use at the termination (Go's `lastHeapInUse`, read after its `gcSweep`: before a
+    /// concurrent sweep frees any, after a blocking one): the retention goal is `in_use`
+    /// scaled by `goal / last_goal` (as floats: both `usize::MAX` with GOGC off and no
+    /// memory limit give Go's ratio 1), plus 10 % (`retainExtraPercent`), rounded up to
+    /// an OS page; none at all (`usize::MAX`) if the heap holds no more than that now
+    /// (or less than a page more), so that until the next cycle neither the background
+    /// scavenger nor an allocation's growth releases anything for it.
+    pub(crate) fn pace_scavenger(&self, goal: usize, last_goal: usize, in_use: usize) {
         let ratio = goal as f64 / last_goal.max(1) as f64;
-        let scaled = (self.in_use() as f64 * ratio).min(usize::MAX as f64 / 2.0) as usize;
+        let scaled = (in_use as f64 * ratio).min(usize::MAX as f64 / 2.0) as usize;
         let g = (scaled + scaled / (100 / RETAIN_EXTRA_PERCENT)).next_multiple_of(os_page());
         let retained = self.retained();
         let within = retained <= g || retained - g < os_page();
@@ -477,13 +479,13 @@ mod tests {
         assert_eq!(r.to_scavenge(100, true), 0, "no goal yet");
         let page = os_page();
         r.grow(100 * page);
-        r.pace_scavenger(1000, 1000);
+        r.pace_scavenger(1000, 1000, r.in_use());
         assert_eq!(
             r.to_scavenge(10 * page, true),
             0,
             "all 100 pages in use at the cycle's end: goal 110 pages, not set"
         );
-        r.pace_scavenger(500, 1000);
+        r.pace_scavenger(500, 1000, r.in_use());
         assert_eq!(r.to_scavenge(0, true), 0, "no growth");
         assert_eq!(r.to_scavenge(30, true), 30, "at most the growth");
         assert_eq!(
@@ -492,15 +494,25 @@ mod tests {
             "the goal halved: down to 55 pages"
         );
         r.pool(true, 40 * page);
-        r.pace_scavenger(500, 1000);
+        r.pace_scavenger(500, 1000, r.in_use());
         assert_eq!(
             r.to_scavenge(90 * page, true),
             100 * page - 33 * page,
             "60 pages in use: goal 33 pages"
         );
+        r.pace_scavenger(500, 1000, 100 * page);
+        assert_eq!(
+            r.to_scavenge(90 * page, true),
+            45 * page,
+            "the bytes in use as given (before a concurrent sweep): goal 55 pages"
+        );
+        r.pace_scavenger(usize::MAX, usize::MAX, r.in_use());
+        assert_eq!(
+            r.to_scavenge(90 * page, true),
+            34 * page,
+            "GOGC off, no limit: ratio 1, goal 66 pages"
+        );
         r.pool(false, 40 * page);
-        r.pace_scavenger(usize::MAX, usize::MAX);
-        assert_eq!(r.to_scavenge(90 * page, true), 0, "GOGC off: ratio 1");
         r.shrink(150);
         assert_eq!((r.retained(), r.released_total()), (100 * page - 150, 150));
     }

@@ -12,10 +12,13 @@
 //! Release follows Go's rules in `allocSpan` (mheap.go) at each span taken: down to the
 //! memory limit (`heap_limit`, or `memory_limit` if lower; not while Go's GC CPU limiter
 //! is on, unless a hard cap is set), its time counted by the limiter as assist time, and
-//! on growth (a new span: Go's growth is new address space, `h.grow`, so a released
-//! span taken again is not), by at most the growth, down to the GOGC retention goal (the
-//! heap goal plus 10 %). The largest free
-//! spans are released first. [`Space::free_os_memory`] releases every free span (Go's
+//! on growth, by at most the growth, down to the GOGC retention goal (set at each mark
+//! termination: `pages::Retained::pace_scavenger`). Growth is a new span: a released span
+//! taken again is not growth, as in Go, whose growth is new address space (`h.grow`).
+//! Departure: spans never merge, so a request no free span fits makes a new span (growth)
+//! even where free pages add up to it, which Go's page allocator would carve from its
+//! free runs without growing; and Go grows in 4 MiB chunks, here a span at a time. The
+//! largest free spans are released first. [`Space::free_os_memory`] releases every free span (Go's
 //! `debug.FreeOSMemory` after its GC). Releases happen under the span lock (Go drops its
 //! heap lock for them; here allocation of new spans waits meanwhile).
 //!
@@ -182,7 +185,8 @@ mod tests {
     /// mheap.go's `allocSpan` scavenges inline only on growth, and its growth is new
     /// address space (`h.grow`): a span whose pages were released, taken again, is not
     /// growth and releases no other span (here it once did, so each reuse released
-    /// a free span that the next reuse faulted in again); a new span still is.
+    /// a free span that the next reuse faulted in again); a new span still is (the
+    /// module header says where that departs from Go).
     #[test]
     fn only_a_new_span_is_growth_that_releases_others() {
         let space = Space::new(8192);
@@ -193,7 +197,7 @@ mod tests {
         let released = space.release_free(&mut crate::sync::lock(&space.pools), 8192);
         assert_eq!(released, 8192);
         // A goal far below what the heap holds: any growth is released again.
-        space.pages.pace_scavenger(1, 1 << 20);
+        space.pages.pace_scavenger(1, 1 << 20, space.pages.in_use());
         let before = space.pages.released_total();
         let taken = space.refill(sc).index;
         assert_eq!(taken, b, "the released span is taken again");

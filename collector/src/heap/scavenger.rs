@@ -1,7 +1,8 @@
 //! The background scavenger (Go's `bgscavenge`, mgcscavenge.go): a thread per heap that
 //! gives free spans' pages back to the OS while the heap holds more than its retention
 //! goal — the lower of Go's `gcPercentGoal` (span bytes in use at the last mark
-//! termination scaled to the heap goal, plus 10 %; see `Retained::pace_scavenger`) and 95 % of the memory limit (`reduceExtraPercent`) — paced to about 1 % of
+//! termination scaled to the heap goal, plus 10 %; see `Retained::pace_scavenger`) and
+//! 95 % of the memory limit (`reduceExtraPercent`) — paced to about 1 % of
 //! one CPU (Go's `scavengePercent`): after each step it sleeps 99 times as long as the
 //! step took. With nothing to do it looks again every `IDLE` (Go parks it until the
 //! sweeper wakes it; here a heap's threads do not know of each other).
@@ -131,10 +132,17 @@ mod tests {
         let spans: Vec<usize> = (0..32).map(|_| space.refill(sc).index).collect();
         let in_use = space.pages.retained();
         assert_eq!(in_use, 33 * 8192, "32 spans and the sentinel's");
-        space.pages.pace_scavenger(1 << 20, 1 << 20);
+        space
+            .pages
+            .pace_scavenger(1 << 20, 1 << 20, space.pages.in_use());
+        assert_eq!(
+            space.pages.background_goal(),
+            usize::MAX,
+            "all in use: no goal"
+        );
         space.rebuild_pools(SweptLists::empty(), spans);
-        assert_eq!(space.scavenge_step(), 0, "within the goal + 10 %");
-        space.pages.pace_scavenger(1, 1 << 20);
+        assert_eq!(space.scavenge_step(), 0, "no goal: nothing released");
+        space.pages.pace_scavenger(1, 1 << 20, space.pages.in_use());
         assert_eq!(space.scavenge_step(), STEP_BYTES, "one chunk of free spans");
         assert_eq!(space.pages.retained(), in_use - STEP_BYTES);
         while space.scavenge_step() > 0 {}
@@ -153,7 +161,7 @@ mod tests {
         space.rebuild_pools(SweptLists::empty(), spans);
         let holding = || lock(&space.pools).holding.len();
         assert_eq!(holding(), 32);
-        space.pages.pace_scavenger(1, 1 << 20);
+        space.pages.pace_scavenger(1, 1 << 20, space.pages.in_use());
         assert_eq!(space.scavenge_step(), STEP_BYTES);
         assert_eq!(
             holding(),
@@ -171,7 +179,7 @@ mod tests {
         let span = space.alloc_large(&crate::object::Shape::new("big", 0, 1 << 16));
         let index = span.index;
         space.rebuild_pools(SweptLists::empty(), vec![index]);
-        space.pages.pace_scavenger(0, 1);
+        space.pages.pace_scavenger(0, 1, space.pages.in_use());
         assert_eq!(space.scavenge_step(), STEP_BYTES);
         assert_eq!(
             span.retained.load(crate::sync::Ordering::Relaxed),

@@ -37,6 +37,34 @@ use crate::telemetry::nanos;
 use crate::world::mutator_state::{MutatorShared, Owner};
 use std::time::Instant;
 
+/// Scan work between two flushes of a marker's progress (Go's `gcCreditSlack`).
+pub(crate) const CREDIT_SLACK: u64 = 2000;
+
+/// Marks up to `slice` units of scan work with `m` (less if no grey work is visible),
+/// passing its scan work to `flush` every [`CREDIT_SLACK`] units (and none when a chunk did
+/// none): Go's `gcDrain` and `gcDrainN` add their work to the mark's progress every
+/// `gcCreditSlack` units (a background worker flushing it as credit too), so a parked
+/// assist waits for at most that much of a worker's marking and assists price their
+/// debt from fresh progress.
+pub(crate) fn drain_slice<P: GreyPool>(
+    m: &mut Marker<'_, P>,
+    slice: u64,
+    mut flush: impl FnMut(u64),
+) {
+    let end = m.scan_work + slice;
+    loop {
+        let before = m.scan_work;
+        m.budget = (before + CREDIT_SLACK).min(end);
+        let visible_done = m.drain();
+        if m.scan_work > before {
+            flush(m.scan_work - before);
+        }
+        if visible_done || m.scan_work >= end {
+            return;
+        }
+    }
+}
+
 /// Pays `debt` units of scan work, first from background credit, then by marking at
 /// least [`MIN_ASSIST_WORK`]; its time goes to the GC CPU `limiter`. Returns the debt left (negative: credit for later
 /// allocations), which is positive only if no grey work was visible.
@@ -55,11 +83,11 @@ pub(crate) fn assist(
     state.busy.fetch_add(1, SeqCst);
     let markers = state.planned.load(Relaxed) + 1;
     let mut m = Marker::new(space, &state.grey, shaded, &state.busy, markers);
-    m.budget = (debt as u64).max(MIN_ASSIST_WORK);
-    m.drain();
+    drain_slice(&mut m, (debt as u64).max(MIN_ASSIST_WORK), |work| {
+        state.scan_work.fetch_add(work, Relaxed);
+    });
     m.publish();
     state.busy.fetch_sub(1, SeqCst);
-    state.scan_work.fetch_add(m.scan_work, Relaxed);
     state.record(m.marked_objects, m.marked_bytes, m.bad_refs);
     let ns = nanos(t.elapsed());
     state.assist_ns.fetch_add(ns, Relaxed);
@@ -87,9 +115,8 @@ pub(crate) fn assist_or_serve_self(
     let owner = Owner(m);
     let wbuf = m.take_wbuf_stopped(&owner);
     let mut found = !wbuf.is_empty();
-    if found {
-        shaded.put(wbuf);
-    }
+    // An empty buffer is kept as the shaded pool's spare.
+    shaded.put(wbuf);
     if !m.roots_scanned.load(Acquire) {
         // Go's markroot self-scan: the roots as a handshake's REQ_SCAN would take them
         // at this safepoint (one that comes later scans them again, harmlessly).

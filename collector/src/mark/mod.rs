@@ -198,8 +198,8 @@ impl<'h, P: GreyPool> Marker<'h, P> {
 
     /// Takes a batch from the pool onto the stack, or else marks a batch of shaded
     /// references; false if neither pool had one. The emptied batch becomes a spare of
-    /// the grey pool, whose spares this marker's hand-overs use (a shaded batch too: the
-    /// barriers' batches have the same capacity). Kept out of [`Marker::drain`]'s loop.
+    /// the pool it came from: the grey pool's for this marker's hand-overs, the shaded
+    /// pool's for the write barriers' buffers. Kept out of [`Marker::drain`]'s loop.
     #[inline(never)]
     fn refill(&mut self) -> bool {
         if let Some(mut batch) = self.pool.take() {
@@ -213,7 +213,7 @@ impl<'h, P: GreyPool> Marker<'h, P> {
             for r in batch.drain(..) {
                 self.mark(r);
             }
-            self.pool.buffers().batches.give(batch);
+            self.shaded.buffers().batches.give(batch);
         } else {
             return false;
         }

@@ -4,27 +4,27 @@
 //! and every hand-off (Go keeps its empty `workbuf`s on `work.empty` for the same reason:
 //! `getempty`/`putempty` in `mgcwork.go`).
 //!
-//! A fixed array of slots, each empty (zero) or holding the address of one spare buffer's
-//! allocation; every spare has the store's capacity, so an address is all a slot needs.
-//! Giving puts an address into an empty slot by compare-exchange; taking swaps a slot to
-//! empty, so one swap hands a spare to exactly one taker. No lock, no allocation; a spare
+//! A fixed array of slots, each empty (null) or holding the pointer to one spare buffer's
+//! allocation; every spare has the store's capacity, so a pointer is all a slot needs.
+//! Giving puts a pointer into an empty slot by compare-exchange; taking swaps a slot to
+//! null, so one swap hands a spare to exactly one taker. No lock, no allocation; a spare
 //! given to a full store is freed, and a take from an empty one allocates a new buffer,
 //! so the store bounds the memory it keeps (slots × capacity) and never fails.
 //!
 //! The slots are `unmodelled` atomics: under loom the recycling runs but is not explored,
 //! as it decides nothing the models check (a spare holds no elements).
 //!
-//! Invariant: every non-zero slot holds the address of a distinct allocation made for a
+//! Invariant: every non-null slot holds the pointer to a distinct allocation made for a
 //! `Vec<T>` of exactly `cap` elements, owned by the store alone (no `Vec` points at it);
-//! taking it leaves the slot zero, and the store frees what its slots hold when dropped.
+//! taking it leaves the slot null, and the store frees what its slots hold when dropped.
 
-use crate::sync::unmodelled::{AtomicUsize, Ordering::*};
+use crate::sync::unmodelled::{AtomicPtr, Ordering::*};
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 
 /// Up to `N` spare `Vec<T>`s of capacity `cap`, shared by every thread.
 pub(crate) struct Spares<T, const N: usize> {
-    slots: [AtomicUsize; N],
+    slots: [AtomicPtr<T>; N],
     cap: usize,
     /// The store owns vectors of `T` (and is `Send`/`Sync` only if they may move).
     _owns: PhantomData<Vec<T>>,
@@ -39,7 +39,7 @@ impl<T, const N: usize> Spares<T, N> {
             "a spare is a real allocation"
         );
         Spares {
-            slots: std::array::from_fn(|_| AtomicUsize::new(0)),
+            slots: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
             cap,
             _owns: PhantomData,
         }
@@ -48,13 +48,12 @@ impl<T, const N: usize> Spares<T, N> {
     /// An empty vector of capacity `cap`: a spare if there is one, else a new one.
     pub(crate) fn take(&self) -> Vec<T> {
         for slot in &self.slots {
-            if slot.load(Relaxed) == 0 {
+            if slot.load(Relaxed).is_null() {
                 continue;
             }
-            let addr = slot.swap(0, Acquire);
-            if addr != 0 {
-                let ptr = std::ptr::with_exposed_provenance_mut::<T>(addr);
-                // SAFETY: a non-zero slot holds an allocation made for a `Vec<T>` of `cap`
+            let ptr = slot.swap(std::ptr::null_mut(), Acquire);
+            if !ptr.is_null() {
+                // SAFETY: a non-null slot holds an allocation made for a `Vec<T>` of `cap`
                 // elements that nothing else owns (the invariant); the swap made this
                 // thread its one owner, and acquired the giver's writes to it.
                 return unsafe { Vec::from_raw_parts(ptr, 0, self.cap) };
@@ -71,9 +70,13 @@ impl<T, const N: usize> Spares<T, N> {
         }
         v.clear();
         let mut v = ManuallyDrop::new(v);
-        let addr = v.as_mut_ptr().expose_provenance();
+        let ptr = v.as_mut_ptr();
         for slot in &self.slots {
-            if slot.load(Relaxed) == 0 && slot.compare_exchange(0, addr, Release, Relaxed).is_ok() {
+            if slot.load(Relaxed).is_null()
+                && slot
+                    .compare_exchange(std::ptr::null_mut(), ptr, Release, Relaxed)
+                    .is_ok()
+            {
                 return;
             }
         }
@@ -84,16 +87,18 @@ impl<T, const N: usize> Spares<T, N> {
     /// Spares held now (a hint while other threads give and take).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.slots.iter().filter(|s| s.load(Relaxed) != 0).count()
+        self.slots
+            .iter()
+            .filter(|s| !s.load(Relaxed).is_null())
+            .count()
     }
 }
 
 impl<T, const N: usize> Drop for Spares<T, N> {
     fn drop(&mut self) {
         for slot in &mut self.slots {
-            let addr = std::mem::take(slot.get_mut());
-            if addr != 0 {
-                let ptr = std::ptr::with_exposed_provenance_mut::<T>(addr);
+            let ptr = std::mem::replace(slot.get_mut(), std::ptr::null_mut());
+            if !ptr.is_null() {
                 // SAFETY: as in `take`; `&mut self` makes this the slot's one reader.
                 drop(unsafe { Vec::from_raw_parts(ptr, 0, self.cap) });
             }

@@ -108,7 +108,7 @@ fn the_prefetch_ring_hands_entries_out_in_the_order_they_came_in() {
 /// the slice's end: 255 nodes are 4,080 units, three flushes.
 #[test]
 fn a_workers_slice_flushes_its_credit_every_credit_slack() {
-    use crate::mark::workers::{drain_slice, CREDIT_SLACK};
+    use crate::mark::assist::{drain_slice, CREDIT_SLACK};
     let (space, i) = tree(255);
     let (pool, shaded) = (DefaultPool::default(), DefaultPool::default());
     let active = AtomicUsize::new(1);
@@ -170,4 +170,25 @@ fn after_warm_up_markers_reuse_their_stacks_and_batches() {
     batches.sort();
     reused.sort();
     assert_eq!(reused, batches, "the emptied batches are the next spares");
+}
+
+/// A batch of shaded references, emptied by the marker that marks them, becomes a spare
+/// of the shaded pool, the one the write barriers take their next buffer from
+/// (`Mutator::record_shade`); a grey batch's goes to the grey pool.
+#[test]
+fn an_emptied_shaded_batch_is_a_spare_of_the_shaded_pool() {
+    let (space, i) = tree(3);
+    let (pool, shaded) = (DefaultPool::default(), DefaultPool::default());
+    let active = AtomicUsize::new(1);
+    let mut batch = shaded.buffers().batches.take();
+    let at = batch.as_ptr();
+    batch.push(Ref::new(i, 0, 0));
+    shaded.put(batch);
+    let mut m = Marker::new(&space, &pool, &shaded, &active, 1);
+    m.run();
+    assert_eq!(m.marked_objects, 3);
+    assert_eq!(pool.buffers().batches.len(), 0);
+    assert_eq!(shaded.buffers().batches.len(), 1);
+    let spare = shaded.buffers().batches.take();
+    assert_eq!(spare.as_ptr(), at);
 }

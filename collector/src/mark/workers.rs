@@ -19,6 +19,7 @@
 //! slice, so when `run` sees no marker busy and both pools empty, no worker holds private
 //! grey work; every worker has recorded its finds and CPU time before `run` returns.
 
+use super::assist::drain_slice;
 use super::pool::GreyPool;
 use super::state::MarkState;
 #[cfg(not(loom))]
@@ -38,9 +39,6 @@ pub(crate) const SLICE_WORK: u64 = 256 << 10;
 /// reference slot, so that a slice ends with grey work left to publish.
 #[cfg(loom)]
 pub(crate) const SLICE_WORK: u64 = crate::object::WORD_BYTES as u64;
-
-/// Scan work a worker does between two flushes of its credit (Go's `gcCreditSlack`).
-pub(crate) const CREDIT_SLACK: u64 = 2000;
 
 #[derive(Clone, Copy, PartialEq)]
 #[cfg_attr(loom, allow(dead_code))]
@@ -196,28 +194,6 @@ fn worker(core: &HeapCore, kind: Kind, fractional_cores: f64, start: Instant) {
     // The next mark's worker of this kind may run on another pool thread: it takes this
     // one's track over.
     core.telemetry.trace.leave_thread();
-}
-
-/// Marks up to `slice` units of scan work with `m` (less if no grey work is visible),
-/// passing its scan work to `flush` every [`CREDIT_SLACK`] units: Go's `gcDrain` adds
-/// its work to the mark's progress and flushes it as background credit every
-/// `gcCreditSlack` units, so a parked assist waits for at most that much of a worker's
-/// marking and assists price their debt from fresh progress.
-pub(crate) fn drain_slice<P: GreyPool>(
-    m: &mut Marker<'_, P>,
-    slice: u64,
-    mut flush: impl FnMut(u64),
-) {
-    let end = m.scan_work + slice;
-    loop {
-        let before = m.scan_work;
-        m.budget = (before + CREDIT_SLACK).min(end);
-        let visible_done = m.drain();
-        flush(m.scan_work - before);
-        if visible_done || m.scan_work >= end {
-            return;
-        }
-    }
 }
 
 /// Counts a worker out of `MarkState::busy` when dropped, also when its slice unwinds (a

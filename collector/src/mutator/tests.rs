@@ -409,14 +409,14 @@ fn an_assist_inside_a_scope_neither_serves_itself_nor_parks() {
     m.blocking(|| cycle.finish());
 }
 
-/// A full write-barrier buffer goes to the shaded pool and a spare batch of the mark's
+/// A full write-barrier buffer goes to the shaded pool and a spare batch of that pool's
 /// (`mark::spares`) takes its place: the buffer does not grow again from nothing, seven
 /// allocations a batch.
 #[test]
 fn a_full_barrier_buffer_is_replaced_by_a_spare_batch() {
     let heap = Heap::new(HeapConfig::default()).unwrap();
     let m = heap.mutator();
-    let spares = &m.core.mark.grey.buffers().batches;
+    let spares = &m.core.shaded.buffers().batches;
     spares.give(Vec::with_capacity(BATCH));
     assert_eq!(spares.len(), 1);
     let r = m.alloc(&NODE).reference();

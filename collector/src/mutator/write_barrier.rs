@@ -133,10 +133,11 @@ impl<B: Barrier> Mutator<B> {
     }
 
     /// Records `r` in the write-barrier buffer (shaded for the running mark). A full
-    /// buffer goes to the shaded pool and a spare batch (`mark::spares`) takes its place,
-    /// so the buffer does not grow again from nothing.
+    /// buffer goes to the shaded pool and one of that pool's spare batches (`mark::spares`:
+    /// emptied by the markers, or put there empty by a pause) takes its place, so the
+    /// buffer does not grow again from nothing.
     pub(crate) fn record_shade(&self, r: Ref) {
-        let spares = &self.core.mark.grey.buffers().batches;
+        let spares = &self.core.shaded.buffers().batches;
         let full = self.shared.wbuf.with_mut(|b| {
             // SAFETY: the buffer is owner-only while running, like the roots (`push_root`).
             let b = unsafe { &mut *b };
