@@ -16,7 +16,7 @@
 //! until the chunk's unstarted rest is queued again at the front. A taken chunk leaves the
 //! queue's `running` count once, when it is done or unwound (`Finished`).
 
-use super::{fatal, run_guarded};
+use super::{fatal, run_guarded_each};
 use crate::barrier::Barrier;
 use crate::callbacks::queue::{InsideCallback, Kind, QueuedFinalizer};
 use crate::heap::span::SpanKind;
@@ -284,17 +284,15 @@ impl<B: Barrier> Mutator<B> {
                 // Inside a finalizer for the whole chunk: between two, only this loop runs
                 // (one thread-local push and pop a chunk, not one a finalizer).
                 let _inside = InsideCallback::enter(self.core.id, Kind::Finalizer);
-                for (h, field, env, f) in unstarted.rest.by_ref() {
-                    if q.exiting() {
-                        // Shutdown: the rest of the chunk is neither run nor counted as run.
-                        break;
-                    }
-                    let call = f.typed::<Box<dyn FinalizerCall<B>>>();
-                    run_guarded(policy, Kind::Finalizer, &q.counters, || {
-                        call.call(h, field, env)
-                    });
-                    ran += 1;
-                }
+                // Shutdown (`exiting`): the rest of the chunk is neither run nor counted.
+                ran += run_guarded_each(
+                    policy,
+                    Kind::Finalizer,
+                    &q.counters,
+                    &mut unstarted.rest,
+                    |_| !q.exiting(),
+                    |(h, field, env, f)| f.typed::<Box<dyn FinalizerCall<B>>>().call(h, field, env),
+                );
             });
         }
     }
