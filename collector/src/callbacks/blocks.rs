@@ -169,7 +169,8 @@ impl<T> Blocks<T> {
                 break;
             };
             let k = first.iter().take(n - taken).take_while(|e| take(e)).count();
-            out.extend(first.drain(..k).map(&mut map));
+            out.reserve(k);
+            first.drain(..k).for_each(|e| out.push(map(e)));
             taken += k;
             self.len -= k;
             if !first.is_empty() {
