@@ -290,6 +290,43 @@ fn propagate_keeps_the_rest_of_a_cleanup_batch() {
     propagate_keeps_the_rest_of_the_batch(CLEANUPS);
 }
 
+/// Break 5 with environment boxes (S43, S49): the runner keeps a chunk's box handles beside
+/// the chunk; each finalizer, run at once or queued again after the panic, gets its own
+/// object's box. Odd finalizers have a box, even ones none; the object and its box each
+/// point at one tag object of their own, so a finalizer handed another's box sees two tags.
+#[test]
+fn propagate_keeps_each_finalizers_environment_box() {
+    let heap = heap(CallbackPanic::Propagate);
+    let m = heap.mutator();
+    let release = hold_finalizer_thread(&m);
+    let log = Log::default();
+    for i in 0..10u32 {
+        let (o, tag) = (m.alloc(&OBJ), m.alloc(&OBJ));
+        o.set(0, Some(&tag));
+        let log = log.clone();
+        if i % 2 == 0 {
+            m.set_finalizer(&o, move |_| log.push(format!("{i} none")));
+            continue;
+        }
+        let env = m.alloc(&OBJ);
+        env.set(0, Some(&tag));
+        m.set_finalizer_with(&o, &env, move |o, env| {
+            let own = o.get(0).unwrap().same_object(&env.get(0).unwrap());
+            log.push(format!("{i} {}", if own { "own" } else { "another's" }));
+            assert!(i != 1, "finalizer 1 fails");
+        });
+    }
+    m.gc();
+    let caught = catch_unwind(AssertUnwindSafe(|| m.run_finalizers()));
+    assert_eq!(panic_message(&*caught.unwrap_err()), "finalizer 1 fails");
+    m.run_finalizers();
+    let want: Vec<String> = (0..10)
+        .map(|i| format!("{i} {}", if i % 2 == 0 { "none" } else { "own" }))
+        .collect();
+    assert_eq!(log.take(), want);
+    drop(release);
+}
+
 /// Break 6: under `Exit`, the fatal message counts the callbacks of the runner's own
 /// batch that will not run, not only those left in the queue.
 #[test]

@@ -139,14 +139,17 @@ impl<T> Blocks<T> {
                 break;
             };
             let k = (n - taken).min(first.len());
-            out.extend(first.drain(..k));
             taken += k;
             self.len -= k;
-            if !first.is_empty() {
+            if k < first.len() {
+                out.extend(first.drain(..k));
                 break;
             }
-            let b = self.blocks.pop_front().expect("the first block");
-            self.retire(b);
+            // The whole block: moved as one copy (`Vec::from` of a block whose entries
+            // are contiguous takes its buffer as it is), its emptied buffer kept.
+            let mut b = Vec::from(self.blocks.pop_front().expect("the first block"));
+            out.append(&mut b);
+            self.retire(VecDeque::from(b));
         }
     }
 
@@ -166,7 +169,8 @@ impl<T> Blocks<T> {
                 break;
             };
             let k = first.iter().take(n - taken).take_while(|e| take(e)).count();
-            out.extend(first.drain(..k).map(&mut map));
+            out.reserve(k);
+            first.drain(..k).for_each(|e| out.push(map(e)));
             taken += k;
             self.len -= k;
             if !first.is_empty() {
