@@ -26,11 +26,13 @@ use crate::config::PlantedBug::{
 ///
 /// Specials that stay (those of live objects, and a finalized object's cleanups) are not
 /// moved: the list is read once to find the dead objects with a finalizer, and what goes
-/// is taken out of it in one more pass (`Vec::extract_if`), in list order. When that
-/// first pass finds that everything goes (every special's object is dead, and none is a
-/// cleanup or weak handle kept beside a finalizer: a span whose objects all died), the
-/// second pass takes the whole list instead, without asking each special again whether
-/// its object is dead (callgrind, cleanupbench: 112 -> 81 instructions a cleanup).
+/// is taken out of it in one more pass (`Vec::extract_if`), in list order. When the
+/// first pass finds every special's object dead and either no finalizer among them or
+/// only finalizers (so nothing is kept beside a finalizer: the benchmarks' spans whose
+/// objects all died), the second pass takes the whole list instead, without asking each
+/// special again whether its object is dead (callgrind, cleanupbench: 112 -> 81
+/// instructions a cleanup). Other lists whose specials all go (a finalizer on one dead
+/// object, a cleanup on another) take the `extract_if` pass, with the same result.
 pub(crate) fn sweep_specials(span: &Span, space: &Space) {
     let queues = &*space.queues;
     #[cfg(loom)]

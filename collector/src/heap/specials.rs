@@ -80,6 +80,9 @@ impl<T: Send + 'static> Unpack for Packed<T> {
 pub(crate) struct Callback {
     data: std::mem::MaybeUninit<usize>,
     vt: &'static CallbackVt,
+    /// Neither `Send` nor `Sync` by itself (what is stored could be anything): `Send` is
+    /// granted below, from the constructors' bounds.
+    _unsync: std::marker::PhantomData<*mut ()>,
 }
 
 /// What a [`Callback`] does with what it holds.
@@ -157,23 +160,32 @@ impl Callback {
 
     /// A plain callback `g` in place (it must fit).
     fn plain_in_place<G: FnOnce() + Send + 'static>(g: G) -> Callback {
-        Callback::in_place(g, &PlainVt::<G>::VT)
+        // SAFETY: the table is `G`'s, and `G` fits (`plain` checked, or a box).
+        unsafe { Callback::in_place(g, &PlainVt::<G>::VT) }
     }
 
     /// A typed callback: `s` in a box (no allocation if `s` is zero-sized), which
     /// [`Callback::typed`] unpacks.
     pub(crate) fn boxed<S: Unpack + 'static>(s: S) -> Callback {
-        Callback::in_place(Box::new(s), &TypedVt::<S>::VT)
+        // SAFETY: the table is `Box<S>`'s, which is one pointer.
+        unsafe { Callback::in_place(Box::new(s), &TypedVt::<S>::VT) }
     }
 
-    /// Stores `x`, whose type `vt` was made for and which must fit.
-    fn in_place<X>(x: X, vt: &'static CallbackVt) -> Callback {
+    /// Stores `x`, which must fit.
+    ///
+    /// # Safety
+    /// `vt` must be the table made for `X` (its functions read an `X`).
+    unsafe fn in_place<X>(x: X, vt: &'static CallbackVt) -> Callback {
         assert!(fits::<X>(), "a value that does not fit stored in place");
         let mut data = std::mem::MaybeUninit::<usize>::uninit();
         // SAFETY: `X` fits the storage's size and alignment (asserted above), and the
         // storage is fresh: nothing is overwritten.
         unsafe { data.as_mut_ptr().cast::<X>().write(x) };
-        Callback { data, vt }
+        Callback {
+            data,
+            vt,
+            _unsync: std::marker::PhantomData,
+        }
     }
 
     /// Whether this is a plain callback.
@@ -402,12 +414,12 @@ mod tests {
             fits::<X>()
         }
         let arg = 7u64;
-        let small = move || add(arg);
-        assert!(
-            fits_in_place(&small),
-            "a one-word cleanup is stored in place"
-        );
-        Callback::plain(small).call();
+        let small = Callback::plain(move || add(arg));
+        // SAFETY: in place, the storage holds the closure, whose one capture is `arg`:
+        // eight initialised bytes (a box would hold a pointer instead).
+        let word = unsafe { small.data.assume_init() };
+        assert_eq!(word, 7, "a one-word cleanup is stored in place");
+        small.call();
         assert_eq!(SUM.load(SeqCst), 7);
 
         let drops = Arc::new(AtomicUsize::new(0));
