@@ -257,7 +257,7 @@ fn heap_cap_gives_out_of_memory(concurrent: bool) {
     let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(msg.contains("out of memory"), "{msg}");
     // Dropping the chain makes room again.
-    drop((keep, tail));
+    drop(keep);
     assert!(m.try_alloc(&NODE).is_ok());
     assert!(kept > 100_000, "only {kept} nodes fitted under 8 MiB");
 }
@@ -317,13 +317,7 @@ fn the_cpu_limiter_turns_on_when_a_memory_limit_below_the_live_heap_spirals() {
     })
     .unwrap();
     let m = heap.mutator();
-    let keep = m.alloc(&NODE);
-    let mut tail = keep.clone();
-    for _ in 0..LIVE_NODES {
-        let n = m.alloc(&NODE);
-        tail.set(0, Some(&n));
-        tail = n;
-    }
+    let keep = common::live_list(&m, &NODE, LIVE_NODES);
     let mut garbage = 0u64;
     while heap.stats().cpu_limiter.times_on == 0 {
         assert!(
@@ -342,7 +336,7 @@ fn the_cpu_limiter_turns_on_when_a_memory_limit_below_the_live_heap_spirals() {
         .cycles
         .iter()
         .all(|c| c.next_heap_goal_bytes <= (3 << 20).max(c.heap_marked_bytes)));
-    drop((keep, tail));
+    drop(keep);
 }
 
 /// GOGC=0 collects continuously and still makes progress (issue 19). Go's goal at GOGC=0
@@ -370,14 +364,8 @@ fn gogc_zero_lets_each_cycle_allocate_its_runway_in_concurrent_mode() {
     })
     .unwrap();
     let m = heap.mutator();
-    let keep = m.alloc(&NODE);
-    let mut tail = keep.clone();
     let node_bytes = NODE.bytes() as u64; // 24 bytes, a size class of its own
-    for _ in 0..LIVE / node_bytes {
-        let n = m.alloc(&NODE);
-        tail.set(0, Some(&n));
-        tail = n;
-    }
+    let keep = common::live_list(&m, &NODE, LIVE / node_bytes);
     let before = m.gc_cycles();
     for _ in 0..GARBAGE / node_bytes {
         m.alloc(&NODE);
@@ -389,5 +377,5 @@ fn gogc_zero_lets_each_cycle_allocate_its_runway_in_concurrent_mode() {
         cycles <= bound,
         "{cycles} cycles to allocate {GARBAGE} bytes over {LIVE} live (bound {bound})"
     );
-    drop((keep, tail));
+    drop(keep);
 }

@@ -27,13 +27,34 @@ fn tree(n: usize) -> (Space, usize) {
     (space, index)
 }
 
+/// The pools and the count of active markers that one marker of these tests shares.
+struct Pools {
+    grey: DefaultPool,
+    shaded: DefaultPool,
+    active: AtomicUsize,
+}
+
+impl Pools {
+    fn new() -> Pools {
+        Pools {
+            grey: DefaultPool::default(),
+            shaded: DefaultPool::default(),
+            active: AtomicUsize::new(1),
+        }
+    }
+
+    /// A marker alone on `space` (one marker: it never hands work over to be balanced).
+    fn marker<'h>(&'h self, space: &'h Space) -> Marker<'h, DefaultPool> {
+        Marker::new(space, &self.grey, &self.shaded, &self.active, 1)
+    }
+}
+
 #[test]
 fn a_marker_stopped_by_its_budget_publishes_every_grey_object() {
     let n = 255;
     let (space, i) = tree(n);
-    let (pool, shaded) = (DefaultPool::default(), DefaultPool::default());
-    let active = AtomicUsize::new(1);
-    let mut first = Marker::new(&space, &pool, &shaded, &active, 1);
+    let pools = Pools::new();
+    let mut first = pools.marker(&space);
     // Ten objects' scan work: the ring and the stack both hold grey objects when it stops.
     first.budget = 10 * 2 * crate::object::WORD_BYTES as u64;
     first.mark(Ref::new(i, 0, 0));
@@ -42,7 +63,7 @@ fn a_marker_stopped_by_its_budget_publishes_every_grey_object() {
     first.publish();
     assert_eq!((first.ring.len, first.stack.len()), (0, 0));
     // A second marker finishes from what was published: nothing was left unscanned.
-    let mut second = Marker::new(&space, &pool, &shaded, &active, 1);
+    let mut second = pools.marker(&space);
     second.run();
     let span = space.span(i).unwrap();
     assert_eq!(first.marked_objects + second.marked_objects, n as u64);
@@ -53,9 +74,8 @@ fn a_marker_stopped_by_its_budget_publishes_every_grey_object() {
 #[test]
 fn references_to_no_object_are_counted_not_followed() {
     let (space, i) = tree(3);
-    let (pool, shaded) = (DefaultPool::default(), DefaultPool::default());
-    let active = AtomicUsize::new(1);
-    let mut m = Marker::new(&space, &pool, &shaded, &active, 1);
+    let pools = Pools::new();
+    let mut m = pools.marker(&space);
     let span = space.span(i).unwrap();
     // A free slot, a slot past the span's bitmaps, a span that does not exist, and
     // the zero span key.
@@ -110,9 +130,8 @@ fn the_prefetch_ring_hands_entries_out_in_the_order_they_came_in() {
 fn a_workers_slice_flushes_its_credit_every_credit_slack() {
     use crate::mark::assist::{drain_slice, CREDIT_SLACK};
     let (space, i) = tree(255);
-    let (pool, shaded) = (DefaultPool::default(), DefaultPool::default());
-    let active = AtomicUsize::new(1);
-    let mut m = Marker::new(&space, &pool, &shaded, &active, 1);
+    let pools = Pools::new();
+    let mut m = pools.marker(&space);
     m.mark(Ref::new(i, 0, 0));
     let mut flushes = Vec::new();
     drain_slice(&mut m, 1 << 20, |w| flushes.push(w));
@@ -133,10 +152,9 @@ fn a_workers_slice_flushes_its_credit_every_credit_slack() {
 fn after_warm_up_markers_reuse_their_stacks_and_batches() {
     let n = 255;
     let (space, i) = tree(n);
-    let (pool, shaded) = (DefaultPool::default(), DefaultPool::default());
-    let active = AtomicUsize::new(1);
+    let pools = Pools::new();
     // An assist's shape: a budget, then what is left published.
-    let mut first = Marker::new(&space, &pool, &shaded, &active, 1);
+    let mut first = pools.marker(&space);
     first.budget = 10 * 2 * crate::object::WORD_BYTES as u64;
     first.mark(Ref::new(i, 0, 0));
     assert!(!first.drain());
@@ -144,22 +162,22 @@ fn after_warm_up_markers_reuse_their_stacks_and_batches() {
     let (stack, first_marked) = (first.stack.as_ptr(), first.marked_objects);
     drop(first);
     assert_eq!(
-        pool.buffers().stacks.len(),
+        pools.grey.buffers().stacks.len(),
         1,
         "its stack is kept as a spare"
     );
-    let handed: Vec<Batch> = std::iter::from_fn(|| pool.take()).collect();
+    let handed: Vec<Batch> = std::iter::from_fn(|| pools.grey.take()).collect();
     assert!(!handed.is_empty(), "the marker handed batches over");
     let mut batches: Vec<*const Ref> = handed.iter().map(|b| b.as_ptr()).collect();
-    handed.into_iter().for_each(|b| pool.put(b));
+    handed.into_iter().for_each(|b| pools.grey.put(b));
     // The next marker (the next assist) gets the first one's stack back, and every batch
     // it empties becomes a spare for the next hand-over.
-    let mut second = Marker::new(&space, &pool, &shaded, &active, 1);
+    let mut second = pools.marker(&space);
     assert_eq!(second.stack.as_ptr(), stack, "the private stack is reused");
-    assert_eq!(pool.buffers().stacks.len(), 0);
+    assert_eq!(pools.grey.buffers().stacks.len(), 0);
     second.run();
     assert_eq!(first_marked + second.marked_objects, n as u64);
-    let spares = &pool.buffers().batches;
+    let spares = &pools.grey.buffers().batches;
     assert_eq!(
         spares.len(),
         batches.len(),
@@ -174,21 +192,20 @@ fn after_warm_up_markers_reuse_their_stacks_and_batches() {
 
 /// A batch of shaded references, emptied by the marker that marks them, becomes a spare
 /// of the shaded pool, the one the write barriers take their next buffer from
-/// (`Mutator::record_shade`); a grey batch's goes to the grey pool.
+/// (`Mutator::record_shade`); a grey batch's goes to the grey pools.grey.
 #[test]
 fn an_emptied_shaded_batch_is_a_spare_of_the_shaded_pool() {
     let (space, i) = tree(3);
-    let (pool, shaded) = (DefaultPool::default(), DefaultPool::default());
-    let active = AtomicUsize::new(1);
-    let mut batch = shaded.buffers().batches.take();
+    let pools = Pools::new();
+    let mut batch = pools.shaded.buffers().batches.take();
     let at = batch.as_ptr();
     batch.push(Ref::new(i, 0, 0));
-    shaded.put(batch);
-    let mut m = Marker::new(&space, &pool, &shaded, &active, 1);
+    pools.shaded.put(batch);
+    let mut m = pools.marker(&space);
     m.run();
     assert_eq!(m.marked_objects, 3);
-    assert_eq!(pool.buffers().batches.len(), 0);
-    assert_eq!(shaded.buffers().batches.len(), 1);
-    let spare = shaded.buffers().batches.take();
+    assert_eq!(pools.grey.buffers().batches.len(), 0);
+    assert_eq!(pools.shaded.buffers().batches.len(), 1);
+    let spare = pools.shaded.buffers().batches.take();
     assert_eq!(spare.as_ptr(), at);
 }

@@ -83,6 +83,19 @@ impl Log {
     }
 }
 
+/// A list of `n` objects of `shape` linked through reference slot 0 behind a head of the
+/// same shape, all live while the returned head is held.
+pub fn live_list<'m>(m: &'m Mutator, shape: &collector::Shape, n: u64) -> collector::Handle<'m> {
+    let head = m.alloc(shape);
+    let mut tail = head.clone();
+    for _ in 0..n {
+        let next = m.alloc(shape);
+        tail.set(0, Some(&next));
+        tail = next;
+    }
+    head
+}
+
 /// `gc()`, then waits until the finalizers and cleanups it queued have run.
 pub fn gc_and_drain(m: &Mutator) {
     m.gc();
