@@ -120,12 +120,14 @@ fn random_programs_agree_with_the_oracle() {
 /// The negative control: with the barrier removed (the `none` ablation, concurrent
 /// marking), the same programs must lose objects and the checks must say so. (The
 /// failure shrinks, to four operations on a quiet machine; how far depends on timing,
-/// so the size is printed, not asserted.)
+/// so the size is printed, not asserted.) Whether a program's stores race a mark depends
+/// on timing: here the first loss came at seed 60-975 in 7 runs, but CI's 2 cores ran
+/// 2,000 seeds without one (at 6be43d3d), hence 20,000 seeds, as the scope control has.
 #[test]
 fn the_checks_catch_the_no_barrier_ablation() {
     let _serial = one_at_a_time();
     let mut tried = 0;
-    for seed in 1..=2000 {
+    for seed in 1..=20_000 {
         let mut program = Program::generate(seed);
         program.config.barrier = collector::BarrierKind::None;
         program.config.concurrent = true;
