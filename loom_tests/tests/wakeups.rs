@@ -2,6 +2,8 @@
 //! always run, exactly once, over the runners' real park-and-wake loop
 //! (`Heap::run_cleanup_worker` / `Heap::run_finalizer_thread` run on model threads what
 //! the runner threads run in normal builds), with a concurrent `stop()` and `shutdown()`.
+//! A push notifies only the parked runners it claims (Go's `asleep` moved to `woken`, one
+//! `notify_one` each), so the models also check that claiming never strands a runner.
 //! The negative control makes the runners check for work outside the queue's lock before
 //! parking (the classic lost wake-up); loom must report the deadlock. See this crate's
 //! README.md.

@@ -5,10 +5,15 @@
 //! Invariant: an entry is in exactly one place at a time — queued (a root of every mark,
 //! so its object and environment survive), taken by a runner (counted in `running`
 //! until its callback returns; the runner holds it through a handle), or finished. Every
-//! change of `items` or `running` is made under the queue's lock and signalled on `cv`,
-//! so `wait_idle` returns exactly when nothing is queued or running (or at exit). `asleep`
-//! counts exactly the workers inside `wait_for_work`'s wait, and `needg` never asks for
-//! more workers than the pool has room for (`max_workers - workers`).
+//! change of `running`, and every emptying of `items`, is made under the queue's lock and
+//! signalled on `cv`, so `wait_idle` returns exactly when nothing is queued or running (or
+//! at exit). The runners inside `wait_for_work`'s wait on `work_cv` number exactly
+//! `asleep + woken`: a push takes ownership of waking up to `asleep` of them (moving
+//! them to `woken`, as Go's `cleanupQueue.wake` does) and notifies one for each, and a
+//! runner leaving the wait gives up a `woken` if there is one, else an `asleep`; so a
+//! push that finds `asleep` zero has every waiting runner already woken, to look at the
+//! queue under the lock after the push. `needg` never asks for more workers than the
+//! pool has room for (`max_workers - workers`).
 
 use crate::callbacks::blocks::Blocks;
 use crate::config::CLEANUP_BLOCK;
@@ -78,8 +83,11 @@ pub(crate) struct QueueState<T> {
     /// The most workers the heap runs (Go's `maxCleanupGs`); 0 until the first
     /// registration starts one.
     pub(crate) max_workers: usize,
-    /// Workers parked waiting for work (Go's `asleep`).
+    /// Runners parked waiting for work that no push has claimed to wake (Go's `asleep`).
     pub(crate) asleep: usize,
+    /// Parked runners a push has notified and that have not left the wait yet (Go's
+    /// `wake` takes them off `asleep` before it readies them).
+    pub(crate) woken: usize,
     /// Workers to start at the next registration (Go's `needg`), recorded when queued
     /// work outnumbers the parked workers (`note_demand`).
     pub(crate) needg: usize,
@@ -92,8 +100,14 @@ pub(crate) struct QueueState<T> {
 /// A queue of callbacks and its runners' rendezvous.
 pub(crate) struct CallbackQueue<T> {
     pub(crate) state: Mutex<QueueState<T>>,
-    /// Signalled when work arrives, when work finishes, and at exit.
+    /// Signalled when the queue becomes idle (nothing queued or running), when a runner
+    /// exits, and at exit: drains and shutdown wait on it.
     pub(crate) cv: Condvar,
+    /// Where runners park for work: notified once per runner a push claims to wake
+    /// (`asleep` → `woken`), and at exit. A push that finds every runner busy or already
+    /// woken notifies no one, as Go's sweeper readies no cleanup goroutine then
+    /// (`gcCleanups.needsWake`).
+    pub(crate) work_cv: Condvar,
     /// The standby's: signalled only when work arrives in an empty queue, and at exit.
     /// While work waits the standby sleeps out its stall interval, which the queue's
     /// other signals (one per span swept) would otherwise cut short, each waking it to
@@ -104,6 +118,11 @@ pub(crate) struct CallbackQueue<T> {
     pub(crate) counters: CallbackCounters,
     /// Set with `exit`, readable without the lock: runners stop between two callbacks.
     exiting: AtomicBool,
+    /// How many batches have been queued, counted under the lock and readable without
+    /// it: a runner that found the queue empty watches it for a moment before it parks
+    /// (`runner::spin_for_work`). A hint only: whether work is queued is decided under
+    /// the lock.
+    pushes: StdAtomicU64,
     /// Whether a registration should start runners (Go's `needG`): true until the first
     /// one is started, then whenever `needg` is set. Readable without the lock, so a
     /// registration that needs none takes no lock. (Not modelled: under loom no runner
@@ -123,22 +142,28 @@ impl<T> Default for CallbackQueue<T> {
                 workers: 0,
                 max_workers: 0,
                 asleep: 0,
+                woken: 0,
                 needg: 0,
                 exited: 0,
                 takes: 0,
             }),
             cv: Condvar::new(),
+            work_cv: Condvar::new(),
             standby_cv: Condvar::new(),
             counters: CallbackCounters::default(),
             exiting: AtomicBool::new(false),
+            pushes: StdAtomicU64::new(0),
             need_runners: StdAtomicBool::new(true),
         }
     }
 }
 
 impl<T> CallbackQueue<T> {
-    /// Appends a batch and wakes the runners at once (Go wakes the finalizer goroutine
-    /// before the sweep ends, S37).
+    /// Appends a batch and wakes parked runners at once (Go wakes the finalizer goroutine
+    /// before the sweep ends, S37): one for each block of queued work, up to those parked
+    /// and not already woken (Go's `cleanupQueue.wake`). A runner that is busy, or already
+    /// woken, finds the batch when it next looks; so a sweep that queues a batch a span
+    /// while the runner keeps up makes one wake-up, not one a span.
     pub(crate) fn push_batch(&self, batch: Vec<T>) {
         if batch.is_empty() {
             return;
@@ -147,13 +172,49 @@ impl<T> CallbackQueue<T> {
         let mut g = lock(&self.state);
         let was_empty = g.items.is_empty();
         g.items.append(batch);
+        self.pushes.fetch_add(1, StdOrdering::Relaxed);
         self.note_demand(&mut g);
+        let wake = Self::claim_sleepers(&mut g);
         drop(g);
         self.counters.queued.fetch_add(n, StdOrdering::Relaxed);
-        self.cv.notify_all();
+        self.wake_runners(wake);
         if was_empty {
             self.notify_standby();
         }
+    }
+
+    /// Takes ownership of waking parked runners, one for each block of queued work
+    /// (Go's work units), up to those not already woken; returns how many.
+    fn claim_sleepers(g: &mut QueueState<T>) -> usize {
+        let wake = g.asleep.min(g.items.len().div_ceil(CLEANUP_BLOCK));
+        g.asleep -= wake;
+        g.woken += wake;
+        wake
+    }
+
+    /// Notifies `n` parked runners (claimed by `claim_sleepers`).
+    fn wake_runners(&self, n: usize) {
+        for _ in 0..n {
+            self.work_cv.notify_one();
+        }
+    }
+
+    /// A runner's wait for work, counted as the module invariant says: parks on
+    /// `work_cv` until work is queued or exit is signalled.
+    pub(crate) fn park_runner<'a>(
+        &self,
+        mut g: crate::sync::MutexGuard<'a, QueueState<T>>,
+    ) -> crate::sync::MutexGuard<'a, QueueState<T>> {
+        while g.items.is_empty() && !g.exit {
+            g.asleep += 1;
+            g = crate::sync::wait(&self.work_cv, g);
+            if g.woken > 0 {
+                g.woken -= 1;
+            } else {
+                g.asleep -= 1;
+            }
+        }
+        g
     }
 
     /// Puts entries a runner took and did not start back at the front of the queue, in
@@ -169,9 +230,11 @@ impl<T> CallbackQueue<T> {
             g.items.push_front(item);
         }
         let was_empty = before == 0 && !g.items.is_empty();
+        self.pushes.fetch_add(1, StdOrdering::Relaxed);
         self.note_demand(&mut g);
+        let wake = Self::claim_sleepers(&mut g);
         drop(g);
-        self.cv.notify_all();
+        self.wake_runners(wake);
         if was_empty {
             self.notify_standby();
         }
@@ -193,6 +256,12 @@ impl<T> CallbackQueue<T> {
             g.needg += extra.min(room);
             self.need_runners.store(true, StdOrdering::Release);
         }
+    }
+
+    /// How many batches have been queued so far (a hint, read without the lock).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn pushes(&self) -> u64 {
+        self.pushes.load(StdOrdering::Relaxed)
     }
 
     /// Whether a registration should start runners (Go's `needG`; no lock taken).
@@ -225,6 +294,7 @@ impl<T> CallbackQueue<T> {
         self.exiting.store(true, Release);
         lock(&self.state).exit = true;
         self.cv.notify_all();
+        self.work_cv.notify_all();
         self.notify_standby();
     }
 
@@ -246,6 +316,7 @@ impl<T> CallbackQueue<T> {
         let mut g = lock(&self.state);
         g.exit = true;
         self.cv.notify_all();
+        self.work_cv.notify_all();
         self.notify_standby();
         let me_a_runner = g.threads.iter().any(|t| t.thread().id() == me) as usize;
         #[cfg(not(loom))]
