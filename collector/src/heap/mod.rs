@@ -338,6 +338,10 @@ impl Space {
                     // claims a Small span of the previous generation.
                     self.mark_swept(span);
                     span.init(SpanKind::Small, sc, elem);
+                    drop(pools);
+                    // Every slot is free and only this refill holds the span.
+                    #[cfg(not(loom))]
+                    span.touch_free_words();
                     span
                 }
             },

@@ -29,8 +29,8 @@ pub(crate) unsafe trait ZeroValid: Sized {
     /// The zero value (built one by one under loom, whose atomics are not plain memory).
     #[cfg_attr(not(loom), allow(dead_code))]
     fn zero() -> Self;
-    /// Stores zero (what a released page reads as; loom's stand-in for the release).
-    #[cfg_attr(not(loom), allow(dead_code))]
+    /// Stores zero (what a released page reads as; loom's stand-in for the release; and
+    /// `PageBox::touch_pages`' write).
     fn store_zero(&self);
 }
 
@@ -180,6 +180,20 @@ impl<T: ZeroValid> PageBox<T> {
             std::alloc::handle_alloc_error(Self::layout(len))
         };
         PageBox { ptr, len }
+    }
+
+    /// Stores zero into the first element of each OS page, so that every page is faulted
+    /// in writable now, by one write fault each. Read first (a write barrier's look at
+    /// the old value of a new object's slot, during a mark), a page not yet faulted in
+    /// maps the shared zero page, and the write after it takes a second, copy-on-write
+    /// fault whose TLB flush interrupts every CPU the process runs on. The caller must
+    /// own every value in the box (a span fresh from the page pool, all its slots free):
+    /// the zeros it stores may replace values.
+    pub(crate) fn touch_pages(&self) {
+        let step = (os_page() / std::mem::size_of::<T>()).max(1);
+        for element in self.iter().step_by(step) {
+            element.store_zero();
+        }
     }
 
     /// Drops the physical pages of the whole OS pages inside elements `from..`; returns

@@ -299,6 +299,14 @@ impl Span {
         &self.words
     }
 
+    /// Faults in the word storage's pages writable now (`PageBox::touch_pages`). Only for
+    /// a span whose every slot is free and that no one else holds: a small span fresh
+    /// from the page pool, before it goes to an allocation cache.
+    #[cfg(not(loom))]
+    pub(crate) fn touch_free_words(&self) {
+        self.words.touch_pages();
+    }
+
     /// Every slot's metadata word (fixed at creation, as the words are).
     #[inline(always)]
     pub(crate) fn metas(&self) -> &[AtomicU64] {
