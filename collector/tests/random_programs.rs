@@ -56,9 +56,15 @@ fn env_u64(name: &str, default: u64) -> u64 {
 /// with none of the checkmark's words or "freed", while a thread's use of the freed
 /// object panicked).
 fn from_a_lost_object(error: &str) -> bool {
-    ["lost objects", "freed", "is damaged", "the oracle says", "the weak handle"]
-        .iter()
-        .any(|what| error.contains(what))
+    [
+        "lost objects",
+        "freed",
+        "is damaged",
+        "the oracle says",
+        "the weak handle",
+    ]
+    .iter()
+    .any(|what| error.contains(what))
 }
 
 /// Whether `program` fails in any of `tries` runs; returns the first error.

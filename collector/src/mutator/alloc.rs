@@ -343,7 +343,12 @@ impl<B: Barrier> Mutator<B> {
         if self.core.config.concurrent {
             // Go's trigger: the background GC thread runs the cycle while this mutator
             // goes on allocating (paying assists).
-            if live >= self.core.trigger.load(Relaxed) {
+            // While a mark runs no cycle is started (Go's `gcTrigger.test` is false
+            // outside `_GCoff`): asking would only take the GC thread's mailbox lock,
+            // three times a refill for as long as the heap stays above the trigger.
+            if live >= self.core.trigger.load(Relaxed)
+                && self.core.flags.load(Relaxed) & FLAG_MARKING == 0
+            {
                 let bg = &self.core.background;
                 let seen = bg.starts();
                 cycle::service::request_background(&self.core);
