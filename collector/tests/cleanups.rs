@@ -719,6 +719,61 @@ fn a_blocked_cleanup_does_not_hold_back_quick_ones_with_the_testbeds_options() {
     assert_eq!((s.runners, s.executed, s.pending), (3, QUICK as u64 + 1, 0));
 }
 
+/// The same option without the standby: a blocker and a few quick cleanups queued by one
+/// sweep together (one block of work, for which a push claims one parked worker). The
+/// worker that takes the blocker (adaptive batches take one cleanup at a time) must wake
+/// the other for the rest, as Go's scheduler wakes another cleanup goroutine while work
+/// remains; left to the blocked worker, the rest would wait forever and the drain with
+/// them. Twenty rounds, so that in most both workers are parked when the sweep pushes
+/// (in the first, one may still be starting, and takes the rest when it looks).
+#[test]
+fn a_worker_that_takes_part_of_the_queue_wakes_another_for_the_rest() {
+    const QUICK: usize = 10;
+    const ROUNDS: usize = 20;
+    let heap = heap_with(|c| {
+        *c = c.clone().with_testbed_cleanups();
+        c.cleanup_standby = false;
+        c.cleanup_workers = Some(2);
+    });
+    let m = heap.mutator();
+    let ran = Arc::new(AtomicUsize::new(0));
+    for _ in 0..ROUNDS {
+        let (latch, latch_rx) = mpsc::channel::<()>();
+        let blocker = m.alloc(&OBJ);
+        m.add_cleanup(&blocker, latch_rx, |latch| {
+            let _ = latch.recv();
+        });
+        drop(blocker);
+        let goal = ran.load(SeqCst) + QUICK;
+        for _ in 0..QUICK {
+            let o = m.alloc(&OBJ);
+            let (ran, latch) = (ran.clone(), latch.clone());
+            m.add_cleanup(&o, (), move |()| {
+                if ran.fetch_add(1, SeqCst) + 1 == goal {
+                    let _ = latch.send(());
+                }
+            });
+        }
+        m.gc();
+        let (done_tx, done) = mpsc::channel::<()>();
+        let h = heap.clone();
+        std::thread::spawn(move || {
+            h.drain_cleanups();
+            let _ = done_tx.send(());
+        });
+        m.blocking(|| done.recv_timeout(Duration::from_secs(60)))
+            .expect(
+            "the drain did not return: the quick cleanups waited behind the blocker (hang guard)",
+        );
+    }
+    let s = heap.stats().cleanups;
+    assert_eq!(ran.load(SeqCst), QUICK * ROUNDS);
+    assert_eq!(
+        (s.runners, s.executed, s.pending),
+        (2, ((QUICK + 1) * ROUNDS) as u64, 0)
+    );
+}
+
 /// The testbed's option on S40 (`cleanup_eager_start`): all `max(GOMAXPROCS/4, 1)`
 /// workers (or `cleanup_workers`), and the standby if `cleanup_standby` is on, start with
 /// the first registration.

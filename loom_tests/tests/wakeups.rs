@@ -3,7 +3,9 @@
 //! (`Heap::run_cleanup_worker` / `Heap::run_finalizer_thread` run on model threads what
 //! the runner threads run in normal builds), with a concurrent `stop()` and `shutdown()`.
 //! A push notifies only the parked runners it claims (Go's `asleep` moved to `woken`, one
-//! `notify_one` each), so the models also check that claiming never strands a runner.
+//! `notify_one` each): the models run that accounting too, for one push of one cleanup
+//! (two parked workers) and of one finalizer. The control's runner counts itself parked
+//! as the real one does; its one fault is the check made outside the lock.
 //! The negative control makes the runners check for work outside the queue's lock before
 //! parking (the classic lost wake-up); loom must report the deadlock. See this crate's
 //! README.md.

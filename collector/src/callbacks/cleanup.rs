@@ -365,7 +365,9 @@ impl<B: Barrier> Mutator<B> {
             let mut g = lock(&q.state);
             let e = g.items.pop_front()?;
             g.running += 1;
+            let wake = CallbackQueue::claim_one_for_rest(&mut g);
             drop(g);
+            q.wake_runners(wake);
             let env = e.env.map(|r| self.take_queued(r, "the cleanup queue"));
             Some((env, e.f))
         })
@@ -493,6 +495,9 @@ impl CleanupRun<'_> {
                 let batch = self.batching.batch;
                 let fs = &mut self.plain;
                 g.running += g.items.take_front_while(batch, is_plain, |e| e.f, fs);
+                let wake = CallbackQueue::claim_one_for_rest(&mut g);
+                drop(g);
+                q.wake_runners(wake);
                 Next::Plain
             }
             Some(_) => Next::Boxed,

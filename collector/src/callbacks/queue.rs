@@ -7,8 +7,8 @@
 //! until its callback returns; the runner holds it through a handle), or finished. Every
 //! change of `running`, and every emptying of `items`, is made under the queue's lock and
 //! signalled on `cv`, so `wait_idle` returns exactly when nothing is queued or running (or
-//! at exit). The runners inside `wait_for_work`'s wait on `work_cv` number exactly
-//! `asleep + woken`: a push takes ownership of waking up to `asleep` of them (moving
+//! at exit). The runners inside `wait_for_work` (watching the queue, or waiting on
+//! `work_cv`) number exactly `asleep + woken`: a push takes ownership of waking up to `asleep` of them (moving
 //! them to `woken`, as Go's `cleanupQueue.wake` does) and notifies one for each, and a
 //! runner leaving the wait gives up a `woken` if there is one, else an `asleep`; so a
 //! push that finds `asleep` zero has every waiting runner already woken, to look at the
@@ -192,8 +192,23 @@ impl<T> CallbackQueue<T> {
         wake
     }
 
-    /// Notifies `n` parked runners (claimed by `claim_sleepers`).
-    fn wake_runners(&self, n: usize) {
+    /// A runner that has just taken work and left some queued claims one more parked
+    /// runner for the rest (returns 1, or 0 when nothing is left or no runner is parked
+    /// unclaimed), as Go's scheduler wakes another cleanup goroutine at its next round
+    /// while work units remain (`needsWake`). A push claims one runner a block; a runner
+    /// that takes less than a block (adaptive batches: one cleanup each) would otherwise
+    /// leave the rest to itself while the other workers sleep.
+    pub(crate) fn claim_one_for_rest(g: &mut QueueState<T>) -> usize {
+        if g.items.is_empty() || g.asleep == 0 {
+            return 0;
+        }
+        g.asleep -= 1;
+        g.woken += 1;
+        1
+    }
+
+    /// Notifies `n` parked runners (claimed by `claim_sleepers` or `claim_one_for_rest`).
+    pub(crate) fn wake_runners(&self, n: usize) {
         for _ in 0..n {
             self.work_cv.notify_one();
         }
@@ -208,13 +223,19 @@ impl<T> CallbackQueue<T> {
         while g.items.is_empty() && !g.exit {
             g.asleep += 1;
             g = crate::sync::wait(&self.work_cv, g);
-            if g.woken > 0 {
-                g.woken -= 1;
-            } else {
-                g.asleep -= 1;
-            }
+            Self::leave_wait(&mut g);
         }
         g
+    }
+
+    /// A runner leaving its wait (or its watch) gives up a claim if one is pending, else
+    /// its count as parked.
+    pub(crate) fn leave_wait(g: &mut QueueState<T>) {
+        if g.woken > 0 {
+            g.woken -= 1;
+        } else {
+            g.asleep -= 1;
+        }
     }
 
     /// Puts entries a runner took and did not start back at the front of the queue, in

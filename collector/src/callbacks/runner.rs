@@ -16,7 +16,9 @@
 //! Invariants: runners are started only inside a registration, under the queue's lock,
 //! never more workers than the pool's size, and never after exit is signalled. Between
 //! batches a runner holds no mutator and only a weak reference to the heap. A worker
-//! checks for work and parks in one step under the queue's lock, so no wake-up is lost.
+//! counts itself parked and checks for work in one step under the queue's lock (before
+//! it watches the queue without the lock, and again before it waits), so no wake-up is
+//! lost.
 //! A runner exits once exit is signalled, the heap is gone, or the heap is shut down.
 
 use crate::callbacks::queue::{CallbackQueue, Queues};
@@ -50,10 +52,13 @@ struct Park {
     check_outside_lock: bool,
 }
 
-/// Parks until work is queued or exit is signalled. The check and the wait are one step
-/// under the queue's lock: `push_batch` and `signal_exit` change the queue under it and
-/// notify after, so a runner is either past its check when they notify (it sees the
-/// change) or already waiting (it is woken) — no wake-up is lost.
+/// Parks until work is queued or exit is signalled. Counting itself parked and checking
+/// are one step under the queue's lock: `push_batch` and `signal_exit` change the queue
+/// under it, so a runner either sees the change at its check, or is counted parked when
+/// the push looks, and then claimed and notified (or, at exit, notified) — no wake-up is
+/// lost. While it watches the queue before waiting (normal builds) it counts as parked,
+/// as Go's cleanup goroutine is parked while its M spins: a push then claims it rather
+/// than ask for another worker (S40).
 fn wait_for_work<T>(q: &CallbackQueue<T>, park: Park) -> Wake {
     #[cfg(loom)]
     if park.check_outside_lock {
@@ -63,10 +68,12 @@ fn wait_for_work<T>(q: &CallbackQueue<T>, park: Park) -> Wake {
     let mut g = lock(&q.state);
     #[cfg(not(loom))]
     if g.items.is_empty() && !g.exit {
+        g.asleep += 1;
         let seen = q.pushes();
         drop(g);
         spin_for_work(q, seen);
         g = lock(&q.state);
+        CallbackQueue::leave_wait(&mut g);
     }
     // Parked: counted against queued work when deciding whether more workers are needed
     // (Go's `asleep`).
@@ -81,13 +88,13 @@ fn wait_for_work<T>(q: &CallbackQueue<T>, park: Park) -> Wake {
 /// How long a runner that found its queue empty watches for more work before it parks.
 /// A sweep queues a batch a span, and a runner that keeps up with it finds the queue
 /// empty after each: parked, it must be woken for the next (a futex wake paid by the
-/// sweeping thread, and a context switch). With the watch, cleanupbench's run made 360
-/// context switches instead of 1,240 and finbench's 400 instead of 440 (medians of 8
-/// alternating runs on this 2-core VM; collect+run 31.0 against 35.6 ms and 52.6
-/// against 55.6). It does not remove the slow mode both show on some days (`gc()` twice
-/// as long, the runner keeping up with the sweep): that came with the watch too. Go's
-/// idle Ms likewise spin looking for work before they sleep (`findRunnable`'s spinning
-/// state); the runners' semantics are unchanged.
+/// sweeping thread, and a context switch). With the watch, cleanupbench's run made 390
+/// context switches instead of 1,200 (collect+run 32.6 against 34.3 ms), finbench's
+/// 400 against 370 (51.2 against 52.3 ms): medians of 8 and 6 alternating runs on this
+/// 2-core VM. It does not remove the slow mode both show on some days (`gc()` twice as
+/// long, the runner keeping up with the sweep): that came with the watch too. Go's idle
+/// Ms likewise spin looking for work before they sleep (`findRunnable`'s spinning
+/// state); the runner counts as parked meanwhile, as Go's goroutine is.
 #[cfg(not(loom))]
 const RUNNER_SPIN: std::time::Duration = std::time::Duration::from_micros(50);
 
@@ -120,8 +127,12 @@ fn wait_for_work_checking_outside_lock<T>(q: &CallbackQueue<T>) -> Wake {
         if !empty {
             return Wake::Work;
         }
-        let g = lock(&q.state);
-        drop(crate::sync::wait(&q.work_cv, g));
+        // Counted parked, as the real wait is, so that the one fault is the check made
+        // outside the lock: a push between it and this count claims no one.
+        let mut g = lock(&q.state);
+        g.asleep += 1;
+        g = crate::sync::wait(&q.work_cv, g);
+        CallbackQueue::leave_wait(&mut g);
     }
 }
 
