@@ -361,16 +361,19 @@ impl<B: Barrier> Mutator<B> {
         &self,
         q: &CallbackQueue<QueuedCleanup>,
     ) -> Option<(Option<Handle<'_, B>>, Callback)> {
-        self.running(|| {
+        let mut wake = 0;
+        let taken = self.running(|| {
             let mut g = lock(&q.state);
             let e = g.items.pop_front()?;
             g.running += 1;
-            let wake = CallbackQueue::claim_one_for_rest(&mut g);
+            wake = CallbackQueue::claim_one_for_rest(&mut g);
             drop(g);
-            q.wake_runners(wake);
             let env = e.env.map(|r| self.take_queued(r, "the cleanup queue"));
             Some((env, e.f))
-        })
+        });
+        // Outside the running step, which a handshake would wait for.
+        q.wake_runners(wake);
+        taken
     }
 
     /// Runs one cleanup under the heap's panic policy; the caller holds the

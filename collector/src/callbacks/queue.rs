@@ -8,11 +8,12 @@
 //! change of `running`, and every emptying of `items`, is made under the queue's lock and
 //! signalled on `cv`, so `wait_idle` returns exactly when nothing is queued or running (or
 //! at exit). The runners inside `wait_for_work` (watching the queue, or waiting on
-//! `work_cv`) number exactly `asleep + woken`: a push takes ownership of waking up to `asleep` of them (moving
-//! them to `woken`, as Go's `cleanupQueue.wake` does) and notifies one for each, and a
-//! runner leaving the wait gives up a `woken` if there is one, else an `asleep`; so a
-//! push that finds `asleep` zero has every waiting runner already woken, to look at the
-//! queue under the lock after the push. `needg` never asks for more workers than the
+//! `work_cv`) number exactly `asleep + woken`: a push takes ownership of waking up to
+//! `asleep` of them (moving them to `woken`, as Go's `cleanupQueue.wake` does) and
+//! notifies one for each, and a runner leaving the wait gives up a `woken` if there is
+//! one, else an `asleep`; so a push that finds `asleep` zero has every waiting runner
+//! woken or its notification on the way, to look at the queue under the lock after the
+//! push. `needg` never asks for more workers than the
 //! pool has room for (`max_workers - workers`).
 
 use crate::callbacks::blocks::Blocks;
@@ -193,13 +194,15 @@ impl<T> CallbackQueue<T> {
     }
 
     /// A runner that has just taken work and left some queued claims one more parked
-    /// runner for the rest (returns 1, or 0 when nothing is left or no runner is parked
-    /// unclaimed), as Go's scheduler wakes another cleanup goroutine at its next round
-    /// while work units remain (`needsWake`). A push claims one runner a block; a runner
-    /// that takes less than a block (adaptive batches: one cleanup each) would otherwise
-    /// leave the rest to itself while the other workers sleep.
+    /// runner for the rest (returns 1), unless nothing is left, no runner is parked
+    /// unclaimed, or the runners already claimed cover the blocks left. A push claims one
+    /// runner a block, and a Go goroutine takes a whole block; the testbed's adaptive
+    /// batches take one cleanup at a time, and the rest of the block would wait behind
+    /// the taker's cleanup while the other workers sleep. (No worker is asked for here,
+    /// as Go's `wake` would where it finds too few asleep: pushes and registrations do.)
     pub(crate) fn claim_one_for_rest(g: &mut QueueState<T>) -> usize {
-        if g.items.is_empty() || g.asleep == 0 {
+        let blocks = g.items.len().div_ceil(CLEANUP_BLOCK);
+        if blocks <= g.woken || g.asleep == 0 {
             return 0;
         }
         g.asleep -= 1;
@@ -280,7 +283,6 @@ impl<T> CallbackQueue<T> {
     }
 
     /// How many batches have been queued so far (a hint, read without the lock).
-    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn pushes(&self) -> u64 {
         self.pushes.load(StdOrdering::Relaxed)
     }
