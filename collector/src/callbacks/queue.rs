@@ -4,17 +4,17 @@
 //!
 //! Invariant: an entry is in exactly one place at a time — queued (a root of every mark,
 //! so its object and environment survive), taken by a runner (counted in `running`
-//! until its callback returns; the runner holds it through a handle), or finished. Every
-//! change of `running`, and every emptying of `items`, is made under the queue's lock and
-//! signalled on `cv`, so `wait_idle` returns exactly when nothing is queued or running (or
-//! at exit). The runners inside `wait_for_work` (watching the queue, or waiting on
-//! `work_cv`) number exactly `asleep + woken`: a push takes ownership of waking up to
-//! `asleep` of them (moving them to `woken`, as Go's `cleanupQueue.wake` does) and
-//! notifies one for each, and a runner leaving the wait gives up a `woken` if there is
-//! one, else an `asleep`; so a push that finds `asleep` zero has every waiting runner
-//! woken or its notification on the way, to look at the queue under the lock after the
-//! push. `needg` never asks for more workers than the
-//! pool has room for (`max_workers - workers`).
+//! until its callback returns; the runner holds it through a handle), or finished.
+//! `items` and `running` change only under the queue's lock, and a change that leaves
+//! the queue idle (nothing queued or running) is signalled on `cv`, so `wait_idle`
+//! returns exactly when nothing is queued or running (or at exit). The runners inside
+//! `wait_for_work` (watching the queue, or waiting on `work_cv`) number exactly
+//! `asleep + woken`: a push takes ownership of waking up to `asleep` of them (moving them
+//! to `woken`, as Go's `cleanupQueue.wake` does) and notifies one for each, and a runner
+//! leaving the wait gives up a `woken` if there is one, else an `asleep`; so a push that
+//! finds `asleep` zero has every waiting runner woken or its notification on the way, to
+//! look at the queue under the lock after the push. `needg` never asks for more workers
+//! than the pool has room for (`max_workers - workers`).
 
 use crate::callbacks::blocks::Blocks;
 use crate::config::CLEANUP_BLOCK;

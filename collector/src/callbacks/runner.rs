@@ -90,10 +90,9 @@ fn wait_for_work<T>(q: &CallbackQueue<T>, park: Park) -> Wake {
 /// sweeping thread, and a context switch). A push during the watch still claims the
 /// runner and makes the futex call (std's condition variable does not track waiters),
 /// which then wakes no one: the context switch is what is saved. With the watch,
-/// cleanupbench's run made 390
-/// context switches instead of 1,200 (collect+run 32.6 against 34.3 ms), finbench's
-/// 400 against 370 (51.2 against 52.3 ms): medians of 8 and 6 alternating runs on this
-/// 2-core VM. It does not remove the slow mode both show on some days (`gc()` twice as
+/// cleanupbench's run made 390 context switches instead of 1,200 (collect+run 32.6
+/// against 34.3 ms), finbench's 400 against 370 (51.2 against 52.3 ms): medians of 8
+/// and 6 alternating runs on this 2-core VM. It does not remove the slow mode both show on some days (`gc()` twice as
 /// long, the runner keeping up with the sweep): that came with the watch too. Go's idle
 /// Ms likewise spin looking for work before they sleep (`findRunnable`'s spinning
 /// state); the runner counts as parked meanwhile, as Go's goroutine is.
