@@ -671,6 +671,19 @@ fn an_object_allocated_during_marking_is_cleaned_up_the_cycle_after() {
     assert_eq!(log.take(), ["cleanup"]);
 }
 
+/// Drains the cleanups on a thread of its own and fails with `why` if the drain has not
+/// returned within a minute (a hang guard: a held-back cleanup never runs).
+fn drain_or_fail(heap: &Heap, m: &collector::Mutator, why: &str) {
+    let (done_tx, done) = mpsc::channel::<()>();
+    let h = heap.clone();
+    std::thread::spawn(move || {
+        h.drain_cleanups();
+        let _ = done_tx.send(());
+    });
+    m.blocking(|| done.recv_timeout(Duration::from_secs(60)))
+        .unwrap_or_else(|_| panic!("the drain did not return: {why} (hang guard)"));
+}
+
 /// The testbed's option on S41 (`CleanupBatches::Adaptive`, with all workers started at
 /// once): workers take one cleanup at a time, so with two workers a cleanup blocked on a
 /// latch holds back none of 10,000 quick ones — the last quick one opens the latch. Were
@@ -705,14 +718,7 @@ fn a_blocked_cleanup_does_not_hold_back_quick_ones_with_the_testbeds_options() {
         });
     }
     m.gc();
-    let (done_tx, done) = mpsc::channel::<()>();
-    let h = heap.clone();
-    std::thread::spawn(move || {
-        h.drain_cleanups();
-        let _ = done_tx.send(());
-    });
-    m.blocking(|| done.recv_timeout(Duration::from_secs(60)))
-        .expect("the drain did not return: the quick cleanups were held back (hang guard)");
+    drain_or_fail(&heap, &m, "the quick cleanups were held back");
     let s = heap.stats().cleanups;
     assert_eq!(left.load(SeqCst), 0);
     // Two workers and the standby.
@@ -755,16 +761,7 @@ fn a_worker_that_takes_part_of_the_queue_wakes_another_for_the_rest() {
             });
         }
         m.gc();
-        let (done_tx, done) = mpsc::channel::<()>();
-        let h = heap.clone();
-        std::thread::spawn(move || {
-            h.drain_cleanups();
-            let _ = done_tx.send(());
-        });
-        m.blocking(|| done.recv_timeout(Duration::from_secs(60)))
-            .expect(
-            "the drain did not return: the quick cleanups waited behind the blocker (hang guard)",
-        );
+        drain_or_fail(&heap, &m, "the quick cleanups waited behind the blocker");
     }
     let s = heap.stats().cleanups;
     assert_eq!(ran.load(SeqCst), QUICK * ROUNDS);
