@@ -47,6 +47,17 @@ impl Pools {
     fn marker<'h>(&'h self, space: &'h Space) -> Marker<'h, DefaultPool> {
         Marker::new(space, &self.grey, &self.shaded, &self.active, 1)
     }
+
+    /// A marker that marked `root` and drained with ten objects' scan work as its budget
+    /// (an assist's shape), stopped by the budget with grey objects left in its ring and
+    /// stack, not yet published.
+    fn stopped_by_budget<'h>(&'h self, space: &'h Space, root: usize) -> Marker<'h, DefaultPool> {
+        let mut m = self.marker(space);
+        m.budget = 10 * 2 * crate::object::WORD_BYTES as u64;
+        m.mark(Ref::new(root, 0, 0));
+        assert!(!m.drain(), "the budget stops the drain");
+        m
+    }
 }
 
 #[test]
@@ -54,11 +65,7 @@ fn a_marker_stopped_by_its_budget_publishes_every_grey_object() {
     let n = 255;
     let (space, i) = tree(n);
     let pools = Pools::new();
-    let mut first = pools.marker(&space);
-    // Ten objects' scan work: the ring and the stack both hold grey objects when it stops.
-    first.budget = 10 * 2 * crate::object::WORD_BYTES as u64;
-    first.mark(Ref::new(i, 0, 0));
-    assert!(!first.drain(), "the budget stops the drain");
+    let mut first = pools.stopped_by_budget(&space, i);
     assert!(first.ring.len > 0, "the ring holds grey objects");
     first.publish();
     assert_eq!((first.ring.len, first.stack.len()), (0, 0));
@@ -154,10 +161,7 @@ fn after_warm_up_markers_reuse_their_stacks_and_batches() {
     let (space, i) = tree(n);
     let pools = Pools::new();
     // An assist's shape: a budget, then what is left published.
-    let mut first = pools.marker(&space);
-    first.budget = 10 * 2 * crate::object::WORD_BYTES as u64;
-    first.mark(Ref::new(i, 0, 0));
-    assert!(!first.drain());
+    let mut first = pools.stopped_by_budget(&space, i);
     first.publish();
     let (stack, first_marked) = (first.stack.as_ptr(), first.marked_objects);
     drop(first);
