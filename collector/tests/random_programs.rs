@@ -52,10 +52,11 @@ fn env_u64(name: &str, default: u64) -> u64 {
 /// Whether `error` is what a reachable object freed by a missing barrier leads to: the
 /// checkmark's report, a use of the freed object, or its memory reused under a
 /// reference (a damaged object, a load or weak read the oracle contradicts). Which one
-/// a run meets first depends on timing (one run of the scope control here failed first
-/// with none of the checkmark's words or "freed", while a thread's use of the freed
-/// object panicked; its message was not kept). The last two would also catch a bug of
-/// another kind; the main test, with barriers, runs the same checks and finds none.
+/// a run meets first depends on timing. (Two runs failed first with "another thread
+/// failed holding the operation lock", a thread's use of the freed object having
+/// panicked under the lock: thread 0 now reports the failure of the thread that poisoned
+/// the lock, `random::exec`.) The last two would also catch a bug of another kind; the
+/// main test, with barriers, runs the same checks and finds none.
 fn from_a_lost_object(error: &str) -> bool {
     [
         "lost objects",

@@ -314,6 +314,48 @@ fn run_thread<B: Barrier>(
             .unwrap_or_else(|p| Err(format!("panicked: {}", crate::common::panic_message(&*p))))
             .map_err(|e| format!("thread{child}: {e}"))
     };
+    let ops = run_ops(heap, m, &global, shared, &mut r, tid, &mut children, &join);
+    // A thread that failed on the poisoned lock reports the failure of the thread that
+    // poisoned it (a child joined here) when it can: that is the cause.
+    let mut failure = ops.err();
+    for (child, h) in children.iter_mut().enumerate() {
+        if let Some(h) = h.take() {
+            if let Err(e) = join(h, child) {
+                if failure.as_deref().is_none_or(|f| f.contains(POISONED)) {
+                    failure = Some(e);
+                }
+            }
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    // The thread's end: its registers go, as one operation.
+    let mut oracle = m
+        .blocking(|| shared.oracle.lock())
+        .map_err(|_| POISONED.to_string())?;
+    let seq = shared.seq.fetch_add(1, SeqCst);
+    r.regs.iter_mut().for_each(|h| *h = None);
+    oracle.regs[tid] = Default::default();
+    oracle.after_op(seq);
+    Ok(())
+}
+
+/// What a thread reports when another panicked holding the operation lock.
+const POISONED: &str = "another thread failed holding the operation lock";
+
+/// Thread `tid`'s operations, up to the first failure; thread 0 spawns and joins.
+#[allow(clippy::too_many_arguments)]
+fn run_ops<'m, B: Barrier>(
+    heap: &Heap<B>,
+    m: &'m Mutator<B>,
+    global: &Handle<'m, B>,
+    shared: &Arc<Shared>,
+    r: &mut Registers<'m, B>,
+    tid: usize,
+    children: &mut [Option<JoinHandle<Result<(), String>>>],
+    join: &dyn Fn(JoinHandle<Result<(), String>>, usize) -> Result<(), String>,
+) -> Result<(), String> {
     for (i, &op) in shared.program.threads[tid].iter().enumerate() {
         match op {
             Op::Spawn { child } => {
@@ -337,25 +379,12 @@ fn run_thread<B: Barrier>(
         }
         let mut oracle = m
             .blocking(|| shared.oracle.lock())
-            .map_err(|_| "another thread failed holding the operation lock".to_string())?;
+            .map_err(|_| POISONED.to_string())?;
         let seq = shared.seq.fetch_add(1, SeqCst);
-        apply(m, &global, shared, &mut oracle, &mut r, tid, op)
+        apply(m, global, shared, &mut oracle, r, tid, op)
             .map_err(|e| format!("thread{tid} op {i} `{op}` (seq {seq}): {e}"))?;
         oracle.after_op(seq);
     }
-    for (child, h) in children.iter_mut().enumerate() {
-        if let Some(h) = h.take() {
-            join(h, child)?;
-        }
-    }
-    // The thread's end: its registers go, as one operation.
-    let mut oracle = m
-        .blocking(|| shared.oracle.lock())
-        .map_err(|_| "another thread failed holding the operation lock".to_string())?;
-    let seq = shared.seq.fetch_add(1, SeqCst);
-    r.regs.iter_mut().for_each(|h| *h = None);
-    oracle.regs[tid] = Default::default();
-    oracle.after_op(seq);
     Ok(())
 }
 
