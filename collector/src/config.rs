@@ -271,6 +271,11 @@ pub struct LoomFaults {
     /// work under the lock, releases it, and then parks without checking again: a batch
     /// queued in between is notified to nobody (the classic lost wake-up).
     pub runner_checks_outside_lock: bool,
+    /// A cleanup worker that takes part of the queue leaves the rest to whoever the push
+    /// claimed (`CallbackQueue::claim_one_for_rest` skipped): with one cleanup taken at a
+    /// time, the rest of a block waits behind the taker's cleanup while the other workers
+    /// sleep (the bug b1f84f40 fixed).
+    pub no_claim_for_rest: bool,
     /// A callback runner that takes a queued entry during a mark does not shade its
     /// objects: the queue no longer roots them, and this runner's roots may have been
     /// scanned already.

@@ -7,13 +7,15 @@
 //! (two parked workers) and of one finalizer. The control's runner counts itself parked
 //! as the real one does; its one fault is the check made outside the lock.
 //! The negative control makes the runners check for work outside the queue's lock before
-//! parking (the classic lost wake-up); loom must report the deadlock. See this crate's
-//! README.md.
+//! parking (the classic lost wake-up); loom must report the deadlock. A third model runs
+//! the testbed's one-cleanup-at-a-time option: a worker that takes the first cleanup of
+//! a block claims another parked worker for the rest (its control skips that claim, and
+//! loom must report the deadlock). See this crate's README.md.
 #![cfg(loom)]
 
 use collector::{keep_alive, CallbackPanic, Gogc, Heap, HeapConfig, LoomFaults, Shape};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use loom::sync::Arc;
+use loom::sync::{Arc, Condvar, Mutex};
 use loom::thread;
 use loom_tests::{assert_control, LeakOnPanic};
 
@@ -132,6 +134,69 @@ fn finalizer_thread_model(faults: LoomFaults) {
     );
 }
 
+/// Two cleanups of one sweep that can finish only together: each counts itself started
+/// and waits until both have. One sweep queues them as one block, for which the push
+/// claims one parked worker; the testbed's adaptive batches with two workers take one
+/// cleanup at a time, so the worker that takes the first must claim the other parked
+/// worker for the second (`claim_one_for_rest`), or the first waits forever. Both run,
+/// the drain ends, and every thread ends.
+fn rest_of_a_block_model(faults: LoomFaults) {
+    let mut config = HeapConfig {
+        gogc: Gogc::Off,
+        concurrent: false,
+        callback_panic: CallbackPanic::Propagate,
+        faults,
+        ..HeapConfig::default()
+    }
+    .with_testbed_cleanups();
+    config.cleanup_standby = false;
+    config.cleanup_workers = Some(2);
+    let heap = LeakOnPanic::new(Heap::new(config).unwrap());
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let h = LeakOnPanic::new(heap.clone());
+            thread::spawn(move || h.run_cleanup_worker())
+        })
+        .collect();
+    let started = LeakOnPanic::new(Arc::new((Mutex::new(0usize), Condvar::new())));
+    {
+        let m = heap.mutator();
+        for _ in 0..2 {
+            let obj = m.alloc(&OBJ);
+            // Leaked if the cleanup unwinds: loom reports a deadlock by panicking on the
+            // thread that blocked last, which may be a worker waiting here.
+            let both = LeakOnPanic::new((*started).clone());
+            m.add_cleanup(&obj, (), move |()| {
+                let (count, cv) = &**both;
+                let mut n = count.lock().unwrap();
+                *n += 1;
+                cv.notify_all();
+                while *n < 2 {
+                    n = cv.wait(n).unwrap();
+                }
+            });
+        }
+        // Queues both cleanups (one block) and wakes the workers.
+        m.gc();
+    }
+    // The drain waits until one cleanup has started (under the lock that cleanup waits
+    // with, so that it waits first): loom reports a deadlock by panicking on the thread
+    // that blocked last, which is then this one, whose unwinding touches no model state.
+    {
+        let (count, cv) = &**started;
+        let mut n = count.lock().unwrap();
+        while *n < 1 {
+            n = cv.wait(n).unwrap();
+        }
+    }
+    heap.drain_cleanups();
+    heap.shutdown();
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(*started.0.lock().unwrap(), 2);
+}
+
 #[test]
 fn a_cleanup_queued_while_two_workers_park_runs_exactly_once() {
     explore("wakeups: cleanup workers", || {
@@ -143,6 +208,13 @@ fn a_cleanup_queued_while_two_workers_park_runs_exactly_once() {
 fn a_finalizer_queued_while_the_finalizer_thread_parks_runs_exactly_once() {
     explore("wakeups: finalizer thread", || {
         finalizer_thread_model(LoomFaults::default())
+    });
+}
+
+#[test]
+fn the_rest_of_a_block_is_taken_while_its_first_cleanup_waits() {
+    explore("wakeups: the rest of a block", || {
+        rest_of_a_block_model(LoomFaults::default())
     });
 }
 
@@ -169,5 +241,20 @@ fn negative_control_the_finalizer_thread_checking_outside_the_lock_loses_the_wak
         "wakeups/finalizer thread",
         || finalizer_thread_model(lost_wakeup()),
         "deadlock; threads = [(Id(0), Blocked(Location(None))), (Id(1), Blocked(Location(None)))]",
+    );
+}
+
+#[test]
+fn negative_control_a_worker_that_leaves_the_rest_of_its_block_strands_it() {
+    assert_control(
+        "wakeups/the rest of a block",
+        || {
+            rest_of_a_block_model(LoomFaults {
+                no_claim_for_rest: true,
+                ..LoomFaults::default()
+            })
+        },
+        "deadlock; threads = [(Id(0), Blocked(Location(None))), (Id(1), Blocked(Location(None))), \
+         (Id(2), Blocked(Location(None)))]",
     );
 }

@@ -297,6 +297,7 @@ impl<B: Barrier> Mutator<B> {
         let mut r = CleanupRun {
             q: &queues.cleanups,
             standby: role == RunnerRole::Standby,
+            claim_for_rest: claims_for_rest(&self.core),
             after_own_take: None,
             plain: Vec::new(),
             done: 0,
@@ -366,7 +367,9 @@ impl<B: Barrier> Mutator<B> {
             let mut g = lock(&q.state);
             let e = g.items.pop_front()?;
             g.running += 1;
-            wake = CallbackQueue::claim_one_for_rest(&mut g);
+            if claims_for_rest(&self.core) {
+                wake = CallbackQueue::claim_one_for_rest(&mut g);
+            }
             drop(g);
             let env = e.env.map(|r| self.take_queued(r, "the cleanup queue"));
             Some((env, e.f))
@@ -461,6 +464,8 @@ impl Batching {
 struct CleanupRun<'q> {
     q: &'q CallbackQueue<QueuedCleanup>,
     standby: bool,
+    /// Off under `LoomFaults::no_claim_for_rest` only.
+    claim_for_rest: bool,
     /// The queue's take count just after this runner's last take.
     after_own_take: Option<u64>,
     /// The plain cleanups of the batch taken last (empty between batches; kept for its
@@ -498,7 +503,11 @@ impl CleanupRun<'_> {
                 let batch = self.batching.batch;
                 let fs = &mut self.plain;
                 g.running += g.items.take_front_while(batch, is_plain, |e| e.f, fs);
-                let wake = CallbackQueue::claim_one_for_rest(&mut g);
+                let wake = if self.claim_for_rest {
+                    CallbackQueue::claim_one_for_rest(&mut g)
+                } else {
+                    0
+                };
                 drop(g);
                 q.wake_runners(wake);
                 Next::Plain
@@ -529,6 +538,19 @@ impl Drop for UnstartedPlain<'_, '_> {
             let rest = self.1.by_ref().map(|f| QueuedCleanup { env: None, f });
             self.0.requeue_front(rest);
         }
+    }
+}
+
+/// Whether a runner that takes part of the queue claims a parked one for the rest
+/// (`CallbackQueue::claim_one_for_rest`): always, except under loom's
+/// `LoomFaults::no_claim_for_rest`.
+fn claims_for_rest(core: &HeapCore) -> bool {
+    #[cfg(loom)]
+    return !core.config.faults.no_claim_for_rest;
+    #[cfg(not(loom))]
+    {
+        let _ = core;
+        true
     }
 }
 
