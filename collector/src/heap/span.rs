@@ -109,6 +109,17 @@ pub(crate) struct Span {
     pub(crate) freed: crate::sync::unmodelled::AtomicBool,
 }
 
+impl Span {
+    /// Drops the span but for its storage's mapped pages, whose ranges go to `out` for
+    /// `pages::unmap_ranges` (the heap's drop unmaps its spans together).
+    #[cfg(not(loom))]
+    pub(crate) fn into_mapped_ranges(self, out: &mut Vec<std::ops::Range<usize>>) {
+        let Span { words, meta, .. } = self;
+        out.extend(words.into_mapped_range());
+        out.extend(meta.into_mapped_range());
+    }
+}
+
 fn atomics<T>(n: usize, f: impl Fn() -> T) -> Box<[T]> {
     (0..n).map(|_| f()).collect()
 }

@@ -404,6 +404,9 @@ impl Drop for SpanTable {
                 drop(unsafe { Box::from_raw(span as *mut Span) });
             }
         }
+        // The spans' mapped pages, unmapped together at the end.
+        #[cfg(not(loom))]
+        let mut storage = Vec::new();
         for slot in self.dir.iter() {
             let chunk = slot.load(Acquire);
             if chunk.is_null() {
@@ -416,10 +419,16 @@ impl Drop for SpanTable {
                 let span = s.load(Acquire);
                 if !span.is_null() {
                     // SAFETY: as for the chunk.
-                    drop(unsafe { Box::from_raw(span) });
+                    let span = unsafe { Box::from_raw(span) };
+                    #[cfg(not(loom))]
+                    span.into_mapped_ranges(&mut storage);
+                    #[cfg(loom)]
+                    drop(span);
                 }
             }
         }
+        #[cfg(not(loom))]
+        crate::heap::pages::unmap_ranges(storage);
         // SAFETY: made by `Box::leak` in `new`, freed only here; `&mut self`: no borrow
         // of it is alive, and no chunk entry holds it (only the flat index does).
         drop(unsafe { Box::from_raw(self.empty.0.as_ptr()) });
