@@ -110,13 +110,13 @@ pub(crate) struct Span {
 }
 
 impl Span {
-    /// Drops the span but for its storage's mapped pages, whose ranges go to `out` for
-    /// `pages::unmap_ranges` (the heap's drop unmaps its spans together).
+    /// Drops the span but for its storage's mapped pages, which go to `out` (the heap's
+    /// drop unmaps its spans' pages together).
     #[cfg(not(loom))]
-    pub(crate) fn into_mapped_ranges(self, out: &mut Vec<std::ops::Range<usize>>) {
+    pub(crate) fn into_mapped_ranges(self, out: &mut super::pages::UnmapOnDrop) {
         let Span { words, meta, .. } = self;
-        out.extend(words.into_mapped_range());
-        out.extend(meta.into_mapped_range());
+        out.push(words.into_mapped_range());
+        out.push(meta.into_mapped_range());
     }
 }
 

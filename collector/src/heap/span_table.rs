@@ -404,9 +404,9 @@ impl Drop for SpanTable {
                 drop(unsafe { Box::from_raw(span as *mut Span) });
             }
         }
-        // The spans' mapped pages, unmapped together at the end.
+        // The spans' mapped pages, unmapped together at the end (or if a drop panics).
         #[cfg(not(loom))]
-        let mut storage = Vec::new();
+        let mut storage = crate::heap::pages::UnmapOnDrop::default();
         for slot in self.dir.iter() {
             let chunk = slot.load(Acquire);
             if chunk.is_null() {
@@ -428,7 +428,7 @@ impl Drop for SpanTable {
             }
         }
         #[cfg(not(loom))]
-        crate::heap::pages::unmap_ranges(storage);
+        storage.unmap_now();
         // SAFETY: made by `Box::leak` in `new`, freed only here; `&mut self`: no borrow
         // of it is alive, and no chunk entry holds it (only the flat index does).
         drop(unsafe { Box::from_raw(self.empty.0.as_ptr()) });
