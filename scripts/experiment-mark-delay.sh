@@ -6,16 +6,20 @@
 # Go behaviour, and never part of the collector), in a git worktree under
 # target/experiment-mark-delay/, builds the workloads' Go twins, then runs
 # scripts/compare_go.py (load-gated alternating pairs, as compare-go.sh) once for each
-# delay, the first one a control, with each side's gctrace (the testbed's --gctrace,
-# Go's GODEBUG=gctrace=1) parsed for the allocation rate during the marks.
+# delay (0 is the control: the patched build with an empty loop), then three runs a side
+# with each side's gctrace (the testbed's --gctrace, Go's GODEBUG=gctrace=1), parsed by
+# scripts/gctrace_rates.py for the allocation rate during the marks. Those gctrace runs
+# are not load-gated: the script prints the load average before them.
 #
 # Usage: scripts/experiment-mark-delay.sh [--pairs P] [--loops "0 80"] [WORKLOAD...]
 #   --pairs P      pairs per delay and workload (default 9)
-#   --loops "N…"   the delays, in loop iterations (default "0 80"; 0 is the control)
-#   WORKLOAD       as compare-go.sh's (default gcbench)
+#   --loops "N…"   the delays, in loop iterations (default "0 80")
+#   WORKLOAD       gcbench (the default), binary-trees or lru: workloads on the shared
+#                  harness run with the same flags on both sides
 # Writes target/experiment-mark-delay/loops-<N>/ (compare_go.py's reports, README.md with
 # the overview) and prints, for each delay, the overview and the mark-phase allocation
-# rates. Nothing under results/ is written: finding 13 quotes a run.
+# rates. Nothing under results/ is written: finding 13 quotes a run. One run at a time
+# (the worktree and the output folders are fixed paths).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,12 +30,18 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --pairs) PAIRS=${2:?--pairs needs a number}; shift 2 ;;
     --loops) LOOPS=${2:?--loops needs a list of numbers}; shift 2 ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
     -*) echo "experiment-mark-delay.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) WORKLOADS+=("$1"); shift ;;
   esac
 done
 [ ${#WORKLOADS[@]} -gt 0 ] || WORKLOADS=(gcbench)
+for w in "${WORKLOADS[@]}"; do
+  case "$w" in
+    gcbench | binary-trees | lru) ;;
+    *) echo "experiment-mark-delay.sh: workload '$w' is not one of gcbench, binary-trees, lru" >&2; exit 2 ;;
+  esac
+done
 for n in $PAIRS $LOOPS; do
   case "$n" in '' | *[!0-9]*) echo "experiment-mark-delay.sh: --pairs and --loops take numbers, got '$n'" >&2; exit 2 ;; esac
 done
@@ -67,6 +77,7 @@ for loops in $LOOPS; do
     --rustc "$(rustc --version)" --go-version "$("$go_bin" version)" "${WORKLOADS[@]}" > /dev/null
   echo "## MARK_DELAY_LOOPS=$loops"
   sed -n '/^| workload/,/^$/p' "$out/README.md"
+  echo "gctrace runs (not load-gated), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   for w in "${WORKLOADS[@]}"; do
     for run in 1 2 3; do
       MARK_DELAY_LOOPS=$loops "$base/target/release/$w" --gctrace --quiet --out "$out/trace-testbed" 2>&1 > /dev/null |

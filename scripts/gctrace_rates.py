@@ -1,10 +1,12 @@
 """Reads gctrace lines (Go's GODEBUG=gctrace=1 format, which the testbed's --gctrace
 prints too) on stdin and prints one line: the label given as the argument, the number of
-cycles, the median and mean of each cycle's allocation rate during its mark (heap at mark
-termination less heap at the mark's start, in MB, over the concurrent mark's wall time,
-in ms: the "A->B->C MB" and "x+y+z ms clock" fields), and the largest heap at mark
-termination. The MB fields are whole numbers, so a cycle's rate is coarse; the median
-over dozens of cycles is what scripts/experiment-mark-delay.sh compares.
+cycles, the allocation during the marks (heap at mark termination less heap at the mark's
+start, the "A->B->C MB" fields, over the concurrent mark's wall time, the middle of the
+"x+y+z ms clock" fields) as a rate over all cycles together (their megabytes over their
+milliseconds) and as the median of the cycles' own rates, and the largest heap at mark
+termination. Forced cycles (runtime.GC, "(forced)") are left out. The MB fields are whole
+megabytes, so one cycle's rate is coarse (1 MB over a 1.5 ms mark reads 0.67 MB/ms, 0 or
+2 MB read 0 or 1.33); the rate over all cycles averages the rounding out.
 
 Usage: ... 2>&1 | python3 scripts/gctrace_rates.py LABEL    (standard library only)
 """
@@ -18,27 +20,29 @@ LINE = re.compile(
 )
 
 
-def rates(lines):
-    """(rate MB/ms, heap at mark termination MB) of each cycle with a mark of some length."""
+def marks(lines):
+    """(mark ms, MB allocated during the mark, heap at mark termination MB) of each
+    unforced cycle whose mark took some time."""
     out = []
     for line in lines:
         m = LINE.match(line)
-        if m and float(m.group(1)) > 0:
+        if m and not line.rstrip().endswith("(forced)") and float(m.group(1)) > 0:
             mark_ms, start, end = float(m.group(1)), int(m.group(2)), int(m.group(3))
-            out.append(((end - start) / mark_ms, end))
+            out.append((mark_ms, end - start, end))
     return out
 
 
 def main(argv):
     if len(argv) != 2:
         sys.exit("usage: gctrace_rates.py LABEL (gctrace lines on stdin)")
-    cycles = rates(sys.stdin)
+    cycles = marks(sys.stdin)
     if not cycles:
         sys.exit(f"gctrace_rates.py: {argv[1]}: no gctrace line on stdin")
-    r = [c[0] for c in cycles]
-    print(f"{argv[1]}: {len(cycles)} cycles, mark-phase allocation {statistics.median(r):.2f} MB/ms "
-          f"(median; mean {statistics.mean(r):.2f}), largest heap at mark termination "
-          f"{max(c[1] for c in cycles)} MB")
+    overall = sum(c[1] for c in cycles) / sum(c[0] for c in cycles)
+    median = statistics.median(c[1] / c[0] for c in cycles)
+    print(f"{argv[1]}: {len(cycles)} cycles, allocation during the marks {overall:.2f} MB/ms "
+          f"over all (median of the cycles' {median:.2f}), largest heap at mark termination "
+          f"{max(c[2] for c in cycles)} MB")
 
 
 if __name__ == "__main__":
