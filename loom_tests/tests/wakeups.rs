@@ -9,8 +9,9 @@
 //! The negative control makes the runners check for work outside the queue's lock before
 //! parking (the classic lost wake-up); loom must report the deadlock. A third model runs
 //! the testbed's one-cleanup-at-a-time option: a worker that takes the first cleanup of
-//! a block claims another parked worker for the rest (its control skips that claim, and
-//! loom must report the deadlock). See this crate's README.md.
+//! a block claims another parked worker for the rest (its controls skip that claim, and
+//! loom must report the deadlock), for plain cleanups and for cleanups with managed
+//! arguments (`take_boxed`). See this crate's README.md.
 #![cfg(loom)]
 
 use collector::{keep_alive, CallbackPanic, Gogc, Heap, HeapConfig, LoomFaults, Shape};
@@ -140,7 +141,7 @@ fn finalizer_thread_model(faults: LoomFaults) {
 /// cleanup at a time, so the worker that takes the first must claim the other parked
 /// worker for the second (`claim_one_for_rest`), or the first waits forever. Both run,
 /// the drain ends, and every thread ends.
-fn rest_of_a_block_model(faults: LoomFaults) {
+fn rest_of_a_block_model(faults: LoomFaults, boxed: bool) {
     let mut config = HeapConfig {
         gogc: Gogc::Off,
         concurrent: false,
@@ -166,7 +167,7 @@ fn rest_of_a_block_model(faults: LoomFaults) {
             // Leaked if the cleanup unwinds: loom reports a deadlock by panicking on the
             // thread that blocked last, which may be a worker waiting here.
             let both = LeakOnPanic::new((*started).clone());
-            m.add_cleanup(&obj, (), move |()| {
+            let rendezvous = move || {
                 let (count, cv) = &**both;
                 let mut n = count.lock().unwrap();
                 *n += 1;
@@ -174,7 +175,14 @@ fn rest_of_a_block_model(faults: LoomFaults) {
                 while *n < 2 {
                     n = cv.wait(n).unwrap();
                 }
-            });
+            };
+            if boxed {
+                // A managed argument: the worker takes it by `take_boxed`.
+                let env = m.alloc(&OBJ);
+                m.add_cleanup_with(&obj, &env, (), move |_env, ()| rendezvous());
+            } else {
+                m.add_cleanup(&obj, (), move |()| rendezvous());
+            }
         }
         // Queues both cleanups (one block) and wakes the workers.
         m.gc();
@@ -214,7 +222,14 @@ fn a_finalizer_queued_while_the_finalizer_thread_parks_runs_exactly_once() {
 #[test]
 fn the_rest_of_a_block_is_taken_while_its_first_cleanup_waits() {
     explore("wakeups: the rest of a block", || {
-        rest_of_a_block_model(LoomFaults::default())
+        rest_of_a_block_model(LoomFaults::default(), false)
+    });
+}
+
+#[test]
+fn the_rest_of_a_block_of_cleanups_with_managed_arguments_is_taken_too() {
+    explore("wakeups: the rest of a block, managed arguments", || {
+        rest_of_a_block_model(LoomFaults::default(), true)
     });
 }
 
@@ -248,13 +263,25 @@ fn negative_control_the_finalizer_thread_checking_outside_the_lock_loses_the_wak
 fn negative_control_a_worker_that_leaves_the_rest_of_its_block_strands_it() {
     assert_control(
         "wakeups/the rest of a block",
-        || {
-            rest_of_a_block_model(LoomFaults {
-                no_claim_for_rest: true,
-                ..LoomFaults::default()
-            })
-        },
+        || rest_of_a_block_model(no_claim_for_rest(), false),
         "deadlock; threads = [(Id(0), Blocked(Location(None))), (Id(1), Blocked(Location(None))), \
          (Id(2), Blocked(Location(None)))]",
     );
+}
+
+#[test]
+fn negative_control_a_worker_that_leaves_the_rest_of_its_block_of_managed_arguments_strands_it() {
+    assert_control(
+        "wakeups/the rest of a block, managed arguments",
+        || rest_of_a_block_model(no_claim_for_rest(), true),
+        "deadlock; threads = [(Id(0), Blocked(Location(None))), (Id(1), Blocked(Location(None))), \
+         (Id(2), Blocked(Location(None)))]",
+    );
+}
+
+fn no_claim_for_rest() -> LoomFaults {
+    LoomFaults {
+        no_claim_for_rest: true,
+        ..LoomFaults::default()
+    }
 }
