@@ -85,7 +85,7 @@ impl<T, const N: usize> Spares<T, N> {
     }
 
     /// Spares held now (a hint while other threads give and take).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn len(&self) -> usize {
         self.slots
             .iter()

@@ -149,7 +149,7 @@ impl CpuLimiter {
 
     /// Turns the limiter on or off and keeps it so: updates stop (unit tests of its
     /// users, which must not depend on how long they take).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn force(&self, on: bool) {
         self.forced.store(true, Relaxed);
         self.set(on);
