@@ -4,7 +4,8 @@ figure times seeded noise (testbed 0.8 of Go's) and which spins a known CPU time
 the interval holds the true ratio, the verdicts on targets either side of it, the
 alternating order, the CPU time, and that a run the load gate sees disturbed (a fake
 /proc/stat that the fake command itself makes busy) is rerun. Also the sign-test interval
-and the gate on their own. Python 3 standard library only; a few seconds.
+and the gate on their own, and gctrace_rates.py's parsing (finding 13's experiment).
+Python 3 standard library only; a few seconds.
 
 Run: python3 scripts/test_compare.py (scripts/test.sh does).
 """
@@ -268,6 +269,28 @@ class SignInterval(unittest.TestCase):
     def test_ratios_without_a_denominator_are_left_out(self):
         iv = compare_stats.sign_interval([None, 1.0, float("nan"), 2.0])
         self.assertEqual(iv["n"], 2)
+
+
+class GctraceRates(unittest.TestCase):
+    """scripts/gctrace_rates.py (finding 13's rates) on lines in both sides' formats."""
+
+    def test_the_rate_over_all_marks_leaves_out_forced_and_instant_cycles(self):
+        import gctrace_rates
+        lines = [
+            # The testbed's format (collector/src/gctrace.rs): 2 MB in a 2 ms mark.
+            "gc 1 @0.010s 4%: 0.006+2.0+0.029 ms clock, 0.012+0.07/0/1.5+0.059 ms cpu, "
+            "14->16->9 MB, 17 MB goal, 0 MB stacks, 0 MB globals, 2 P",
+            # Go's: 1 MB in a 2 ms mark.
+            "gc 2 @0.038s 10%: 0.050+2.0+0.048 ms clock, 0.10+0.039/0.34/2.0+0.096 ms cpu, "
+            "14->15->8 MB, 16 MB goal, 0 MB stacks, 0 MB globals, 2 P",
+            # Forced (runtime.GC) and an instant mark: left out.
+            "gc 3 @0.050s 9%: 0.05+1.0+0.04 ms clock, 0.1+0/0/1+0.09 ms cpu, "
+            "20->30->8 MB, 16 MB goal, 0 MB stacks, 0 MB globals, 2 P (forced)",
+            "gc 4 @0.060s 9%: 0.05+0+0.04 ms clock, 0.1+0/0/0+0.09 ms cpu, "
+            "15->18->8 MB, 16 MB goal, 0 MB stacks, 0 MB globals, 2 P",
+            "not a gctrace line",
+        ]
+        self.assertEqual(gctrace_rates.marks(lines), [(2.0, 2, 16), (2.0, 1, 15)])
 
 
 if __name__ == "__main__":
