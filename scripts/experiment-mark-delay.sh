@@ -14,8 +14,8 @@
 # Usage: scripts/experiment-mark-delay.sh [--pairs P] [--loops "0 80"] [WORKLOAD...]
 #   --pairs P      pairs per delay and workload (default 9)
 #   --loops "N…"   the delays, in loop iterations (default "0 80")
-#   WORKLOAD       gcbench (the default), binary-trees or lru: workloads on the shared
-#                  harness run with the same flags on both sides
+#   WORKLOAD       gcbench (the default), binary-trees, lru, fd-churn-finalizer,
+#                  fd-churn-cleanup or fd-churn-explicit (compare-go.sh's flags for each)
 # Writes target/experiment-mark-delay/loops-<N>/ (compare_go.py's reports, README.md with
 # the overview) and prints, for each delay, the overview and the mark-phase allocation
 # rates. Nothing under results/ is written: finding 13 quotes a run. One run at a time
@@ -38,8 +38,8 @@ done
 [ ${#WORKLOADS[@]} -gt 0 ] || WORKLOADS=(gcbench)
 for w in "${WORKLOADS[@]}"; do
   case "$w" in
-    gcbench | binary-trees | lru) ;;
-    *) echo "experiment-mark-delay.sh: workload '$w' is not one of gcbench, binary-trees, lru" >&2; exit 2 ;;
+    gcbench | binary-trees | lru | fd-churn-finalizer | fd-churn-cleanup | fd-churn-explicit) ;;
+    *) echo "experiment-mark-delay.sh: workload '$w' is not one of gcbench, binary-trees, lru, fd-churn-finalizer, fd-churn-cleanup, fd-churn-explicit" >&2; exit 2 ;;
   esac
 done
 for n in $PAIRS $LOOPS; do
@@ -79,10 +79,13 @@ for loops in $LOOPS; do
   sed -n '/^| workload/,/^$/p' "$out/README.md"
   echo "gctrace runs (not load-gated), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   for w in "${WORKLOADS[@]}"; do
+    # The binary and the flags compare-go.sh runs the workload with (scripts/compare_figures.py).
+    bin=$(python3 -c "import sys; sys.path.insert(0, 'scripts'); import compare_figures as f; print(f.binary('$w'))")
+    read -r -a flags <<< "$(python3 -c "import sys; sys.path.insert(0, 'scripts'); import compare_figures as f; print(' '.join(f.variant_flags('$w')))")"
     for run in 1 2 3; do
-      MARK_DELAY_LOOPS=$loops "$base/target/release/$w" --gctrace --quiet --out "$out/trace-testbed" 2>&1 > /dev/null |
+      MARK_DELAY_LOOPS=$loops "$base/target/release/$bin" "${flags[@]}" --gctrace --quiet --out "$out/trace-testbed" 2>&1 > /dev/null |
         python3 scripts/gctrace_rates.py "testbed $w run $run"
-      GODEBUG=gctrace=1 "$twins/$w" --quiet --out "$out/trace-go" 2>&1 > /dev/null |
+      GODEBUG=gctrace=1 "$twins/$bin" "${flags[@]}" --quiet --out "$out/trace-go" 2>&1 > /dev/null |
         python3 scripts/gctrace_rates.py "Go $w run $run"
     done
   done
