@@ -80,6 +80,11 @@ pub(crate) struct MarkState {
     pub(crate) abandoned: AtomicBool,
     /// Assists parked for background credit (Go's `work.assistQueue`).
     pub(crate) parked: AssistQueue,
+    /// The thread waiting for a concurrent mark's grey work to run out
+    /// (`mark::workers::wait_until_no_work`), while it waits (normal builds).
+    #[cfg(not(loom))]
+    pub(crate) coordinator:
+        crate::sync::unmodelled::Mutex<Option<crate::sync::unmodelled::thread::Thread>>,
 }
 
 impl MarkState {
@@ -90,6 +95,17 @@ impl MarkState {
             #[cfg(loom)]
             parked: AssistQueue::with_faults(config.faults),
             ..MarkState::default()
+        }
+    }
+
+    /// Wakes the thread waiting for the mark's grey work to run out, if one is, so that
+    /// it looks again now: an assist about to park found none (Go's assist that finds the
+    /// mark complete runs `gcMarkDone` itself, `gcAssistAlloc`), and otherwise waits until
+    /// that thread's next look, up to 200 µs away, and then for the mark's end.
+    pub(crate) fn wake_coordinator(&self) {
+        #[cfg(not(loom))]
+        if let Some(t) = crate::sync::unmodelled::lock(&self.coordinator).as_ref() {
+            t.unpark();
         }
     }
 
@@ -208,6 +224,32 @@ mod tests {
         // stretches to 20 MiB as above, not to the hard goal.
         let hard = 1001 * (8 << 20);
         assert_eq!(s.debt_for(1200, 8 << 20, 8 << 20, hard), 200);
+    }
+
+    /// An assist about to park wakes the thread registered as the mark's coordinator:
+    /// here a thread parked with no timeout, which only the wake (or, rarely, a spurious
+    /// wake-up) ends; without it the guard below fails the test after 60 s.
+    #[cfg(not(loom))]
+    #[test]
+    fn an_assist_about_to_park_wakes_the_coordinator() {
+        use crate::sync::unmodelled::{mpsc, thread, Arc};
+        let s = Arc::new(MarkState::default());
+        s.wake_coordinator(); // none registered: nothing to wake
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (done_tx, done_rx) = mpsc::channel();
+        let state = s.clone();
+        let coordinator = thread::spawn(move || {
+            *crate::sync::unmodelled::lock(&state.coordinator) = Some(thread::current());
+            ready_tx.send(()).unwrap();
+            thread::park();
+            done_tx.send(()).unwrap();
+        });
+        ready_rx.recv().unwrap();
+        s.wake_coordinator();
+        done_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the coordinator was not woken");
+        coordinator.join().unwrap();
     }
 
     #[test]

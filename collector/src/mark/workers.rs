@@ -100,9 +100,11 @@ pub(crate) fn serve(core: &HeapCore) {
     state.workers_in.fetch_sub(1, SeqCst);
 }
 
-/// Polls until no grey work is visible (see [`run`]).
+/// Polls until no grey work is visible (see [`run`]). Between looks it waits as
+/// [`backoff`] does, but an assist about to park can wake it (`MarkState::wake_coordinator`).
 fn wait_until_no_work(core: &HeapCore, plan: WorkerPlan) {
     let state = &core.mark;
+    let _coordinator = Coordinator::register(state);
     let mut last_live = core.space.heap_live();
     let mut polls = 0u32;
     loop {
@@ -110,7 +112,7 @@ fn wait_until_no_work(core: &HeapCore, plan: WorkerPlan) {
             break;
         }
         polls += 1;
-        backoff(polls);
+        coordinator_backoff(polls);
         if polls.is_multiple_of(16) {
             // As Go's scheduler does in `findRunnableGCWorker`: a limiter left on with no
             // assist to update it would keep assists off for good.
@@ -130,6 +132,43 @@ fn wait_until_no_work(core: &HeapCore, plan: WorkerPlan) {
 /// a marker counts itself before it takes work).
 fn no_work_visible(core: &HeapCore, state: &MarkState) -> bool {
     state.busy.load(SeqCst) == 0 && state.grey.is_empty() && core.shaded.is_empty()
+}
+
+/// The calling thread registered as the mark's coordinator (`MarkState::coordinator`)
+/// until dropped, also on an unwind.
+struct Coordinator<'a>(&'a MarkState);
+
+impl<'a> Coordinator<'a> {
+    fn register(state: &'a MarkState) -> Coordinator<'a> {
+        #[cfg(not(loom))]
+        {
+            *crate::sync::unmodelled::lock(&state.coordinator) =
+                Some(crate::sync::unmodelled::thread::current());
+        }
+        Coordinator(state)
+    }
+}
+
+impl Drop for Coordinator<'_> {
+    fn drop(&mut self) {
+        #[cfg(not(loom))]
+        {
+            *crate::sync::unmodelled::lock(&self.0.coordinator) = None;
+        }
+        let _ = self.0;
+    }
+}
+
+/// [`backoff`] for the coordinator: its sleeps are parks, which an assist about to park
+/// ends early (`MarkState::wake_coordinator`).
+fn coordinator_backoff(polls: u32) {
+    #[cfg(not(loom))]
+    if polls >= 32 {
+        let us = (polls - 31).min(200) as u64;
+        crate::sync::unmodelled::thread::park_timeout(Duration::from_micros(us));
+        return;
+    }
+    backoff(polls);
 }
 
 /// Waits a little between two looks for work: spins, then yields, then sleeps up to

@@ -62,6 +62,8 @@ impl<B: Barrier> Mutator<B> {
         if left <= 0 {
             return left;
         }
+        // No grey work was visible: the mark may be over; its coordinator looks now.
+        state.wake_coordinator();
         self.wait_for_collector(|| state.parked.park(&state.bg_credit, cycle, left))
             .unwrap_or(left)
     }
