@@ -80,11 +80,67 @@ pub(crate) struct MarkState {
     pub(crate) abandoned: AtomicBool,
     /// Assists parked for background credit (Go's `work.assistQueue`).
     pub(crate) parked: AssistQueue,
-    /// The thread waiting for a concurrent mark's grey work to run out
-    /// (`mark::workers::wait_until_no_work`), while it waits (normal builds).
+    /// Wakes the thread waiting for a concurrent mark's grey work to run out
+    /// (`mark::workers::wait_until_no_work`) when the mark looks complete.
+    pub(crate) coordinator: CoordinatorWake,
+}
+
+/// How a marker that sees the mark complete (no grey work visible, no marker busy) gets
+/// the mark's coordinator to look at once rather than at its next poll, up to 200 µs
+/// away: an assist about to park and a worker ending its slice do what Go's do when
+/// `gcEndWork` says they were the last (`gcMarkDone`, from `gcAssistAlloc` and
+/// `gcBgMarkWorker`). A flag and a condition variable of its own, not the thread's park
+/// token, which a `gc()` caller's own code may use. Normal builds; under loom the
+/// coordinator yields between looks and nothing is woken.
+#[derive(Default)]
+pub(crate) struct CoordinatorWake {
+    /// Whether a coordinator is waiting (between its first look and its last).
     #[cfg(not(loom))]
-    pub(crate) coordinator:
-        crate::sync::unmodelled::Mutex<Option<crate::sync::unmodelled::thread::Thread>>,
+    waiting: crate::sync::unmodelled::AtomicBool,
+    #[cfg(not(loom))]
+    woken: crate::sync::unmodelled::Mutex<bool>,
+    #[cfg(not(loom))]
+    cv: crate::sync::unmodelled::Condvar,
+    /// Waits begun on `cv` (counted under `woken`'s lock just before the wait, which
+    /// releases it): the unit test's way to wake a coordinator that is waiting.
+    #[cfg(all(test, not(loom)))]
+    waits: crate::sync::unmodelled::AtomicUsize,
+}
+
+#[cfg(not(loom))]
+impl CoordinatorWake {
+    /// The coordinator starts or stops waiting; a wake left from an earlier mark is void.
+    pub(crate) fn set_waiting(&self, on: bool) {
+        *crate::sync::unmodelled::lock(&self.woken) = false;
+        self.waiting.store(on, SeqCst);
+    }
+
+    /// Wakes the coordinator if one is waiting (a lock and a notify: slow paths only).
+    pub(crate) fn wake(&self) {
+        if self.waiting.load(SeqCst) {
+            *crate::sync::unmodelled::lock(&self.woken) = true;
+            self.cv.notify_one();
+        }
+    }
+
+    /// The coordinator waits up to `timeout`, or until woken.
+    pub(crate) fn wait(&self, timeout: std::time::Duration) {
+        let mut woken = crate::sync::unmodelled::lock(&self.woken);
+        if !*woken {
+            #[cfg(test)]
+            self.waits.fetch_add(1, SeqCst);
+            woken = match self.cv.wait_timeout(woken, timeout) {
+                Ok((g, _)) => g,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        *woken = false;
+    }
+}
+
+#[cfg(loom)]
+impl CoordinatorWake {
+    pub(crate) fn wake(&self) {}
 }
 
 impl MarkState {
@@ -95,17 +151,6 @@ impl MarkState {
             #[cfg(loom)]
             parked: AssistQueue::with_faults(config.faults),
             ..MarkState::default()
-        }
-    }
-
-    /// Wakes the thread waiting for the mark's grey work to run out, if one is, so that
-    /// it looks again now: an assist about to park found none (Go's assist that finds the
-    /// mark complete runs `gcMarkDone` itself, `gcAssistAlloc`), and otherwise waits until
-    /// that thread's next look, up to 200 µs away, and then for the mark's end.
-    pub(crate) fn wake_coordinator(&self) {
-        #[cfg(not(loom))]
-        if let Some(t) = crate::sync::unmodelled::lock(&self.coordinator).as_ref() {
-            t.unpark();
         }
     }
 
@@ -226,30 +271,42 @@ mod tests {
         assert_eq!(s.debt_for(1200, 8 << 20, 8 << 20, hard), 200);
     }
 
-    /// An assist about to park wakes the thread registered as the mark's coordinator:
-    /// here a thread parked with no timeout, which only the wake (or, rarely, a spurious
-    /// wake-up) ends; without it the guard below fails the test after 60 s.
+    /// A wake reaches a waiting coordinator, and none made while no coordinator waits, or
+    /// left from the last wait, carries over to the next. (The coordinator here waits with
+    /// a 600 s timeout: without the wake the guard fails the test after 60 s.)
     #[cfg(not(loom))]
     #[test]
-    fn an_assist_about_to_park_wakes_the_coordinator() {
+    fn a_wake_reaches_a_waiting_coordinator_and_none_carries_over() {
         use crate::sync::unmodelled::{mpsc, thread, Arc};
-        let s = Arc::new(MarkState::default());
-        s.wake_coordinator(); // none registered: nothing to wake
-        let (ready_tx, ready_rx) = mpsc::channel();
+        use std::time::Duration;
+        let w = Arc::new(CoordinatorWake::default());
+        w.wake(); // none waiting: nothing to wake, nothing kept
+        assert!(!*crate::sync::unmodelled::lock(&w.woken));
+        w.set_waiting(true);
+        w.wake();
+        w.set_waiting(false);
+        w.set_waiting(true);
+        assert!(
+            !*crate::sync::unmodelled::lock(&w.woken),
+            "a wake of the last wait carried over"
+        );
         let (done_tx, done_rx) = mpsc::channel();
-        let state = s.clone();
+        let waiter = Arc::clone(&w);
         let coordinator = thread::spawn(move || {
-            *crate::sync::unmodelled::lock(&state.coordinator) = Some(thread::current());
-            ready_tx.send(()).unwrap();
-            thread::park();
+            waiter.wait(Duration::from_secs(600));
             done_tx.send(()).unwrap();
         });
-        ready_rx.recv().unwrap();
-        s.wake_coordinator();
+        // Once the wait has begun, the wake's lock is free only inside it: the wake
+        // comes to a waiting coordinator, which only the notification ends.
+        while w.waits.load(SeqCst) == 0 {
+            thread::yield_now();
+        }
+        w.wake();
         done_rx
-            .recv_timeout(std::time::Duration::from_secs(60))
+            .recv_timeout(Duration::from_secs(60))
             .expect("the coordinator was not woken");
         coordinator.join().unwrap();
+        w.set_waiting(false);
     }
 
     #[test]

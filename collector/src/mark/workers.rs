@@ -101,7 +101,8 @@ pub(crate) fn serve(core: &HeapCore) {
 }
 
 /// Polls until no grey work is visible (see [`run`]). Between looks it waits as
-/// [`backoff`] does, but an assist about to park can wake it (`MarkState::wake_coordinator`).
+/// [`backoff`] does, but a marker that sees the mark complete wakes it
+/// ([`wake_coordinator_if_complete`]).
 fn wait_until_no_work(core: &HeapCore, plan: WorkerPlan) {
     let state = &core.mark;
     let _coordinator = Coordinator::register(state);
@@ -112,7 +113,7 @@ fn wait_until_no_work(core: &HeapCore, plan: WorkerPlan) {
             break;
         }
         polls += 1;
-        coordinator_backoff(polls);
+        coordinator_backoff(state, polls);
         if polls.is_multiple_of(16) {
             // As Go's scheduler does in `findRunnableGCWorker`: a limiter left on with no
             // assist to update it would keep assists off for good.
@@ -134,17 +135,14 @@ fn no_work_visible(core: &HeapCore, state: &MarkState) -> bool {
     state.busy.load(SeqCst) == 0 && state.grey.is_empty() && core.shaded.is_empty()
 }
 
-/// The calling thread registered as the mark's coordinator (`MarkState::coordinator`)
-/// until dropped, also on an unwind.
+/// The calling thread counted as the mark's waiting coordinator
+/// (`MarkState::coordinator`) until dropped, also on an unwind.
 struct Coordinator<'a>(&'a MarkState);
 
 impl<'a> Coordinator<'a> {
     fn register(state: &'a MarkState) -> Coordinator<'a> {
         #[cfg(not(loom))]
-        {
-            *crate::sync::unmodelled::lock(&state.coordinator) =
-                Some(crate::sync::unmodelled::thread::current());
-        }
+        state.coordinator.set_waiting(true);
         Coordinator(state)
     }
 }
@@ -152,23 +150,31 @@ impl<'a> Coordinator<'a> {
 impl Drop for Coordinator<'_> {
     fn drop(&mut self) {
         #[cfg(not(loom))]
-        {
-            *crate::sync::unmodelled::lock(&self.0.coordinator) = None;
-        }
+        self.0.coordinator.set_waiting(false);
         let _ = self.0;
     }
 }
 
-/// [`backoff`] for the coordinator: its sleeps are parks, which an assist about to park
-/// ends early (`MarkState::wake_coordinator`).
-fn coordinator_backoff(polls: u32) {
+/// [`backoff`] for the coordinator: its sleeps are waits that a marker seeing the mark
+/// complete ends early (`CoordinatorWake::wake`).
+fn coordinator_backoff(state: &MarkState, polls: u32) {
     #[cfg(not(loom))]
     if polls >= 32 {
         let us = (polls - 31).min(200) as u64;
-        crate::sync::unmodelled::thread::park_timeout(Duration::from_micros(us));
+        state.coordinator.wait(Duration::from_micros(us));
         return;
     }
+    let _ = state;
     backoff(polls);
+}
+
+/// Wakes the coordinator if the mark looks complete to a marker that has just published
+/// what it held: no grey work visible and no marker busy (Go's `gcEndWork`, after which
+/// the last worker or assist runs `gcMarkDone`).
+pub(crate) fn wake_coordinator_if_complete(core: &HeapCore) {
+    if no_work_visible(core, &core.mark) {
+        core.mark.coordinator.wake();
+    }
 }
 
 /// Waits a little between two looks for work: spins, then yields, then sleeps up to
@@ -215,6 +221,7 @@ fn worker(core: &HeapCore, kind: Kind, fractional_cores: f64, start: Instant) {
         });
         publish(core, &mut m);
         drop(busy);
+        wake_coordinator_if_complete(core);
         let ns = nanos(t.elapsed());
         cpu_ns += ns;
         match kind {

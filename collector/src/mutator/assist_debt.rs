@@ -48,7 +48,9 @@ impl<B: Barrier> Mutator<B> {
     /// left parks the mutator, blocked, until credit pays it or the mark ends (Go's
     /// `gcParkAssist`). A scope never waits, nor a thread whose mutator of another heap
     /// is inside one (`Mutator::wait_for_collector`): there, and where the mark parks no
-    /// assist, the debt left is returned, to carry over. With Go's GC CPU limiter on it
+    /// assist, the debt left is returned, to carry over. Before it parks, an assist that
+    /// sees the mark complete wakes the mark's coordinator (Go's assist runs `gcMarkDone`
+    /// then). With Go's GC CPU limiter on it
     /// neither assists nor parks (`gcAssistAlloc`'s early return): the whole debt is
     /// returned, for an allocation after the limiter turns off, which an update here may
     /// find (Go's scheduler updates it as often). The mutator is running.
@@ -62,10 +64,15 @@ impl<B: Barrier> Mutator<B> {
         if left <= 0 {
             return left;
         }
-        // No grey work was visible: the mark may be over; its coordinator looks now.
-        state.wake_coordinator();
-        self.wait_for_collector(|| state.parked.park(&state.bg_credit, cycle, left))
-            .unwrap_or(left)
+        self.wait_for_collector(|| {
+            // About to park with no grey work visible: if no marker is busy either, the
+            // mark is complete, and its coordinator looks now rather than at its next poll.
+            if state.parked.is_open(cycle) {
+                crate::mark::workers::wake_coordinator_if_complete(&self.core);
+            }
+            state.parked.park(&state.bg_credit, cycle, left)
+        })
+        .unwrap_or(left)
     }
 
     /// Pays `debt` of cycle `cycle` with mark work (`mark::assist`); where the assist
