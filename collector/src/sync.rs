@@ -88,6 +88,20 @@ pub(crate) fn wait<'a, T>(cv: &Condvar, g: MutexGuard<'a, T>) -> MutexGuard<'a, 
     }
 }
 
+/// Waits on a condition variable for at most `timeout`, treating poisoning as [`lock`]
+/// does (normal builds: loom has no timed wait).
+#[cfg(not(loom))]
+pub(crate) fn wait_timeout<'a, T>(
+    cv: &Condvar,
+    g: MutexGuard<'a, T>,
+    timeout: std::time::Duration,
+) -> MutexGuard<'a, T> {
+    match cv.wait_timeout(g, timeout) {
+        Ok((g, _)) => g,
+        Err(poisoned) => poisoned.into_inner().0,
+    }
+}
+
 /// An `UnsafeCell` with loom's closure-based API, so that loom can check that the
 /// owner-or-handshake access protocol of mutator-private memory is never violated.
 #[cfg(loom)]

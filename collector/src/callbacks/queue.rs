@@ -350,10 +350,7 @@ impl<T> CallbackQueue<T> {
                 if now >= deadline {
                     break;
                 }
-                g = match self.cv.wait_timeout(g, deadline - now) {
-                    Ok((g, _)) => g,
-                    Err(poisoned) => poisoned.into_inner().0,
-                };
+                g = crate::sync::wait_timeout(&self.cv, g, deadline - now);
             }
         }
         let stuck = g.spawned - g.exited - me_a_runner;

@@ -166,10 +166,7 @@ fn wait_for_stalled_work<T>(q: &CallbackQueue<T>) -> Wake {
         let seen = g.takes;
         let deadline = Instant::now() + CLEANUP_STALL;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            g = match q.standby_cv.wait_timeout(g, left) {
-                Ok((g, _)) => g,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
+            g = crate::sync::wait_timeout(&q.standby_cv, g, left);
             if g.exit || g.items.is_empty() || g.takes != seen {
                 break;
             }

@@ -129,10 +129,7 @@ impl CoordinatorWake {
         if !*woken {
             #[cfg(test)]
             self.waits.fetch_add(1, SeqCst);
-            woken = match self.cv.wait_timeout(woken, timeout) {
-                Ok((g, _)) => g,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
+            woken = crate::sync::wait_timeout(&self.cv, woken, timeout);
         }
         *woken = false;
     }

@@ -105,6 +105,7 @@ pub(crate) fn serve(core: &HeapCore) {
 /// ([`wake_coordinator_if_complete`]).
 fn wait_until_no_work(core: &HeapCore, plan: WorkerPlan) {
     let state = &core.mark;
+    #[cfg(not(loom))]
     let _coordinator = Coordinator::register(state);
     let mut last_live = core.space.heap_live();
     let mut polls = 0u32;
@@ -136,22 +137,22 @@ fn no_work_visible(core: &HeapCore, state: &MarkState) -> bool {
 }
 
 /// The calling thread counted as the mark's waiting coordinator
-/// (`MarkState::coordinator`) until dropped, also on an unwind.
+/// (`MarkState::coordinator`) until dropped, also on an unwind (normal builds).
+#[cfg(not(loom))]
 struct Coordinator<'a>(&'a MarkState);
 
+#[cfg(not(loom))]
 impl<'a> Coordinator<'a> {
     fn register(state: &'a MarkState) -> Coordinator<'a> {
-        #[cfg(not(loom))]
         state.coordinator.set_waiting(true);
         Coordinator(state)
     }
 }
 
+#[cfg(not(loom))]
 impl Drop for Coordinator<'_> {
     fn drop(&mut self) {
-        #[cfg(not(loom))]
         self.0.coordinator.set_waiting(false);
-        let _ = self.0;
     }
 }
 
