@@ -56,7 +56,8 @@
 //! 4. `world::roots`, `world::mutator_state`, `world::this_thread`, `world` — what the
 //!    collector may read of a mutator, each thread's record of its mutators, and the
 //!    registry with its stop-the-world handshake.
-//! 5. `mark`, `mark::assist`, `leakcheck` — tracing, mark assists, the leak checker.
+//! 5. `mark`, `mark::special_roots`, `mark::assist`, `leakcheck` — tracing, the
+//!    specials' and callback queues' roots, mark assists, the leak checker.
 //! 6. `cycle::phase`, `core` — the GC phases as a type, and the heap core every thread
 //!    shares.
 //! 7. `mark::workers`, `sweep`, `verify`, `cycle::pause`, `cycle::roots`,

@@ -14,7 +14,8 @@
 
 use crate::core::HeapCore;
 use crate::heap::span::SpanKind;
-use crate::mark::{for_each_global, load_racy, special_refs};
+use crate::mark::special_roots::special_refs;
+use crate::mark::{for_each_global, load_racy};
 use crate::object::Ref;
 use crate::sync::unmodelled::{AtomicU64, Ordering::Relaxed};
 use crate::world::Stopped;
@@ -107,7 +108,7 @@ fn root_edges(
     });
     // The specials' and queued callbacks' roots, as the mark takes them (a finalizer's
     // object's referents, the environment boxes, the queued entries).
-    for r in special_refs(space, true) {
+    for r in special_refs(space, true).refs {
         edge(r, &|| "a special or a queued callback".to_string());
     }
 }

@@ -4,7 +4,7 @@
 //! lives).
 //!
 //! Registration adds a special to the object's span (`heap::specials`); mark treats
-//! specials and the queues as roots (`mark::special_refs`), and a runner that takes an
+//! specials and the queues as roots (`mark::special_roots`), and a runner that takes an
 //! entry during a mark shades its objects (`Mutator::take_queued`); sweeping queues the
 //! callbacks of dead objects. This module owns the registration rules and the runners: one
 //! finalizer thread and a pool of cleanup workers (normal builds), each a mutator that

@@ -28,7 +28,8 @@ pub(crate) mod service;
 mod termination;
 
 use crate::core::{cycle_guard, CycleGuard, HeapCore};
-use crate::mark::{mark_from, special_refs, Roots};
+use crate::mark::special_roots::special_refs;
+use crate::mark::{mark_from, Roots};
 use crate::sync::unmodelled::Ordering as StatsOrdering;
 use crate::sync::Ordering::*;
 use crate::telemetry::CycleReason;
@@ -104,10 +105,10 @@ fn collect_stopped(core: &HeapCore, reason: CycleReason) {
     flush_mutators(core, &stopped, true);
     core.enter_phase(Phase::Mark);
     let mark_start = Instant::now();
-    put_in_batches(
-        core,
-        special_refs(&core.space, scans_finalizer_objects(core)),
-    );
+    // The live bytes come from the sweep here (it counts the objects it resurrects), so
+    // the finalizer objects' scan is not counted as marked.
+    let specials = special_refs(&core.space, scans_finalizer_objects(core));
+    put_in_batches(core, specials.refs);
     let threads = mark_threads(core, heap_start);
     let marked = mark_from(
         &core.space,

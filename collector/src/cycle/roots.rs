@@ -8,23 +8,24 @@
 
 use crate::core::HeapCore;
 use crate::mark::pool::{GreyPool, BATCH};
-use crate::mark::special_refs;
+use crate::mark::special_roots::special_refs;
 use crate::object::Ref;
 use crate::sync::Ordering::*;
 use crate::world::mutator_state::REQ_SCAN;
 use crate::world::{Exclusive, FLAG_HANDSHAKE};
 
-/// The concurrent part of root scanning: the specials and callback queues, then (unless
-/// the barrier's rules took them all in the first pause, as Yuasa's do) every mutator's
-/// handles. Specials
+/// The concurrent part of root scanning: the specials and callback queues (the finalizer
+/// objects' scan counted in the mark's ledger and banked as background credit, as Go's
+/// worker does with `markrootSpans`), then (unless the barrier's rules took them all in
+/// the first pause, as Yuasa's do) every mutator's handles. Specials
 /// may be scanned with the mutators running: the barrier is on, so a reference a
 /// mutator moves out of a finalizable object is shaded, and a special registered
 /// meanwhile shades its own roots (S31).
 pub(super) fn scan_roots_concurrently(core: &HeapCore) {
-    put_in_batches(
-        core,
-        special_refs(&core.space, scans_finalizer_objects(core)),
-    );
+    let specials = special_refs(&core.space, scans_finalizer_objects(core));
+    core.mark
+        .count_finalizer_scan(specials.finalizer_object_bytes, specials.scan_work, true);
+    put_in_batches(core, specials.refs);
     if !core.roots.snapshot_at_start {
         handshake(core, REQ_SCAN);
     }

@@ -98,7 +98,12 @@ pub(super) fn finish_in_pause(
     let live_bytes = if sweeps_concurrently(core) {
         let allocated_black = heap_end.saturating_sub(start.live_at_mark_start);
         let counted = marked.marked_bytes as usize + allocated_black;
-        core.space.begin_sweep(counted, core.config.verify)
+        let finalizer_objects = core
+            .mark
+            .finalizer_object_bytes
+            .load(StatsOrdering::Relaxed);
+        core.space
+            .begin_sweep(counted, finalizer_objects as usize, core.config.verify)
     } else {
         sweep::sweep_all(core, &stopped).live_bytes
     };

@@ -310,13 +310,20 @@ impl Space {
     /// Starts a sweep generation at mark termination (the world is stopped, no span is
     /// cached, the previous sweep is finished): the swept lists become the unswept ones,
     /// so every small and large span is unswept and none is allocatable until swept; and
-    /// the heap's live bytes become `marked_bytes`, the bytes the mark counted as it went
-    /// (Go's `work.bytesMarked`). Neither looks at a span: the pause costs the same for
+    /// the heap's live bytes become `marked_bytes`, the bytes the mark counted as marked
+    /// as it went, plus `counted_unmarked`, the bytes it counted without marking them
+    /// (together Go's `work.bytesMarked`: the finalizer objects it scanned,
+    /// `mark::special_roots`). Neither looks at a span: the pause costs the same for
     /// any heap size (after an abandoned mark too: the next cycle's first pause clears
     /// its marks, so the count is complete). With `check` (verification on),
-    /// the lists and the count are checked against every span's kind and mark bits, and
-    /// a difference is a collector bug.
-    pub(crate) fn begin_sweep(&self, marked_bytes: usize, check: bool) -> usize {
+    /// the lists and `marked_bytes` are checked against every span's kind and mark bits,
+    /// and a difference is a collector bug. Returns the live bytes.
+    pub(crate) fn begin_sweep(
+        &self,
+        marked_bytes: usize,
+        counted_unmarked: usize,
+        check: bool,
+    ) -> usize {
         let mut guard = lock(&self.pools);
         let pools = &mut *guard;
         debug_assert!(pools.unswept.iter().all(Vec::is_empty) && pools.unswept_large.is_empty());
@@ -351,8 +358,9 @@ impl Space {
             self.sweepgen.fetch_add(2, AcqRel);
         }
         drop(guard);
-        self.set_live(marked_bytes);
-        marked_bytes
+        let live = marked_bytes + counted_unmarked;
+        self.set_live(live);
+        live
     }
 
     /// Verification of a new sweep generation: every small and large span is on exactly

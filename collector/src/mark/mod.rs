@@ -15,6 +15,7 @@ pub(crate) mod assist;
 pub(crate) mod park;
 pub(crate) mod pool;
 pub(crate) mod spares;
+pub(crate) mod special_roots;
 pub(crate) mod state;
 #[cfg(not(loom))]
 pub(crate) mod worker_pool;
@@ -539,58 +540,6 @@ pub(crate) fn for_each_global(space: &Space, mut f: impl FnMut(&Span, usize, usi
                         f(span, span.slot_base(slot), meta.ptr_slots as usize);
                     }
                 }
-            }
-        }
-    }
-}
-
-/// The roots that specials and the callback queues hold (S27–S30): for each finalizer,
-/// what its object references (pointers back into the object itself excepted: a
-/// self-pointer does not keep a finalized object alive, S28) and its environment box,
-/// but not the object; for each cleanup, its environment box; for each queued
-/// finalizer, its object and box; for each queued cleanup, its box.
-pub(crate) fn special_refs(space: &Space, scan_finalizer_objects: bool) -> Vec<Ref> {
-    use crate::heap::specials::Payload;
-    let mut out = Vec::new();
-    for i in 0..space.table.len() {
-        let Some(span) = space.span(i) else { continue };
-        if !span.specials.any() {
-            continue;
-        }
-        span.specials.with(|list| {
-            for s in list.iter() {
-                match &s.payload {
-                    Payload::Finalizer { env, .. } => {
-                        if scan_finalizer_objects {
-                            object_refs_except_self(span, s.slot as usize, &mut out);
-                        }
-                        out.extend(env);
-                    }
-                    Payload::Cleanup { env, .. } => out.extend(env),
-                    Payload::Weak(_) => {}
-                }
-            }
-        });
-    }
-    space.queues.finalizers.for_each(|q| {
-        out.push(q.obj);
-        out.extend(q.env);
-    });
-    space.queues.cleanups.for_each(|q| out.extend(q.env));
-    out
-}
-
-/// Appends what object `slot` of `span` references, leaving out references into itself.
-pub(crate) fn object_refs_except_self(span: &Span, slot: usize, out: &mut Vec<Ref>) {
-    if span.noscan() {
-        return;
-    }
-    let Some(meta) = span.meta(slot) else { return };
-    let base = span.slot_base(slot);
-    for i in 0..meta.ptr_slots as usize {
-        if let Some(r) = Ref::from_word(load_racy(span.word(base + i))) {
-            if r.span() != span.index || r.slot() != slot {
-                out.push(r);
             }
         }
     }

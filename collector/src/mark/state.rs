@@ -75,6 +75,11 @@ pub(crate) struct MarkState {
     /// Bytes of the objects workers and assists marked this cycle (the live heap the
     /// next goal is computed from, with the bytes allocated black).
     pub(crate) marked_bytes: AtomicU64,
+    /// Bytes of the scannable objects whose finalizer specials this cycle's mark scanned
+    /// without marking them (`mark::special_roots`): Go counts them in `bytesMarked`,
+    /// so the live heap the next goal is computed from counts them too, though no mark
+    /// bit does.
+    pub(crate) finalizer_object_bytes: AtomicU64,
     /// A cycle was abandoned (a panic in a stepped cycle): its mark bits stay set, and the
     /// next cycle's first pause clears them.
     pub(crate) abandoned: AtomicBool,
@@ -164,6 +169,7 @@ impl MarkState {
         self.idle_ns.store(0, Relaxed);
         self.marked_objects.store(0, Relaxed);
         self.marked_bytes.store(0, Relaxed);
+        self.finalizer_object_bytes.store(0, Relaxed);
         self.bad_refs.store(0, Relaxed);
         self.cycle.store(cycle, Release);
     }
@@ -203,6 +209,20 @@ impl MarkState {
         self.marked_objects.fetch_add(marked_objects, Relaxed);
         self.marked_bytes.fetch_add(marked_bytes, Relaxed);
         self.bad_refs.fetch_add(bad_refs, Relaxed);
+    }
+
+    /// Counts the scan of finalizer objects during a concurrent mark (`bytes` of
+    /// objects, `work` units of scan work; `mark::special_roots`) in the ledger, as Go's
+    /// `scanObject` counts them in `bytesMarked` and the scan work. A background
+    /// worker's scan (`background`: the root scan) banks its work as credit, as Go's
+    /// worker flushes it (`gcFlushBgCredit`); a mutator's (a registration during the
+    /// mark) does not.
+    pub(crate) fn count_finalizer_scan(&self, bytes: u64, work: u64, background: bool) {
+        self.finalizer_object_bytes.fetch_add(bytes, Relaxed);
+        self.scan_work.fetch_add(work, Relaxed);
+        if background && work > 0 {
+            self.flush_credit(work as i64);
+        }
     }
 
     /// Takes up to `want` units of background credit; returns how much it took.

@@ -29,7 +29,7 @@ fn begin_sweep_counts_marked_bytes_and_leaves_every_span_unswept() {
     assert_eq!(SpanClass::new(4, false), SC);
     let span = space.span(i).unwrap();
     assert!(!space.is_unswept(span), "new spans start swept");
-    assert_eq!(space.begin_sweep(2 * 32, true), 2 * 32);
+    assert_eq!(space.begin_sweep(2 * 32, 0, true), 2 * 32);
     assert_eq!(space.heap_live(), 64, "live bytes are the marked bytes");
     assert!(space.is_unswept(span));
     assert_eq!(space.unswept_spans(), 1);
@@ -37,10 +37,26 @@ fn begin_sweep_counts_marked_bytes_and_leaves_every_span_unswept() {
     assert!(lock(&space.pools).partial[SC.index()].is_empty());
 }
 
-/// Runs `begin_sweep(marked_bytes, true)` and returns its internal-error message.
+/// Bytes the mark counted without marking (the finalizer objects it scanned, as Go's
+/// `bytesMarked` counts them) join the live bytes, and the check against the mark bits,
+/// which hold none of them, leaves them out.
+#[test]
+fn begin_sweep_counts_unmarked_bytes_as_live_and_checks_only_the_marked() {
+    let (space, _) = space_with(&[0, 1, 2, 3], &[1, 3]);
+    assert_eq!(space.begin_sweep(2 * 32, 3 * 32, true), 5 * 32);
+    assert_eq!(space.heap_live(), 5 * 32);
+    space.finish_sweep();
+    let (space, _) = space_with(&[0, 1, 2, 3], &[1, 3]);
+    let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        space.begin_sweep(5 * 32, 0, true);
+    }));
+    assert!(failed.is_err(), "the unmarked bytes are not in the bits");
+}
+
+/// Runs `begin_sweep(marked_bytes, 0, true)` and returns its internal-error message.
 fn check_fails(space: &Space, marked_bytes: usize) -> String {
     let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        space.begin_sweep(marked_bytes, true);
+        space.begin_sweep(marked_bytes, 0, true);
     }));
     let message = failed.expect_err("the check passed");
     let message = message
@@ -59,7 +75,7 @@ fn check_fails(space: &Space, marked_bytes: usize) -> String {
 fn begin_sweep_checks_the_marks_count_against_the_bits_when_verifying() {
     let (space, _) = space_with(&[0, 1, 2, 3], &[1, 3]);
     assert_eq!(
-        space.begin_sweep(96, false),
+        space.begin_sweep(96, 0, false),
         96,
         "unchecked: the count is used"
     );
@@ -79,7 +95,7 @@ fn begin_sweep_takes_full_spans_too() {
     let all: Vec<usize> = (0..256).collect();
     let (space, i) = space_with(&all, &[7]);
     assert_eq!(lock(&space.pools).full[SC.index()], vec![i]);
-    space.begin_sweep(32, true);
+    space.begin_sweep(32, 0, true);
     assert!(space.is_unswept(space.span(i).unwrap()));
     assert_eq!(space.unswept_spans(), 1);
     space.finish_sweep();
@@ -114,7 +130,7 @@ fn begin_sweep_check_finds_a_span_on_no_list_or_on_two() {
 fn a_span_is_swept_once_by_whoever_claims_it() {
     let (space, i) = space_with(&[0, 1, 2], &[2]);
     let span = space.span(i).unwrap();
-    space.begin_sweep(32, true);
+    space.begin_sweep(32, 0, true);
     let h = space.sweepgen();
     assert_eq!(
         space.sweep_span(span, h, Filing::Always),
@@ -141,7 +157,7 @@ fn a_span_is_swept_once_by_whoever_claims_it() {
 #[test]
 fn refill_sweeps_the_unswept_spans_of_its_class() {
     let (space, i) = space_with(&[0, 1], &[0]);
-    space.begin_sweep(32, true);
+    space.begin_sweep(32, 0, true);
     let got = space.refill(SC);
     assert_eq!(got.index, i, "the unswept span is swept and reused");
     assert!(!space.is_unswept(got));
@@ -153,12 +169,12 @@ fn refill_sweeps_the_unswept_spans_of_its_class() {
 #[test]
 fn sweep_one_files_partial_spans_and_frees_empty_ones() {
     let (space, i) = space_with(&[0, 1], &[]);
-    space.begin_sweep(0, true);
+    space.begin_sweep(0, 0, true);
     assert!(space.sweep_one());
     assert!(!space.sweep_one(), "nothing left");
     assert_eq!(space.span(i).unwrap().kind(), SpanKind::Free);
     let (space, i) = space_with(&[0, 1], &[1]);
-    space.begin_sweep(32, true);
+    space.begin_sweep(32, 0, true);
     space.finish_sweep();
     assert_eq!(lock(&space.pools).partial[SC.index()], vec![i]);
     assert_eq!(space.unswept_spans(), 0);
@@ -169,7 +185,7 @@ fn sweep_one_files_partial_spans_and_frees_empty_ones() {
 /// thread: returns the space, the span and the generation of the pop.
 fn popped_then_finished() -> (Space, usize, u32) {
     let (space, i) = space_with(&[0, 1], &[1]);
-    space.begin_sweep(32, true);
+    space.begin_sweep(32, 0, true);
     let (popped, h) = space
         .pop_unswept(|pools| pools.unswept[SC.index()].pop())
         .unwrap();
@@ -203,7 +219,7 @@ fn a_pop_from_an_earlier_generation_claims_nothing_after_the_next_termination() 
     let (space, i, h) = popped_then_finished();
     let span = space.span(i).unwrap();
     assert!(span.try_mark(1));
-    space.begin_sweep(32, true);
+    space.begin_sweep(32, 0, true);
     assert!(space.is_unswept(span));
     assert_eq!(
         space.sweep_span(span, h, Filing::Always),
@@ -219,12 +235,12 @@ fn a_pop_from_an_earlier_generation_claims_nothing_after_the_next_termination() 
 fn ensure_swept_returns_for_a_span_that_becomes_free() {
     let (space, i) = space_with(&[0], &[]);
     let span = space.span(i).unwrap();
-    space.begin_sweep(0, true);
+    space.begin_sweep(0, 0, true);
     assert!(space.sweep_one(), "swept empty, so freed");
     assert_eq!(span.kind(), SpanKind::Free);
     // Two generations on, a free span's generation is stale: no wait.
-    space.begin_sweep(0, true);
-    space.begin_sweep(0, true);
+    space.begin_sweep(0, 0, true);
+    space.begin_sweep(0, 0, true);
     space.ensure_swept(span);
     space.finish_sweep();
 }
@@ -233,7 +249,7 @@ fn ensure_swept_returns_for_a_span_that_becomes_free() {
 fn ensure_swept_sweeps_one_span_out_of_turn() {
     let (space, i) = space_with(&[5], &[5]);
     let span = space.span(i).unwrap();
-    space.begin_sweep(32, true);
+    space.begin_sweep(32, 0, true);
     space.ensure_swept(span);
     assert!(!space.is_unswept(span));
     assert!(!span.is_marked(5));
@@ -274,7 +290,7 @@ fn the_sweeper_claims_nothing_while_a_termination_counts_the_mark_bits() {
                 span.alloc_bits(0).fetch_or(1 << slot, Relaxed);
                 span.try_mark(slot);
             }
-            space.begin_sweep(4 * 32, true);
+            space.begin_sweep(4 * 32, 0, true);
         }
     });
 }
