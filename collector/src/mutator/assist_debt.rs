@@ -70,6 +70,8 @@ impl<B: Barrier> Mutator<B> {
             if state.parked.is_open(cycle) {
                 crate::mark::workers::wake_coordinator_if_complete(&self.core);
             }
+            // Its P idles while it waits (`pacer::limiter`).
+            let _idle = self.core.space.limiter.park_begins();
             state.parked.park(&state.bg_credit, cycle, left)
         })
         .unwrap_or(left)
