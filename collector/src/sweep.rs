@@ -71,7 +71,7 @@ pub(crate) fn sweep_all(core: &HeapCore, _stopped: &Stopped<'_>) -> SweepResult 
         }
     }
     space.rebuild_pools(lists, freed);
-    space.set_live(res.live_bytes);
+    space.set_live(res.live_bytes, 0);
     res
 }
 

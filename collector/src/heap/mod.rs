@@ -201,8 +201,13 @@ pub(crate) struct Space {
     /// Bytes of live and newly allocated objects: cached spans count whole, others by
     /// their allocated slots, large objects by their pages (Go's `heapLive`).
     heap_live: AtomicUsize,
-    /// The highest `heap_live` seen.
+    /// The highest `heap_live` seen, less `counted_unmarked`.
     heap_peak: AtomicUsize,
+    /// The part of `heap_live` the last mark counted without marking it (Go's count of
+    /// the finalizer objects it scanned, `mark::special_roots`, which counts a reachable
+    /// one twice): pacing's, left out of the peak, which is of objects marked or
+    /// allocated since.
+    counted_unmarked: AtomicUsize,
     /// The zero-sized sentinel.
     pub(crate) zero_sentinel: Ref,
     /// The sweep generation (see [`sweeping`]); starts at 2 so that `h - 2` is never a
@@ -247,6 +252,7 @@ impl Space {
             pages: pages::Retained::new(None),
             heap_live: AtomicUsize::new(0),
             heap_peak: AtomicUsize::new(0),
+            counted_unmarked: AtomicUsize::new(0),
             zero_sentinel: Ref::new(0, 0, 0),
             sweepgen: AtomicU32::new(2),
             poison: false,
@@ -269,20 +275,26 @@ impl Space {
         self.heap_live.load(Relaxed)
     }
 
-    /// The highest heap size seen.
+    /// The highest heap size seen (of objects marked or allocated: `heap_live` less the
+    /// bytes the mark counted without marking them).
     pub(crate) fn heap_peak(&self) -> usize {
         self.heap_peak.load(Relaxed)
     }
 
     fn add_live(&self, bytes: usize) {
         let now = self.heap_live.fetch_add(bytes, Relaxed) + bytes;
-        self.heap_peak.fetch_max(now, Relaxed);
+        let unmarked = self.counted_unmarked.load(Relaxed);
+        self.heap_peak
+            .fetch_max(now.saturating_sub(unmarked), Relaxed);
     }
 
-    /// Sets the live byte count after a sweep.
-    pub(crate) fn set_live(&self, bytes: usize) {
+    /// Sets the live byte count at a cycle's end, `counted_unmarked` of it counted by
+    /// the mark without marking (left out of the peak).
+    pub(crate) fn set_live(&self, bytes: usize, counted_unmarked: usize) {
+        self.counted_unmarked.store(counted_unmarked, Relaxed);
         self.heap_live.store(bytes, Relaxed);
-        self.heap_peak.fetch_max(bytes, Relaxed);
+        let objects = bytes.saturating_sub(counted_unmarked);
+        self.heap_peak.fetch_max(objects, Relaxed);
     }
 
     /// The span at `index`, for a mutator while running or a thread holding the span

@@ -359,7 +359,7 @@ impl Space {
         }
         drop(guard);
         let live = marked_bytes + counted_unmarked;
-        self.set_live(live);
+        self.set_live(live, counted_unmarked);
         live
     }
 
