@@ -14,6 +14,7 @@
 
 use crate::config::{Gogc, HeapConfig};
 
+pub(crate) mod idle_parks;
 pub(crate) mod limiter;
 
 /// Go's `minRunway` (`heapGoalInternal`): during a mark, the goal the assists pace to is

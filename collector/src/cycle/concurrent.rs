@@ -183,6 +183,11 @@ impl<'h> ConcurrentCycle<'h> {
             None => WorkerPlan::go_rule(core.config.gomaxprocs, self.running_at_start),
         }
         .capped(core.cpus);
+        #[cfg(not(loom))]
+        core.space.limiter.plan_mark(
+            self.running_at_start,
+            core.config.gomaxprocs.saturating_sub(plan.dedicated),
+        );
         #[cfg(loom)]
         let plan = match core.config.mark_workers {
             Some(n) => WorkerPlan::fixed(n),

@@ -69,7 +69,10 @@ pub(super) fn stop(core: &HeapCore) -> Stopped<'_> {
     let skip_wait = core.config.faults.stop_without_waiting;
     #[cfg(not(loom))]
     let skip_wait = false;
-    core.world.stop(&core.flags, skip_wait)
+    let stopped = core.world.stop(&core.flags, skip_wait);
+    // Parks that end inside the pause count as idle up to its start (`pacer::idle_parks`).
+    core.space.limiter.pausing(stopped.requested);
+    stopped
 }
 
 /// With the world stopped: empties every allocation cache and (unless `wbufs` is false)

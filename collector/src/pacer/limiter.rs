@@ -13,17 +13,19 @@
 //! taken out of the window's total. Updated at every pause, after every assist, and at
 //! most every [`UPDATE_PERIOD_NS`] from the GC thread's wait for the mark's end and a
 //! refill whose assist the limiter skipped (where Go's scheduler updates it).
-//! A mutator parked in an assist (`mark::park`) counts as an idle P for as long as it
-//! waits, up to GOMAXPROCS parks at once: Go's goroutine parks and its P, with nothing
-//! else to run, goes on the idle list or runs an idle mark worker, time Go takes out of
-//! the window either way (`limiterEventIdle`, `limiterEventIdleMarkWork`). Counted as the
-//! mutators' time instead, the waits of a spiral whose assists mostly park kept the
-//! bucket from ever filling (a test's 7,500 cycles without the limiter turning on).
+//! A mutator parked in an assist (`mark::park`) counts as its P's idle time, taken out
+//! of the window, where no other mutator could take the P (`pacer::idle_parks`): Go's
+//! goroutine parks and its P, with nothing else to run, runs an idle mark worker or goes
+//! idle (`limiterEventIdleMarkWork`, `limiterEventIdle`). Counted as the mutators' time
+//! instead, the waits of a spiral whose assists mostly park kept the bucket from ever
+//! filling (a test's 7,500 cycles without the limiter turning on).
 //! Departures from Go: (1) Go also takes out the time its other Ps spend on the idle
 //! list; the testbed has no Ps and counts every P's time as available, so with fewer
-//! running mutators than GOMAXPROCS its limiter turns on later than Go's would; (2) assist and
-//! idle-mark time is counted when it ends, where Go also counts the running part of an
-//! assist at each update (`limiterEvent.consume`); (3) an assist that is running when
+//! running mutators than GOMAXPROCS its limiter turns on later than Go's would; and
+//! where Go's P runs its fractional worker for a parked goroutine, the testbed counts
+//! the park as idle all the same; (2) assist and idle-mark time is counted when it ends,
+//! where Go also counts the running part of an assist at each update
+//! (`limiterEvent.consume`; parks are consumed so); (3) an assist that is running when
 //! the limiter turns on finishes its budget, where Go's `gcDrainN` stops at once.
 //!
 //! Invariant: `fill <= capacity`; `on` is set when an accumulation fills the bucket and
@@ -31,8 +33,9 @@
 //! bucket changes only under its lock, and a window of time is accounted once (the
 //! assist and idle pools are drained under the lock, `last_update` moves forward only).
 
+use super::idle_parks::{IdleParks, Park};
 use crate::sync::unmodelled::{
-    AtomicBool, AtomicU64, AtomicUsize, Mutex, MutexGuard, Ordering::Relaxed, TryLockError,
+    AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering::Relaxed, TryLockError,
 };
 use std::time::Instant;
 
@@ -110,7 +113,8 @@ impl Bucket {
         if self.marking {
             gc = gc.saturating_add((total as f64 * BACKGROUND_SHARE) as i64);
         }
-        let available = total.saturating_sub(clamp(idle_ns));
+        // Idle time is at most the window's (an estimate for parks, `pacer::idle_parks`).
+        let available = total.saturating_sub(clamp(idle_ns).min(total));
         self.accumulate(available.saturating_sub(gc), gc, on)
     }
 }
@@ -123,9 +127,8 @@ pub(crate) struct CpuLimiter {
     bucket: Mutex<Bucket>,
     assist_pool: AtomicU64,
     idle_pool: AtomicU64,
-    /// Parked assists counted as idle Ps now (at most `procs`).
-    idle_parks: AtomicUsize,
-    procs: usize,
+    /// Mutators parked in assists, as idle Ps.
+    parks: IdleParks,
     /// Nanoseconds from `epoch` to the end of the last accounted window.
     last_update: AtomicU64,
     /// How many times the limiter turned on.
@@ -143,8 +146,7 @@ impl CpuLimiter {
             bucket: Mutex::new(Bucket::new(procs)),
             assist_pool: AtomicU64::new(0),
             idle_pool: AtomicU64::new(0),
-            idle_parks: AtomicUsize::new(0),
-            procs: procs.max(1),
+            parks: IdleParks::new(procs),
             last_update: AtomicU64::new(0),
             turned_on: AtomicU64::new(0),
             #[cfg(test)]
@@ -187,17 +189,24 @@ impl CpuLimiter {
         self.idle_pool.fetch_add(ns, Relaxed);
     }
 
-    /// A mutator's assist parks: until the returned guard drops, its P is idle, and the
-    /// time is taken out of the window as idle marking's is. `None` when GOMAXPROCS
-    /// parks are counted already (more would take out more than every P's time).
-    pub(crate) fn park_begins(&self) -> Option<IdlePark<'_>> {
-        let counted = self
-            .idle_parks
-            .fetch_update(Relaxed, Relaxed, |n| (n < self.procs).then_some(n + 1));
-        counted.ok().map(|_| IdlePark {
+    /// A mutator's assist parks: until the returned guard drops, its P may be idle
+    /// (`pacer::idle_parks`), and the time is taken out of the windows it spans.
+    pub(crate) fn park_begins(&self) -> IdlePark<'_> {
+        IdlePark {
             limiter: self,
-            since: Instant::now(),
-        })
+            park: Some(self.parks.begin(self.now())),
+        }
+    }
+
+    /// A concurrent mark starts with `running` mutators and `free` Ps besides its
+    /// dedicated workers (which parks count as idle Ps: `pacer::idle_parks`).
+    pub(crate) fn plan_mark(&self, running: usize, free: usize) {
+        self.parks.plan(running, free);
+    }
+
+    /// A stop-the-world pause begins at `at` (its end is [`CpuLimiter::pause`]).
+    pub(crate) fn pausing(&self, at: Instant) {
+        self.parks.pause_begins(self.since_epoch(at));
     }
 
     /// Accounts the time since the last update if [`UPDATE_PERIOD_NS`] has passed (Go's
@@ -236,6 +245,7 @@ impl CpuLimiter {
         let stopped = stopped.min(i64::MAX as u64) as i64;
         self.set(b.accumulate(0, stopped, self.limiting()));
         self.last_update.store(end.max(last), Relaxed);
+        self.parks.pause_ends(end);
         b.marking = marking_after;
     }
 
@@ -246,7 +256,7 @@ impl CpuLimiter {
         }
         self.last_update.store(now, Relaxed);
         let assist = self.assist_pool.swap(0, Relaxed);
-        let idle = self.idle_pool.swap(0, Relaxed);
+        let idle = self.idle_pool.swap(0, Relaxed) + self.parks.consume(now);
         self.set(b.account(now - last, assist, idle, self.limiting()));
     }
 
@@ -272,14 +282,15 @@ impl CpuLimiter {
 /// A parked assist's P, idle while this lives ([`CpuLimiter::park_begins`]).
 pub(crate) struct IdlePark<'l> {
     limiter: &'l CpuLimiter,
-    since: Instant,
+    park: Option<Park>,
 }
 
 impl Drop for IdlePark<'_> {
     fn drop(&mut self) {
-        let ns = crate::telemetry::nanos(self.since.elapsed());
-        self.limiter.idle_pool.fetch_add(ns, Relaxed);
-        self.limiter.idle_parks.fetch_sub(1, Relaxed);
+        if let Some(park) = self.park.take() {
+            let ns = self.limiter.parks.end(park, self.limiter.now());
+            self.limiter.idle_pool.fetch_add(ns, Relaxed);
+        }
     }
 }
 
@@ -386,27 +397,5 @@ mod tests {
             (stats.times_on, stats.on, stats.overflow_ns),
             (1, true, 4 * MS)
         );
-    }
-
-    /// A parked assist's P counts as idle while it waits, at most GOMAXPROCS of them at
-    /// once: the time goes to the idle pool the next update takes out of the window.
-    #[test]
-    fn parked_assists_count_as_idle_ps_up_to_gomaxprocs() {
-        let l = CpuLimiter::new(2);
-        let t = Instant::now();
-        let first = l.park_begins().expect("one idle P of two");
-        let second = l.park_begins().expect("two idle Ps of two");
-        assert!(l.park_begins().is_none(), "a third park has no P to idle");
-        std::thread::sleep(std::time::Duration::from_millis(1));
-        drop(first);
-        let waited = crate::telemetry::nanos(t.elapsed());
-        let idle = l.idle_pool.load(Relaxed);
-        assert!((MS..=waited).contains(&idle), "{idle} ns idle of {waited}");
-        assert!(
-            l.park_begins().is_some(),
-            "the first park's P is free again"
-        );
-        drop(second);
-        assert_eq!(l.idle_parks.load(Relaxed), 0);
     }
 }
