@@ -46,12 +46,12 @@
 //!    `mark::worker_pool` — barrier policies and root rules, markers' spare buffers, the
 //!    grey pool, the assists' park, the mark's ledger, the mark workers' threads.
 //! 3. `heap::specials`, `callbacks::blocks`, `callbacks::queue`, `heap::pages`,
-//!    `heap::span`, `heap::span_table`, `heap::cache`, `heap`, `heap::retire`,
-//!    `heap::scavenge`, `heap::scavenger`,
-//!    `heap::special_deaths`, `heap::sweeping` — the heap: specials on spans, the
-//!    finalizer and cleanup queues the sweep fills (in fixed-size blocks), span storage
-//!    that gives its pages back, spans, the span table, allocation caches, the space, the page pool's reuse
-//!    and release of free spans, the background scavenger (not under loom), what a dead
+//!    `heap::span`, `heap::span_table`, `heap::cache`, `heap`, `heap::live`, `heap::retire`,
+//!    `heap::scavenge`, `heap::scavenger`, `heap::special_deaths`, `heap::sweeping` — the
+//!    heap: specials on spans, the finalizer and cleanup queues the sweep fills (in
+//!    fixed-size blocks), span storage that gives its pages back, spans, the span table,
+//!    allocation caches, the space, its live bytes and peak, the page pool's reuse and
+//!    release of free spans, the background scavenger (not under loom), what a dead
 //!    object's specials become, and span sweeping by generation.
 //! 4. `world::roots`, `world::mutator_state`, `world::this_thread`, `world` — what the
 //!    collector may read of a mutator, each thread's record of its mutators, and the
@@ -159,7 +159,7 @@ pub struct HeapStats {
     pub gc_cycles: u64,
     /// Heap bytes in use now (Go's `heapLive`: live objects plus unswept new ones).
     pub heap_live_bytes: u64,
-    /// The highest heap size seen.
+    /// The highest heap size seen (of objects: `heap::live`).
     pub heap_peak_bytes: u64,
     /// The heap size at which the next automatic cycle starts (`u64::MAX` when off).
     pub heap_goal_bytes: u64,

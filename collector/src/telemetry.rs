@@ -67,8 +67,10 @@ pub struct CycleRecord {
     /// emptied (Go's `work.heap1`, gctrace's second heap figure).
     pub heap_live_end_bytes: u64,
     /// Go's `heapMarked` (`work.bytesMarked`, gctrace's third heap figure): the bytes
-    /// the mark found live, objects allocated black during the mark included. The next
-    /// goal is computed from it, and `heapLive` restarts from it.
+    /// the mark found live, objects allocated black during the mark included, and, as
+    /// Go counts them, the scannable objects whose finalizers it scanned, marked or not
+    /// (`mark::special_roots`). The next goal is computed from it, and `heapLive`
+    /// restarts from it.
     pub heap_marked_bytes: u64,
     /// The goal this cycle paced its assists to (Go's `lastHeapGoal`, gctrace's
     /// `# MB goal`): the goal set by the last cycle, at least Go's `minRunway` (64 KiB)

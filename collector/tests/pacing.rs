@@ -459,3 +459,50 @@ fn the_marked_heap_counts_finalizer_objects_as_gos_does() {
     }
     assert_eq!(marked_by_gc(&heap, &m), base, "pointer-free: not scanned");
 }
+
+/// A finalizer set during a mark counts its object in that mark's `heapMarked`, as Go's
+/// `addfinalizer` scans it with `scanObject` while marking, beside the object's
+/// allocation black; the root scan after it counts the object once more (Go's
+/// `markrootSpans` reaches the new special too), and only once a cycle however often a
+/// stepped cycle's caller scans the roots (Go runs each root job once).
+#[test]
+fn a_finalizer_set_during_a_mark_counts_there_and_the_roots_count_once() {
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Off,
+        verify: true,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let m = heap.mutator();
+    const N: usize = 500;
+    marked_by_gc(&heap, &m);
+    let base = marked_by_gc(&heap, &m);
+    let kept: Vec<_> = (0..N).map(|_| m.alloc(&FIN_OBJ)).collect();
+    let n_slots = marked_by_gc(&heap, &m) - base;
+    drop(kept);
+    assert_eq!(marked_by_gc(&heap, &m), base);
+
+    let mut cycle = m.blocking(|| heap.begin_cycle());
+    for _ in 0..N {
+        let o = m.alloc(&FIN_OBJ);
+        m.set_finalizer(&o, |_| {});
+    }
+    m.blocking(|| {
+        cycle.scan_roots();
+        cycle.scan_roots();
+        cycle.mark();
+        cycle.finish();
+    });
+    let marked = heap
+        .stats()
+        .cycles
+        .last()
+        .expect("a cycle")
+        .heap_marked_bytes;
+    assert_eq!(
+        marked,
+        base + 3 * n_slots,
+        "allocated black, set during the mark, and found by one root scan"
+    );
+    m.drain_finalizers();
+}

@@ -106,7 +106,9 @@ fn collect_stopped(core: &HeapCore, reason: CycleReason) {
     core.enter_phase(Phase::Mark);
     let mark_start = Instant::now();
     // The live bytes come from the sweep here (it counts the objects it resurrects), so
-    // the finalizer objects' scan is not counted as marked.
+    // the finalizer objects' scan is not counted as marked: unlike Go's gcstoptheworld
+    // mode, whose mark counts them as its concurrent one does (`mark::special_roots`),
+    // a reachable one twice.
     let specials = special_refs(&core.space, scans_finalizer_objects(core));
     put_in_batches(core, specials.refs);
     let threads = mark_threads(core, heap_start);

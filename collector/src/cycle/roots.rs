@@ -24,7 +24,7 @@ use crate::world::{Exclusive, FLAG_HANDSHAKE};
 pub(super) fn scan_roots_concurrently(core: &HeapCore) {
     let specials = special_refs(&core.space, scans_finalizer_objects(core));
     core.mark
-        .count_finalizer_scan(specials.finalizer_object_bytes, specials.scan_work, true);
+        .count_root_scan(specials.finalizer_object_bytes, specials.scan_work);
     put_in_batches(core, specials.refs);
     if !core.roots.snapshot_at_start {
         handshake(core, REQ_SCAN);

@@ -77,6 +77,8 @@ pub(super) fn finish_in_pause(
 ) {
     let t_verify = Instant::now();
     let heap_end = core.space.heap_live();
+    // Go's heapAlloc: no second count of reachable finalizable objects (`heap::live`).
+    let heap_alloc = core.space.heap_objects();
     let term_requested = stopped.requested;
     if core.config.verify {
         verify::checkmark(core, &stopped, start.cycle);
@@ -110,12 +112,12 @@ pub(super) fn finish_in_pause(
     let sweep_done = !sweeps_concurrently(core);
     let globals = core.space.globals_bytes();
     // What the spans hold beyond their objects: in-use span bytes less the allocated
-    // bytes before this cycle's sweep frees any (`heap_end`, Go's heapAlloc here).
+    // bytes before this cycle's sweep frees any (`heap_alloc`, Go's heapAlloc here).
     let held = pacer::MemoryHeld::new(
         core.config.memory_limit,
         core.space.pages.in_use(),
         core.space.pages.retained(),
-        heap_end,
+        heap_alloc,
     );
     let runway = next_runway(core, &start, &marked, term_requested);
     let pacing = pacer::pace_held(&core.config, live_bytes, globals, sweep_done, held, runway);

@@ -15,6 +15,7 @@
 //! metadata in a span in use.
 
 pub(crate) mod cache;
+pub(crate) mod live;
 pub(crate) mod pages;
 pub(crate) mod retire;
 pub(crate) mod scavenge;
@@ -201,12 +202,10 @@ pub(crate) struct Space {
     /// Bytes of live and newly allocated objects: cached spans count whole, others by
     /// their allocated slots, large objects by their pages (Go's `heapLive`).
     heap_live: AtomicUsize,
-    /// The highest `heap_live` seen, less `counted_unmarked`.
+    /// The highest `heap_live` seen, less `counted_unmarked` (`heap::live`).
     heap_peak: AtomicUsize,
-    /// The part of `heap_live` the last mark counted without marking it (Go's count of
-    /// the finalizer objects it scanned, `mark::special_roots`, which counts a reachable
-    /// one twice): pacing's, left out of the peak, which is of objects marked or
-    /// allocated since.
+    /// What the last mark counted without marking and the sweep has not found
+    /// resurrected (`heap::live`).
     counted_unmarked: AtomicUsize,
     /// The zero-sized sentinel.
     pub(crate) zero_sentinel: Ref,
@@ -267,34 +266,6 @@ impl Space {
         let sentinel = space.alloc_immortal(&Shape::new("zero-sized sentinel", 0, 0));
         debug_assert_eq!(sentinel, space.zero_sentinel);
         space
-    }
-
-    /// Heap bytes in use now (Go's `heapLive`).
-    #[inline(always)]
-    pub(crate) fn heap_live(&self) -> usize {
-        self.heap_live.load(Relaxed)
-    }
-
-    /// The highest heap size seen (of objects marked or allocated: `heap_live` less the
-    /// bytes the mark counted without marking them).
-    pub(crate) fn heap_peak(&self) -> usize {
-        self.heap_peak.load(Relaxed)
-    }
-
-    fn add_live(&self, bytes: usize) {
-        let now = self.heap_live.fetch_add(bytes, Relaxed) + bytes;
-        let unmarked = self.counted_unmarked.load(Relaxed);
-        self.heap_peak
-            .fetch_max(now.saturating_sub(unmarked), Relaxed);
-    }
-
-    /// Sets the live byte count at a cycle's end, `counted_unmarked` of it counted by
-    /// the mark without marking (left out of the peak).
-    pub(crate) fn set_live(&self, bytes: usize, counted_unmarked: usize) {
-        self.counted_unmarked.store(counted_unmarked, Relaxed);
-        self.heap_live.store(bytes, Relaxed);
-        let objects = bytes.saturating_sub(counted_unmarked);
-        self.heap_peak.fetch_max(objects, Relaxed);
     }
 
     /// The span at `index`, for a mutator while running or a thread holding the span

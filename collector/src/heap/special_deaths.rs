@@ -98,6 +98,10 @@ pub(crate) fn sweep_specials(span: &Span, space: &Space) {
             for &slot in &finalized {
                 span.try_mark(slot as usize);
             }
+            // The mark counted each scannable one without marking it: now in memory.
+            if !span.noscan() {
+                space.counted_resident(finalized.len() * span.slot_bytes());
+            }
         }
     });
     queues.finalizers.push_batch(finalizers);

@@ -15,12 +15,13 @@
 //!
 //! Invariant: the ledger belongs to one cycle at a time. The cycle controller, holding
 //! `cycle_lock`, resets it in sweep termination with `begin`, which publishes the new
-//! `cycle` last (release), and closes it with `end`; in between, workers and assists only
-//! add to it, and background credit is taken only by `steal_credit` and by the park
-//! queue (`mark::park`, which hands it to parked assists), neither taking more than is
-//! there, so it never goes negative.
+//! `cycle` last (release), and closes it with `end`; in between, workers, assists, the
+//! root scan and mutators registering finalizers only add to it, and background credit
+//! is taken only by `steal_credit` and by the park queue (`mark::park`, which hands it to
+//! parked assists), neither taking more than is there, so it never goes negative.
 
-// The pacing ledger's users do not exist under loom.
+// Most of the pacing ledger's users do not exist under loom (the root scan's count and
+// credit do).
 #![cfg_attr(loom, allow(dead_code))]
 
 use super::park::{steal, AssistQueue};
@@ -80,6 +81,9 @@ pub(crate) struct MarkState {
     /// so the live heap the next goal is computed from counts them too, though no mark
     /// bit does.
     pub(crate) finalizer_object_bytes: AtomicU64,
+    /// The last cycle whose root scan counted its finalizer objects: a stepped cycle's
+    /// caller may scan the roots more than once, and Go runs each root job once.
+    roots_counted: AtomicU64,
     /// A cycle was abandoned (a panic in a stepped cycle): its mark bits stay set, and the
     /// next cycle's first pause clears them.
     pub(crate) abandoned: AtomicBool,
@@ -222,6 +226,15 @@ impl MarkState {
         self.scan_work.fetch_add(work, Relaxed);
         if background && work > 0 {
             self.flush_credit(work as i64);
+        }
+    }
+
+    /// [`MarkState::count_finalizer_scan`] for the root scan's finalizer objects (banked
+    /// as background credit), once a cycle.
+    pub(crate) fn count_root_scan(&self, bytes: u64, work: u64) {
+        let cycle = self.cycle.load(Acquire);
+        if self.roots_counted.swap(cycle, Relaxed) != cycle {
+            self.count_finalizer_scan(bytes, work, true);
         }
     }
 

@@ -34,8 +34,8 @@
 //! finalizer keeps it alive through the cycle that queues it), a cleaned-up object's with
 //! the cycle that queues the cleanup (S44). `span_bytes_peak` is the most span bytes the
 //! series saw and `span_bytes_mean` their mean over the churn's samples (the heap that
-//! revived finalized objects bloat; `heap_peak_bytes`, Go's `heapLive`, does not count
-//! them on the testbed). `live_bytes_median` and
+//! revived finalized objects bloat; `heap_peak_bytes` counts them once the sweep has
+//! revived them). `live_bytes_median` and
 //! `live_bytes_max` are the bytes the churn's cycles' marks found live.
 //!
 //! Findings: `release`, `objects`, `peak_open` (the most entries open at once: 1 when
@@ -194,8 +194,9 @@ fn main() {
 type Sample = [u64; 4];
 
 /// Bytes of the spans in use (`Heap::in_use_bytes`, Go's `heapInUse` as the twin reads
-/// it): what a revived finalized object keeps in use, which the heap's
-/// `heap_live_bytes` (Go's `heapLive`, reset to the marked bytes) leaves out.
+/// it): the spans' bytes, free slots included, where the heap's `heap_live_bytes` (Go's
+/// `heapLive`, reset to the marked bytes, revived finalizable objects among them) counts
+/// objects.
 fn span_bytes<B: Barrier>(heap: &Heap<B>) -> u64 {
     heap.in_use_bytes() as u64
 }
