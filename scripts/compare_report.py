@@ -24,7 +24,8 @@ MEASURE_NOTES = [
     "sample, so at most 25% above the true pause (Go's time buckets are a quarter of a power of "
     "two wide) and never below it.",
     "- heap peak: the testbed's is its heapLive (object slots in use plus the free slots of spans "
-    "cached for allocation) at its highest. Go's is the largest `/memory/classes/heap/objects:bytes` "
+    "cached for allocation; less the second count that Go's accounting, which the testbed's "
+    "follows, gives a reachable object with a finalizer) at its highest. Go's is the largest `/memory/classes/heap/objects:bytes` "
     "(live plus unswept dead objects) read every 1 ms by a sampler goroutine: a lower bound of the "
     "true peak, which can fall between samples.",
     "- GC cycles: the testbed's completed cycles; Go's `/gc/cycles/total:gc-cycles` over the run. "

@@ -117,6 +117,8 @@ impl<'h> ConcurrentCycle<'h> {
             // Before the world restarts with marking on; closed at the mark's end or
             // abandonment (`MarkState::end`, `HeapCore::abandon_cycle`).
             core.mark.parked.open(cycle);
+            #[cfg(not(loom))]
+            plan_idle_parks(core, running_at_start);
         }
         core.enter_phase(Phase::Mark);
         let mark_start = Instant::now();
@@ -183,11 +185,6 @@ impl<'h> ConcurrentCycle<'h> {
             None => WorkerPlan::go_rule(core.config.gomaxprocs, self.running_at_start),
         }
         .capped(core.cpus);
-        #[cfg(not(loom))]
-        core.space.limiter.plan_mark(
-            self.running_at_start,
-            core.config.gomaxprocs.saturating_sub(plan.dedicated),
-        );
         #[cfg(loom)]
         let plan = match core.config.mark_workers {
             Some(n) => WorkerPlan::fixed(n),
@@ -270,6 +267,20 @@ impl<'h> ConcurrentCycle<'h> {
             return;
         }
     }
+}
+
+/// Tells the GC CPU limiter how many Ps the mark's parked assists can leave idle
+/// (`pacer::idle_parks`): GOMAXPROCS less the mark's dedicated workers by Go's rule
+/// (uncapped: the limiter's Ps are GOMAXPROCS Ps), for the mutators running at its start.
+/// In the first pause, before any assist of the mark can park.
+#[cfg(not(loom))]
+fn plan_idle_parks(core: &HeapCore, running: usize) {
+    let dedicated = match core.config.mark_workers {
+        Some(n) => n,
+        None => crate::pacer::WorkerPlan::go_rule(core.config.gomaxprocs, running).dedicated,
+    };
+    let free = core.config.gomaxprocs.saturating_sub(dedicated);
+    core.space.limiter.plan_mark(running, free);
 }
 
 impl ConcurrentCycle<'_> {

@@ -354,12 +354,14 @@ impl Space {
         if check {
             self.check_unswept(pools, marked_bytes);
         }
+        // Before the generation advances: the background sweeper, which runs through the
+        // pause, may then sweep a span and find a resurrection to take off this count.
+        let live = marked_bytes + counted_unmarked;
+        self.set_live(live, counted_unmarked);
         if !advance_first {
             self.sweepgen.fetch_add(2, AcqRel);
         }
         drop(guard);
-        let live = marked_bytes + counted_unmarked;
-        self.set_live(live, counted_unmarked);
         live
     }
 

@@ -174,6 +174,8 @@ impl MarkState {
         self.marked_objects.store(0, Relaxed);
         self.marked_bytes.store(0, Relaxed);
         self.finalizer_object_bytes.store(0, Relaxed);
+        // An abandoned cycle's number comes again: its root scan's guard must not hold.
+        self.roots_counted.store(0, Relaxed);
         self.bad_refs.store(0, Relaxed);
         self.cycle.store(cycle, Release);
     }

@@ -3,123 +3,122 @@
 //! dedicated or fractional mark worker first (GC time, in the limiter's background
 //! share), then other goroutines, and failing both an idle mark worker or nothing (idle
 //! time, which Go's `updateLocked` takes out of the window: `limiterEventIdleMarkWork`,
-//! `limiterEventIdle`). The testbed counts a park as its P's idle time when no other
-//! mutator could take that P: from the park's start, consumed at every update as Go
-//! consumes a P's limiter event (`limiterEvent.consume`), so no window gets more of a park
-//! than it lasted, and never the part of a pause (which counts as GC time on every P).
+//! `limiterEventIdle`). The testbed counts parks as idle Ps where no other mutator could
+//! take those Ps, integrated over time and taken at every update, as Go consumes each
+//! P's limiter event (`limiterEvent.consume`), so no window gets more than it lasted;
+//! and none of a pause's time, which counts as GC time on every P.
 //!
-//! Which parks count: a mark plans its workers for the mutators running at its start
-//! (`pacer::WorkerPlan`); where more run than the Ps its dedicated workers leave, the
-//! first parks only hand a P to a mutator that was waiting for one (Go's run queue), so
-//! only parks beyond that excess count, at most one per P. This is an estimate of Go's
-//! schedule (it does not see the fractional worker taking the P, nor a mutator blocked
-//! elsewhere), documented as such in `pacer::limiter`.
+//! How many Ps idle: a mark plans its workers for the mutators running at its start
+//! (`pacer::WorkerPlan`, Go's rule for GOMAXPROCS); where more run than the Ps its
+//! dedicated workers leave, a park first hands its P to a mutator that was waiting for one
+//! (Go's run queue). So with `parks` parked, `excess` mutators beyond the free Ps and
+//! `free` Ps, `min(parks - excess, free)` Ps idle (none below the excess). An estimate of
+//! Go's schedule: it does not see the fractional worker taking the P, nor mutators that
+//! were blocked at the mark's start and run later; `pacer::limiter` lists it among its
+//! departures.
 //!
-//! Invariant: a counted park holds one slot, whose stamp (nanoseconds from the limiter's
-//! epoch, plus one so that 0 means free) is where its time not yet accounted begins; the
-//! stamp only moves forward, by a compare-and-swap of its owner's value, so each
-//! nanosecond of a park is accounted at most once, by an update or by the park's end.
+//! Invariant: `idle_ns` is the integral of the idle Ps over the time since it was last
+//! taken, outside pauses: every change to the count or to the pause state first
+//! integrates up to its own time (never backwards: a time before the last integration
+//! counts as that time), all under one lock.
 
-use crate::sync::unmodelled::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use crate::sync::unmodelled::Mutex;
 
-/// The counted parks' slots and what decides whether a park counts.
+/// The parks' idle Ps over time (behind a lock: parks are a slow path).
 pub(crate) struct IdleParks {
-    /// One per P: the stamp of a counted park, or 0.
-    slots: Box<[AtomicU64]>,
-    /// Parks now, counted or not.
-    parks: AtomicUsize,
-    /// Running mutators beyond the Ps the current mark's dedicated workers leave them.
-    excess: AtomicUsize,
-    /// Where the pause in progress began (stamped as the slots are; 0: none).
-    paused_at: AtomicU64,
+    state: Mutex<State>,
 }
 
-/// A park in progress: it counts as an idle P when it holds a slot.
-pub(crate) struct Park {
-    slot: Option<usize>,
+#[derive(Default)]
+struct State {
+    /// Mutators parked now.
+    parks: usize,
+    /// Running mutators beyond the Ps the current mark's dedicated workers leave them.
+    excess: usize,
+    /// The Ps the current mark's dedicated workers leave.
+    free: usize,
+    /// A pause is in progress: no idle time accrues.
+    paused: bool,
+    /// Where the integral was last taken up to (nanoseconds from the limiter's epoch).
+    since: u64,
+    /// Idle P-nanoseconds not yet taken by an update.
+    idle_ns: u64,
+}
+
+impl State {
+    /// The Ps the parks leave idle.
+    fn idle_ps(&self) -> usize {
+        self.parks.saturating_sub(self.excess).min(self.free)
+    }
+
+    /// Integrates the idle Ps up to `now` (outside pauses).
+    fn advance(&mut self, now: u64) {
+        let now = now.max(self.since);
+        if !self.paused {
+            self.idle_ns += (now - self.since) * self.idle_ps() as u64;
+        }
+        self.since = now;
+    }
 }
 
 impl IdleParks {
-    /// Slots for `procs` Ps; no excess until a mark plans one.
+    /// Parks on `procs` Ps, every one of them free until a mark plans otherwise.
     pub(crate) fn new(procs: usize) -> IdleParks {
         IdleParks {
-            slots: (0..procs.max(1)).map(|_| AtomicU64::new(0)).collect(),
-            parks: AtomicUsize::new(0),
-            excess: AtomicUsize::new(0),
-            paused_at: AtomicU64::new(0),
+            state: Mutex::new(State {
+                free: procs.max(1),
+                ..State::default()
+            }),
         }
     }
 
-    /// A mark starts with `running` mutators and `free` Ps left by its dedicated workers.
-    pub(crate) fn plan(&self, running: usize, free: usize) {
-        self.excess.store(running.saturating_sub(free), Relaxed);
+    fn lock(&self) -> crate::sync::unmodelled::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A park begins at `now`: it counts if the parks before it cover the excess and a
-    /// slot is free.
-    pub(crate) fn begin(&self, now: u64) -> Park {
-        let before = self.parks.fetch_add(1, Relaxed);
-        let slot = if before >= self.excess.load(Relaxed) {
-            self.slots
-                .iter()
-                .position(|s| s.compare_exchange(0, now + 1, Relaxed, Relaxed).is_ok())
-        } else {
-            None
-        };
-        Park { slot }
+    /// A mark starts at `now` with `running` mutators and `free` Ps left by its
+    /// dedicated workers.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn plan(&self, now: u64, running: usize, free: usize) {
+        let mut s = self.lock();
+        s.advance(now);
+        s.excess = running.saturating_sub(free);
+        s.free = free;
     }
 
-    /// The park ends at `now`; returns its idle time not yet accounted (up to the start
-    /// of a pause in progress: the pause counts the rest).
-    pub(crate) fn end(&self, park: Park, now: u64) -> u64 {
-        self.parks.fetch_sub(1, Relaxed);
-        let Some(i) = park.slot else { return 0 };
-        let since = self.slots[i].swap(0, Relaxed);
-        let mut until = now + 1;
-        let paused = self.paused_at.load(Relaxed);
-        if paused != 0 && paused > since {
-            until = until.min(paused);
-        }
-        until.saturating_sub(since)
+    /// A park begins at `now`.
+    pub(crate) fn begin(&self, now: u64) {
+        let mut s = self.lock();
+        s.advance(now);
+        s.parks += 1;
     }
 
-    /// The counted parks' idle time up to `now` not yet accounted, which it accounts:
-    /// each slot's stamp moves to `now`.
+    /// A park ends at `now`.
+    pub(crate) fn end(&self, now: u64) {
+        let mut s = self.lock();
+        s.advance(now);
+        s.parks = s.parks.saturating_sub(1);
+    }
+
+    /// The idle P-nanoseconds up to `now` not yet taken, which it takes.
     pub(crate) fn consume(&self, now: u64) -> u64 {
-        self.move_stamps(now, true)
+        let mut s = self.lock();
+        s.advance(now);
+        std::mem::take(&mut s.idle_ns)
     }
 
-    /// A pause began at `at` (the world is stopping).
+    /// A pause begins at `at`: no idle time accrues until it ends.
     pub(crate) fn pause_begins(&self, at: u64) {
-        self.paused_at.store(at + 1, Relaxed);
+        let mut s = self.lock();
+        s.advance(at);
+        s.paused = true;
     }
 
-    /// The pause ended at `end`, the parks' time up to its start accounted (`consume`):
-    /// the pause's is not idle time (it is GC time on every P).
+    /// The pause ended at `end`.
     pub(crate) fn pause_ends(&self, end: u64) {
-        self.move_stamps(end, false);
-        self.paused_at.store(0, Relaxed);
-    }
-
-    /// Moves every counted park's stamp forward to `to`; returns the time moved over
-    /// when `counting`.
-    fn move_stamps(&self, to: u64, counting: bool) -> u64 {
-        let stamp = to + 1;
-        let mut moved = 0;
-        for slot in self.slots.iter() {
-            let since = slot.load(Relaxed);
-            if since == 0 || since >= stamp {
-                continue;
-            }
-            if slot
-                .compare_exchange(since, stamp, Relaxed, Relaxed)
-                .is_ok()
-                && counting
-            {
-                moved += stamp - since;
-            }
-        }
-        moved
+        let mut s = self.lock();
+        s.advance(end);
+        s.paused = false;
     }
 }
 
@@ -127,41 +126,44 @@ impl IdleParks {
 mod tests {
     use super::*;
 
-    /// A counted park's time is accounted once: the updates take it up to their `now`, its
-    /// end the rest; a pause's part goes to neither. Parks past the Ps count nothing.
+    /// Idle P-time is the parks' count integrated over time, taken once, none of it
+    /// inside a pause (also for a park that begins or ends there), never more Ps than
+    /// are free.
     #[test]
-    fn each_park_nanosecond_is_accounted_once_and_never_inside_a_pause() {
+    fn parks_idle_their_ps_outside_pauses_and_each_nanosecond_counts_once() {
         let p = IdleParks::new(2);
-        let a = p.begin(100);
-        let b = p.begin(150);
-        let c = p.begin(160);
-        assert!(c.slot.is_none(), "two Ps, two counted parks");
-        assert_eq!(p.consume(200), 100 + 50);
+        p.begin(100);
+        p.begin(150);
+        p.begin(160);
+        assert_eq!(p.consume(200), 50 + 2 * 10 + 2 * 40, "at most the two free Ps");
         assert_eq!(p.consume(200), 0, "nothing twice");
         p.pause_begins(300);
-        // `a` ends inside the pause: counted up to its start.
-        assert_eq!(p.end(a, 350), 100);
-        assert_eq!(p.consume(300), 100, "`b` up to the pause");
+        p.end(350);
+        p.begin(360);
+        p.end(370);
         p.pause_ends(400);
-        assert_eq!(p.end(b, 450), 50, "`b` from the pause's end");
-        assert_eq!(p.end(c, 500), 0);
-        assert_eq!(p.parks.load(Relaxed), 0);
+        assert_eq!(p.consume(400), 2 * 100, "two Ps idle up to the pause, none in it");
+        p.end(450);
+        p.end(450);
+        assert_eq!(p.consume(500), 2 * 50);
     }
 
-    /// With more mutators running than the Ps left to them, the first parks hand their P
-    /// to another mutator and count nothing.
+    /// With more mutators running than the Ps left to them, parks first hand their Ps
+    /// to waiting mutators: whichever park ends, the idle count is the parks beyond the
+    /// excess.
     #[test]
-    fn parks_count_only_beyond_the_mutators_waiting_for_a_p() {
+    fn parks_idle_a_p_only_beyond_the_mutators_waiting_for_one() {
         let p = IdleParks::new(2);
-        p.plan(3, 2);
-        let a = p.begin(0);
-        assert!(
-            a.slot.is_none(),
-            "one mutator more than Ps: the first park feeds it"
-        );
-        let b = p.begin(0);
-        assert_eq!(b.slot, Some(0));
-        assert_eq!(p.end(b, 10), 10);
-        assert_eq!(p.end(a, 10), 0);
+        p.plan(0, 3, 2);
+        p.begin(0);
+        assert_eq!(p.consume(10), 0, "one mutator more than Ps: the park feeds it");
+        p.begin(10);
+        assert_eq!(p.consume(20), 10);
+        p.end(20);
+        p.begin(20);
+        assert_eq!(p.consume(30), 10, "still one idle P, whichever park ended");
+        p.end(30);
+        p.end(30);
+        assert_eq!(p.consume(40), 0);
     }
 }

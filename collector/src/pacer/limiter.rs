@@ -33,7 +33,7 @@
 //! bucket changes only under its lock, and a window of time is accounted once (the
 //! assist and idle pools are drained under the lock, `last_update` moves forward only).
 
-use super::idle_parks::{IdleParks, Park};
+use super::idle_parks::IdleParks;
 use crate::sync::unmodelled::{
     AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering::Relaxed, TryLockError,
 };
@@ -192,16 +192,15 @@ impl CpuLimiter {
     /// A mutator's assist parks: until the returned guard drops, its P may be idle
     /// (`pacer::idle_parks`), and the time is taken out of the windows it spans.
     pub(crate) fn park_begins(&self) -> IdlePark<'_> {
-        IdlePark {
-            limiter: self,
-            park: Some(self.parks.begin(self.now())),
-        }
+        self.parks.begin(self.now());
+        IdlePark { limiter: self }
     }
 
     /// A concurrent mark starts with `running` mutators and `free` Ps besides its
     /// dedicated workers (which parks count as idle Ps: `pacer::idle_parks`).
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn plan_mark(&self, running: usize, free: usize) {
-        self.parks.plan(running, free);
+        self.parks.plan(self.now(), running, free);
     }
 
     /// A stop-the-world pause begins at `at` (its end is [`CpuLimiter::pause`]).
@@ -279,18 +278,14 @@ impl CpuLimiter {
     }
 }
 
-/// A parked assist's P, idle while this lives ([`CpuLimiter::park_begins`]).
+/// A parked assist, its P perhaps idle while this lives ([`CpuLimiter::park_begins`]).
 pub(crate) struct IdlePark<'l> {
     limiter: &'l CpuLimiter,
-    park: Option<Park>,
 }
 
 impl Drop for IdlePark<'_> {
     fn drop(&mut self) {
-        if let Some(park) = self.park.take() {
-            let ns = self.limiter.parks.end(park, self.limiter.now());
-            self.limiter.idle_pool.fetch_add(ns, Relaxed);
-        }
+        self.limiter.parks.end(self.limiter.now());
     }
 }
 
