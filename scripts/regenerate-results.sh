@@ -60,6 +60,7 @@ step() {
 }
 
 START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+HEAD0=$(git rev-parse --short HEAD)
 step compare scripts/compare-go.sh --pairs "$PAIRS"
 step suite scripts/run-suite.sh
 step collector scripts/bench-collector.sh
@@ -70,7 +71,10 @@ step index cargo run --release -q -p workloads --bin results-index
   echo "# When the committed figures were last regenerated"
   echo
   echo "By \`scripts/regenerate-results.sh --pairs $PAIRS\`, from $START to $(date -u +%Y-%m-%dT%H:%M:%SZ),"
-  echo "at commit \`$(git rev-parse --short HEAD)\`$( [ -n "$DIRTY" ] && echo ' with uncommitted changes')"
+  echo "at commit \`$HEAD0\`$( [ -n "$DIRTY" ] && echo ' with uncommitted changes')"
+  # Each step builds the working tree as it is when the step starts.
+  HEAD1=$(git rev-parse --short HEAD)
+  [ "$HEAD1" != "$HEAD0" ] && echo "(HEAD moved to \`$HEAD1\` during the run: a step that started after the move built that tree)"
   echo "on $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))."
   echo "Load averages (1, 5, 15 min) are before and after each step; compare-go.sh records"
   echo "each run's own load in results/compare/."
