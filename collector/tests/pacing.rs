@@ -395,6 +395,30 @@ fn marked_by_gc(heap: &Heap, m: &collector::Mutator) -> u64 {
         .heap_marked_bytes
 }
 
+/// A verified heap whose cycles only `gc()` and stepped cycles run.
+fn verified_manual_heap() -> Heap {
+    Heap::new(HeapConfig {
+        gogc: Gogc::Off,
+        verify: true,
+        ..HeapConfig::default()
+    })
+    .unwrap()
+}
+
+/// The heap `gc()` marks with nothing allocated, and the slot bytes of `n` `FIN_OBJ`s as
+/// the mark counts them when it marks them (at least their shape's bytes); the heap is
+/// back to the first afterwards.
+fn base_and_slots(heap: &Heap, m: &collector::Mutator, n: usize) -> (u64, u64) {
+    marked_by_gc(heap, m);
+    let base = marked_by_gc(heap, m);
+    let kept: Vec<_> = (0..n).map(|_| m.alloc(&FIN_OBJ)).collect();
+    let n_slots = marked_by_gc(heap, m) - base;
+    assert!(n_slots >= (n * FIN_OBJ.bytes()) as u64, "{n_slots}");
+    drop(kept);
+    assert_eq!(marked_by_gc(heap, m), base);
+    (base, n_slots)
+}
+
 /// Go's `heapMarked` counts every scannable object whose finalizer special the mark
 /// scans, marked or not (`gcScanFinalizer` scans it with `scanObject`, which adds its
 /// size to `bytesMarked`): an unreachable one once, though it is not marked (sweep
@@ -406,22 +430,10 @@ fn marked_by_gc(heap: &Heap, m: &collector::Mutator) -> u64 {
 /// the second count of the reachable ones out.
 #[test]
 fn the_marked_heap_counts_finalizer_objects_as_gos_does() {
-    let heap = Heap::new(HeapConfig {
-        gogc: Gogc::Off,
-        verify: true,
-        ..HeapConfig::default()
-    })
-    .unwrap();
+    let heap = verified_manual_heap();
     let m = heap.mutator();
     const N: usize = 2000;
-    marked_by_gc(&heap, &m);
-    let base = marked_by_gc(&heap, &m);
-    // The slot bytes of N objects, as the mark counts them when it marks them.
-    let kept: Vec<_> = (0..N).map(|_| m.alloc(&FIN_OBJ)).collect();
-    let n_slots = marked_by_gc(&heap, &m) - base;
-    assert!(n_slots >= (N * FIN_OBJ.bytes()) as u64, "{n_slots}");
-    drop(kept);
-    assert_eq!(marked_by_gc(&heap, &m), base);
+    let (base, n_slots) = base_and_slots(&heap, &m, N);
 
     for _ in 0..N {
         let o = m.alloc(&FIN_OBJ);
@@ -473,20 +485,10 @@ fn the_marked_heap_counts_finalizer_objects_as_gos_does() {
 /// stepped cycle's caller scans the roots (Go runs each root job once).
 #[test]
 fn a_finalizer_set_during_a_mark_counts_there_and_the_roots_count_once() {
-    let heap = Heap::new(HeapConfig {
-        gogc: Gogc::Off,
-        verify: true,
-        ..HeapConfig::default()
-    })
-    .unwrap();
+    let heap = verified_manual_heap();
     let m = heap.mutator();
     const N: usize = 500;
-    marked_by_gc(&heap, &m);
-    let base = marked_by_gc(&heap, &m);
-    let kept: Vec<_> = (0..N).map(|_| m.alloc(&FIN_OBJ)).collect();
-    let n_slots = marked_by_gc(&heap, &m) - base;
-    drop(kept);
-    assert_eq!(marked_by_gc(&heap, &m), base);
+    let (base, n_slots) = base_and_slots(&heap, &m, N);
 
     let mut cycle = m.blocking(|| heap.begin_cycle());
     for _ in 0..N {

@@ -135,14 +135,22 @@ mod tests {
         p.begin(100);
         p.begin(150);
         p.begin(160);
-        assert_eq!(p.consume(200), 50 + 2 * 10 + 2 * 40, "at most the two free Ps");
+        assert_eq!(
+            p.consume(200),
+            50 + 2 * 10 + 2 * 40,
+            "at most the two free Ps"
+        );
         assert_eq!(p.consume(200), 0, "nothing twice");
         p.pause_begins(300);
         p.end(350);
         p.begin(360);
         p.end(370);
         p.pause_ends(400);
-        assert_eq!(p.consume(400), 2 * 100, "two Ps idle up to the pause, none in it");
+        assert_eq!(
+            p.consume(400),
+            2 * 100,
+            "two Ps idle up to the pause, none in it"
+        );
         p.end(450);
         p.end(450);
         assert_eq!(p.consume(500), 2 * 50);
@@ -156,7 +164,11 @@ mod tests {
         let p = IdleParks::new(2);
         p.plan(0, 3, 2);
         p.begin(0);
-        assert_eq!(p.consume(10), 0, "one mutator more than Ps: the park feeds it");
+        assert_eq!(
+            p.consume(10),
+            0,
+            "one mutator more than Ps: the park feeds it"
+        );
         p.begin(10);
         assert_eq!(p.consume(20), 10);
         p.end(20);
