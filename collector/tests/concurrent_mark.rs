@@ -379,3 +379,26 @@ fn a_stepped_cycle_finished_without_scanning_roots_keeps_what_handles_reach() {
     assert_eq!(parent.get(0).unwrap().read(0), 42);
     drop(parent);
 }
+
+/// The same for the specials' roots (S27–S30): a stepped cycle finished without
+/// `scan_roots` marks, in its termination pause, what finalizers hold (a finalizer's
+/// environment box, what a finalizable object references), or verification reports them
+/// lost and the sweep frees them under the finalizer.
+#[test]
+fn a_stepped_cycle_finished_without_scanning_roots_keeps_what_finalizers_hold() {
+    let heap = concurrent_heap::<Hybrid>(Gogc::Off);
+    let m = heap.mutator();
+    let obj = m.alloc(&NODE);
+    let env = m.alloc(&NODE);
+    env.write(0, 7);
+    obj.set(0, Some(&m.alloc(&NODE)));
+    m.set_finalizer_with(&obj, &env, |_, _| {});
+    drop(env);
+    m.blocking(|| heap.begin_cycle().finish());
+    let s = heap.stats();
+    assert_eq!(s.lost_objects, 0, "{:?}", s.lost_reports);
+    drop(obj);
+    m.gc();
+    m.drain_finalizers();
+    assert_eq!(heap.stats().lost_objects, 0);
+}

@@ -11,7 +11,7 @@ use super::pause::{
     termination_flushes,
 };
 use super::phase::Phase;
-use super::roots::{handshake, scan_roots_concurrently};
+use super::roots::{handshake, scan_roots_concurrently, scan_specials};
 use super::termination::{finish_in_pause, pacing_at_start, CycleStart};
 use crate::core::{AbandonOnUnwind, CycleGuard, HeapCore};
 use crate::mark::pool::GreyPool;
@@ -241,6 +241,11 @@ impl<'h> ConcurrentCycle<'h> {
             // or dropped without `scan_roots`) has its handles marked here, or what only
             // they reach would be swept under them.
             let unscanned = stopped.mutators().any(|m| !m.roots_scanned.load(Acquire));
+            // So are the specials' roots (what finalizers and cleanups hold).
+            let specials_unscanned = !core.mark.specials_scanned();
+            if specials_unscanned {
+                scan_specials(core);
+            }
             let roots = if rescan || unscanned {
                 Roots::Handles(&stopped)
             } else {
@@ -248,7 +253,7 @@ impl<'h> ConcurrentCycle<'h> {
             };
             // Helpers only when there is work to share: starting threads costs more
             // than an empty drain.
-            let threads = if rescan || unscanned || work_left {
+            let threads = if rescan || unscanned || specials_unscanned || work_left {
                 mark_threads(core, core.space.heap_live())
             } else {
                 1

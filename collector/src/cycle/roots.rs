@@ -22,13 +22,20 @@ use crate::world::{Exclusive, FLAG_HANDSHAKE};
 /// mutator moves out of a finalizable object is shaded, and a special registered
 /// meanwhile shades its own roots (S31).
 pub(super) fn scan_roots_concurrently(core: &HeapCore) {
+    scan_specials(core);
+    if !core.roots.snapshot_at_start {
+        handshake(core, REQ_SCAN);
+    }
+}
+
+/// Hands the specials' and callback queues' roots to the marker, counting the finalizer
+/// objects' scan in the mark's ledger (once a cycle) and marking the cycle's specials as
+/// scanned (`MarkState::specials_scanned`).
+pub(super) fn scan_specials(core: &HeapCore) {
     let specials = special_refs(&core.space, scans_finalizer_objects(core));
     core.mark
         .count_root_scan(specials.finalizer_object_bytes, specials.scan_work);
     put_in_batches(core, specials.refs);
-    if !core.roots.snapshot_at_start {
-        handshake(core, REQ_SCAN);
-    }
 }
 
 /// Whether mark scans finalizer specials' objects (false only for a loom negative

@@ -81,9 +81,10 @@ pub(crate) struct MarkState {
     /// so the live heap the next goal is computed from counts them too, though no mark
     /// bit does.
     pub(crate) finalizer_object_bytes: AtomicU64,
-    /// The last cycle whose root scan counted its finalizer objects: a stepped cycle's
-    /// caller may scan the roots more than once, and Go runs each root job once.
-    roots_counted: AtomicU64,
+    /// The last cycle whose specials' roots were scanned (their finalizer objects
+    /// counted): a stepped cycle's caller may scan the roots more than once, and Go runs
+    /// each root job once; one that never does has them scanned at termination.
+    specials_scanned: AtomicU64,
     /// A cycle was abandoned (a panic in a stepped cycle): its mark bits stay set, and the
     /// next cycle's first pause clears them.
     pub(crate) abandoned: AtomicBool,
@@ -175,7 +176,7 @@ impl MarkState {
         self.marked_bytes.store(0, Relaxed);
         self.finalizer_object_bytes.store(0, Relaxed);
         // An abandoned cycle's number comes again: its root scan's guard must not hold.
-        self.roots_counted.store(0, Relaxed);
+        self.specials_scanned.store(0, Relaxed);
         self.bad_refs.store(0, Relaxed);
         self.cycle.store(cycle, Release);
     }
@@ -235,9 +236,14 @@ impl MarkState {
     /// as background credit), once a cycle.
     pub(crate) fn count_root_scan(&self, bytes: u64, work: u64) {
         let cycle = self.cycle.load(Acquire);
-        if self.roots_counted.swap(cycle, Relaxed) != cycle {
+        if self.specials_scanned.swap(cycle, Relaxed) != cycle {
             self.count_finalizer_scan(bytes, work, true);
         }
+    }
+
+    /// Whether this cycle's specials' roots have been scanned (`count_root_scan`).
+    pub(crate) fn specials_scanned(&self) -> bool {
+        self.specials_scanned.load(Relaxed) == self.cycle.load(Acquire)
     }
 
     /// Takes up to `want` units of background credit; returns how much it took.
