@@ -195,15 +195,10 @@ impl<B: Barrier> Mutator<B> {
             // `addfinalizer` scans the object with `scanObject`, which counts it in the
             // mark's `bytesMarked` and scan work (`mark::special_roots`).
             if self.core.flags.load(Relaxed) & FLAG_MARKING != 0 {
-                use crate::mark::special_roots::object_refs_except_self;
+                use crate::mark::special_roots::scan_finalizer_object;
                 let mut refs = Vec::new();
-                if let Some(words) =
-                    object_refs_except_self(span, obj.reference().slot(), &mut refs)
-                {
-                    let work = (words * crate::object::WORD_BYTES) as u64;
-                    let bytes = span.slot_bytes() as u64;
-                    self.core.mark.count_finalizer_scan(bytes, work, false);
-                }
+                let (bytes, work) = scan_finalizer_object(span, obj.reference().slot(), &mut refs);
+                self.core.mark.count_finalizer_scan(bytes, work, false);
                 refs.extend(env.map(|e| e.reference()));
                 for r in refs {
                     self.record_shade(r);

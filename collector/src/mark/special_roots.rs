@@ -72,14 +72,22 @@ pub(crate) fn special_refs(space: &Space, scan_finalizer_objects: bool) -> Speci
 }
 
 impl SpecialRoots {
-    /// Scans the object of a finalizer special, `slot` of `span`, as Go's
-    /// `gcScanFinalizer` does: its references are roots, and a scannable object's bytes
-    /// and scan work are counted.
+    /// Scans the object of a finalizer special, `slot` of `span` ([`scan_finalizer_object`]).
     fn count_finalizer_object(&mut self, span: &Span, slot: usize) {
-        if let Some(words) = object_refs_except_self(span, slot, &mut self.refs) {
-            self.finalizer_object_bytes += span.slot_bytes() as u64;
-            self.scan_work += (words * WORD_BYTES) as u64;
-        }
+        let (bytes, work) = scan_finalizer_object(span, slot, &mut self.refs);
+        self.finalizer_object_bytes += bytes;
+        self.scan_work += work;
+    }
+}
+
+/// Scans the object of a finalizer special, `slot` of `span`, as Go's `gcScanFinalizer`
+/// does (from the root scan, or `addfinalizer` during a mark): appends its references
+/// to `out` and returns the bytes and scan work Go's `scanObject` counts for it (both 0
+/// for an object that is not scanned).
+pub(crate) fn scan_finalizer_object(span: &Span, slot: usize, out: &mut Vec<Ref>) -> (u64, u64) {
+    match object_refs_except_self(span, slot, out) {
+        Some(words) => (span.slot_bytes() as u64, (words * WORD_BYTES) as u64),
+        None => (0, 0),
     }
 }
 
