@@ -41,7 +41,6 @@
 package main
 
 import (
-	"container/heap"
 	"flag"
 	"fmt"
 	"os"
@@ -111,18 +110,49 @@ func firstRound(rounds [][2]uint64, done func([2]uint64) bool) int {
 	return 0
 }
 
-// lowest is a min-heap of free entries.
+// lowest is a min-heap of free entries. It is written out for ints rather than run
+// through container/heap, whose Push and Pop take and return `any`: boxing an entry
+// above 255 allocates, bytes the testbed's table (a Rust BinaryHeap) does not allocate.
 type lowest []int
 
-func (h lowest) Len() int           { return len(h) }
-func (h lowest) Less(i, j int) bool { return h[i] < h[j] }
-func (h lowest) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *lowest) Push(x any)        { *h = append(*h, x.(int)) }
-func (h *lowest) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+func (h lowest) Len() int { return len(h) }
+
+// push adds fd, moving it up past every larger parent.
+func (h *lowest) push(fd int) {
+	*h = append(*h, fd)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if s[parent] <= s[i] {
+			break
+		}
+		s[parent], s[i] = s[i], s[parent]
+		i = parent
+	}
+}
+
+// pop removes and returns the least entry, moving the last one down from the root.
+func (h *lowest) pop() int {
+	s := *h
+	least, n := s[0], len(s)-1
+	s[0] = s[n]
+	s = s[:n]
+	for i := 0; ; {
+		child := 2*i + 1
+		if child >= n {
+			break
+		}
+		if child+1 < n && s[child+1] < s[child] {
+			child++
+		}
+		if s[i] <= s[child] {
+			break
+		}
+		s[i], s[child] = s[child], s[i]
+		i = child
+	}
+	*h = s
+	return least
 }
 
 // table is the resource table.
@@ -140,7 +170,7 @@ func (t *table) openEntry() int {
 	defer t.mu.Unlock()
 	var fd int
 	if t.free.Len() > 0 {
-		fd = heap.Pop(&t.free).(int)
+		fd = t.free.pop()
 	} else {
 		t.open = append(t.open, false)
 		t.lastUse = append(t.lastUse, 0)
@@ -159,7 +189,7 @@ func (t *table) closeLocked(fd int, now uint64) {
 		return
 	}
 	t.open[fd] = false
-	heap.Push(&t.free, fd)
+	t.free.push(fd)
 	t.openNow--
 	t.released++
 	delay := now - min(now, t.lastUse[fd])

@@ -92,6 +92,20 @@ func TestDrainWaitsForQueuedCallbacks(t *testing.T) {
 	}
 }
 
+// GCCycles reads the count without allocating, as the testbed's Mutator::gc_cycles: the
+// twins call it once per churned object and in finalizers, and an allocation there would
+// be bytes the testbed's program does not allocate.
+func TestGCCyclesAllocatesNothing(t *testing.T) {
+	before := GCCycles()
+	runtime.GC()
+	if after := GCCycles(); after <= before {
+		t.Fatalf("cycles %d after runtime.GC(), %d before", after, before)
+	}
+	if n := testing.AllocsPerRun(1000, func() { _ = GCCycles() }); n != 0 {
+		t.Fatalf("GCCycles allocates %v objects a call", n)
+	}
+}
+
 func TestOffHeapSamplesAppend(t *testing.T) {
 	s := OffHeapSamples(1000)
 	if len(s) != 0 || cap(s) < 1000 {
