@@ -109,9 +109,11 @@ pub struct CycleRecord {
     pub running_mutators: u32,
     /// Nanoseconds mutators spent in mark assists.
     pub assist_ns: u64,
-    /// Nanoseconds dedicated and fractional workers spent marking.
+    /// Nanoseconds dedicated and fractional workers spent marking (with the GC thread's
+    /// scan of the specials' roots when the mark ran no idle worker).
     pub background_mark_ns: u64,
-    /// Nanoseconds idle workers spent marking.
+    /// Nanoseconds idle workers spent marking, with the GC thread's scan of the specials'
+    /// roots when the mark ran idle workers (Go's idle workers take its root jobs).
     pub idle_mark_ns: u64,
     /// Nanoseconds from heap creation to the cycle's first stop request.
     pub start_ns: u64,

@@ -108,7 +108,7 @@ fn root_edges(
     });
     // The specials' and queued callbacks' roots, as the mark takes them (a finalizer's
     // object's referents, the environment boxes, the queued entries).
-    for r in special_refs(space, true).refs {
+    for r in special_refs(space, true, |_, _| {}) {
         edge(r, &|| "a special or a queued callback".to_string());
     }
 }

@@ -64,3 +64,34 @@ fn the_allocating_mutator_counts_as_running_when_its_cycle_starts() {
         );
     }
 }
+
+static FILE: Shape = Shape::new("file", 1, 65);
+
+/// Go's root jobs (`markrootSpans`, which scans the finalizer specials) are mark work
+/// done by its workers and counted in their time: on 2 Ps with the caller of
+/// `runtime.GC` waiting, by idle workers, whose time the cons/mark estimate counts as
+/// the mark's. The testbed's GC thread scans the specials' roots itself, and counts that
+/// scan as idle mark time when the plan runs idle workers: a mark whose only work is
+/// that scan (thousands of dead finalizable objects, nothing to mark) has idle time.
+#[test]
+fn the_specials_root_scan_counts_as_idle_mark_time() {
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Off,
+        concurrent: true,
+        gomaxprocs: 2,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let m = heap.mutator();
+    for _ in 0..20_000 {
+        let f = m.alloc(&FILE);
+        m.set_finalizer(&f, |_| {});
+    }
+    m.gc();
+    let s = heap.stats();
+    let c = s.cycles.last().unwrap();
+    assert!(c.mark_workers > 0, "{c:?}");
+    assert!(c.idle_mark_ns > 0, "the root scan's time: {c:?}");
+    assert_eq!(c.background_mark_ns, 0, "{c:?}");
+    m.drain_finalizers();
+}

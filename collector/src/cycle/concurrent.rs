@@ -194,7 +194,10 @@ impl<'h> ConcurrentCycle<'h> {
             }
         };
         self.start.workers = plan.threads() as u32;
-        workers::run(core, plan, || scan_roots_concurrently(core));
+        workers::run(core, plan, || {
+            let specials = scan_roots_concurrently(core);
+            workers::count_root_scan_time(core, plan, nanos(specials));
+        });
     }
 
     /// The concurrent mark with mark workers (loom builds): what `gc()` and the

@@ -109,8 +109,8 @@ fn collect_stopped(core: &HeapCore, reason: CycleReason) {
     // the finalizer objects' scan is not counted as marked: unlike Go's gcstoptheworld
     // mode, whose mark counts them as its concurrent one does (`mark::special_roots`),
     // a reachable one twice.
-    let specials = special_refs(&core.space, scans_finalizer_objects(core));
-    put_in_batches(core, specials.refs);
+    let refs = special_refs(&core.space, scans_finalizer_objects(core), |_, _| {});
+    put_in_batches(core, refs);
     let threads = mark_threads(core, heap_start);
     let marked = mark_from(
         &core.space,

@@ -21,21 +21,29 @@ use crate::world::{Exclusive, FLAG_HANDSHAKE};
 /// may be scanned with the mutators running: the barrier is on, so a reference a
 /// mutator moves out of a finalizable object is shaded, and a special registered
 /// meanwhile shades its own roots (S31).
-pub(super) fn scan_roots_concurrently(core: &HeapCore) {
+/// Returns how long the specials' scan took.
+pub(super) fn scan_roots_concurrently(core: &HeapCore) -> std::time::Duration {
+    let t = std::time::Instant::now();
     scan_specials(core);
+    let specials = t.elapsed();
     if !core.roots.snapshot_at_start {
         handshake(core, REQ_SCAN);
     }
+    specials
 }
 
 /// Hands the specials' and callback queues' roots to the marker, counting the finalizer
-/// objects' scan in the mark's ledger (once a cycle) and marking the cycle's specials as
-/// scanned (`MarkState::specials_scanned`).
+/// objects' scan in the mark's ledger as it goes (banked as background credit, in steps
+/// of `CREDIT_SLACK`; once a cycle) and marking the cycle's specials as scanned
+/// (`MarkState::claim_root_scan`).
 pub(super) fn scan_specials(core: &HeapCore) {
-    let specials = special_refs(&core.space, scans_finalizer_objects(core));
-    core.mark
-        .count_root_scan(specials.finalizer_object_bytes, specials.scan_work);
-    put_in_batches(core, specials.refs);
+    let counts = core.mark.claim_root_scan();
+    let refs = special_refs(&core.space, scans_finalizer_objects(core), |bytes, work| {
+        if counts {
+            core.mark.count_finalizer_scan(bytes, work, true);
+        }
+    });
+    put_in_batches(core, refs);
 }
 
 /// Whether mark scans finalizer specials' objects (false only for a loom negative

@@ -27,7 +27,7 @@
 //! as its running owner outside any scope (a safepoint, where a handshake could ask the
 //! same), so the roots it hands over are all its mutator's.
 
-use super::state::{MarkState, MIN_ASSIST_WORK};
+use super::state::{MarkState, CREDIT_SLACK, MIN_ASSIST_WORK};
 use super::Marker;
 use crate::heap::Space;
 use crate::mark::pool::{DefaultPool, GreyPool};
@@ -36,9 +36,6 @@ use crate::sync::unmodelled::Ordering::*;
 use crate::telemetry::nanos;
 use crate::world::mutator_state::{MutatorShared, Owner};
 use std::time::Instant;
-
-/// Scan work between two flushes of a marker's progress (Go's `gcCreditSlack`).
-pub(crate) const CREDIT_SLACK: u64 = 2000;
 
 /// Marks up to `slice` units of scan work with `m` (less if no grey work is visible),
 /// passing its scan work to `flush` every [`CREDIT_SLACK`] units (and none when a chunk did

@@ -8,29 +8,40 @@
 //! Go's `heapMarked`, the base of the next goal, counts every scannable object with a
 //! finalizer: an unreachable one once (sweep resurrects it, and it stays in the heap
 //! until the cycle after its finalizer runs, S43), a reachable one twice (it is also
-//! marked and scanned). [`SpecialRoots`] carries those counts beside the references, for
-//! the mark's ledger (`MarkState::count_finalizer_scan`).
+//! marked and scanned). [`special_refs`] passes those counts to its caller as it goes,
+//! every [`CREDIT_SLACK`] units of scan work, for the mark's ledger
+//! (`MarkState::count_finalizer_scan`): a root scan banks its work as credit in those
+//! steps, as Go's worker flushes its scan work every `gcCreditSlack` units, so an assist
+//! parked at the mark's start waits for a little of the scan, not for all of it.
 //!
 //! Invariant: the references are what the specials and queues hold when read, never an
-//! object a finalizer special is set on (S28); the counts are the scannable finalizer
-//! objects among the specials read, one object's slot bytes and scanned words each.
+//! object a finalizer special is set on (S28); the counts passed on, summed, are the
+//! scannable finalizer objects among the specials read, one object's slot bytes and
+//! scanned words each, each object counted once.
 
 use crate::heap::span::Span;
 use crate::heap::Space;
 use crate::mark::load_racy;
+use crate::mark::state::CREDIT_SLACK;
 use crate::object::{Ref, WORD_BYTES};
 
-/// What a scan of the specials and the callback queues found.
-#[derive(Debug, Default)]
-pub(crate) struct SpecialRoots {
-    /// The references to mark.
-    pub(crate) refs: Vec<Ref>,
-    /// The slot bytes of the scannable objects whose finalizer specials were scanned
-    /// (Go's `scanObject` adds them to `bytesMarked`, marked or not).
-    pub(crate) finalizer_object_bytes: u64,
-    /// The scan work of those objects' scans (their reference slots, in bytes, as
-    /// `Marker::scan` counts an object's).
-    pub(crate) scan_work: u64,
+/// The counts of finalizer objects scanned and not yet passed on.
+#[derive(Default)]
+struct Unpassed {
+    /// Slot bytes (Go's `scanObject` adds them to `bytesMarked`, marked or not).
+    bytes: u64,
+    /// Scan work: their reference slots, in bytes, as `Marker::scan` counts an object's.
+    work: u64,
+}
+
+impl Unpassed {
+    /// Passes the counts to `count` (nothing if there are none) and starts again.
+    fn pass(&mut self, count: &mut impl FnMut(u64, u64)) {
+        if self.bytes > 0 || self.work > 0 {
+            count(self.bytes, self.work);
+        }
+        *self = Unpassed::default();
+    }
 }
 
 /// The roots that specials and the callback queues hold (S27–S30): for each finalizer,
@@ -38,11 +49,18 @@ pub(crate) struct SpecialRoots {
 /// self-pointer does not keep a finalized object alive, S28) and its environment box,
 /// but not the object; for each cleanup, its environment box; for each queued
 /// finalizer, its object and box; for each queued cleanup, its box. Finalizer objects
-/// are scanned (and counted) only with `scan_finalizer_objects` (false only for a loom
-/// negative control).
-pub(crate) fn special_refs(space: &Space, scan_finalizer_objects: bool) -> SpecialRoots {
+/// are scanned only with `scan_finalizer_objects` (false only for a loom negative
+/// control); their bytes and scan work go to `count(bytes, work)` once at least
+/// [`CREDIT_SLACK`] units of work have gathered (looked at between two spans, outside
+/// any span's specials lock), and the rest at the end.
+pub(crate) fn special_refs(
+    space: &Space,
+    scan_finalizer_objects: bool,
+    mut count: impl FnMut(u64, u64),
+) -> Vec<Ref> {
     use crate::heap::specials::Payload;
-    let mut roots = SpecialRoots::default();
+    let mut refs = Vec::new();
+    let mut unpassed = Unpassed::default();
     for i in 0..space.table.len() {
         let Some(span) = space.span(i) else { continue };
         if !span.specials.any() {
@@ -53,31 +71,29 @@ pub(crate) fn special_refs(space: &Space, scan_finalizer_objects: bool) -> Speci
                 match &s.payload {
                     Payload::Finalizer { env, .. } => {
                         if scan_finalizer_objects {
-                            roots.count_finalizer_object(span, s.slot as usize);
+                            let (bytes, work) =
+                                scan_finalizer_object(span, s.slot as usize, &mut refs);
+                            unpassed.bytes += bytes;
+                            unpassed.work += work;
                         }
-                        roots.refs.extend(env);
+                        refs.extend(env);
                     }
-                    Payload::Cleanup { env, .. } => roots.refs.extend(env),
+                    Payload::Cleanup { env, .. } => refs.extend(env),
                     Payload::Weak(_) => {}
                 }
             }
         });
+        if unpassed.work >= CREDIT_SLACK {
+            unpassed.pass(&mut count);
+        }
     }
+    unpassed.pass(&mut count);
     space.queues.finalizers.for_each(|q| {
-        roots.refs.push(q.obj);
-        roots.refs.extend(q.env);
+        refs.push(q.obj);
+        refs.extend(q.env);
     });
-    space.queues.cleanups.for_each(|q| roots.refs.extend(q.env));
-    roots
-}
-
-impl SpecialRoots {
-    /// Scans the object of a finalizer special, `slot` of `span` ([`scan_finalizer_object`]).
-    fn count_finalizer_object(&mut self, span: &Span, slot: usize) {
-        let (bytes, work) = scan_finalizer_object(span, slot, &mut self.refs);
-        self.finalizer_object_bytes += bytes;
-        self.scan_work += work;
-    }
+    space.queues.cleanups.for_each(|q| refs.extend(q.env));
+    refs
 }
 
 /// Scans the object of a finalizer special, `slot` of `span`, as Go's `gcScanFinalizer`
@@ -112,4 +128,85 @@ pub(crate) fn object_refs_except_self(
         }
     }
     Some(meta.ptr_slots as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::heap::specials::{Callback, Payload, Special, SpecialKind};
+    use crate::object::Shape;
+    use crate::size_class::{class_for, SpanClass};
+    use crate::sync::unmodelled::Ordering::Relaxed;
+
+    /// fd-churn's object: one reference slot and 65 data words (a 576-byte slot).
+    static FILE: Shape = Shape::new("file", 1, 65);
+
+    /// A space of `spans` full spans of `FILE` objects, each with a finalizer. Returns
+    /// the space and the objects.
+    fn finalizable(spans: usize) -> (Space, usize) {
+        let space = Space::new(8192);
+        let mut objects = 0;
+        for _ in 0..spans {
+            let span = space.refill(SpanClass::new(class_for(576) as usize, false));
+            for s in 0..span.nslots() {
+                span.alloc_bits(s / 64).fetch_or(1 << (s % 64), Relaxed);
+                span.set_meta(s, FILE.meta());
+                let obj = Ref::new(span.index, s, 0);
+                span.specials.with(|list| {
+                    list.push(Special {
+                        slot: s as u32,
+                        word: (s * span.slot_bytes() / WORD_BYTES) as u32,
+                        obj,
+                        field: None,
+                        kind: SpecialKind::Finalizer,
+                        payload: Payload::Finalizer {
+                            env: None,
+                            f: Callback::plain(|| {}),
+                        },
+                    })
+                });
+                objects += 1;
+            }
+        }
+        (space, objects)
+    }
+
+    /// A root scan passes its counts on in steps of at least `CREDIT_SLACK` units (the
+    /// last step excepted), so that a parked assist's credit comes during the scan; the
+    /// steps add up to every object once.
+    #[test]
+    fn the_counts_come_in_steps_of_the_credit_slack_and_add_up() {
+        const SPANS: usize = 200;
+        let (space, objects) = finalizable(SPANS);
+        let mut steps = Vec::new();
+        let refs = special_refs(&space, true, |bytes, work| steps.push((bytes, work)));
+        assert!(refs.is_empty(), "dead objects with no references: {refs:?}");
+        let slot = 576u64;
+        let per_object = WORD_BYTES as u64;
+        let total_work = objects as u64 * per_object;
+        assert!(
+            total_work > 4 * CREDIT_SLACK,
+            "{objects} objects are enough"
+        );
+        assert_eq!(
+            steps.iter().map(|s| s.0).sum::<u64>(),
+            objects as u64 * slot
+        );
+        assert_eq!(steps.iter().map(|s| s.1).sum::<u64>(), total_work);
+        let one_span = total_work / SPANS as u64;
+        let (last, whole) = steps.split_last().unwrap();
+        assert!(whole.len() >= 4, "{steps:?}");
+        for &(bytes, work) in whole {
+            assert!(
+                (CREDIT_SLACK..CREDIT_SLACK + one_span).contains(&work),
+                "{steps:?}"
+            );
+            assert_eq!(bytes, work / per_object * slot);
+        }
+        assert!(last.1 > 0 && last.1 < CREDIT_SLACK + one_span, "{steps:?}");
+        // Without the finalizer objects' scan (a loom control's fault) nothing is counted.
+        let mut none = 0;
+        special_refs(&space, false, |_, _| none += 1);
+        assert_eq!(none, 0);
+    }
 }

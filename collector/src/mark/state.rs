@@ -33,6 +33,10 @@ use crate::sync::unmodelled::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 /// so that assists are few and their start-up cost amortized.
 pub(crate) const MIN_ASSIST_WORK: u64 = 64 << 10;
 
+/// Scan work between two flushes of a marker's progress (Go's `gcCreditSlack`): a
+/// worker's or a root scan's, as credit for parked assists.
+pub(crate) const CREDIT_SLACK: u64 = 2000;
+
 /// The shared state of a heap's marking.
 #[derive(Default)]
 pub(crate) struct MarkState {
@@ -232,16 +236,16 @@ impl MarkState {
         }
     }
 
-    /// [`MarkState::count_finalizer_scan`] for the root scan's finalizer objects (banked
-    /// as background credit), once a cycle.
-    pub(crate) fn count_root_scan(&self, bytes: u64, work: u64) {
+    /// Marks this cycle's specials as scanned, as a root scan of them begins; returns
+    /// whether that scan is the cycle's first, the one whose finalizer objects count in
+    /// the ledger ([`MarkState::count_finalizer_scan`], banked as background credit):
+    /// once a cycle, however often a stepped cycle's caller scans the roots.
+    pub(crate) fn claim_root_scan(&self) -> bool {
         let cycle = self.cycle.load(Acquire);
-        if self.specials_scanned.swap(cycle, Relaxed) != cycle {
-            self.count_finalizer_scan(bytes, work, true);
-        }
+        self.specials_scanned.swap(cycle, Relaxed) != cycle
     }
 
-    /// Whether this cycle's specials' roots have been scanned (`count_root_scan`).
+    /// Whether this cycle's specials' roots have been scanned (`claim_root_scan`).
     pub(crate) fn specials_scanned(&self) -> bool {
         self.specials_scanned.load(Relaxed) == self.cycle.load(Acquire)
     }

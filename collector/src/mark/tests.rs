@@ -135,7 +135,8 @@ fn the_prefetch_ring_hands_entries_out_in_the_order_they_came_in() {
 /// the slice's end: 255 nodes are 4,080 units, three flushes.
 #[test]
 fn a_workers_slice_flushes_its_credit_every_credit_slack() {
-    use crate::mark::assist::{drain_slice, CREDIT_SLACK};
+    use crate::mark::assist::drain_slice;
+    use crate::mark::state::CREDIT_SLACK;
     let (space, i) = tree(255);
     let pools = Pools::new();
     let mut m = pools.marker(&space);

@@ -225,13 +225,7 @@ fn worker(core: &HeapCore, kind: Kind, fractional_cores: f64, start: Instant) {
         wake_coordinator_if_complete(core);
         let ns = nanos(t.elapsed());
         cpu_ns += ns;
-        match kind {
-            Kind::Idle => {
-                core.space.limiter.add_idle_mark(ns);
-                state.idle_ns.fetch_add(ns, Stats::Relaxed)
-            }
-            _ => state.background_ns.fetch_add(ns, Stats::Relaxed),
-        };
+        count_time(core, kind, ns);
         if kind == Kind::Fractional {
             throttle(stop, cpu_ns, fractional_cores, start);
         }
@@ -241,6 +235,34 @@ fn worker(core: &HeapCore, kind: Kind, fractional_cores: f64, start: Instant) {
     // The next mark's worker of this kind may run on another pool thread: it takes this
     // one's track over.
     core.telemetry.trace.leave_thread();
+}
+
+/// Counts `ns` of a worker's marking as its kind's time: idle mark time (the GC CPU
+/// limiter's too) or background time.
+fn count_time(core: &HeapCore, kind: Kind, ns: u64) {
+    match kind {
+        Kind::Idle => {
+            core.space.limiter.add_idle_mark(ns);
+            core.mark.idle_ns.fetch_add(ns, Stats::Relaxed)
+        }
+        _ => core.mark.background_ns.fetch_add(ns, Stats::Relaxed),
+    };
+}
+
+/// Counts the coordinator's scan of the specials' roots (`ns`, in [`run`]'s
+/// `coordinate`) as mark worker time, as Go counts its root jobs (`markrootSpans`
+/// among them) in the time of the worker that takes them: an idle worker's when the
+/// plan runs idle workers (one on a P with nothing else to run takes root jobs from the
+/// mark's start), a dedicated or fractional one's otherwise. The cons/mark estimate
+/// counts idle time as the mark's (`pacer::ConsMark`), so a mark whose work is its root
+/// scan is not taken for one that needed no CPU.
+pub(crate) fn count_root_scan_time(core: &HeapCore, plan: WorkerPlan, ns: u64) {
+    let kind = if plan.idle > 0 {
+        Kind::Idle
+    } else {
+        Kind::Dedicated
+    };
+    count_time(core, kind, ns);
 }
 
 /// Counts a worker out of `MarkState::busy` when dropped, also when its slice unwinds (a
