@@ -67,18 +67,14 @@ fn the_allocating_mutator_counts_as_running_when_its_cycle_starts() {
 
 static FILE: Shape = Shape::new("file", 1, 65);
 
-/// Go's root jobs (`markrootSpans`, which scans the finalizer specials) are mark work
-/// done by its workers and counted in their time: on 2 Ps with the caller of
-/// `runtime.GC` waiting, by idle workers, whose time the cons/mark estimate counts as
-/// the mark's. The testbed's GC thread scans the specials' roots itself, and counts that
-/// scan as idle mark time when the plan runs idle workers: a mark whose only work is
-/// that scan (thousands of dead finalizable objects, nothing to mark) has idle time.
-#[test]
-fn the_specials_root_scan_counts_as_idle_mark_time() {
+/// A heap of `gomaxprocs` Ps holding 20,000 dead finalizable objects, after one `gc()`
+/// (whose caller waits, so no mutator runs): a mark whose only work is the specials'
+/// root scan (nothing is reachable). Returns its cycle record.
+fn mark_of_dead_finalizable_objects(gomaxprocs: usize) -> collector::CycleRecord {
     let heap = Heap::new(HeapConfig {
         gogc: Gogc::Off,
         concurrent: true,
-        gomaxprocs: 2,
+        gomaxprocs,
         ..HeapConfig::default()
     })
     .unwrap();
@@ -88,10 +84,25 @@ fn the_specials_root_scan_counts_as_idle_mark_time() {
         m.set_finalizer(&f, |_| {});
     }
     m.gc();
-    let s = heap.stats();
-    let c = s.cycles.last().unwrap();
+    m.drain_finalizers();
+    *heap.stats().cycles.last().unwrap()
+}
+
+/// Go's root jobs (`markrootSpans`, which scans the finalizer specials) are mark work
+/// done by its workers and counted in their time, handed out dedicated first, then
+/// fractional, then idle. With GOMAXPROCS 2 and no mutator running the plan is idle
+/// workers alone, and the GC thread's scan of the specials counts as idle marking,
+/// which the cons/mark estimate counts as the mark's; with GOMAXPROCS 4 a dedicated
+/// worker would take the jobs, and the scan counts as background marking.
+#[test]
+fn the_specials_root_scan_counts_as_the_planned_workers_time() {
+    let c = mark_of_dead_finalizable_objects(2);
+    assert_eq!(c.marked_objects, 0, "nothing reachable: {c:?}");
     assert!(c.mark_workers > 0, "{c:?}");
     assert!(c.idle_mark_ns > 0, "the root scan's time: {c:?}");
     assert_eq!(c.background_mark_ns, 0, "{c:?}");
-    m.drain_finalizers();
+
+    let c = mark_of_dead_finalizable_objects(4);
+    assert!(c.background_mark_ns > 0, "the root scan's time: {c:?}");
+    assert_eq!(c.idle_mark_ns, 0, "{c:?}");
 }

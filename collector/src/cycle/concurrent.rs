@@ -194,9 +194,10 @@ impl<'h> ConcurrentCycle<'h> {
             }
         };
         self.start.workers = plan.threads() as u32;
+        let mark_start = self.start.mark_start;
         workers::run(core, plan, || {
             let specials = scan_roots_concurrently(core);
-            workers::count_root_scan_time(core, plan, nanos(specials));
+            workers::count_root_scan_time(core, plan, nanos(specials), mark_start);
         });
     }
 

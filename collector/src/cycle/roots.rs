@@ -34,16 +34,17 @@ pub(super) fn scan_roots_concurrently(core: &HeapCore) -> std::time::Duration {
 
 /// Hands the specials' and callback queues' roots to the marker, counting the finalizer
 /// objects' scan in the mark's ledger as it goes (banked as background credit, in steps
-/// of `CREDIT_SLACK`; once a cycle) and marking the cycle's specials as scanned
-/// (`MarkState::claim_root_scan`).
+/// of `CREDIT_SLACK`; once a cycle, `MarkState::claim_root_count`), then records the
+/// cycle's specials as scanned (`MarkState::set_specials_scanned`).
 pub(super) fn scan_specials(core: &HeapCore) {
-    let counts = core.mark.claim_root_scan();
+    let counts = core.mark.claim_root_count();
     let refs = special_refs(&core.space, scans_finalizer_objects(core), |bytes, work| {
         if counts {
             core.mark.count_finalizer_scan(bytes, work, true);
         }
     });
     put_in_batches(core, refs);
+    core.mark.set_specials_scanned();
 }
 
 /// Whether mark scans finalizer specials' objects (false only for a loom negative

@@ -10,9 +10,12 @@
 //! until the cycle after its finalizer runs, S43), a reachable one twice (it is also
 //! marked and scanned). [`special_refs`] passes those counts to its caller as it goes,
 //! every [`CREDIT_SLACK`] units of scan work, for the mark's ledger
-//! (`MarkState::count_finalizer_scan`): a root scan banks its work as credit in those
-//! steps, as Go's worker flushes its scan work every `gcCreditSlack` units, so an assist
-//! parked at the mark's start waits for a little of the scan, not for all of it.
+//! (`MarkState::count_finalizer_scan`), and a root scan banks each step as credit. A
+//! departure that stands in for another: Go's worker flushes its span root jobs' work
+//! only after its root jobs, but Go's assist does not wait for that, it takes a root job
+//! itself (`gcDrainN` → `markroot`) and pays its debt with that job's work; the
+//! testbed's assists take no root jobs, so a parked one waits for about one step of the
+//! GC thread's scan, as Go's spends about one root job.
 //!
 //! Invariant: the references are what the specials and queues hold when read, never an
 //! object a finalizer special is set on (S28); the counts passed on, summed, are the

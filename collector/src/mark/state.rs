@@ -85,9 +85,13 @@ pub(crate) struct MarkState {
     /// so the live heap the next goal is computed from counts them too, though no mark
     /// bit does.
     pub(crate) finalizer_object_bytes: AtomicU64,
-    /// The last cycle whose specials' roots were scanned (their finalizer objects
-    /// counted): a stepped cycle's caller may scan the roots more than once, and Go runs
-    /// each root job once; one that never does has them scanned at termination.
+    /// The last cycle whose specials' finalizer objects a root scan began counting: a
+    /// stepped cycle's caller may scan the roots more than once, and Go runs each root
+    /// job once.
+    specials_counted: AtomicU64,
+    /// The last cycle whose specials' roots a scan has handed to the marker in full (a
+    /// cycle whose caller never scanned them, or whose scan unwound, has them scanned at
+    /// termination).
     specials_scanned: AtomicU64,
     /// A cycle was abandoned (a panic in a stepped cycle): its mark bits stay set, and the
     /// next cycle's first pause clears them.
@@ -179,7 +183,8 @@ impl MarkState {
         self.marked_objects.store(0, Relaxed);
         self.marked_bytes.store(0, Relaxed);
         self.finalizer_object_bytes.store(0, Relaxed);
-        // An abandoned cycle's number comes again: its root scan's guard must not hold.
+        // An abandoned cycle's number comes again: its root scan's guards must not hold.
+        self.specials_counted.store(0, Relaxed);
         self.specials_scanned.store(0, Relaxed);
         self.bad_refs.store(0, Relaxed);
         self.cycle.store(cycle, Release);
@@ -236,16 +241,24 @@ impl MarkState {
         }
     }
 
-    /// Marks this cycle's specials as scanned, as a root scan of them begins; returns
-    /// whether that scan is the cycle's first, the one whose finalizer objects count in
-    /// the ledger ([`MarkState::count_finalizer_scan`], banked as background credit):
-    /// once a cycle, however often a stepped cycle's caller scans the roots.
-    pub(crate) fn claim_root_scan(&self) -> bool {
+    /// Claims the counting of this cycle's finalizer objects for a root scan that is
+    /// beginning; returns whether this scan is the cycle's first, the one whose counts
+    /// go in the ledger ([`MarkState::count_finalizer_scan`], banked as background
+    /// credit): once a cycle, however often a stepped cycle's caller scans the roots.
+    pub(crate) fn claim_root_count(&self) -> bool {
         let cycle = self.cycle.load(Acquire);
-        self.specials_scanned.swap(cycle, Relaxed) != cycle
+        self.specials_counted.swap(cycle, Relaxed) != cycle
     }
 
-    /// Whether this cycle's specials' roots have been scanned (`claim_root_scan`).
+    /// Records that a scan has handed this cycle's specials' roots to the marker in full
+    /// (after the scan, so that one that unwinds leaves them to termination).
+    pub(crate) fn set_specials_scanned(&self) {
+        self.specials_scanned
+            .store(self.cycle.load(Acquire), Relaxed);
+    }
+
+    /// Whether this cycle's specials' roots have been handed to the marker in full
+    /// ([`MarkState::set_specials_scanned`]).
     pub(crate) fn specials_scanned(&self) -> bool {
         self.specials_scanned.load(Relaxed) == self.cycle.load(Acquire)
     }

@@ -249,20 +249,31 @@ fn count_time(core: &HeapCore, kind: Kind, ns: u64) {
     };
 }
 
-/// Counts the coordinator's scan of the specials' roots (`ns`, in [`run`]'s
-/// `coordinate`) as mark worker time, as Go counts its root jobs (`markrootSpans`
-/// among them) in the time of the worker that takes them: an idle worker's when the
-/// plan runs idle workers (one on a P with nothing else to run takes root jobs from the
-/// mark's start), a dedicated or fractional one's otherwise. The cons/mark estimate
-/// counts idle time as the mark's (`pacer::ConsMark`), so a mark whose work is its root
-/// scan is not taken for one that needed no CPU.
-pub(crate) fn count_root_scan_time(core: &HeapCore, plan: WorkerPlan, ns: u64) {
-    let kind = if plan.idle > 0 {
-        Kind::Idle
-    } else {
-        Kind::Dedicated
-    };
-    count_time(core, kind, ns);
+/// Counts the GC thread's scan of the specials' roots (`ns`, in [`run`]'s
+/// `coordinate`, of a mark that began at `mark_start`) as mark worker time, as Go counts
+/// its root jobs (`markrootSpans` among them) in the time of the workers that take them,
+/// which Go's scheduler hands out dedicated first, then fractional, then idle
+/// (`findRunnableGCWorker`, then `findRunnable`): a background worker's time when the
+/// plan runs dedicated workers or no idle one, an idle worker's otherwise (on 2 Ps with
+/// one mutator, Go's fractional worker leaves after a job or so, and the idle worker
+/// takes the rest). The GC thread is not one of the plan's workers, so its idle time is
+/// capped at what the plan's idle workers could have left in the mark so far: idle
+/// marking never exceeds their CPU. The cons/mark estimate counts idle time as the
+/// mark's (`pacer::ConsMark`), so a mark whose work is its root scan is not taken for
+/// one that needed no CPU.
+pub(crate) fn count_root_scan_time(
+    core: &HeapCore,
+    plan: WorkerPlan,
+    ns: u64,
+    mark_start: Instant,
+) {
+    if plan.dedicated > 0 || plan.idle == 0 {
+        count_time(core, Kind::Dedicated, ns);
+        return;
+    }
+    let capacity = nanos(mark_start.elapsed()).saturating_mul(plan.idle as u64);
+    let room = capacity.saturating_sub(core.mark.idle_ns.load(Stats::Relaxed));
+    count_time(core, Kind::Idle, ns.min(room));
 }
 
 /// Counts a worker out of `MarkState::busy` when dropped, also when its slice unwinds (a
