@@ -109,11 +109,12 @@ pub struct CycleRecord {
     pub running_mutators: u32,
     /// Nanoseconds mutators spent in mark assists.
     pub assist_ns: u64,
-    /// Nanoseconds dedicated and fractional workers spent marking (with the GC thread's
-    /// scan of the specials' roots when the mark ran no idle worker).
+    /// Nanoseconds dedicated and fractional workers spent marking, with the GC thread's
+    /// scan of the specials' roots when the mark ran dedicated workers or no idle one
+    /// (Go's root jobs are its workers' work, dedicated ones' first).
     pub background_mark_ns: u64,
     /// Nanoseconds idle workers spent marking, with the GC thread's scan of the specials'
-    /// roots when the mark ran idle workers (Go's idle workers take its root jobs).
+    /// roots otherwise, up to what the idle workers could have left in the mark so far.
     pub idle_mark_ns: u64,
     /// Nanoseconds from heap creation to the cycle's first stop request.
     pub start_ns: u64,

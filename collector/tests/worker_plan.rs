@@ -7,7 +7,8 @@
 //! P idle. The testbed fixes its plan when the cycle starts, while the GC thread starts
 //! the cycle and the allocating mutator waits for it, so that wait must not make it look
 //! idle: it did, and a 2-core heap with one mutator ran two idle workers beside it on
-//! two cores, where Go runs one.
+//! two cores, where Go runs one. And whose time the GC thread's scan of the specials'
+//! roots counts as (Go's root jobs are its workers' work): the planned workers' kind.
 
 use collector::{CycleReason, Gogc, Heap, HeapConfig, Shape};
 use std::sync::mpsc;
@@ -93,7 +94,9 @@ fn mark_of_dead_finalizable_objects(gomaxprocs: usize) -> collector::CycleRecord
 /// fractional, then idle. With GOMAXPROCS 2 and no mutator running the plan is idle
 /// workers alone, and the GC thread's scan of the specials counts as idle marking,
 /// which the cons/mark estimate counts as the mark's; with GOMAXPROCS 4 a dedicated
-/// worker would take the jobs, and the scan counts as background marking.
+/// worker would take the jobs, and the scan counts as background marking. (With one CPU
+/// the GOMAXPROCS 4 plan is capped to its dedicated worker: no idle worker to tell
+/// apart, so that half needs 2 CPUs to fail without the dedicated rule.)
 #[test]
 fn the_specials_root_scan_counts_as_the_planned_workers_time() {
     let c = mark_of_dead_finalizable_objects(2);

@@ -15,8 +15,8 @@ use crate::world::mutator_state::REQ_SCAN;
 use crate::world::{Exclusive, FLAG_HANDSHAKE};
 
 /// The concurrent part of root scanning: the specials and callback queues (the finalizer
-/// objects' scan counted in the mark's ledger and banked as background credit, as Go's
-/// worker does with `markrootSpans`), then (unless the barrier's rules took them all in
+/// objects' scan counted in the mark's ledger and banked as background credit, in steps
+/// of one of Go's span root jobs: `mark::special_roots`), then (unless the barrier's rules took them all in
 /// the first pause, as Yuasa's do) every mutator's handles. Specials
 /// may be scanned with the mutators running: the barrier is on, so a reference a
 /// mutator moves out of a finalizable object is shaded, and a special registered
@@ -34,7 +34,7 @@ pub(super) fn scan_roots_concurrently(core: &HeapCore) -> std::time::Duration {
 
 /// Hands the specials' and callback queues' roots to the marker, counting the finalizer
 /// objects' scan in the mark's ledger as it goes (banked as background credit, in steps
-/// of `CREDIT_SLACK`; once a cycle, `MarkState::claim_root_count`), then records the
+/// of `SPAN_ROOT_PAGES`; once a cycle, `MarkState::claim_root_count`), then records the
 /// cycle's specials as scanned (`MarkState::set_specials_scanned`).
 pub(super) fn scan_specials(core: &HeapCore) {
     let counts = core.mark.claim_root_count();

@@ -9,13 +9,14 @@
 //! finalizer: an unreachable one once (sweep resurrects it, and it stays in the heap
 //! until the cycle after its finalizer runs, S43), a reachable one twice (it is also
 //! marked and scanned). [`special_refs`] passes those counts to its caller as it goes,
-//! every [`CREDIT_SLACK`] units of scan work, for the mark's ledger
-//! (`MarkState::count_finalizer_scan`), and a root scan banks each step as credit. A
-//! departure that stands in for another: Go's worker flushes its span root jobs' work
-//! only after its root jobs, but Go's assist does not wait for that, it takes a root job
-//! itself (`gcDrainN` → `markroot`) and pays its debt with that job's work; the
-//! testbed's assists take no root jobs, so a parked one waits for about one step of the
-//! GC thread's scan, as Go's spends about one root job.
+//! after every [`SPAN_ROOT_PAGES`] pages of spans (Go's root job for spans), for the
+//! mark's ledger (`MarkState::count_finalizer_scan`), and a root scan banks each step as
+//! credit. A departure that stands in for another: Go's worker flushes its span root
+//! jobs' work only after its root jobs, but Go's assist does not wait for that, it takes
+//! a root job itself (`gcDrainN` → `markroot`, at least `gcOverAssistWork` of work, and a
+//! span root job is one unit) and pays its debt with that job's work; the testbed's
+//! assists take no root jobs, so a parked one waits for about one job's worth of the GC
+//! thread's scan, about what Go's spends doing one.
 //!
 //! Invariant: the references are what the specials and queues hold when read, never an
 //! object a finalizer special is set on (S28); the counts passed on, summed, are the
@@ -25,8 +26,11 @@
 use crate::heap::span::Span;
 use crate::heap::Space;
 use crate::mark::load_racy;
-use crate::mark::state::CREDIT_SLACK;
 use crate::object::{Ref, WORD_BYTES};
+
+/// The pages of spans one step of the root scan covers (Go's `pagesPerSpanRoot`: the
+/// heap one root job for spans scans the specials of).
+pub(crate) const SPAN_ROOT_PAGES: usize = 512;
 
 /// The counts of finalizer objects scanned and not yet passed on.
 #[derive(Default)]
@@ -53,9 +57,9 @@ impl Unpassed {
 /// but not the object; for each cleanup, its environment box; for each queued
 /// finalizer, its object and box; for each queued cleanup, its box. Finalizer objects
 /// are scanned only with `scan_finalizer_objects` (false only for a loom negative
-/// control); their bytes and scan work go to `count(bytes, work)` once at least
-/// [`CREDIT_SLACK`] units of work have gathered (looked at between two spans, outside
-/// any span's specials lock), and the rest at the end.
+/// control); their bytes and scan work go to `count(bytes, work)` after every
+/// [`SPAN_ROOT_PAGES`] pages of spans walked (between two spans, outside any span's
+/// specials lock), and the rest at the end.
 pub(crate) fn special_refs(
     space: &Space,
     scan_finalizer_objects: bool,
@@ -64,8 +68,14 @@ pub(crate) fn special_refs(
     use crate::heap::specials::Payload;
     let mut refs = Vec::new();
     let mut unpassed = Unpassed::default();
+    let mut pages = 0;
     for i in 0..space.table.len() {
         let Some(span) = space.span(i) else { continue };
+        if pages >= SPAN_ROOT_PAGES {
+            pages = 0;
+            unpassed.pass(&mut count);
+        }
+        pages += span.pages;
         if !span.specials.any() {
             continue;
         }
@@ -86,9 +96,6 @@ pub(crate) fn special_refs(
                 }
             }
         });
-        if unpassed.work >= CREDIT_SLACK {
-            unpassed.pass(&mut count);
-        }
     }
     unpassed.pass(&mut count);
     space.queues.finalizers.for_each(|q| {
@@ -174,39 +181,45 @@ mod tests {
         (space, objects)
     }
 
-    /// A root scan passes its counts on in steps of at least `CREDIT_SLACK` units (the
-    /// last step excepted), so that a parked assist's credit comes during the scan; the
+    /// A root scan passes its counts on in steps of `SPAN_ROOT_PAGES` pages of spans (Go's
+    /// root job for spans), so that a parked assist's credit comes during the scan; the
     /// steps add up to every object once.
     #[test]
-    fn the_counts_come_in_steps_of_the_credit_slack_and_add_up() {
-        const SPANS: usize = 200;
+    fn the_counts_come_in_steps_of_a_span_root_job_and_add_up() {
+        const SPANS: usize = 2100;
         let (space, objects) = finalizable(SPANS);
+        let span_pages = space.span(0).unwrap().pages;
+        let per_step = SPAN_ROOT_PAGES.div_ceil(span_pages);
         let mut steps = Vec::new();
         let refs = special_refs(&space, true, |bytes, work| steps.push((bytes, work)));
         assert!(refs.is_empty(), "dead objects with no references: {refs:?}");
         let slot = 576u64;
         let per_object = WORD_BYTES as u64;
-        let total_work = objects as u64 * per_object;
         assert!(
-            total_work > 4 * CREDIT_SLACK,
-            "{objects} objects are enough"
+            SPANS >= 4 * per_step,
+            "{SPANS} spans of {span_pages} pages are enough"
         );
         assert_eq!(
             steps.iter().map(|s| s.0).sum::<u64>(),
             objects as u64 * slot
         );
-        assert_eq!(steps.iter().map(|s| s.1).sum::<u64>(), total_work);
-        let one_span = total_work / SPANS as u64;
+        assert_eq!(
+            steps.iter().map(|s| s.1).sum::<u64>(),
+            objects as u64 * per_object
+        );
+        let per_span = (objects / SPANS) as u64 * per_object;
         let (last, whole) = steps.split_last().unwrap();
         assert!(whole.len() >= 4, "{steps:?}");
+        // A step is one job's spans: the space's first may hold a span without specials.
+        let job = per_step as u64 * per_span;
         for &(bytes, work) in whole {
-            assert!(
-                (CREDIT_SLACK..CREDIT_SLACK + one_span).contains(&work),
-                "{steps:?}"
-            );
+            assert!((job - per_span..=job).contains(&work), "{steps:?}");
             assert_eq!(bytes, work / per_object * slot);
         }
-        assert!(last.1 > 0 && last.1 < CREDIT_SLACK + one_span, "{steps:?}");
+        assert!(
+            last.1 > 0 && last.1 <= per_step as u64 * per_span,
+            "{steps:?}"
+        );
         // Without the finalizer objects' scan (a loom control's fault) nothing is counted.
         let mut none = 0;
         special_refs(&space, false, |_, _| none += 1);

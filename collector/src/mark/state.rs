@@ -33,8 +33,8 @@ use crate::sync::unmodelled::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 /// so that assists are few and their start-up cost amortized.
 pub(crate) const MIN_ASSIST_WORK: u64 = 64 << 10;
 
-/// Scan work between two flushes of a marker's progress (Go's `gcCreditSlack`): a
-/// worker's or a root scan's, as credit for parked assists.
+/// Scan work between two flushes of a marker's progress (Go's `gcCreditSlack`), a
+/// worker's also as credit for parked assists.
 pub(crate) const CREDIT_SLACK: u64 = 2000;
 
 /// The shared state of a heap's marking.
@@ -68,9 +68,12 @@ pub(crate) struct MarkState {
     pub(crate) cycle: AtomicU64,
     /// CPU nanoseconds this cycle spent in assists.
     pub(crate) assist_ns: AtomicU64,
-    /// CPU nanoseconds this cycle spent in dedicated and fractional workers.
+    /// CPU nanoseconds this cycle spent in dedicated and fractional workers, and the GC
+    /// thread's scan of the specials' roots counted as theirs
+    /// (`mark::workers::count_root_scan_time`).
     pub(crate) background_ns: AtomicU64,
-    /// CPU nanoseconds this cycle spent in idle workers.
+    /// CPU nanoseconds this cycle spent in idle workers, and the GC thread's scan of the
+    /// specials' roots counted as theirs.
     pub(crate) idle_ns: AtomicU64,
     /// Scan work of the last completed cycle.
     pub(crate) last_scan_work: AtomicU64,
@@ -244,7 +247,10 @@ impl MarkState {
     /// Claims the counting of this cycle's finalizer objects for a root scan that is
     /// beginning; returns whether this scan is the cycle's first, the one whose counts
     /// go in the ledger ([`MarkState::count_finalizer_scan`], banked as background
-    /// credit): once a cycle, however often a stepped cycle's caller scans the roots.
+    /// credit): once a cycle, however often a stepped cycle's caller scans the roots. A
+    /// scan that unwinds (an internal error caught by a stepped cycle's caller) has
+    /// counted only the steps it passed on, and the rescan at termination counts none:
+    /// the next goal may be low, the marking is whole.
     pub(crate) fn claim_root_count(&self) -> bool {
         let cycle = self.cycle.load(Acquire);
         self.specials_counted.swap(cycle, Relaxed) != cycle
