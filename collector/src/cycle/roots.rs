@@ -16,12 +16,11 @@ use crate::world::{Exclusive, FLAG_HANDSHAKE};
 
 /// The concurrent part of root scanning: the specials and callback queues (the finalizer
 /// objects' scan counted in the mark's ledger and banked as background credit, in steps
-/// of one of Go's span root jobs: `mark::special_roots`), then (unless the barrier's rules took them all in
-/// the first pause, as Yuasa's do) every mutator's handles. Specials
-/// may be scanned with the mutators running: the barrier is on, so a reference a
-/// mutator moves out of a finalizable object is shaded, and a special registered
-/// meanwhile shades its own roots (S31).
-/// Returns how long the specials' scan took.
+/// of one of Go's span root jobs: `mark::special_roots`), then (unless the barrier's
+/// rules took them all in the first pause, as Yuasa's do) every mutator's handles.
+/// Specials may be scanned with the mutators running: the barrier is on, so a reference
+/// a mutator moves out of a finalizable object is shaded, and a special registered
+/// meanwhile shades its own roots (S31). Returns how long the specials' scan took.
 pub(super) fn scan_roots_concurrently(core: &HeapCore) -> std::time::Duration {
     let t = std::time::Instant::now();
     scan_specials(core);
