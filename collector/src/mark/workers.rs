@@ -259,9 +259,9 @@ fn count_time(core: &HeapCore, kind: Kind, ns: u64) {
 /// takes the rest). The GC thread is not one of the plan's workers, so its idle time is
 /// capped at what the plan's idle workers could have left in the mark so far, as read
 /// when the scan ends (a worker's slice then in progress may still add its time, and the
-/// mark's start is taken in its first pause). The cons/mark estimate counts idle time as the
-/// mark's (`pacer::ConsMark`), so a mark whose work is its root scan is not taken for
-/// one that needed no CPU.
+/// mark's start is taken in its first pause). The cons/mark estimate counts idle time as
+/// the mark's (`pacer::ConsMark`), so a mark whose work is its root scan is not taken
+/// for one that needed no CPU.
 pub(crate) fn count_root_scan_time(
     core: &HeapCore,
     plan: WorkerPlan,
