@@ -13,7 +13,7 @@ mkdir -p "$out"
 cargo build --release -p workloads --bin gcbench --bin allocbench --bin rootsbench >&2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-modes="stw concurrent-hybrid concurrent-dijkstra concurrent-yuasa"
+modes="stw concurrent-go-hybrid concurrent-hybrid concurrent-dijkstra concurrent-yuasa"
 for i in $(seq "$runs"); do
   for mode in $modes; do
     printf 'gcbench run %s/%s (%s)          \r' "$i" "$runs" "$mode" >&2
@@ -30,7 +30,7 @@ done
 python3 - "$tmp" "$runs" > "$tmp/README.md" <<'PY'
 import json, platform, statistics, subprocess, sys
 tmp, runs = sys.argv[1], int(sys.argv[2])
-modes = ["stw", "concurrent-hybrid", "concurrent-dijkstra", "concurrent-yuasa"]
+modes = ["stw", "concurrent-go-hybrid", "concurrent-hybrid", "concurrent-dijkstra", "concurrent-yuasa"]
 runs_by = {m: [json.loads(l) for l in open(f"{tmp}/gcbench-{m}.jsonl")] for m in modes}
 ver = json.load(open(f"{tmp}/gcbench-verify.json"))
 alloc = json.load(open(f"{tmp}/allocbench.json"))

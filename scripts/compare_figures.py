@@ -192,10 +192,10 @@ def _alloc_figures(first):
 
 
 def _roots_figures(first):
-    counts = [r["roots"] for r in first["rows"] if r["barrier"] == "hybrid"]
+    counts = [r["roots"] for r in first["rows"] if r["barrier"] == "go-hybrid"]
     figures = []
     for n in counts:
-        pick = lambda r, n=n: r["barrier"] == "hybrid" and r["roots"] == n
+        pick = lambda r, n=n: r["barrier"] == "go-hybrid" and r["roots"] == n
         term = "term_most" if n == max(counts) else f"term_{n}"
         figures += [
             (f"start_{n}", f"start pause µs, {n} roots", _row_getter(pick, ["start_pause_us"])),

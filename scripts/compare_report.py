@@ -81,7 +81,7 @@ NOTES = {
     "scope API, `Scope::alloc`, the ported workloads' default) beside Go's `go_ns` (`new(T)` into a "
     "package-level variable). The testbed's handle-API and mimalloc columns have no Go counterpart "
     "and are not shown.",
-    "rootsbench": "- pauses: the testbed's hybrid-barrier rows (medians of its exact pauses; its "
+    "rootsbench": "- pauses: the testbed's rows under its default barrier, `go-hybrid` (medians of its exact pauses; its "
     "termination pause includes its sweep). Go's from GODEBUG=gctrace=1 in a child process "
     "(sweep termination and mark termination, two significant digits); Go sweeps outside its "
     "pauses, so its termination without sweep is its termination pause.",
@@ -227,7 +227,7 @@ def workload_readme(workload, runs, stats, pairs, info):
         f"`{' '.join(info['both']) or 'none'}`) on {platform.machine()}, {os.cpu_count()} cores; the "
         f"testbed at {info['revision']}; {info['rustc']}; {info['go']}. Testbed and Go twin "
         f"(`workloads/go/{compare_figures.binary(workload)}`) with the same sizes and both sides' defaults (GOGC 100, "
-        "GOMAXPROCS all cores, the testbed concurrent with the hybrid barrier). "
+        "GOMAXPROCS all cores, the testbed concurrent with Go 1.27's hybrid barrier, `go-hybrid`). "
         + METHOD.format(**info["gate"])
     )
     load = load_summary(runs)

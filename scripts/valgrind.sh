@@ -266,7 +266,7 @@ if ((workloads)); then
     wl gcbench gcbench
   fi
   if [[ $mode == full ]]; then
-    for b in dijkstra yuasa; do
+    for b in hybrid dijkstra yuasa; do
       wl "binary-trees-$b" binary-trees --depth 12 --gogc 50 --barrier "$b"
       wl "lru-$b" lru --duration 5 --rate 2000 --capacity 2000 --keys 10000 --gogc 50 --barrier "$b"
     done

@@ -12,14 +12,17 @@
 //!   rescanned at mark termination, since a root written after its scan is unprotected.
 //! - [`Yuasa`] (deletion, snapshot-at-the-beginning): shade the old value. All roots are
 //!   captured in the pause that starts marking.
+//! - [`GoHybrid`] (the default): the hybrid barrier as Go 1.27 implements it. Go does not
+//!   track whether the writing goroutine's stack has been scanned, so its barrier records
+//!   both the old and the new pointer on every store while marking (`mbitmap.go`'s
+//!   `buf.get2()`; the TODO in `mwbbuf.go` on skipping the new pointers once the stack is
+//!   shaded; `SEMANTICS.md` S58). Each mutator's roots are scanned once, concurrently; no
+//!   rescan.
 //! - [`Hybrid`] (Go's since 1.8, as designed in proposal 17503): shade the old value, and
-//!   the new one while the writing mutator's roots are not yet scanned. Each mutator's
-//!   roots are scanned once, concurrently; no rescan.
-//! - [`GoHybrid`]: the hybrid barrier as Go 1.27 implements it. Go does not track whether
-//!   the writing goroutine's stack has been scanned, so its barrier records both the old
-//!   and the new pointer on every store while marking (`mbitmap.go`'s `buf.get2()`; the
-//!   TODO in `mwbbuf.go` on skipping the new pointers once the stack is shaded). Roots
-//!   as [`Hybrid`]: it shades a superset of what [`Hybrid`] shades.
+//!   the new one while the writing mutator's roots are not yet scanned. Roots as
+//!   [`GoHybrid`], whose shading is a superset of this one's. A departure from Go 1.27,
+//!   which records the new pointer on every store: this one shades less once the
+//!   writer's roots are scanned.
 //! - [`NoBarrier`]: shade nothing — the ablation, which can lose objects.
 
 use std::fmt;
@@ -27,9 +30,10 @@ use std::fmt;
 /// The barrier of a heap, as a value (the collector's view).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BarrierKind {
-    /// The hybrid barrier as designed (Go's proposal 17503; the default).
+    /// The hybrid barrier as designed (Go's proposal 17503), which Go 1.27 does not
+    /// implement: no new pointer shaded once the writer's roots are scanned.
     Hybrid,
-    /// The hybrid barrier as Go 1.27 implements it: both halves, always.
+    /// The hybrid barrier as Go 1.27 implements it: both halves, always (the default).
     GoHybrid,
     /// Dijkstra's insertion barrier.
     Dijkstra,

@@ -9,8 +9,8 @@
 //! Threads reach it through a [`Mutator`] each, and hold objects only through
 //! [`Handle`]s — roots the collector sees. A cycle runs automatically when the heap
 //! reaches its trigger, or on [`Mutator::gc`] / [`Heap::gc`] (Go's `runtime.GC()`):
-//! concurrently by default, with the heap's write barrier ([`Hybrid`], [`GoHybrid`],
-//! [`Dijkstra`], [`Yuasa`] or [`NoBarrier`], a type parameter) protecting the mark, or in one pause
+//! concurrently by default, with the heap's write barrier ([`GoHybrid`], the default,
+//! [`Hybrid`], [`Dijkstra`], [`Yuasa`] or [`NoBarrier`], a type parameter) protecting the mark, or in one pause
 //! (`HeapConfig::concurrent = false`, Go's `gcstoptheworld=1`); [`Heap::begin_cycle`]
 //! lets a caller step a concurrent cycle.
 //!
@@ -56,8 +56,8 @@
 //! 4. `world::roots`, `world::mutator_state`, `world::this_thread`, `world` — what the
 //!    collector may read of a mutator, each thread's record of its mutators, and the
 //!    registry with its stop-the-world handshake.
-//! 5. `mark`, `mark::special_roots`, `mark::assist`, `leakcheck` — tracing, the
-//!    specials' and callback queues' roots, mark assists, the leak checker.
+//! 5. `mark`, `mark::barrier_flush`, `mark::special_roots`, `mark::assist`, `leakcheck` —
+//!    tracing, full barrier buffers, the specials' and queues' roots, assists, leak checks.
 //! 6. `cycle::phase`, `core` — the GC phases as a type, and the heap core every thread
 //!    shares.
 //! 7. `mark::workers`, `sweep`, `verify`, `cycle::pause`, `cycle::roots`,
@@ -136,9 +136,9 @@ static NEXT_HEAP_ID: StdAtomicU64 = StdAtomicU64::new(1);
 /// A garbage-collected heap. Cheap to clone (all clones are the same heap) and shareable
 /// across threads; each thread that touches objects registers a [`Mutator`].
 ///
-/// `B` is the heap's write barrier, fixed at creation: [`Heap::new`] makes a [`Hybrid`]
-/// heap (Go's), [`Heap::with_barrier`] any other.
-pub struct Heap<B: Barrier = Hybrid> {
+/// `B` is the heap's write barrier, fixed at creation: [`Heap::new`] makes a [`GoHybrid`]
+/// heap (Go 1.27's), [`Heap::with_barrier`] any other.
+pub struct Heap<B: Barrier = GoHybrid> {
     core: Arc<HeapCore>,
     _barrier: std::marker::PhantomData<B>,
 }
@@ -198,10 +198,10 @@ pub struct HeapStats {
     pub cpu_limiter: CpuLimiterStats,
 }
 
-impl Heap<Hybrid> {
-    /// Creates a heap with Go's hybrid barrier; fails with a message naming the bad field
-    /// of `config`.
-    pub fn new(config: HeapConfig) -> Result<Heap<Hybrid>, String> {
+impl Heap<GoHybrid> {
+    /// Creates a heap with Go 1.27's hybrid barrier ([`GoHybrid`]: old and new shaded on
+    /// every store while marking); fails with a message naming the bad field of `config`.
+    pub fn new(config: HeapConfig) -> Result<Heap<GoHybrid>, String> {
         Heap::with_barrier(config)
     }
 }

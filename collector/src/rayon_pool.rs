@@ -14,7 +14,7 @@
 //! already running (a task stolen by a thread that waits inside `with_mutator` without
 //! blocking: that wait would hold up every pause, so it is a panic, not a silent stall).
 
-use crate::barrier::{Barrier, Hybrid};
+use crate::barrier::{Barrier, GoHybrid};
 use crate::core::HeapCore;
 use crate::mutator::Mutator;
 use crate::sync::unmodelled::{lock, thread, AtomicU64, Mutex, Ordering};
@@ -89,7 +89,7 @@ thread_local! {
 /// assert_eq!(pool.install(|| pool.with_mutator(|m| build(&pool, m, 6))), 2 * 8);
 /// assert_eq!(heap.stats().lost_objects, 0);
 /// ```
-pub struct MutatorPool<B: Barrier = Hybrid> {
+pub struct MutatorPool<B: Barrier = GoHybrid> {
     id: u64,
     core: Arc<HeapCore>,
     pool: Option<rayon::ThreadPool>,

@@ -16,7 +16,7 @@
 //! mutator running, and a load and the handle it yields happen in one running step.
 
 use super::Mutator;
-use crate::barrier::{Barrier, Hybrid};
+use crate::barrier::{Barrier, GoHybrid};
 use crate::core::shut_down_panic;
 use crate::heap::span::Span;
 use crate::heap::Located;
@@ -30,7 +30,7 @@ use std::fmt;
 /// Every field is word-sized on purpose: two adjacent `u32` fields written separately and
 /// then copied as one 8-byte word stall store forwarding, which cost ~15 ns an
 /// allocation when handles were moved (measured with `allocbench`).
-pub struct Handle<'m, B: Barrier = Hybrid> {
+pub struct Handle<'m, B: Barrier = GoHybrid> {
     pub(super) m: &'m Mutator<B>,
     root: usize,
     pub(super) r: Ref,
@@ -236,7 +236,7 @@ impl<B: Barrier> fmt::Debug for Handle<'_, B> {
 /// A handle to one word of an object that keeps the whole object alive (Go's interior
 /// pointer, such as `&s.field`).
 #[derive(Clone, Debug)]
-pub struct InteriorHandle<'m, B: Barrier = Hybrid> {
+pub struct InteriorHandle<'m, B: Barrier = GoHybrid> {
     object: Handle<'m, B>,
     field: u32,
 }

@@ -19,7 +19,7 @@ pub(crate) mod handle;
 pub(crate) mod scope;
 mod write_barrier;
 
-use crate::barrier::{Barrier, Hybrid};
+use crate::barrier::{Barrier, GoHybrid};
 use crate::callbacks::queue::Kind;
 use crate::core::{shut_down_panic, HeapCore};
 use crate::cycle;
@@ -49,7 +49,7 @@ const POLL_MASK: u32 = FLAG_STOP | FLAG_SHUTDOWN | FLAG_HANDSHAKE;
 /// each use then re-enters the running state through the heap, as a use inside
 /// [`Mutator::blocking`] does.
 ///
-/// `B` is the heap's write barrier ([`Hybrid`] unless the heap was made with another).
+/// `B` is the heap's write barrier ([`GoHybrid`] unless the heap was made with another).
 ///
 /// A mutator, and a handle (which borrows it), stay on their thread:
 ///
@@ -78,7 +78,7 @@ const POLL_MASK: u32 = FLAG_STOP | FLAG_SHUTDOWN | FLAG_HANDSHAKE;
 /// keep_ref(m.alloc(&NODE));
 /// keep(m);
 /// ```
-pub struct Mutator<B: Barrier = Hybrid> {
+pub struct Mutator<B: Barrier = GoHybrid> {
     pub(crate) core: Arc<HeapCore>,
     shared: Arc<MutatorShared>,
     /// Scan work this mutator owes the current cycle's mark (negative: credit).

@@ -70,7 +70,7 @@
 use super::handle::{foreign_panic, slot_panic, stale_panic, Handle};
 use super::write_barrier::store_ref;
 use super::Mutator;
-use crate::barrier::{Barrier, Hybrid};
+use crate::barrier::{Barrier, GoHybrid};
 use crate::core::shut_down_panic;
 use crate::heap::cache::Slot;
 use crate::heap::span::Span;
@@ -139,7 +139,7 @@ type Brand<'s> = PhantomData<(Cell<&'s ()>, *const ())>;
 ///     s.store(b, 0, Some(s.get(&h)));
 /// });
 /// ```
-pub struct Scope<'s, 'm, B: Barrier = Hybrid> {
+pub struct Scope<'s, 'm, B: Barrier = GoHybrid> {
     m: &'m Mutator<B>,
     flags: &'m AtomicU32,
     flat: Flat<'m>,

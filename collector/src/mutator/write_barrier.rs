@@ -5,15 +5,16 @@
 //! Invariant: while `FLAG_MARKING` is set, every reference store made by a running
 //! mutator shades what `B::shade` returns before the new value is visible, and every
 //! shaded reference reaches the mark before mark termination ends it: through a full
-//! buffer handed over at once, a flush handshake (`REQ_FLUSH`), or the termination
-//! pause's flush. With every flag clear the fast path reads two words (the blocking
-//! depth and the flags) and branches;
+//! buffer marked at once by its mutator (`mark::barrier_flush`, Go's `wbBufFlush1`), a
+//! flush handshake (`REQ_FLUSH`), or the termination pause's flush. With every flag
+//! clear the fast path reads two words (the blocking depth and the flags) and branches;
 //! `NoBarrier` (`B::SHADES == false`) never takes the slow path's shading.
 
 use super::handle::{dead_panic, foreign_panic, Handle};
 use super::Mutator;
 use crate::barrier::Barrier;
-use crate::mark::pool::{GreyPool, BATCH};
+use crate::mark::barrier_flush::grey_barrier_buffer;
+use crate::mark::pool::BATCH;
 use crate::object::Ref;
 use crate::sync::{unmodelled, AtomicUsize, Ordering::*};
 use crate::world::FLAG_MARKING;
@@ -132,21 +133,31 @@ impl<B: Barrier> Mutator<B> {
         }
     }
 
-    /// Records `r` in the write-barrier buffer (shaded for the running mark). A full
-    /// buffer goes to the shaded pool and one of that pool's spare batches (`mark::spares`:
-    /// emptied by the markers, or put there empty by a pause) takes its place, so the
-    /// buffer does not grow again from nothing.
+    /// Records `r` in the write-barrier buffer (shaded for the running mark; the caller
+    /// is running, with marking on). A full buffer is marked here, on this thread, as
+    /// Go's mutator flushes its `wbBuf` (`mark::barrier_flush`), and kept for the next
+    /// references.
     pub(crate) fn record_shade(&self, r: Ref) {
-        let spares = &self.core.shaded.buffers().batches;
         let full = self.shared.wbuf.with_mut(|b| {
             // SAFETY: the buffer is owner-only while running, like the roots (`push_root`).
             let b = unsafe { &mut *b };
             b.push(r);
-            (b.len() >= BATCH).then(|| std::mem::replace(b, spares.take()))
+            b.len() >= BATCH
         });
-        if let Some(batch) = full {
-            self.core.shaded.put(batch);
+        if full {
+            self.flush_full_buffer();
         }
+    }
+
+    /// Marks this mutator's full barrier buffer ([`Mutator::record_shade`]).
+    #[cold]
+    #[inline(never)]
+    fn flush_full_buffer(&self) {
+        self.shared.wbuf.with_mut(|b| {
+            // SAFETY: as in `record_shade`: owner-only while running, and nothing below
+            // touches the buffer but through this reference.
+            grey_barrier_buffer(&self.core.space, &self.core.mark, unsafe { &mut *b })
+        });
     }
 
     /// Shades `r` if marking is on: a reference that reaches the mutator other than by a

@@ -4,7 +4,8 @@
 // leaves) on its stack, in a recursion of frames of 64 pointers each, and --cycles
 // runtime.GC() cycles run with GOGC off, for N = 1000, 10000, 100000, 1000000.
 //
-// Go has one barrier, the hybrid one, so there is one row per N (barrier "hybrid").
+// Go has one barrier, the hybrid one as Go 1.27 implements it, so there is one row per N
+// (barrier "go-hybrid", the name of the testbed's barrier that reproduces it).
 // Go reports no per-pause figures to a program (the runtime/metrics pause histogram
 // does not say which pause a sample was), so each N runs in a child process of this
 // binary with GODEBUG=gctrace=1, and the twin reads the pauses from its trace lines:
@@ -134,7 +135,7 @@ func measure(self string, roots, cycles int) row {
 		fmt.Fprintf(os.Stderr, "rootsbench: %d roots: %d forced cycles in the trace, expected %d; medians over those\n", roots, len(start), cycles)
 	}
 	t := median(term)
-	return row{Barrier: "hybrid", Roots: roots, StartPauseUs: median(start), TerminationPauseUs: t, TerminationWithoutSweepUs: t}
+	return row{Barrier: "go-hybrid", Roots: roots, StartPauseUs: median(start), TerminationPauseUs: t, TerminationWithoutSweepUs: t}
 }
 
 func main() {
@@ -161,7 +162,7 @@ func main() {
 	var rows []row
 	for _, roots := range []int{1000, 10000, 100000, 1000000} {
 		if !*asJSON {
-			fmt.Fprintf(os.Stderr, "\rhybrid with %d roots        ", roots)
+			fmt.Fprintf(os.Stderr, "\rgo-hybrid with %d roots        ", roots)
 		}
 		rows = append(rows, measure(self, roots, *cycles))
 	}

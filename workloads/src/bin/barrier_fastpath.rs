@@ -32,8 +32,8 @@ static NODE: Shape = Shape::new("fastpath node", 2, 0);
 #[derive(Parser, Debug)]
 #[command(name = "barrier-fastpath", version, about)]
 struct Cli {
-    /// The write barrier: hybrid, dijkstra, yuasa or none.
-    #[arg(long, default_value = "hybrid", value_parser = parse_barrier)]
+    /// The write barrier: go-hybrid (the default), hybrid, dijkstra, yuasa or none.
+    #[arg(long, default_value = "go-hybrid", value_parser = parse_barrier)]
     barrier: BarrierKind,
     /// Reference stores (Handle::set) to make.
     #[arg(long, allow_negative_numbers = true, default_value_t = 10_000_000, value_parser = clap::value_parser!(u64).range(0..=1_000_000_000_000))]

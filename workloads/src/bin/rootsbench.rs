@@ -1,14 +1,14 @@
 //! The cost of each barrier's root scanning in the pauses: one mutator holds N handles
 //! (roots) to small objects, and concurrent cycles run under each barrier. Dijkstra
 //! rescans every root in the mark-termination pause, Yuasa captures every root in the
-//! pause that starts marking, and the hybrid barrier scans roots concurrently, once, in
-//! neither pause. Reports medians over the cycles of each run, in microseconds; the
+//! pause that starts marking, and the hybrid barrier (`go-hybrid`, Go 1.27's, the default)
+//! scans roots concurrently, once, in neither pause. Reports medians over the cycles of each run, in microseconds; the
 //! termination pause also sweeps, so its sweep time is shown beside it.
 //!
 //! `cargo run --release -p workloads --bin rootsbench -- [--cycles C] [--json]`
 
 use clap::Parser;
-use collector::{Barrier, BarrierKind, Dijkstra, Gogc, Heap, HeapConfig, Hybrid, Shape, Yuasa};
+use collector::{Barrier, BarrierKind, Dijkstra, GoHybrid, Gogc, Heap, HeapConfig, Shape, Yuasa};
 use serde::Serialize;
 use workloads::harness::summary::median;
 
@@ -84,7 +84,7 @@ fn main() {
     let mut rows = Vec::new();
     for roots in [1_000, 10_000, 100_000, 1_000_000] {
         for kind in [
-            BarrierKind::Hybrid,
+            BarrierKind::GoHybrid,
             BarrierKind::Dijkstra,
             BarrierKind::Yuasa,
         ] {
@@ -92,7 +92,7 @@ fn main() {
                 eprint!("\r{kind} with {roots} roots        ");
             }
             rows.push(match kind {
-                BarrierKind::Hybrid => measure::<Hybrid>(roots, args.cycles),
+                BarrierKind::GoHybrid => measure::<GoHybrid>(roots, args.cycles),
                 BarrierKind::Dijkstra => measure::<Dijkstra>(roots, args.cycles),
                 _ => measure::<Yuasa>(roots, args.cycles),
             });

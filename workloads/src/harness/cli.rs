@@ -29,10 +29,11 @@ pub struct Args {
     #[arg(long, default_value = "100", value_name = "N|off", value_parser = parse_gogc, allow_negative_numbers = true)]
     #[serde(serialize_with = "as_text")]
     pub gogc: Gogc,
-    /// The write barrier: hybrid (Go's, as designed), go-hybrid (as Go 1.27 implements
-    /// it: both halves always), dijkstra, yuasa, or none (an ablation that can lose
-    /// objects).
-    #[arg(long, default_value = "hybrid", value_name = "hybrid|go-hybrid|dijkstra|yuasa|none",
+    /// The write barrier: go-hybrid (Go 1.27's: old and new shaded on every store while
+    /// marking), hybrid (Go's as designed, which Go 1.27 does not implement: no new
+    /// pointer once the writer's roots are scanned), dijkstra, yuasa, or none (an
+    /// ablation that can lose objects).
+    #[arg(long, default_value = "go-hybrid", value_name = "go-hybrid|hybrid|dijkstra|yuasa|none",
           value_parser = parse_barrier)]
     #[serde(serialize_with = "as_text")]
     pub barrier: BarrierKind,
@@ -441,7 +442,7 @@ mod tests {
         assert_eq!((a.mutators, a.duration, a.seed), (2, Some(2.0), 1));
         assert_eq!(
             (a.gogc, a.barrier),
-            (Gogc::Percent(100), BarrierKind::Hybrid)
+            (Gogc::Percent(100), BarrierKind::GoHybrid)
         );
         let c = a.heap_config();
         assert!(c.concurrent && !c.verify && c.mark_workers.is_none());

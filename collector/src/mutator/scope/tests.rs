@@ -2,7 +2,7 @@
 //! marking flag by hand), allocation, crossing scopes through handles, and misuse.
 
 use super::*;
-use crate::barrier::{Dijkstra, GoHybrid, NoBarrier, Yuasa};
+use crate::barrier::{Dijkstra, GoHybrid, Hybrid, NoBarrier, Yuasa};
 use crate::config::Gogc;
 use crate::mark::pool::GreyPool;
 use crate::{Heap, HeapConfig};

@@ -158,7 +158,7 @@ func (c *Common) config() map[string]any {
 	}
 	config := map[string]any{
 		"gogc":            gogc,
-		"barrier":         "hybrid",
+		"barrier":         "go-hybrid",
 		"stw":             false,
 		"mutators":        c.Mutators,
 		"mark_workers":    "auto",
