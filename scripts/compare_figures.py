@@ -191,11 +191,16 @@ def _alloc_figures(first):
     return figures
 
 
+# rootsbench's rows under the default barrier: `go-hybrid` since d447510, `hybrid` in runs
+# stored before it (the Go twin names its one barrier the same way as the testbed).
+HYBRID_NAMES = ("go-hybrid", "hybrid")
+
+
 def _roots_figures(first):
-    counts = [r["roots"] for r in first["rows"] if r["barrier"] == "go-hybrid"]
+    counts = [r["roots"] for r in first["rows"] if r["barrier"] in HYBRID_NAMES]
     figures = []
     for n in counts:
-        pick = lambda r, n=n: r["barrier"] == "go-hybrid" and r["roots"] == n
+        pick = lambda r, n=n: r["barrier"] in HYBRID_NAMES and r["roots"] == n
         term = "term_most" if n == max(counts) else f"term_{n}"
         figures += [
             (f"start_{n}", f"start pause µs, {n} roots", _row_getter(pick, ["start_pause_us"])),

@@ -147,7 +147,8 @@ macro_rules! barrier {
 }
 
 barrier!(
-    /// Go's hybrid barrier: shade old; shade new while the writer's roots are unscanned.
+    /// The hybrid barrier as designed (proposal 17503), not as Go 1.27 implements it:
+    /// shade old; shade new while the writer's roots are unscanned.
     Hybrid, Hybrid, SCAN_ONCE, true, |old, new, scanned| [old, if scanned { 0 } else { new }]
 );
 barrier!(

@@ -4,7 +4,7 @@
 
 mod common;
 
-use collector::{Barrier, Dijkstra, Gogc, Heap, HeapConfig, Hybrid, Shape, Yuasa};
+use collector::{Barrier, Dijkstra, GoHybrid, Gogc, Heap, HeapConfig, Hybrid, Shape, Yuasa};
 use common::{verified_heap, Rng};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier as StartLine};
@@ -280,6 +280,11 @@ fn concurrent_random_graphs<B: Barrier>() {
         B::KIND,
         s.lost_reports
     );
+}
+
+#[test]
+fn concurrent_cycles_under_go_1_27s_hybrid_barrier_lose_nothing() {
+    concurrent_random_graphs::<GoHybrid>();
 }
 
 #[test]

@@ -60,7 +60,7 @@ struct Setup {
 
 /// A heap whose span S holds A (reachable from the global G) and D (dead), left unswept
 /// by a cycle run as the background GC thread runs one.
-fn setup(faults: LoomFaults) -> (Heap, Setup) {
+fn setup(faults: LoomFaults) -> (Heap<Hybrid>, Setup) {
     let heap = concurrent_heap::<Hybrid>(faults);
     let g = {
         let m0 = heap.mutator();
@@ -77,7 +77,7 @@ fn setup(faults: LoomFaults) -> (Heap, Setup) {
 
 /// The next cycle, stepped on the calling thread: sweep termination, roots, mark, and
 /// the termination pause (verification, the count, the new generation), then its sweep.
-fn next_cycle(heap: &Heap) {
+fn next_cycle(heap: &Heap<Hybrid>) {
     let mut cycle = heap.begin_cycle();
     cycle.scan_roots();
     cycle.mark();
@@ -86,7 +86,7 @@ fn next_cycle(heap: &Heap) {
 }
 
 /// G → A is intact, and the heap has swept everything.
-fn check_a(heap: &Heap, s: &Setup) {
+fn check_a(heap: &Heap<Hybrid>, s: &Setup) {
     let m = heap.mutator();
     let a = m.global(&s.g).get(0).expect("G holds A");
     assert_eq!(a.read(0), 42, "A was damaged");

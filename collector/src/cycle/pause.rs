@@ -83,7 +83,7 @@ pub(super) fn flush_mutators(core: &HeapCore, stopped: &Stopped<'_>, wbufs: bool
         if !wbufs {
             continue;
         }
-        core.shaded.put(m.take_wbuf_stopped(stopped));
+        core.shaded.put(m.take_wbuf_stopped(stopped, &core.shaded));
     }
 }
 

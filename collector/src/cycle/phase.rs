@@ -5,7 +5,8 @@
 //! exactly in [`Phase::Mark`] and [`Phase::MarkTermination`].
 //!
 //! Colours: *white* is unmarked, *grey* is marked or shaded but not yet scanned (the
-//! shaded pool and the grey pool hold every grey reference), *black* is marked and
+//! shaded pool, the grey pool, the mutators' barrier buffers and the markers' and
+//! barrier flushes' private batches hold every grey reference), *black* is marked and
 //! scanned. The phases, in order:
 //!
 //! - [`Phase::Off`]: no cycle. `FLAG_MARKING` is clear: stores take the fast path and

@@ -16,8 +16,8 @@
 //! thread's handshake). Only where it could park: in a stepped cycle the caller steps
 //! the root scan itself.
 //!
-//! This is the one call from the mutator layer up into marking: an assist is an
-//! allocation slow path that runs a [`Marker`].
+//! This and `mark::barrier_flush` are the mutator layer's calls into marking: an assist
+//! is an allocation slow path that runs a [`Marker`].
 //!
 //! Invariant: an assist runs on the allocating mutator's thread while that mutator is
 //! running (a span refill or a large allocation, with marking on), and counts itself in
@@ -27,7 +27,7 @@
 //! as its running owner outside any scope (a safepoint, where a handshake could ask the
 //! same), so the roots it hands over are all its mutator's.
 
-use super::state::{MarkState, CREDIT_SLACK, MIN_ASSIST_WORK};
+use super::state::{Busy, MarkState, CREDIT_SLACK, MIN_ASSIST_WORK};
 use super::Marker;
 use crate::heap::Space;
 use crate::mark::pool::{DefaultPool, GreyPool};
@@ -77,14 +77,14 @@ pub(crate) fn assist(
         return debt;
     }
     let t = Instant::now();
-    state.busy.fetch_add(1, SeqCst);
+    let busy = Busy::enter(&state.busy);
     let markers = state.planned.load(Relaxed) + 1;
     let mut m = Marker::new(space, &state.grey, shaded, &state.busy, markers);
     drain_slice(&mut m, (debt as u64).max(MIN_ASSIST_WORK), |work| {
         state.scan_work.fetch_add(work, Relaxed);
     });
     m.publish();
-    state.busy.fetch_sub(1, SeqCst);
+    drop(busy);
     state.record(m.marked_objects, m.marked_bytes, m.bad_refs);
     let ns = nanos(t.elapsed());
     state.assist_ns.fetch_add(ns, Relaxed);
@@ -110,10 +110,11 @@ pub(crate) fn assist_or_serve_self(
         return left;
     }
     let owner = Owner(m);
-    let wbuf = m.take_wbuf_stopped(&owner);
+    let wbuf = m.take_wbuf_stopped(&owner, shaded);
     let mut found = !wbuf.is_empty();
-    // An empty buffer is kept as the shaded pool's spare.
-    shaded.put(wbuf);
+    if found {
+        shaded.put(wbuf);
+    }
     if !m.roots_scanned.load(Acquire) {
         // Go's markroot self-scan: the roots as a handshake's REQ_SCAN would take them
         // at this safepoint (one that comes later scans them again, harmlessly).

@@ -1,29 +1,38 @@
 //! A full write-barrier buffer, marked by the mutator that filled it (Go's `wbBufFlush1`,
-//! `mwbbuf.go`): each shaded reference has its mark bit set there, on the mutator's
-//! thread and its time, and only the objects this flush marked that have reference
-//! slots go on to the mark's grey pool for a marker to scan. Go's mutator pays for its
-//! barrier's shading this way; a buffer handed whole to the markers (the testbed before
-//! this) would make them pay for it instead, and leave the mutator faster during a mark
-//! than Go's.
+//! `mwbbuf.go`, which runs on the mutator's M): each shaded reference has its mark bit
+//! set there, on the mutator's thread and its time, and only the objects this flush
+//! marked that have reference slots go on to the mark's grey pool for a marker to scan.
+//! Go's mutator pays for its barrier's shading this way; a buffer handed whole to the
+//! markers (the testbed before d447510) made them pay for it instead, and left the
+//! mutator faster during a mark than Go's.
 //!
-//! Invariant: when the flush returns, every reference the buffer held is marked, every
-//! object it newly marked that has reference slots is in the grey pool, its counts are
-//! in the mark's ledger, and the buffer is empty with its capacity kept. While it runs the
-//! flush counts itself in `MarkState::busy`, so a look at the pools and the count never
-//! sees "no work" while a marked, unscanned object is held only here. It runs only on a
-//! running mutator while marking is on, so never across a pause: the termination pause's
-//! recheck sees what it put.
+//! Departures from Go 1.27, kept: Go puts the objects it greys on its P's own work buffer
+//! (`gcw`), which reaches the shared queue only when full or disposed, where this flush
+//! publishes to the shared grey pool at once; Go 1.27's Green Tea marking defers most
+//! small objects to their span (`tryDeferToSpanScan`) where the testbed marks objects;
+//! Go's buffer holds 512 entries, nils included, and flushes every 256 stores, where the
+//! testbed's holds 256 non-null references (`mark::pool::BATCH`); and the buffers that
+//! a flush handshake, mark termination or an assist takes (Go's `forEachP` and
+//! `gcDrainN` flush them on their P) still go whole to the markers' shaded pool.
+//!
+//! Invariant: when the flush returns, every reference the buffer held that names a heap
+//! object is marked (a global is a root, a stale reference counted bad), every object it
+//! newly marked that has reference slots is in the grey pool, its counts are in the
+//! mark's ledger, and the buffer is empty with its capacity kept. While it runs the
+//! flush is counted in `MarkState::busy` (a guard, also on unwinding), so a look at the
+//! pools and the count never sees "no work" while a marked, unscanned object is held
+//! only here. It runs on a running mutator, from a store or shade made while marking was
+//! on, so never across a pause: the termination pause's recheck sees what it put.
 
 use crate::heap::Space;
 use crate::mark::pool::{Batch, GreyPool};
-use crate::mark::state::MarkState;
+use crate::mark::state::{Busy, MarkState};
 use crate::mark::{mark_ref, Marked};
-use crate::sync::Ordering::*;
 
 /// Marks the references of `buffer` (a mutator's full barrier buffer; see the module
 /// documentation), leaving it empty.
 pub(crate) fn grey_barrier_buffer(space: &Space, state: &MarkState, buffer: &mut Batch) {
-    state.busy.fetch_add(1, SeqCst);
+    let busy = Busy::enter(&state.busy);
     let (mut objects, mut bytes, mut bad) = (0, 0, 0);
     let mut grey: Option<Batch> = None;
     for r in buffer.drain(..) {
@@ -43,6 +52,8 @@ pub(crate) fn grey_barrier_buffer(space: &Space, state: &MarkState, buffer: &mut
     if let Some(batch) = grey {
         state.grey.put(batch);
     }
-    state.busy.fetch_sub(1, SeqCst);
-    state.record(objects, bytes, bad);
+    drop(busy);
+    if objects | bad != 0 {
+        state.record(objects, bytes, bad);
+    }
 }

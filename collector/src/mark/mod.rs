@@ -181,7 +181,8 @@ impl<'h, P: GreyPool> Marker<'h, P> {
     /// Takes a batch from the pool onto the stack, or else marks a batch of shaded
     /// references; false if neither pool had one. The emptied batch becomes a spare of
     /// the pool it came from: the grey pool's for this marker's hand-overs, the shaded
-    /// pool's for the write barriers' buffers. Kept out of [`Marker::drain`]'s loop.
+    /// pool's for the barrier buffers that pauses, handshakes and assists take from
+    /// mutators (`take_wbuf_stopped`). Kept out of [`Marker::drain`]'s loop.
     #[inline(never)]
     fn refill(&mut self) -> bool {
         if let Some(mut batch) = self.pool.take() {
@@ -478,8 +479,9 @@ pub(crate) enum Roots<'a, 's> {
 
 /// Marks everything reachable from `roots` and from the `shaded` references, on `threads`
 /// threads (the calling one and `threads - 1` helpers that live for this mark only).
-/// With the world running (concurrent marking), mutators may add shaded references
-/// meanwhile; the mark returns once it sees none left.
+/// With the world running (concurrent marking), mutators may add shaded references and
+/// grey objects (their full barrier buffers, marked: `mark::barrier_flush`) meanwhile;
+/// the mark returns once it sees none left.
 pub(crate) fn mark_from(
     space: &Space,
     shaded: &DefaultPool,

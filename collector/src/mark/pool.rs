@@ -2,7 +2,9 @@
 //! hands to markers with none (Go's `work.full` list of `workbuf`s).
 //!
 //! Markers keep their own grey objects in a private stack and touch the pool only to
-//! publish or take a whole batch, so marking costs no synchronization per object. The
+//! publish or take a whole batch, so marking costs no synchronization per object (a
+//! mutator marking its full barrier buffer, `mark::barrier_flush`, publishes the same
+//! way). The
 //! pool is a trait with two implementations: crossbeam-deque's lock-free `Injector` in
 //! normal builds, and a mutex-protected queue under loom (which cannot see crossbeam's
 //! atomics). Each pool also keeps its markers' spare buffers ([`Buffers`]): a batch

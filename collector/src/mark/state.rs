@@ -1,5 +1,5 @@
 //! The state a concurrent mark shares between its markers — background workers, mutators
-//! assisting, and the cycle's coordinator: the grey pool, how many markers hold work,
+//! assisting or marking their full barrier buffers, and the cycle's coordinator: the grey pool, how many markers hold work,
 //! the scan-work ledger that paces assists (Go's `gcControllerState` assist fields), and
 //! where the mark's CPU time went.
 //!
@@ -15,8 +15,9 @@
 //!
 //! Invariant: the ledger belongs to one cycle at a time. The cycle controller, holding
 //! `cycle_lock`, resets it in sweep termination with `begin`, which publishes the new
-//! `cycle` last (release), and closes it with `end`; in between, workers, assists, the
-//! root scan and mutators registering finalizers only add to it, and background credit
+//! `cycle` last (release), and closes it with `end`; in between, workers, assists,
+//! mutators' barrier-buffer flushes, the root scan and mutators registering finalizers
+//! only add to it, and background credit
 //! is taken only by `steal_credit` and by the park queue (`mark::park`, which hands it to
 //! parked assists), neither taking more than is there, so it never goes negative.
 
@@ -42,8 +43,9 @@ pub(crate) const CREDIT_SLACK: u64 = 2000;
 pub(crate) struct MarkState {
     /// Marked objects waiting to be scanned, shared between all markers of the heap.
     pub(crate) grey: DefaultPool,
-    /// Markers holding grey work now (counted before they take any, uncounted after
-    /// they publish what is left): zero with empty pools means no work is visible.
+    /// Markers holding grey work now, and mutators marking a full barrier buffer
+    /// (counted before they take or make any, uncounted after they publish what is
+    /// left; [`Busy`]): zero with empty pools means no work is visible.
     pub(crate) busy: crate::sync::AtomicUsize,
     /// Set when a concurrent mark's workers are to stop (`mark::workers`; reset when they
     /// start). A loom atomic: it ends the workers, and under loom their join.
@@ -77,10 +79,11 @@ pub(crate) struct MarkState {
     pub(crate) idle_ns: AtomicU64,
     /// Scan work of the last completed cycle.
     pub(crate) last_scan_work: AtomicU64,
-    /// Objects marked and bad references met by workers and assists this cycle.
+    /// Objects marked and bad references met by workers, assists and barrier-buffer
+    /// flushes this cycle.
     pub(crate) marked_objects: AtomicU64,
     pub(crate) bad_refs: AtomicU64,
-    /// Bytes of the objects workers and assists marked this cycle (the live heap the
+    /// Bytes of the objects workers, assists and flushes marked this cycle (the live heap the
     /// next goal is computed from, with the bytes allocated black).
     pub(crate) marked_bytes: AtomicU64,
     /// Bytes of the scannable objects whose finalizer specials this cycle's mark scanned
@@ -223,7 +226,8 @@ impl MarkState {
         assist_debt(bytes, heap_live, goal, hard_goal, progress)
     }
 
-    /// Adds what a worker or an assist found (its scan work is added as it goes).
+    /// Adds what a worker, an assist or a barrier-buffer flush found (a marker's scan work
+    /// is added as it goes).
     pub(crate) fn record(&self, marked_objects: u64, marked_bytes: u64, bad_refs: u64) {
         self.marked_objects.fetch_add(marked_objects, Relaxed);
         self.marked_bytes.fetch_add(marked_bytes, Relaxed);
@@ -272,6 +276,25 @@ impl MarkState {
     /// Takes up to `want` units of background credit; returns how much it took.
     pub(crate) fn steal_credit(&self, want: i64) -> i64 {
         steal(&self.bg_credit, want)
+    }
+}
+
+/// Counts its holder in [`MarkState::busy`] from [`Busy::enter`] until dropped, also when
+/// the holder unwinds (a panic: an internal error), so that the coordinator's wait for no
+/// busy marker ends and the panic is raised instead of the mark waiting for it forever.
+pub(crate) struct Busy<'a>(&'a crate::sync::AtomicUsize);
+
+impl<'a> Busy<'a> {
+    /// Counts the caller in `busy` until the returned guard is dropped.
+    pub(crate) fn enter(busy: &'a crate::sync::AtomicUsize) -> Busy<'a> {
+        busy.fetch_add(1, crate::sync::Ordering::SeqCst);
+        Busy(busy)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, crate::sync::Ordering::SeqCst);
     }
 }
 

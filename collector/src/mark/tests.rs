@@ -196,8 +196,9 @@ fn after_warm_up_markers_reuse_their_stacks_and_batches() {
 }
 
 /// A batch of shaded references, emptied by the marker that marks them, becomes a spare
-/// of the shaded pool, the one the write barriers take their next buffer from
-/// (`Mutator::record_shade`); a grey batch's goes to the grey pools.grey.
+/// of the shaded pool, the one that replaces a mutator's barrier buffer a pause,
+/// handshake or assist takes (`take_wbuf_stopped`); a grey batch's goes to the grey
+/// pool's.
 #[test]
 fn an_emptied_shaded_batch_is_a_spare_of_the_shaded_pool() {
     let (space, i) = tree(3);

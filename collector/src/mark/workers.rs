@@ -21,7 +21,7 @@
 
 use super::assist::drain_slice;
 use super::pool::GreyPool;
-use super::state::MarkState;
+use super::state::{Busy, MarkState};
 #[cfg(not(loom))]
 use super::worker_pool::ScopedJob;
 use super::Marker;
@@ -214,8 +214,7 @@ fn worker(core: &HeapCore, kind: Kind, fractional_cores: f64, start: Instant) {
         }
         polls = 0;
         let t = Instant::now();
-        state.busy.fetch_add(1, SeqCst);
-        let busy = Busy(&state.busy);
+        let busy = Busy::enter(&state.busy);
         drain_slice(&mut m, SLICE_WORK, |work| {
             state.scan_work.fetch_add(work, Stats::Relaxed);
             state.flush_credit(work as i64);
@@ -275,17 +274,6 @@ pub(crate) fn count_root_scan_time(
     let capacity = nanos(mark_start.elapsed()).saturating_mul(plan.idle as u64);
     let room = capacity.saturating_sub(core.mark.idle_ns.load(Stats::Relaxed));
     count_time(core, Kind::Idle, ns.min(room));
-}
-
-/// Counts a worker out of `MarkState::busy` when dropped, also when its slice unwinds (a
-/// panic: an internal error), so that the coordinator's wait for no busy marker ends and
-/// the pool raises the panic instead of the mark waiting for it forever.
-struct Busy<'a>(&'a crate::sync::AtomicUsize);
-
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, SeqCst);
-    }
 }
 
 /// Publishes what a worker's slice left (under loom's `worker_drops_grey` fault, drops

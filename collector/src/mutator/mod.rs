@@ -404,9 +404,8 @@ impl<B: Barrier> Drop for Mutator<B> {
         let space = &self.core.space;
         // Hand over what the barrier recorded; a pending request is moot once gone.
         shared.requests.store(0, Release);
-        self.core
-            .shaded
-            .put(shared.take_wbuf_stopped(&Owner(&shared)));
+        let shaded = &self.core.shaded;
+        shaded.put(shared.take_wbuf_stopped(&Owner(&shared), shaded));
         self.core.world.unregister(&shared, || {
             // SAFETY: the owner (this thread) is running and about to leave; the collector
             // cannot be stopped-world now (we hold the registry lock with no pause on).

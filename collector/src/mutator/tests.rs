@@ -3,7 +3,7 @@
 //! the start of a cycle.
 
 use super::*;
-use crate::barrier::{Dijkstra, Hybrid, NoBarrier, Yuasa};
+use crate::barrier::{Dijkstra, GoHybrid, Hybrid, NoBarrier, Yuasa};
 use crate::config::Gogc;
 use crate::mark::pool::{GreyPool, BATCH};
 use crate::mutator::handle::Handle;
@@ -127,6 +127,8 @@ fn each_barrier_records_what_it_must_shade() {
     assert_eq!(got, vec![old, new], "hybrid, roots unscanned: old and new");
     let (got, old, _) = shaded::<Hybrid>(true);
     assert_eq!(got, vec![old], "hybrid, roots scanned: old only");
+    let (got, old, new) = shaded::<GoHybrid>(true);
+    assert_eq!(got, vec![old, new], "go-hybrid, roots scanned: old and new");
     let (got, _, new) = shaded::<Dijkstra>(true);
     assert_eq!(got, vec![new]);
     let (got, old, _) = shaded::<Yuasa>(false);
@@ -412,22 +414,28 @@ fn a_full_barrier_buffer_is_marked_by_its_mutator() {
     let black = m.alloc(&NODE);
     let state = &m.core.mark;
     let marked_before = state.marked_objects.load(SeqCst);
+    let bytes_before = state.marked_bytes.load(SeqCst);
+    // SAFETY: the buffer is owner-only while running; this thread runs `m`, and the
+    // stepped cycle's caller (this thread) takes no buffer by handshake.
+    let buffer = || m.shared.wbuf.with(|b| unsafe { &*b }.as_ptr());
+    // SAFETY: as for `buffer`.
+    let len = || m.shared.wbuf.with(|b| unsafe { &*b }.len());
     m.record_shade(node.reference());
     m.record_shade(leaf.reference());
-    for _ in 2..BATCH {
+    for _ in 2..BATCH - 1 {
         m.record_shade(black.reference());
     }
-    let (len, cap) = m.shared.wbuf.with(|b| {
-        // SAFETY: the buffer is owner-only while running; this thread runs `m`, and the
-        // stepped cycle's caller (this thread) takes no buffer by handshake.
-        let b = unsafe { &*b };
-        (b.len(), b.capacity())
-    });
-    assert!(
-        len == 0 && cap >= BATCH,
-        "the buffer was emptied and kept: {len}, {cap}"
-    );
+    let (len_before, buffer_before) = (len(), buffer());
+    assert_eq!(len_before, BATCH - 1, "not flushed before it is full");
+    m.record_shade(black.reference());
+    assert_eq!((len(), buffer()), (0, buffer_before), "emptied and kept");
     assert!(is_marked(&m, node.reference()) && is_marked(&m, leaf.reference()));
+    assert_eq!(
+        state.marked_bytes.load(SeqCst) - bytes_before,
+        2 * 16,
+        "two 16-byte slots"
+    );
+    assert_eq!(state.busy.load(SeqCst), 0);
     assert_eq!(state.marked_objects.load(SeqCst) - marked_before, 2);
     assert!(m.core.shaded.is_empty(), "the buffer went to the markers");
     let grey = state.grey.take().expect("the node was greyed");

@@ -113,14 +113,23 @@ impl MutatorShared {
         self.roots_stopped(w, |t| t.iter().map(|(_, r)| r).collect())
     }
 
-    /// Takes the mutator's write-barrier buffer; `w` proves exclusive access.
-    pub(crate) fn take_wbuf_stopped(&self, w: &impl Exclusive) -> Vec<Ref> {
+    /// Takes the mutator's write-barrier buffer for `shaded`, leaving one of that pool's
+    /// spare batches in its place (the markers give it the batches they empty), so the
+    /// buffer does not grow again from nothing; an empty buffer stays where it is, and an
+    /// empty one is returned. `w` proves exclusive access.
+    pub(crate) fn take_wbuf_stopped(&self, w: &impl Exclusive, shaded: &DefaultPool) -> Vec<Ref> {
         assert!(
             w.covers(self),
             "collector: exclusive access to the wrong mutator"
         );
-        // SAFETY: `w` proves exclusive access (module invariant).
-        self.wbuf.with_mut(|b| std::mem::take(unsafe { &mut *b }))
+        self.wbuf.with_mut(|b| {
+            // SAFETY: `w` proves exclusive access (module invariant).
+            let b = unsafe { &mut *b };
+            if b.is_empty() {
+                return Vec::new();
+            }
+            std::mem::replace(b, shaded.buffers().batches.take())
+        })
     }
 
     /// Empties the mutator's allocation cache into `space`; `w` proves exclusive access.
@@ -146,7 +155,7 @@ impl MutatorShared {
             shaded.put(self.root_refs(w));
             self.roots_scanned.store(true, Release);
         }
-        shaded.put(self.take_wbuf_stopped(w));
+        shaded.put(self.take_wbuf_stopped(w, shaded));
         true
     }
 }
