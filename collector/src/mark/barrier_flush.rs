@@ -25,35 +25,29 @@
 //! on, so never across a pause: the termination pause's recheck sees what it put.
 
 use crate::heap::Space;
-use crate::mark::pool::{Batch, GreyPool};
+use crate::mark::pool::{Batch, DefaultPool};
 use crate::mark::state::{Busy, MarkState};
-use crate::mark::{mark_ref, Marked};
+use crate::mark::Marker;
+use crate::sync::unmodelled::Ordering::Relaxed;
 
 /// Marks the references of `buffer` (a mutator's full barrier buffer; see the module
-/// documentation), leaving it empty.
-pub(crate) fn grey_barrier_buffer(space: &Space, state: &MarkState, buffer: &mut Batch) {
+/// documentation) with a [`Marker`] of the grey pool, which publishes what it greyed,
+/// leaving the buffer empty.
+pub(crate) fn grey_barrier_buffer(
+    space: &Space,
+    shaded: &DefaultPool,
+    state: &MarkState,
+    buffer: &mut Batch,
+) {
     let busy = Busy::enter(&state.busy);
-    let (mut objects, mut bytes, mut bad) = (0, 0, 0);
-    let mut grey: Option<Batch> = None;
+    let markers = state.planned.load(Relaxed) + 1;
+    let mut m = Marker::new(space, &state.grey, shaded, &state.busy, markers);
     for r in buffer.drain(..) {
-        match mark_ref(space, r) {
-            Marked::Nothing => {}
-            Marked::Bad => bad += 1,
-            Marked::New { span, bytes: b } => {
-                objects += 1;
-                bytes += b;
-                if !span.noscan() {
-                    grey.get_or_insert_with(|| state.grey.buffers().batches.take())
-                        .push(r);
-                }
-            }
-        }
+        m.mark(r);
     }
-    if let Some(batch) = grey {
-        state.grey.put(batch);
-    }
+    m.publish();
     drop(busy);
-    if objects | bad != 0 {
-        state.record(objects, bytes, bad);
+    if m.marked_objects | m.bad_refs != 0 {
+        state.record(m.marked_objects, m.marked_bytes, m.bad_refs);
     }
 }

@@ -98,18 +98,38 @@ impl<'h, P: GreyPool> Marker<'h, P> {
         }
     }
 
-    /// Greys `r` if it is not marked yet ([`mark_ref`], Go's `greyobject`): a newly
-    /// marked object with reference slots goes on the local stack.
+    /// Greys `r` if it is not marked yet. The span comes from the table's flat index (a
+    /// shift and a load, as Go's `spanOf`; the table's empty span, which is `Free`, for no
+    /// span); one look at the kind, then the allocation and mark bits of the slot's bitmap
+    /// word (Go's `greyobject`).
     #[inline(always)]
     pub(crate) fn mark(&mut self, r: Ref) {
-        match mark_ref(self.space, r) {
-            Marked::Nothing => {}
-            Marked::Bad => self.bad_refs += 1,
-            Marked::New { span, bytes } => {
+        let span = self.space.table.span_or_empty(r.key());
+        let large = match span.kind() {
+            SpanKind::Small => false,
+            SpanKind::Large => true,
+            // Globals are roots; they are scanned by `mark_globals`, never marked.
+            SpanKind::Immortal => return,
+            SpanKind::Free => {
+                self.bad_refs += 1;
+                return;
+            }
+        };
+        let slot = r.slot();
+        // The allocation bit, not the metadata, says whether the slot holds an object:
+        // the bitmap is 64 times denser, so it is usually in cache.
+        match span.mark_allocated(slot) {
+            Marking::Already => {}
+            Marking::Bad => self.bad_refs += 1,
+            Marking::New => {
                 self.marked_objects += 1;
-                self.marked_bytes += bytes;
+                self.marked_bytes += if large {
+                    span.large_bytes() as u64
+                } else {
+                    (span.elem_words() * crate::object::WORD_BYTES) as u64
+                };
                 if !span.noscan() {
-                    self.push(span, r.slot());
+                    self.push(span, slot);
                 }
             }
         }
@@ -426,45 +446,6 @@ const BALANCE_INTERVAL: u32 = 32;
 /// Live heaps smaller than this are marked by the collecting thread alone: starting
 /// helpers would cost more than they save.
 pub(crate) const PARALLEL_MARK_MIN_BYTES: usize = 1 << 20;
-
-/// What [`mark_ref`] did with a reference.
-pub(crate) enum Marked<'h> {
-    /// Marked already, or a global (globals are roots, scanned by `mark_globals`).
-    Nothing,
-    /// No live object there (stale, poisoned or out of range).
-    Bad,
-    /// This call marked it: `bytes` of object (slot bytes; a large object's whole span).
-    New { span: &'h Span, bytes: u64 },
-}
-
-/// Sets `r`'s mark bit if it is not set yet. The span comes from the table's flat index (a
-/// shift and a load, as Go's `spanOf`; the table's empty span, which is `Free`, for no
-/// span); one look at the kind, then the allocation and mark bits of the slot's bitmap
-/// word (Go's `greyobject`). The caller scans a `New` object that has reference slots.
-#[inline(always)]
-pub(crate) fn mark_ref(space: &Space, r: Ref) -> Marked<'_> {
-    let span = space.table.span_or_empty(r.key());
-    let large = match span.kind() {
-        SpanKind::Small => false,
-        SpanKind::Large => true,
-        SpanKind::Immortal => return Marked::Nothing,
-        SpanKind::Free => return Marked::Bad,
-    };
-    // The allocation bit, not the metadata, says whether the slot holds an object: the
-    // bitmap is 64 times denser, so it is usually in cache.
-    match span.mark_allocated(r.slot()) {
-        Marking::Already => Marked::Nothing,
-        Marking::Bad => Marked::Bad,
-        Marking::New => Marked::New {
-            span,
-            bytes: if large {
-                span.large_bytes() as u64
-            } else {
-                (span.elem_words() * crate::object::WORD_BYTES) as u64
-            },
-        },
-    }
-}
 
 /// Which roots a mark starts from, besides the `shaded` references.
 #[derive(Clone, Copy)]

@@ -153,10 +153,12 @@ impl<B: Barrier> Mutator<B> {
     #[cold]
     #[inline(never)]
     fn flush_full_buffer(&self) {
+        let core = &*self.core;
         self.shared.wbuf.with_mut(|b| {
             // SAFETY: as in `record_shade`: owner-only while running, and nothing below
             // touches the buffer but through this reference.
-            grey_barrier_buffer(&self.core.space, &self.core.mark, unsafe { &mut *b })
+            let buffer = unsafe { &mut *b };
+            grey_barrier_buffer(&core.space, &core.shaded, &core.mark, buffer)
         });
     }
 
