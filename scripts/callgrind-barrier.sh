@@ -9,7 +9,8 @@
 # Writes results/barrier-fastpath/README.md.
 #
 # Usage: scripts/callgrind-barrier.sh [--check] [--runs R]
-#   --check   exit 1 if go-hybrid's (the default barrier's) instructions per store exceed 1.03 x none's (either API)
+#   --check   exit 1 if go-hybrid's (the default barrier's) instructions per store
+#             exceed 1.03 x none's (either API)
 #   --runs R  native timing runs per barrier (default 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
       runs="${1:?--runs needs a number}"
       ;;
     -h | --help)
-      sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)

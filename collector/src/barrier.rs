@@ -18,7 +18,7 @@
 //!   `buf.get2()`; the TODO in `mwbbuf.go` on skipping the new pointers once the stack is
 //!   shaded; `SEMANTICS.md` S58). Each mutator's roots are scanned once, concurrently; no
 //!   rescan.
-//! - [`Hybrid`] (Go's since 1.8, as designed in proposal 17503): shade the old value, and
+//! - [`Hybrid`] (the barrier proposal 17503 designed for Go 1.8): shade the old value, and
 //!   the new one while the writing mutator's roots are not yet scanned. Roots as
 //!   [`GoHybrid`], whose shading is a superset of this one's. A departure from Go 1.27,
 //!   which records the new pointer on every store: this one shades less once the

@@ -10,9 +10,9 @@
 //! [`Handle`]s — roots the collector sees. A cycle runs automatically when the heap
 //! reaches its trigger, or on [`Mutator::gc`] / [`Heap::gc`] (Go's `runtime.GC()`):
 //! concurrently by default, with the heap's write barrier ([`GoHybrid`], the default,
-//! [`Hybrid`], [`Dijkstra`], [`Yuasa`] or [`NoBarrier`], a type parameter) protecting the mark, or in one pause
-//! (`HeapConfig::concurrent = false`, Go's `gcstoptheworld=1`); [`Heap::begin_cycle`]
-//! lets a caller step a concurrent cycle.
+//! [`Hybrid`], [`Dijkstra`], [`Yuasa`] or [`NoBarrier`], a type parameter) protecting
+//! the mark, or in one pause (`HeapConfig::concurrent = false`, Go's
+//! `gcstoptheworld=1`); [`Heap::begin_cycle`] lets a caller step a concurrent cycle.
 //!
 //! ```
 //! use collector::{Heap, HeapConfig, Shape};

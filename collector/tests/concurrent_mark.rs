@@ -5,7 +5,8 @@
 mod common;
 
 use collector::{
-    Barrier, Dijkstra, Gogc, Heap, HeapConfig, HeapStats, Hybrid, NoBarrier, Shape, Yuasa, POISON,
+    Barrier, Dijkstra, GoHybrid, Gogc, Heap, HeapConfig, HeapStats, Hybrid, NoBarrier, Shape,
+    Yuasa, POISON,
 };
 
 static NODE: Shape = Shape::new("node", 1, 1);
@@ -62,6 +63,12 @@ fn without_a_barrier_the_hidden_object_is_lost_and_verification_reports_it() {
 }
 
 #[test]
+fn go_1_27s_hybrid_barrier_keeps_the_hidden_object() {
+    let (s, data) = hide_a_pointer_in_a_scanned_root::<GoHybrid>();
+    assert_eq!((s.lost_objects, data), (0, 42), "{:?}", s.lost_reports);
+}
+
+#[test]
 fn the_hybrid_barrier_keeps_the_hidden_object() {
     let (s, data) = hide_a_pointer_in_a_scanned_root::<Hybrid>();
     assert_eq!((s.lost_objects, data), (0, 42), "{:?}", s.lost_reports);
@@ -112,6 +119,7 @@ fn store_into_a_black_object<B: Barrier>() -> HeapStats {
 #[test]
 fn objects_allocated_while_marking_survive_under_every_barrier() {
     for s in [
+        store_into_a_black_object::<GoHybrid>(),
         store_into_a_black_object::<Hybrid>(),
         store_into_a_black_object::<Yuasa>(),
         store_into_a_black_object::<Dijkstra>(),
@@ -301,6 +309,7 @@ fn barrier_slow_paths_are_counted_only_while_marking() {
         drop(m);
         heap.stats().barrier_slow_paths
     }
+    assert_eq!(stores_during_a_cycle::<GoHybrid>(), 6);
     assert_eq!(stores_during_a_cycle::<Hybrid>(), 6);
     assert_eq!(stores_during_a_cycle::<Yuasa>(), 6);
     assert_eq!(stores_during_a_cycle::<Dijkstra>(), 6);

@@ -18,21 +18,24 @@
 //! Invariant: when the flush returns, every reference the buffer held that names a heap
 //! object is marked (a global is a root, a stale reference counted bad), every object it
 //! newly marked that has reference slots is in the grey pool, its counts are in the
-//! mark's ledger, and the buffer is empty with its capacity kept. While it runs the
-//! flush is counted in `MarkState::busy` (a guard, also on unwinding), so a look at the
-//! pools and the count never sees "no work" while a marked, unscanned object is held
-//! only here. It runs on a running mutator, from a store or shade made while marking was
-//! on, so never across a pause: the termination pause's recheck sees what it put.
+//! mark's ledger, and the buffer is empty with its capacity kept. It runs on a running
+//! mutator, from a store or shade made while marking was on, so never across a pause:
+//! mark termination's flush handshake waits for it to end, and the termination pause's
+//! recheck of the pools sees what it put. That, not the look at the pools and
+//! `MarkState::busy` (in which the flush is counted while it runs, by a guard that also
+//! drops on unwinding), is what keeps its grey objects from being missed: a look that
+//! reads the count before the flush enters and the pools before it publishes can see
+//! "no work", and only wakes the coordinator early.
 
 use crate::heap::Space;
 use crate::mark::pool::{Batch, DefaultPool};
 use crate::mark::state::{Busy, MarkState};
 use crate::mark::Marker;
-use crate::sync::unmodelled::Ordering::Relaxed;
 
 /// Marks the references of `buffer` (a mutator's full barrier buffer; see the module
-/// documentation) with a [`Marker`] of the grey pool, which publishes what it greyed,
-/// leaving the buffer empty.
+/// documentation) with a [`Marker`] of the grey pool, which publishes what it greyed at
+/// the end (as one marker alone: it hands nothing over on the way), leaving the buffer
+/// empty.
 pub(crate) fn grey_barrier_buffer(
     space: &Space,
     shaded: &DefaultPool,
@@ -40,8 +43,7 @@ pub(crate) fn grey_barrier_buffer(
     buffer: &mut Batch,
 ) {
     let busy = Busy::enter(&state.busy);
-    let markers = state.planned.load(Relaxed) + 1;
-    let mut m = Marker::new(space, &state.grey, shaded, &state.busy, markers);
+    let mut m = Marker::new(space, &state.grey, shaded, &state.busy, 1);
     for r in buffer.drain(..) {
         m.mark(r);
     }

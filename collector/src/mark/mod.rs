@@ -1,7 +1,8 @@
 //! Marking: tracing from the roots (mutators' handles, the globals space, specials and
 //! queued callbacks) through reference slots, setting mark bits (Go's `mgcmark.go`). It
 //! runs concurrently with the mutators during a concurrent cycle's mark (on the cycle's
-//! thread, background workers and assists) and inside the pause at mark termination
+//! thread, background workers, assists and mutators' barrier-buffer flushes,
+//! `mark::barrier_flush`) and inside the pause at mark termination
 //! and in stop-the-world cycles; for heaps big enough to pay for it, helper threads up
 //! to GOMAXPROCS share grey work through [`pool::GreyPool`] and stop by the termination
 //! protocol of [`Marker::run`].
@@ -242,7 +243,6 @@ impl<'h, P: GreyPool> Marker<'h, P> {
 
     /// Hands the local stack to the pool, for a marker that stops before its work is
     /// done (an assist or a worker at the end of its time slice).
-    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn publish(&mut self) {
         while let Some(grey) = self.ring.pop() {
             self.stack.push(grey);
@@ -280,7 +280,9 @@ impl<'h, P: GreyPool> Marker<'h, P> {
     /// the count, and rejoins it before it takes a batch it saw in the pool; since only
     /// counted markers create or hold grey objects, a zero count with an empty pool means
     /// the mark is complete. (A marker may leave while another still works; the last to
-    /// leave sees everything done, and the caller waits for all.)
+    /// leave sees everything done, and the caller waits for all. During a concurrent
+    /// mark, mutators' assists and barrier flushes add grey work outside this count;
+    /// mark termination's handshake and pause recheck the pools for it.)
     pub(crate) fn run(&mut self) {
         let active = self.active;
         'work: loop {

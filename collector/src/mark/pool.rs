@@ -4,12 +4,11 @@
 //! Markers keep their own grey objects in a private stack and touch the pool only to
 //! publish or take a whole batch, so marking costs no synchronization per object (a
 //! mutator marking its full barrier buffer, `mark::barrier_flush`, publishes the same
-//! way). The
-//! pool is a trait with two implementations: crossbeam-deque's lock-free `Injector` in
-//! normal builds, and a mutex-protected queue under loom (which cannot see crossbeam's
-//! atomics). Each pool also keeps its markers' spare buffers ([`Buffers`]): a batch
-//! emptied by its taker is reused for the next batch handed over, and a private stack
-//! outlives its marker, so that after warm-up a hand-off and a mark assist allocate
+//! way). The pool is a trait with two implementations: crossbeam-deque's lock-free
+//! `Injector` in normal builds, and a mutex-protected queue under loom (which cannot see
+//! crossbeam's atomics). Each pool also keeps its markers' spare buffers ([`Buffers`]): a
+//! batch emptied by its taker is reused for the next batch handed over, and a private
+//! stack outlives its marker, so that after warm-up a hand-off and a mark assist allocate
 //! nothing (Go's `work.empty`).
 //!
 //! Invariant: every batch put in stays in the pool until one `take` hands it out whole —

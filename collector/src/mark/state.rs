@@ -1,7 +1,7 @@
 //! The state a concurrent mark shares between its markers — background workers, mutators
-//! assisting or marking their full barrier buffers, and the cycle's coordinator: the grey pool, how many markers hold work,
-//! the scan-work ledger that paces assists (Go's `gcControllerState` assist fields), and
-//! where the mark's CPU time went.
+//! assisting or marking their full barrier buffers, and the cycle's coordinator: the
+//! grey pool, how many markers hold work, the scan-work ledger that paces assists (Go's
+//! `gcControllerState` assist fields), and where the mark's CPU time went.
 //!
 //! The ledger and the counters are pacing and accounting on plain `std` atomics, also
 //! under loom: none of them decides correctness (mark termination re-checks the pools
@@ -17,9 +17,9 @@
 //! `cycle_lock`, resets it in sweep termination with `begin`, which publishes the new
 //! `cycle` last (release), and closes it with `end`; in between, workers, assists,
 //! mutators' barrier-buffer flushes, the root scan and mutators registering finalizers
-//! only add to it, and background credit
-//! is taken only by `steal_credit` and by the park queue (`mark::park`, which hands it to
-//! parked assists), neither taking more than is there, so it never goes negative.
+//! only add to it, and background credit is taken only by `steal_credit` and by the park
+//! queue (`mark::park`, which hands it to parked assists), neither taking more than is
+//! there, so it never goes negative.
 
 // Most of the pacing ledger's users do not exist under loom (the root scan's count and
 // credit do).

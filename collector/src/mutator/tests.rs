@@ -427,6 +427,9 @@ fn a_full_barrier_buffer_is_marked_by_its_mutator() {
     }
     let (len_before, buffer_before) = (len(), buffer());
     assert_eq!(len_before, BATCH - 1, "not flushed before it is full");
+    // SAFETY: as for `buffer`.
+    let capacity = m.shared.wbuf.with(|b| unsafe { &*b }.capacity());
+    assert_eq!(capacity, BATCH, "no growth is left to move the buffer");
     m.record_shade(black.reference());
     assert_eq!((len(), buffer()), (0, buffer_before), "emptied and kept");
     assert!(is_marked(&m, node.reference()) && is_marked(&m, leaf.reference()));
@@ -437,7 +440,7 @@ fn a_full_barrier_buffer_is_marked_by_its_mutator() {
     );
     assert_eq!(state.busy.load(SeqCst), 0);
     assert_eq!(state.marked_objects.load(SeqCst) - marked_before, 2);
-    assert!(m.core.shaded.is_empty(), "the buffer went to the markers");
+    assert!(m.core.shaded.is_empty(), "nothing reached the shaded pool");
     let grey = state.grey.take().expect("the node was greyed");
     assert_eq!(
         grey,
@@ -445,5 +448,46 @@ fn a_full_barrier_buffer_is_marked_by_its_mutator() {
         "only the node has slots to scan"
     );
     state.grey.put(grey);
+    m.blocking(|| cycle.finish());
+}
+
+/// A barrier buffer that a pause, a handshake or an assist takes (`take_wbuf_stopped`) is
+/// replaced by one of the shaded pool's spare batches, which the markers give back as
+/// they empty them, so the buffer does not grow again from nothing; an empty buffer is
+/// not taken at all.
+#[test]
+fn a_taken_barrier_buffer_is_replaced_by_a_spare_batch() {
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Off,
+        concurrent: true,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let m = heap.mutator();
+    let owner = crate::world::mutator_state::Owner(&m.shared);
+    let shaded = &m.core.shaded;
+    let spares = &shaded.buffers().batches;
+    while spares.len() > 0 {
+        drop(spares.take());
+    }
+    let taken = m.shared.take_wbuf_stopped(&owner, shaded);
+    assert_eq!(
+        (taken.len(), taken.capacity()),
+        (0, 0),
+        "an empty buffer stays"
+    );
+    let cycle = begin_cycle_from(&m, false);
+    let x = m.alloc(&NODE);
+    m.record_shade(x.reference());
+    let spare: Vec<Ref> = Vec::with_capacity(BATCH);
+    let spare_at = spare.as_ptr();
+    spares.give(spare);
+    let taken = m.shared.take_wbuf_stopped(&owner, shaded);
+    assert_eq!(taken, vec![x.reference()]);
+    // SAFETY: the buffer is owner-only while running; this thread runs `m`, and the
+    // stepped cycle's caller (this thread) takes no buffer by handshake.
+    let now_at = m.shared.wbuf.with(|b| unsafe { &*b }.as_ptr());
+    assert_eq!(now_at, spare_at, "the spare took the buffer's place");
+    assert_eq!(spares.len(), 0);
     m.blocking(|| cycle.finish());
 }

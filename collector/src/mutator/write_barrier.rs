@@ -160,6 +160,9 @@ impl<B: Barrier> Mutator<B> {
             let buffer = unsafe { &mut *b };
             grey_barrier_buffer(&core.space, &core.shaded, &core.mark, buffer)
         });
+        // A worker or assist that looked for the mark's end while this flush was counted
+        // busy did not wake the coordinator (Go's `gcEndWork`): look again.
+        crate::mark::workers::wake_coordinator_if_complete(core);
     }
 
     /// Shades `r` if marking is on: a reference that reaches the mutator other than by a

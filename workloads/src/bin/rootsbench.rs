@@ -1,9 +1,10 @@
 //! The cost of each barrier's root scanning in the pauses: one mutator holds N handles
 //! (roots) to small objects, and concurrent cycles run under each barrier. Dijkstra
 //! rescans every root in the mark-termination pause, Yuasa captures every root in the
-//! pause that starts marking, and the hybrid barrier (`go-hybrid`, Go 1.27's, the default)
-//! scans roots concurrently, once, in neither pause. Reports medians over the cycles of each run, in microseconds; the
-//! termination pause also sweeps, so its sweep time is shown beside it.
+//! pause that starts marking, and the hybrid barrier (`go-hybrid`, Go 1.27's, the
+//! default) scans roots concurrently, once, in neither pause. Reports medians over the
+//! cycles of each run, in microseconds; the termination pause also sweeps, so its sweep
+//! time is shown beside it.
 //!
 //! `cargo run --release -p workloads --bin rootsbench -- [--cycles C] [--json]`
 
