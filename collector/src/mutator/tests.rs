@@ -287,6 +287,16 @@ fn a_handle_dropped_inside_blocking_is_cleared_without_running() {
     keep_alive(keep);
 }
 
+/// A concurrent heap with GOGC off: its cycles are the ones a test begins.
+fn concurrent_heap_without_gogc() -> Heap {
+    Heap::new(HeapConfig {
+        gogc: Gogc::Off,
+        concurrent: true,
+        ..HeapConfig::default()
+    })
+    .unwrap()
+}
+
 /// A whole cycle's first pause (its assists may park), begun from `m`'s thread.
 fn begin_parking_cycle(m: &Mutator) -> crate::ConcurrentCycle<'_> {
     begin_cycle_from(m, true)
@@ -331,12 +341,7 @@ fn is_marked(m: &Mutator, r: Ref) -> bool {
 /// the buffer is empty, not left for a GC thread's handshake while the mutator waits.
 #[test]
 fn an_assist_with_no_grey_work_marks_its_own_barrier_buffer_where_it_could_park() {
-    let heap = Heap::new(HeapConfig {
-        gogc: Gogc::Off,
-        concurrent: true,
-        ..HeapConfig::default()
-    })
-    .unwrap();
+    let heap = concurrent_heap_without_gogc();
     let m = heap.mutator();
     let p = m.alloc(&NODE);
     let x = m.alloc(&NODE);
@@ -364,12 +369,7 @@ fn an_assist_with_no_grey_work_marks_its_own_barrier_buffer_where_it_could_park(
 /// and unparked (a scope never waits), to the scope's end.
 #[test]
 fn an_assist_inside_a_scope_neither_serves_itself_nor_parks() {
-    let heap = Heap::new(HeapConfig {
-        gogc: Gogc::Off,
-        concurrent: true,
-        ..HeapConfig::default()
-    })
-    .unwrap();
+    let heap = concurrent_heap_without_gogc();
     let m = heap.mutator();
     let head = m.alloc(&NODE);
     let cycle = begin_parking_cycle(&m);
@@ -401,12 +401,7 @@ fn an_assist_inside_a_scope_neither_serves_itself_nor_parks() {
 #[test]
 fn a_full_barrier_buffer_is_marked_by_its_mutator() {
     static LEAF: Shape = Shape::new("leaf", 0, 2);
-    let heap = Heap::new(HeapConfig {
-        gogc: Gogc::Off,
-        concurrent: true,
-        ..HeapConfig::default()
-    })
-    .unwrap();
+    let heap = concurrent_heap_without_gogc();
     let m = heap.mutator();
     let node = m.alloc(&NODE);
     let leaf = m.alloc(&LEAF);
@@ -457,12 +452,7 @@ fn a_full_barrier_buffer_is_marked_by_its_mutator() {
 /// not taken at all.
 #[test]
 fn a_taken_barrier_buffer_is_replaced_by_a_spare_batch() {
-    let heap = Heap::new(HeapConfig {
-        gogc: Gogc::Off,
-        concurrent: true,
-        ..HeapConfig::default()
-    })
-    .unwrap();
+    let heap = concurrent_heap_without_gogc();
     let m = heap.mutator();
     let owner = crate::world::mutator_state::Owner(&m.shared);
     let shaded = &m.core.shaded;
