@@ -8,7 +8,6 @@
 
 use super::phase::Phase;
 use crate::core::{AbandonOnUnwind, HeapCore};
-use crate::mark::pool::GreyPool;
 use crate::mark::PARALLEL_MARK_MIN_BYTES;
 use crate::sync::unmodelled::Ordering as StatsOrdering;
 use crate::telemetry::{nanos, PauseRecord};
@@ -83,7 +82,7 @@ pub(super) fn flush_mutators(core: &HeapCore, stopped: &Stopped<'_>, wbufs: bool
         if !wbufs {
             continue;
         }
-        core.shaded.put(m.take_wbuf_stopped(stopped, &core.shaded));
+        m.hand_over_wbuf_stopped(stopped, &core.shaded);
     }
 }
 

@@ -110,11 +110,7 @@ pub(crate) fn assist_or_serve_self(
         return left;
     }
     let owner = Owner(m);
-    let wbuf = m.take_wbuf_stopped(&owner, shaded);
-    let mut found = !wbuf.is_empty();
-    if found {
-        shaded.put(wbuf);
-    }
+    let mut found = m.hand_over_wbuf_stopped(&owner, shaded);
     if !m.roots_scanned.load(Acquire) {
         // Go's markroot self-scan: the roots as a handshake's REQ_SCAN would take them
         // at this safepoint (one that comes later scans them again, harmlessly).

@@ -203,7 +203,7 @@ impl<'h, P: GreyPool> Marker<'h, P> {
     /// references; false if neither pool had one. The emptied batch becomes a spare of
     /// the pool it came from: the grey pool's for this marker's hand-overs, the shaded
     /// pool's for the barrier buffers that pauses, handshakes and assists take from
-    /// mutators (`take_wbuf_stopped`). Kept out of [`Marker::drain`]'s loop.
+    /// mutators (`hand_over_wbuf_stopped`). Kept out of [`Marker::drain`]'s loop.
     #[inline(never)]
     fn refill(&mut self) -> bool {
         if let Some(mut batch) = self.pool.take() {

@@ -197,7 +197,7 @@ fn after_warm_up_markers_reuse_their_stacks_and_batches() {
 
 /// A batch of shaded references, emptied by the marker that marks them, becomes a spare
 /// of the shaded pool, the one that replaces a mutator's barrier buffer a pause,
-/// handshake or assist takes (`take_wbuf_stopped`); a grey batch's goes to the grey
+/// handshake or assist takes (`hand_over_wbuf_stopped`); a grey batch's goes to the grey
 /// pool's.
 #[test]
 fn an_emptied_shaded_batch_is_a_spare_of_the_shaded_pool() {

@@ -23,7 +23,6 @@ use crate::barrier::{Barrier, GoHybrid};
 use crate::callbacks::queue::Kind;
 use crate::core::{shut_down_panic, HeapCore};
 use crate::cycle;
-use crate::mark::pool::GreyPool;
 use crate::object::Ref;
 use crate::sync::{Arc, Ordering::*};
 use crate::telemetry::CycleReason;
@@ -404,8 +403,7 @@ impl<B: Barrier> Drop for Mutator<B> {
         let space = &self.core.space;
         // Hand over what the barrier recorded; a pending request is moot once gone.
         shared.requests.store(0, Release);
-        let shaded = &self.core.shaded;
-        shaded.put(shared.take_wbuf_stopped(&Owner(&shared), shaded));
+        shared.hand_over_wbuf_stopped(&Owner(&shared), &self.core.shaded);
         self.core.world.unregister(&shared, || {
             // SAFETY: the owner (this thread) is running and about to leave; the collector
             // cannot be stopped-world now (we hold the registry lock with no pause on).

@@ -446,12 +446,12 @@ fn a_full_barrier_buffer_is_marked_by_its_mutator() {
     m.blocking(|| cycle.finish());
 }
 
-/// A barrier buffer that a pause, a handshake or an assist takes (`take_wbuf_stopped`) is
-/// replaced by one of the shaded pool's spare batches, which the markers give back as
-/// they empty them, so the buffer does not grow again from nothing; an empty buffer is
-/// not taken at all.
+/// A barrier buffer that a pause, a handshake or an assist hands to the shaded pool
+/// (`hand_over_wbuf_stopped`) is replaced by one of that pool's spare batches, which the
+/// markers give back as they empty them, so the buffer does not grow again from nothing;
+/// an empty buffer is not handed over at all.
 #[test]
-fn a_taken_barrier_buffer_is_replaced_by_a_spare_batch() {
+fn a_handed_over_barrier_buffer_is_replaced_by_a_spare_batch() {
     let heap = concurrent_heap_without_gogc();
     let m = heap.mutator();
     let owner = crate::world::mutator_state::Owner(&m.shared);
@@ -460,20 +460,19 @@ fn a_taken_barrier_buffer_is_replaced_by_a_spare_batch() {
     while spares.len() > 0 {
         drop(spares.take());
     }
-    let taken = m.shared.take_wbuf_stopped(&owner, shaded);
-    assert_eq!(
-        (taken.len(), taken.capacity()),
-        (0, 0),
-        "an empty buffer stays"
+    assert!(
+        !m.shared.hand_over_wbuf_stopped(&owner, shaded),
+        "nothing to hand over"
     );
+    assert!(shaded.is_empty());
     let cycle = begin_cycle_from(&m, false);
     let x = m.alloc(&NODE);
     m.record_shade(x.reference());
     let spare: Vec<Ref> = Vec::with_capacity(BATCH);
     let spare_at = spare.as_ptr();
     spares.give(spare);
-    let taken = m.shared.take_wbuf_stopped(&owner, shaded);
-    assert_eq!(taken, vec![x.reference()]);
+    assert!(m.shared.hand_over_wbuf_stopped(&owner, shaded));
+    assert_eq!(shaded.take(), Some(vec![x.reference()]));
     // SAFETY: the buffer is owner-only while running; this thread runs `m`, and the
     // stepped cycle's caller (this thread) takes no buffer by handshake.
     let now_at = m.shared.wbuf.with(|b| unsafe { &*b }.as_ptr());

@@ -113,23 +113,28 @@ impl MutatorShared {
         self.roots_stopped(w, |t| t.iter().map(|(_, r)| r).collect())
     }
 
-    /// Takes the mutator's write-barrier buffer for `shaded`, leaving one of that pool's
-    /// spare batches in its place (the markers give it the batches they empty), so the
-    /// buffer does not grow again from nothing; an empty buffer stays where it is, and an
-    /// empty one is returned. `w` proves exclusive access.
-    pub(crate) fn take_wbuf_stopped(&self, w: &impl Exclusive, shaded: &DefaultPool) -> Vec<Ref> {
+    /// Hands the mutator's write-barrier buffer to `shaded` (the markers mark it) and
+    /// leaves one of that pool's spare batches in its place (the markers give it the
+    /// batches they empty), so the buffer does not grow again from nothing; an empty
+    /// buffer stays where it is. Returns whether there was anything to hand over. `w`
+    /// proves exclusive access.
+    pub(crate) fn hand_over_wbuf_stopped(&self, w: &impl Exclusive, shaded: &DefaultPool) -> bool {
         assert!(
             w.covers(self),
             "collector: exclusive access to the wrong mutator"
         );
-        self.wbuf.with_mut(|b| {
+        let full = self.wbuf.with_mut(|b| {
             // SAFETY: `w` proves exclusive access (module invariant).
             let b = unsafe { &mut *b };
-            if b.is_empty() {
-                return Vec::new();
+            (!b.is_empty()).then(|| std::mem::replace(b, shaded.buffers().batches.take()))
+        });
+        match full {
+            Some(batch) => {
+                shaded.put(batch);
+                true
             }
-            std::mem::replace(b, shaded.buffers().batches.take())
-        })
+            None => false,
+        }
     }
 
     /// Empties the mutator's allocation cache into `space`; `w` proves exclusive access.
@@ -155,7 +160,7 @@ impl MutatorShared {
             shaded.put(self.root_refs(w));
             self.roots_scanned.store(true, Release);
         }
-        shaded.put(self.take_wbuf_stopped(w, shaded));
+        self.hand_over_wbuf_stopped(w, shaded);
         true
     }
 }
