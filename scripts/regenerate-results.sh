@@ -9,7 +9,8 @@
 # The documents that record one experiment (reliability.md, rayon-phases.md,
 # tracing-overhead.md, mark-speed.md, alloc-fastpath.md) are histories, not regenerated
 # here; each says how it was made (alloc-fastpath.md: scripts/callgrind-alloc.sh;
-# pacer-go-fidelity.md finding 13: scripts/experiment-mark-delay.sh).
+# pacer-go-fidelity.md finding 13: scripts/experiment-mark-delay.sh; finding 20:
+# scripts/experiment-greentea.sh).
 #
 # Usage: scripts/regenerate-results.sh [--pairs P] [--allow-dirty]
 #   --pairs P      pairs per workload for compare-go.sh (default 9)
