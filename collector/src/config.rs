@@ -342,6 +342,13 @@ pub struct LoomFaults {
     /// A credit flush (`AssistQueue::flush_credit`, Go's `gcFlushBgCredit`) pays parked
     /// assists and takes them off the queue without waking them.
     pub flush_without_wake: bool,
+    /// A mutator's flush of its full barrier buffer (`mark::barrier_flush`) drops the
+    /// objects it greyed instead of publishing them: marked objects that nobody scans.
+    pub flush_drops_grey: bool,
+    /// Not a fault: the number of references at which a mutator's barrier buffer counts
+    /// as full and its mutator marks it (`mark::barrier_flush`); 0 keeps the real
+    /// capacity (`mark::pool::BATCH`), which no model's handful of stores reaches.
+    pub wbuf_capacity: usize,
 }
 
 impl Default for HeapConfig {

@@ -33,6 +33,15 @@
 //! `hybrid` without shading the new value while the writer is unscanned
 //! (`unshaded_new`), and `yuasa` without its root snapshot at the first pause
 //! (`no_root_snapshot`: its roots scanned concurrently, after the store).
+//!
+//! **(d) A mutator marks its own full barrier buffer beside the mark** (Go's
+//! `wbBufFlush1`, `mark::barrier_flush`). Model (c)'s scenario under `go-hybrid`, with Z
+//! holding W (W reachable only through Z once the mutator drops its handle) and a
+//! barrier buffer of one reference (`LoomFaults::wbuf_capacity`), so the store of Z into
+//! G, when marking is on, records Z and the mutator marks it at once, greying it while
+//! the collector marks and terminates. Property: nothing lost. Negative control: the
+//! flush drops what it greyed (`flush_drops_grey`); loom finds the execution in which
+//! the flush marks Z first and nothing scans it, so W is never marked.
 #![cfg(loom)]
 
 use collector::{Barrier, Dijkstra, GoHybrid, Hybrid, LoomFaults, NoBarrier, Shape, Yuasa, POISON};
@@ -116,6 +125,48 @@ fn store_into_black_model<B: Barrier>(faults: LoomFaults) {
         m.safepoint();
         m.blocking(|| done.wait());
         assert_eq!(m.global(&g).get(0).expect("G holds Z").read(0), 42);
+    });
+    ready.wait();
+    {
+        let mut cycle = heap.begin_cycle();
+        cycle.scan_roots();
+        cycle.mark();
+        cycle.finish();
+    }
+    assert_nothing_lost(&heap.stats());
+    cycle_done.notify();
+    mutator.join().unwrap();
+}
+
+/// What verification reports when model (d) loses W, held by Z.
+const LOST_W: &str = "lost object: [\"cycle 1: checkmark found unmarked object span 2 slot 1 \
+                      (1 refs + 1 words) reached from reference slot 0 of object span 2 slot 0\"]";
+
+/// Model (d): see the module documentation.
+fn own_flush_model(faults: LoomFaults) {
+    let heap = concurrent_heap::<GoHybrid>(LoomFaults {
+        wbuf_capacity: 1,
+        ..faults
+    });
+    let g = heap.mutator().alloc_global(&NODE);
+    let ready = Arc::new(Notify::new());
+    let cycle_done = Arc::new(Notify::new());
+    let (h, r, done) = (heap.clone(), ready.clone(), cycle_done.clone());
+    let mutator = thread::spawn(move || {
+        let m = h.mutator();
+        let z = m.alloc(&NODE);
+        let w = m.alloc(&NODE);
+        w.write(0, 42);
+        z.set(0, Some(&w));
+        drop(w);
+        r.notify();
+        m.safepoint();
+        m.global(&g).set(0, Some(&z));
+        drop(z);
+        m.safepoint();
+        m.blocking(|| done.wait());
+        let z = m.global(&g).get(0).expect("G holds Z");
+        assert_eq!(z.get(0).expect("Z holds W").read(0), 42);
     });
     ready.wait();
     {
@@ -267,5 +318,21 @@ fn negative_control_go_hybrid_without_shading_the_new_value_loses_the_stored_roo
         "barriers/go-hybrid without shade-new",
         || store_into_black_model::<GoHybrid>(faults(|f| f.unshaded_new = true)),
         LOST_STORED_Z,
+    );
+}
+
+#[test]
+fn a_mutator_marking_its_own_full_buffer_loses_nothing() {
+    check_model("barriers/own flush, go-hybrid", || {
+        own_flush_model(LoomFaults::default())
+    });
+}
+
+#[test]
+fn negative_control_a_flush_that_drops_what_it_greyed_loses_the_child() {
+    assert_control(
+        "barriers/own flush dropping its grey objects",
+        || own_flush_model(faults(|f| f.flush_drops_grey = true)),
+        LOST_W,
     );
 }

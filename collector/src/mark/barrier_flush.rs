@@ -35,17 +35,22 @@ use crate::mark::Marker;
 /// Marks the references of `buffer` (a mutator's full barrier buffer; see the module
 /// documentation) with a [`Marker`] of the grey pool, which publishes what it greyed at
 /// the end (as one marker alone: it hands nothing over on the way), leaving the buffer
-/// empty.
+/// empty. Under loom, `drop_grey` is the `flush_drops_grey` fault.
 pub(crate) fn grey_barrier_buffer(
     space: &Space,
     shaded: &DefaultPool,
     state: &MarkState,
     buffer: &mut Batch,
+    #[cfg(loom)] drop_grey: bool,
 ) {
     let busy = Busy::enter(&state.busy);
     let mut m = Marker::new(space, &state.grey, shaded, &state.busy, 1);
     for r in buffer.drain(..) {
         m.mark(r);
+    }
+    #[cfg(loom)]
+    if drop_grey {
+        m.discard();
     }
     m.publish();
     drop(busy);

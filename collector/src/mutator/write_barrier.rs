@@ -138,11 +138,19 @@ impl<B: Barrier> Mutator<B> {
     /// Go's mutator flushes its `wbBuf` (`mark::barrier_flush`), and kept for the next
     /// references.
     pub(crate) fn record_shade(&self, r: Ref) {
+        #[cfg(not(loom))]
+        let capacity = BATCH;
+        // The loom models' smaller buffer, so that a model reaches the flush.
+        #[cfg(loom)]
+        let capacity = match self.core.config.faults.wbuf_capacity {
+            0 => BATCH,
+            n => n,
+        };
         let full = self.shared.wbuf.with_mut(|b| {
             // SAFETY: the buffer is owner-only while running, like the roots (`push_root`).
             let b = unsafe { &mut *b };
             b.push(r);
-            b.len() >= BATCH
+            b.len() >= capacity
         });
         if full {
             self.flush_full_buffer();
@@ -158,7 +166,14 @@ impl<B: Barrier> Mutator<B> {
             // SAFETY: as in `record_shade`: owner-only while running, and nothing below
             // touches the buffer but through this reference.
             let buffer = unsafe { &mut *b };
-            grey_barrier_buffer(&core.space, &core.shaded, &core.mark, buffer)
+            grey_barrier_buffer(
+                &core.space,
+                &core.shaded,
+                &core.mark,
+                buffer,
+                #[cfg(loom)]
+                core.config.faults.flush_drops_grey,
+            )
         });
         // A worker or assist that looked for the mark's end while this flush was counted
         // busy did not wake the coordinator (Go's `gcEndWork`): look again.
