@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The experiment of results/pacer-go-fidelity.md finding 20: how many of gcbench's GC
-# cycles come from Go 1.27's Green Tea marking (GOEXPERIMENT=greenteagc, Go 1.27's
-# default), which the testbed does not implement? It builds the workloads' Go twins twice,
+# The experiment of results/pacer-go-fidelity.md finding 20: how Go's own GC cycle counts
+# move with Go 1.27's Green Tea marking (GOEXPERIMENT=greenteagc, Go 1.27's default),
+# which the testbed does not implement. It builds the workloads' Go twins twice,
 # as compare-go.sh does (target/go-twins/) and with GOEXPERIMENT=nogreenteagc (Go's
 # object-at-a-time mark, the one the testbed's marker follows) into
 # target/go-twins-nogreentea/, builds the testbed's release workloads, then runs
@@ -16,7 +16,10 @@
 #               fd-churn-cleanup or fd-churn-explicit (compare-go.sh's flags for each)
 # Writes target/experiment-greentea/{greentea,nogreentea}/ (compare_go.py's reports and
 # README.md with the overview) and prints each overview and the gctrace rates. Nothing
-# under results/ is written: finding 20 quotes a run. One run at a time (fixed paths).
+# under results/ is written: finding 20 quotes a run. One run at a time (fixed paths),
+# and not beside compare-go.sh or regenerate-results.sh: it rebuilds target/go-twins/,
+# which they run. The two Go builds' pairs run one block after the other, not
+# interleaved, so drift between the blocks is confounded with the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,12 +28,18 @@ WORKLOADS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --pairs) PAIRS=${2:?--pairs needs a number}; shift 2 ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
     -*) echo "experiment-greentea.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) WORKLOADS+=("$1"); shift ;;
   esac
 done
 [ ${#WORKLOADS[@]} -gt 0 ] || WORKLOADS=(gcbench)
+for w in "${WORKLOADS[@]}"; do
+  case "$w" in
+    gcbench | binary-trees | lru | fd-churn-finalizer | fd-churn-cleanup | fd-churn-explicit) ;;
+    *) echo "experiment-greentea.sh: workload '$w' is not one of gcbench, binary-trees, lru, fd-churn-finalizer, fd-churn-cleanup, fd-churn-explicit" >&2; exit 2 ;;
+  esac
+done
 case "$PAIRS" in '' | *[!0-9]*) echo "experiment-greentea.sh: --pairs takes a number, got '$PAIRS'" >&2; exit 2 ;; esac
 python3 scripts/compare_go.py --check-args --pairs "$PAIRS" "${WORKLOADS[@]}"
 
@@ -41,8 +50,17 @@ base=$PWD/target/experiment-greentea
 twins=$PWD/target/go-twins
 nogreentea=$PWD/target/go-twins-nogreentea
 mkdir -p "$twins" "$nogreentea"
-(cd workloads/go && "$go_bin" build -o "$twins/" ./...)
+(cd workloads/go && env -u GOEXPERIMENT "$go_bin" build -o "$twins/" ./...)
 (cd workloads/go && GOEXPERIMENT=nogreenteagc "$go_bin" build -o "$nogreentea/" ./...)
+# The builds are what they are named: Go records a non-default experiment in the binary.
+if "$go_bin" version -m "$twins/gcbench" | grep -q 'GOEXPERIMENT='; then
+  echo "experiment-greentea.sh: $twins/gcbench was built with a GOEXPERIMENT" >&2
+  exit 1
+fi
+if ! "$go_bin" version -m "$nogreentea/gcbench" | grep -q 'GOEXPERIMENT=nogreenteagc'; then
+  echo "experiment-greentea.sh: $nogreentea/gcbench is not a nogreenteagc build" >&2
+  exit 1
+fi
 cargo build --release -q -p workloads
 
 for build in greentea nogreentea; do
@@ -62,8 +80,9 @@ done
 echo "gctrace runs (not load-gated), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for w in "${WORKLOADS[@]}"; do
   # The binary and the flags compare-go.sh runs the workload with (scripts/compare_figures.py).
-  bin=$(python3 -c "import sys; sys.path.insert(0, 'scripts'); import compare_figures as f; print(f.binary('$w'))")
-  read -r -a flags <<< "$(python3 -c "import sys; sys.path.insert(0, 'scripts'); import compare_figures as f; print(' '.join(f.variant_flags('$w')))")"
+  bin=$(python3 -c "import sys; sys.path.insert(0, 'scripts'); import compare_figures as f; print(f.binary(sys.argv[1]))" "$w")
+  flag_words=$(python3 -c "import sys; sys.path.insert(0, 'scripts'); import compare_figures as f; print(' '.join(f.variant_flags(sys.argv[1])))" "$w")
+  read -r -a flags <<< "$flag_words"
   for run in 1 2 3; do
     target/release/"$bin" "${flags[@]}" --gctrace --quiet --out "$base/trace-testbed" 2>&1 > /dev/null |
       python3 scripts/gctrace_rates.py "testbed $w run $run"

@@ -292,6 +292,14 @@ class GctraceRates(unittest.TestCase):
         ]
         self.assertEqual(gctrace_rates.marks(lines), [(2.0, 2, 16), (2.0, 1, 15)])
 
+    def test_the_summary_gives_the_rates_the_median_mark_and_the_largest_heap(self):
+        import gctrace_rates
+        line = gctrace_rates.summary("x", [(2.0, 2, 16), (4.0, 1, 15), (3.0, 3, 20)])
+        self.assertEqual(
+            line,
+            "x: 3 cycles, allocation during the marks 0.67 MB/ms over all (median of the "
+            "cycles' 1.00), median mark 3 ms, largest heap at mark termination 20 MB")
+
 
 if __name__ == "__main__":
     unittest.main()

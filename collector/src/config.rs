@@ -252,7 +252,8 @@ pub enum PlantedBug {
 }
 
 /// Fault switches for loom negative controls: each removes one protection, so a model
-/// can show that loom finds the bug it guards against. They exist only under `cfg(loom)`.
+/// can show that loom finds the bug it guards against; and one knob that is not a fault,
+/// `wbuf_capacity`. They exist only under `cfg(loom)`.
 #[cfg(loom)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LoomFaults {

@@ -58,8 +58,8 @@ pub(crate) struct MarkState {
     pub(crate) planned: AtomicUsize,
     /// Scan work (bytes of reference slots scanned) done by this cycle's mark so far.
     pub(crate) scan_work: AtomicU64,
-    /// The scan work this cycle is expected to need (the last cycle's, or the heap size
-    /// at the start when there is none).
+    /// The scan work this cycle is expected to need (the last cycle's, or the globals'
+    /// bytes before any cycle has ended: `MarkState::begin`).
     pub(crate) expected_work: AtomicU64,
     /// The heap size when this cycle started (the most scan work it can need).
     pub(crate) heap_start: AtomicU64,
@@ -334,6 +334,12 @@ mod tests {
         // Past the expected work the goal stretches to the hard goal, 16 MiB, and the
         // most work (the 4 MiB heap the mark began with) is expected: 3 MiB left over
         // 16 - 4 = 12 MiB → a quarter of a unit per byte.
+        assert_eq!(s.debt_for(1000, 4 << 20, 8 << 20, 16 << 20), 250);
+        // With no globals (gcbench's and binary-trees' case) nothing is expected, and the
+        // first unit of work stretches the goal: the same quarter per byte.
+        s.begin(1, 4 << 20, 0);
+        assert_eq!(s.expected_work.load(Relaxed), 0);
+        s.scan_work.store(1 << 20, Relaxed);
         assert_eq!(s.debt_for(1000, 4 << 20, 8 << 20, 16 << 20), 250);
         // With a cycle behind it, a mark expects what the last one did.
         s.last_scan_work.store(2 << 20, Relaxed);

@@ -297,6 +297,32 @@ fn concurrent_heap_without_gogc() -> Heap {
     .unwrap()
 }
 
+/// The first cycle's mark expects the scan work of the globals alone (Go's `revise`,
+/// with no cycle ended: `globalsScan`), what `Space::globals_bytes` counts; the next
+/// cycle's, the work the first one did.
+#[test]
+fn the_first_cycle_expects_the_globals_bytes_and_the_next_the_work_done() {
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Off,
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let m = heap.mutator();
+    let g = m.alloc_global(&NODE);
+    let chain = chain(&m, 100);
+    m.global(&g).set(0, Some(&chain));
+    let globals = m.core.space.globals_bytes() as u64;
+    assert!(globals > 0);
+    let cycle = begin_cycle_from(&m, false);
+    assert_eq!(m.core.mark.expected_work.load(Relaxed), globals);
+    m.blocking(|| cycle.finish());
+    let done = m.core.mark.last_scan_work.load(Relaxed);
+    assert!(done > globals, "the chain's slots were scanned: {done}");
+    let cycle = begin_cycle_from(&m, false);
+    assert_eq!(m.core.mark.expected_work.load(Relaxed), done);
+    m.blocking(|| cycle.finish());
+}
+
 /// A whole cycle's first pause (its assists may park), begun from `m`'s thread.
 fn begin_parking_cycle(m: &Mutator) -> crate::ConcurrentCycle<'_> {
     begin_cycle_from(m, true)
