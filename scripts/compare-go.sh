@@ -60,7 +60,8 @@ twins=$PWD/target/go-twins
 mkdir -p "$twins"
 # The twins' own tests first (among them that the cycle count and fd-churn's free list
 # allocate nothing: bytes a twin allocates beyond the testbed's program skew its cycles).
-(cd workloads/go && "$go_bin" vet ./... && "$go_bin" test ./... >&2 && "$go_bin" build -o "$twins/" ./...)
+(cd workloads/go && "$go_bin" vet ./... && "$go_bin" test ./... >&2 && env -u GOEXPERIMENT "$go_bin" build -o "$twins/" ./...)
+check_go_build compare-go.sh "$twins/gcbench"
 cargo build --release -p workloads >&2
 
 revision=$(git rev-parse --short HEAD 2> /dev/null || echo "an unknown commit")

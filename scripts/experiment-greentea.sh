@@ -52,15 +52,9 @@ nogreentea=$PWD/target/go-twins-nogreentea
 mkdir -p "$twins" "$nogreentea"
 (cd workloads/go && env -u GOEXPERIMENT "$go_bin" build -o "$twins/" ./...)
 (cd workloads/go && GOEXPERIMENT=nogreenteagc "$go_bin" build -o "$nogreentea/" ./...)
-# The builds are what they are named: Go records a non-default experiment in the binary.
-if "$go_bin" version -m "$twins/gcbench" | grep -q 'GOEXPERIMENT='; then
-  echo "experiment-greentea.sh: $twins/gcbench was built with a GOEXPERIMENT" >&2
-  exit 1
-fi
-if ! "$go_bin" version -m "$nogreentea/gcbench" | grep -q 'GOEXPERIMENT=nogreenteagc'; then
-  echo "experiment-greentea.sh: $nogreentea/gcbench is not a nogreenteagc build" >&2
-  exit 1
-fi
+# The builds are what they are named (scripts/lib/find-go.sh).
+check_go_build experiment-greentea.sh "$twins/gcbench"
+check_go_build experiment-greentea.sh "$nogreentea/gcbench" nogreenteagc
 cargo build --release -q -p workloads
 
 for build in greentea nogreentea; do

@@ -39,7 +39,7 @@ def summary(label, cycles):
     median = statistics.median(c[1] / c[0] for c in cycles)
     mark_ms = statistics.median(c[0] for c in cycles)
     return (f"{label}: {len(cycles)} cycles, allocation during the marks {overall:.2f} MB/ms "
-            f"over all (median of the cycles' {median:.2f}), median mark {mark_ms:.2g} ms, "
+            f"over all (median of the cycles' {median:.2f}), median mark {mark_ms:.3g} ms, "
             f"largest heap at mark termination {max(c[2] for c in cycles)} MB")
 
 

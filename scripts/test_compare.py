@@ -294,10 +294,11 @@ class GctraceRates(unittest.TestCase):
 
     def test_the_summary_gives_the_rates_the_median_mark_and_the_largest_heap(self):
         import gctrace_rates
-        line = gctrace_rates.summary("x", [(2.0, 2, 16), (4.0, 1, 15), (3.0, 3, 20)])
+        # Marks of 2, 3 and 10 ms: the median is 3, the mean would be 5.
+        line = gctrace_rates.summary("x", [(2.0, 2, 16), (3.0, 3, 15), (10.0, 1, 20)])
         self.assertEqual(
             line,
-            "x: 3 cycles, allocation during the marks 0.67 MB/ms over all (median of the "
+            "x: 3 cycles, allocation during the marks 0.40 MB/ms over all (median of the "
             "cycles' 1.00), median mark 3 ms, largest heap at mark termination 20 MB")
 
 

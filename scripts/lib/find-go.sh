@@ -28,3 +28,22 @@ find_go() {
     exit 1
   fi
 }
+
+# check_go_build NAME BINARY [EXPERIMENT]: exits unless BINARY was built with Go's default
+# experiments (no EXPERIMENT given) or with GOEXPERIMENT=EXPERIMENT; Go records a
+# non-default GOEXPERIMENT in the binary (`go version -m`), and `go version` does not
+# show it. A GOEXPERIMENT left in the environment, or set by `go env -w`, would otherwise
+# change the Go side of a comparison silently.
+check_go_build() {
+  local name=$1 binary=$2 want=${3:-} info
+  info=$("$go_bin" version -m "$binary")
+  if [ -z "$want" ]; then
+    if grep -q 'GOEXPERIMENT=' <<< "$info"; then
+      echo "$name: $binary was built with a GOEXPERIMENT; the comparison is with Go's defaults" >&2
+      exit 1
+    fi
+  elif ! grep -q "GOEXPERIMENT=$want\$" <<< "$info"; then
+    echo "$name: $binary is not a GOEXPERIMENT=$want build" >&2
+    exit 1
+  fi
+}

@@ -335,10 +335,19 @@ mod tests {
         // most work (the 4 MiB heap the mark began with) is expected: 3 MiB left over
         // 16 - 4 = 12 MiB → a quarter of a unit per byte.
         assert_eq!(s.debt_for(1000, 4 << 20, 8 << 20, 16 << 20), 250);
-        // With no globals (gcbench's and binary-trees' case) nothing is expected, and the
-        // first unit of work stretches the goal: the same quarter per byte.
+        // With no globals (gcbench's and binary-trees' case) nothing is expected: the
+        // pricing counts at least one unit expected, so two units done stretch the goal
+        // (one does not), and past that it is the same quarter per byte.
         s.begin(1, 4 << 20, 0);
         assert_eq!(s.expected_work.load(Relaxed), 0);
+        s.scan_work.store(1, Relaxed);
+        assert_eq!(s.debt_for(1 << 22, 4 << 20, 8 << 20, 16 << 20), 1000);
+        s.scan_work.store(2, Relaxed);
+        // 4 MiB - 2 units left over 16 - 4 = 12 MiB, for an allocation of 4 MiB.
+        assert_eq!(
+            s.debt_for(1 << 22, 4 << 20, 8 << 20, 16 << 20),
+            ((4 << 20) - 2) / 3
+        );
         s.scan_work.store(1 << 20, Relaxed);
         assert_eq!(s.debt_for(1000, 4 << 20, 8 << 20, 16 << 20), 250);
         // With a cycle behind it, a mark expects what the last one did.
