@@ -34,12 +34,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#WORKLOADS[@]} -gt 0 ] || WORKLOADS=(gcbench)
-for w in "${WORKLOADS[@]}"; do
-  case "$w" in
-    gcbench | binary-trees | lru | fd-churn-finalizer | fd-churn-cleanup | fd-churn-explicit) ;;
-    *) echo "experiment-greentea.sh: workload '$w' is not one of gcbench, binary-trees, lru, fd-churn-finalizer, fd-churn-cleanup, fd-churn-explicit" >&2; exit 2 ;;
-  esac
-done
+# shellcheck source=lib/gctrace-workloads.sh
+. scripts/lib/gctrace-workloads.sh
+check_gctrace_workloads experiment-greentea.sh "${WORKLOADS[@]}"
 case "$PAIRS" in '' | *[!0-9]*) echo "experiment-greentea.sh: --pairs takes a number, got '$PAIRS'" >&2; exit 2 ;; esac
 python3 scripts/compare_go.py --check-args --pairs "$PAIRS" "${WORKLOADS[@]}"
 
@@ -73,10 +70,7 @@ done
 
 echo "gctrace runs (not load-gated), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for w in "${WORKLOADS[@]}"; do
-  # The binary and the flags compare-go.sh runs the workload with (scripts/compare_figures.py).
-  bin=$(python3 -c "import sys; sys.path.insert(0, 'scripts'); import compare_figures as f; print(f.binary(sys.argv[1]))" "$w")
-  flag_words=$(python3 -c "import sys; sys.path.insert(0, 'scripts'); import compare_figures as f; print(' '.join(f.variant_flags(sys.argv[1])))" "$w")
-  read -r -a flags <<< "$flag_words"
+  gctrace_binary_and_flags "$w"
   for run in 1 2 3; do
     target/release/"$bin" "${flags[@]}" --gctrace --quiet --out "$base/trace-testbed" 2>&1 > /dev/null |
       python3 scripts/gctrace_rates.py "testbed $w run $run"

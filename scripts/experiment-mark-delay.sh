@@ -36,12 +36,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#WORKLOADS[@]} -gt 0 ] || WORKLOADS=(gcbench)
-for w in "${WORKLOADS[@]}"; do
-  case "$w" in
-    gcbench | binary-trees | lru | fd-churn-finalizer | fd-churn-cleanup | fd-churn-explicit) ;;
-    *) echo "experiment-mark-delay.sh: workload '$w' is not one of gcbench, binary-trees, lru, fd-churn-finalizer, fd-churn-cleanup, fd-churn-explicit" >&2; exit 2 ;;
-  esac
-done
+# shellcheck source=lib/gctrace-workloads.sh
+. scripts/lib/gctrace-workloads.sh
+check_gctrace_workloads experiment-mark-delay.sh "${WORKLOADS[@]}"
 for n in $PAIRS $LOOPS; do
   case "$n" in '' | *[!0-9]*) echo "experiment-mark-delay.sh: --pairs and --loops take numbers, got '$n'" >&2; exit 2 ;; esac
 done
@@ -79,9 +76,7 @@ for loops in $LOOPS; do
   sed -n '/^| workload/,/^$/p' "$out/README.md"
   echo "gctrace runs (not load-gated), load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   for w in "${WORKLOADS[@]}"; do
-    # The binary and the flags compare-go.sh runs the workload with (scripts/compare_figures.py).
-    bin=$(python3 -c "import sys; sys.path.insert(0, 'scripts'); import compare_figures as f; print(f.binary('$w'))")
-    read -r -a flags <<< "$(python3 -c "import sys; sys.path.insert(0, 'scripts'); import compare_figures as f; print(' '.join(f.variant_flags('$w')))")"
+    gctrace_binary_and_flags "$w"
     for run in 1 2 3; do
       MARK_DELAY_LOOPS=$loops "$base/target/release/$bin" "${flags[@]}" --gctrace --quiet --out "$out/trace-testbed" 2>&1 > /dev/null |
         python3 scripts/gctrace_rates.py "testbed $w run $run"

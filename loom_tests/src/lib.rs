@@ -68,6 +68,16 @@ pub fn concurrent_heap<B: collector::Barrier>(faults: collector::LoomFaults) -> 
     .unwrap()
 }
 
+/// Steps a whole concurrent cycle inline on the calling thread, the models' collector:
+/// `begin_cycle`, `scan_roots`, `mark`, `finish`.
+#[cfg(loom)]
+pub fn step_cycle<B: collector::Barrier>(heap: &collector::Heap<B>) {
+    let mut cycle = heap.begin_cycle();
+    cycle.scan_roots();
+    cycle.mark();
+    cycle.finish();
+}
+
 /// A global G → A → B, every object of shape `node` (a reference slot and a data word),
 /// B's data word 22, made by a mutator of `heap` that is gone on return: the graph the
 /// assist and park models mark.

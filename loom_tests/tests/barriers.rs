@@ -47,7 +47,7 @@
 use collector::{Barrier, Dijkstra, GoHybrid, Hybrid, LoomFaults, NoBarrier, Shape, Yuasa, POISON};
 use loom::sync::{Arc, Notify};
 use loom::thread;
-use loom_tests::{assert_control, assert_nothing_lost, concurrent_heap, faults};
+use loom_tests::{assert_control, assert_nothing_lost, concurrent_heap, faults, step_cycle};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 static NODE: Shape = Shape::new("node", 1, 1);
@@ -95,12 +95,7 @@ fn hide_pointer_with_faults<B: Barrier>(faults: LoomFaults) {
         );
         assert_eq!(z.read(0), 42);
     });
-    {
-        let mut cycle = heap.begin_cycle();
-        cycle.scan_roots();
-        cycle.mark();
-        cycle.finish();
-    }
+    step_cycle(&heap);
     let s = heap.stats();
     assert_nothing_lost(&s);
     cycle_done.notify();
@@ -127,12 +122,7 @@ fn store_into_black_model<B: Barrier>(faults: LoomFaults) {
         assert_eq!(m.global(&g).get(0).expect("G holds Z").read(0), 42);
     });
     ready.wait();
-    {
-        let mut cycle = heap.begin_cycle();
-        cycle.scan_roots();
-        cycle.mark();
-        cycle.finish();
-    }
+    step_cycle(&heap);
     assert_nothing_lost(&heap.stats());
     cycle_done.notify();
     mutator.join().unwrap();
@@ -169,12 +159,7 @@ fn own_flush_model(faults: LoomFaults) {
         assert_eq!(z.get(0).expect("Z holds W").read(0), 42);
     });
     ready.wait();
-    {
-        let mut cycle = heap.begin_cycle();
-        cycle.scan_roots();
-        cycle.mark();
-        cycle.finish();
-    }
+    step_cycle(&heap);
     assert_nothing_lost(&heap.stats());
     cycle_done.notify();
     mutator.join().unwrap();

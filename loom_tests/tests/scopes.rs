@@ -26,7 +26,9 @@
 use collector::{Barrier, Dijkstra, Hybrid, LoomFaults, Shape, POISON};
 use loom::sync::{Arc, Notify};
 use loom::thread;
-use loom_tests::{assert_control, assert_nothing_lost, concurrent_heap, explore, faults};
+use loom_tests::{
+    assert_control, assert_nothing_lost, concurrent_heap, explore, faults, step_cycle,
+};
 
 static NODE: Shape = Shape::new("node", 1, 1);
 
@@ -68,12 +70,7 @@ fn scope_model<B: Barrier>(faults: LoomFaults) {
         );
         assert_eq!(z.read(0), 42);
     });
-    {
-        let mut cycle = heap.begin_cycle();
-        cycle.scan_roots();
-        cycle.mark();
-        cycle.finish();
-    }
+    step_cycle(&heap);
     assert_nothing_lost(&heap.stats());
     cycle_done.notify();
     mutator.join().unwrap();
