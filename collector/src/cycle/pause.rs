@@ -58,8 +58,7 @@ pub(super) fn sweep_termination(core: &HeapCore) -> (Stopped<'_>, AbandonOnUnwin
     forget_abandoned_mark(core, &stopped);
     retire_released_spans(core, &stopped);
     let cycle = core.telemetry.cycles.load(StatsOrdering::Relaxed) + 1;
-    core.mark
-        .begin(cycle, heap_start, core.space.globals_bytes());
+    core.mark.begin(cycle, heap_start);
     (stopped, abandon, heap_start, cycle)
 }
 
