@@ -5,7 +5,7 @@
 //! Invariant: the fields are either immutable after creation (`id`, `config`,
 //! `barrier`), synchronised by their own type (the space, the world, the pools, the
 //! mark state, the mailboxes), or atomics whose writers are the cycle controller holding
-//! `cycle_lock` (`goal`, `trigger`, the phase; `cons_mark`, behind its own lock) and whose readers tolerate a stale value
+//! `cycle_lock` (`goal`, `trigger`, `committed`, the phase; `cons_mark`, behind its own lock) and whose readers tolerate a stale value
 //! (the pacer's fast checks). `flags` is the one word every fast path polls.
 
 use crate::background::Background;
@@ -43,6 +43,9 @@ pub(crate) struct HeapCore {
     /// The heap size at which a concurrent heap's background cycle starts (Go's trigger,
     /// below the goal so that the mark can end near the goal).
     pub(crate) trigger: AtomicUsize,
+    /// The inputs of the last cycle's pacing, from which a heap with a memory limit
+    /// recomputes its goal and trigger at each check (`cycle::pacing_now`).
+    pub(crate) committed: CommittedPacing,
     /// Go's cons/mark estimate, which places the next trigger (updated at each
     /// concurrent cycle's end by the holder of `cycle_lock`).
     pub(crate) cons_mark: unmodelled::Mutex<crate::pacer::ConsMark>,
@@ -249,4 +252,56 @@ pub(crate) fn cycle_guard(core: &HeapCore) -> CycleGuard<'_> {
         _lock: lock,
         heap: core.id,
     }
+}
+
+/// The pacer's inputs from the last cycle's end (Go's `heapMarked`, `globalsScan`,
+/// `runway` and whether the sweep was done at `commit`).
+#[derive(Debug)]
+pub(crate) struct CommittedPacing {
+    marked: unmodelled::AtomicUsize,
+    globals: unmodelled::AtomicUsize,
+    runway: unmodelled::AtomicUsize,
+    sweep_done: unmodelled::AtomicBool,
+}
+
+impl Default for CommittedPacing {
+    /// A new heap's: nothing marked, no sweep, no runway estimate (`pacer::initial`).
+    fn default() -> Self {
+        CommittedPacing {
+            marked: unmodelled::AtomicUsize::new(0),
+            globals: unmodelled::AtomicUsize::new(0),
+            runway: unmodelled::AtomicUsize::new(0),
+            sweep_done: unmodelled::AtomicBool::new(true),
+        }
+    }
+}
+
+impl CommittedPacing {
+    /// Records the inputs of the pacing a cycle's end computed.
+    pub(crate) fn store(&self, marked: usize, globals: usize, sweep_done: bool, runway: usize) {
+        self.marked.store(marked, unmodelled::Ordering::Relaxed);
+        self.globals.store(globals, unmodelled::Ordering::Relaxed);
+        self.runway.store(runway, unmodelled::Ordering::Relaxed);
+        self.sweep_done
+            .store(sweep_done, unmodelled::Ordering::Relaxed);
+    }
+
+    /// The inputs recorded last.
+    pub(crate) fn load(&self) -> PacingInputs {
+        PacingInputs {
+            marked: self.marked.load(unmodelled::Ordering::Relaxed),
+            globals: self.globals.load(unmodelled::Ordering::Relaxed),
+            sweep_done: self.sweep_done.load(unmodelled::Ordering::Relaxed),
+            runway: self.runway.load(unmodelled::Ordering::Relaxed),
+        }
+    }
+}
+
+/// [`CommittedPacing`]'s values.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PacingInputs {
+    pub(crate) marked: usize,
+    pub(crate) globals: usize,
+    pub(crate) sweep_done: bool,
+    pub(crate) runway: usize,
 }

@@ -1,9 +1,8 @@
 //! # collector
 //!
-//! A garbage-collector research testbed that reproduces Go's finalizers, cleanups, weak
-//! pointers and `runtime.KeepAlive` on a concurrent tri-color mark–sweep collector (the
-//! repository's README is the tour; `SEMANTICS` item numbers S1–S63 cited in the code are
-//! the behaviours reproduced).
+//! A garbage-collector research testbed reproducing Go's finalizers, cleanups, weak pointers
+//! and `runtime.KeepAlive` on a concurrent tri-color mark–sweep collector (README is the
+//! tour; the `SEMANTICS` items S1–S63 cited in the code are the behaviours reproduced).
 //!
 //! The heap holds objects of registered [`Shape`]s in spans of Go's size classes.
 //! Threads reach it through a [`Mutator`] each, and hold objects only through
@@ -60,11 +59,11 @@
 //!    tracing, full barrier buffers, the specials' and queues' roots, assists, leak checks.
 //! 6. `cycle::phase`, `core` — the GC phases as a type, and the heap core every thread
 //!    shares.
-//! 7. `mark::workers`, `sweep`, `verify`, `cycle::pause`, `cycle::roots`,
-//!    `cycle::termination`, `cycle::concurrent`, `cycle`, `cycle::service` — background
-//!    mark workers, the stop-the-world sweep, checkmark verification, and the cycle
-//!    controller (pauses, root scanning, termination, the concurrent cycle, `gc()`, the
-//!    background GC thread and sweeper).
+//! 7. `mark::workers`, `sweep`, `verify`, `cycle::pacing_now`, `cycle::pause`,
+//!    `cycle::roots`, `cycle::termination`, `cycle::concurrent`, `cycle`, `cycle::service`
+//!    — background mark workers, the stop-the-world sweep, checkmark verification, the
+//!    goal and trigger in force, and the cycle controller (pauses, root scanning,
+//!    termination, the concurrent cycle, `gc()`, the background GC thread and sweeper).
 //! 8. `mutator`, `mutator::handle`, `mutator::write_barrier`, `mutator::alloc`,
 //!    `mutator::assist_debt`, `mutator::scope` — mutators, handles, the write barrier's
 //!    store path, allocation (which starts cycles), assist debts, and scopes (references
@@ -243,6 +242,7 @@ impl<B: Barrier> Heap<B> {
             shaded: Default::default(),
             mark: mark::state::MarkState::for_config(&config),
             trigger: AtomicUsize::new(pacing.trigger),
+            committed: Default::default(),
             cons_mark: Default::default(),
             background: Default::default(),
             sweeper: Default::default(),
@@ -479,7 +479,7 @@ impl<B: Barrier> Heap<B> {
             gc_cycles: t.cycles.load(StatOrdering::Relaxed),
             heap_live_bytes: c.space.heap_live() as u64,
             heap_peak_bytes: c.space.heap_peak() as u64,
-            heap_goal_bytes: c.goal.load(Relaxed) as u64,
+            heap_goal_bytes: cycle::pacing_now::now(c).goal as u64,
             cycles_checked: t.cycles_checked.load(StatOrdering::Relaxed),
             lost_objects: t.lost_objects.load(StatOrdering::Relaxed),
             lost_reports,

@@ -514,3 +514,51 @@ fn a_finalizer_set_during_a_mark_counts_there_and_the_roots_count_once() {
     );
     m.drain_finalizers();
 }
+
+/// Go recomputes the memory limit's goal at every check (`heapGoalInternal` calls
+/// `memoryLimitHeapGoal`, which reads `heapAlloc` as it is then): objects that fill the
+/// free slots of spans already in use hold no more memory, so the goal rises with them,
+/// byte for byte. A goal fixed at the cycle's end stayed where it was, the free slots a
+/// sweep leaves in partly live spans counted as memory held beyond the heap until the
+/// next cycle, and with GOGC off cycles ran back to back with nothing allocated between.
+#[test]
+fn the_memory_limit_goal_rises_as_objects_fill_the_spans_in_use() {
+    let heap = Heap::new(HeapConfig {
+        gogc: Gogc::Off,
+        memory_limit: Some(64 << 20),
+        ..HeapConfig::default()
+    })
+    .unwrap();
+    let m = heap.mutator();
+    let keep = m.alloc(&NODE);
+    let mut tail = keep.clone();
+    // One node in 16 kept: after the cycle every span holds kept nodes among free slots.
+    for i in 0..64_000 {
+        let n = m.alloc(&NODE);
+        if i % 16 == 0 {
+            tail.set(0, Some(&n));
+            tail = n;
+        }
+    }
+    m.blocking(|| heap.gc());
+    m.blocking(|| heap.wait_for_background());
+    let before = heap.stats().heap_goal_bytes;
+    // 16,000 more kept nodes (24-byte slots) fit in those free slots.
+    const FILLED: u64 = 16_000 * 24;
+    for _ in 0..FILLED / 24 {
+        let n = m.alloc(&NODE);
+        tail.set(0, Some(&n));
+        tail = n;
+    }
+    let s = heap.stats();
+    assert_eq!(s.gc_cycles, 1, "no automatic cycle: the limit is far");
+    let risen = s.heap_goal_bytes.saturating_sub(before);
+    // Less Go's headroom (3 % of the goal), and a cached span counts whole (its free
+    // slots at once), so up to one span more.
+    let (low, high) = (FILLED / 100 * 97, (FILLED + (64 << 10)) / 100 * 97);
+    assert!(
+        (low..=high).contains(&risen),
+        "the goal rose by {risen} bytes (from {before}), not {low} to {high}"
+    );
+    drop((keep, tail));
+}

@@ -20,6 +20,7 @@
 //! through the phases only by `HeapCore::enter_phase`.
 
 pub(crate) mod concurrent;
+pub(crate) mod pacing_now;
 mod pause;
 pub(crate) mod phase;
 mod roots;
@@ -31,7 +32,6 @@ use crate::core::{cycle_guard, CycleGuard, HeapCore};
 use crate::mark::special_roots::special_refs;
 use crate::mark::{mark_from, Roots};
 use crate::sync::unmodelled::Ordering as StatsOrdering;
-use crate::sync::Ordering::*;
 use crate::telemetry::CycleReason;
 use concurrent::ConcurrentCycle;
 use pause::{flush_mutators, mark_threads, sweep_termination};
@@ -89,11 +89,13 @@ fn run_locked(core: &HeapCore, guard: CycleGuard<'_>, reason: CycleReason) {
 
 /// The heap size at which an automatic cycle starts: the trigger for concurrent heaps,
 /// the goal for stop-the-world ones.
+#[inline]
 pub(crate) fn start_threshold(core: &HeapCore) -> usize {
+    let pacing = pacing_now::now(core);
     if core.config.concurrent {
-        core.trigger.load(Relaxed)
+        pacing.trigger
     } else {
-        core.goal.load(Relaxed)
+        pacing.goal
     }
 }
 

@@ -57,8 +57,9 @@ pub(super) struct CycleStart {
 /// The trigger in force and the goal a cycle that starts with `heap_start` bytes paces to
 /// (Go's `heapGoal`, `minRunway` included), for its record.
 pub(super) fn pacing_at_start(core: &HeapCore, heap_start: usize) -> (usize, usize) {
-    let goal = pacer::assist_goal(&core.config, core.goal.load(Relaxed), heap_start);
-    (core.trigger.load(Relaxed), goal)
+    let now = super::pacing_now::now(core);
+    let goal = pacer::assist_goal(&core.config, now.goal, heap_start);
+    (now.trigger, goal)
 }
 
 /// Whether this cycle's sweep runs after its last pause, beside the mutators (concurrent
@@ -78,7 +79,7 @@ pub(super) fn finish_in_pause(
     let t_verify = Instant::now();
     let heap_end = core.space.heap_live();
     // Go's heapAlloc: no second count of reachable finalizable objects (`heap::live`).
-    let heap_alloc = core.space.heap_objects();
+    let heap_alloc = core.space.heap_alloc();
     let term_requested = stopped.requested;
     if core.config.verify {
         verify::checkmark(core, &stopped, start.cycle);
@@ -121,8 +122,9 @@ pub(super) fn finish_in_pause(
     );
     let runway = next_runway(core, &start, &marked, term_requested);
     let pacing = pacer::pace_held(&core.config, live_bytes, globals, sweep_done, held, runway);
-    let goal = pacing.goal;
-    let last_goal = core.goal.swap(goal, Relaxed);
+    core.committed
+        .store(live_bytes, globals, sweep_done, runway);
+    let (goal, last_goal) = (pacing.goal, core.goal.swap(pacing.goal, Relaxed));
     let in_use = if sweep_done {
         core.space.pages.in_use()
     } else {

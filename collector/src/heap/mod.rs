@@ -29,7 +29,7 @@ pub(crate) mod sweeping;
 
 use crate::object::{Ref, Shape, WORD_BYTES};
 use crate::size_class::{class_pages, class_words, SpanClass};
-use crate::sync::{lock, AtomicU32, AtomicUsize, Mutex, Ordering::*};
+use crate::sync::{lock, unmodelled, AtomicU32, AtomicUsize, Mutex, Ordering::*};
 use pages::Fit;
 use span::{Span, SpanKind};
 use span_table::SpanTable;
@@ -207,6 +207,9 @@ pub(crate) struct Space {
     /// What the last mark counted without marking and the sweep has not found
     /// resurrected (`heap::live`).
     counted_unmarked: AtomicUsize,
+    /// Bytes of dead objects the sweep has yet to free or resurrect (`heap::live`):
+    /// pacing input only, so outside loom's model.
+    unswept_dead: unmodelled::AtomicUsize,
     /// The zero-sized sentinel.
     pub(crate) zero_sentinel: Ref,
     /// The sweep generation (see [`sweeping`]); starts at 2 so that `h - 2` is never a
@@ -252,6 +255,7 @@ impl Space {
             heap_live: AtomicUsize::new(0),
             heap_peak: AtomicUsize::new(0),
             counted_unmarked: AtomicUsize::new(0),
+            unswept_dead: unmodelled::AtomicUsize::new(0),
             zero_sentinel: Ref::new(0, 0, 0),
             sweepgen: AtomicU32::new(2),
             poison: false,

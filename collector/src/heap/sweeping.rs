@@ -109,6 +109,7 @@ impl Space {
             }
             SpanKind::Free | SpanKind::Immortal => (Swept::Full, 0),
         };
+        self.swept_dead(out.1 * span.slot_bytes());
         // A compare-and-swap: a filed empty span may already be free and reused, and
         // marked swept by its new owner.
         let publish = || {
@@ -357,7 +358,9 @@ impl Space {
         // Before the generation advances: the background sweeper, which runs through the
         // pause, may then sweep a span and find a resurrection to take off this count.
         let live = marked_bytes + counted_unmarked;
+        let objects_before = self.heap_objects();
         self.set_live(live, counted_unmarked);
+        self.begin_unswept_dead(objects_before);
         if !advance_first {
             self.sweepgen.fetch_add(2, AcqRel);
         }

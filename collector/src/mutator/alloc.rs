@@ -346,8 +346,8 @@ impl<B: Barrier> Mutator<B> {
             // While a mark runs no cycle is started (Go's `gcTrigger.test` is false
             // outside `_GCoff`): asking would only take the GC thread's mailbox lock,
             // three times a refill for as long as the heap stays above the trigger.
-            if live >= self.core.trigger.load(Relaxed)
-                && self.core.flags.load(Relaxed) & FLAG_MARKING == 0
+            if self.core.flags.load(Relaxed) & FLAG_MARKING == 0
+                && live >= cycle::start_threshold(&self.core)
             {
                 let bg = &self.core.background;
                 let seen = bg.starts();
@@ -377,7 +377,7 @@ impl<B: Barrier> Mutator<B> {
         }
         // Inside a scope the cycle waits for the scope to end (`mutator::scope`); with a
         // mutator of another heap inside a scope, for the next allocation after it ends.
-        if live >= self.core.goal.load(Relaxed) {
+        if live >= cycle::start_threshold(&self.core) {
             self.wait_for_collector(|| cycle::collect(&self.core, CycleReason::Automatic));
         }
     }

@@ -105,7 +105,8 @@ impl<B: Barrier> Mutator<B> {
             .mark
             .heap_start
             .load(crate::sync::unmodelled::Ordering::Relaxed);
-        crate::pacer::assist_goal(&core.config, core.goal.load(Relaxed), triggered as usize)
+        let goal = crate::cycle::pacing_now::now(core).goal;
+        crate::pacer::assist_goal(&core.config, goal, triggered as usize)
     }
 
     /// Takes back the debt `charge_assist` charged for `bytes` not allocated after all

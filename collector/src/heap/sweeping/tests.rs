@@ -294,3 +294,36 @@ fn the_sweeper_claims_nothing_while_a_termination_counts_the_mark_bits() {
         }
     });
 }
+
+/// Go's `heapAlloc` counts the dead objects until the sweep frees them: a sweep
+/// generation begins with them counted, and each span's sweep takes its own off.
+#[test]
+fn dead_objects_count_in_heap_alloc_until_their_span_is_swept() {
+    let (space, _) = space_with(&[0, 1, 2, 3], &[1, 3]);
+    assert_eq!(
+        space.heap_live(),
+        4 * 32,
+        "the span's cache counted its objects"
+    );
+    assert_eq!(space.begin_sweep(2 * 32, 0, true), 2 * 32);
+    assert_eq!((space.heap_objects(), space.heap_alloc()), (64, 128));
+    assert!(space.sweep_one());
+    assert_eq!((space.heap_objects(), space.heap_alloc()), (64, 64));
+}
+
+/// An object the mark counted without marking and the sweep found resurrected moves
+/// from the dead to the objects in memory: `heapAlloc` counts it once.
+#[test]
+fn a_resurrected_object_counts_once_in_heap_alloc() {
+    let (space, _) = space_with(&[0, 1, 2, 3], &[1, 3]);
+    assert_eq!(
+        space.heap_live(),
+        4 * 32,
+        "the span's cache counted its objects"
+    );
+    space.begin_sweep(2 * 32, 32, true);
+    assert_eq!((space.heap_objects(), space.heap_alloc()), (64, 128));
+    space.counted_resident(32);
+    assert_eq!((space.heap_objects(), space.heap_alloc()), (96, 128));
+    space.finish_sweep();
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The experiment of results/pacer-go-fidelity.md finding 22: a heap with GOGC off and a
+# 16 MiB soft memory limit whose kept objects fragment every span, on the testbed
+# (collector/examples/fragmented_limit.rs) and on Go 1.27
+# (scripts/experiments/fragmented_limit.go, GOGC=off GOMEMLIMIT=16MiB), RUNS runs of each,
+# alternating, each under a time limit. Prints one line a run: the cycles and the
+# seconds the allocation loop took (a run past the limit prints "timed out").
+#
+# Usage: scripts/experiment-fragmented-limit.sh [--runs N] [--timeout SECS] [--mark-workers N]
+#   --runs N           runs of each side (default 5)
+#   --timeout SECS     the limit on one run (default 120)
+#   --mark-workers N   the testbed's mark workers (default: Go's 25 % rule, as Go)
+# Not load-gated: it prints the load average first. Nothing under results/ is written.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=5
+TIMEOUT=120
+WORKERS=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) RUNS=${2:?--runs needs a number}; shift 2 ;;
+    --timeout) TIMEOUT=${2:?--timeout needs seconds}; shift 2 ;;
+    --mark-workers) WORKERS=(--mark-workers "${2:?--mark-workers needs a count}"); shift 2 ;;
+    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "experiment-fragmented-limit.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+for n in "$RUNS" "$TIMEOUT"; do
+  case "$n" in '' | *[!0-9]*) echo "experiment-fragmented-limit.sh: expected a number, got '$n'" >&2; exit 2 ;; esac
+done
+# shellcheck source=lib/find-go.sh
+. scripts/lib/find-go.sh
+find_go experiment-fragmented-limit.sh
+cargo build --release --quiet -p collector --example fragmented_limit
+mkdir -p target/experiment-fragmented-limit
+go_out=target/experiment-fragmented-limit/fragmented_limit
+(unset GOEXPERIMENT; cd scripts/experiments && "$go_bin" build -o "../../$go_out" fragmented_limit.go)
+check_go_build experiment-fragmented-limit.sh "$go_out"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+run() {
+  local side=$1
+  shift
+  local out
+  if out=$(timeout "$TIMEOUT" "$@"); then
+    echo "$side: $out"
+  else
+    echo "$side: timed out after ${TIMEOUT} s (or failed: status $?)"
+  fi
+}
+for i in $(seq 1 "$RUNS"); do
+  echo "run $i"
+  run testbed target/release/examples/fragmented_limit "${WORKERS[@]}"
+  run go env GOGC=off GOMEMLIMIT=16MiB "$go_out"
+done

@@ -1,0 +1,40 @@
+// The Go side of collector/examples/fragmented_limit.rs (results/pacer-go-fidelity.md
+// finding 22): run with GOGC=off GOMEMLIMIT=16MiB. A list keeps one node in 16 of the
+// 16-byte nodes the loop allocates, until 8,000,000 are allocated and at least four
+// cycles have run. Prints one line: "cycles C elapsed_s S heap_sys_bytes H".
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"time"
+)
+
+type node struct {
+	next *node
+	v    int
+}
+
+func main() {
+	keep := &node{}
+	tail := keep
+	start := time.Now()
+	var ms runtime.MemStats
+	for allocated := 0; ; allocated += 16000 {
+		runtime.ReadMemStats(&ms)
+		if allocated >= 8_000_000 && ms.NumGC >= 4 {
+			break
+		}
+		for i := 0; i < 16000; i++ {
+			n := &node{}
+			if i%16 == 0 {
+				tail.next = n
+				tail = n
+			}
+		}
+	}
+	elapsed := time.Since(start)
+	runtime.ReadMemStats(&ms)
+	fmt.Printf("cycles %d elapsed_s %.3f heap_sys_bytes %d\n", ms.NumGC, elapsed.Seconds(), ms.HeapSys)
+	runtime.KeepAlive(keep)
+}
