@@ -27,12 +27,13 @@ while [ $# -gt 0 ]; do
   esac
 done
 for n in "$RUNS" "$TIMEOUT"; do
-  case "$n" in '' | *[!0-9]*) echo "experiment-fragmented-limit.sh: expected a number, got '$n'" >&2; exit 2 ;; esac
+  case "$n" in '' | *[!0-9]* | 0) echo "experiment-fragmented-limit.sh: expected a positive number, got '$n'" >&2; exit 2 ;; esac
 done
 # shellcheck source=lib/find-go.sh
 . scripts/lib/find-go.sh
 find_go experiment-fragmented-limit.sh
 cargo build --release --quiet -p collector --example fragmented_limit
+testbed=${CARGO_TARGET_DIR:-target}/release/examples/fragmented_limit
 mkdir -p target/experiment-fragmented-limit
 go_out=target/experiment-fragmented-limit/fragmented_limit
 (unset GOEXPERIMENT; cd scripts/experiments && "$go_bin" build -o "../../$go_out" fragmented_limit.go)
@@ -50,6 +51,6 @@ run() {
 }
 for i in $(seq 1 "$RUNS"); do
   echo "run $i"
-  run testbed target/release/examples/fragmented_limit "${WORKERS[@]}"
+  run testbed "$testbed" "${WORKERS[@]}"
   run go env GOGC=off GOMEMLIMIT=16MiB "$go_out"
 done

@@ -34,14 +34,15 @@ pub(crate) struct HeapCore {
     pub(crate) cycle_lock: Mutex<()>,
     /// The collector's phase (written by the holder of `cycle_lock`).
     pub(crate) phase: PhaseCell,
-    /// The heap size at which the next automatic cycle starts.
+    /// The goal the last cycle's end committed (with a memory limit, `cycle::pacing_now`
+    /// recomputes the one in force).
     pub(crate) goal: AtomicUsize,
     /// References shaded by write barriers, handed over in batches, not yet marked.
     pub(crate) shaded: DefaultPool,
     /// The grey pool, assist ledger and worker accounting of the mark.
     pub(crate) mark: MarkState,
     /// The heap size at which a concurrent heap's background cycle starts (Go's trigger,
-    /// below the goal so that the mark can end near the goal).
+    /// below the goal so that the mark can end near the goal), as committed (likewise).
     pub(crate) trigger: AtomicUsize,
     /// The inputs of the last cycle's pacing, from which a heap with a memory limit
     /// recomputes its goal and trigger at each check (`cycle::pacing_now`).

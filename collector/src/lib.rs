@@ -160,7 +160,7 @@ pub struct HeapStats {
     pub heap_live_bytes: u64,
     /// The highest heap size seen (of objects: `heap::live`).
     pub heap_peak_bytes: u64,
-    /// The heap size at which the next automatic cycle starts (`u64::MAX` when off).
+    /// The goal in force (Go's `heapGoal`; a memory limit's moves; `u64::MAX` when off).
     pub heap_goal_bytes: u64,
     /// Cycles whose mark was verified by the checkmark re-trace.
     pub cycles_checked: u64,
@@ -479,7 +479,7 @@ impl<B: Barrier> Heap<B> {
             gc_cycles: t.cycles.load(StatOrdering::Relaxed),
             heap_live_bytes: c.space.heap_live() as u64,
             heap_peak_bytes: c.space.heap_peak() as u64,
-            heap_goal_bytes: cycle::pacing_now::now(c).goal as u64,
+            heap_goal_bytes: cycle::pacing_now::goal(c) as u64,
             cycles_checked: t.cycles_checked.load(StatOrdering::Relaxed),
             lost_objects: t.lost_objects.load(StatOrdering::Relaxed),
             lost_reports,

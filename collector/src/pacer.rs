@@ -9,7 +9,8 @@
 //!
 //! Invariant: every function here is pure arithmetic on its arguments (`ConsMark` is a
 //! value its owner updates; Go's GC CPU limiter, which keeps state, is `pacer::limiter`): the pacer's decisions are made once per cycle (goal,
-//! trigger, worker plan) or per assist (the debt), and the state they read lives with its
+//! trigger, worker plan; with a memory limit, goal and trigger at every check:
+//! `cycle::pacing_now`) or per assist (the debt), and the state they read lives with its
 //! owners (`core`, `mark::state`).
 
 use crate::config::{Gogc, HeapConfig};

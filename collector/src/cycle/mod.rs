@@ -91,11 +91,10 @@ fn run_locked(core: &HeapCore, guard: CycleGuard<'_>, reason: CycleReason) {
 /// the goal for stop-the-world ones.
 #[inline]
 pub(crate) fn start_threshold(core: &HeapCore) -> usize {
-    let pacing = pacing_now::now(core);
     if core.config.concurrent {
-        pacing.trigger
+        pacing_now::trigger(core)
     } else {
-        pacing.goal
+        pacing_now::goal(core)
     }
 }
 

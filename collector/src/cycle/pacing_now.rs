@@ -32,6 +32,24 @@ pub(crate) fn now(core: &HeapCore) -> Pacing {
     }
 }
 
+/// The goal in force ([`now`]'s), with one load when no memory limit is set.
+#[inline]
+pub(crate) fn goal(core: &HeapCore) -> usize {
+    match core.config.memory_limit {
+        None => core.goal.load(Relaxed),
+        Some(limit) => with_limit(core, limit).goal,
+    }
+}
+
+/// The trigger in force ([`now`]'s), with one load when no memory limit is set.
+#[inline]
+pub(crate) fn trigger(core: &HeapCore) -> usize {
+    match core.config.memory_limit {
+        None => core.trigger.load(Relaxed),
+        Some(limit) => with_limit(core, limit).trigger,
+    }
+}
+
 /// [`now`] for a heap with a memory limit.
 #[inline(never)]
 fn with_limit(core: &HeapCore, limit: usize) -> Pacing {

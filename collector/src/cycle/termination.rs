@@ -73,7 +73,7 @@ fn sweeps_concurrently(core: &HeapCore) -> bool {
 pub(super) fn finish_in_pause(
     core: &HeapCore,
     stopped: Stopped<'_>,
-    start: CycleStart,
+    mut start: CycleStart,
     marked: MarkResult,
 ) {
     let t_verify = Instant::now();
@@ -111,26 +111,19 @@ pub(super) fn finish_in_pause(
         sweep::sweep_all(core, &stopped).live_bytes
     };
     let sweep_done = !sweeps_concurrently(core);
-    let globals = core.space.globals_bytes();
-    // What the spans hold beyond their objects: in-use span bytes less the allocated
-    // bytes before this cycle's sweep frees any (`heap_alloc`, Go's heapAlloc here).
-    let held = pacer::MemoryHeld::new(
-        core.config.memory_limit,
-        core.space.pages.in_use(),
-        core.space.pages.retained(),
-        heap_alloc,
-    );
+    let (globals, held) = (core.space.globals_bytes(), memory_held(core, heap_alloc));
     let runway = next_runway(core, &start, &marked, term_requested);
-    let pacing = pacer::pace_held(&core.config, live_bytes, globals, sweep_done, held, runway);
-    core.committed
-        .store(live_bytes, globals, sweep_done, runway);
-    let (goal, last_goal) = (pacing.goal, core.goal.swap(pacing.goal, Relaxed));
+    let limited_at_end = limited_goal_at_end(core, &mut start);
+    let inputs = (live_bytes, globals, sweep_done, runway);
+    let (pacing, committed) = commit_pacing(core, inputs, held);
+    let goal = pacing.goal;
     let in_use = if sweep_done {
         core.space.pages.in_use()
     } else {
         in_use_unswept
     };
-    core.space.pages.pace_scavenger(goal, last_goal, in_use);
+    let goal_at_end = limited_at_end.unwrap_or(committed);
+    core.space.pages.pace_scavenger(goal, goal_at_end, in_use);
     core.trigger.store(pacing.trigger, Relaxed);
     core.telemetry
         .cycles
@@ -149,6 +142,43 @@ pub(super) fn finish_in_pause(
         end,
     };
     record_cycle(core, &start, &marked, clocks, live_bytes, goal);
+}
+
+/// Go's `lastHeapGoal` (`endCycle`) for a memory-limited heap: the goal in force as the
+/// mark ended, which moves with the memory held (`pacing_now`), recorded as the cycle's
+/// goal. `None` for any other heap: its goal in force is the one committed, which
+/// `start.goal` already has.
+fn limited_goal_at_end(core: &HeapCore, start: &mut CycleStart) -> Option<usize> {
+    core.config.memory_limit?;
+    let goal = super::pacing_now::goal(core);
+    start.goal = pacer::assist_goal(&core.config, goal, start.heap_start);
+    Some(goal)
+}
+
+/// What the spans hold beyond their objects: in-use span bytes less `heap_alloc` (Go's
+/// heapAlloc before this cycle's sweep frees any), and what is retained over the limit.
+fn memory_held(core: &HeapCore, heap_alloc: usize) -> pacer::MemoryHeld {
+    pacer::MemoryHeld::new(
+        core.config.memory_limit,
+        core.space.pages.in_use(),
+        core.space.pages.retained(),
+        heap_alloc,
+    )
+}
+
+/// The next goal and trigger (Go's `commit`) from the pacer's inputs (the live bytes,
+/// globals, whether the sweep is done, the runway) and the memory held: commits the goal
+/// and the inputs (the caller stores the trigger), and returns the pacing with the goal
+/// committed before.
+fn commit_pacing(
+    core: &HeapCore,
+    (live_bytes, globals, sweep_done, runway): (usize, usize, bool, usize),
+    held: pacer::MemoryHeld,
+) -> (pacer::Pacing, usize) {
+    let pacing = pacer::pace_held(&core.config, live_bytes, globals, sweep_done, held, runway);
+    core.committed
+        .store(live_bytes, globals, sweep_done, runway);
+    (pacing, core.goal.swap(pacing.goal, Relaxed))
 }
 
 /// The next concurrent mark's runway (Go's `endCycle` then `commit`): this mark's

@@ -35,8 +35,9 @@ impl Space {
         self.heap_peak.load(Relaxed)
     }
 
-    /// `heap_live` less the mark's unmarked count not found resident: Go's `heapAlloc`
-    /// as the memory-limit goal reads it, which has no second counts.
+    /// `heap_live` less the mark's unmarked count not found resident: the objects in
+    /// memory, with no second counts, less the dead ones an unfinished sweep has yet to
+    /// free ([`Self::heap_alloc`] adds those).
     pub(crate) fn heap_objects(&self) -> usize {
         let unmarked = self.counted_unmarked.load(Relaxed);
         self.heap_live().saturating_sub(unmarked)
@@ -51,8 +52,9 @@ impl Space {
     }
 
     /// A sweep generation begins (a pause, before the generation advances) with
-    /// `objects_before` bytes of objects in memory: what the mark's count leaves out of
-    /// them is dead, for this sweep to free or resurrect.
+    /// `objects_before` bytes of objects in memory (`heap_alloc`, which still counts an
+    /// object the last sweep resurrected without the mark having counted it): what the
+    /// mark's count leaves out of them is dead, for this sweep to free or resurrect.
     pub(super) fn begin_unswept_dead(&self, objects_before: usize) {
         let dead = objects_before.saturating_sub(self.heap_objects());
         self.unswept_dead.store(dead, Relaxed);

@@ -358,7 +358,7 @@ impl Space {
         // Before the generation advances: the background sweeper, which runs through the
         // pause, may then sweep a span and find a resurrection to take off this count.
         let live = marked_bytes + counted_unmarked;
-        let objects_before = self.heap_objects();
+        let objects_before = self.heap_alloc();
         self.set_live(live, counted_unmarked);
         self.begin_unswept_dead(objects_before);
         if !advance_first {

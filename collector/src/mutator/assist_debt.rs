@@ -105,7 +105,7 @@ impl<B: Barrier> Mutator<B> {
             .mark
             .heap_start
             .load(crate::sync::unmodelled::Ordering::Relaxed);
-        let goal = crate::cycle::pacing_now::now(core).goal;
+        let goal = crate::cycle::pacing_now::goal(core);
         crate::pacer::assist_goal(&core.config, goal, triggered as usize)
     }
 
