@@ -10,7 +10,9 @@
 #   --runs N           runs of each side (default 5)
 #   --timeout SECS     the limit on one run (default 120)
 #   --mark-workers N   the testbed's mark workers (default: Go's 25 % rule, as Go)
-# Not load-gated: it prints the load average first. Nothing under results/ is written.
+# Not load-gated: it prints the commit, Go's version and the load average first. Nothing
+# under results/ is written. The testbed of another commit is run by building the example
+# there (finding 22's "before" row: af29f7f with the example copied in).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,19 +40,21 @@ mkdir -p target/experiment-fragmented-limit
 go_out=target/experiment-fragmented-limit/fragmented_limit
 (unset GOEXPERIMENT; cd scripts/experiments && "$go_bin" build -o "../../$go_out" fragmented_limit.go)
 check_go_build experiment-fragmented-limit.sh "$go_out"
+echo "testbed at $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- collector || echo ' (collector/ modified)'); $("$go_bin" version)"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 run() {
   local side=$1
   shift
-  local out
-  if out=$(timeout "$TIMEOUT" "$@"); then
-    echo "$side: $out"
-  else
-    echo "$side: timed out after ${TIMEOUT} s (or failed: status $?)"
-  fi
+  local out status=0
+  out=$(timeout "$TIMEOUT" "$@") || status=$?
+  case $status in
+    0) echo "$side: $out" ;;
+    124) echo "$side: timed out after ${TIMEOUT} s" ;;
+    *) echo "$side: failed with status $status" ;;
+  esac
 }
 for i in $(seq 1 "$RUNS"); do
   echo "run $i"
-  run testbed "$testbed" "${WORKERS[@]}"
+  run testbed "$testbed" ${WORKERS[@]+"${WORKERS[@]}"}
   run go env GOGC=off GOMEMLIMIT=16MiB "$go_out"
 done

@@ -72,9 +72,10 @@ pub struct CycleRecord {
     /// (`mark::special_roots`). The next goal is computed from it, and `heapLive`
     /// restarts from it.
     pub heap_marked_bytes: u64,
-    /// The goal this cycle paced its assists to (Go's `lastHeapGoal`, gctrace's
+    /// The goal in force as this cycle's mark ended (Go's `lastHeapGoal`, gctrace's
     /// `# MB goal`): the goal set by the last cycle, at least Go's `minRunway` (64 KiB)
-    /// above `heap_live_start_bytes`.
+    /// above `heap_live_start_bytes`; with a memory limit, that goal as the memory held
+    /// then made it (`cycle::pacing_now`), with no `minRunway`.
     pub heap_goal_bytes: u64,
     /// The trigger in force when the cycle started: an automatic cycle starts once
     /// `heapLive` reaches it (the goal, for stop-the-world heaps).

@@ -332,9 +332,10 @@ fn barrier_slow_paths_are_counted_only_while_marking() {
 /// class than the kept nodes, so the sweep frees its spans whole: kept nodes spread one
 /// in 16 through every span left each span in use holding them, what Go's memory-limit
 /// goal counts as memory held beyond the heap, and once that passed the limit every
-/// goal was the live heap and cycles ran back to back (Go runs such a program, GOGC off
-/// and a 16 MiB limit, in about 300 continuous cycles too; this test ran hundreds to
-/// thousands of them, for up to 150 s).
+/// goal was the live heap and cycles ran back to back (Go, with its mark workers, runs
+/// such a program back to back too, in 98–297 cycles; this test, assists only, ran
+/// hundreds to thousands of them, for up to 150 s: results/pacer-go-fidelity.md
+/// finding 22).
 #[test]
 fn assists_bound_the_heap_under_a_memory_limit_with_gogc_off() {
     const LIMIT: u64 = 16 << 20;

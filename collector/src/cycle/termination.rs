@@ -88,6 +88,8 @@ pub(super) fn finish_in_pause(
             .fetch_add(1, StatsOrdering::Relaxed);
     }
     let go_fatal = leak_check(core, start.cycle);
+    // Before the sweep, as Go's `endCycle` comes before `gcSweep`.
+    let limited_at_end = limited_goal_at_end(core, &mut start);
     core.enter_phase(Phase::Sweep);
     debug_assert!(
         (core.shaded.is_empty() && core.mark.grey.is_empty()) || !termination_flushes(core),
@@ -113,7 +115,6 @@ pub(super) fn finish_in_pause(
     let sweep_done = !sweeps_concurrently(core);
     let (globals, held) = (core.space.globals_bytes(), memory_held(core, heap_alloc));
     let runway = next_runway(core, &start, &marked, term_requested);
-    let limited_at_end = limited_goal_at_end(core, &mut start);
     let inputs = (live_bytes, globals, sweep_done, runway);
     let (pacing, committed) = commit_pacing(core, inputs, held);
     let goal = pacing.goal;
