@@ -11,8 +11,9 @@
 //!
 //! Go's `heapAlloc` (`totalAlloc - totalFree`), which the memory limit's goal reads, also
 //! counts the dead objects a concurrent sweep has not freed yet: `unswept_dead`, set when
-//! a sweep generation begins and taken down by every object that sweep frees or
-//! resurrects.
+//! a sweep generation begins and taken down by every object that sweep frees and every
+//! object it resurrects that the mark had counted. One it resurrects that the mark had
+//! not counted (noscan) stays in it: in memory, and counted nowhere else.
 //!
 //! Invariant: `heap_peak` is the highest `heap_live - counted_unmarked` seen at any
 //! update of either; `counted_unmarked` is set only at a cycle's end (a pause) and

@@ -207,8 +207,8 @@ pub(crate) struct Space {
     /// What the last mark counted without marking and the sweep has not found
     /// resurrected (`heap::live`).
     counted_unmarked: AtomicUsize,
-    /// Bytes of dead objects the sweep has yet to free or resurrect (`heap::live`):
-    /// pacing input only, so outside loom's model.
+    /// Bytes of dead objects the sweep has yet to free or resurrect (`heap::live`): a
+    /// pacing input that synchronises nothing, so an unmodelled atomic under loom.
     unswept_dead: unmodelled::AtomicUsize,
     /// The zero-sized sentinel.
     pub(crate) zero_sentinel: Ref,
