@@ -160,7 +160,7 @@ pub struct HeapStats {
     pub heap_live_bytes: u64,
     /// The highest heap size seen (of objects: `heap::live`).
     pub heap_peak_bytes: u64,
-    /// The goal in force (Go's `heapGoal`; a memory limit's moves; `u64::MAX` when off).
+    /// The goal in force (Go's `heapGoal`, recomputed under a memory limit; `u64::MAX` when off).
     pub heap_goal_bytes: u64,
     /// Cycles whose mark was verified by the checkmark re-trace.
     pub cycles_checked: u64,

@@ -322,13 +322,15 @@ fn barrier_slow_paths_are_counted_only_while_marking() {
 /// cycle to the next, so that each mark needs more scan work than the last one did (the
 /// case Go's `revise` extrapolates the goal for). Go caps that extrapolated goal at its
 /// hard goal, which GOGC off makes 1001 × the goal (it computes with GOGC = 100000), and
-/// past it assists pace for a 10% overshoot: the heap stays near the limit (measured on
-/// the 2-core machine with two CPU hogs beside it: peaks of 1.8–2.5 × the limit over 18
-/// runs, floating garbage included). A pacer that stops assisting once the expected work
-/// is done, as with no hard goal at all, leaves the rest of an assists-only mark to
-/// nobody while the heap grows without bound (seen under valgrind, where the collector
-/// thread itself is starved; here the previous pacer passed four times the limit in 4 of
-/// 13 runs). `debt_for`'s unit tests pin the rule itself. The garbage is of another span
+/// past it assists pace for a 10% overshoot: the heap stays near the limit (with the
+/// earlier workload, all garbage in the kept nodes' class, measured on the 2-core
+/// machine with two CPU hogs beside it: peaks of 1.8–2.5 × the limit over 18 runs,
+/// floating garbage included; with this one, quiet, 15.3 MB, and 21–28.6 MB with assists
+/// turned off by a patch). A pacer that stops assisting once the expected work is done,
+/// as with no hard goal at all, leaves the rest of an assists-only mark to nobody while
+/// the heap grows without bound (seen under valgrind, where the collector thread itself
+/// is starved; with the earlier workload the previous pacer passed four times the limit
+/// in 4 of 13 runs; not tried with this one). `debt_for`'s unit tests pin the rule itself. The garbage is of another span
 /// class than the kept nodes, so the sweep frees its spans whole: kept nodes spread one
 /// in 16 through every span left each span in use holding them, what Go's memory-limit
 /// goal counts as memory held beyond the heap, and once that passed the limit every
