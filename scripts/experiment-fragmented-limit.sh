@@ -3,8 +3,12 @@
 # 16 MiB soft memory limit whose kept objects fragment every span, on the testbed
 # (collector/examples/fragmented_limit.rs) and on Go 1.27
 # (scripts/experiments/fragmented_limit.go, GOGC=off GOMEMLIMIT=16MiB), RUNS runs of each,
-# alternating, each under a time limit. Prints one line a run: the cycles and the
-# seconds the allocation loop took (a run past the limit prints "timed out").
+# alternating, each under a time limit. Prints two lines a run and side: the cycles, the
+# seconds the allocation loop took (a run past the limit prints "timed out"), and, for
+# the testbed, how many times Go's GC CPU limiter turned on (Go reports only the last
+# cycle it was on in: `limiter last on in cycle`); then, from each side's gctrace
+# (scripts/gctrace_rates.py), the allocation during the marks, the median mark and the
+# largest heap at mark termination, a like-for-like peak.
 #
 # Usage: scripts/experiment-fragmented-limit.sh [--runs N] [--timeout SECS] [--mark-workers N]
 #   --runs N           runs of each side (default 5)
@@ -24,7 +28,7 @@ while [ $# -gt 0 ]; do
     --runs) RUNS=${2:?--runs needs a number}; shift 2 ;;
     --timeout) TIMEOUT=${2:?--timeout needs seconds}; shift 2 ;;
     --mark-workers) WORKERS=(--mark-workers "${2:?--mark-workers needs a count}"); shift 2 ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "experiment-fragmented-limit.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -45,16 +49,16 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 run() {
   local side=$1
   shift
-  local out status=0
-  out=$(timeout "$TIMEOUT" "$@") || status=$?
+  local out status=0 trace=target/experiment-fragmented-limit/gctrace.txt
+  out=$(timeout "$TIMEOUT" "$@" 2>"$trace") || status=$?
   case $status in
-    0) echo "$side: $out" ;;
+    0) echo "$side: $out"; python3 scripts/gctrace_rates.py "$side" <"$trace" ;;
     124) echo "$side: timed out after ${TIMEOUT} s" ;;
     *) echo "$side: failed with status $status" ;;
   esac
 }
 for i in $(seq 1 "$RUNS"); do
   echo "run $i"
-  run testbed "$testbed" ${WORKERS[@]+"${WORKERS[@]}"}
-  run go env GOGC=off GOMEMLIMIT=16MiB "$go_out"
+  run testbed "$testbed" --gctrace ${WORKERS[@]+"${WORKERS[@]}"}
+  run go env GOGC=off GOMEMLIMIT=16MiB GODEBUG=gctrace=1 "$go_out"
 done

@@ -7,8 +7,10 @@
 //! to back. `scripts/experiment-fragmented-limit.sh` runs it beside the same program in
 //! Go (`scripts/experiments/fragmented_limit.go`).
 //!
-//! Usage: `fragmented_limit [--mark-workers N]` (default: Go's 25 % rule). Prints one
-//! line: `cycles C elapsed_s S peak_bytes P`.
+//! Usage: `fragmented_limit [--mark-workers N] [--gctrace]` (workers by default: Go's
+//! 25 % rule; `--gctrace`: Go's gctrace line per cycle on stderr). Prints one line:
+//! `cycles C elapsed_s S peak_bytes P limiter_on N` (N: how many times Go's GC CPU
+//! limiter turned on).
 
 use collector::{Gogc, Heap, HeapConfig, Shape};
 use std::time::Instant;
@@ -16,20 +18,27 @@ use std::time::Instant;
 static NODE: Shape = Shape::new("node", 1, 1);
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mark_workers = match args.as_slice() {
-        [] => None,
-        [flag, n] if flag == "--mark-workers" => match n.parse() {
-            Ok(n) => Some(n),
-            Err(_) => usage(&format!("--mark-workers takes a count, got '{n}'")),
-        },
-        _ => usage(&format!("unexpected arguments {args:?}")),
-    };
+    let (mut mark_workers, mut gctrace) = (None, false);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--gctrace" => gctrace = true,
+            "--mark-workers" => {
+                let n = args.next().unwrap_or_default();
+                match n.parse() {
+                    Ok(n) => mark_workers = Some(n),
+                    Err(_) => usage(&format!("--mark-workers takes a count, got '{n}'")),
+                }
+            }
+            _ => usage(&format!("unexpected argument '{arg}'")),
+        }
+    }
     let heap = Heap::new(HeapConfig {
         gogc: Gogc::Off,
         memory_limit: Some(16 << 20),
         concurrent: true,
         mark_workers,
+        gctrace,
         ..HeapConfig::default()
     })
     .unwrap_or_else(|e| usage(&e));
@@ -52,15 +61,18 @@ fn main() {
     m.blocking(|| heap.wait_for_background());
     let s = heap.stats();
     println!(
-        "cycles {} elapsed_s {:.3} peak_bytes {}",
+        "cycles {} elapsed_s {:.3} peak_bytes {} limiter_on {}",
         s.gc_cycles,
         elapsed.as_secs_f64(),
-        s.heap_peak_bytes
+        s.heap_peak_bytes,
+        s.cpu_limiter.times_on
     );
     drop((keep, tail));
 }
 
 fn usage(message: &str) -> ! {
-    eprintln!("fragmented_limit: {message}\nusage: fragmented_limit [--mark-workers N]");
+    eprintln!(
+        "fragmented_limit: {message}\nusage: fragmented_limit [--mark-workers N] [--gctrace]"
+    );
     std::process::exit(2)
 }

@@ -35,11 +35,11 @@
 //! real imports, and that no file but `sync` names `std::sync` or `std::thread`.
 //!
 //! 1. `sync`, `epoch`, `config`, `size_class`, `object`, `trace`, `telemetry`, `gctrace`,
-//!    `background`, `pacer`, `pacer::idle_parks`, `pacer::limiter`, `phases` —
+//!    `background`, `pacer`, `pacer::p_events`, `pacer::limiter`, `phases` —
 //!    foundations: the loom/std shim, epoch-based reclamation (crossbeam-epoch, a loom
 //!    stand-in under loom), configuration, Go's size classes, references and shapes, the
 //!    per-thread timeline, counters and records, Go's gctrace line, the service threads'
-//!    mailbox, the pacer (goal, trigger, worker plan, assist pricing), parked assists' Ps
+//!    mailbox, the pacer (goal, trigger, worker plan, assist pricing), the limiter's idle Ps
 //!    and Go's GC CPU limiter, the whole-heap fork-join phases' rayon threads.
 //! 2. `barrier`, `mark::spares`, `mark::pool`, `mark::park`, `mark::state`,
 //!    `mark::worker_pool` — barrier policies and root rules, markers' spare buffers, the

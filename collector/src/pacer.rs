@@ -15,8 +15,8 @@
 
 use crate::config::{Gogc, HeapConfig};
 
-pub(crate) mod idle_parks;
 pub(crate) mod limiter;
+pub(crate) mod p_events;
 
 /// Go's `minRunway` (`heapGoalInternal`): during a mark, the goal the assists pace to is
 /// at least this far above the heap size at which the cycle started.
@@ -414,8 +414,9 @@ pub(crate) struct MarkProgress {
 /// The scan work an allocation of `bytes` owes, as Go's `revise` prices it: the work
 /// still expected over the runway left to the goal. Past the expected work the goal is
 /// stretched over the most work there can be (capped at `hard_goal`); past the goal a
-/// 10% overshoot; the work left counts at least 1000 units and the runway at least one
-/// byte, so that far past the goal an allocation owes all the work there is.
+/// 10% overshoot (at the goal too; Go: past it); the work left counts at least 1000
+/// units and the runway at least one byte, so that far past the goal an allocation owes
+/// all the work there is.
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) fn assist_debt(
     bytes: usize,
@@ -435,7 +436,12 @@ pub(crate) fn assist_debt(
         goal = stretched.min(hard_goal as f64);
     }
     let live = heap_live as f64;
-    if live > goal {
+    // At the goal counts as past it: the testbed starts a cycle before the refill that
+    // crossed the trigger is counted in the heap, so under a memory limit below the live
+    // heap (trigger = goal = the marked heap) the mark's first pricing sees the heap
+    // exactly at its goal. Go counts the refill's span first and sees it past the goal;
+    // priced at a runway of one byte instead, that first refill owed the whole mark.
+    if live >= goal {
         goal *= MAX_OVERSHOOT;
         expected = max_work;
     }

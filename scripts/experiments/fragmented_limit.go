@@ -1,12 +1,15 @@
 // The Go side of collector/examples/fragmented_limit.rs (results/pacer-go-fidelity.md
 // finding 22): run with GOGC=off GOMEMLIMIT=16MiB. A list keeps one node in 16 of the
 // 16-byte nodes the loop allocates, until 8,000,000 are allocated and at least four
-// cycles have run. Prints one line: "cycles C elapsed_s S heap_sys_bytes H".
+// cycles have run. Prints one line: "cycles C elapsed_s S heap_sys_bytes H limiter last
+// on in cycle N" (N from runtime/metrics' /gc/limiter/last-enabled:gc-cycle: the last
+// cycle in which Go's GC CPU limiter was on, 0 if never).
 package main
 
 import (
 	"fmt"
 	"runtime"
+	"runtime/metrics"
 	"time"
 )
 
@@ -38,6 +41,9 @@ func main() {
 	}
 	elapsed := time.Since(start)
 	runtime.ReadMemStats(&ms)
-	fmt.Printf("cycles %d elapsed_s %.3f heap_sys_bytes %d\n", ms.NumGC, elapsed.Seconds(), ms.HeapSys)
+	limiter := []metrics.Sample{{Name: "/gc/limiter/last-enabled:gc-cycle"}}
+	metrics.Read(limiter)
+	fmt.Printf("cycles %d elapsed_s %.3f heap_sys_bytes %d limiter last on in cycle %d\n",
+		ms.NumGC, elapsed.Seconds(), ms.HeapSys, limiter[0].Value.Uint64())
 	runtime.KeepAlive(keep)
 }

@@ -118,7 +118,7 @@ impl<'h> ConcurrentCycle<'h> {
             // abandonment (`MarkState::end`, `HeapCore::abandon_cycle`).
             core.mark.parked.open(cycle);
             #[cfg(not(loom))]
-            plan_idle_parks(core, running_at_start);
+            plan_idle_ps(core, running_at_start);
         }
         core.enter_phase(Phase::Mark);
         let mark_start = Instant::now();
@@ -279,11 +279,11 @@ impl<'h> ConcurrentCycle<'h> {
 }
 
 /// Tells the GC CPU limiter how many Ps the mark's parked assists can leave idle
-/// (`pacer::idle_parks`): GOMAXPROCS less the mark's dedicated workers by Go's rule
+/// (`pacer::p_events`): GOMAXPROCS less the mark's dedicated workers by Go's rule
 /// (uncapped: the limiter's Ps are GOMAXPROCS Ps), for the mutators running at its start.
 /// In the first pause, before any assist of the mark can park.
 #[cfg(not(loom))]
-fn plan_idle_parks(core: &HeapCore, running: usize) {
+fn plan_idle_ps(core: &HeapCore, running: usize) {
     let dedicated = match core.config.mark_workers {
         Some(n) => n,
         None => crate::pacer::WorkerPlan::go_rule(core.config.gomaxprocs, running).dedicated,

@@ -69,7 +69,7 @@ pub(super) fn stop(core: &HeapCore) -> Stopped<'_> {
     #[cfg(not(loom))]
     let skip_wait = false;
     let stopped = core.world.stop(&core.flags, skip_wait);
-    // Parks that end inside the pause count as idle up to its start (`pacer::idle_parks`).
+    // Parks that end inside the pause count as idle up to its start (`pacer::p_events`).
     core.space.limiter.pausing(stopped.requested);
     stopped
 }

@@ -37,34 +37,35 @@ use crate::telemetry::nanos;
 use crate::world::mutator_state::{MutatorShared, Owner};
 use std::time::Instant;
 
-/// Marks up to `slice` units of scan work with `m` (less if no grey work is visible),
-/// passing its scan work to `flush` every [`CREDIT_SLACK`] units (and none when a chunk did
-/// none): Go's `gcDrain` and `gcDrainN` add their work to the mark's progress every
-/// `gcCreditSlack` units (a background worker flushing it as credit too), so a parked
-/// assist waits for at most that much of a worker's marking and assists price their
-/// debt from fresh progress.
+/// Marks up to `slice` units of scan work with `m` (less if no grey work is visible, or
+/// if `flush` returns false), passing its scan work to `flush` every [`CREDIT_SLACK`]
+/// units (and none when a chunk did none): Go's `gcDrain` and `gcDrainN` add their work
+/// to the mark's progress every `gcCreditSlack` units (a background worker flushing it as
+/// credit too), so a parked assist waits for at most that much of a worker's marking and
+/// assists price their debt from fresh progress. An assist's `flush` returns false once
+/// the GC CPU limiter is on (Go's `gcDrainN` stops then).
 pub(crate) fn drain_slice<P: GreyPool>(
     m: &mut Marker<'_, P>,
     slice: u64,
-    mut flush: impl FnMut(u64),
+    mut flush: impl FnMut(u64) -> bool,
 ) {
     let end = m.scan_work + slice;
     loop {
         let before = m.scan_work;
         m.budget = (before + CREDIT_SLACK).min(end);
         let visible_done = m.drain();
-        if m.scan_work > before {
-            flush(m.scan_work - before);
-        }
-        if visible_done || m.scan_work >= end {
+        let go_on = m.scan_work == before || flush(m.scan_work - before);
+        if visible_done || m.scan_work >= end || !go_on {
             return;
         }
     }
 }
 
 /// Pays `debt` units of scan work, first from background credit, then by marking at
-/// least [`MIN_ASSIST_WORK`]; its time goes to the GC CPU `limiter`. Returns the debt left (negative: credit for later
-/// allocations), which is positive only if no grey work was visible.
+/// least [`MIN_ASSIST_WORK`], stopping early if the GC CPU `limiter` turns on; its time
+/// is the limiter's as it runs. Returns the debt left (negative: credit for later
+/// allocations), which is positive only if no grey work was visible or the limiter
+/// turned on.
 pub(crate) fn assist(
     space: &Space,
     shaded: &DefaultPool,
@@ -77,18 +78,19 @@ pub(crate) fn assist(
         return debt;
     }
     let t = Instant::now();
+    let assisting = limiter.assist_begins();
     let busy = Busy::enter(&state.busy);
     let markers = state.planned.load(Relaxed) + 1;
     let mut m = Marker::new(space, &state.grey, shaded, &state.busy, markers);
     drain_slice(&mut m, (debt as u64).max(MIN_ASSIST_WORK), |work| {
         state.scan_work.fetch_add(work, Relaxed);
+        !limiter.limiting()
     });
     m.publish();
     drop(busy);
+    drop(assisting);
     state.record(m.marked_objects, m.marked_bytes, m.bad_refs);
-    let ns = nanos(t.elapsed());
-    state.assist_ns.fetch_add(ns, Relaxed);
-    limiter.add_assist(ns);
+    state.assist_ns.fetch_add(nanos(t.elapsed()), Relaxed);
     // Go updates the limiter after every assist (`gcAssistAlloc1`).
     limiter.update();
     debt - m.scan_work as i64

@@ -348,6 +348,16 @@ mod tests {
         assert_eq!(debt, (1000.0 * 3.5 / (8.8 - 8.5)) as i64);
         // Past the overshoot too, an allocation owes all the work left.
         assert_eq!(s.debt_for(1, 10 << 20, 8 << 20, 16 << 20), (7 << 19) as i64);
+        // Exactly at the goal is past it (the cycle started before the refill that
+        // crossed the trigger was counted): 3.5 MiB over 0.8 MiB, not over one byte,
+        // which made a first refill owe the whole mark (pacer-go-fidelity finding 23).
+        let goal = (8 << 20) as f64;
+        let debt = s.debt_for(1000, 8 << 20, 8 << 20, 16 << 20);
+        assert_eq!(
+            debt,
+            (1000.0 * (7 << 19) as f64 / (goal * 1.1 - goal)) as i64
+        );
+        assert!((4374..=4375).contains(&debt), "{debt}");
     }
 
     #[test]

@@ -142,7 +142,10 @@ fn a_workers_slice_flushes_its_credit_every_credit_slack() {
     let mut m = pools.marker(&space);
     m.mark(Ref::new(i, 0, 0));
     let mut flushes = Vec::new();
-    drain_slice(&mut m, 1 << 20, |w| flushes.push(w));
+    drain_slice(&mut m, 1 << 20, |w| {
+        flushes.push(w);
+        true
+    });
     let object = 2 * crate::object::WORD_BYTES as u64;
     assert_eq!(
         flushes.iter().sum::<u64>(),

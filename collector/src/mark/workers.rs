@@ -214,13 +214,18 @@ fn worker(core: &HeapCore, kind: Kind, fractional_cores: f64, start: Instant) {
         }
         polls = 0;
         let t = Instant::now();
+        // An idle worker's P is idle to the GC CPU limiter while it marks, counted as
+        // the slice runs (`pacer::p_events`).
+        let idle = (kind == Kind::Idle).then(|| core.space.limiter.idle_marking_begins());
         let busy = Busy::enter(&state.busy);
         drain_slice(&mut m, SLICE_WORK, |work| {
             state.scan_work.fetch_add(work, Stats::Relaxed);
             state.flush_credit(work as i64);
+            true
         });
         publish(core, &mut m);
         drop(busy);
+        drop(idle);
         wake_coordinator_if_complete(core);
         let ns = nanos(t.elapsed());
         cpu_ns += ns;
@@ -236,14 +241,11 @@ fn worker(core: &HeapCore, kind: Kind, fractional_cores: f64, start: Instant) {
     core.telemetry.trace.leave_thread();
 }
 
-/// Counts `ns` of a worker's marking as its kind's time: idle mark time (the GC CPU
-/// limiter's too) or background time.
+/// Counts `ns` of a worker's marking as its kind's time: idle mark time or background
+/// time (an idle worker's slice is the GC CPU limiter's idle time as it runs).
 fn count_time(core: &HeapCore, kind: Kind, ns: u64) {
     match kind {
-        Kind::Idle => {
-            core.space.limiter.add_idle_mark(ns);
-            core.mark.idle_ns.fetch_add(ns, Stats::Relaxed)
-        }
+        Kind::Idle => core.mark.idle_ns.fetch_add(ns, Stats::Relaxed),
         _ => core.mark.background_ns.fetch_add(ns, Stats::Relaxed),
     };
 }
@@ -273,7 +275,9 @@ pub(crate) fn count_root_scan_time(
     }
     let capacity = nanos(mark_start.elapsed()).saturating_mul(plan.idle as u64);
     let room = capacity.saturating_sub(core.mark.idle_ns.load(Stats::Relaxed));
-    count_time(core, Kind::Idle, ns.min(room));
+    let idle = ns.min(room);
+    core.space.limiter.add_idle_mark(idle);
+    count_time(core, Kind::Idle, idle);
 }
 
 /// Publishes what a worker's slice left (under loom's `worker_drops_grey` fault, drops

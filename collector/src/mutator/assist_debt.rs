@@ -70,7 +70,7 @@ impl<B: Barrier> Mutator<B> {
             if state.parked.is_open(cycle) {
                 crate::mark::workers::wake_coordinator_if_complete(&self.core);
             }
-            // Its P may idle while it waits (`pacer::idle_parks`).
+            // Its P may idle while it waits (`pacer::p_events`).
             let _idle = self.core.space.limiter.park_begins();
             state.parked.park(&state.bg_credit, cycle, left)
         })

@@ -13,8 +13,12 @@
 //! taken out of the window's total. Updated at every pause, after every assist, and at
 //! most every [`UPDATE_PERIOD_NS`] from the GC thread's wait for the mark's end and a
 //! refill whose assist the limiter skipped (where Go's scheduler updates it).
+//! Mark assists and idle mark workers' slices are taken at every update for the part
+//! that has run, as Go consumes each P's event in flight (`pacer::p_events`), and an
+//! assist stops at its next flush of work once the limiter is on (Go's `gcDrainN` checks
+//! `limiting()` at each step).
 //! A mutator parked in an assist (`mark::park`) counts as its P's idle time, taken out
-//! of the window, where no other mutator could take the P (`pacer::idle_parks`): Go's
+//! of the window, where no other mutator could take the P (`pacer::p_events`): Go's
 //! goroutine parks and its P, with nothing else to run, runs an idle mark worker or goes
 //! idle (`limiterEventIdleMarkWork`, `limiterEventIdle`). Counted as the mutators' time
 //! instead, the waits of a spiral whose assists mostly park kept the bucket from ever
@@ -23,17 +27,18 @@
 //! list; the testbed has no Ps and counts every P's time as available, so with fewer
 //! running mutators than GOMAXPROCS its limiter turns on later than Go's would; and
 //! where Go's P runs its fractional worker for a parked goroutine, the testbed counts
-//! the park as idle all the same; (2) assist and idle-mark time is counted when it ends,
-//! where Go also counts the running part of an assist at each update
-//! (`limiterEvent.consume`; parks are consumed so); (3) an assist that is running when
-//! the limiter turns on finishes its budget, where Go's `gcDrainN` stops at once.
+//! the park as idle all the same; (2) an allocation's scavenging, and the GC thread's
+//! root scan counted as idle marking, are counted when they end, where Go counts every
+//! event's running part at each update; (3) an assist stops at its next flush (every
+//! `mark::state::CREDIT_SLACK` units of scan work) after the limiter turns on,
+//! Go's `gcDrainN` at its next object or buffer.
 //!
 //! Invariant: `fill <= capacity`; `on` is set when an accumulation fills the bucket and
 //! cleared by the next one that changes it without filling it (Go's `accumulate`); the
 //! bucket changes only under its lock, and a window of time is accounted once (the
 //! assist and idle pools are drained under the lock, `last_update` moves forward only).
 
-use super::idle_parks::IdleParks;
+use super::p_events::PEvents;
 use crate::sync::unmodelled::{
     AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering::Relaxed, TryLockError,
 };
@@ -113,7 +118,7 @@ impl Bucket {
         if self.marking {
             gc = gc.saturating_add((total as f64 * BACKGROUND_SHARE) as i64);
         }
-        // Idle time is at most the window's (an estimate for parks, `pacer::idle_parks`).
+        // Idle time is at most the window's (an estimate for parks, `pacer::p_events`).
         let available = total.saturating_sub(clamp(idle_ns).min(total));
         self.accumulate(available.saturating_sub(gc), gc, on)
     }
@@ -127,8 +132,8 @@ pub(crate) struct CpuLimiter {
     bucket: Mutex<Bucket>,
     assist_pool: AtomicU64,
     idle_pool: AtomicU64,
-    /// Mutators parked in assists, as idle Ps.
-    parks: IdleParks,
+    /// Ps idle (parks, idle mark workers) and mutators in assists, in flight.
+    events: PEvents,
     /// Nanoseconds from `epoch` to the end of the last accounted window.
     last_update: AtomicU64,
     /// How many times the limiter turned on.
@@ -146,7 +151,7 @@ impl CpuLimiter {
             bucket: Mutex::new(Bucket::new(procs)),
             assist_pool: AtomicU64::new(0),
             idle_pool: AtomicU64::new(0),
-            parks: IdleParks::new(procs),
+            events: PEvents::new(procs),
             last_update: AtomicU64::new(0),
             turned_on: AtomicU64::new(0),
             #[cfg(test)]
@@ -179,33 +184,49 @@ impl CpuLimiter {
         }
     }
 
-    /// Adds an assist's time, counted at the next update.
+    /// Adds the time of an assist that has ended (an allocation's scavenging), counted
+    /// at the next update.
     pub(crate) fn add_assist(&self, ns: u64) {
         self.assist_pool.fetch_add(ns, Relaxed);
     }
 
-    /// Adds an idle mark worker's time, taken out of the total at the next update.
+    /// Adds idle mark time that has ended (the GC thread's root scan), taken out of the
+    /// total at the next update.
     pub(crate) fn add_idle_mark(&self, ns: u64) {
         self.idle_pool.fetch_add(ns, Relaxed);
     }
 
     /// A mutator's assist parks: until the returned guard drops, its P may be idle
-    /// (`pacer::idle_parks`), and the time is taken out of the windows it spans.
+    /// (`pacer::p_events`), and the time is taken out of the windows it spans.
     pub(crate) fn park_begins(&self) -> IdlePark<'_> {
-        self.parks.begin(self.now());
+        self.events.begin(self.now());
         IdlePark { limiter: self }
     }
 
+    /// An idle mark worker's slice of marking begins: until the returned guard drops, its
+    /// P is idle (`pacer::p_events`), and the time is taken out of the windows it spans.
+    pub(crate) fn idle_marking_begins(&self) -> IdleMarking<'_> {
+        self.events.marking_begins(self.now());
+        IdleMarking { limiter: self }
+    }
+
+    /// A mutator's mark assist begins: until the returned guard drops, its time is the
+    /// collector's in the windows it spans (`pacer::p_events`).
+    pub(crate) fn assist_begins(&self) -> Assisting<'_> {
+        self.events.assist_begins(self.now());
+        Assisting { limiter: self }
+    }
+
     /// A concurrent mark starts with `running` mutators and `free` Ps besides its
-    /// dedicated workers (which parks count as idle Ps: `pacer::idle_parks`).
+    /// dedicated workers (which parks count as idle Ps: `pacer::p_events`).
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn plan_mark(&self, running: usize, free: usize) {
-        self.parks.plan(self.now(), running, free);
+        self.events.plan(self.now(), running, free);
     }
 
     /// A stop-the-world pause begins at `at` (its end is [`CpuLimiter::pause`]).
     pub(crate) fn pausing(&self, at: Instant) {
-        self.parks.pause_begins(self.since_epoch(at));
+        self.events.pause_begins(self.since_epoch(at));
     }
 
     /// Accounts the time since the last update if [`UPDATE_PERIOD_NS`] has passed (Go's
@@ -244,7 +265,7 @@ impl CpuLimiter {
         let stopped = stopped.min(i64::MAX as u64) as i64;
         self.set(b.accumulate(0, stopped, self.limiting()));
         self.last_update.store(end.max(last), Relaxed);
-        self.parks.pause_ends(end);
+        self.events.pause_ends(end);
         b.marking = marking_after;
     }
 
@@ -254,8 +275,9 @@ impl CpuLimiter {
             return;
         }
         self.last_update.store(now, Relaxed);
-        let assist = self.assist_pool.swap(0, Relaxed);
-        let idle = self.idle_pool.swap(0, Relaxed) + self.parks.consume(now);
+        let in_flight = self.events.consume(now);
+        let assist = self.assist_pool.swap(0, Relaxed) + in_flight.assist_ns;
+        let idle = self.idle_pool.swap(0, Relaxed) + in_flight.idle_ns;
         self.set(b.account(now - last, assist, idle, self.limiting()));
     }
 
@@ -285,7 +307,31 @@ pub(crate) struct IdlePark<'l> {
 
 impl Drop for IdlePark<'_> {
     fn drop(&mut self) {
-        self.limiter.parks.end(self.limiter.now());
+        self.limiter.events.end(self.limiter.now());
+    }
+}
+
+/// An idle mark worker's slice of marking, its P idle while this lives
+/// ([`CpuLimiter::idle_marking_begins`]).
+pub(crate) struct IdleMarking<'l> {
+    limiter: &'l CpuLimiter,
+}
+
+impl Drop for IdleMarking<'_> {
+    fn drop(&mut self) {
+        self.limiter.events.marking_ends(self.limiter.now());
+    }
+}
+
+/// A mutator's mark assist, the collector's time while this lives
+/// ([`CpuLimiter::assist_begins`]).
+pub(crate) struct Assisting<'l> {
+    limiter: &'l CpuLimiter,
+}
+
+impl Drop for Assisting<'_> {
+    fn drop(&mut self) {
+        self.limiter.events.assist_ends(self.limiter.now());
     }
 }
 
@@ -354,6 +400,46 @@ mod tests {
         b.marking = true;
         assert!(!b.account(10 * MS, 0, 18 * MS, false));
         assert_eq!(b.fill, fill + 8 * MS);
+    }
+
+    /// An idle worker's slice that outlasts many updates (a mark following a long list)
+    /// is idle time in each window as it runs (`pacer::p_events`; Go's
+    /// `limiterEvent.consume`). On 2 Ps with the one mutator parked in an assist beside
+    /// it and an update every 100 µs, both Ps are idle: the mark's quarter of each window
+    /// (its background share) is GC time, the mutators' time is minus as much, and the
+    /// bucket gains a window's length each window, full at exactly 2 s. Counted in one
+    /// lump when the slice ends, as it was, the same time fell in the last window and was
+    /// cut to that window's length: the bucket gained one window and the limiter stayed
+    /// off (results/pacer-go-fidelity.md finding 23).
+    #[test]
+    fn an_idle_workers_long_slice_counts_in_each_window_it_spans() {
+        const STEP: u64 = 100_000;
+        const STEPS: u64 = 30_000; // 3 s
+        for counted_as_it_runs in [true, false] {
+            let l = CpuLimiter::new(2);
+            l.lock().marking = true;
+            l.events.plan(0, 1, 2);
+            l.events.begin(0);
+            if counted_as_it_runs {
+                l.events.marking_begins(0);
+            }
+            let mut on_at = None;
+            for step in 1..=STEPS {
+                l.update_locked(&mut l.lock(), step * STEP);
+                if l.limiting() && on_at.is_none() {
+                    on_at = Some(step);
+                }
+            }
+            if counted_as_it_runs {
+                assert_eq!(on_at, Some(20_000), "full after 2 s of windows");
+                continue;
+            }
+            assert_eq!((on_at, l.lock().fill), (None, 0), "park and share: even");
+            l.add_idle_mark(STEPS * STEP);
+            l.update_locked(&mut l.lock(), (STEPS + 1) * STEP);
+            assert_eq!(l.lock().fill, STEP, "the slice cut to one window");
+            assert!(!l.limiting());
+        }
     }
 
     /// A pause counts every P's time as GC time (`finishGCTransition`), and the window
