@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The experiment of results/pacer-go-fidelity.md finding 22: a heap with GOGC off and a
+# The experiment of results/pacer-go-fidelity.md findings 22 and 23: a heap with GOGC off and a
 # 16 MiB soft memory limit whose kept objects fragment every span, on the testbed
 # (collector/examples/fragmented_limit.rs) and on Go 1.27
 # (scripts/experiments/fragmented_limit.go, GOGC=off GOMEMLIMIT=16MiB), RUNS runs of each,

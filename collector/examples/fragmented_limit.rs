@@ -1,4 +1,4 @@
-//! A memory-limited heap that fragments (results/pacer-go-fidelity.md finding 22):
+//! A memory-limited heap that fragments (results/pacer-go-fidelity.md findings 22, 23):
 //! GOGC off, a 16 MiB soft memory limit, and a list that keeps one node in 16 of the
 //! 16-byte nodes the loop allocates, until 8,000,000 are allocated (the list ends at
 //! 500,000 nodes, 8 MB). Every span the sweep keeps holds kept nodes among free slots,

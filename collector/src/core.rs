@@ -151,6 +151,7 @@ impl HeapCore {
         self.mark
             .parked
             .close(self.mark.cycle.load(unmodelled::Ordering::Relaxed));
+        self.space.limiter.forget_pause();
         self.enter_phase(Phase::Off);
     }
 

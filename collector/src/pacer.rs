@@ -1,17 +1,22 @@
 //! The pacer (Go's `mgcpacer.go`): when the next automatic cycle starts, and how a
 //! concurrent mark keeps up — Go's GOGC heap goal, `live + (live + globals) × GOGC/100`
-//! (the testbed has no goroutine stacks, Go's third term), floored at
-//! Go's scaled `heapMinimum`, lowered to a soft memory limit; for concurrent heaps a
-//! trigger a runway below the goal (Go's cons/mark estimate, [`ConsMark`]), within Go's
-//! bounds, so that marking, which runs while the heap grows, can end near the goal; the goal a mark's assists pace to (`minRunway`); the
-//! hard goal; how many background mark workers run (Go's 25% rule); and what an
-//! allocation owes in assist work (Go's `revise`).
+//! (the testbed has no goroutine stacks, Go's third term), floored at Go's scaled
+//! `heapMinimum`, lowered to a soft memory limit; for concurrent heaps a trigger a runway
+//! below the goal (Go's cons/mark estimate, [`ConsMark`]), within Go's bounds, so that
+//! marking, which runs while the heap grows, can end near the goal; the goal a mark's
+//! assists pace to (`minRunway`); the hard goal; how many background mark workers run
+//! (Go's 25% rule); and what an allocation owes in assist work (Go's `revise`).
+//!
+//! A departure in order: a refill tests the trigger (and may start a cycle) before the
+//! span it takes is counted in the heap, where Go's `mallocgc` counts the span in
+//! `heapLive` first; so a mark can begin with the heap exactly at its goal, which the
+//! assists' pricing counts as past it (see [`assist_debt`]).
 //!
 //! Invariant: every function here is pure arithmetic on its arguments (`ConsMark` is a
-//! value its owner updates; Go's GC CPU limiter, which keeps state, is `pacer::limiter`): the pacer's decisions are made once per cycle (goal,
-//! trigger, worker plan; with a memory limit, goal and trigger at every check:
-//! `cycle::pacing_now`) or per assist (the debt), and the state they read lives with its
-//! owners (`core`, `mark::state`).
+//! value its owner updates; Go's GC CPU limiter, which keeps state, is `pacer::limiter`):
+//! the pacer's decisions are made once per cycle (goal, trigger, worker plan; with a
+//! memory limit, goal and trigger at every check: `cycle::pacing_now`) or per assist
+//! (the debt), and the state they read lives with its owners (`core`, `mark::state`).
 
 use crate::config::{Gogc, HeapConfig};
 

@@ -1,5 +1,5 @@
 // The Go side of collector/examples/fragmented_limit.rs (results/pacer-go-fidelity.md
-// finding 22): run with GOGC=off GOMEMLIMIT=16MiB. A list keeps one node in 16 of the
+// findings 22 and 23): run with GOGC=off GOMEMLIMIT=16MiB. A list keeps one node in 16 of the
 // 16-byte nodes the loop allocates, until 8,000,000 are allocated and at least four
 // cycles have run. Prints one line: "cycles C elapsed_s S heap_sys_bytes H limiter last
 // on in cycle N" (N from runtime/metrics' /gc/limiter/last-enabled:gc-cycle: the last

@@ -157,7 +157,7 @@ impl<'h> ConcurrentCycle<'h> {
     /// safepoint, blocked ones are scanned by the collector.
     pub fn scan_roots(&mut self) {
         self.check_caller();
-        scan_roots_concurrently(self.core);
+        scan_roots_concurrently(self.core, false);
     }
 
     /// Marks on the calling thread until no grey work is visible (mutators may create
@@ -196,7 +196,7 @@ impl<'h> ConcurrentCycle<'h> {
         self.start.workers = plan.threads() as u32;
         let mark_start = self.start.mark_start;
         workers::run(core, plan, || {
-            let specials = scan_roots_concurrently(core);
+            let specials = scan_roots_concurrently(core, workers::root_scan_is_idle(plan));
             workers::count_root_scan_time(core, plan, nanos(specials), mark_start);
         });
     }

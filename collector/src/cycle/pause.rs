@@ -68,10 +68,10 @@ pub(super) fn stop(core: &HeapCore) -> Stopped<'_> {
     let skip_wait = core.config.faults.stop_without_waiting;
     #[cfg(not(loom))]
     let skip_wait = false;
-    let stopped = core.world.stop(&core.flags, skip_wait);
-    // Parks that end inside the pause count as idle up to its start (`pacer::p_events`).
-    core.space.limiter.pausing(stopped.requested);
-    stopped
+    // Parks, idle marking and assists that end while the world stops count up to the
+    // request only: the pause is GC time on every P from then (`pacer::p_events`).
+    core.space.limiter.pausing(std::time::Instant::now());
+    core.world.stop(&core.flags, skip_wait)
 }
 
 /// With the world stopped: empties every allocation cache and (unless `wbufs` is false)

@@ -20,10 +20,14 @@ use crate::world::{Exclusive, FLAG_HANDSHAKE};
 /// rules took them all in the first pause, as Yuasa's do) every mutator's handles.
 /// Specials may be scanned with the mutators running: the barrier is on, so a reference
 /// a mutator moves out of a finalizable object is shaded, and a special registered
-/// meanwhile shades its own roots (S31). Returns how long the specials' scan took.
-pub(super) fn scan_roots_concurrently(core: &HeapCore) -> std::time::Duration {
+/// meanwhile shades its own roots (S31). Returns how long the specials' scan took. With
+/// `idle_marking`, the specials' scan is an idle mark worker's to the GC CPU limiter, as
+/// it runs (`mark::workers::root_scan_is_idle`).
+pub(super) fn scan_roots_concurrently(core: &HeapCore, idle_marking: bool) -> std::time::Duration {
     let t = std::time::Instant::now();
+    let idle = idle_marking.then(|| core.space.limiter.idle_marking_begins());
     scan_specials(core);
+    drop(idle);
     let specials = t.elapsed();
     if !core.roots.snapshot_at_start {
         handshake(core, REQ_SCAN);

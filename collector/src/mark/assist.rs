@@ -5,6 +5,8 @@
 //! left is marked here, on the mutator's thread. A debt that finds no grey work to pay
 //! with parks the mutator in `mark::park`'s queue (Go's `gcParkAssist`) until background
 //! workers' credit pays it (`gcFlushBgCredit`) or the mark ends (`gcWakeAllAssists`).
+//! While Go's GC CPU limiter is on an assist does nothing, and one running when it turns
+//! on stops at its next flush (`gcDrainN`), without serving itself.
 //!
 //! Before it parks, an assist that found no grey work serves itself, as far as Go's does
 //! for its own goroutine (`gcDrainN`: `wbBufFlush`, then the root jobs, its own stack a
@@ -62,17 +64,23 @@ pub(crate) fn drain_slice<P: GreyPool>(
 }
 
 /// Pays `debt` units of scan work, first from background credit, then by marking at
-/// least [`MIN_ASSIST_WORK`], stopping early if the GC CPU `limiter` turns on; its time
-/// is the limiter's as it runs. Returns the debt left (negative: credit for later
-/// allocations), which is positive only if no grey work was visible or the limiter
-/// turned on.
+/// least [`MIN_ASSIST_WORK`]; its time is the GC CPU `limiter`'s as it runs. While
+/// `limited()` (the limiter is on where it stops assists: `HeapCore::assists_limited`)
+/// it does nothing, and it stops at its next flush once `limited()` turns true, as Go's
+/// `gcAssistAlloc` returns at once and `gcDrainN` stops when `gcCPULimiter.limiting()`.
+/// Returns the debt left (negative: credit for later allocations), which is positive
+/// only if no grey work was visible or `limited()` held.
 pub(crate) fn assist(
     space: &Space,
     shaded: &DefaultPool,
     state: &MarkState,
     limiter: &CpuLimiter,
+    limited: &dyn Fn() -> bool,
     debt: i64,
 ) -> i64 {
+    if limited() {
+        return debt;
+    }
     let debt = debt - state.steal_credit(debt);
     if debt <= 0 {
         return debt;
@@ -84,7 +92,7 @@ pub(crate) fn assist(
     let mut m = Marker::new(space, &state.grey, shaded, &state.busy, markers);
     drain_slice(&mut m, (debt as u64).max(MIN_ASSIST_WORK), |work| {
         state.scan_work.fetch_add(work, Relaxed);
-        !limiter.limiting()
+        !limited()
     });
     m.publish();
     drop(busy);
@@ -97,18 +105,20 @@ pub(crate) fn assist(
 }
 
 /// [`assist`], then, if no grey work was visible, the assist's own work: `m`'s barrier
-/// buffer and (unscanned this mark) its roots, and [`assist`] again with them. `m` is the
+/// buffer and (unscanned this mark) its roots, and [`assist`] again with them; none of
+/// that once `limited()` (an assist the limiter stopped is done, as Go's). `m` is the
 /// calling thread's running mutator, outside any scope (see the invariant).
 pub(crate) fn assist_or_serve_self(
     space: &Space,
     shaded: &DefaultPool,
     state: &MarkState,
     limiter: &CpuLimiter,
+    limited: &dyn Fn() -> bool,
     m: &MutatorShared,
     debt: i64,
 ) -> i64 {
-    let left = assist(space, shaded, state, limiter, debt);
-    if left <= 0 {
+    let left = assist(space, shaded, state, limiter, limited, debt);
+    if left <= 0 || limited() {
         return left;
     }
     let owner = Owner(m);
@@ -122,7 +132,7 @@ pub(crate) fn assist_or_serve_self(
         shaded.put(roots);
     }
     if found {
-        assist(space, shaded, state, limiter, left)
+        assist(space, shaded, state, limiter, limited, left)
     } else {
         left
     }

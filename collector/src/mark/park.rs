@@ -103,7 +103,8 @@ impl AssistQueue {
         self.cv.notify_all();
     }
 
-    /// Parks an assist of cycle `cycle` that still owes `debt` and found no grey work,
+    /// Parks an assist of cycle `cycle` that still owes `debt` (it found no grey work, or
+    /// the GC CPU limiter stopped it),
     /// until background credit pays it or the mark ends; returns the debt left (0 once
     /// paid or when the mark is over; `debt` where the mark parks no assist, a stepped
     /// one). The caller's mutator is blocked.

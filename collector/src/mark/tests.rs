@@ -159,6 +159,28 @@ fn a_workers_slice_flushes_its_credit_every_credit_slack() {
     );
 }
 
+/// A drain stops at the first flush whose callback says stop (an assist once Go's GC
+/// CPU limiter is on, `gcDrainN`), its grey objects left for others: one flush of at
+/// most [`CREDIT_SLACK`] and an object, of a tree whose whole scan is 4,080 units.
+#[test]
+fn a_drain_stops_at_the_flush_that_says_stop() {
+    use crate::mark::assist::drain_slice;
+    use crate::mark::state::CREDIT_SLACK;
+    let (space, i) = tree(255);
+    let pools = Pools::new();
+    let mut m = pools.marker(&space);
+    m.mark(Ref::new(i, 0, 0));
+    let mut flushes = Vec::new();
+    drain_slice(&mut m, 1 << 20, |w| {
+        flushes.push(w);
+        false
+    });
+    let object = 2 * crate::object::WORD_BYTES as u64;
+    assert_eq!(flushes.len(), 1, "{flushes:?}");
+    assert!(flushes[0] < CREDIT_SLACK + object, "{flushes:?}");
+    assert!(m.scan_work < 255 * object, "stopped before the tree's end");
+}
+
 #[test]
 fn after_warm_up_markers_reuse_their_stacks_and_batches() {
     let n = 255;

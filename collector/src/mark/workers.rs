@@ -269,15 +269,20 @@ pub(crate) fn count_root_scan_time(
     ns: u64,
     mark_start: Instant,
 ) {
-    if plan.dedicated > 0 || plan.idle == 0 {
+    if !root_scan_is_idle(plan) {
         count_time(core, Kind::Dedicated, ns);
         return;
     }
     let capacity = nanos(mark_start.elapsed()).saturating_mul(plan.idle as u64);
     let room = capacity.saturating_sub(core.mark.idle_ns.load(Stats::Relaxed));
-    let idle = ns.min(room);
-    core.space.limiter.add_idle_mark(idle);
-    count_time(core, Kind::Idle, idle);
+    count_time(core, Kind::Idle, ns.min(room));
+}
+
+/// Whether the GC thread's scan of the specials' roots is idle marking under `plan`
+/// ([`count_root_scan_time`]); the GC CPU limiter counts it so as it runs, among the
+/// idle Ps, never more than are free (`pacer::p_events`).
+pub(crate) fn root_scan_is_idle(plan: WorkerPlan) -> bool {
+    plan.dedicated == 0 && plan.idle > 0
 }
 
 /// Publishes what a worker's slice left (under loom's `worker_drops_grey` fault, drops

@@ -53,7 +53,9 @@ impl<B: Barrier> Mutator<B> {
     /// then). With Go's GC CPU limiter on it
     /// neither assists nor parks (`gcAssistAlloc`'s early return): the whole debt is
     /// returned, for an allocation after the limiter turns off, which an update here may
-    /// find (Go's scheduler updates it as often). The mutator is running.
+    /// find (Go's scheduler updates it as often). An assist that the limiter stops
+    /// midway parks for the rest unless background credit is banked (Go's
+    /// `gcParkAssist`, then its retry's early return). The mutator is running.
     pub(crate) fn assist_or_park(&self, debt: i64, cycle: u64) -> i64 {
         let state = &self.core.mark;
         if self.core.assists_limited() {
@@ -62,6 +64,12 @@ impl<B: Barrier> Mutator<B> {
         }
         let left = self.assist(debt, cycle);
         if left <= 0 {
+            return left;
+        }
+        // An assist the limiter stopped parks only if no background credit is banked:
+        // Go's `gcParkAssist` backs out while `bgScanCredit` is positive, and the retry
+        // returns, the limiter on. (Loads the credit only with the limiter on.)
+        if self.core.assists_limited() && state.bg_credit.load(Relaxed) > 0 {
             return left;
         }
         self.wait_for_collector(|| {
@@ -83,15 +91,16 @@ impl<B: Barrier> Mutator<B> {
     pub(super) fn assist(&self, debt: i64, cycle: u64) -> i64 {
         use crate::mark::assist::{assist, assist_or_serve_self};
         let (core, state) = (&*self.core, &self.core.mark);
+        let (limiter, limited) = (&core.space.limiter, &|| core.assists_limited());
         if self.in_scope() || !state.parked.is_open(cycle) {
-            return assist(&core.space, &core.shaded, state, &core.space.limiter, debt);
+            return assist(&core.space, &core.shaded, state, limiter, limited, debt);
         }
-        let limiter = &core.space.limiter;
         assist_or_serve_self(
             &core.space,
             &core.shaded,
             state,
             limiter,
+            limited,
             &self.shared,
             debt,
         )
@@ -179,6 +188,7 @@ impl<B: Barrier> Mutator<B> {
                 &core.shaded,
                 &core.mark,
                 &core.space.limiter,
+                &|| core.assists_limited(),
                 work,
             )
         };

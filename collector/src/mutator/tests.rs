@@ -221,6 +221,72 @@ fn an_assist_with_no_grey_work_scans_its_own_roots_where_it_could_park() {
     }
 }
 
+/// An assist that Go's GC CPU limiter stops (`gcAssistAlloc` returns at once, `gcDrainN`
+/// stops when `limiting()`): limited from the start it marks nothing, keeps its debt and
+/// does not serve itself; limited from its first flush on it marks that flush's work
+/// and stops; never limited (the control) it marks the whole chain. `Mutator::assist`
+/// asks `HeapCore::assists_limited`: with the limiter forced on it marks nothing, unless
+/// a hard heap cap keeps assists on.
+#[test]
+fn the_cpu_limiter_stops_an_assist_at_once_or_at_its_next_flush() {
+    use crate::mark::assist::assist_or_serve_self;
+    use crate::mark::state::CREDIT_SLACK;
+    let debt = 1 << 30;
+    let mut whole = 0;
+    for stop in ["never", "at once", "at the first flush"] {
+        let heap = concurrent_heap_without_gogc();
+        let m = heap.mutator();
+        let _head = chain(&m, 10_000);
+        let core = &*m.core;
+        let cycle = begin_parking_cycle(&m);
+        let work = || core.mark.scan_work.load(SeqCst);
+        let limited = || match stop {
+            "never" => false,
+            "at once" => true,
+            _ => work() > 0,
+        };
+        let (space, state, limiter) = (&core.space, &core.mark, &core.space.limiter);
+        let left = assist_or_serve_self(
+            space,
+            &core.shaded,
+            state,
+            limiter,
+            &limited,
+            &m.shared,
+            debt,
+        );
+        let roots = m.shared.roots_scanned.load(SeqCst);
+        match stop {
+            "never" => whole = work(),
+            "at once" => assert_eq!((left, work(), roots), (debt, 0, false)),
+            _ => assert!(
+                roots && work() > 0 && work() <= CREDIT_SLACK + 64,
+                "{}",
+                work()
+            ),
+        }
+        m.blocking(|| cycle.finish());
+    }
+    assert!(whole > 10_000, "the control marked the chain: {whole}");
+    for heap_limit in [None, Some(1 << 30)] {
+        let heap = Heap::new(HeapConfig {
+            gogc: Gogc::Off,
+            concurrent: true,
+            heap_limit,
+            ..HeapConfig::default()
+        })
+        .unwrap();
+        let m = heap.mutator();
+        let _head = chain(&m, 10_000);
+        let cycle = begin_parking_cycle(&m);
+        m.core.space.limiter.force(true);
+        m.assist(debt, m.core.mark.cycle.load(SeqCst));
+        let work = m.core.mark.scan_work.load(SeqCst);
+        assert_eq!(work, if heap_limit.is_some() { whole } else { 0 });
+        m.blocking(|| cycle.finish());
+    }
+}
+
 /// With Go's GC CPU limiter on, an allocation during a mark charges its assist debt and
 /// neither assists nor parks (Go's `gcAssistAlloc` returns at once when
 /// `gcCPULimiter.limiting()`); the debt stays for an allocation after it turns off. With

@@ -23,11 +23,11 @@
 //!
 //! Idle mark workers run on Ps that no mutator runs on (`pacer::WorkerPlan`'s idle
 //! workers), so each one in a slice is one idle P. Assists run on their mutator's P.
-//! Counted at their end instead, a slice or an assist of a mark that follows a long list
-//! (tens of milliseconds) landed in the one short window an update had just opened, was
-//! cut to that window's length (idle time) or came after the fact (an assist the limiter
-//! should have stopped), and the limiter never turned on where Go's did, or turned on
-//! only once an assist had done the whole mark (results/pacer-go-fidelity.md finding 23).
+//! Counted at its end instead, a slice of a mark that follows a long list (tens of
+//! milliseconds) landed in the one short window an update had just opened and was cut to
+//! that window's length times GOMAXPROCS, and the limiter never turned on where Go's did;
+//! an assist's time came only after the fact, too late to stop it
+//! (results/pacer-go-fidelity.md finding 23).
 //!
 //! Invariant: `idle_ns` and `assist_ns` are the integrals of the idle Ps (parks' and idle
 //! markers', at most `free`) and of the assisting mutators over the time since they were
@@ -116,16 +116,17 @@ impl PEvents {
     }
 
     /// A park begins at `now`.
-    pub(crate) fn begin(&self, now: u64) {
+    pub(crate) fn park_begins(&self, now: u64) {
         let mut s = self.lock();
         s.advance(now);
         s.parks += 1;
     }
 
     /// A park ends at `now`.
-    pub(crate) fn end(&self, now: u64) {
+    pub(crate) fn park_ends(&self, now: u64) {
         let mut s = self.lock();
         s.advance(now);
+        debug_assert!(s.parks > 0, "a park ends that never began");
         s.parks = s.parks.saturating_sub(1);
     }
 
@@ -140,6 +141,7 @@ impl PEvents {
     pub(crate) fn marking_ends(&self, now: u64) {
         let mut s = self.lock();
         s.advance(now);
+        debug_assert!(s.idle_markers > 0, "a slice ends that never began");
         s.idle_markers = s.idle_markers.saturating_sub(1);
     }
 
@@ -154,6 +156,7 @@ impl PEvents {
     pub(crate) fn assist_ends(&self, now: u64) {
         let mut s = self.lock();
         s.advance(now);
+        debug_assert!(s.assists > 0, "an assist ends that never began");
         s.assists = s.assists.saturating_sub(1);
     }
 
@@ -193,9 +196,9 @@ mod tests {
     #[test]
     fn parks_idle_their_ps_outside_pauses_and_each_nanosecond_counts_once() {
         let p = PEvents::new(2);
-        p.begin(100);
-        p.begin(150);
-        p.begin(160);
+        p.park_begins(100);
+        p.park_begins(150);
+        p.park_begins(160);
         assert_eq!(
             p.consume(200).idle_ns,
             50 + 2 * 10 + 2 * 40,
@@ -203,24 +206,24 @@ mod tests {
         );
         assert_eq!(p.consume(200).idle_ns, 0, "nothing twice");
         p.pause_begins(300);
-        p.end(350);
-        p.begin(360);
-        p.end(370);
+        p.park_ends(350);
+        p.park_begins(360);
+        p.park_ends(370);
         p.pause_ends(400);
         assert_eq!(
             p.consume(400).idle_ns,
             2 * 100,
             "two Ps idle up to the pause, none in it"
         );
-        p.end(450);
-        p.end(450);
+        p.park_ends(450);
+        p.park_ends(450);
         assert_eq!(p.consume(500).idle_ns, 2 * 50);
     }
 
     /// An idle marker's slice is idle P-time window by window as it runs, however long
-    /// the slice (the limiter cuts each window's idle time at the window's length, so a
-    /// slice counted whole at its end lost what passed the last window); with parks, no
-    /// more Ps than are free, and none of a pause.
+    /// the slice (the limiter cuts each window's idle time at its length times
+    /// GOMAXPROCS, so a slice counted whole at its end lost what passed the last
+    /// window); with parks, no more Ps than are free, and none of a pause.
     #[test]
     fn an_idle_markers_slice_is_counted_in_each_window_it_spans() {
         let p = PEvents::new(2);
@@ -232,20 +235,20 @@ mod tests {
             "a short window gets its own length only"
         );
         assert_eq!(p.consume(40).idle_ns, 29);
-        p.begin(40);
+        p.park_begins(40);
         assert_eq!(
             p.consume(50).idle_ns,
             2 * 10,
             "a park and a marker: two idle Ps"
         );
-        p.begin(50);
+        p.park_begins(50);
         assert_eq!(
             p.consume(60).idle_ns,
             2 * 10,
             "never more than the two free Ps"
         );
-        p.end(60);
-        p.end(60);
+        p.park_ends(60);
+        p.park_ends(60);
         p.pause_begins(60);
         p.pause_ends(70);
         p.marking_ends(80);
@@ -262,7 +265,7 @@ mod tests {
     fn assists_are_counted_in_each_window_they_span() {
         let p = PEvents::new(2);
         p.assist_begins(0);
-        p.begin(5);
+        p.park_begins(5);
         let taken = p.consume(10);
         assert_eq!((taken.idle_ns, taken.assist_ns), (5, 10));
         p.assist_begins(10);
@@ -281,23 +284,23 @@ mod tests {
     fn parks_idle_a_p_only_beyond_the_mutators_waiting_for_one() {
         let p = PEvents::new(2);
         p.plan(0, 3, 2);
-        p.begin(0);
+        p.park_begins(0);
         assert_eq!(
             p.consume(10).idle_ns,
             0,
             "one mutator more than Ps: the park feeds it"
         );
-        p.begin(10);
+        p.park_begins(10);
         assert_eq!(p.consume(20).idle_ns, 10);
-        p.end(20);
-        p.begin(20);
+        p.park_ends(20);
+        p.park_begins(20);
         assert_eq!(
             p.consume(30).idle_ns,
             10,
             "still one idle P, whichever park ended"
         );
-        p.end(30);
-        p.end(30);
+        p.park_ends(30);
+        p.park_ends(30);
         assert_eq!(p.consume(40).idle_ns, 0);
     }
 }
