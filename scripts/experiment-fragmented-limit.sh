@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
     --runs) RUNS=${2:?--runs needs a number}; shift 2 ;;
     --timeout) TIMEOUT=${2:?--timeout needs seconds}; shift 2 ;;
     --mark-workers) WORKERS=(--mark-workers "${2:?--mark-workers needs a count}"); shift 2 ;;
-    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "experiment-fragmented-limit.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -54,7 +54,7 @@ run() {
   case $status in
     0) echo "$side: $out"; python3 scripts/gctrace_rates.py "$side" <"$trace" ;;
     124) echo "$side: timed out after ${TIMEOUT} s" ;;
-    *) echo "$side: failed with status $status" ;;
+    *) echo "$side: failed with status $status"; tail -n 5 "$trace" ;;
   esac
 }
 for i in $(seq 1 "$RUNS"); do

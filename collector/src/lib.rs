@@ -39,7 +39,7 @@
 //!    foundations: the loom/std shim, epoch-based reclamation (crossbeam-epoch, a loom
 //!    stand-in under loom), configuration, Go's size classes, references and shapes, the
 //!    per-thread timeline, counters and records, Go's gctrace line, the service threads'
-//!    mailbox, the pacer (goal, trigger, worker plan, assist pricing), the limiter's idle Ps
+//!    mailbox, the pacer (goal, trigger, worker plan, assist pricing), the limiter's events
 //!    and Go's GC CPU limiter, the whole-heap fork-join phases' rayon threads.
 //! 2. `barrier`, `mark::spares`, `mark::pool`, `mark::park`, `mark::state`,
 //!    `mark::worker_pool` — barrier policies and root rules, markers' spare buffers, the

@@ -326,8 +326,8 @@ fn barrier_slow_paths_are_counted_only_while_marking() {
 /// earlier workload, all garbage in the kept nodes' class, measured on the 2-core
 /// machine with two CPU hogs beside it: peaks of 1.8–2.5 × the limit over 18 runs,
 /// floating garbage included; with this one, quiet, 15.3 MB, and 21–28.6 MB with assists
-/// turned off by a patch; 15.3–16.4 MB in six runs after the GC CPU limiter came to count
-/// idle marking and assists as they run, the limiter never on: finding 23). A pacer that stops assisting once the expected work is done,
+/// turned off by a patch; 15.3 MB in six runs after the GC CPU limiter came to count idle
+/// marking and assists as they run, the limiter never on: finding 23). A pacer that stops assisting once the expected work is done,
 /// as with no hard goal at all, leaves the rest of an assists-only mark to nobody while
 /// the heap grows without bound (seen under valgrind, where the collector thread itself
 /// is starved; with the earlier workload the previous pacer passed four times the limit

@@ -278,18 +278,19 @@ impl<'h> ConcurrentCycle<'h> {
     }
 }
 
-/// Tells the GC CPU limiter how many Ps the mark's parked assists can leave idle
-/// (`pacer::p_events`): GOMAXPROCS less the mark's dedicated workers by Go's rule
-/// (uncapped: the limiter's Ps are GOMAXPROCS Ps), for the mutators running at its start.
-/// In the first pause, before any assist of the mark can park.
+/// Tells the GC CPU limiter how many Ps the mark's parked assists can leave idle and how
+/// many idle markers count (`pacer::p_events`): GOMAXPROCS less the mark's dedicated
+/// workers, and its idle workers, by Go's rule (uncapped: the limiter's Ps are GOMAXPROCS
+/// Ps), for the mutators running at its start. In the first pause, before any assist of
+/// the mark can park.
 #[cfg(not(loom))]
 fn plan_idle_ps(core: &HeapCore, running: usize) {
-    let dedicated = match core.config.mark_workers {
-        Some(n) => n,
-        None => crate::pacer::WorkerPlan::go_rule(core.config.gomaxprocs, running).dedicated,
+    let plan = match core.config.mark_workers {
+        Some(n) => crate::pacer::WorkerPlan::fixed(n),
+        None => crate::pacer::WorkerPlan::go_rule(core.config.gomaxprocs, running),
     };
-    let free = core.config.gomaxprocs.saturating_sub(dedicated);
-    core.space.limiter.plan_mark(running, free);
+    let free = core.config.gomaxprocs.saturating_sub(plan.dedicated);
+    core.space.limiter.plan_mark(running, free, plan.idle);
 }
 
 impl ConcurrentCycle<'_> {

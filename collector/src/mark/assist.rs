@@ -3,7 +3,7 @@
 //! the mark. The debt is priced by the pacer (`pacer::assist_debt`, through
 //! [`MarkState::debt_for`]); background workers' surplus credit is taken first; what is
 //! left is marked here, on the mutator's thread. A debt that finds no grey work to pay
-//! with parks the mutator in `mark::park`'s queue (Go's `gcParkAssist`) until background
+//! with (or that the limiter stopped, below) parks the mutator in `mark::park`'s queue (Go's `gcParkAssist`) until background
 //! workers' credit pays it (`gcFlushBgCredit`) or the mark ends (`gcWakeAllAssists`).
 //! While Go's GC CPU limiter is on an assist does nothing, and one running when it turns
 //! on stops at its next flush (`gcDrainN`), without serving itself.
@@ -121,6 +121,9 @@ pub(crate) fn assist_or_serve_self(
     if left <= 0 || limited() {
         return left;
     }
+    // Serving itself is the assist's time too (Go's `limiterEventMarkAssist` spans all of
+    // `gcAssistAlloc1`, `gcDrainN`'s root jobs included).
+    let serving = limiter.assist_begins();
     let owner = Owner(m);
     let mut found = m.hand_over_wbuf_stopped(&owner, shaded);
     if !m.roots_scanned.load(Acquire) {
@@ -131,6 +134,7 @@ pub(crate) fn assist_or_serve_self(
         found |= !roots.is_empty();
         shaded.put(roots);
     }
+    drop(serving);
     if found {
         assist(space, shaded, state, limiter, limited, left)
     } else {

@@ -1,5 +1,5 @@
 //! The queue where mark assists park (Go's `work.assistQueue`): an assist that still owes
-//! scan work and finds no grey work waits here, its mutator blocked, until background
+//! scan work and finds no grey work (or that Go's GC CPU limiter stopped) waits here, its mutator blocked, until background
 //! workers' credit pays it (Go's `gcFlushBgCredit`, which pays parked assists before it
 //! banks the rest) or the mark ends (`gcWakeAllAssists`, in mark termination's pause).
 //!

@@ -17,7 +17,7 @@ impl<B: Barrier> Mutator<B> {
     /// Charges `bytes` of allocation during a concurrent mark to this mutator's assist
     /// debt and pays it (Go's `gcAssistAlloc`, charged per span refill rather than per
     /// object, to keep the fast path free of it). A debt that finds no grey work to pay
-    /// with parks the mutator, blocked, until background credit pays it or the mark ends
+    /// with (or whose assist the GC CPU limiter stopped) parks the mutator, blocked, until background credit pays it or the mark ends
     /// (Go's `gcParkAssist`); where the mark parks no assist (a stepped cycle), it carries
     /// over.
     #[cold]
@@ -73,8 +73,9 @@ impl<B: Barrier> Mutator<B> {
             return left;
         }
         self.wait_for_collector(|| {
-            // About to park with no grey work visible: if no marker is busy either, the
-            // mark is complete, and its coordinator looks now rather than at its next poll.
+            // About to park (no grey work visible, or the limiter stopped the assist): if
+            // no marker is busy and none is visible, the mark is complete, and its
+            // coordinator looks now rather than at its next poll.
             if state.parked.is_open(cycle) {
                 crate::mark::workers::wake_coordinator_if_complete(&self.core);
             }

@@ -31,8 +31,8 @@
 //! ends, where Go counts every event's running part at each update; (3) an assist stops
 //! at its next flush (every `mark::state::CREDIT_SLACK` units of scan work) after the
 //! limiter turns on, Go's `gcDrainN` at its next object or buffer; (4) a window's idle
-//! time is capped at the window's length times GOMAXPROCS, which Go does not do (its
-//! consumed events cannot pass it; the estimate of parks' idle Ps might); (5) with a
+//! time is capped at the window's length times GOMAXPROCS, which Go does not do (a guard
+//! only: the events in flight never count more idle Ps than GOMAXPROCS); (5) with a
 //! hard heap cap (`HeapConfig::heap_limit`, the testbed's own) the limiter never stops
 //! an assist (`HeapCore::assists_limited`).
 //!
@@ -213,17 +213,19 @@ impl CpuLimiter {
         Assisting { limiter: self }
     }
 
-    /// A concurrent mark starts with `running` mutators and `free` Ps besides its
-    /// dedicated workers (which parks count as idle Ps: `pacer::p_events`).
+    /// A concurrent mark starts with `running` mutators, `free` Ps besides its dedicated
+    /// workers (which parks count as idle Ps) and `idle_workers` idle workers (at most as
+    /// many idle markers count: `pacer::p_events`).
     #[cfg_attr(loom, allow(dead_code))]
-    pub(crate) fn plan_mark(&self, running: usize, free: usize) {
-        self.events.plan(self.now(), running, free);
+    pub(crate) fn plan_mark(&self, running: usize, free: usize, idle_workers: usize) {
+        self.events.plan(self.now(), running, free, idle_workers);
     }
 
     /// A cycle abandoned by a panic, perhaps inside a pause that will not end: events
     /// accrue again from now.
     pub(crate) fn forget_pause(&self) {
         self.events.pause_ends(self.now());
+        self.lock().marking = false;
     }
 
     /// A stop-the-world pause begins at `at` (its end is [`CpuLimiter::pause`]).
@@ -420,7 +422,7 @@ mod tests {
         for counted_as_it_runs in [true, false] {
             let l = CpuLimiter::new(2);
             l.lock().marking = true;
-            l.events.plan(0, 1, 2);
+            l.events.plan(0, 1, 2, 1);
             l.events.park_begins(0);
             if counted_as_it_runs {
                 l.events.marking_begins(0);

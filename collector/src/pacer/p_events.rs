@@ -22,7 +22,10 @@
 //! departures.
 //!
 //! Idle mark workers run on Ps that no mutator runs on (`pacer::WorkerPlan`'s idle
-//! workers), so each one in a slice is one idle P. Assists run on their mutator's P.
+//! workers), so each one in a slice is one idle P; so is the GC thread's scan of the
+//! specials' roots where the plan has idle workers (Go's idle worker takes those root
+//! jobs itself), at most as many idle markers as the plan's idle workers counting.
+//! Assists run on their mutator's P.
 //! Counted at its end instead, a slice of a mark that follows a long list (tens of
 //! milliseconds) landed in the one short window an update had just opened and was cut to
 //! that window's length times GOMAXPROCS, and the limiter never turned on where Go's did;
@@ -62,6 +65,8 @@ struct State {
     excess: usize,
     /// The Ps the current mark's dedicated workers leave.
     free: usize,
+    /// The current mark's idle workers (Go's rule, uncapped by the machine's CPUs).
+    idle_workers: usize,
     /// A pause is in progress: no idle time accrues.
     paused: bool,
     /// Where the integral was last taken up to (nanoseconds from the limiter's epoch).
@@ -73,10 +78,11 @@ struct State {
 }
 
 impl State {
-    /// The Ps the parks leave idle and the idle markers use, at most the free ones.
+    /// The Ps the parks leave idle and the idle markers use (no more of those than the
+    /// plan's idle workers), at most the free ones.
     fn idle_ps(&self) -> usize {
         let parked = self.parks.saturating_sub(self.excess);
-        (parked + self.idle_markers).min(self.free)
+        (parked + self.idle_markers.min(self.idle_workers)).min(self.free)
     }
 
     /// Integrates the idle Ps and the assists up to `now` (outside pauses).
@@ -96,6 +102,7 @@ impl PEvents {
         PEvents {
             state: Mutex::new(State {
                 free: procs.max(1),
+                idle_workers: procs.max(1),
                 ..State::default()
             }),
         }
@@ -105,14 +112,15 @@ impl PEvents {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A mark starts at `now` with `running` mutators and `free` Ps left by its
-    /// dedicated workers.
+    /// A mark starts at `now` with `running` mutators, `free` Ps left by its dedicated
+    /// workers and `idle_workers` idle workers.
     #[cfg_attr(loom, allow(dead_code))]
-    pub(crate) fn plan(&self, now: u64, running: usize, free: usize) {
+    pub(crate) fn plan(&self, now: u64, running: usize, free: usize, idle_workers: usize) {
         let mut s = self.lock();
         s.advance(now);
         s.excess = running.saturating_sub(free);
         s.free = free;
+        s.idle_workers = idle_workers;
     }
 
     /// A park begins at `now`.
@@ -259,6 +267,19 @@ mod tests {
         );
     }
 
+    /// The GC thread's root scan beside the plan's one idle worker is one idle P, not
+    /// two: Go's idle worker takes the root jobs itself.
+    #[test]
+    fn idle_markers_count_no_more_than_the_plans_idle_workers() {
+        let p = PEvents::new(2);
+        p.plan(0, 1, 2, 1);
+        p.marking_begins(0);
+        p.marking_begins(0);
+        assert_eq!(p.consume(10).idle_ns, 10);
+        p.park_begins(10);
+        assert_eq!(p.consume(20).idle_ns, 2 * 10, "and the parked mutator's P");
+    }
+
     /// Assists are GC time window by window as they run, beside the idle Ps and apart
     /// from them, none of a pause.
     #[test]
@@ -283,7 +304,7 @@ mod tests {
     #[test]
     fn parks_idle_a_p_only_beyond_the_mutators_waiting_for_one() {
         let p = PEvents::new(2);
-        p.plan(0, 3, 2);
+        p.plan(0, 3, 2, 0);
         p.park_begins(0);
         assert_eq!(
             p.consume(10).idle_ns,
