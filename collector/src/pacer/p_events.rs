@@ -33,10 +33,11 @@
 //! (results/pacer-go-fidelity.md finding 23).
 //!
 //! Invariant: `idle_ns` and `assist_ns` are the integrals of the idle Ps (parks' and idle
-//! markers', at most `free`) and of the assisting mutators over the time since they were
-//! last taken, outside pauses: every change to a count or to the pause state first
-//! integrates up to its own time (never backwards: a time before the last integration
-//! counts as that time), all under one lock.
+//! markers', no more markers than the plan's idle workers, at most `free` in all) and of
+//! the assisting mutators over the time since they were last taken, outside pauses:
+//! every change to a count or to the pause state first integrates up to its own time
+//! (never backwards: a time before the last integration counts as that time), all under
+//! one lock.
 
 use crate::sync::unmodelled::Mutex;
 
