@@ -3,8 +3,9 @@
 //! the mark. The debt is priced by the pacer (`pacer::assist_debt`, through
 //! [`MarkState::debt_for`]); background workers' surplus credit is taken first; what is
 //! left is marked here, on the mutator's thread. A debt that finds no grey work to pay
-//! with (or that the limiter stopped, below) parks the mutator in `mark::park`'s queue (Go's `gcParkAssist`) until background
-//! workers' credit pays it (`gcFlushBgCredit`) or the mark ends (`gcWakeAllAssists`).
+//! with (or that the limiter stopped, below) parks the mutator in `mark::park`'s queue
+//! (Go's `gcParkAssist`) until background workers' credit pays it (`gcFlushBgCredit`) or
+//! the mark ends (`gcWakeAllAssists`).
 //! While Go's GC CPU limiter is on an assist does nothing, and one running when it turns
 //! on stops at its next flush (`gcDrainN`), without serving itself.
 //!

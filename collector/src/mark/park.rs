@@ -1,7 +1,8 @@
 //! The queue where mark assists park (Go's `work.assistQueue`): an assist that still owes
-//! scan work and finds no grey work (or that Go's GC CPU limiter stopped) waits here, its mutator blocked, until background
-//! workers' credit pays it (Go's `gcFlushBgCredit`, which pays parked assists before it
-//! banks the rest) or the mark ends (`gcWakeAllAssists`, in mark termination's pause).
+//! scan work and finds no grey work (or that Go's GC CPU limiter stopped) waits here, its
+//! mutator blocked, until background workers' credit pays it (Go's `gcFlushBgCredit`,
+//! which pays parked assists before it banks the rest) or the mark ends
+//! (`gcWakeAllAssists`, in mark termination's pause).
 //!
 //! The queue's lock, condition variable and counts are loom's under loom (the models in
 //! `loom_tests/tests/park.rs` explore parking against credit and the mark's end); the

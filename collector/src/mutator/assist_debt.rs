@@ -17,9 +17,9 @@ impl<B: Barrier> Mutator<B> {
     /// Charges `bytes` of allocation during a concurrent mark to this mutator's assist
     /// debt and pays it (Go's `gcAssistAlloc`, charged per span refill rather than per
     /// object, to keep the fast path free of it). A debt that finds no grey work to pay
-    /// with (or whose assist the GC CPU limiter stopped) parks the mutator, blocked, until background credit pays it or the mark ends
-    /// (Go's `gcParkAssist`); where the mark parks no assist (a stepped cycle), it carries
-    /// over.
+    /// with (or whose assist the GC CPU limiter stopped) parks the mutator, blocked, until
+    /// background credit pays it or the mark ends (Go's `gcParkAssist`); where the mark
+    /// parks no assist (a stepped cycle), it carries over.
     #[cold]
     pub(super) fn charge_assist(&self, bytes: usize) {
         #[cfg(not(loom))]
