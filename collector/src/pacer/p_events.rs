@@ -117,63 +117,53 @@ impl PEvents {
     /// workers and `idle_workers` idle workers.
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) fn plan(&self, now: u64, running: usize, free: usize, idle_workers: usize) {
-        let mut s = self.lock();
-        s.advance(now);
+        let mut s = self.at(now);
         s.excess = running.saturating_sub(free);
         s.free = free;
         s.idle_workers = idle_workers;
     }
 
-    /// A park begins at `now`.
-    pub(crate) fn park_begins(&self, now: u64) {
+    /// The state, integrated up to `now`, to change under its lock.
+    fn at(&self, now: u64) -> crate::sync::unmodelled::MutexGuard<'_, State> {
         let mut s = self.lock();
         s.advance(now);
-        s.parks += 1;
+        s
+    }
+
+    /// A park begins at `now`.
+    pub(crate) fn park_begins(&self, now: u64) {
+        self.at(now).parks += 1;
     }
 
     /// A park ends at `now`.
     pub(crate) fn park_ends(&self, now: u64) {
-        let mut s = self.lock();
-        s.advance(now);
-        debug_assert!(s.parks > 0, "a park ends that never began");
-        s.parks = s.parks.saturating_sub(1);
+        end(&mut self.at(now).parks, "a park");
     }
 
     /// An idle mark worker's slice of marking begins at `now`.
     pub(crate) fn marking_begins(&self, now: u64) {
-        let mut s = self.lock();
-        s.advance(now);
-        s.idle_markers += 1;
+        self.at(now).idle_markers += 1;
     }
 
     /// An idle mark worker's slice ends at `now`.
     pub(crate) fn marking_ends(&self, now: u64) {
-        let mut s = self.lock();
-        s.advance(now);
-        debug_assert!(s.idle_markers > 0, "a slice ends that never began");
-        s.idle_markers = s.idle_markers.saturating_sub(1);
+        end(&mut self.at(now).idle_markers, "an idle marker's slice");
     }
 
     /// A mutator's mark assist begins at `now`.
     pub(crate) fn assist_begins(&self, now: u64) {
-        let mut s = self.lock();
-        s.advance(now);
-        s.assists += 1;
+        self.at(now).assists += 1;
     }
 
     /// A mutator's mark assist ends at `now`.
     pub(crate) fn assist_ends(&self, now: u64) {
-        let mut s = self.lock();
-        s.advance(now);
-        debug_assert!(s.assists > 0, "an assist ends that never began");
-        s.assists = s.assists.saturating_sub(1);
+        end(&mut self.at(now).assists, "an assist");
     }
 
     /// The idle P-nanoseconds and the assist nanoseconds up to `now` not yet taken,
     /// which it takes.
     pub(crate) fn consume(&self, now: u64) -> Consumed {
-        let mut s = self.lock();
-        s.advance(now);
+        let mut s = self.at(now);
         Consumed {
             idle_ns: std::mem::take(&mut s.idle_ns),
             assist_ns: std::mem::take(&mut s.assist_ns),
@@ -182,17 +172,21 @@ impl PEvents {
 
     /// A pause begins at `at`: no idle time accrues until it ends.
     pub(crate) fn pause_begins(&self, at: u64) {
-        let mut s = self.lock();
-        s.advance(at);
+        let mut s = self.at(at);
         s.paused = true;
     }
 
     /// The pause ended at `end`.
     pub(crate) fn pause_ends(&self, end: u64) {
-        let mut s = self.lock();
-        s.advance(end);
+        let mut s = self.at(end);
         s.paused = false;
     }
+}
+
+/// One event of a kind ends: its count, which its beginning raised, falls by one.
+fn end(count: &mut usize, what: &str) {
+    debug_assert!(*count > 0, "{what} ends that never began");
+    *count = count.saturating_sub(1);
 }
 
 #[cfg(all(test, not(loom)))]
